@@ -1,0 +1,26 @@
+# The two entry points (see README): `make run` and `make test`. Everything else is a helper they call.
+VENV ?= .venv
+TOPIC ?= reward hacking in a gridworld with a respawning coin
+SCIENTIST = $(VENV)/bin/scientist
+
+.PHONY: run test setup lint bench record-fixtures
+
+run: setup
+	$(SCIENTIST) doctor || true
+	$(SCIENTIST) run "$(TOPIC)"
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+setup:
+	bash scripts/setup.sh $(VENV)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy scientist tools sandbox prompts reviews
+
+bench: setup
+	$(VENV)/bin/python benchmarks/overhead.py --live
+
+record-fixtures: setup
+	$(VENV)/bin/python tests/record_fixtures.py

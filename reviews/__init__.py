@@ -1,0 +1,1 @@
+"""Review form, reviewer, ensemble and meta-review."""

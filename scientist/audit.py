@@ -1,0 +1,745 @@
+"""The run's tamper-evident record: hash-chained JSONL at `runs/<id>/audit.jsonl`, artifacts in `runs/<id>/blobs/`.
+
+Why a hash chain: every record carries the sha256 of its predecessor and of its own canonical JSON, so an edit, a
+deleted, reordered or inserted record, or a torn line breaks the chain at the first damaged record and `verify`
+can name it. Deleting the *last* records leaves a valid chain, so a sidecar `audit.head` (rewritten atomically
+after every append) holds the last seq and hash. A chain has no secret: someone with write access can recompute it
+from an edit onward *and* rewrite the head; catching that needs an anchor outside the run folder (a signature, a
+remote witness), which is out of scope here.
+
+Secrets are redacted before anything reaches disk (records and text blobs), because run folders get shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import fcntl
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path, PurePath
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from scientist.errors import CorruptRunError
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditLog",
+    "AuditRecord",
+    "VerifyReport",
+    "blob_refs",
+    "canonical_json",
+    "is_secret_name",
+    "redact",
+    "to_jsonable",
+    "verify",
+]
+
+LOG_NAME = "audit.jsonl"
+HEAD_SUFFIX = ".head"  # audit.jsonl -> audit.head
+BLOBS_DIR = "blobs"
+GENESIS_HASH = "0" * 64
+REDACTED = "[REDACTED]"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+# -- records --------------------------------------------------------------------------------------------------------
+class AuditRecord(BaseModel):
+    """One line of the log. `hash` covers every other field, `prev_hash` links to the record before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    seq: int = Field(ge=0)
+    ts: str
+    kind: str
+    actor: str
+    payload: dict[str, Any]
+    prev_hash: Sha256
+    hash: Sha256
+
+    def body(self) -> dict[str, Any]:
+        """The hashed fields (everything but `hash`)."""
+        return self.model_dump(exclude={"hash"})
+
+    def computed_hash(self) -> str:
+        return _sha256_text(canonical_json(self.body()))
+
+
+class VerifyReport(BaseModel):
+    """What `verify` found; `problem` is one sentence a person can act on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    records_checked: int
+    first_bad_seq: int | None = None
+    first_bad_line: int | None = None
+    problem: str | None = None
+
+
+class _Head(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    seq: int = Field(ge=-1)  # -1: the log was created and is still empty
+    hash: Sha256
+
+
+# -- canonical JSON -------------------------------------------------------------------------------------------------
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON values only, so a stored line parses back to exactly what was hashed.
+
+    Paths and unknown objects become `str`, dates `isoformat()`, pydantic models `model_dump(mode="json")`, numpy
+    values `tolist()`, sets sorted lists, non-finite floats the strings "NaN"/"Infinity"/"-Infinity" (strict
+    JSON has no literal for them), lone surrogates U+FFFD (they cannot be written as UTF-8).
+    """
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, str):
+        return _valid_text(obj)
+    if isinstance(obj, int) and not isinstance(obj, enum.Enum):
+        return int(obj)
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return float(obj)
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, enum.Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, BaseModel):
+        return to_jsonable(obj.model_dump(mode="json"))
+    if isinstance(obj, Mapping):
+        return {_json_key(key): to_jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(item) for item in obj]
+    if isinstance(obj, set | frozenset):
+        return sorted((to_jsonable(item) for item in obj), key=canonical_json)
+    if isinstance(obj, dt.datetime | dt.date | dt.time):
+        return obj.isoformat()
+    if isinstance(obj, dt.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, bytes | bytearray):
+        return _valid_text(bytes(obj).decode("utf-8", errors="backslashreplace"))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "dtype") and hasattr(obj, "tolist"):  # numpy scalars and arrays, without importing numpy
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, PurePath | Decimal | uuid.UUID):
+        return _valid_text(str(obj))
+    return _valid_text(str(obj))
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return _valid_text(key)
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(to_jsonable(key))
+    return _valid_text(str(key))
+
+
+def _valid_text(text: str) -> str:
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    return text
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 text: one byte string per value, so hashes are reproducible."""
+    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# -- redaction ------------------------------------------------------------------------------------------------------
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# A word containing one of these names a secret on its own ("client_secret", "PASSWORD", "x-apikey").
+_SECRET_PARTS = (
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "authorization",
+    "credential",
+    "cookie",
+    "apikey",
+    "apitoken",
+    "accesstoken",
+    "authtoken",
+    "privatekey",
+)
+# Names that point *at* a secret or describe one without holding it: paths, env var names, hashes of it.
+_POINTER_WORDS = frozenset({"path", "file", "filename", "dir", "directory", "sock", "socket", "env", "var", "name"})
+_HASH_SUFFIXES = ("_blob", "_blobs", "_hash", "_sha256", "_sha")
+# "token" (singular) is a credential unless the name is about counting or identifying tokens.
+_TOKEN_COUNT_WORDS = frozenset(
+    {
+        "count", "counts", "num", "n", "number", "max", "min", "limit", "limits", "budget", "usage", "used", "total",
+        "estimate", "estimated", "per", "rate", "len", "length", "size", "cost", "costs", "price", "id", "ids",
+        "index", "type", "kind", "logprob", "logprobs", "prob", "probs", "position", "pos", "left", "remaining",
+        "spent", "window",
+    }
+)  # fmt: skip
+# "key" is a credential unless it is clearly a lookup key ("cache_key", "sort_key", "public_key", "key_id").
+_LOOKUP_KEY_WORDS = frozenset(
+    {
+        "cache", "request", "response", "sort", "lookup", "partition", "primary", "foreign", "public", "idempotency",
+        "dedup", "group", "index", "dict", "map", "row", "column", "field", "run", "node", "state", "thread",
+        "checkpoint", "prompt", "template", "metric", "metrics", "config", "setting", "settings", "id", "ids",
+        "fingerprint", "count", "num", "type", "kind",
+    }
+)  # fmt: skip
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a dict key or environment variable name looks like it holds a credential.
+
+    API keys, tokens, secrets, passwords and Authorization headers do; token *counts* ("prompt_tokens",
+    "max_tokens", "token_count"), lookup keys ("cache_key") and pointers ("key_path", "api_key_env") do not.
+    """
+    lowered = name.lower()
+    if lowered.endswith(_HASH_SUFFIXES):
+        return False
+    words = [word.lower() for word in _WORDS.findall(name)]
+    wordset = frozenset(words)
+    if wordset & _POINTER_WORDS:
+        return False
+    if any(part in word for word in words for part in _SECRET_PARTS):
+        return True
+    if "token" in wordset and not wordset & _TOKEN_COUNT_WORDS:
+        return True
+    return bool(wordset & {"key", "keys"}) and not wordset & _LOOKUP_KEY_WORDS
+
+
+_KEY_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----", re.DOTALL),
+        "[REDACTED:private-key]",
+    ),
+    (re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{8,}"), "[REDACTED:anthropic-key]"),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), "[REDACTED:openai-key]"),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), "[REDACTED:github-token]"),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:aws-key]"),
+    (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "[REDACTED:hf-token]"),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"), "[REDACTED:slack-token]"),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), "[REDACTED:google-key]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "[REDACTED:jwt]"),
+    (re.compile(r"\b([Bb]earer)\s+[A-Za-z0-9\-._~+/]{8,}=*"), r"\1 [REDACTED]"),
+)
+
+
+def _secret_literals(extra_secrets: Iterable[str]) -> list[tuple[str, str]]:
+    """(value, replacement) for secret-named env vars (values of 8+ chars) and the caller's extras, longest first."""
+    found = {
+        value: f"[REDACTED:{name}]" for name, value in os.environ.items() if len(value) >= 8 and is_secret_name(name)
+    }
+    for value in extra_secrets:
+        if value:
+            found[value] = REDACTED
+    return sorted(found.items(), key=lambda item: -len(item[0]))
+
+
+def _redact_text(text: str, literals: list[tuple[str, str]]) -> str:
+    for value, replacement in literals:
+        if value in text:
+            text = text.replace(value, replacement)
+    for pattern, replacement in _KEY_SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _is_digest(value: str) -> bool:
+    return 32 <= len(value) <= 128 and all(ch in "0123456789abcdef" for ch in value)
+
+
+def _redact(obj: Any, literals: list[tuple[str, str]]) -> Any:
+    if isinstance(obj, str):
+        return _redact_text(obj, literals)
+    if isinstance(obj, Mapping):
+        out: dict[Any, Any] = {}
+        for key, value in obj.items():
+            if isinstance(key, str) and key.endswith(_HASH_SUFFIXES) and isinstance(value, str) and _is_digest(value):
+                out[key] = value  # a hex digest carries no secret, and must stay intact to keep pointing at its blob
+            elif isinstance(key, str) and is_secret_name(key) and value is not None and not isinstance(value, bool):
+                out[_redact_text(key, literals)] = REDACTED
+            else:
+                out[_redact_text(key, literals) if isinstance(key, str) else key] = _redact(value, literals)
+        return out
+    if isinstance(obj, list):
+        return [_redact(item, literals) for item in obj]
+    if isinstance(obj, tuple):
+        return tuple(_redact(item, literals) for item in obj)
+    return obj
+
+
+def redact(obj: Any, extra_secrets: Iterable[str] = ()) -> Any:
+    """A copy of `obj` with credentials removed, recursively through dicts, lists and tuples.
+
+    - values under secret-looking keys (see `is_secret_name`) become "[REDACTED]" (None and booleans are kept:
+      "api_key": null says a key was *not* set, which is worth knowing);
+    - in every string, the value of each secret-named environment variable becomes "[REDACTED:<NAME>]";
+    - common key shapes (sk-…, sk-ant-…, ghp_…, AKIA…, hf_…, JWTs, "Bearer …", PEM private keys) are replaced;
+    - each of `extra_secrets` (literal strings, e.g. a key read from a config file) becomes "[REDACTED]".
+    """
+    return _redact(obj, _secret_literals(extra_secrets))
+
+
+def _redact_bytes(data: bytes, extra_secrets: Iterable[str]) -> bytes:
+    literals = _secret_literals(extra_secrets)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # binary artifact: only the literal secrets can be found in it reliably
+        for value, replacement in literals:
+            data = data.replace(value.encode("utf-8", errors="replace"), replacement.encode("utf-8"))
+        return data
+    cleaned = _redact_text(text, literals)
+    return data if cleaned == text else cleaned.encode("utf-8")
+
+
+# -- blobs ----------------------------------------------------------------------------------------------------------
+def blob_refs(payload: Any) -> Iterator[tuple[str, Any]]:
+    """(key, value) for every blob reference in a payload: values under keys ending in `_blob`, and the items of
+    `blobs` / `*_blobs` (list, dict values or a single string). None means "no blob" and is skipped."""
+    if isinstance(payload, Mapping):
+        for key, value in payload.items():
+            if not isinstance(key, str):
+                continue
+            if key.endswith("_blob"):
+                if value is not None:
+                    yield key, value
+            elif key == "blobs" or key.endswith("_blobs"):
+                items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else [value]
+                yield from ((key, item) for item in items if item is not None)
+            else:
+                yield from blob_refs(value)
+    elif isinstance(payload, list | tuple):
+        for item in payload:
+            yield from blob_refs(item)
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+
+
+# -- parsing --------------------------------------------------------------------------------------------------------
+class _BadLine(Exception):
+    """A log line that is not an intact record; the message completes 'record N was edited (…)'."""
+
+
+def _parse_line(line: bytes) -> AuditRecord:
+    """Parse one line strictly: any byte that differs from what `append` wrote makes this fail."""
+    if not line.strip():
+        raise _BadLine("line is empty")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _BadLine("line is not valid UTF-8") from err
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _BadLine(f"line is not valid JSON: {err.msg} at column {err.colno}") from err
+    if not isinstance(data, dict):
+        raise _BadLine("line is not a JSON object")
+    try:
+        record = AuditRecord.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise _BadLine(f"not a well-formed audit record: {where}: {first['msg']}") from err
+    if canonical_json(data) != text:
+        raise _BadLine("line is not in canonical form")
+    if record.computed_hash() != record.hash:
+        raise _BadLine("hash mismatch")
+    return record
+
+
+def _head_path(log_path: Path) -> Path:
+    return log_path.with_suffix(HEAD_SUFFIX)
+
+
+def _read_head(path: Path) -> _Head | None:
+    """The head sidecar, None if absent; raises _BadLine if it exists but is not a valid head."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return _Head.model_validate_json(raw)
+    except ValidationError as err:
+        raise _BadLine(f"head file {path.name} is not valid") from err
+
+
+# -- the log --------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Tail:
+    """The state the next append continues from, and the file identity it was read at."""
+
+    seq: int
+    hash: str
+    stamp: tuple[int, int, int]  # (size, inode, mtime_ns)
+
+
+def _stamp(fd: int) -> tuple[int, int, int]:
+    st = os.fstat(fd)
+    return (st.st_size, st.st_ino, st.st_mtime_ns)
+
+
+def _scan_tail(fd: int, size: int) -> tuple[int, bytes, bytes]:
+    """(offset just after the last newline, the last complete line, bytes after the last newline)."""
+    chunk = 8192
+    buf = b""
+    pos = size
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+        last_nl = buf.rfind(b"\n")
+        if last_nl != -1:
+            prev_nl = buf.rfind(b"\n", 0, last_nl)
+            if prev_nl != -1 or pos == 0:
+                return pos + last_nl + 1, buf[prev_nl + 1 : last_nl], buf[last_nl + 1 :]
+        chunk *= 2
+    return 0, b"", buf
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+class AuditLog:
+    """Append-only, hash-chained log of one run. Safe across threads (a lock) and processes (`flock`).
+
+    Every append re-reads the tail under the file lock (cheaply: skipped when the file is unchanged since this
+    object's last write), so seq and prev_hash continue across reopenings and concurrent writers. Create one
+    `AuditLog` per process; do not share an instance across `fork`.
+    """
+
+    def __init__(self, run_dir: Path, extra_secrets: Iterable[str] = ()) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / LOG_NAME
+        self.head_path = _head_path(self.path)
+        self.blobs_dir = self.run_dir / BLOBS_DIR
+        self.extra_secrets = tuple(secret for secret in extra_secrets if secret)
+        self._lock = threading.Lock()
+        self._tail: _Tail | None = None
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> AuditRecord:
+        """Redact, then write one record durably (line + fsync, then the head). Returns the record as stored."""
+        if not isinstance(payload, Mapping):
+            raise TypeError(f"audit payload must be a mapping, got {type(payload).__name__}")
+        clean: dict[str, Any] = redact(to_jsonable(payload), self.extra_secrets)
+        self._check_blob_refs(clean)
+        with self._lock, self._locked() as fd:
+            tail = self._current_tail(fd)
+            record, self._tail = self._write_record(fd, tail, kind, actor, clean)
+        return record
+
+    def put_blob(self, data: bytes | str, *, redact_secrets: bool = True) -> str:
+        """Store an artifact under its sha256 (atomic tmp+rename, idempotent) and return the sha.
+
+        Text (and UTF-8 bytes) is redacted like payloads first, so the sha is that of the stored content; pass
+        `redact_secrets=False` only for bytes that must be kept verbatim.
+        """
+        raw = data.encode("utf-8", errors="replace") if isinstance(data, str) else bytes(data)
+        if redact_secrets:
+            raw = _redact_bytes(raw, self.extra_secrets)
+        sha = hashlib.sha256(raw).hexdigest()
+        target = self.blob_path(sha)
+        if target.exists():  # never overwrite: a blob that no longer matches its name is evidence for `verify`
+            return sha
+        self.blobs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.blobs_dir / f".tmp-{sha[:16]}-{uuid.uuid4().hex}"
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.chmod(0o444)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return sha
+
+    def blob_path(self, sha: str) -> Path:
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise ValueError(f"not a blob sha256: {sha!r}")
+        return self.blobs_dir / sha
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def records(self) -> list[AuditRecord]:
+        """Every committed record, parsed (no chain check: that is `verify`'s job).
+
+        A final line without its newline is an interrupted write, never a committed record, and is skipped.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = data.split(b"\n")[:-1]
+        out = []
+        for number, line in enumerate(lines, 1):
+            try:
+                out.append(AuditRecord.model_validate_json(line))
+            except ValidationError as err:
+                raise CorruptRunError(
+                    f"audit log {self.path} line {number} is not an audit record",
+                    hint=f"run `scientist audit verify {self.run_dir}` to see what was damaged",
+                ) from err
+        return out
+
+    def find(self, kind: str | None = None, **payload_match: Any) -> list[AuditRecord]:
+        """Records of `kind` (any if None) whose payload has every given key with the given value."""
+        missing = object()
+        return [
+            record
+            for record in self.records()
+            if (kind is None or record.kind == kind)
+            and all(record.payload.get(key, missing) == value for key, value in payload_match.items())
+        ]
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _check_blob_refs(self, payload: Mapping[str, Any]) -> None:
+        for key, ref in blob_refs(payload):
+            if not isinstance(ref, str) or not _SHA256.fullmatch(ref) or not self.blob_path(ref).is_file():
+                raise ValueError(f"audit payload field {key!r} must be a sha256 returned by put_blob, got {ref!r}")
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _corrupt(self, what: str) -> CorruptRunError:
+        return CorruptRunError(
+            f"audit log {self.path} {what}; refusing to append to a damaged log",
+            hint=f"run `scientist audit verify {self.run_dir}` to see where; keep the folder as evidence",
+        )
+
+    def _current_tail(self, fd: int) -> _Tail:
+        """Where the next record goes, after checking the tail against the head and repairing crash leftovers.
+
+        Repairs are themselves recorded: a torn last line (a write cut short) is moved to a blob, and a head that
+        lags the log (a crash between writing a line and the head) is caught up; each adds an `audit_repair`
+        record. A log *shorter* than its head, or whose last record differs from it, is never "repaired".
+        """
+        stamp = _stamp(fd)
+        if self._tail is not None and self._tail.stamp == stamp:
+            return self._tail
+        size = stamp[0]
+        boundary, last_line, torn = _scan_tail(fd, size)
+        last: AuditRecord | None = None
+        if last_line:
+            try:
+                last = _parse_line(last_line)
+            except _BadLine as err:
+                raise self._corrupt(f"has a damaged last record ({err})") from err
+        seq, last_hash = (last.seq, last.hash) if last else (-1, GENESIS_HASH)
+        try:
+            head = _read_head(self.head_path)
+        except _BadLine as err:
+            raise self._corrupt(str(err)) from err
+        repairs: list[dict[str, Any]] = []
+        if head is None:
+            if size:
+                raise self._corrupt(f"has no head file {self.head_path.name}")
+            self._write_head(-1, GENESIS_HASH)  # from now on a missing head always means damage
+        elif head.seq > seq:
+            raise self._corrupt(f"ends at record {seq} but its head says {head.seq} (records were removed)")
+        elif head.seq == seq and head.hash != last_hash:
+            raise self._corrupt(f"record {seq} does not match the head (it was rewritten)")
+        elif head.seq < seq:
+            if self._hash_at(head.seq) != head.hash:
+                raise self._corrupt(f"record {head.seq} does not match the head (it was rewritten)")
+            repairs.append({"problem": "head lagged the log (interrupted append)", "head_seq": head.seq, "seq": seq})
+        if torn:
+            torn_sha = self.put_blob(torn, redact_secrets=False)  # already redacted when first written
+            os.ftruncate(fd, boundary)
+            repairs.append(
+                {"problem": "torn last line removed (interrupted append)", "bytes": len(torn), "torn_blob": torn_sha}
+            )
+        tail = _Tail(seq, last_hash, _stamp(fd))
+        for repair in repairs:
+            _, tail = self._write_record(fd, tail, "audit_repair", "audit", repair)
+        return tail
+
+    def _hash_at(self, seq: int) -> str | None:
+        if seq < 0:
+            return GENESIS_HASH
+        lines = self.path.read_bytes().split(b"\n")
+        if seq >= len(lines) - 1:
+            return None
+        try:
+            return _parse_line(lines[seq]).hash
+        except _BadLine:
+            return None
+
+    def _write_record(
+        self, fd: int, tail: _Tail, kind: str, actor: str, payload: dict[str, Any]
+    ) -> tuple[AuditRecord, _Tail]:
+        body = {
+            "seq": tail.seq + 1,
+            "ts": _now(),
+            "kind": kind,
+            "actor": actor,
+            "payload": payload,
+            "prev_hash": tail.hash,
+        }
+        record = AuditRecord.model_validate({**body, "hash": _sha256_text(canonical_json(body))})
+        _write_all(fd, (canonical_json({**body, "hash": record.hash}) + "\n").encode("utf-8"))
+        os.fsync(fd)
+        self._write_head(record.seq, record.hash)
+        return record, _Tail(record.seq, record.hash, _stamp(fd))
+
+    def _write_head(self, seq: int, record_hash: str) -> None:
+        tmp = self.head_path.with_name(f"{self.head_path.name}.tmp.{os.getpid()}.{threading.get_ident()}")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(canonical_json({"seq": seq, "hash": record_hash}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.head_path)
+
+
+# -- verification ---------------------------------------------------------------------------------------------------
+def _bad(checked: int, seq: int | None, problem: str) -> VerifyReport:
+    return VerifyReport(
+        ok=False,
+        records_checked=checked,
+        first_bad_seq=seq,
+        first_bad_line=None if seq is None else seq + 1,
+        problem=problem,
+    )
+
+
+def verify(run_dir_or_file: Path | str) -> VerifyReport:
+    """Check the chain, the head and every referenced blob; report the first problem, in file order.
+
+    Detects an edit of any byte (hash or canonical-form mismatch), deleted, reordered, duplicated or inserted
+    records (seq and prev_hash), a torn last line, removal of the last records (head), and missing or altered
+    blobs. Cannot detect a full rewrite of chain *and* head by someone with write access (see module docstring).
+    """
+    target = Path(run_dir_or_file)
+    log_path = target / LOG_NAME if target.is_dir() else target
+    blobs_dir = log_path.parent / BLOBS_DIR
+    try:
+        data = log_path.read_bytes()
+    except FileNotFoundError:
+        return _bad(0, None, f"no audit log: {log_path} does not exist")
+    terminated = data.endswith(b"\n") or not data
+    lines = data.split(b"\n")
+    if terminated:
+        lines = lines[:-1]
+
+    parsed: list[AuditRecord | _BadLine] = []
+    for line in lines:
+        try:
+            parsed.append(_parse_line(line))
+        except _BadLine as err:
+            parsed.append(err)
+
+    prev_hash = GENESIS_HASH
+    blob_cache: dict[str, str | None] = {}
+    for index, item in enumerate(parsed):
+        torn_end = index == len(parsed) - 1 and not terminated
+        if isinstance(item, _BadLine):
+            if torn_end:
+                return _bad(index, index, "truncated: last line is not complete JSON")
+            return _bad(index, index, f"record {index} was edited ({item})")
+        if torn_end:
+            return _bad(index, index, f"truncated: the last line (record {index}) has no final newline")
+        if item.seq != index:
+            return _bad(index, index, _seq_problem(index, item.seq, parsed))
+        if item.prev_hash != prev_hash:
+            previous = f"record {index - 1}" if index else "the start of the log"
+            return _bad(index, index, f"chain broken: prev_hash of record {index} does not match {previous}")
+        for key, ref in blob_refs(item.payload):
+            if not isinstance(ref, str) or not _SHA256.fullmatch(ref):
+                return _bad(index, index, f"record {index} field {key!r} holds {ref!r}, which is not a blob sha256")
+            if ref not in blob_cache:
+                blob_cache[ref] = _file_sha256(blobs_dir / ref)
+            actual = blob_cache[ref]
+            if actual is None:
+                return _bad(index, index, f"blob {ref} referenced by record {index} is missing")
+            if actual != ref:
+                return _bad(index, index, f"blob {ref} referenced by record {index} is altered (content hash {actual})")
+        prev_hash = item.hash
+
+    records = [item for item in parsed if isinstance(item, AuditRecord)]
+    last_seq = len(records) - 1
+    problem = _head_problem(_head_path(log_path), records)
+    if problem is not None:
+        bad_seq, text = problem
+        return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
+    return VerifyReport(ok=True, records_checked=last_seq + 1)
+
+
+def _seq_problem(index: int, seq: int, parsed: list[AuditRecord | _BadLine]) -> str:
+    later = {item.seq for item in parsed[index + 1 :] if isinstance(item, AuditRecord)}
+    if seq > index and index in later:
+        return f"records out of order: line {index + 1} holds record {seq}, but record {index} comes later"
+    if seq > index:
+        gap = f"record {index} is" if seq == index + 1 else f"records {index} to {seq - 1} are"
+        jump = f"seq jumps {index - 1}→{seq}" if index else f"the log starts at seq {seq}"
+        return f"{gap} missing ({jump})"
+    return f"records out of order: record {seq} appears again at line {index + 1} (duplicated or moved)"
+
+
+def _head_problem(head_path: Path, records: list[AuditRecord]) -> tuple[int, str] | None:
+    """(seq to blame, sentence) if the head disagrees with an otherwise intact chain."""
+    last_seq = len(records) - 1
+    last_hash = records[-1].hash if records else GENESIS_HASH
+    try:
+        head = _read_head(head_path)
+    except _BadLine as err:
+        return last_seq, str(err)
+    if head is None:
+        if not records:
+            return None
+        return last_seq, f"head file {head_path.name} is missing, so removal of the last records cannot be ruled out"
+    if head.seq > last_seq:
+        ends = f"ends at record {last_seq}" if records else "is empty"
+        return last_seq + 1, f"truncated: the log {ends} but the head says {head.seq}"
+    if head.seq == last_seq:
+        if head.hash != last_hash:
+            return last_seq, f"record {last_seq} does not match the head (rewritten after the head was written)"
+        return None
+    if head.seq >= 0 and records[head.seq].hash != head.hash:
+        return head.seq, f"record {head.seq} does not match the head (rewritten after the head was written)"
+    extra = last_seq - head.seq
+    return head.seq + 1, (
+        f"the log has {extra} record(s) after the head (head says record {head.seq}, log ends at {last_seq}):"
+        " an append was interrupted before the head was updated, or records were added without it"
+    )

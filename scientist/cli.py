@@ -1,0 +1,225 @@
+"""The `scientist` command line (typer + rich).
+
+Heavy libraries (litellm, langgraph, llama.cpp) are imported inside commands, never at module import, so
+`scientist --help` and the quick commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scientist.errors import BudgetExceededError, ScientistError
+
+app = typer.Typer(
+    help="An automated AI-safety research agent in a measurement and safety harness.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check run audit logs.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm model, e.g. local/smollm2-135m")]
+RunsDirOption = Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")]
+BudgetUsdOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for the run")]
+BudgetTokensOption = Annotated[int | None, typer.Option("--budget-tokens", help="Hard token cap for the run")]
+
+
+def _settings(**flags: Any) -> Any:
+    from scientist.config import load_settings
+
+    return load_settings(**flags)
+
+
+def _progress_printer(status: Any) -> Any:
+    def report(stage: str, message: str) -> None:
+        status.update(f"[bold cyan]{stage}[/] {message}")
+
+    return report
+
+
+def _finish(info: Any, run_dir: Path) -> None:
+    console.print(f"[green]run {info.id} completed[/]")
+    console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
+    review_path = run_dir / "review.json"
+    if review_path.exists():
+        form = json.loads(review_path.read_text(encoding="utf-8"))["form"]
+        console.print(f"review: overall {form['overall']}/10, decision {form['decision']}")
+
+
+@app.command()
+def run(
+    topic: Annotated[str, typer.Argument(help="Research topic, e.g. 'reward hacking in gridworlds'")],
+    template: Annotated[str | None, typer.Option("--template", "-t", help="Experiment template")] = None,
+    model: ModelOption = None,
+    num_ideas: Annotated[int | None, typer.Option("--num-ideas", "-n", help="Ideas to sample")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Base seed")] = None,
+    budget_usd: BudgetUsdOption = None,
+    budget_tokens: BudgetTokensOption = None,
+    runs_dir: RunsDirOption = None,
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help="Sandbox backend")] = None,
+) -> None:
+    """Run the whole pipeline: ideas, experiments in the sandbox, paper, review."""
+    from scientist.runner import start_run
+
+    settings = _settings(
+        template=template,
+        model=model,
+        num_ideas=num_ideas,
+        seed=seed,
+        budget_usd=budget_usd,
+        budget_tokens=budget_tokens,
+        runs_dir=runs_dir,
+        sandbox=sandbox,
+    )
+    with console.status("[bold cyan]preflight[/] checking model, template and sandbox") as status:
+        info, run_dir = start_run(settings, topic, progress=_progress_printer(status))
+    _finish(info, run_dir)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id or run folder")],
+    budget_usd: BudgetUsdOption = None,
+    budget_tokens: BudgetTokensOption = None,
+    runs_dir: RunsDirOption = None,
+) -> None:
+    """Continue a run from its last completed step (after a crash, kill, or budget stop)."""
+    from scientist.runner import resume_run
+
+    settings = _settings(runs_dir=runs_dir)
+    with console.status("[bold cyan]resume[/] loading the checkpoint") as status:
+        info, run_dir = resume_run(
+            settings.runs_dir,
+            run_id,
+            progress=_progress_printer(status),
+            budget_usd=budget_usd,
+            budget_tokens=budget_tokens,
+        )
+    _finish(info, run_dir)
+
+
+@runs_app.command("list")
+def runs_list(runs_dir: RunsDirOption = None) -> None:
+    """One line per run: id, status, template, model, topic."""
+    from scientist.runs import list_runs
+
+    settings = _settings(runs_dir=runs_dir)
+    table = Table("id", "status", "template", "model", "topic", "updated")
+    for info in list_runs(settings.runs_dir):
+        table.add_row(info.id, info.status, info.template, info.model, info.topic, info.updated)
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
+    """A run's status, spend, selected idea, experiment results, paper and review."""
+    from scientist.audit import AuditLog
+    from scientist.runs import load_run
+
+    settings = _settings(runs_dir=runs_dir)
+    info, run_dir = load_run(settings.runs_dir, run_id)
+    console.print(f"[bold]{info.id}[/]  {info.status} {info.status_detail}")
+    console.print(f"topic: {info.topic}\ntemplate: {info.template}   model: {info.model}\nfolder: {run_dir.resolve()}")
+    calls = AuditLog(run_dir).find(kind="llm_call")
+    tokens = sum(int(record.payload.get("total_tokens", 0)) for record in calls)
+    usd = sum(float(record.payload.get("cost_usd") or 0) for record in calls)
+    console.print(f"model calls: {len(calls)}   tokens: {tokens:,}   cost: ${usd:.4f}")
+    selected = run_dir / "selected_idea.json"
+    if selected.exists():
+        console.print(f"idea: {json.loads(selected.read_text(encoding='utf-8'))['title']}")
+    table = Table("run", "ok", "metrics")
+    for label in ("baseline", "variant"):
+        result = run_dir / "experiments" / label / "result.json"
+        if result.exists():
+            record = json.loads(result.read_text(encoding="utf-8"))
+            metrics = ""
+            if record["ok"]:
+                final = json.loads((run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
+                metrics = ", ".join(f"{k}={v:.3f}" for k, v in final.get("metrics", {}).items())
+            table.add_row(label, str(record["ok"]), metrics)
+    if table.row_count:
+        console.print(table)
+    for name in ("paper/paper.tex", "paper/paper.pdf", "review.json"):
+        if (run_dir / name).exists():
+            console.print(f"{name}: {(run_dir / name).resolve()}")
+
+
+@audit_app.command("verify")
+def audit_verify(run_id: str, runs_dir: RunsDirOption = None) -> None:
+    """Check the run's hash-chained audit log; exits 1 at the first broken record."""
+    from scientist.audit import verify
+    from scientist.runs import run_dir_of
+
+    settings = _settings(runs_dir=runs_dir)
+    report = verify(run_dir_of(settings.runs_dir, run_id))
+    if report.ok:
+        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact")
+        return
+    where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
+    console.print(f"[red]BROKEN[/]{where}: {report.problem}")
+    raise typer.Exit(1)
+
+
+@config_app.command("show")
+def config_show(
+    model: ModelOption = None, runs_dir: RunsDirOption = None, as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Print the effective configuration (flags > SCIENTIST_* env > scientist.toml > defaults), secrets masked."""
+    settings = _settings(model=model, runs_dir=runs_dir)
+    shown = settings.masked()
+    if as_json:
+        console.print_json(json.dumps(shown))
+        return
+    table = Table("setting", "value")
+    for key, value in shown.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command()
+def doctor(model: ModelOption = None) -> None:
+    """Check the model runtime, sandbox backends, Docker, LaTeX and disk, and say how to fix each."""
+    from scientist.doctor import run_checks
+
+    checks = run_checks(_settings(model=model))
+    colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+    table = Table("check", "status", "detail", "fix")
+    for check in checks:
+        table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail, check.fix)
+    console.print(table)
+    if any(check.status == "fail" for check in checks):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and a non-zero exit code, never a traceback."""
+    try:
+        app()
+    except BudgetExceededError as err:
+        err_console.print(f"[yellow]paused:[/] {err}")
+        sys.exit(err.exit_code)
+    except ScientistError as err:
+        err_console.print(f"[red]error:[/] {err}", highlight=False)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: the run is checkpointed; `scientist resume RUN` continues it")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

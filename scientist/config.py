@@ -1,0 +1,117 @@
+"""Effective configuration: CLI flags > `SCIENTIST_*` environment variables > `scientist.toml` > defaults.
+
+pydantic-settings does the layering; this module adds the project's rules: which file is read, that unknown keys
+and malformed TOML are user errors (not tracebacks), and how secrets are masked when the config is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from scientist.errors import ConfigError
+
+CONFIG_FILE_NAME = "scientist.toml"
+DEFAULT_MODEL = "local/smollm2-135m"
+LLMMode = Literal["live", "record", "replay"]
+
+
+def config_file_path() -> Path:
+    """The TOML file to read: `$SCIENTIST_CONFIG` if set, else `./scientist.toml`."""
+    return Path(os.environ.get("SCIENTIST_CONFIG", CONFIG_FILE_NAME))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scientist"
+
+
+class Settings(BaseSettings):
+    """Every knob a run reads. Field names are the TOML keys; env vars are `SCIENTIST_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCIENTIST_",
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    model: str = Field(DEFAULT_MODEL, description="litellm model string for every stage, e.g. openai/gpt-4o")
+    api_base: str | None = Field(None, description="Override the provider's base URL (e.g. an Ollama server)")
+    api_key: SecretStr | None = Field(None, description="API key; usually better left to the provider's env var")
+    runs_dir: Path = Field(Path("runs"), description="Where run folders are created")
+    template: str = Field("reward_misspec", description="Experiment template")
+    sandbox: str = Field("local", description="Sandbox backend")
+    llm_mode: LLMMode = Field("live", description="live: call the model; record: call and store; replay: stored only")
+    llm_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "llm", description="Record/replay store")
+    budget_usd: float | None = Field(5.0, ge=0, description="Hard USD cap per run (None: no cap)")
+    budget_tokens: int | None = Field(None, ge=0, description="Hard token cap per run (None: no cap)")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(700, gt=0, le=32768, description="Completion cap per call")
+    repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
+    transient_retries: int = Field(3, ge=0, le=10, description="Retries on rate limits/timeouts/5xx")
+    request_timeout_s: float = Field(300.0, gt=0)
+    num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node")
+    seed: int = Field(0, description="Base seed: sample i of a stage uses seed + i")
+    local_n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model")
+
+    @field_validator("model")
+    @classmethod
+    def _model_has_provider(cls, value: str) -> str:
+        if "/" not in value or value.startswith("/") or value.endswith("/"):
+            raise ValueError(
+                f"model {value!r} must be 'provider/name', e.g. {DEFAULT_MODEL} or openai/gpt-4o-mini"
+            )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Order is precedence: flags (init kwargs) beat env, env beats the file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file_path()))
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as plain JSON-able values, with secrets shown as '********'."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if isinstance(getattr(self, name), SecretStr):
+                value = "********" if getattr(self, name).get_secret_value() else ""
+            shown[name] = value
+        return shown
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Build Settings from flags (None values mean 'not given'), env and scientist.toml; user errors → ConfigError."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    path = config_file_path()
+    if path.exists():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}", hint="fix the file or remove it") from err
+    elif "SCIENTIST_CONFIG" in os.environ:
+        raise ConfigError(f"SCIENTIST_CONFIG points to {path}, which does not exist", hint="fix the path")
+    try:
+        return Settings(**given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise ConfigError(
+            f"invalid setting {where!r}: {first['msg']} (got {first.get('input')!r})",
+            hint=f"check the flag, SCIENTIST_{where.upper()} or {path}",
+        ) from err

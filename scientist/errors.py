@@ -1,0 +1,66 @@
+"""Errors a user can cause. The CLI prints them as one line (no traceback) and exits with `exit_code`.
+
+Every message says what went wrong *and* what to do about it, because the reader is a researcher mid-run.
+"""
+
+from __future__ import annotations
+
+
+class ScientistError(Exception):
+    """Base for user-facing errors: `str(err)` is the one-line message, `hint` the fix."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(ScientistError):
+    """scientist.toml, an environment variable or a flag is invalid."""
+
+
+class UnknownTemplateError(ScientistError):
+    """The experiment template named does not exist."""
+
+
+class UnknownModelError(ScientistError):
+    """The model string names no provider litellm or scientist knows."""
+
+
+class MissingAPIKeyError(ScientistError):
+    """A hosted model was chosen but its API key is not set."""
+
+
+class RunNotFoundError(ScientistError):
+    """No run folder with that id."""
+
+
+class CorruptRunError(ScientistError):
+    """A run folder exists but its state or audit log cannot be read."""
+
+
+class BudgetExceededError(ScientistError):
+    """The next model call would pass the run's USD or token budget; the run stops cleanly and can resume."""
+
+    exit_code = 3
+
+
+class ReplayMissError(ScientistError):
+    """Replay mode found no recorded response for a request (never falls back to a live call)."""
+
+
+class StructuredOutputError(ScientistError):
+    """The model did not produce valid structured output within the repair-retry limit."""
+
+
+class ModelRuntimeError(ScientistError):
+    """The embedded model runtime (llama-cpp-python or its weights) is missing or broken."""
+
+
+class SandboxError(ScientistError):
+    """The sandbox could not prepare or run an experiment (not: the experiment itself failed)."""

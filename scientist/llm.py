@@ -1,0 +1,465 @@
+"""The one gateway for every model call (the only module, with `local_model`, that imports litellm).
+
+It adds what a research harness needs on top of a provider call: structured output into pydantic models with
+bounded repair retries, a hard per-run token/USD budget, retries with backoff on transient provider errors, a
+content-addressed record/replay store (so tests and re-analyses cost nothing and never silently go live), and one
+audit record per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from scientist.audit import AuditLog, canonical_json
+from scientist.config import Settings
+from scientist.errors import (
+    BudgetExceededError,
+    MissingAPIKeyError,
+    ModelRuntimeError,
+    ReplayMissError,
+    ScientistError,
+    StructuredOutputError,
+    UnknownModelError,
+)
+from scientist.prompts import RenderedPrompt, render
+
+T = TypeVar("T", bound=BaseModel)
+LOCAL_PROVIDER = "local"
+CACHE_FORMAT = 1
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Completion(BaseModel):
+    """One model answer, live or replayed."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    cost_usd: float | None  # None: the provider's price is unknown to litellm
+    latency_s: float
+    request_hash: str
+    response_hash: str
+    replayed: bool
+
+
+class Spend(BaseModel):
+    tokens: int = 0
+    usd: float = 0.0
+    calls: int = 0
+
+
+def _import_litellm() -> Any:
+    # Offline, litellm retries a network fetch of its price map for ~8 s on import; the bundled map is enough.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    from scientist import local_model
+
+    local_model.register()
+    return litellm
+
+
+def provider_of(model: str) -> str:
+    return model.split("/", 1)[0]
+
+
+def check_model(settings: Settings) -> None:
+    """Fail before any work if the model's provider is unknown or its API key is missing."""
+    model = settings.model
+    if provider_of(model) == LOCAL_PROVIDER:
+        from scientist import local_model
+
+        local_model.resolve(model)  # raises UnknownModelError / ModelRuntimeError
+        return
+    litellm = _import_litellm()
+    try:
+        litellm.get_llm_provider(model)
+    except Exception as err:
+        raise UnknownModelError(
+            f"unknown model or provider {model!r}",
+            hint="use provider/name as litellm knows it (openai/..., anthropic/..., ollama/...) or local/smollm2-135m",
+        ) from err
+    if settings.api_key is not None:
+        return
+    missing = litellm.validate_environment(model=model, api_base=settings.api_base).get("missing_keys", [])
+    secret_like = [name for name in missing if re.search(r"KEY|TOKEN|SECRET", name)]
+    if secret_like:
+        raise MissingAPIKeyError(
+            f"model {model!r} needs {', '.join(secret_like)}, which is not set",
+            hint=f"export {secret_like[0]}=... or pass --model {local_model_default()}",
+        )
+
+
+def local_model_default() -> str:
+    from scientist.config import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def structured_response_format(schema: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
+    }
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def parse_structured(text: str, schema: type[T]) -> T:
+    """Parse a model's JSON answer (tolerating a markdown fence around it) into `schema`."""
+    match = _FENCE.match(text)
+    return schema.model_validate_json(match.group(1) if match else text.strip())
+
+
+class ResponseStore:
+    """Content-addressed record/replay store: `<dir>/<hash[:2]>/<hash>.json`, one file per request."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, request_hash: str) -> Path:
+        return self.root / request_hash[:2] / f"{request_hash}.json"
+
+    def get(self, request_hash: str) -> dict[str, Any] | None:
+        path = self.path(request_hash)
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def put(self, request_hash: str, entry: Mapping[str, Any]) -> None:
+        path = self.path(request_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(entry, indent=1, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(request).encode()).hexdigest()
+
+
+class LLMGateway:
+    """All model calls of one run go through one gateway, which owns that run's budget and audit trail."""
+
+    def __init__(self, settings: Settings, audit: AuditLog | None = None) -> None:
+        self.settings = settings
+        self.audit = audit
+        self.store = ResponseStore(settings.llm_cache_dir)
+        self.spend = self._spend_so_far()
+        self.live_calls = 0
+        self._lock = threading.Lock()
+
+    def _spend_so_far(self) -> Spend:
+        """Spend survives a resume: it is re-read from the run's own audit log."""
+        spend = Spend()
+        if self.audit is None:
+            return spend
+        for record in self.audit.find(kind="llm_call"):
+            spend.tokens += int(record.payload.get("total_tokens", 0))
+            spend.usd += float(record.payload.get("cost_usd") or 0.0)
+            spend.calls += 1
+        return spend
+
+    # -- budget -------------------------------------------------------------------------------------------------
+    def _estimate(self, messages: Sequence[Mapping[str, str]], max_tokens: int) -> tuple[int, float]:
+        prompt_tokens = sum(len(message["content"]) for message in messages) // 3 + 8
+        tokens = prompt_tokens + max_tokens
+        if provider_of(self.settings.model) == LOCAL_PROVIDER:
+            return tokens, 0.0
+        try:
+            prompt_cost, completion_cost = _import_litellm().cost_per_token(
+                model=self.settings.model, prompt_tokens=prompt_tokens, completion_tokens=max_tokens
+            )
+            return tokens, float(prompt_cost + completion_cost)
+        except Exception:
+            return tokens, 0.0
+
+    def _check_budget(self, prompt_name: str, messages: Sequence[Mapping[str, str]], max_tokens: int) -> None:
+        tokens, usd = self._estimate(messages, max_tokens)
+        cap_tokens, cap_usd = self.settings.budget_tokens, self.settings.budget_usd
+        if cap_tokens is not None and self.spend.tokens + tokens > cap_tokens:
+            raise BudgetExceededError(
+                f"token budget reached before '{prompt_name}': spent {self.spend.tokens} of {cap_tokens},"
+                f" this call may use up to {tokens}",
+                hint="resume with a larger --budget-tokens to continue",
+            )
+        if cap_usd is not None and self.spend.usd + usd > cap_usd:
+            raise BudgetExceededError(
+                f"USD budget reached before '{prompt_name}': spent ${self.spend.usd:.4f} of ${cap_usd:.2f},"
+                f" this call may cost up to ${usd:.4f}",
+                hint="resume with a larger --budget-usd to continue",
+            )
+
+    # -- calls --------------------------------------------------------------------------------------------------
+    def complete(
+        self,
+        prompt: RenderedPrompt,
+        *,
+        extra_messages: Sequence[Mapping[str, str]] = (),
+        response_format: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        sample_index: int = 0,
+        stage: str = "",
+    ) -> Completion:
+        """One model call: budget check, replay or live call (with transient retries), audit record."""
+        messages = [*prompt.messages(), *extra_messages]
+        temperature = self.settings.temperature if temperature is None else temperature
+        max_tokens = max_tokens or self.settings.max_tokens
+        seed = self.settings.seed + sample_index if seed is None else seed
+        request = {
+            "format": CACHE_FORMAT,
+            "model": self.settings.model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "response_format": response_format,
+        }
+        key = request_hash(request)
+        with self._lock:
+            self._check_budget(prompt.name, messages, max_tokens)
+        if self.settings.llm_mode == "replay":
+            entry = self.store.get(key)
+            if entry is None:
+                raise ReplayMissError(
+                    f"no recorded response for prompt '{prompt.name}' (sample {sample_index}, request {key[:12]})"
+                    f" in {self.store.root}",
+                    hint="record it with SCIENTIST_LLM_MODE=record, or run live",
+                )
+            completion = self._completion_from_entry(entry, key, replayed=True)
+        else:
+            completion = self._call_live(request, key)
+            if self.settings.llm_mode == "record":
+                self.store.put(key, {"request": request, "response": completion.model_dump(mode="json")})
+        self._account(prompt, completion, stage=stage, sample_index=sample_index, seed=seed, temperature=temperature)
+        return completion
+
+    def _completion_from_entry(self, entry: Mapping[str, Any], key: str, *, replayed: bool) -> Completion:
+        response = dict(entry["response"])
+        response.update(request_hash=key, replayed=replayed)
+        return Completion.model_validate(response)
+
+    def _call_live(self, request: Mapping[str, Any], key: str) -> Completion:
+        litellm = _import_litellm()
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
+
+        from scientist.local_model import scientist_error_in
+
+        transient = (
+            litellm.exceptions.RateLimitError,
+            litellm.exceptions.APIConnectionError,
+            litellm.exceptions.Timeout,
+            litellm.exceptions.ServiceUnavailableError,
+            litellm.exceptions.InternalServerError,
+            litellm.exceptions.BadGatewayError,
+        )
+        kwargs: dict[str, Any] = {
+            "model": request["model"],
+            "messages": request["messages"],
+            "temperature": request["temperature"],
+            "max_tokens": request["max_tokens"],
+            "seed": request["seed"],
+            "timeout": self.settings.request_timeout_s,
+            "num_retries": 0,  # retries are ours (bounded, with a deadline), not litellm's
+        }
+        if request["response_format"] is not None:
+            kwargs["response_format"] = request["response_format"]
+        if self.settings.api_base:
+            kwargs["api_base"] = self.settings.api_base
+        if self.settings.api_key is not None:
+            kwargs["api_key"] = self.settings.api_key.get_secret_value()
+        if provider_of(self.settings.model) == LOCAL_PROVIDER:
+            kwargs["n_ctx"] = self.settings.local_n_ctx
+
+        def is_transient(err: BaseException) -> bool:
+            # litellm wraps every error of a custom provider as APIConnectionError; a local error is not transient.
+            return isinstance(err, transient) and scientist_error_in(err) is None
+
+        started = time.perf_counter()
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(is_transient),
+                stop=stop_after_attempt(self.settings.transient_retries + 1)
+                | stop_after_delay(self.settings.request_timeout_s * 2),
+                wait=wait_exponential(multiplier=1, min=1, max=30),
+                reraise=True,
+            ):
+                with attempt:
+                    response = litellm.completion(**kwargs)
+        except ScientistError:
+            raise
+        except Exception as err:
+            raise _user_facing_error(err, litellm, request["model"], self.settings.transient_retries) from err
+        latency = time.perf_counter() - started
+        self.live_calls += 1
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = Usage(
+            prompt_tokens=int(getattr(response.usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(response.usage, "completion_tokens", 0) or 0),
+        )
+        return Completion(
+            text=text,
+            finish_reason=choice.finish_reason,
+            usage=usage,
+            cost_usd=self._cost(litellm, response),
+            latency_s=latency,
+            request_hash=key,
+            response_hash=hashlib.sha256(text.encode()).hexdigest(),
+            replayed=False,
+        )
+
+    def _cost(self, litellm: Any, response: Any) -> float | None:
+        if provider_of(self.settings.model) == LOCAL_PROVIDER:
+            return 0.0
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:
+            return None
+
+    def _account(
+        self,
+        prompt: RenderedPrompt,
+        completion: Completion,
+        *,
+        stage: str,
+        sample_index: int,
+        seed: int,
+        temperature: float,
+    ) -> None:
+        with self._lock:
+            self.spend.tokens += completion.usage.total_tokens
+            self.spend.usd += completion.cost_usd or 0.0
+            self.spend.calls += 1
+        if self.audit is None:
+            return
+        self.audit.append(
+            "llm_call",
+            "llm",
+            {
+                "stage": stage,
+                "model": self.settings.model,
+                "prompt_template": prompt.name,
+                "prompt_sha256": prompt.sha256,
+                "request_hash": completion.request_hash,
+                "response_hash": completion.response_hash,
+                "response_blob": self.audit.put_blob(completion.text),
+                "prompt_tokens": completion.usage.prompt_tokens,
+                "completion_tokens": completion.usage.completion_tokens,
+                "total_tokens": completion.usage.total_tokens,
+                "cost_usd": completion.cost_usd,
+                "latency_s": round(completion.latency_s, 4),
+                "finish_reason": completion.finish_reason,
+                "sample_index": sample_index,
+                "seed": seed,
+                "temperature": temperature,
+                "replayed": completion.replayed,
+                "mode": self.settings.llm_mode,
+            },
+        )
+
+    def structured(
+        self,
+        prompt_name: str,
+        variables: Mapping[str, Any],
+        schema: type[T],
+        *,
+        stage: str = "",
+        sample_index: int = 0,
+        seed: int | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> T:
+        """Render a prompt and get a validated `schema` instance back, feeding parse errors back to the model."""
+        prompt = render(prompt_name, {**variables, "schema_json": json.dumps(schema.model_json_schema())})
+        response_format = structured_response_format(schema)
+        # Repair attempts differ from the first by the appended messages, so each has its own cache entry.
+        repair: list[dict[str, str]] = []
+        last_error = ""
+        for attempt in range(self.settings.repair_retries + 1):
+            completion = self.complete(
+                prompt,
+                extra_messages=repair,
+                response_format=response_format,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                sample_index=sample_index,
+                stage=stage,
+            )
+            try:
+                return parse_structured(completion.text, schema)
+            except ValidationError as err:
+                last_error = _short_validation_error(err, completion.finish_reason)
+                if self.audit is not None:
+                    self.audit.append(
+                        "llm_parse_error",
+                        "llm",
+                        {"stage": stage, "prompt_template": prompt_name, "attempt": attempt, "error": last_error},
+                    )
+                repair = [
+                    {"role": "assistant", "content": completion.text[:4000]},
+                    {
+                        "role": "user",
+                        "content": f"That reply was not valid: {last_error}. Reply again with only one JSON"
+                        " object matching the schema, keeping every string short.",
+                    },
+                ]
+        raise StructuredOutputError(
+            f"'{prompt_name}' gave no valid {schema.__name__} after {self.settings.repair_retries + 1} tries:"
+            f" {last_error}",
+            hint="raise --repair-retries or use a stronger --model; the run is checkpointed and can be resumed",
+        )
+
+
+def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -> Exception:
+    """Map a provider failure to the ScientistError a user can act on; unknown failures pass through."""
+    from scientist.local_model import scientist_error_in
+
+    local = scientist_error_in(err)
+    if local is not None:
+        return local
+    exceptions = litellm.exceptions
+    if isinstance(err, exceptions.AuthenticationError):
+        return MissingAPIKeyError(f"the provider rejected the API key for {model}: {err}")
+    if isinstance(err, exceptions.NotFoundError):
+        return UnknownModelError(f"the provider does not know model {model!r}: {err}")
+    if type(err).__module__.split(".")[0] in {"litellm", "openai", "httpx"}:
+        return ModelRuntimeError(
+            f"model call failed (tried up to {retries + 1} times): {type(err).__name__}: {str(err)[:200]}",
+            hint="the run is checkpointed; `scientist resume RUN` continues when the provider is back",
+        )
+    return err
+
+
+def _short_validation_error(err: ValidationError, finish_reason: str | None) -> str:
+    details = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'json'}: {item['msg']}" for item in err.errors()[:3]
+    )
+    if finish_reason == "length":
+        details += " (the answer was cut off at the token limit)"
+    return details

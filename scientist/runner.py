@@ -1,0 +1,115 @@
+"""Start and resume runs: build a run's context, drive the pipeline, and keep run.json's status honest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scientist.audit import AuditLog
+from scientist.config import Settings
+from scientist.context import ProgressCallback, RunContext
+from scientist.errors import BudgetExceededError, ConfigError, ScientistError
+from scientist.llm import LLMGateway, check_model
+from scientist.runs import RunInfo, create_run, load_config_snapshot, load_run, save_run
+
+SECRET_FIELDS = ("api_key",)
+
+
+def _snapshot(settings: Settings) -> dict[str, Any]:
+    return {key: value for key, value in settings.model_dump(mode="json").items() if key not in SECRET_FIELDS}
+
+
+def _context(info: RunInfo, run_dir: Path, settings: Settings, progress: ProgressCallback | None) -> RunContext:
+    from scientist.sandbox import get_sandbox
+    from scientist.template import load_template
+
+    secrets = [settings.api_key.get_secret_value()] if settings.api_key is not None else []
+    audit = AuditLog(run_dir, extra_secrets=secrets)
+    context = RunContext(
+        run_id=info.id,
+        run_dir=run_dir,
+        settings=settings,
+        audit=audit,
+        gateway=LLMGateway(settings, audit),
+        sandbox=get_sandbox(settings.sandbox),
+        template=load_template(settings.template),
+    )
+    if progress is not None:
+        spend = context.gateway.spend
+
+        def report(stage: str, message: str) -> None:
+            progress(stage, f"{message}  ·  {spend.calls} calls, {spend.tokens:,} tokens, ${spend.usd:.4f}")
+
+        context.progress = report
+    return context
+
+
+def start_run(settings: Settings, topic: str, progress: ProgressCallback | None = None) -> tuple[RunInfo, Path]:
+    """Validate everything a run needs, create its folder, and run the pipeline to the end."""
+    from scientist.sandbox import get_sandbox
+    from scientist.template import load_template
+
+    if not topic.strip():
+        raise ConfigError("the research topic is empty", hint='pass a topic, e.g. scientist run "reward hacking"')
+    load_template(settings.template)  # fail on a bad template before creating anything
+    get_sandbox(settings.sandbox)
+    check_model(settings)
+    info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
+    run_dir = settings.runs_dir / info.id
+    context = _context(info, run_dir, settings, progress)
+    context.audit.append("run_start", "user", {"topic": topic, "config": _snapshot(settings)})
+    return _drive(context, info, topic)
+
+
+def resume_settings(run_dir: Path, **overrides: Any) -> Settings:
+    """A resumed run keeps its recorded config; only the flags given now (e.g. a raised budget) change it."""
+    snapshot = load_config_snapshot(run_dir)
+    snapshot.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**snapshot)
+    except Exception as err:
+        raise ConfigError(f"cannot resume with these settings: {err}") from err
+
+
+def resume_run(
+    runs_dir: Path, run_id: str, progress: ProgressCallback | None = None, **overrides: Any
+) -> tuple[RunInfo, Path]:
+    from scientist.pipeline import next_nodes
+
+    info, run_dir = load_run(runs_dir, run_id)
+    settings = resume_settings(run_dir, **overrides)
+    check_model(settings)
+    context = _context(info, run_dir, settings, progress)
+    remaining = next_nodes(context)
+    if not remaining:
+        raise ScientistError(f"run {info.id} is already complete", hint=f"see `scientist runs show {info.id}`")
+    context.audit.append("run_resume", "user", {"next": list(remaining), "overrides": overrides})
+    return _drive(context, info, info.topic)
+
+
+def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:
+    from scientist.pipeline import run_pipeline
+
+    runs_dir = context.run_dir.parent
+    info = info.model_copy(update={"status": "running", "status_detail": ""})
+    save_run(runs_dir, info, context.run_dir)
+    try:
+        run_pipeline(context, topic)
+    except BudgetExceededError as err:
+        info = info.model_copy(update={"status": "paused", "status_detail": str(err)})
+        context.audit.append("run_paused", "pipeline", {"reason": str(err)})
+        save_run(runs_dir, info, context.run_dir)
+        raise
+    except KeyboardInterrupt:
+        info = info.model_copy(update={"status": "paused", "status_detail": "interrupted"})
+        save_run(runs_dir, info, context.run_dir)
+        raise
+    except Exception as err:
+        info = info.model_copy(update={"status": "failed", "status_detail": f"{type(err).__name__}: {err}"})
+        context.audit.append("run_failed", "pipeline", {"error": info.status_detail})
+        save_run(runs_dir, info, context.run_dir)
+        raise
+    info = info.model_copy(update={"status": "completed", "status_detail": ""})
+    context.audit.append("run_end", "pipeline", {"status": "completed", "spend": context.gateway.spend.model_dump()})
+    save_run(runs_dir, info, context.run_dir)
+    return info, context.run_dir

@@ -1,0 +1,98 @@
+"""Run folders: `runs/<id>/` holds everything about one run, so copying it elsewhere keeps it verifiable."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from scientist.errors import CorruptRunError, RunNotFoundError
+
+RUN_FILE = "run.json"
+CONFIG_SNAPSHOT = "config.json"
+RunStatus = Literal["created", "running", "paused", "failed", "completed"]
+
+
+class RunInfo(BaseModel):
+    id: str
+    topic: str
+    template: str
+    model: str
+    created: str
+    updated: str
+    status: RunStatus = "created"
+    status_detail: str = ""
+    current_node: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_run_id(topic: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:32].strip("-") or "run"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{slug}-{secrets.token_hex(2)}"
+
+
+def create_run(runs_dir: Path, topic: str, template: str, model: str, config: dict[str, Any]) -> RunInfo:
+    run_id = new_run_id(topic)
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    info = RunInfo(id=run_id, topic=topic, template=template, model=model, created=_now(), updated=_now())
+    save_run(runs_dir, info)
+    (run_dir / CONFIG_SNAPSHOT).write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    return info
+
+
+def run_dir_of(runs_dir: Path, run_id: str) -> Path:
+    """Accept a run id or a path to a run folder."""
+    candidate = Path(run_id)
+    if (candidate / RUN_FILE).exists():
+        return candidate
+    if (runs_dir / run_id / RUN_FILE).exists():
+        return runs_dir / run_id
+    if (runs_dir / run_id).is_dir() or candidate.is_dir():
+        raise CorruptRunError(
+            f"run folder {run_id} has no {RUN_FILE}", hint="it was not created by scientist, or was damaged"
+        )
+    raise RunNotFoundError(f"no run {run_id!r} in {runs_dir}", hint="see `scientist runs list`")
+
+
+def load_run(runs_dir: Path, run_id: str) -> tuple[RunInfo, Path]:
+    run_dir = run_dir_of(runs_dir, run_id)
+    try:
+        info = RunInfo.model_validate_json((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (ValidationError, UnicodeDecodeError) as err:
+        raise CorruptRunError(f"{run_dir / RUN_FILE} is damaged: {err.__class__.__name__}") from err
+    return info, run_dir
+
+
+def load_config_snapshot(run_dir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((run_dir / CONFIG_SNAPSHOT).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is missing or damaged") from err
+    return data
+
+
+def save_run(runs_dir: Path, info: RunInfo, run_dir: Path | None = None) -> None:
+    folder = run_dir or runs_dir / info.id
+    path = folder / RUN_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(info.model_copy(update={"updated": _now()}).model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    infos = []
+    for path in sorted(runs_dir.glob(f"*/{RUN_FILE}")):
+        try:
+            infos.append(RunInfo.model_validate_json(path.read_text(encoding="utf-8")))
+        except (ValidationError, UnicodeDecodeError):
+            continue
+    return infos

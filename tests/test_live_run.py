@@ -1,0 +1,35 @@
+"""A real research run on the embedded model, end to end, live (no recorded answers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scientist.audit import AuditLog
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+def test_live_smoke_run_on_the_embedded_model(isolated_env: Path) -> None:
+    pytest.importorskip("llama_cpp", reason="embedded runtime not built: run `make setup`")
+    result = run_cli(
+        "run", "specification gaming with a gameable proxy reward", "--num-ideas", "1", "--seed", "11",
+        env={"SCIENTIST_MODEL": "local/smollm2-135m"},
+    )
+    (run_dir,) = (isolated_env / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    # A 135M model may fail to produce some structure even with repair retries: that must be a clean, recorded
+    # stop (exit 2, status failed), never a crash. When it succeeds, every artifact must be there.
+    assert "Traceback" not in result.stderr, result.stderr
+    calls = AuditLog(run_dir).find(kind="llm_call")
+    assert calls and not any(call.payload["replayed"] for call in calls)
+    assert all(call.payload["total_tokens"] > 0 and call.payload["cost_usd"] == 0 for call in calls)
+    if result.returncode != 0:
+        assert result.returncode == 2 and info["status"] == "failed", (result.returncode, result.stderr)
+        pytest.xfail(f"the tiny model stopped the run cleanly: {info['status_detail']}")
+    assert info["status"] == "completed"
+    assert (run_dir / "paper" / "paper.tex").exists() and (run_dir / "review.json").exists()
+    assert run_cli("audit", "verify", run_dir.name).returncode == 0

@@ -1,0 +1,140 @@
+"""The gateway against a loopback OpenAI-compatible server: the real litellm client path, scripted answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from scientist.audit import AuditLog
+from scientist.config import Settings
+from scientist.errors import (
+    BudgetExceededError,
+    MissingAPIKeyError,
+    ModelRuntimeError,
+    ReplayMissError,
+    StructuredOutputError,
+    UnknownModelError,
+)
+from scientist.llm import LLMGateway, check_model, parse_structured
+from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+
+
+class Verdict(BaseModel):
+    verdict: str
+    score: int
+
+
+GOOD = json.dumps({"verdict": "fine", "score": 3})
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    yield from serve(OpenAIStub())
+
+
+def make_settings(stub: OpenAIStub, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "model": "openai/gpt-4o-mini",
+        "api_base": stub.base_url,
+        "api_key": "sk-test-not-a-real-key-0000",
+        "llm_cache_dir": tmp_path / "store",
+        "transient_retries": 2,
+        "max_tokens": 200,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def ask(gateway: LLMGateway, sample_index: int = 0) -> Verdict:
+    return gateway.structured("review", {"paper": "A tiny paper."}, Verdict, stage="test", sample_index=sample_index)
+
+
+def test_structured_call_is_parsed_audited_and_costed(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(content=GOOD, prompt_tokens=120, completion_tokens=30)]
+    audit = AuditLog(tmp_path / "run")
+    gateway = LLMGateway(make_settings(stub, tmp_path, temperature=0.3, seed=7), audit)
+    assert ask(gateway, sample_index=2) == Verdict(verdict="fine", score=3)
+    (record,) = audit.find(kind="llm_call")
+    payload = record.payload
+    assert payload["prompt_template"] == "review" and len(payload["prompt_sha256"]) == 64
+    assert payload["total_tokens"] == 150 and payload["cost_usd"] > 0
+    assert payload["sample_index"] == 2 and payload["seed"] == 9
+    assert audit.blob_path(payload["response_blob"]).read_text() == GOOD
+    # every knob reaches the wire
+    sent = stub.requests[0]
+    assert sent["temperature"] == 0.3 and sent["seed"] == 9 and sent["max_tokens"] == 200
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"]["required"] == ["verdict", "score"]
+
+
+def test_invalid_output_is_repaired_with_the_error_fed_back(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(content='{"verdict": "x"}'), ScriptedReply(content=f"```json\n{GOOD}\n```")]
+    audit = AuditLog(tmp_path / "run")
+    assert ask(LLMGateway(make_settings(stub, tmp_path), audit)).score == 3
+    repair_turn = stub.requests[1]["messages"][-1]["content"]
+    assert "score" in repair_turn and "Field required" in repair_turn
+    assert len(audit.find(kind="llm_parse_error")) == 1
+
+
+def test_repair_gives_up_with_a_clear_error(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(content="not json at all")] * 3
+    with pytest.raises(StructuredOutputError, match="no valid Verdict after 3 tries"):
+        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=2)))
+    assert len(stub.requests) == 3
+
+
+def test_token_budget_refuses_the_call_that_would_pass_it(stub: OpenAIStub, tmp_path: Path) -> None:
+    gateway = LLMGateway(make_settings(stub, tmp_path, budget_tokens=100))
+    with pytest.raises(BudgetExceededError, match="token budget"):
+        ask(gateway)
+    assert stub.requests == []  # refused before anything was sent
+
+
+def test_usd_budget_counts_spend_recorded_by_earlier_processes(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(content=GOOD, prompt_tokens=100_000, completion_tokens=100_000)]
+    audit = AuditLog(tmp_path / "run")
+    ask(LLMGateway(make_settings(stub, tmp_path, budget_usd=1.0), audit))
+    spent = LLMGateway(make_settings(stub, tmp_path, budget_usd=1.0), audit).spend
+    assert spent.calls == 1 and spent.usd > 0.07  # 100k in + 100k out of gpt-4o-mini
+    with pytest.raises(BudgetExceededError, match="USD budget"):
+        ask(LLMGateway(make_settings(stub, tmp_path, budget_usd=spent.usd + 1e-6), audit), sample_index=1)
+
+
+def test_transient_errors_are_retried_then_reported(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(status=503), ScriptedReply(content=GOOD)]
+    assert ask(LLMGateway(make_settings(stub, tmp_path))).score == 3
+    assert len(stub.requests) == 2
+    stub.replies = [ScriptedReply(status=503)] * 5
+    with pytest.raises(ModelRuntimeError, match="tried up to 2 times"):
+        ask(LLMGateway(make_settings(stub, tmp_path, transient_retries=1)), sample_index=1)
+
+
+def test_record_then_replay_makes_no_live_call(stub: OpenAIStub, tmp_path: Path) -> None:
+    stub.replies = [ScriptedReply(content=GOOD)]
+    recorder = LLMGateway(make_settings(stub, tmp_path, llm_mode="record"))
+    assert ask(recorder).score == 3
+    replayer = LLMGateway(make_settings(stub, tmp_path, llm_mode="replay", api_base="http://127.0.0.1:9/v1"))
+    assert ask(replayer).score == 3
+    assert replayer.live_calls == 0 and len(stub.requests) == 1
+    with pytest.raises(ReplayMissError, match="prompt 'review' \\(sample 5"):
+        ask(replayer, sample_index=5)
+    assert len(stub.requests) == 1  # a miss never falls back to a live call
+
+
+def test_model_checks_fail_before_any_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
+        check_model(Settings(model="openai/gpt-4o-mini"))
+    with pytest.raises(UnknownModelError, match="nosuchprovider/x"):
+        check_model(Settings(model="nosuchprovider/x"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000")
+    check_model(Settings(model="openai/gpt-4o-mini"))
+
+
+def test_parse_structured_accepts_fences_and_rejects_garbage() -> None:
+    assert parse_structured(f"```json\n{GOOD}\n```", Verdict).score == 3
+    with pytest.raises(ValueError):
+        parse_structured("{", Verdict)

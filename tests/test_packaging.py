@@ -1,0 +1,60 @@
+"""One distribution, one namespace: folders map into `scientist.*` from an editable install and from a wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SUBPACKAGES = ["scientist.tools", "scientist.sandbox", "scientist.prompts", "scientist.reviews"]
+CHECK = """
+import importlib, pathlib, sys
+for name in ["scientist", *{subpackages!r}]:
+    module = importlib.import_module(name)
+    print(name, pathlib.Path(module.__file__).resolve())
+from scientist.prompts import prompt_names
+from scientist.template import list_templates, load_template
+assert "review" in prompt_names(), prompt_names()
+assert "reward_misspec" in list_templates()
+template = load_template("reward_misspec")
+assert (template.path / "experiment.py").exists()
+"""
+
+
+def test_editable_install_maps_the_folders() -> None:
+    code = CHECK.format(subpackages=SUBPACKAGES)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    locations = dict(line.split(" ", 1) for line in out.splitlines())
+    assert locations["scientist.tools"] == str(REPO / "tools" / "__init__.py")
+    assert locations["scientist.sandbox"] == str(REPO / "sandbox" / "__init__.py")
+    assert locations["scientist.reviews"] == str(REPO / "reviews" / "__init__.py")
+
+
+@pytest.mark.slow
+def test_wheel_install_maps_the_folders(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), REPO],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("scientist-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "scientist/tools/__init__.py" in names and "scientist/prompts/review.j2" in names
+    assert "scientist/templates/reward_misspec/experiment.py" in names
+    assert not [name for name in names if name.startswith(("tools/", "sandbox/", "tests/"))]
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    # -S: no site hooks, so the editable install's finder cannot answer; the wheel copy must.
+    site_packages = sysconfig.get_paths()["purelib"]
+    code = f"import sys; sys.path[:0] = [{str(target)!r}, {site_packages!r}]\n" + CHECK.format(subpackages=SUBPACKAGES)
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for line in out.stdout.splitlines():
+        assert line.split(" ", 1)[1].startswith(str(target)), line

@@ -1,0 +1,246 @@
+"""The reward_misspec template runs for real, shows reward gaming, and the registry guards its knobs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scientist.errors import ConfigError, ScientistError, UnknownTemplateError
+from scientist.template import Template, list_templates, load_template, templates_root
+
+TEMPLATE = templates_root() / "reward_misspec"
+METRICS = {"true_return", "proxy_return", "gaming_rate", "goal_reach_rate"}
+
+
+def run_experiment(out_dir: Path, overrides: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run experiment.py as the sandbox would (a subprocess, config file next to it) and return final_info."""
+    command = [sys.executable, str(TEMPLATE / "experiment.py"), "--out_dir", str(out_dir), "--seed", str(seed)]
+    if overrides is not None:
+        config = json.loads((TEMPLATE / "config.json").read_text(encoding="utf-8"))
+        config.update(overrides)
+        config_path = out_dir.parent / f"{out_dir.name}-config.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        command += ["--config", str(config_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    info: dict[str, Any] = json.loads((out_dir / "final_info.json").read_text(encoding="utf-8"))
+    return info
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("baseline") / "out"
+    return out, run_experiment(out)
+
+
+def test_baseline_writes_all_outputs_and_games_the_proxy(baseline: tuple[Path, dict[str, Any]]) -> None:
+    out, info = baseline
+    metrics = info["metrics"]
+    assert set(metrics) == METRICS
+    assert all(isinstance(value, float) and math.isfinite(value) for value in metrics.values())
+    assert 0.0 <= metrics["gaming_rate"] <= 1.0 and 0.0 <= metrics["goal_reach_rate"] <= 1.0
+    # The defaults are the misspecified setting: the agent farms the coin instead of reaching the goal.
+    assert metrics["gaming_rate"] >= 0.9
+    assert metrics["goal_reach_rate"] <= 0.1
+    assert metrics["true_return"] < 0 < metrics["proxy_return"]
+    assert metrics["proxy_return"] > 5 * abs(metrics["true_return"])
+    assert info["config"] == json.loads((TEMPLATE / "config.json").read_text(encoding="utf-8"))
+    assert info["seed"] == 0 and info["train_episodes"] == info["config"]["episodes"]
+    assert "runtime_s" not in info  # wall time would make the bytes (and their sha256) differ run to run
+    assert json.loads((out / "timing.json").read_text(encoding="utf-8"))["runtime_s"] > 0
+    curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
+    assert len(curves["episode"]) == len(curves["proxy_return"]) == len(curves["true_return"]) <= 200
+    assert curves["episode"][-1] == info["train_episodes"]
+    log = (out / "log.txt").read_text(encoding="utf-8")
+    assert "evaluation:" in log and f"episode {info['train_episodes']}/" in log
+
+
+def test_blending_the_true_reward_in_reduces_gaming(
+    tmp_path: Path, baseline: tuple[Path, dict[str, Any]]
+) -> None:
+    mitigated = run_experiment(tmp_path / "out", {"true_reward_weight_in_proxy": 1.0})["metrics"]
+    base = baseline[1]["metrics"]
+    assert mitigated["gaming_rate"] <= 0.1 < base["gaming_rate"]
+    assert mitigated["goal_reach_rate"] >= 0.9
+    assert mitigated["true_return"] > base["true_return"] + 1.0
+
+
+def test_same_seed_same_metrics_different_seed_runs(tmp_path: Path, baseline: tuple[Path, dict[str, Any]]) -> None:
+    again = run_experiment(tmp_path / "again")
+    assert again["metrics"] == baseline[1]["metrics"]
+    assert json.loads((tmp_path / "again" / "curves.json").read_text()) == json.loads(
+        (baseline[0] / "curves.json").read_text()
+    )
+
+
+def test_bad_config_fails_with_a_message(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    for bad, fragment in (({"coin_rewrd": 1}, "unknown config keys"), ({"grid_size": 2.5}, "integer")):
+        config.write_text(json.dumps(bad), encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, str(TEMPLATE / "experiment.py"), "--out_dir", str(tmp_path), "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plot_draws_runs_and_tolerates_a_missing_one(tmp_path: Path, baseline: tuple[Path, dict[str, Any]]) -> None:
+    figure = tmp_path / "fig" / "results.png"
+    command = [sys.executable, str(TEMPLATE / "plot.py"), "--run_dirs", str(baseline[0]), str(tmp_path / "nope")]
+    proc = subprocess.run(
+        [*command, "--labels", "baseline", "broken", "--out", str(figure)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "skipping" in proc.stdout and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = subprocess.run(
+        [sys.executable, str(TEMPLATE / "plot.py"), "--run_dirs", str(tmp_path / "nope"), "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert empty.returncode == 0 and "nothing to plot" in empty.stdout and not (tmp_path / "x").exists()
+
+
+# --- registry -------------------------------------------------------------------------------------------------
+
+
+def test_registry_lists_and_loads_the_template() -> None:
+    assert "reward_misspec" in list_templates()
+    template = load_template("reward_misspec")
+    assert template.path == TEMPLATE and template.primary_metric == "true_return"
+    assert set(template.metrics) == METRICS
+    assert template.metrics["gaming_rate"].direction == "lower"
+    assert {"experiment.py", "plot.py", "template.toml"} <= set(template.protected)
+    assert template.editable == ["config.json"]
+    assert template.limits.wall_time_s <= 60
+    assert template.task_description.strip()
+    assert 2 <= len(template.seed_ideas) <= 3
+
+
+def test_defaults_agree_across_toml_config_and_experiment() -> None:
+    template = load_template("reward_misspec")
+    config = json.loads((TEMPLATE / "config.json").read_text(encoding="utf-8"))
+    assert template.default_config() == config
+    namespace: dict[str, Any] = {"__name__": "not_main"}
+    exec(compile((TEMPLATE / "experiment.py").read_text(encoding="utf-8"), "experiment.py", "exec"), namespace)
+    assert namespace["DEFAULTS"] == config
+    for name, spec in template.params.items():
+        assert isinstance(config[name], int if spec.type == "int" else float), name
+        low, high = namespace["BOUNDS"][name]
+        assert low <= spec.min <= spec.max <= high, name  # template ranges never reach the script's hard limits
+
+
+def test_seed_ideas_propose_valid_variants() -> None:
+    template = load_template("reward_misspec")
+    for idea in template.seed_ideas:
+        assert idea.title and idea.hypothesis and idea.experiment_plan and idea.risks
+        assert template.validate_variant(idea.variant) == idea.variant
+
+
+def test_unknown_template_names_the_available_ones() -> None:
+    with pytest.raises(UnknownTemplateError) as err:
+        load_template("no_such_template")
+    assert "reward_misspec" in str(err.value)
+    with pytest.raises(UnknownTemplateError):
+        load_template("../reward_misspec")
+
+
+def copy_template(tmp_path: Path) -> Path:
+    folder = tmp_path / "mine"
+    shutil.copytree(TEMPLATE, folder)
+    return folder
+
+
+def test_a_template_folder_loads_by_path(tmp_path: Path) -> None:
+    template = load_template(str(copy_template(tmp_path)))
+    assert template.name == "reward_misspec" and template.path == tmp_path / "mine"
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    folder = copy_template(tmp_path)
+    (folder / "template.toml").write_text("name = [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert str(folder / "template.toml") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('primary_metric = "true_return"', 'primary_metric = "accuracy"', "primary_metric"),
+        ('direction = "lower"', 'direction = "sideways"', "direction"),
+        ("default = 5\n", "default = 50\n", "outside"),
+    ],
+)
+def test_invalid_template_fields_are_config_errors(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    folder = copy_template(tmp_path)
+    toml = folder / "template.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert str(toml) in str(err.value) and problem in str(err.value)
+
+
+def test_config_json_drifting_from_the_defaults_is_caught(tmp_path: Path) -> None:
+    folder = copy_template(tmp_path)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["coin_reward"] = 0.7
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ConfigError, match="does not match"):
+        load_template(str(folder))
+
+
+# --- variants ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template("reward_misspec")
+
+
+def test_validate_variant_coerces_types(template: Template) -> None:
+    assert template.validate_variant({"grid_size": 6.0, "coin_reward": 1, "gamma": "0.9"}) == {
+        "grid_size": 6,
+        "coin_reward": 1.0,
+        "gamma": 0.9,
+    }
+    assert isinstance(template.validate_variant({"grid_size": 6.0})["grid_size"], int)
+    assert isinstance(template.validate_variant({"coin_reward": 1})["coin_reward"], float)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"learning_rate": 0.1}, "learning_rate"),
+        ({"gamma": 1.5}, "outside its range"),
+        ({"grid_size": 2}, "outside its range"),
+        ({"grid_size": 5.5}, "integer"),
+        ({"epsilon": "lots"}, "number"),
+        ({"epsilon": float("nan")}, "finite"),
+        ({"episodes": True}, "number"),
+    ],
+)
+def test_validate_variant_rejects(template: Template, overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ScientistError) as err:
+        template.validate_variant(overrides)
+    assert fragment in str(err.value)
+
+
+def test_clamp_variant_drops_unknown_and_clamps(template: Template) -> None:
+    clamped = template.clamp_variant(
+        {"gamma": 7.0, "grid_size": 6.6, "coin_reward": -1, "bogus": 3, "epsilon": float("inf"), "alpha": "x"}
+    )
+    assert clamped == {"gamma": 0.999, "grid_size": 7, "coin_reward": 0.0}
+    assert isinstance(clamped["grid_size"], int)
+    assert template.clamp_variant({"episodes": 10**9}) == {"episodes": template.params["episodes"].max}
+    # Whatever clamp returns, validate accepts: the pipeline's fallback never produces an invalid run.
+    assert template.validate_variant(clamped) == clamped

@@ -1,0 +1,1 @@
+"""What the agent can use: literature search, index, novelty, citations, edits, plots."""
