@@ -1,8 +1,8 @@
 """Harness overhead per stage, as a fraction of model time (goal: < 1 %).
 
 For each pipeline node: wall time (node_start → node_end in the audit log) minus model time (latency of the calls
-in that node: measured live, or the recorded live latency on replay) minus sandbox time (experiment subprocesses)
-is the harness's own time. Printed as a ratio against the model time measured in the same run.
+in that node: measured live, or the recorded live latency on replay) minus tool time (sandbox runs
+and pdflatex) is the harness's own time. Printed as a ratio against the model time measured in the same run.
 
 Usage: .venv/bin/python benchmarks/overhead.py [--live] [--replay-store tests/fixtures/llm]
 """
@@ -46,7 +46,7 @@ def measure(run_dir: Path) -> list[tuple[str, float, float, float, float]]:
             wall[payload["node"]] += _ts(record.ts) - starts.pop(payload["node"])
         elif record.kind == "llm_call":
             model[node] += float(payload["latency_s"])
-        elif record.kind == "sandbox_run":
+        elif record.kind in ("sandbox_run", "latex_compile"):
             sandbox[node] += float(payload.get("wall_time_s") or 0.0)
     replayed = any(r.payload.get("replayed") for r in records if r.kind == "llm_call")
     rows = []
@@ -76,10 +76,10 @@ def run_once(live: bool, store: Path) -> Path:
 
 def report(label: str, rows: list[tuple[str, float, float, float, float]]) -> None:
     print(f"\n{label}")
-    print(f"{'node':<11}{'wall s':>9}{'model s':>9}{'sandbox s':>11}{'harness s':>11}{'harness/model':>15}")
+    print(f"{'node':<11}{'wall s':>9}{'model s':>9}{'tools s':>11}{'harness s':>11}{'harness/model':>15}")
     total_model = total_harness = 0.0
     for name, wall, model, sandbox, harness in rows:
-        ratio = f"{harness / model:.2%}" if model > 0 else "n/a (no model call)"
+        ratio = f"{harness / model:.2%}" if model > 0 else "no model call"
         print(f"{name:<11}{wall:>9.3f}{model:>9.3f}{sandbox:>11.3f}{harness:>11.3f}{ratio:>15}")
         total_model += model
         total_harness += harness

@@ -21,15 +21,11 @@ def test_live_smoke_run_on_the_embedded_model(isolated_env: Path) -> None:
     )
     (run_dir,) = (isolated_env / "runs").iterdir()
     info = json.loads((run_dir / "run.json").read_text())
-    # A 135M model may fail to produce some structure even with repair retries: that must be a clean, recorded
-    # stop (exit 2, status failed), never a crash. When it succeeds, every artifact must be there.
-    assert "Traceback" not in result.stderr, result.stderr
+    # Seeded generation is deterministic (the provider resets llama's prompt cache), so this run is repeatable.
+    assert result.returncode == 0, (info["status_detail"], result.stderr)
     calls = AuditLog(run_dir).find(kind="llm_call")
     assert calls and not any(call.payload["replayed"] for call in calls)
     assert all(call.payload["total_tokens"] > 0 and call.payload["cost_usd"] == 0 for call in calls)
-    if result.returncode != 0:
-        assert result.returncode == 2 and info["status"] == "failed", (result.returncode, result.stderr)
-        pytest.xfail(f"the tiny model stopped the run cleanly: {info['status_detail']}")
     assert info["status"] == "completed"
     assert (run_dir / "paper" / "paper.tex").exists() and (run_dir / "review.json").exists()
     assert run_cli("audit", "verify", run_dir.name).returncode == 0

@@ -175,7 +175,13 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     ctx.audit.append(
         "sandbox_run",
         f"sandbox:{ctx.sandbox.backend}",
-        {"label": "plots", "ok": result.ok, "exit_code": result.exit_code, "stderr_tail": result.stderr_tail[-2000:]},
+        {
+            "label": "plots",
+            "ok": result.ok,
+            "exit_code": result.exit_code,
+            "wall_time_s": round(result.wall_time_s, 3),
+            "stderr_tail": result.stderr_tail[-2000:],
+        },
     )
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
 

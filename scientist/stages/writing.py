@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,14 @@ def write_paper(
         "tex_blob": ctx.audit.put_blob(tex),
     }
     ctx.progress("write", "compiling the PDF")
+    started = time.perf_counter()
     try:
         pdf = compile_pdf(paper_dir / "paper.tex")
     except ScientistError as err:
         ctx.audit.append("stage_failure", "pipeline", {"stage": "write", "error": f"LaTeX: {err}"})
         pdf = None
+    seconds = round(time.perf_counter() - started, 3)
+    ctx.audit.append("latex_compile", "pipeline", {"ok": pdf is not None, "wall_time_s": seconds})
     if pdf is not None:
         paper["pdf"] = str(Path(pdf).relative_to(ctx.run_dir))
     return paper
