@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scientist.audit import AuditLog, canonical_json
-from scientist.config import Settings
+from scientist.config import DEFAULT_MODEL, Settings
 from scientist.errors import (
     BudgetExceededError,
     MissingAPIKeyError,
@@ -106,14 +106,8 @@ def check_model(settings: Settings) -> None:
     if secret_like:
         raise MissingAPIKeyError(
             f"model {model!r} needs {', '.join(secret_like)}, which is not set",
-            hint=f"export {secret_like[0]}=... or pass --model {local_model_default()}",
+            hint=f"export {secret_like[0]}=... or pass --model {DEFAULT_MODEL}",
         )
-
-
-def local_model_default() -> str:
-    from scientist.config import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
 
 
 def structured_response_format(schema: type[BaseModel]) -> dict[str, Any]:
@@ -181,6 +175,17 @@ class LLMGateway:
             spend.usd += float(record.payload.get("cost_usd") or 0.0)
             spend.calls += 1
         return spend
+
+    def warm_up(self) -> float:
+        """Import the provider library (and load an embedded model) before the first stage; returns seconds."""
+        started = time.perf_counter()
+        if self.settings.llm_mode != "replay":
+            _import_litellm()
+            if provider_of(self.settings.model) == LOCAL_PROVIDER:
+                from scientist import local_model
+
+                local_model.warm_up(self.settings.model, self.settings.local_n_ctx)
+        return time.perf_counter() - started
 
     # -- budget -------------------------------------------------------------------------------------------------
     def _estimate(self, messages: Sequence[Mapping[str, str]], max_tokens: int) -> tuple[int, float]:
@@ -395,7 +400,7 @@ class LLMGateway:
         max_tokens: int | None = None,
     ) -> T:
         """Render a prompt and get a validated `schema` instance back, feeding parse errors back to the model."""
-        prompt = render(prompt_name, {**variables, "schema_json": json.dumps(schema.model_json_schema())})
+        prompt = render(prompt_name, variables)
         response_format = structured_response_format(schema)
         # Repair attempts differ from the first by the appended messages, so each has its own cache entry.
         repair: list[dict[str, str]] = []

@@ -134,6 +134,13 @@ def _load(path: Path, n_ctx: int, chat_format: str | None) -> tuple[llama_cpp.Ll
     return llm, time.perf_counter() - started
 
 
+def warm_up(model: str, n_ctx: int) -> float:
+    """Load `model` now (seconds spent), so a broken runtime fails in preflight, not in the middle of a stage."""
+    _name, spec = spec_for(model)
+    _llm, seconds = _load(resolve(model), n_ctx, spec.chat_format)
+    return seconds
+
+
 # llama-cpp-python 0.3.36's JSON-schema grammar lets raw control characters (newlines) into JSON strings, which
 # strict JSON parsers reject; llama.cpp upstream excludes them. Same rule, with the exclusion.
 _LAX_CHAR = r'char ::= [^"\\] |'

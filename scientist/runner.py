@@ -94,6 +94,8 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
     info = info.model_copy(update={"status": "running", "status_detail": ""})
     save_run(runs_dir, info, context.run_dir)
     try:
+        context.progress("preflight", "loading the model runtime")
+        context.audit.append("warm_up", "llm", {"seconds": round(context.gateway.warm_up(), 3)})
         run_pipeline(context, topic)
     except BudgetExceededError as err:
         info = info.model_copy(update={"status": "paused", "status_detail": str(err)})
