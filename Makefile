@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test setup lint bench record-fixtures
+.PHONY: run test setup lint bench record-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -21,6 +21,10 @@ lint:
 
 bench: setup
 	$(VENV)/bin/python benchmarks/overhead.py --live
+
+lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hashes; torch's CPU build)
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --find-links /opt/wheels \
+	  -o requirements/lock.txt
 
 record-fixtures: setup
 	$(VENV)/bin/python tests/record_fixtures.py

@@ -13,11 +13,22 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
+# torch is locked as its CPU build (2.13.0+cpu), which is not on the default index: machines of this project's
+# kind carry it in /opt/wheels; elsewhere point SCIENTIST_TORCH_FIND_LINKS at a folder or index holding it.
+find_links=()
+torch_links="${SCIENTIST_TORCH_FIND_LINKS:-/opt/wheels}"
+[ -e "$torch_links" ] || [[ "$torch_links" == http* ]] && find_links=(--find-links "$torch_links")
+
 stamp="$VENV/.scientist-lock-$(cat requirements/bootstrap.txt requirements/lock.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "==> installing locked dependencies (hash-checked)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
-  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --require-hashes -r requirements/lock.txt
+  if ! "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --require-hashes "${find_links[@]}" \
+      -r requirements/lock.txt; then
+    echo "error: installing the locked dependencies failed. If torch==2.13.0+cpu was not found, set" \
+      "SCIENTIST_TORCH_FIND_LINKS to a folder or index that has PyTorch's CPU wheels." >&2
+    exit 1
+  fi
   rm -f "$VENV"/.scientist-lock-*
   touch "$stamp"
 fi
