@@ -7,16 +7,21 @@ a protected-file violation is decided here, so every backend reports the same th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
+import logging
 import math
 import os
 import shutil
+import signal
 import stat
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +31,21 @@ MANIFEST_DIR = ".sandbox"
 PROTECTED_MANIFEST = f"{MANIFEST_DIR}/protected.json"
 TAIL_BYTES = 8 * 1024
 _MIB = 1024 * 1024
+
+# Where the isolated backends (Docker, bubblewrap) mount the workspace; the image's WORKDIR.
+SANDBOX_WORKDIR = "/work/run"
+# Numeric libraries start one thread per core unless told otherwise; one run should use one core.
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+# Set by the operator for CPUs OpenBLAS misdetects; without them numpy can crash, so they must pass through.
+PASSTHROUGH_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+PYTHON_NAMES = ("python", "python3")
+OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory")
 
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -42,6 +62,10 @@ class Limits(BaseModel):
     max_processes: PositiveInt = Field(256, description="Processes/threads the run may add (best effort locally)")
     max_file_mb: PositiveInt = Field(200, description="No single file (logs included) may grow past this")
     max_output_mb: PositiveInt = Field(500, description="Total bytes the run may write into the workspace")
+    cpus: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = Field(
+        1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
+    )
+    tmp_mb: PositiveInt = Field(64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
 
     @property
     def effective_cpu_time_s(self) -> int:
@@ -92,10 +116,24 @@ class RunResult(BaseModel):
     stderr_path: str
     outputs: list[OutputFile]
     protected_violations: list[str] = Field(description="Protected files whose content changed or that were removed")
+    image: str | None = Field(None, description="Identity of the root filesystem the run saw (Docker image id)")
+    limits: Limits | None = Field(None, description="The limits the run was held to")
+    escaping_symlinks: list[str] = Field(
+        default_factory=list,
+        description="Symlinks the run left that point outside the workspace; removed so host-side readers of the "
+        "outputs cannot be redirected to host files",
+    )
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+        """Exited 0 within every limit (a run that wrote past its output cap is not a result to trust)."""
+        return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.output_limit_exceeded)
+
+    def audit_payload(self, stderr_chars: int = 2000) -> dict[str, Any]:
+        """What an audit record of this run keeps: everything but the stdout tail, and only the end of stderr."""
+        payload = self.model_dump(mode="json", exclude={"stdout_tail", "stderr_tail"})
+        payload["stderr_tail"] = self.stderr_tail[-stderr_chars:]
+        return payload
 
 
 @runtime_checkable
@@ -177,7 +215,8 @@ def prepare_workspace(template_dir: Path, workspace: Path, protected: Sequence[s
             manifest[file.relative_to(workspace).as_posix()] = sha256_file(file)
     manifest_path = workspace / PROTECTED_MANIFEST
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps({"files": manifest}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps({"files": manifest, "entries": sorted(entries)}, indent=2, sort_keys=True) + "\n"
+    manifest_path.write_text(text, encoding="utf-8")
     manifest_path.chmod(0o444)
     return manifest
 
@@ -195,6 +234,18 @@ def load_manifest(workspace: Path) -> dict[str, str]:
     except (ValueError, KeyError, TypeError) as err:
         raise SandboxError(f"{path} is corrupt: {err}", hint="prepare a fresh workspace") from err
     return {str(key): str(value) for key, value in files.items()}
+
+
+def protected_entries(manifest: Mapping[str, str], manifest_text: bytes) -> list[str]:
+    """What the isolated backends mount read-only: the template's protected entries (a protected folder is mounted
+    whole, so nothing can be added to it either) plus the manifest's whole folder (a mount point cannot be
+    renamed, so the run cannot move the manifest aside either). Older manifests list files only."""
+    try:
+        entries = json.loads(manifest_text).get("entries")
+    except (ValueError, AttributeError):
+        entries = None
+    chosen = [relative_path(str(entry), "protected file") for entry in entries] if entries else sorted(manifest)
+    return [*chosen, MANIFEST_DIR]
 
 
 def protected_violations(workspace: Path, manifest: Mapping[str, str], manifest_text: bytes | None) -> list[str]:
@@ -266,15 +317,220 @@ def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
-# Backends by name, imported lazily so choosing `local` never pays for the Docker SDK.
-BACKENDS: dict[str, str] = {"local": "scientist.sandbox.local:LocalSandbox"}
+def output_bytes(workspace: Path, before: Snapshot) -> int:
+    """Bytes in files the run created or changed so far (what `max_output_mb` caps; polled during a run)."""
+    return sum(written_files(before, snapshot(workspace)).values())
 
 
-def get_sandbox(name: str) -> Sandbox:
-    """The sandbox backend called `name`; an unknown name is a user error that lists the choices."""
+def remove_escaping_symlinks(workspace: Path) -> list[str]:
+    """Delete symlinks under the workspace that point outside it (or anywhere absolute) and list them.
+
+    Inside the sandbox such a link only reaches the sandbox's own root, but the host reads the outputs later:
+    `out/final_info.json -> /home/user/.ssh/id_rsa` would otherwise feed a host secret into the paper.
+    """
+    root = workspace.resolve()
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                continue
+            try:
+                target = os.readlink(path)
+                inside = not os.path.isabs(target) and path.resolve().is_relative_to(root)
+            except (OSError, RuntimeError):  # unreadable or a symlink loop
+                inside = False
+            if not inside:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                removed.append(path.relative_to(root).as_posix())
+    return sorted(removed)
+
+
+def hand_over_workspace(workspace: Path, uid: int, gid: int, manifest: Mapping[str, str]) -> None:
+    """Make the workspace writable for the sandbox user without giving it the protected files.
+
+    Run folders are created by the host user (often root) while the sandbox runs as another uid: everything but
+    the protected files and the manifest is chowned to that uid (symlinks themselves, never their targets).
+    Protected files stay owned by the host user and read-only, and are mounted read-only on top as well.
+    """
+    if os.geteuid() != 0 or (uid, gid) == (os.geteuid(), os.getegid()):
+        return
+    keep = {(workspace / rel) for rel in [*manifest, PROTECTED_MANIFEST]}
+    keep_inodes = set()
+    for path in keep:
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            keep_inodes.add((info.st_dev, info.st_ino))
+    for dirpath, dirnames, filenames in os.walk(workspace):
+        for name in [".", *dirnames, *filenames]:
+            path = Path(dirpath) if name == "." else Path(dirpath, name)
+            if path in keep:
+                continue
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if (info.st_dev, info.st_ino) in keep_inodes or (info.st_uid, info.st_gid) == (uid, gid):
+                    continue
+                os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def container_env(home: str, marker: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment inside an isolated sandbox: an allow-list, nothing from the parent (no API keys)."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.cache/matplotlib",  # font cache kept across runs of a workspace
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",  # so the log tail is current even when the run is killed
+        **dict.fromkeys(THREAD_VARS, "1"),
+        **{name: os.environ[name] for name in PASSTHROUGH_VARS if name in os.environ},
+        **(extra or {}),
+    }
+    if marker is not None:
+        env["SCIENTIST_SANDBOX_ID"] = marker
+    return env
+
+
+def container_command(command: Sequence[str]) -> list[str]:
+    """argv for an isolated sandbox: `python` means the image's python3 (the host's interpreter is not there)."""
+    if isinstance(command, str) or not command:
+        raise SandboxError(f"sandbox command must be a non-empty list, got {command!r}", hint="pass argv as a list")
+    argv = [str(part) for part in command]
+    if argv[0] in PYTHON_NAMES:
+        argv[0] = "python3"
+    return argv
+
+
+def looks_oom_killed(exit_code: int | None, sig: int | None, timed_out: bool, stderr_tail: str) -> bool:
+    """Without a memory cgroup to ask: an allocation failure in the log (RLIMIT_AS), or a SIGKILL we did not send
+    (the kernel's OOM killer)."""
+    return exit_code != 0 and (
+        any(text in stderr_tail for text in OOM_MARKERS) or (sig == signal.SIGKILL and not timed_out)
+    )
+
+
+def split_exit_status(code: int | None) -> tuple[int | None, int | None]:
+    """(exit code, signal) from a container-style status, where death by signal N is reported as 128 + N."""
+    if code is None:
+        return None, None
+    if 128 < code < 128 + 65:
+        return None, code - 128
+    return code, None
+
+
+@dataclass
+class RunPlan:
+    """What every backend computes before it starts a run, and hands back to `finish_run` afterwards."""
+
+    workspace: Path
+    out_rel: str
+    manifest: dict[str, str]
+    manifest_text: bytes
+    stdout_path: Path
+    stderr_path: Path
+    before: Snapshot
+    started: float = field(default_factory=time.monotonic)
+
+
+def begin_run(workspace: Path, out_dir: str, log_dir: Path) -> RunPlan:
+    """Validate the workspace, read the protected manifest *before* the run, create out/ and the log folder."""
+    workspace = Path(workspace).resolve()
+    if not workspace.is_dir():
+        raise SandboxError(f"workspace {workspace} does not exist", hint="call prepare() before run()")
+    out_rel = relative_path(out_dir, "out_dir")
+    manifest = load_manifest(workspace)
+    manifest_text = (workspace / PROTECTED_MANIFEST).read_bytes()
+    (workspace / out_rel).mkdir(parents=True, exist_ok=True)
+    (workspace / MANIFEST_DIR / "tmp").mkdir(parents=True, exist_ok=True)
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return RunPlan(
+        workspace=workspace,
+        out_rel=out_rel,
+        manifest=manifest,
+        manifest_text=manifest_text,
+        stdout_path=log_dir / "stdout.log",
+        stderr_path=log_dir / "stderr.log",
+        before=snapshot(workspace),
+    )
+
+
+def finish_run(
+    plan: RunPlan,
+    *,
+    backend: str,
+    command: list[str],
+    limits: Limits,
+    exit_code: int | None,
+    sig: int | None,
+    timed_out: bool,
+    oom_killed: bool,
+    output_limit_hit: bool,
+    cpu_time_s: float,
+    peak_memory_mb: float,
+    image: str | None,
+    wall_time_s: float | None = None,
+) -> RunResult:
+    """The `RunResult` every backend reports: outputs, protected-file check and caps are judged here, alike."""
+    wall = wall_time_s if wall_time_s is not None else time.monotonic() - plan.started
+    escaping = remove_escaping_symlinks(plan.workspace)
+    written = written_files(plan.before, snapshot(plan.workspace))
+    logs_full = any(
+        path.exists() and path.stat().st_size >= limits.max_file_bytes for path in (plan.stdout_path, plan.stderr_path)
+    )
+    return RunResult(
+        backend=backend,
+        command=command,
+        exit_code=exit_code,
+        signal=sig,
+        timed_out=timed_out,
+        oom_killed=oom_killed,
+        output_limit_exceeded=output_limit_hit or logs_full or sum(written.values()) > limits.max_output_bytes,
+        wall_time_s=wall,
+        cpu_time_s=cpu_time_s,
+        peak_memory_mb=peak_memory_mb,
+        stdout_tail=read_tail(plan.stdout_path),
+        stderr_tail=read_tail(plan.stderr_path),
+        stdout_path=str(plan.stdout_path),
+        stderr_path=str(plan.stderr_path),
+        outputs=hash_outputs(plan.workspace, written, plan.out_rel),
+        protected_violations=protected_violations(plan.workspace, plan.manifest, plan.manifest_text),
+        image=image,
+        limits=limits,
+        escaping_symlinks=escaping,
+    )
+
+
+# Backends by name, imported lazily so choosing `local` never pays for the Docker SDK. `local` is the host
+# subprocess (kept for the pipeline's default); `unsafe-subprocess` is the same backend chosen explicitly, with a
+# loud warning; `bwrap` and `docker` isolate.
+BACKENDS: dict[str, str] = {
+    "local": "scientist.sandbox.local:LocalSandbox",
+    "unsafe-subprocess": "scientist.sandbox.local:UnsafeSubprocessSandbox",
+    "bwrap": "scientist.sandbox.bwrap:BwrapSandbox",
+    "docker": "scientist.sandbox.docker:DockerSandbox",
+}
+
+
+def get_sandbox(name: str, *, fallback: str | None = None, **options: Any) -> Sandbox:
+    """The sandbox backend called `name`; an unknown name is a user error that lists the choices.
+
+    `options` go to the backend's constructor; every backend accepts `run_label` (the run id: Docker labels its
+    containers with it so a resumed or cleaned-up run can find leftovers). With `fallback`, a backend that cannot
+    start here (Docker engine down, image missing) is replaced by that one, with a warning; never silently.
+    """
     target = BACKENDS.get(name)
     if target is None:
         raise SandboxError(f"unknown sandbox backend {name!r}", hint=f"choose one of: {', '.join(sorted(BACKENDS))}")
     module_name, _, class_name = target.partition(":")
-    backend: Sandbox = getattr(importlib.import_module(module_name), class_name)()
+    try:
+        backend: Sandbox = getattr(importlib.import_module(module_name), class_name)(**options)
+    except SandboxError as err:
+        if fallback is None or fallback == name:
+            raise
+        logging.getLogger("scientist.sandbox").warning("sandbox %s unavailable (%s); using %s", name, err, fallback)
+        return get_sandbox(fallback, **options)
     return backend

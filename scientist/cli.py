@@ -30,6 +30,16 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 
+
+def _register_command_groups() -> None:
+    """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
+    from scientist.commands import sandbox
+
+    app.add_typer(sandbox.app, name="sandbox")
+
+
+_register_command_groups()
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from collections.abc import Callable
@@ -54,35 +53,48 @@ def check_local_sandbox() -> Check:
     return Check(
         name="sandbox:local",
         status="ok",
-        detail="subprocess with rlimits and wall-time kill (not an isolation boundary)",
+        detail="unisolated subprocess with rlimits and a wall-time kill (not a security boundary)",
     )
 
 
-def check_docker() -> Check:
-    if shutil.which("docker") is None or importlib.util.find_spec("docker") is None:
-        return Check(
-            name="docker", status="warn", detail="not installed", fix="apt-get install docker.io, then start dockerd"
+def check_sandboxes(settings: Settings) -> list[Check]:
+    """Docker engine + image and the bwrap root filesystem; a failure only for the backend the config selects."""
+    from scientist.sandbox.images import status
+
+    current = status()
+    build = "scientist sandbox build"
+
+    def severity(backend: str) -> Status:
+        return "fail" if settings.sandbox == backend else "warn"
+
+    if current.docker_error is not None:
+        docker = Check(
+            name="sandbox:docker",
+            status=severity("docker"),
+            detail=current.docker_error,
+            fix="apt-get install docker.io; start `dockerd &`; or use --sandbox bwrap",
         )
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        version = client.version().get("Version", "?")
-        client.close()
-    except Exception as err:
-        return Check(
-            name="docker",
-            status="warn",
-            detail=f"engine not reachable ({type(err).__name__})",
-            fix="start it: `dockerd > /tmp/dockerd.log 2>&1 &` (or `systemctl start docker`)",
+    elif current.image_id is None:
+        docker = Check(name="sandbox:docker", status=severity("docker"), detail=f"no image {current.image}", fix=build)
+    else:
+        docker = Check(name="sandbox:docker", status="ok", detail=f"{current.image} ({current.image_id[:19]})")
+    if current.bwrap is None:
+        bwrap = Check(
+            name="sandbox:bwrap",
+            status=severity("bwrap"),
+            detail="bwrap not installed",
+            fix="apt-get install bubblewrap",
         )
-    return Check(name="docker", status="ok", detail=f"engine {version}")
-
-
-def check_bubblewrap() -> Check:
-    if shutil.which("bwrap") is None:
-        return Check(name="bubblewrap", status="warn", detail="not installed", fix="apt-get install bubblewrap")
-    return Check(name="bubblewrap", status="ok", detail=str(shutil.which("bwrap")))
+    elif current.rootfs is None:
+        bwrap = Check(
+            name="sandbox:bwrap",
+            status=severity("bwrap"),
+            detail=f"no root filesystem at {current.rootfs_path}",
+            fix=f"{build} --target rootfs",
+        )
+    else:
+        bwrap = Check(name="sandbox:bwrap", status="ok", detail=f"{current.bwrap}, rootfs {current.rootfs}")
+    return [docker, bwrap]
 
 
 def check_latex() -> Check:
@@ -114,9 +126,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_python,
         lambda: check_model_runtime(settings),
         check_local_sandbox,
-        check_docker,
-        check_bubblewrap,
         check_latex,
         lambda: check_disk(settings.runs_dir),
     ]
-    return [check() for check in checks]
+    return [check() for check in checks] + check_sandboxes(settings)

@@ -31,7 +31,7 @@ def _context(info: RunInfo, run_dir: Path, settings: Settings, progress: Progres
         settings=settings,
         audit=audit,
         gateway=LLMGateway(settings, audit),
-        sandbox=get_sandbox(settings.sandbox),
+        sandbox=get_sandbox(settings.sandbox, run_label=info.id),
         template=load_template(settings.template),
     )
     if progress is not None:
@@ -52,12 +52,21 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
     if not topic.strip():
         raise ConfigError("the research topic is empty", hint='pass a topic, e.g. scientist run "reward hacking"')
     load_template(settings.template)  # fail on a bad template before creating anything
-    get_sandbox(settings.sandbox)
+    sandbox = get_sandbox(settings.sandbox)
+    if not getattr(sandbox, "isolated", False):
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"[bold yellow]warning:[/] sandbox '{settings.sandbox}' is NOT isolated: experiment code runs as a host"
+            " process (limits only). Use --sandbox docker or bwrap for untrusted code."
+        )
     check_model(settings)
     info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
     run_dir = settings.runs_dir / info.id
     context = _context(info, run_dir, settings, progress)
     context.audit.append("run_start", "user", {"topic": topic, "config": _snapshot(settings)})
+    if not getattr(context.sandbox, "isolated", False):
+        context.audit.append("sandbox_unisolated", f"sandbox:{settings.sandbox}", {"backend": settings.sandbox})
     return _drive(context, info, topic)
 
 
@@ -84,7 +93,19 @@ def resume_run(
     if not remaining:
         raise ScientistError(f"run {info.id} is already complete", hint=f"see `scientist runs show {info.id}`")
     context.audit.append("run_resume", "user", {"next": list(remaining), "overrides": overrides})
+    removed = _remove_leftover_containers(settings, info.id)
+    if removed:
+        context.audit.append("sandbox_cleanup", f"sandbox:{settings.sandbox}", {"containers_removed": removed})
     return _drive(context, info, info.topic)
+
+
+def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
+    """Containers a killed run left behind (tied to it by label) must not keep running or holding its files."""
+    if settings.sandbox != "docker":
+        return 0
+    from scientist.sandbox.docker import cleanup_run
+
+    return cleanup_run(run_id)
 
 
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:

@@ -39,5 +39,11 @@ bash scripts/build_llama.sh "$VENV"
 
 if [ "${SCIENTIST_SYSTEM_DEPS:-1}" = "1" ]; then
   bash scripts/system_deps.sh
+  # The default sandbox: Docker engine + the offline-built image (and the bwrap root filesystem). Without root,
+  # say what is missing; CI must have it.
+  if ! bash scripts/ci_sandbox.sh "$VENV/bin/python"; then
+    [ "${CI:-}" = "true" ] && exit 1
+    echo "warning: the Docker sandbox is not ready (see above); runs need --sandbox bwrap or a working Docker" >&2
+  fi
 fi
 echo "==> environment ready in $(( $(date +%s) - started )) s: $VENV"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -51,6 +52,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
     )
 
 
+def docker_ready() -> bool:
+    from scientist.sandbox.images import status
+
+    current = status()
+    return current.docker_error is None and current.image_id is not None
+
+
+def pipeline_sandbox() -> str:
+    """The default backend (docker) where it works, and always in CI; elsewhere the bwrap backend, said aloud."""
+    if os.environ.get("CI") == "true" or docker_ready():
+        return "docker"
+    sys.stderr.write("note: Docker sandbox not ready, pipeline tests use --sandbox bwrap\n")
+    return "bwrap"
+
+
 # The recorded run the replay tests repeat: tests/record_fixtures.py records it with the embedded model.
 FIXTURE_TOPIC = "reward hacking in a gridworld with a respawning coin"
 FIXTURE_ENV = {
@@ -62,4 +78,10 @@ FIXTURE_ENV = {
 
 
 def replay_env(store: Path, **extra: str) -> dict[str, str]:
-    return {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "replay", "SCIENTIST_LLM_CACHE_DIR": str(store), **extra}
+    env = {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "replay", "SCIENTIST_LLM_CACHE_DIR": str(store)}
+    return {**env, "SCIENTIST_SANDBOX": chosen_sandbox(), **extra}
+
+
+@functools.cache
+def chosen_sandbox() -> str:
+    return pipeline_sandbox()

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import FIXTURE_ENV, FIXTURE_TOPIC, LLM_FIXTURES
+from tests.conftest import FIXTURE_ENV, FIXTURE_TOPIC, LLM_FIXTURES, chosen_sandbox
 
 
 def main() -> int:
@@ -22,7 +22,7 @@ def main() -> int:
         shutil.rmtree(LLM_FIXTURES)
     LLM_FIXTURES.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as work:
-        env = {**os.environ, **FIXTURE_ENV, "SCIENTIST_LLM_MODE": "record"}
+        env = {**os.environ, **FIXTURE_ENV, "SCIENTIST_LLM_MODE": "record", "SCIENTIST_SANDBOX": chosen_sandbox()}
         env["SCIENTIST_LLM_CACHE_DIR"] = str(LLM_FIXTURES)
         result = subprocess.run(
             [sys.executable, "-m", "scientist.cli", "run", FIXTURE_TOPIC], cwd=work, env=env

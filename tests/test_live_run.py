@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scientist.audit import AuditLog
-from tests.conftest import run_cli
+from tests.conftest import chosen_sandbox, run_cli
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -17,7 +17,7 @@ def test_live_smoke_run_on_the_embedded_model(isolated_env: Path) -> None:
     pytest.importorskip("llama_cpp", reason="embedded runtime not built: run `make setup`")
     result = run_cli(
         "run", "specification gaming with a gameable proxy reward", "--num-ideas", "1", "--seed", "11",
-        env={"SCIENTIST_MODEL": "local/smollm2-135m"},
+        env={"SCIENTIST_MODEL": "local/smollm2-135m", "SCIENTIST_SANDBOX": chosen_sandbox()},
     )
     (run_dir,) = (isolated_env / "runs").iterdir()
     info = json.loads((run_dir / "run.json").read_text())

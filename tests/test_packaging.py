@@ -18,6 +18,7 @@ import importlib, pathlib, sys
 for name in ["scientist", *{subpackages!r}]:
     module = importlib.import_module(name)
     print(name, pathlib.Path(module.__file__).resolve())
+import scientist.cli, scientist.pipeline, scientist.stages.experiment, scientist.commands.sandbox
 from scientist.prompts import prompt_names
 from scientist.template import list_templates, load_template
 assert "review" in prompt_names(), prompt_names()

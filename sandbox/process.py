@@ -1,0 +1,257 @@
+"""Supervising a sandboxed process tree from the host: limits set between fork and exec, a wall clock, and a kill
+that finds every descendant. Shared by the backends that start a host process (`local`, `bwrap`).
+
+Finding the process tree: every process gets `SCIENTIST_SANDBOX_ID=<workspace hash>` in its environment and its
+own session/process group. Killing the group catches ordinary children; scanning `/proc/*/environ` for the marker
+catches children that double-fork or `setsid` out of the group. (A pid namespace, as bubblewrap and Docker give,
+closes the remaining gap: a process that re-executes itself with a scrubbed environment.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import resource
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scientist.sandbox.base import Limits
+
+MARKER_VAR = "SCIENTIST_SANDBOX_ID"
+REAP_GRACE_S = 5.0  # how long to wait for a SIGKILLed child before giving up on it (e.g. stuck in disk I/O)
+KILL_ROUNDS = 50
+CHECK_EVERY_S = 0.25  # how often the wall-clock loop runs the caller's `should_stop` check (e.g. output size)
+
+# prctl(2) options and the capset(2) ABI (linux/prctl.h, linux/capability.h).
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAP_VERSION_3 = 0x20080522
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
+
+
+def _prctl(option: int, arg: int = 0) -> None:
+    """Best effort: an option the kernel lacks or refuses is skipped (errors are ignored on purpose)."""
+    zero = ctypes.c_ulong(0)
+    _LIBC.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), zero, zero, zero)
+
+
+def _last_capability() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        return 63
+
+
+class ChildSetup:
+    """Runs in the child between fork and exec (`preexec_fn`): everything is prepared in the parent, so it imports
+    nothing and takes no locks another thread might have held at fork time.
+
+    Hard limits are set (equal to the soft ones; CPU gets 1 s more), so the experiment can lower but never raise
+    them. With `uid` (the parent must be root), the child then becomes that user: RLIMIT_NPROC only binds
+    non-root users, and an unprivileged uid owns nothing on the host. Otherwise, when the parent is root, uid 0
+    alone would still let the child raise hard limits (CAP_SYS_RESOURCE) and write read-only files
+    (CAP_DAC_OVERRIDE): emptying the capability bounding, ambient and inheritable sets makes the exec'd program
+    an ordinary-privileged uid 0. No-new-privs stops setuid binaries from giving anything back. The parent-death
+    signal is set last, because a change of user id clears it.
+    """
+
+    def __init__(
+        self,
+        rlimits: Sequence[tuple[int, int, int]],
+        uid: int | None = None,
+        before_user_switch: Callable[[], None] | None = None,
+    ) -> None:
+        self.rlimits = list(rlimits)
+        self.uid = uid
+        self.before_user_switch = before_user_switch  # work that still needs the parent's privileges
+        self.last_cap = _last_capability()
+        self.header = _CapHeader(CAP_VERSION_3, 0)
+        self.data = (_CapData * 2)()
+
+    def __call__(self) -> None:
+        for which, soft, hard in self.rlimits:
+            resource.setrlimit(which, (soft, hard))
+        if self.before_user_switch is not None:
+            self.before_user_switch()
+        if self.uid is not None:
+            os.setgroups([])
+            os.setresgid(self.uid, self.uid, self.uid)
+            os.setresuid(self.uid, self.uid, self.uid)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if scientist dies, its experiment dies with it
+        for cap in range(self.last_cap + 1):
+            _prctl(PR_CAPBSET_DROP, cap)
+        _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+        _LIBC.capset(ctypes.byref(self.header), ctypes.byref(self.data))
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def rlimits_for(limits: Limits, uid: int | None = None, extra_processes: int = 0) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) triples, clamped to the parent's own hard limits (lowering never needs privilege).
+
+    RLIMIT_AS caps address space, not resident memory: generous enough for numpy, fatal for runaway allocation.
+    RLIMIT_CPU gets a 1 s gap so the run first sees SIGXCPU (a clear cause), then SIGKILL.
+    RLIMIT_FSIZE also caps the stdout/stderr logs, which the child writes itself.
+    RLIMIT_NPROC counts every task of the user id the run has (`uid`, default ours), not just this run's, so the
+    limit is that user's current count plus `max_processes` (plus `extra_processes` for the supervisor's own).
+    The kernel does not enforce it at all for root (uid 0 in the initial user namespace).
+    """
+    cpu = limits.effective_cpu_time_s
+    nproc = _tasks_of_user(os.getuid() if uid is None else uid) + limits.max_processes + extra_processes
+    wanted = [
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_NPROC, nproc, nproc),
+        (resource.RLIMIT_FSIZE, limits.max_file_bytes, limits.max_file_bytes),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    clamped = []
+    for which, soft, hard in wanted:
+        parent_hard = resource.getrlimit(which)[1]
+        if parent_hard != resource.RLIM_INFINITY:
+            hard = min(hard, parent_hard)
+        clamped.append((which, min(soft, hard), hard))
+    return clamped
+
+
+def workspace_marker(workspace: Path) -> str:
+    return hashlib.sha256(str(workspace).encode()).hexdigest()[:24]
+
+
+def _tasks_of_user(uid: int) -> int:
+    count = 0
+    for pid in _pids():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            count += int(fields.get("Threads", "1"))
+    return count
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes whose environment carries the marker (zombies have an empty environ, so they drop out)."""
+    needle = f"\0{MARKER_VAR}={marker}\0".encode()
+    me = os.getpid()
+    found = []
+    for pid in _pids():
+        if pid == me:
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in b"\0" + environ + b"\0":
+            found.append(pid)
+    return found
+
+
+def kill_processes(marker: str, pgid: int | None = None) -> None:
+    """SIGKILL the run's process group and every marked process, until none is left (a forking loop can race)."""
+    for _ in range(KILL_ROUNDS):
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        survivors = marked_pids(marker)
+        for pid in survivors:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not survivors:
+            return
+        time.sleep(0.02)
+
+
+def high_water_mb(pids: Iterable[int]) -> float:
+    """Sum of the peak resident sizes (VmHWM) of live processes.
+
+    Why not wait4's ru_maxrss: on exec Linux carries the *parent's* peak into the child's, so a run forked from a
+    large process (a test runner that loaded a model) would report the parent's memory as its own.
+    """
+    own_cmdline = Path("/proc/self/cmdline").read_bytes()
+    total_kb = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == own_cmdline:
+                continue  # forked but not yet exec'd: still our memory image, not the run's
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+                    break
+    return total_kb / 1024
+
+
+@dataclass
+class Outcome:
+    """How a supervised process ended: `wall_expired` (we killed it at the wall time), `stopped` (we killed it
+    because `should_stop` said so), its wait status and rusage (None if it could not be reaped), sampled peak."""
+
+    wall_expired: bool
+    stopped: bool
+    status: int | None
+    usage: resource.struct_rusage | None
+    peak_mb: float
+
+
+def wait_and_kill(
+    proc: subprocess.Popen[bytes],
+    wall_time_s: float,
+    marker: str,
+    should_stop: Callable[[], bool] | None = None,
+) -> Outcome:
+    """Wait for the child up to the wall time, kill whatever is left of its tree, then reap it.
+
+    Leftovers are killed *before* the child is reaped, so its pid (the process group id) cannot have been reused.
+    Only the direct child is waited for, and only for a bounded time: orphans never block the run.
+    """
+    pidfd = os.pidfd_open(proc.pid)
+    deadline = time.monotonic() + wall_time_s
+    next_check = time.monotonic() + CHECK_EVERY_S
+    peak_mb, interval = 0.0, 0.01
+    stopped = False
+    try:
+        exited = False
+        while not exited and (remaining := deadline - time.monotonic()) > 0:
+            exited = bool(select.select([pidfd], [], [], min(interval, remaining))[0])
+            if not exited:
+                peak_mb = max(peak_mb, high_water_mb({proc.pid, *marked_pids(marker)}))
+                interval = min(interval * 2, 0.2)
+                if should_stop is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + CHECK_EVERY_S
+                    if should_stop():
+                        stopped = True
+                        break
+        kill_processes(marker, pgid=proc.pid)
+        if not exited:
+            select.select([pidfd], [], [], REAP_GRACE_S)
+    finally:
+        os.close(pidfd)
+    wall_expired = not exited and not stopped
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid == 0:
+        return Outcome(wall_expired, stopped, None, None, peak_mb)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # we reaped it, so Popen must not try again
+    return Outcome(wall_expired, stopped, status, usage, peak_mb)

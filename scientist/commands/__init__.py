@@ -1,0 +1,1 @@
+"""CLI command groups, one module each (`app = typer.Typer(...)`), registered in `scientist.cli`."""

@@ -1,0 +1,171 @@
+"""`scientist sandbox ...`: build the sandbox image, check it, run a script the way the pipeline runs experiments,
+and remove containers a crashed run left behind.
+
+`run` goes through the same `get_sandbox(...).prepare(...)` / `.run(...)` path as the experiment stage, with the
+template's limits (read from the bundled template, never from the workspace), and writes an audit record.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from scientist.errors import ScientistError
+
+app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
+
+OUT_DIR = "out"
+Backend = Literal["docker", "bwrap", "local", "unsafe-subprocess"]
+Target = Literal["all", "docker", "rootfs"]
+Source = Literal["debian", "registry"]
+
+
+class SandboxCommandError(ScientistError):
+    """`scientist sandbox` was given something it cannot use (a protected file name, a missing script)."""
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def build(
+    target: Annotated[
+        Target, typer.Option(help="docker: the image; rootfs: the bwrap root; all: whatever this machine can use")
+    ] = "all",
+    source: Annotated[
+        Source, typer.Option("--from", help="debian: offline via mmdebstrap; registry: Dockerfile.registry")
+    ] = "debian",
+    force: Annotated[bool, typer.Option(help="Rebuild even if the image exists")] = False,
+) -> None:
+    """Build the sandbox image once per machine (Docker image and/or the bubblewrap root filesystem)."""
+    from scientist.sandbox import images
+
+    current = images.status()
+    docker = target == "docker" or (target == "all" and current.docker_error is None)
+    rootfs = target == "rootfs" or (target == "all" and current.bwrap is not None and source == "debian")
+    if target == "all" and not (docker or rootfs):
+        raise SandboxCommandError(
+            "neither Docker nor bubblewrap is available, so there is nothing to build for",
+            hint=f"{current.docker_error or 'install docker.io'}; or apt-get install bubblewrap",
+        )
+    result = images.build(docker=docker, rootfs=rootfs, source=source, force=force, echo=_echo)
+    _echo(_describe(result))
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Say whether the Docker image and the bwrap root filesystem exist on this machine."""
+    from scientist.sandbox import images
+
+    result = images.status()
+    typer.echo(result.model_dump_json(indent=2) if as_json else _describe(result))
+
+
+def _describe(status: Any) -> str:
+    docker = status.image_id or f"missing ({status.docker_error or 'not built: scientist sandbox build'})"
+    rootfs = status.rootfs or f"missing ({status.rootfs_path})"
+    return f"docker image {status.image}: {docker}\nbwrap root filesystem: {rootfs}"
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    script: Annotated[Path, typer.Argument(help="Python script to run; extra arguments are passed to it")],
+    backend: Annotated[Backend | None, typer.Option(help="Sandbox backend (default: the configured one)")] = None,
+    template: Annotated[
+        str | None, typer.Option(help="Run inside this template's workspace, with its limits and protected files")
+    ] = None,
+    wall_time: Annotated[float | None, typer.Option(help="Wall-time limit, seconds (default: the template's)")] = None,
+    memory: Annotated[int | None, typer.Option(help="Memory limit in MB (default: the template's)")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Folder for the workspace, logs and audit log (default: a new temp folder)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
+) -> None:
+    """Run SCRIPT in the sandbox, exactly as the pipeline runs experiments, and report what happened."""
+    from scientist.audit import AuditLog
+    from scientist.config import load_settings
+    from scientist.sandbox import Limits, get_sandbox
+
+    if not script.is_file():
+        raise SandboxCommandError(f"no script at {script}", hint="give the path of a Python file")
+    name = backend or load_settings().sandbox
+    limits_kwargs: dict[str, Any] = {}
+    protected: list[str] = []
+    source: Path | None = None
+    if template is not None:
+        from scientist.template import load_template
+
+        loaded = load_template(template)
+        source, protected = loaded.path, list(loaded.protected)
+        limits_kwargs = {"wall_time_s": loaded.limits.wall_time_s, "memory_mb": loaded.limits.memory_mb}
+        if script.name in protected:
+            raise SandboxCommandError(
+                f"{script.name} would replace template {loaded.name}'s protected {script.name}",
+                hint="rename the script",
+            )
+    if wall_time is not None:
+        limits_kwargs["wall_time_s"] = wall_time
+    if memory is not None:
+        limits_kwargs["memory_mb"] = memory
+    limits = Limits(**limits_kwargs)
+
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="scientist-sandbox-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        source = folder / "template"
+        source.mkdir(exist_ok=True)
+    sandbox = get_sandbox(name, run_label=f"cli-{folder.name}")
+    workspace = folder / "workspace"
+    sandbox.prepare(source, workspace, protected)
+    shutil.copyfile(script, workspace / script.name)
+    command = ["python", script.name, *ctx.args]
+    audit = AuditLog(folder)
+    audit.append("sandbox_run_start", f"sandbox:{sandbox.backend}", {"command": command, "limits": limits.model_dump()})
+    try:
+        result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=folder / "logs")
+    finally:
+        sandbox.cleanup(workspace)
+    audit.append("sandbox_run", f"sandbox:{sandbox.backend}", result.audit_payload())
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        cause = "ok" if result.ok else _cause(result)
+        typer.echo(f"{cause}: exit {result.exit_code}, signal {result.signal}, {result.wall_time_s:.2f} s wall")
+        typer.echo(result.stdout_tail, nl=False)
+        if result.stderr_tail:
+            _echo(result.stderr_tail.rstrip("\n"))
+        _echo(f"workspace, logs and audit log: {folder}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _cause(result: Any) -> str:
+    for flag, text in (
+        ("timed_out", "timed out"),
+        ("oom_killed", "out of memory"),
+        ("output_limit_exceeded", "output limit exceeded"),
+    ):
+        if getattr(result, flag):
+            return text
+    return "failed"
+
+
+@app.command()
+def cleanup(
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run's containers")] = None,
+) -> None:
+    """Remove sandbox containers left behind by crashed runs (all of them, or one run's)."""
+    from scientist.sandbox import images
+    from scientist.sandbox.docker import RUN_LABEL, remove_containers
+
+    client = images.connect()
+    try:
+        removed = remove_containers(client, {RUN_LABEL: run_id} if run_id else None)
+    finally:
+        client.close()
+    typer.echo(f"removed {removed} container(s)")
