@@ -164,6 +164,8 @@ class LLMGateway:
         self.spend = self._spend_so_far()
         self.live_calls = 0
         self._lock = threading.Lock()
+        self._reserved_tokens = 0
+        self._reserved_usd = 0.0
 
     def _spend_so_far(self) -> Spend:
         """Spend survives a resume: it is re-read from the run's own audit log."""
@@ -201,21 +203,32 @@ class LLMGateway:
         except Exception:
             return tokens, 0.0
 
-    def _check_budget(self, prompt_name: str, messages: Sequence[Mapping[str, str]], max_tokens: int) -> None:
+    def _reserve_budget(
+        self, prompt_name: str, messages: Sequence[Mapping[str, str]], max_tokens: int
+    ) -> tuple[int, float]:
+        """Refuse a call that could pass the cap, counting calls in flight; returns the reservation to release.
+
+        Without reservations, c concurrent calls (best-of-n) could each pass the check and overshoot together.
+        Caller holds `self._lock`.
+        """
         tokens, usd = self._estimate(messages, max_tokens)
         cap_tokens, cap_usd = self.settings.budget_tokens, self.settings.budget_usd
-        if cap_tokens is not None and self.spend.tokens + tokens > cap_tokens:
+        committed_tokens = self.spend.tokens + self._reserved_tokens
+        if cap_tokens is not None and committed_tokens + tokens > cap_tokens:
             raise BudgetExceededError(
-                f"token budget reached before '{prompt_name}': spent {self.spend.tokens} of {cap_tokens},"
-                f" this call may use up to {tokens}",
+                f"token budget reached before '{prompt_name}': spent {self.spend.tokens} of {cap_tokens}"
+                f" ({self._reserved_tokens} reserved by calls in flight), this call may use up to {tokens}",
                 hint="resume with a larger --budget-tokens to continue",
             )
-        if cap_usd is not None and self.spend.usd + usd > cap_usd:
+        if cap_usd is not None and self.spend.usd + self._reserved_usd + usd > cap_usd:
             raise BudgetExceededError(
                 f"USD budget reached before '{prompt_name}': spent ${self.spend.usd:.4f} of ${cap_usd:.2f},"
                 f" this call may cost up to ${usd:.4f}",
                 hint="resume with a larger --budget-usd to continue",
             )
+        self._reserved_tokens += tokens
+        self._reserved_usd += usd
+        return tokens, usd
 
     # -- calls --------------------------------------------------------------------------------------------------
     def complete(
@@ -246,7 +259,18 @@ class LLMGateway:
         }
         key = request_hash(request)
         with self._lock:
-            self._check_budget(prompt.name, messages, max_tokens)
+            reservation = self._reserve_budget(prompt.name, messages, max_tokens)
+        try:
+            completion = self._answer(prompt, request, key, sample_index)
+        finally:
+            with self._lock:
+                self._reserved_tokens -= reservation[0]
+                self._reserved_usd -= reservation[1]
+        self._account(prompt, completion, stage=stage, sample_index=sample_index, seed=seed, temperature=temperature)
+        return completion
+
+    def _answer(self, prompt: RenderedPrompt, request: Mapping[str, Any], key: str, sample_index: int) -> Completion:
+        """The recorded answer (replay) or a live one (stored too when recording)."""
         if self.settings.llm_mode == "replay":
             entry = self.store.get(key)
             if entry is None:
@@ -260,7 +284,6 @@ class LLMGateway:
             completion = self._call_live(request, key)
             if self.settings.llm_mode == "record":
                 self.store.put(key, {"request": request, "response": completion.model_dump(mode="json")})
-        self._account(prompt, completion, stage=stage, sample_index=sample_index, seed=seed, temperature=temperature)
         return completion
 
     def _completion_from_entry(self, entry: Mapping[str, Any], key: str, *, replayed: bool) -> Completion:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,7 @@ class ScriptedReply:
     prompt_tokens: int = 50
     completion_tokens: int = 20
     finish_reason: str = "stop"
+    delay_s: float = 0.0  # hold the answer, so concurrent calls overlap
 
 
 @dataclass
@@ -42,6 +44,7 @@ def _handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             stub.requests.append(body)
             reply = stub.next_reply()
+            time.sleep(reply.delay_s)
             if reply.status != 200:
                 payload: dict[str, Any] = {"error": {"message": "scripted error", "type": "server_error"}}
             else:

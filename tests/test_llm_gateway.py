@@ -138,3 +138,24 @@ def test_parse_structured_accepts_fences_and_rejects_garbage() -> None:
     assert parse_structured(f"```json\n{GOOD}\n```", Verdict).score == 3
     with pytest.raises(ValueError):
         parse_structured("{", Verdict)
+
+
+def test_concurrent_calls_cannot_overshoot_the_budget_together(stub: OpenAIStub, tmp_path: Path) -> None:
+    """Calls in flight hold a reservation: 4 parallel calls under a cap that fits 2 estimates send at most 2."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stub.replies = [ScriptedReply(content=GOOD, delay_s=0.5) for _ in range(4)]
+    probe = LLMGateway(make_settings(stub, tmp_path))
+    one_call = probe._estimate(render_review_prompt(), 200)[0]
+    gateway = LLMGateway(make_settings(stub, tmp_path, budget_tokens=2 * one_call + one_call // 2))
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(ask, gateway, index) for index in range(4)]
+    outcomes = [future.exception() for future in futures]
+    assert sum(isinstance(error, BudgetExceededError) for error in outcomes) == 2
+    assert len(stub.requests) == 2 and gateway.spend.calls == 2
+
+
+def render_review_prompt() -> list[dict[str, str]]:
+    from scientist.prompts import render
+
+    return render("review", {"paper": "A tiny paper."}).messages()
