@@ -1,0 +1,380 @@
+"""Best-of-n as a control: draw n candidates concurrently, score each, mark the winner, keep them all.
+
+Why keep every candidate: a study measures how quality grows with n, and the unbiased E[max of k] for every k ≤ n
+(`scientist.stats`) needs the whole scored pool, not the survivor. Why seeds = seed + index and a fixed tie rule:
+the pool and its winner must not depend on which thread finished first, so a replayed run picks the same winner.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from scientist.errors import BudgetExceededError, ScientistError
+
+if TYPE_CHECKING:
+    from scientist.llm import LLMGateway
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Selector = Callable[[Any], float]
+SelectorFactory = Callable[[str], Selector]
+
+
+class UnknownSelectorError(ScientistError):
+    """A selector name that is not in the registry, or one missing its argument."""
+
+
+class AllCandidatesFailedError(ScientistError):
+    """Every candidate of a best-of-n failed; `result` still holds them all with their errors."""
+
+    def __init__(self, message: str, result: BestOfNResult[Any], hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.result = result
+
+
+class SampleError(Exception):
+    """Raised by a sample function that failed after spending tokens, so the pool's cost stays complete.
+
+    Compute-matched comparisons charge a best-of-n for its failed draws too.
+    """
+
+    def __init__(self, cause: Exception, tokens: int | None = None, cost_usd: float | None = None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.tokens = tokens
+        self.cost_usd = cost_usd
+
+
+class Sampled(BaseModel, Generic[T]):
+    """What a sample function returns when it knows its cost; returning a bare value is fine too."""
+
+    value: T
+    tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class Candidate(BaseModel, Generic[T]):
+    """One draw of a best-of-n: its value or error, its score, and what it cost."""
+
+    index: int = Field(ge=0)
+    seed: int
+    value: T | None = None
+    score: float | None = None
+    error: str | None = Field(default=None, description="'Type: message' of the failure (sampling or scoring)")
+    tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float = Field(default=0.0, description="wall time of sampling plus scoring (not deterministic)")
+    winner: bool = False
+
+    @property
+    def scored(self) -> bool:
+        return self.error is None and self.score is not None
+
+
+class BestOfNResult(BaseModel, Generic[T]):
+    """The full pool of one best-of-n, in index order, with the winner marked (the JSON studies read back)."""
+
+    n: int
+    temperature: float | None
+    seed: int
+    selector: str
+    concurrency: int
+    candidates: list[Candidate[T]]
+    winner_index: int | None
+    wall_time_s: float
+
+    @property
+    def winner(self) -> Candidate[T]:
+        if self.winner_index is None:
+            raise AllCandidatesFailedError(f"no winner: all {self.n} candidates failed", self)
+        return self.candidates[self.winner_index]
+
+    def scores(self) -> list[float]:
+        """Scores of the successfully scored candidates in index order: the pool for `stats.best_of_k_curve`."""
+        return [c.score for c in self.candidates if c.scored and c.score is not None]
+
+    @property
+    def total_tokens(self) -> int | None:
+        known = [c.tokens for c in self.candidates if c.tokens is not None]
+        return sum(known) if known else None
+
+    @property
+    def total_cost_usd(self) -> float | None:
+        known = [c.cost_usd for c in self.candidates if c.cost_usd is not None]
+        return sum(known) if known else None
+
+    def write_json(self, path: Path) -> Path:
+        """Write atomically (tmp + rename); values that are not JSON-able are stored as their repr."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(self.model_dump_json(indent=1, fallback=repr), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> BestOfNResult[Any]:
+        """Read a pool back; values come back as plain JSON (validate them with the sample's schema if needed)."""
+        return BestOfNResult[Any].model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+# -- selectors ------------------------------------------------------------------------------------------------------
+_SELECTORS: dict[str, tuple[SelectorFactory, str]] = {}
+
+
+def register_selector(name: str, factory: SelectorFactory, usage: str | None = None) -> None:
+    """Register `name` (used as "name" or "name:arg"); the factory gets the arg ("" if none) and returns a scorer."""
+    if not name or ":" in name:
+        raise ValueError(f"selector name must be non-empty and contain no ':', got {name!r}")
+    _SELECTORS[name] = (factory, usage or name)
+
+
+def selector_names() -> list[str]:
+    return sorted(usage for _, usage in _SELECTORS.values())
+
+
+def resolve_selector(spec: str | Selector) -> tuple[str, Selector]:
+    """A (label, scorer) pair from a registry spec like "max_field:score", or from a callable `value -> float`."""
+    if callable(spec):
+        return getattr(spec, "__qualname__", repr(spec)), spec
+    name, _, arg = spec.partition(":")
+    if name not in _SELECTORS:
+        raise UnknownSelectorError(
+            f"unknown selector {spec!r}", hint=f"valid selectors: {', '.join(selector_names())} or a callable"
+        )
+    return spec, _SELECTORS[name][0](arg)
+
+
+def _field_value(value: Any, path: str) -> float:
+    current = value
+    for part in path.split("."):
+        current = current[part] if isinstance(current, Mapping) else getattr(current, part)
+    if isinstance(current, bool) or not isinstance(current, int | float):
+        raise TypeError(f"field {path!r} is {type(current).__name__}, not a number")
+    return float(current)
+
+
+def _field_selector(sign: float) -> SelectorFactory:
+    def factory(path: str) -> Selector:
+        if not path:
+            raise UnknownSelectorError(
+                "this selector needs a field name", hint="write it as max_field:<name> (dots reach nested fields)"
+            )
+        return lambda value: sign * _field_value(value, path)
+
+    return factory
+
+
+def _first(arg: str) -> Selector:
+    if arg:
+        raise UnknownSelectorError(f"selector 'first' takes no argument, got {arg!r}")
+    return lambda value: 0.0  # every candidate ties, so the lowest index wins
+
+
+register_selector("first", _first, "first")
+register_selector("max_field", _field_selector(1.0), "max_field:<name>")
+register_selector("min_field", _field_selector(-1.0), "min_field:<name>")
+
+
+# -- best-of-n ------------------------------------------------------------------------------------------------------
+class BestOfN(BaseModel):
+    """n draws at seeds seed + index, up to `concurrency` at a time, scored by `selector`; ties go to the lowest index.
+
+    A draw that raises is recorded with its error and the others go on, unless every draw fails
+    (`AllCandidatesFailedError`) or the error is one of `fatal` (by default a spent budget: a best-of-3 silently
+    standing in for a best-of-4 would corrupt a study), which is re-raised after the running draws finish.
+    Each draw is scored in its worker thread as soon as it is drawn (a reviewer-score selector is itself slow), so a
+    selector must be thread-safe.
+    """
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    n: int = Field(ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, description="None: the gateway's default")
+    seed: int = 0
+    selector: str | Selector = "first"
+    concurrency: int = Field(default=1, ge=1)
+    fatal: tuple[type[BaseException], ...] = (BudgetExceededError,)
+
+    def model_post_init(self, context: Any) -> None:
+        resolve_selector(self.selector)  # fail on a bad name now, not after n model calls
+
+    def seeds(self) -> list[int]:
+        return [self.seed + index for index in range(self.n)]
+
+    def run(self, sample: Callable[[int, int], T | Sampled[T]]) -> BestOfNResult[T]:
+        """Call `sample(index, seed)` for every index, score, mark the winner; the order of completion is irrelevant."""
+        label, scorer = resolve_selector(self.selector)
+        started = time.perf_counter()
+        futures: list[Future[Candidate[T]]] = []
+        executor = ThreadPoolExecutor(max_workers=min(self.concurrency, self.n), thread_name_prefix="best-of-n")
+        try:
+            futures = [executor.submit(self._draw, sample, scorer, index) for index in range(self.n)]
+            candidates = [future.result() for future in futures]
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+        winner = _pick_winner(candidates)
+        if winner is not None:
+            candidates[winner].winner = True
+        result: BestOfNResult[T] = BestOfNResult(
+            n=self.n,
+            temperature=self.temperature,
+            seed=self.seed,
+            selector=label,
+            concurrency=self.concurrency,
+            candidates=candidates,
+            winner_index=winner,
+            wall_time_s=time.perf_counter() - started,
+        )
+        if winner is None:
+            first = next(c.error for c in candidates if c.error)
+            raise AllCandidatesFailedError(
+                f"all {self.n} best-of-n candidates failed; the first: {first}",
+                result,
+                hint="each candidate's error is in the result pool",
+            )
+        return result
+
+    def run_structured(
+        self,
+        gateway: LLMGateway,
+        prompt_name: str,
+        variables: Mapping[str, Any],
+        schema: type[M],
+        *,
+        stage: str,
+        max_tokens: int | None = None,
+    ) -> BestOfNResult[M]:
+        """Best-of-n over `gateway.structured`, at this control's temperature, with each candidate's cost attached."""
+        sampler = structured_sampler(
+            gateway, prompt_name, variables, schema, stage=stage, temperature=self.temperature, max_tokens=max_tokens
+        )
+        return self.run(sampler)
+
+    def _draw(self, sample: Callable[[int, int], T | Sampled[T]], scorer: Selector, index: int) -> Candidate[T]:
+        seed = self.seed + index
+        started = time.perf_counter()
+        candidate: Candidate[T] = Candidate(index=index, seed=seed)
+        try:
+            drawn = sample(index, seed)
+        except self.fatal:
+            raise
+        except SampleError as err:
+            if isinstance(err.cause, self.fatal):
+                raise err.cause from None
+            candidate.error, candidate.tokens, candidate.cost_usd = _describe(err.cause), err.tokens, err.cost_usd
+            candidate.latency_s = time.perf_counter() - started
+            return candidate
+        except Exception as err:
+            candidate.error = _describe(err)
+            candidate.latency_s = time.perf_counter() - started
+            return candidate
+        if isinstance(drawn, Sampled):
+            candidate.value, candidate.tokens, candidate.cost_usd = drawn.value, drawn.tokens, drawn.cost_usd
+        else:
+            candidate.value = drawn
+        try:
+            score = float(scorer(candidate.value))
+            if not math.isfinite(score):
+                raise ValueError(f"selector returned a non-finite score ({score})")
+            candidate.score = score
+        except self.fatal:
+            raise
+        except Exception as err:
+            candidate.error = f"selector: {_describe(err)}"
+        candidate.latency_s = time.perf_counter() - started
+        return candidate
+
+
+def _pick_winner(candidates: list[Candidate[T]]) -> int | None:
+    best: Candidate[T] | None = None
+    for candidate in candidates:  # in index order, so a strict > leaves ties with the lowest index
+        if candidate.scored and (best is None or (candidate.score or 0.0) > (best.score or 0.0)):
+            best = candidate
+    return None if best is None else best.index
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:2000]
+
+
+def structured_sampler(
+    gateway: LLMGateway,
+    prompt_name: str,
+    variables: Mapping[str, Any],
+    schema: type[M],
+    *,
+    stage: str,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> Callable[[int, int], Sampled[M]]:
+    """A `sample(index, seed)` that asks the gateway for one `schema` instance at that seed.
+
+    Tokens and cost come from the run's audit log (the gateway writes one `llm_call` per call, repairs included),
+    matched by stage, seed and sample index among the records written during this draw; without an audit log they
+    are None. A failed draw raises `SampleError` carrying what it spent (a spent budget passes through as is).
+    """
+
+    def spend(before: int, index: int, seed: int) -> tuple[int | None, float | None]:
+        if gateway.audit is None:
+            return None, None
+        calls = [
+            record.payload
+            for record in gateway.audit.records()[before:]
+            if record.kind == "llm_call"
+            and record.payload.get("stage") == stage
+            and record.payload.get("seed") == seed
+            and record.payload.get("sample_index") == index
+        ]
+        tokens = sum(int(call.get("total_tokens", 0)) for call in calls)
+        costs = [call.get("cost_usd") for call in calls]
+        known = [float(cost) for cost in costs if cost is not None]
+        return tokens, sum(known) if len(known) == len(costs) else None  # None: some price was unknown
+
+    def sample(index: int, seed: int) -> Sampled[M]:
+        before = len(gateway.audit.records()) if gateway.audit is not None else 0
+        try:
+            value = gateway.structured(
+                prompt_name,
+                variables,
+                schema,
+                stage=stage,
+                sample_index=index,
+                seed=seed,
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
+        except BudgetExceededError:
+            raise
+        except Exception as err:
+            raise SampleError(err, *spend(before, index, seed)) from err
+        tokens, cost = spend(before, index, seed)
+        return Sampled(value=value, tokens=tokens, cost_usd=cost)
+
+    return sample
+
+
+__all__ = [
+    "AllCandidatesFailedError",
+    "BestOfN",
+    "BestOfNResult",
+    "Candidate",
+    "SampleError",
+    "Sampled",
+    "Selector",
+    "UnknownSelectorError",
+    "register_selector",
+    "resolve_selector",
+    "selector_names",
+    "structured_sampler",
+]
