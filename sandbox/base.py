@@ -126,8 +126,11 @@ class RunResult(BaseModel):
 
     @property
     def ok(self) -> bool:
-        """Exited 0 within every limit (a run that wrote past its output cap is not a result to trust)."""
-        return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.output_limit_exceeded)
+        """Exited 0 within every limit, protected files intact: a run that wrote past its output cap or touched its
+        evaluator is not a result to trust."""
+        return self.exit_code == 0 and not (
+            self.timed_out or self.oom_killed or self.output_limit_exceeded or self.protected_violations
+        )
 
     def audit_payload(self, stderr_chars: int = 2000) -> dict[str, Any]:
         """What an audit record of this run keeps: everything but the stdout tail, and only the end of stderr."""

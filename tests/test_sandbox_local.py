@@ -232,9 +232,10 @@ def test_protected_files_are_read_only_and_tampering_is_detected(sandbox: Sandbo
     assert sorted(recorded) == ["evaluate.py", "metrics/score.py"]
 
     result = run(sandbox, workspace)
-    assert result.ok, result.stderr_tail
+    assert result.exit_code == 0, result.stderr_tail
     assert "write denied" in result.stdout_tail
     assert result.protected_violations == ["evaluate.py", "metrics/score.py", ".sandbox/protected.json"]
+    assert not result.ok  # a run that touched its evaluator is not a result
 
 
 def test_huge_file_is_stopped_by_the_file_size_limit(sandbox: Sandbox, tmp_path: Path) -> None:
