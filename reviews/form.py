@@ -1,4 +1,8 @@
-"""The NeurIPS-style review form. Scores are enums, not free integers, so constrained decoding can enforce them."""
+"""The NeurIPS-style review form and the records built around it.
+
+Scores are enums, not free integers, so constrained decoding can enforce them. The field guidelines the model reads
+live in `prompts/review.j2`; `FORM_VERSION` names this form so stored reviews stay interpretable when it changes.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from scientist.reviews.injection import InjectionFlag
+
 FORM_VERSION = "neurips-2024.1"
 
 Score4 = Literal[1, 2, 3, 4]
 Score5 = Literal[1, 2, 3, 4, 5]
 Score10 = Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+Decision = Literal["accept", "reject"]
 ShortText = Field(min_length=1, max_length=600)
 
 
@@ -32,7 +39,39 @@ class ReviewForm(BaseModel):
     contribution: Score4 = Field(description="1 poor, 2 fair, 3 good, 4 excellent")
     overall: Score10 = Field(description="1 very strong reject .. 6 weak accept .. 10 award quality")
     confidence: Score5 = Field(description="1 educated guess .. 5 absolutely certain")
-    decision: Literal["accept", "reject"] = Field(description="Final recommendation")
+    decision: Decision = Field(description="Final recommendation")
+
+
+SCORE_FIELDS: tuple[str, ...] = (
+    "overall",
+    "soundness",
+    "presentation",
+    "contribution",
+    "originality",
+    "quality",
+    "clarity",
+    "significance",
+    "confidence",
+)
+
+
+class PaperInfo(BaseModel):
+    """Which text the reviewer actually saw: enough to tell whether two reviews judged the same input."""
+
+    title: str = ""
+    source: str = ""
+    sha256: str = ""
+    chars: int = 0
+    omitted: list[str] = Field(default_factory=list, description="Sections dropped or shortened to fit")
+    notes: list[str] = Field(default_factory=list)
+
+
+class ReviewRound(BaseModel):
+    """One pass of one reviewer: round 0 is the first review, rounds 1..R its reflections."""
+
+    round: int
+    form: ReviewForm
+    changed: bool = True
 
 
 class Review(BaseModel):
@@ -42,3 +81,67 @@ class Review(BaseModel):
     model: str
     prompt_sha256: str
     form: ReviewForm
+    sample_index: int = 0
+    seed: int | None = None
+    temperature: float | None = None
+    rounds: list[ReviewRound] = Field(default_factory=list)
+    reflection_error: str | None = None
+    fewshot: list[str] = Field(default_factory=list, description="Ids of the few-shot examples in the prompt")
+    injection_flags: list[InjectionFlag] = Field(default_factory=list)
+    paper: PaperInfo = Field(default_factory=PaperInfo)
+
+
+class MetaReviewForm(BaseModel):
+    """What the area chair writes after reading the ensemble's reviews (scores are aggregated numerically)."""
+
+    summary: str = Field(min_length=1, max_length=800, description="The reviewers' shared view of the paper")
+    strengths: list[str] = Field(min_length=1, max_length=5, description="Strengths the reviewers agree on")
+    weaknesses: list[str] = Field(min_length=1, max_length=5, description="Weaknesses the reviewers agree on")
+    disagreements: list[str] = Field(max_length=5, description="Where reviewers disagree, and whose case is stronger")
+    decision: Decision = Field(description="The area chair's recommendation")
+    confidence: Score5 = Field(description="1 educated guess .. 5 absolutely certain")
+
+
+class MetaReview(BaseModel):
+    model: str
+    prompt_sha256: str
+    form: MetaReviewForm
+    seed: int | None = None
+    temperature: float | None = None
+
+
+class ScoreStats(BaseModel):
+    """One numeric field across the ensemble: centre and spread."""
+
+    n: int
+    mean: float
+    median: float
+    std: float = Field(description="Sample standard deviation (0 for one review)")
+    min: int
+    max: int
+    values: list[int]
+
+    @property
+    def spread(self) -> int:
+        return self.max - self.min
+
+
+class EnsembleReview(BaseModel):
+    """M independent reviews, their aggregate, and the area chair's meta-review.
+
+    `form` is the consensus form (median-low scores, meta-review text and decision), so every consumer of a
+    single `Review` can read an ensemble the same way.
+    """
+
+    form_version: str = FORM_VERSION
+    model: str
+    prompt_sha256: str
+    form: ReviewForm
+    decision_source: Literal["single", "meta_review", "majority"]
+    accept_votes: int
+    scores: dict[str, ScoreStats]
+    reviews: list[Review]
+    meta: MetaReview | None = None
+    failures: list[str] = Field(default_factory=list)
+    injection_flags: list[InjectionFlag] = Field(default_factory=list)
+    paper: PaperInfo = Field(default_factory=PaperInfo)

@@ -33,10 +33,11 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import index, sandbox
+    from scientist.commands import index, review, sandbox
 
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(index.app, name="index")
+    app.add_typer(review.app)
 
 
 _register_command_groups()

@@ -1,0 +1,306 @@
+"""Calibrate the reviewer against human decisions: review every paper of a JSONL set, then report how well the
+reviewer's decisions and scores track acceptance, next to a single human reviewer on the same papers.
+
+Results are appended to `<out>/results.jsonl` one paper at a time (fsynced), so a killed calibration resumes where
+it stopped; `<out>/calibration.json` pins the dataset, model and options a results file belongs to. Model calls are
+audited in `<out>/audit.jsonl` like any run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scientist.errors import ScientistError
+from scientist.llm import LLMGateway
+from scientist.reviews import metrics
+from scientist.reviews.form import Decision
+from scientist.reviews.metrics import Estimate
+from scientist.reviews.paper import PaperText, Section, from_markdown
+from scientist.reviews.reviewer import ReviewOptions, review_ensemble
+
+# The Overall-score decision rule's cut-off. Fixed here (6 = "weak accept" on the NeurIPS scale) and never tuned
+# on the evaluated set: a cut-off chosen post hoc on the same papers overstates accuracy.
+OVERALL_ACCEPT_THRESHOLD = 6
+SHIPPED_DATASET = Path(__file__).parent / "data" / "peerread_iclr2017_train.jsonl"
+RESULTS_FILE = "results.jsonl"
+CONFIG_FILE = "calibration.json"
+
+
+class CalibrationError(ScientistError):
+    """A calibration dataset or results folder cannot be used."""
+
+
+class CalibrationPaper(BaseModel):
+    """One line of a calibration dataset. Unknown fields (e.g. `source`) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    title: str
+    abstract: str
+    text: str = ""
+    accepted: bool
+    human_recommendations: list[Annotated[int, Field(ge=1, le=10)]] = Field(default_factory=list)
+
+    def paper(self) -> PaperText:
+        """The paper as the reviewer reads it: title, abstract, then the text's sections (abstract only if none)."""
+        body = from_markdown(self.text).sections if self.text.strip() else []
+        return PaperText(
+            source="markdown", title=self.title, sections=[Section(title="Abstract", text=self.abstract), *body]
+        )
+
+
+class LineError(BaseModel):
+    line: int
+    error: str
+
+
+def load_dataset(path: Path) -> tuple[list[CalibrationPaper], list[LineError]]:
+    """Read a JSONL dataset; bad lines are reported by number and skipped, the rest are used."""
+    if not path.is_file():
+        raise CalibrationError(f"no calibration dataset at {path}", hint="pass --dataset FILE.jsonl")
+    papers: list[CalibrationPaper] = []
+    errors: list[LineError] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                paper = CalibrationPaper.model_validate_json(line)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                errors.append(LineError(line=number, error=f"{where}: {first['msg']}" if where else first["msg"]))
+                continue
+            if paper.id in seen:
+                errors.append(LineError(line=number, error=f"duplicate id {paper.id!r}"))
+                continue
+            seen.add(paper.id)
+            papers.append(paper)
+    if not papers:
+        raise CalibrationError(f"{path} has no valid papers ({len(errors)} bad lines)", hint="check the JSONL format")
+    return papers, errors
+
+
+class PaperResult(BaseModel):
+    """What the reviewer said about one paper (one line of results.jsonl)."""
+
+    id: str
+    accepted: bool
+    human_recommendations: list[int]
+    overall: list[int] = Field(description="Each reviewer's Overall score")
+    decisions: list[Decision] = Field(description="Each reviewer's Decision")
+    decision: Decision = Field(description="The form's Decision for the paper (meta-review, else majority)")
+    decision_source: str
+    mean_overall: float
+    fewshot: list[str] = Field(default_factory=list)
+    injection_flags: int = 0
+    failures: list[str] = Field(default_factory=list)
+
+
+def _fingerprint(dataset: Path, model: str, options: ReviewOptions) -> dict[str, Any]:
+    return {
+        "dataset_sha256": hashlib.sha256(dataset.read_bytes()).hexdigest(),
+        "model": model,
+        "options": options.model_dump(),
+    }
+
+
+def _read_results(path: Path) -> list[PaperResult]:
+    """Completed results; a torn last line (a kill mid-write) is dropped and the file rewritten without it."""
+    if not path.exists():
+        return []
+    results, torn = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            results.append(PaperResult.model_validate_json(line))
+        except ValidationError:
+            torn = True
+    if torn:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(result.model_dump_json() + "\n" for result in results), encoding="utf-8")
+        tmp.replace(path)
+    return results
+
+
+def _append(path: Path, result: PaperResult) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(result.model_dump_json() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def run_calibration(
+    gateway: LLMGateway,
+    dataset: Path,
+    papers: Sequence[CalibrationPaper],
+    options: ReviewOptions,
+    out_dir: Path,
+    *,
+    restart: bool = False,
+    progress: Callable[[int, int, CalibrationPaper], None] | None = None,
+) -> list[PaperResult]:
+    """Review each paper not yet in `out_dir`'s results; returns results for `papers`, in their order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path, results_path = out_dir / CONFIG_FILE, out_dir / RESULTS_FILE
+    fingerprint = _fingerprint(dataset, gateway.settings.model, options)
+    if restart:
+        results_path.unlink(missing_ok=True)
+    elif config_path.exists() and results_path.exists():
+        stored = json.loads(config_path.read_text(encoding="utf-8"))
+        if stored != fingerprint:
+            changed = ", ".join(key for key in fingerprint if stored.get(key) != fingerprint[key])
+            raise CalibrationError(
+                f"{out_dir} holds results for a different calibration (changed: {changed})",
+                hint="pass --restart to discard them, or --out to use another folder",
+            )
+    config_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True), encoding="utf-8")
+    done = {result.id: result for result in _read_results(results_path)}
+    for index, paper in enumerate(papers, 1):
+        if paper.id in done:
+            continue
+        if progress is not None:
+            progress(index, len(papers), paper)
+        review = review_ensemble(gateway, paper.paper(), options)
+        overall = [member.form.overall for member in review.reviews]
+        result = PaperResult(
+            id=paper.id,
+            accepted=paper.accepted,
+            human_recommendations=list(paper.human_recommendations),
+            overall=overall,
+            decisions=[member.form.decision for member in review.reviews],
+            decision=review.form.decision,
+            decision_source=review.decision_source,
+            mean_overall=float(np.mean(overall)),
+            fewshot=review.reviews[0].fewshot,
+            injection_flags=len(review.injection_flags),
+            failures=review.failures,
+        )
+        _append(results_path, result)
+        done[paper.id] = result
+    return [done[paper.id] for paper in papers if paper.id in done]
+
+
+# -- report -----------------------------------------------------------------------------------------------------------
+class RuleMetrics(BaseModel):
+    """One decision rule (or the human baseline) against the real accept/reject outcome."""
+
+    rule: str
+    n: int
+    accuracy: Estimate
+    balanced_accuracy: Estimate
+    f1: Estimate
+    fpr: Estimate
+    fnr: Estimate
+
+
+class CalibrationReport(BaseModel):
+    dataset: str
+    model: str
+    n_papers: int
+    n_accepted: int
+    n_rejected: int
+    ensemble: int
+    reflections: int
+    threshold: float
+    resamples: int
+    seed: int
+    rules: list[RuleMetrics]
+    roc_auc: Estimate = Field(description="Ranking AUC of the mean Overall score (continuous), accept = positive")
+    spearman_human: Estimate | None = Field(description="Spearman of mean Overall with the mean human recommendation")
+    n_with_humans: int
+    krippendorff_alpha: Estimate | None = Field(description="Agreement of the ensemble's Overall scores (interval)")
+    human_baseline: RuleMetrics | None = Field(description="One human's recommendation >= threshold, averaged")
+    skipped_lines: list[LineError] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+
+
+def _rule(
+    name: str, n: int, counts_of: Callable[[np.ndarray], metrics.Counts], *, resamples: int, seed: int
+) -> RuleMetrics:
+    fields = {}
+    for metric in ("accuracy", "balanced_accuracy", "f1", "fpr", "fnr"):
+
+        def statistic(indices: np.ndarray, metric: str = metric) -> float | None:
+            value = metrics.rates(*counts_of(indices))[metric]
+            return None if value is None else float(value)
+
+        fields[metric] = metrics.estimate(statistic, n, resamples=resamples, seed=seed)
+    return RuleMetrics(rule=name, n=n, **fields)
+
+
+def build_report(
+    results: Sequence[PaperResult],
+    *,
+    dataset: str,
+    model: str,
+    options: ReviewOptions,
+    threshold: float = OVERALL_ACCEPT_THRESHOLD,
+    resamples: int = 1000,
+    seed: int = 0,
+    skipped_lines: Sequence[LineError] = (),
+) -> CalibrationReport:
+    """All metrics for the reviewed papers, with bootstrap CIs over papers."""
+    n = len(results)
+    truth = np.asarray([result.accepted for result in results], dtype=bool)
+    score = np.asarray([result.mean_overall for result in results], dtype=float)
+    by_form = np.asarray([result.decision == "accept" for result in results], dtype=bool)
+    by_score = score >= threshold
+    common = {"resamples": resamples, "seed": seed}
+    rules = [
+        _rule("decision field", n, lambda idx: metrics.counts(truth[idx], by_form[idx]), **common),
+        _rule(f"overall >= {threshold:g}", n, lambda idx: metrics.counts(truth[idx], by_score[idx]), **common),
+    ]
+    auc = metrics.estimate(lambda idx: metrics.roc_auc(truth[idx], score[idx]), n, **common)
+
+    humans = [result for result in results if result.human_recommendations]
+    human_truth = [result.accepted for result in humans]
+    human_recs = [result.human_recommendations for result in humans]
+    human_mean = np.asarray([np.mean(recs) for recs in human_recs], dtype=float)
+    human_score = np.asarray([result.mean_overall for result in humans], dtype=float)
+    spearman = baseline = None
+    if humans:
+        spearman = metrics.estimate(
+            lambda idx: metrics.spearman(list(human_score[idx]), list(human_mean[idx])), len(humans), **common
+        )
+        baseline = _rule(
+            f"one human, recommendation >= {threshold:g}",
+            len(humans),
+            lambda idx: metrics.human_baseline_counts(
+                [human_truth[i] for i in idx], [human_recs[i] for i in idx], threshold
+            ),
+            **common,
+        )
+    alpha = None
+    if options.ensemble >= 2:
+        units: list[list[float | None]] = [[float(value) for value in result.overall] for result in results]
+        alpha = metrics.estimate(lambda idx: metrics.krippendorff_alpha_interval([units[i] for i in idx]), n, **common)
+    return CalibrationReport(
+        dataset=dataset,
+        model=model,
+        n_papers=n,
+        n_accepted=int(truth.sum()),
+        n_rejected=int((~truth).sum()),
+        ensemble=options.ensemble,
+        reflections=options.reflections,
+        threshold=threshold,
+        resamples=resamples,
+        seed=seed,
+        rules=rules,
+        roc_auc=auc,
+        spearman_human=spearman,
+        n_with_humans=len(humans),
+        krippendorff_alpha=alpha,
+        human_baseline=baseline,
+        skipped_lines=list(skipped_lines),
+        failures=[f"{result.id}: {failure}" for result in results for failure in result.failures],
+    )

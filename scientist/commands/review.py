@@ -1,0 +1,251 @@
+"""`scientist review FILE` and `scientist calibrate reviewer`: the automated reviewer from the command line.
+
+Register in `scientist.cli` with `app.add_typer(review.app)` (no name): that adds the `review` command and the
+`calibrate` group at the top level. Heavy imports (litellm, pymupdf, numpy, scipy) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from scientist.llm import LLMGateway
+    from scientist.reviews.calibrate import CalibrationReport, RuleMetrics
+    from scientist.reviews.form import EnsembleReview
+    from scientist.reviews.metrics import Estimate
+    from scientist.reviews.reviewer import ReviewOptions
+
+app = typer.Typer(help="Review papers with the automated reviewer, and calibrate it.", no_args_is_help=True)
+calibrate_app = typer.Typer(help="Measure automated judges against human decisions.", no_args_is_help=True)
+app.add_typer(calibrate_app, name="calibrate")
+
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm model, e.g. local/smollm2-135m")]
+EnsembleOption = Annotated[int, typer.Option("--ensemble", "-e", min=1, max=16, help="Independent reviewers")]
+ReflectionsOption = Annotated[int, typer.Option("--reflections", "-r", min=0, max=5, help="Self-revision rounds")]
+FewshotOption = Annotated[int, typer.Option("--fewshot", min=0, max=8, help="Human example reviews in the prompt")]
+TemperatureOption = Annotated[
+    float | None, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature (default: config)")
+]
+BudgetOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for this command")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "x"
+
+
+def _gateway(out_dir: Path, model: str | None, budget_usd: float | None) -> LLMGateway:
+    from scientist.audit import AuditLog
+    from scientist.config import load_settings
+    from scientist.llm import LLMGateway, check_model
+
+    settings = load_settings(model=model, budget_usd=budget_usd)
+    check_model(settings)
+    return LLMGateway(settings, AuditLog(out_dir))
+
+
+def _options(**values: Any) -> ReviewOptions:
+    from scientist.reviews.reviewer import ReviewOptions
+
+    return ReviewOptions(**{key: value for key, value in values.items() if value is not None})
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+# -- scientist review FILE --------------------------------------------------------------------------------------------
+@app.command()
+def review(
+    file: Annotated[Path, typer.Argument(help="The paper: a .pdf, a LaTeX .tex source or a Markdown .md file")],
+    ensemble: EnsembleOption = 1,
+    reflections: ReflectionsOption = 0,
+    fewshot: FewshotOption = 2,
+    model: ModelOption = None,
+    temperature: TemperatureOption = None,
+    max_paper_chars: Annotated[
+        int | None, typer.Option("--max-paper-chars", min=500, help="Cap on the paper text (whole sections)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for review.json and the audit log (default: a new one)")
+    ] = None,
+    budget_usd: BudgetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Review a paper: M independent reviews with R reflection rounds each, aggregated, plus a meta-review."""
+    from scientist.reviews.paper import load_paper
+    from scientist.reviews.reviewer import review_ensemble
+
+    paper = load_paper(file)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out_dir = out or Path("scientist-reviews") / f"{_slug(file.stem)}-{stamp}"
+    gateway = _gateway(out_dir, model, budget_usd)
+    options = _options(
+        ensemble=ensemble,
+        reflections=reflections,
+        fewshot=fewshot,
+        temperature=temperature,
+        max_paper_chars=max_paper_chars,
+    )
+    err = _console(stderr=True)
+    calls = ensemble * (1 + reflections) + (1 if ensemble > 1 else 0)
+    with err.status(f"[bold cyan]review[/] {file.name}: up to {calls} model calls with {gateway.settings.model}"):
+        result = review_ensemble(gateway, paper, options)
+    (out_dir / "review.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    _print_review(_console(), result)
+    err.print(f"saved {out_dir / 'review.json'} (audit log: {out_dir / 'audit.jsonl'})", soft_wrap=True)
+
+
+def _print_review(console: Console, result: EnsembleReview) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    form = result.form
+    colour = "green" if form.decision == "accept" else "red"
+    heading = f"[bold]{result.paper.title or 'untitled'}[/]  decision: [{colour}]{form.decision}[/]"
+    if len(result.reviews) > 1:
+        heading += f" ({result.decision_source}; {result.accept_votes}/{len(result.reviews)} reviewers accept)"
+    console.print(heading)
+    table = Table("score", "mean", "median", "std", "range", title=f"{len(result.reviews)} review(s), {result.model}")
+    for name, stats in result.scores.items():
+        table.add_row(name, f"{stats.mean:.2f}", f"{stats.median:g}", f"{stats.std:.2f}", f"{stats.min}-{stats.max}")
+    console.print(table)
+    console.print(Panel(form.summary, title="summary"))
+    for label, items in (("strengths", form.strengths), ("weaknesses", form.weaknesses), ("questions", form.questions)):
+        if items:
+            console.print(f"[bold]{label}[/]")
+            for item in items:
+                console.print(f"  • {item}")
+    console.print(f"[bold]limitations[/] {form.limitations}")
+    if result.meta is not None and result.meta.form.disagreements:
+        console.print("[bold]disagreements[/]")
+        for item in result.meta.form.disagreements:
+            console.print(f"  • {item}")
+    if result.injection_flags:
+        flags = Table("kind", "where", "excerpt", "action", title="[yellow]text aimed at the reviewer[/]")
+        for flag in result.injection_flags:
+            flags.add_row(flag.kind, flag.location, flag.excerpt, flag.action)
+        console.print(flags)
+    if result.paper.omitted:
+        console.print(f"[dim]left out to fit the model: {'; '.join(result.paper.omitted)}[/]")
+    for failure in result.failures:
+        console.print(f"[yellow]failed:[/] {failure}")
+
+
+# -- scientist calibrate reviewer -------------------------------------------------------------------------------------
+@calibrate_app.command("reviewer")
+def calibrate_reviewer(
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--dataset", help="JSONL: id, title, abstract, text, accepted[, human_recommendations]"),
+    ] = None,
+    model: ModelOption = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Use the first N valid papers")] = None,
+    ensemble: EnsembleOption = 2,
+    reflections: ReflectionsOption = 0,
+    fewshot: FewshotOption = 2,
+    temperature: TemperatureOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results folder (resumed if it exists; default from dataset+model)")
+    ] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard results already in --out")] = False,
+    resamples: Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the CIs")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed")] = 0,
+    budget_usd: BudgetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Review every paper of a labelled set and report how well decisions and scores track acceptance.
+
+    Reports both decision rules (the form's Decision field, and mean Overall >= a fixed threshold), a ranking ROC AUC
+    on the continuous mean Overall, Spearman with the mean human score, Krippendorff's alpha inside the ensemble and
+    a one-human baseline, with bootstrap CIs. A killed calibration resumes from its --out folder.
+    """
+    from scientist.reviews.calibrate import (
+        OVERALL_ACCEPT_THRESHOLD,
+        SHIPPED_DATASET,
+        build_report,
+        load_dataset,
+        run_calibration,
+    )
+
+    path = dataset or SHIPPED_DATASET
+    papers, bad_lines = load_dataset(path)
+    err = _console(stderr=True)
+    for bad in bad_lines:
+        err.print(f"[yellow]skipped[/] {path}:{bad.line}: {bad.error}", highlight=False, soft_wrap=True)
+    papers = papers[:limit] if limit else papers
+    from scientist.config import load_settings
+
+    model_name = load_settings(model=model).model
+    out_dir = out or Path("scientist-calibration") / f"{_slug(path.stem)}-{_slug(model_name)}"
+    gateway = _gateway(out_dir, model, budget_usd)
+    options = _options(ensemble=ensemble, reflections=reflections, fewshot=fewshot, temperature=temperature)
+    with err.status("[bold cyan]calibrate[/] starting") as status:
+
+        def progress(index: int, total: int, paper: Any) -> None:
+            status.update(f"[bold cyan]calibrate[/] paper {index}/{total}: {paper.title[:60]}")
+
+        results = run_calibration(gateway, path, papers, options, out_dir, restart=restart, progress=progress)
+    threshold = float(getattr(gateway.settings, "review_accept_threshold", OVERALL_ACCEPT_THRESHOLD))
+    report = build_report(
+        results,
+        dataset=str(path),
+        model=gateway.settings.model,
+        options=options,
+        threshold=threshold,
+        resamples=resamples,
+        seed=seed,
+        skipped_lines=bad_lines,
+    )
+    (out_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    _print_report(_console(), report)
+    err.print(f"saved {out_dir / 'report.json'}", soft_wrap=True)
+
+
+def _fmt(estimate: Estimate | None) -> str:
+    if estimate is None or estimate.value is None:
+        return "n/a"
+    if estimate.ci_low is None or estimate.ci_high is None:
+        return f"{estimate.value:.3f}"
+    return f"{estimate.value:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
+
+
+def _print_report(console: Console, report: CalibrationReport) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"[bold]{report.model}[/] on {report.n_papers} papers ({report.n_accepted} accepted, {report.n_rejected}"
+        f" rejected); ensemble {report.ensemble}, reflections {report.reflections}; 95% bootstrap CIs"
+        f" ({report.resamples} resamples)"
+    )
+    table = Table("rule", "n", "accuracy", "balanced acc.", "F1", "FPR", "FNR")
+    rows: list[RuleMetrics] = [*report.rules, *([report.human_baseline] if report.human_baseline else [])]
+    for rule in rows:
+        table.add_row(
+            rule.rule,
+            str(rule.n),
+            *(_fmt(getattr(rule, name)) for name in ("accuracy", "balanced_accuracy", "f1", "fpr", "fnr")),
+        )
+    console.print(table)
+    console.print(f"ROC AUC of mean Overall (continuous): {_fmt(report.roc_auc)}")
+    console.print(f"Spearman with mean human recommendation (n={report.n_with_humans}): {_fmt(report.spearman_human)}")
+    console.print(f"Krippendorff's alpha (interval) inside the ensemble: {_fmt(report.krippendorff_alpha)}")
+    for bad in report.skipped_lines:
+        console.print(f"[yellow]skipped line {bad.line}:[/] {bad.error}")
+    for failure in report.failures:
+        console.print(f"[yellow]failed:[/] {failure}")
