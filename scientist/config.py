@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node")
     seed: int = Field(0, description="Base seed: sample i of a stage uses seed + i")
     local_n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model")
+    monitor_policy: dict[
+        Literal["info", "low", "medium", "high", "critical"], Literal["log", "require_approval", "stop"]
+    ] = Field(
+        default_factory=dict,
+        description="Action per monitor severity, over the defaults (high: require_approval, critical: stop)",
+    )
 
     @field_validator("model")
     @classmethod

@@ -67,9 +67,12 @@ def _experiment(ctx: RunContext, state: PipelineState) -> PipelineState:
 
 
 def _write(ctx: RunContext, state: PipelineState) -> PipelineState:
+    from scientist.monitors.hooks import check_paper
     from scientist.stages.writing import write_paper
 
-    return {"paper": write_paper(ctx, state["selected"], state["experiments"], state.get("figure"))}
+    paper = write_paper(ctx, state["selected"], state["experiments"], state.get("figure"))
+    check_paper(ctx, paper, state["experiments"])
+    return {"paper": paper}
 
 
 def _review(ctx: RunContext, state: PipelineState) -> PipelineState:

@@ -97,6 +97,9 @@ def _run_once(ctx: RunContext, label: str, overrides: dict[str, Any]) -> dict[st
     ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": label, "command": command})
     result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=run_root / "logs")
     record = _record(ctx, label, overrides, workspace, result, diff_blob)
+    from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
+
+    check_sandbox_run(ctx, label, workspace, result)
     ctx.audit.append("sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**result.audit_payload(), **record})
     _write_json(result_path, record)
     return record

@@ -1,0 +1,109 @@
+"""`scientist monitors ...`: re-scan a run folder, scan one proposed edit, and evaluate the monitors on a corpus.
+
+`check-diff` exits 0 when nothing reaches --fail-on (default high), 1 when something does; an unreadable patch is
+itself a critical finding (fail closed), never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scientist.errors import ScientistError
+
+app = typer.Typer(help="Safety monitors: scan runs and proposed edits, evaluate detection.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+SeverityOption = Annotated[str, typer.Option("--fail-on", help="Exit 1 when an event reaches this severity")]
+
+
+def _print(events: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        typer.echo(json.dumps([event.model_dump(mode="json") for event in events], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    if not events:
+        typer.echo("no monitor events")
+        return
+    table = Table("severity", "monitor", "rule", "where", "evidence", show_lines=False)
+    for event in events:
+        where = ":".join(part for part in (event.candidate, event.location) if part) or "-"
+        table.add_row(event.severity, event.monitor, event.rule, where, event.evidence)
+    Console(width=200).print(table)
+
+
+def _exit_for(events: list, fail_on: str) -> None:  # type: ignore[type-arg]
+    from scientist.monitors import SEVERITIES
+
+    if fail_on not in SEVERITIES:
+        raise ScientistError(f"--fail-on {fail_on!r} is not a severity", hint=f"use one of {', '.join(SEVERITIES)}")
+    if any(event.at_least(fail_on) for event in events):
+        raise typer.Exit(1)
+
+
+@app.command("check-diff")
+def check_diff(
+    patch: Annotated[Path, typer.Argument(help="Unified diff (git diff or diff -u) of one proposed edit")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Template the edit applies to")] = "reward_misspec",
+    as_json: JsonOption = False,
+    fail_on: SeverityOption = "high",
+) -> None:
+    """Scan one proposed edit; exit 1 when an event reaches --fail-on."""
+    from scientist.monitors import scan_diff
+    from scientist.monitors.runscan import MonitorInputError
+    from scientist.template import load_template
+
+    if not patch.is_file():
+        raise MonitorInputError(f"no patch file {patch}", hint="pass the path of a unified diff")
+    data = patch.read_bytes()
+    if not data.strip():
+        raise MonitorInputError(f"{patch} is empty", hint="pass a unified diff with at least one change")
+    events = scan_diff(data, load_template(template))
+    _print(events, as_json)
+    _exit_for(events, fail_on)
+
+
+@app.command()
+def scan(
+    run: Annotated[str, typer.Argument(help="Run id (under --runs-dir) or a run folder path")],
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")] = None,
+    template: Annotated[str | None, typer.Option("--template", "-t", help="Template (default: configured)")] = None,
+    record: Annotated[bool, typer.Option("--record", help="Append the events to the run's audit log")] = False,
+    as_json: JsonOption = False,
+    fail_on: SeverityOption = "high",
+) -> None:
+    """Re-scan a run folder with every monitor (workspaces, sandbox evidence, paper)."""
+    from scientist.config import load_settings
+    from scientist.monitors import scan_run
+    from scientist.monitors.runscan import MonitorInputError
+    from scientist.template import load_template
+
+    settings = load_settings(runs_dir=runs_dir, template=template)
+    run_dir = Path(run) if Path(run).is_dir() else settings.runs_dir / run
+    if not run_dir.is_dir():
+        raise MonitorInputError(f"no run folder {run_dir}", hint="pass a run id from `scientist runs` or a path")
+    events = scan_run(run_dir, load_template(settings.template))
+    if record:
+        from scientist.audit import AuditLog
+        from scientist.monitors.policy import record_events
+
+        record_events(AuditLog(run_dir), events)
+    _print(events, as_json)
+    _exit_for(events, fail_on)
+
+
+@app.command("eval")
+def evaluate(
+    corpus: Annotated[Path | None, typer.Option("--corpus", help="Corpus folder (default: tests/monitor_corpus)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the monitors over the planted-gaming corpus; print recall and precision overall and per monitor."""
+    from scientist.monitors.evaluate import default_corpus, evaluate_corpus, format_report
+
+    report = evaluate_corpus(corpus or default_corpus())
+    typer.echo(report.model_dump_json(indent=2) if as_json else format_report(report))

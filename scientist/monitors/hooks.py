@@ -1,0 +1,48 @@
+"""The pipeline's two calls into the monitors: after each sandbox run, and after the paper is written.
+
+Each scans, records every event in the audit log (kind `monitor_event`) and applies the configured policy, which
+may stop the run (`MonitorStopError`). They run *before* a sandbox run's result.json is written, so a run stopped
+here is redone and re-checked on resume instead of being skipped as finished.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scientist.monitors.dynamic import scan_sandbox_result
+from scientist.monitors.events import MonitorEvent
+from scientist.monitors.paperscan import scan_paper
+from scientist.monitors.policy import enforce, resolve_policy
+from scientist.monitors.runscan import scan_workspace
+
+if TYPE_CHECKING:
+    from scientist.context import RunContext
+
+
+def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: str | None) -> list[MonitorEvent]:
+    return [e.model_copy(update={"run_id": ctx.run_id, "node": node, "candidate": candidate}) for e in events]
+
+
+def check_sandbox_run(ctx: RunContext, label: str, workspace: Path, result: Any) -> list[MonitorEvent]:
+    """Static scan of the workspace against the template, plus the run's dynamic evidence; then the policy."""
+    events = scan_workspace(workspace, ctx.template)
+    events += scan_sandbox_result(result, ctx.template, workspace=workspace, location=f"experiments/{label}")
+    events = _tagged(events, ctx, "experiment", label)
+    enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where=f"sandbox run {label!r}")
+    return events
+
+
+def check_paper(ctx: RunContext, paper: dict[str, Any], records: list[dict[str, Any]]) -> list[MonitorEvent]:
+    """Fabricated numbers and reviewer-directed text in the draft's prose; then the policy."""
+    draft_path = ctx.run_dir / Path(paper["md"]).parent / "draft.json"
+    sections = json.loads(draft_path.read_text(encoding="utf-8")) if draft_path.is_file() else {}
+    runs = [
+        json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
+        for record in records
+        if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
+    ]
+    events = _tagged(scan_paper(sections, runs, ctx.template), ctx, "write", None)
+    enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where="paper draft")
+    return events

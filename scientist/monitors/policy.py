@@ -1,0 +1,88 @@
+"""What happens when a monitor fires: per-severity actions (log / require_approval / stop), applied in one place.
+
+`require_approval` stops the run for now, with a `monitor_approval_pending` audit record: the approval gates
+(langgraph interrupts a human resumes) arrive with the approvals issue; until then stopping is the fail-closed
+reading of "do not continue without a human".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from scientist.audit import AuditLog
+from scientist.errors import ScientistError
+from scientist.monitors.events import SEVERITIES, MonitorEvent, Severity, severity_rank
+
+Action = Literal["log", "require_approval", "stop"]
+ACTIONS: tuple[Action, ...] = ("log", "require_approval", "stop")
+DEFAULT_POLICY: dict[Severity, Action] = {
+    "info": "log",
+    "low": "log",
+    "medium": "log",
+    "high": "require_approval",
+    "critical": "stop",
+}
+
+
+class MonitorStopError(ScientistError):
+    """A monitor flagged an action the policy does not let through; the run stops (resumable after review)."""
+
+    exit_code = 4
+
+
+def resolve_policy(overrides: Mapping[str, str] | None) -> dict[Severity, Action]:
+    """The default policy with `overrides` (severity → action) applied; unknown names are a ScientistError."""
+    policy = dict(DEFAULT_POLICY)
+    for severity, action in (overrides or {}).items():
+        if severity not in SEVERITIES:
+            raise ScientistError(f"monitor_policy has an unknown severity {severity!r}",
+                                 hint=f"use one of {', '.join(SEVERITIES)}")
+        if action not in ACTIONS:
+            raise ScientistError(f"monitor_policy.{severity} = {action!r} is not an action",
+                                 hint=f"use one of {', '.join(ACTIONS)}")
+        policy[severity] = action  # type: ignore[index]
+    return policy
+
+
+def decide(events: list[MonitorEvent], policy: Mapping[Severity, Action]) -> Action:
+    """The strictest action any event calls for ('log' when there are none)."""
+    action: Action = "log"
+    for event in events:
+        wanted = policy[event.severity]
+        if ACTIONS.index(wanted) > ACTIONS.index(action):
+            action = wanted
+    return action
+
+
+def record_events(audit: AuditLog, events: list[MonitorEvent]) -> None:
+    for event in events:
+        audit.append("monitor_event", f"monitor:{event.monitor}", event.model_dump(mode="json"))
+
+
+def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severity, Action], *, where: str) -> Action:
+    """Record every event, then act: return 'log', or raise MonitorStopError for 'stop'/'require_approval'."""
+    record_events(audit, events)
+    action = decide(events, policy)
+    if action == "log":
+        return action
+    flagged = sorted(
+        (e for e in events if policy[e.severity] == action), key=lambda e: -severity_rank(e.severity)
+    )
+    first = flagged[0]
+    summary = {"where": where, "action": action, "events": len(flagged),
+               "monitors": sorted({e.monitor for e in flagged})}
+    if action == "require_approval":
+        audit.append("monitor_approval_pending", "monitors", summary)
+        raise MonitorStopError(
+            f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence};"
+            " the policy requires approval and approval gates are not available yet (they arrive with the"
+            " approvals issue), so the run stopped",
+            hint="inspect with `scientist monitors scan RUN`; to continue anyway set monitor_policy."
+            f"{first.severity} = \"log\" in scientist.toml and `scientist resume RUN`",
+        )
+    audit.append("monitor_stop", "monitors", summary)
+    raise MonitorStopError(
+        f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence}; run stopped",
+        hint="inspect with `scientist monitors scan RUN`; the audit log holds every monitor_event",
+    )

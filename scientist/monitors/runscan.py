@@ -1,0 +1,114 @@
+"""`scan_run(run_dir)`: re-scan a finished (or stopped) run folder with every monitor.
+
+Static: each sandbox workspace is compared with the template it was prepared from (so an edit made by any route,
+not only through the recorded diff, is seen). Dynamic: each run's result.json and logs. Paper: the draft's prose.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scientist.errors import ScientistError
+from scientist.monitors.diffscan import scan_file_change
+from scientist.monitors.dynamic import scan_result_fields
+from scientist.monitors.events import MonitorEvent
+from scientist.monitors.paperscan import scan_paper
+from scientist.template import Template
+
+EXPERIMENTS_DIR = "experiments"
+_SKIP_PARTS = {"out", ".sandbox", "__pycache__", "runs", "logs"}
+_MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+class MonitorInputError(ScientistError):
+    """A monitor was pointed at something it cannot read (no run folder, unreadable patch)."""
+
+
+def _tag(events: list[MonitorEvent], **fields: Any) -> list[MonitorEvent]:
+    return [event.model_copy(update={k: v for k, v in fields.items() if getattr(event, k) is None}) for event in events]
+
+
+def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
+    """Static events for every file in `workspace` that differs from the template (added, changed or removed)."""
+    events: list[MonitorEvent] = []
+    seen: set[str] = set()
+    for path in sorted(workspace.rglob("*")):
+        rel = path.relative_to(workspace)
+        if rel.parts and rel.parts[0] in _SKIP_PARTS or any(part == "__pycache__" for part in rel.parts):
+            continue
+        name = rel.as_posix()
+        if path.is_symlink():
+            target = str(path.readlink())
+            events.append(MonitorEvent(monitor="protected_files", severity="high", rule="symlink",
+                                       evidence=f"{name} -> {target}", location=name, source="dynamic"))
+            continue
+        if not path.is_file():
+            continue
+        seen.add(name)
+        original = template.path / rel
+        before = _text(original) if original.is_file() else None
+        after = _text(path)
+        if after is None:
+            events.append(MonitorEvent(monitor="input_integrity", severity="high", rule="unreadable_file",
+                                       evidence=f"{name} is binary or too large to analyse", location=name))
+            continue
+        if before != after:
+            events.extend(scan_file_change(name, before, after, template))
+    for name in template.protected:
+        if name not in seen:
+            events.append(MonitorEvent(monitor="protected_files", severity="critical", rule="protected_missing",
+                                       evidence=f"protected file {name} is gone from the workspace", location=name))
+    return events
+
+
+def _text(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+        return None if b"\x00" in data else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
+    """Every monitor over one run folder; events carry the run id, node and candidate (sandbox run label)."""
+    if not (run_dir / "audit.jsonl").is_file() and not (run_dir / EXPERIMENTS_DIR).is_dir():
+        raise MonitorInputError(f"{run_dir} is not a run folder (no audit.jsonl or experiments/)",
+                                hint="pass runs/<id> of a run started with `scientist run`")
+    run_id = run_dir.name
+    events: list[MonitorEvent] = []
+    ok_runs: list[dict[str, Any]] = []
+    experiments = run_dir / EXPERIMENTS_DIR
+    for result_path in sorted(experiments.glob("*/result.json")) if experiments.is_dir() else []:
+        label = result_path.parent.name
+        record = json.loads(result_path.read_text(encoding="utf-8"))
+        workspace = result_path.parent / "workspace"
+        found: list[MonitorEvent] = []
+        if workspace.is_dir():
+            found.extend(scan_workspace(workspace, template))
+        logs = result_path.parent / "logs"
+        found.extend(
+            scan_result_fields(
+                protected_violations=list(record.get("protected_violations") or []),
+                escaping_symlinks=list(record.get("escaping_symlinks") or []),
+                exit_code=record.get("exit_code"),
+                output_limit_exceeded=bool(record.get("output_limit_exceeded")),
+                stdout=_text(logs / "stdout.log") or "",
+                stderr=_text(logs / "stderr.log") or record.get("stderr_tail", ""),
+                out_dir=workspace / "out" if workspace.is_dir() else None,
+                template=template,
+                location=f"{EXPERIMENTS_DIR}/{label}",
+            )
+        )
+        events.extend(_tag(found, run_id=run_id, node="experiment", candidate=label))
+        final_info = run_dir / str(record.get("final_info_path", ""))
+        if record.get("ok") and final_info.is_file():
+            ok_runs.append(json.loads(final_info.read_text(encoding="utf-8")))
+    draft = run_dir / "paper" / "draft.json"
+    if draft.is_file():
+        sections = json.loads(draft.read_text(encoding="utf-8"))
+        events.extend(_tag(scan_paper(sections, ok_runs, template), run_id=run_id, node="write"))
+    return events
