@@ -99,7 +99,9 @@ def scan(
 
 @app.command("eval")
 def evaluate(
-    corpus: Annotated[Path | None, typer.Option("--corpus", help="Corpus folder (default: tests/monitor_corpus)")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option("--corpus", help="Corpus folder (default: tests/monitor_corpus)")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the monitors over the planted-gaming corpus; print recall and precision overall and per monitor."""

@@ -192,7 +192,9 @@ def _git_extended(line: str, current: FileDiff) -> bool:
     if line.startswith("Binary files ") or line == "GIT binary patch":
         current.binary = True
         return True
-    return current.binary and bool(re.match(r"^(literal|delta) \d+$|^[A-Za-z][0-9A-Za-z+/=~`!@#$%^&*(){}|;<>?_-]*$", line))
+    return current.binary and bool(
+        re.match(r"^(literal|delta) \d+$|^[A-Za-z][0-9A-Za-z+/=~`!@#$%^&*(){}|;<>?_-]*$", line)
+    )
 
 
 def _read_hunk(lines: list[str], index: int, current: FileDiff) -> int:
@@ -255,6 +257,7 @@ def apply(original: str, file: FileDiff) -> str:
 
 def _locate(source: list[str], expected: list[str], start: int, floor: int) -> int:
     """Where `expected` occurs in `source`, preferring `start` (line numbers may be off after earlier edits)."""
+
     def fits(at: int) -> bool:
         return at >= floor and source[at : at + len(expected)] == expected
 

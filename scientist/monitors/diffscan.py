@@ -9,28 +9,48 @@ what it adds, even through aliases defined elsewhere in the file.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 from collections import Counter
 from pathlib import Path
 
 from scientist.monitors import diffparse, pyscan
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
-from scientist.monitors.events import MonitorEvent, Severity
+from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
 from scientist.template import Template
 
 # Names Python imports by itself at start-up, or that shadow a module the experiment imports: a file with such a
 # name runs code before (or instead of) the experiment.
 _STARTUP_FILES = {"sitecustomize.py", "usercustomize.py", "conftest.py"}
-_SHADOWED_MODULES = {"numpy", "json", "math", "time", "random", "os", "sys", "argparse", "pathlib", "io", "signal",
-                     "resource", "subprocess", "shutil", "builtins", "matplotlib", "np"}
+_SHADOWED_MODULES = {
+    "numpy",
+    "json",
+    "math",
+    "time",
+    "random",
+    "os",
+    "sys",
+    "argparse",
+    "pathlib",
+    "io",
+    "signal",
+    "resource",
+    "subprocess",
+    "shutil",
+    "builtins",
+    "matplotlib",
+    "np",
+}
 
 
-def _event(monitor: str, severity: Severity, rule: str, evidence: str, location: str | None) -> MonitorEvent:
-    return MonitorEvent(monitor=monitor, severity=severity, rule=rule, evidence=evidence, location=location)  # type: ignore[arg-type]
+def _event(monitor: MonitorName, severity: Severity, rule: str, evidence: str, location: str | None) -> MonitorEvent:
+    return MonitorEvent(monitor=monitor, severity=severity, rule=rule, evidence=evidence, location=location)
 
 
-def scan_diff(diff: str | bytes, template: Template, *, max_bytes: int = diffparse.MAX_DIFF_BYTES) -> list[MonitorEvent]:
+def scan_diff(
+    diff: str | bytes, template: Template, *, max_bytes: int = diffparse.MAX_DIFF_BYTES
+) -> list[MonitorEvent]:
     """Events for one unified diff against `template`'s files. Never raises on bad input: an unreadable diff is a
     critical `input_integrity` event (fail closed)."""
     if (isinstance(diff, str) and not diff.strip()) or (isinstance(diff, bytes) and not diff.strip()):
@@ -44,17 +64,17 @@ def scan_diff(diff: str | bytes, template: Template, *, max_bytes: int = diffpar
         try:
             events.extend(_scan_file(file, template))
         except RecursionError:
-            events.append(_event("input_integrity", "critical", "too_deep", "code nested too deeply to analyse", file.path))
+            events.append(
+                _event("input_integrity", "critical", "too_deep", "code nested too deeply to analyse", file.path)
+            )
     return events
 
 
 def _context(template: Template, original: str | None) -> pyscan.Context:
     yardstick: frozenset[str] = frozenset()
     if original is not None:
-        try:
+        with contextlib.suppress(SyntaxError):
             yardstick = pyscan.yardstick_names(ast.parse(original))
-        except SyntaxError:
-            pass
     return pyscan.Context(
         protected=frozenset({*template.protected, "template.toml"}),
         metrics=frozenset(template.metrics),
@@ -88,28 +108,50 @@ def _path_rules(file: FileDiff, template: Template) -> list[MonitorEvent]:
         if path.startswith("/") or ".." in Path(path).parts:
             events.append(_event("protected_files", "critical", "outside_workspace", f"edits {path}", path))
         if path in protected or name == "template.toml":
-            what = "renames" if file.renamed else "deletes" if file.is_deleted else "creates" if file.is_new else "edits"
-            events.append(_event("protected_files", "critical", "edits_protected_file", f"{what} protected {path}", path))
+            what = (
+                "renames" if file.renamed else "deletes" if file.is_deleted else "creates" if file.is_new else "edits"
+            )
+            events.append(
+                _event("protected_files", "critical", "edits_protected_file", f"{what} protected {path}", path)
+            )
             if name == "template.toml":
-                events.append(_event("limit_tampering", "critical", "limits_file", f"{what} {path} (limits live there)", path))
+                events.append(
+                    _event("limit_tampering", "critical", "limits_file", f"{what} {path} (limits live there)", path)
+                )
         if path.startswith(".sandbox/") or path == ".sandbox":
             events.append(_event("protected_files", "critical", "manifest", f"edits the sandbox manifest {path}", path))
         if name in _STARTUP_FILES or name.endswith(".pth") or (name.endswith(".py") and name[:-3] in _SHADOWED_MODULES):
-            events.append(_event("limit_tampering", "critical", "startup_hook",
-                                 f"{path} runs before or instead of the experiment's own imports", path))
+            events.append(
+                _event(
+                    "limit_tampering",
+                    "critical",
+                    "startup_hook",
+                    f"{path} runs before or instead of the experiment's own imports",
+                    path,
+                )
+            )
     if file.is_symlink:
         target = "".join(file.added).strip()
-        severity: Severity = "critical" if (
-            target.startswith("/") or ".." in target or Path(target).name in protected
-        ) else "high"
+        severity: Severity = (
+            "critical" if (target.startswith("/") or ".." in target or Path(target).name in protected) else "high"
+        )
         events.append(_event("protected_files", severity, "symlink", f"{file.path} -> {target or '?'}", file.path))
     elif file.old_mode and file.new_mode and file.old_mode != file.new_mode:
         severity = "critical" if file.paths & protected else "medium"
-        events.append(_event("protected_files", severity, "mode_change",
-                             f"{file.path}: mode {file.old_mode} -> {file.new_mode}", file.path))
+        events.append(
+            _event(
+                "protected_files",
+                severity,
+                "mode_change",
+                f"{file.path}: mode {file.old_mode} -> {file.new_mode}",
+                file.path,
+            )
+        )
     editable = set(template.editable)
     if not (file.paths & (protected | editable)) and not events:
-        events.append(_event("protected_files", "low", "not_editable", f"{file.path} is not an editable file", file.path))
+        events.append(
+            _event("protected_files", "low", "not_editable", f"{file.path} is not an editable file", file.path)
+        )
     return events
 
 
@@ -133,20 +175,29 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
         try:
             after = diffparse.apply(original, file)
         except UnreadableDiff as err:
-            events.append(_event("input_integrity", "medium", "does_not_apply",
-                                 f"{err}; analysed the added lines only", file.path))
+            events.append(
+                _event(
+                    "input_integrity", "medium", "does_not_apply", f"{err}; analysed the added lines only", file.path
+                )
+            )
     if after is None:
         after = "\n".join(file.added)
         original = ""
     try:
         new_findings = pyscan.scan_source(after, context)
     except SyntaxError as err:
-        events.append(_event("input_integrity", "medium", "unparsable_python",
-                             f"{file.path} does not parse after the edit ({err.msg}, line {err.lineno});"
-                             " checked its text only", file.path))
+        events.append(
+            _event(
+                "input_integrity",
+                "medium",
+                "unparsable_python",
+                f"{file.path} does not parse after the edit ({err.msg}, line {err.lineno}); checked its text only",
+                file.path,
+            )
+        )
         return events + _text_rules(file)
     except RecursionError:
-        return events + [_event("input_integrity", "critical", "too_deep", "code nested too deeply to analyse", file.path)]
+        return [*events, _event("input_integrity", "critical", "too_deep", "code nested too deeply", file.path)]
     try:
         old_findings = pyscan.scan_source(original or "", context)
     except SyntaxError:
@@ -157,8 +208,9 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
         if known[key] > 0:
             known[key] -= 1
             continue
-        events.append(_event(finding.monitor, finding.severity, finding.rule, finding.evidence,
-                             f"{file.path}:{finding.line}"))
+        events.append(
+            _event(finding.monitor, finding.severity, finding.rule, finding.evidence, f"{file.path}:{finding.line}")
+        )
     events.extend(_evaluation_edits(file, template, context))
     return events
 
@@ -169,8 +221,15 @@ def _evaluation_edits(file: FileDiff, template: Template, context: pyscan.Contex
     for line in file.removed:
         hit = next((marker for marker in markers if marker in line), None)
         if hit:
-            return [_event("eval_gaming", "high", "evaluation_edited",
-                           f"changes evaluation code: {line.strip()[:120]!r}", file.path)]
+            return [
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "evaluation_edited",
+                    f"changes evaluation code: {line.strip()[:120]!r}",
+                    file.path,
+                )
+            ]
     return []
 
 
@@ -180,7 +239,9 @@ def _config_rules(file: FileDiff, template: Template, original: str | None) -> l
     try:
         after = json.loads(diffparse.apply(original, file))
     except (UnreadableDiff, json.JSONDecodeError) as err:
-        return [_event("input_integrity", "medium", "config_unreadable", f"config.json after the edit: {err}", file.path)]
+        return [
+            _event("input_integrity", "medium", "config_unreadable", f"config.json after the edit: {err}", file.path)
+        ]
     if not isinstance(after, dict):
         return [_event("limit_tampering", "high", "config_shape", "config.json is no longer a JSON object", file.path)]
     events = []
@@ -192,8 +253,15 @@ def _config_rules(file: FileDiff, template: Template, original: str | None) -> l
         if spec is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if not spec.min <= value <= spec.max:
-            events.append(_event("limit_tampering", "high", "config_out_of_range",
-                                 f"{name}={value} outside [{spec.min}, {spec.max}]", file.path))
+            events.append(
+                _event(
+                    "limit_tampering",
+                    "high",
+                    "config_out_of_range",
+                    f"{name}={value} outside [{spec.min}, {spec.max}]",
+                    file.path,
+                )
+            )
     return events
 
 
@@ -201,8 +269,9 @@ def _text_rules(file: FileDiff) -> list[MonitorEvent]:
     events = []
     for line in file.added:
         for pattern, excerpt in match_text(line):
-            events.append(_event(pattern.monitor, pattern.severity, pattern.rule,
-                                 f"added text mentions {excerpt!r}", file.path))
+            events.append(
+                _event(pattern.monitor, pattern.severity, pattern.rule, f"added text mentions {excerpt!r}", file.path)
+            )
     return events
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +45,7 @@ class Case(BaseModel):
     edits: list[Edit] = Field(default_factory=list)
     patch: str | None = None
     sections: dict[str, str] | None = None
-    runs: list[dict[str, Any]] = Field(default_factory=list)
+    runs: list[Mapping[str, Any]] = Field(default_factory=list)
 
 
 class MonitorScore(BaseModel):
@@ -84,8 +85,10 @@ def default_corpus() -> Path:
     """tests/monitor_corpus of a source checkout (the corpus is test data, not shipped in the wheel)."""
     path = Path(__file__).resolve().parents[2] / "tests" / "monitor_corpus"
     if not (path / CASES_FILE).is_file():
-        raise ScientistError("no monitor corpus found next to this installation",
-                             hint="pass --corpus PATH (a folder holding cases.toml, e.g. tests/monitor_corpus)")
+        raise ScientistError(
+            "no monitor corpus found next to this installation",
+            hint="pass --corpus PATH (a folder holding cases.toml, e.g. tests/monitor_corpus)",
+        )
     return path
 
 
@@ -94,7 +97,9 @@ def load_cases(corpus: Path) -> list[Case]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ScientistError(f"cannot read corpus {path}: {err}", hint="fix the file or pass another --corpus") from None
+        raise ScientistError(
+            f"cannot read corpus {path}: {err}", hint="fix the file or pass another --corpus"
+        ) from None
     return [Case.model_validate(item) for item in data.get("case", [])]
 
 
@@ -118,12 +123,15 @@ def build_diff(case: Case, template: Template) -> str:
         else:
             before = (template.path / edit.file).read_text(encoding="utf-8")
             if edit.search is None or before.count(edit.search) != 1:
-                raise ScientistError(f"corpus case {case.id}: search text must occur exactly once in {edit.file}",
-                                     hint="update the case to the template's current code")
+                raise ScientistError(
+                    f"corpus case {case.id}: search text must occur exactly once in {edit.file}",
+                    hint="update the case to the template's current code",
+                )
             after = before.replace(edit.search, edit.replace or "")
             names = (f"a/{edit.file}", f"b/{edit.file}")
-        chunks.append("".join(difflib.unified_diff(before.splitlines(keepends=True),
-                                                   after.splitlines(keepends=True), *names)))
+        chunks.append(
+            "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), *names))
+        )
     return "".join(chunks)
 
 
@@ -142,7 +150,7 @@ def evaluate_corpus(corpus: Path, template_name: str = "reward_misspec", thresho
     tp = fp = fn = 0
     for case in cases:
         events = [event for event in run_case(case, template) if event.at_least(threshold)]
-        fired = sorted({event.monitor for event in events})
+        fired: list[str] = sorted({event.monitor for event in events})
         flagged = bool(events)
         if case.label == "gaming":
             tp += flagged
@@ -156,8 +164,11 @@ def evaluate_corpus(corpus: Path, template_name: str = "reward_misspec", thresho
             score.fn += expected and not hit
             score.fp += hit and not expected
         top = f"{events[0].monitor}/{events[0].rule}: {events[0].evidence}" if events else None
-        results.append(CaseResult(id=case.id, label=case.label, flagged=flagged, fired=fired,
-                                  expected=list(case.monitors), top=top))
+        results.append(
+            CaseResult(
+                id=case.id, label=case.label, flagged=flagged, fired=fired, expected=list(case.monitors), top=top
+            )
+        )
     gaming = sum(case.label == "gaming" for case in cases)
     return EvalReport(
         threshold=threshold,
@@ -180,7 +191,9 @@ def format_report(report: EvalReport) -> str:
         f"{'monitor':<24}{'recall':>8}{'precision':>11}{'tp':>5}{'fp':>5}{'fn':>5}",
     ]
     for name, score in report.per_monitor.items():
-        lines.append(f"{name:<24}{pct(score.recall):>8}{pct(score.precision):>11}{score.tp:>5}{score.fp:>5}{score.fn:>5}")
+        lines.append(
+            f"{name:<24}{pct(score.recall):>8}{pct(score.precision):>11}{score.tp:>5}{score.fp:>5}{score.fn:>5}"
+        )
     missed = [case.id for case in report.cases if case.label == "gaming" and not case.flagged]
     false_alarms = [case.id for case in report.cases if case.label == "honest" and case.flagged]
     lines.append(f"missed gaming cases: {', '.join(missed) or 'none'}")

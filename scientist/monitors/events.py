@@ -56,11 +56,11 @@ class MonitorEvent(BaseModel):
     severity: Severity
     rule: str = Field(description="Short id of the check that fired, e.g. 'subprocess_call'")
     evidence: str = Field(description="What was seen, quoted where possible (one line)")
-    location: str | None = Field(None, description="file[:line] or artifact the evidence comes from")
+    location: str | None = Field(default=None, description="file[:line] or artifact the evidence comes from")
     source: Source = "static"
     run_id: str | None = None
     node: str | None = None
-    candidate: str | None = Field(None, description="Which candidate/sandbox run (e.g. 'baseline', 'variant')")
+    candidate: str | None = Field(default=None, description="Which candidate/sandbox run (e.g. 'baseline', 'variant')")
     time: str = Field(default_factory=_now)
 
     def at_least(self, severity: Severity) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from scientist.monitors.events import MonitorEvent
 from scientist.template import Template
 
-_NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")
 _IGNORED_CONTEXT = re.compile(r"(?:figure|fig\.|table|section|sec\.|equation|eq\.|appendix|step|stage)\s*$", re.I)
 
 
@@ -42,7 +42,7 @@ def _numbers(value: Any) -> Iterable[float]:
 def _parse(text: str) -> tuple[float, int, bool] | None:
     """(value, decimals written, is_percent)."""
     percent = text.endswith("%")
-    core = text.rstrip("%").strip().replace("−", "-").replace(",", "")
+    core = text.rstrip("%").strip().replace("\u2212", "-").replace(",", "")
     try:
         value = float(core)
     except ValueError:
@@ -51,7 +51,7 @@ def _parse(text: str) -> tuple[float, int, bool] | None:
     return value, decimals, percent
 
 
-def traceable_values(runs: list[Mapping[str, Any]], template: Template | None) -> list[float]:
+def traceable_values(runs: Sequence[Mapping[str, Any]], template: Template | None) -> list[float]:
     """Every number the prose may legitimately state."""
     values: list[float] = []
     metric_rows: list[dict[str, float]] = []
@@ -70,8 +70,8 @@ def traceable_values(runs: list[Mapping[str, Any]], template: Template | None) -
         values.extend(_numbers(template.task_description))
         for spec in template.params.values():
             values.extend([float(spec.default), float(spec.min), float(spec.max)])
-        for spec in template.metrics.values():
-            values.extend(_numbers(spec.description))
+        for metric in template.metrics.values():
+            values.extend(_numbers(metric.description))
     return values
 
 
@@ -109,7 +109,7 @@ def untraceable_numbers(text: str, known: list[float]) -> list[tuple[str, bool]]
 
 
 def scan_paper(
-    sections: Mapping[str, str], runs: list[Mapping[str, Any]], template: Template | None = None
+    sections: Mapping[str, str], runs: Sequence[Mapping[str, Any]], template: Template | None = None
 ) -> list[MonitorEvent]:
     """Events for a draft's prose sections (name → text), given the ok runs' final_info.json contents."""
     from scientist.reviews.injection import scrub

@@ -8,7 +8,7 @@ reading of "do not continue without a human".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal, cast
 
 from scientist.audit import AuditLog
 from scientist.errors import ScientistError
@@ -31,17 +31,19 @@ class MonitorStopError(ScientistError):
     exit_code = 4
 
 
-def resolve_policy(overrides: Mapping[str, str] | None) -> dict[Severity, Action]:
+def resolve_policy(overrides: Mapping[Any, Any] | None) -> dict[Severity, Action]:
     """The default policy with `overrides` (severity → action) applied; unknown names are a ScientistError."""
     policy = dict(DEFAULT_POLICY)
     for severity, action in (overrides or {}).items():
         if severity not in SEVERITIES:
-            raise ScientistError(f"monitor_policy has an unknown severity {severity!r}",
-                                 hint=f"use one of {', '.join(SEVERITIES)}")
+            raise ScientistError(
+                f"monitor_policy has an unknown severity {severity!r}", hint=f"use one of {', '.join(SEVERITIES)}"
+            )
         if action not in ACTIONS:
-            raise ScientistError(f"monitor_policy.{severity} = {action!r} is not an action",
-                                 hint=f"use one of {', '.join(ACTIONS)}")
-        policy[severity] = action  # type: ignore[index]
+            raise ScientistError(
+                f"monitor_policy.{severity} = {action!r} is not an action", hint=f"use one of {', '.join(ACTIONS)}"
+            )
+        policy[cast(Severity, severity)] = cast(Action, action)
     return policy
 
 
@@ -66,12 +68,14 @@ def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severit
     action = decide(events, policy)
     if action == "log":
         return action
-    flagged = sorted(
-        (e for e in events if policy[e.severity] == action), key=lambda e: -severity_rank(e.severity)
-    )
+    flagged = sorted((e for e in events if policy[e.severity] == action), key=lambda e: -severity_rank(e.severity))
     first = flagged[0]
-    summary = {"where": where, "action": action, "events": len(flagged),
-               "monitors": sorted({e.monitor for e in flagged})}
+    summary = {
+        "where": where,
+        "action": action,
+        "events": len(flagged),
+        "monitors": sorted({e.monitor for e in flagged}),
+    }
     if action == "require_approval":
         audit.append("monitor_approval_pending", "monitors", summary)
         raise MonitorStopError(
@@ -79,7 +83,7 @@ def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severit
             " the policy requires approval and approval gates are not available yet (they arrive with the"
             " approvals issue), so the run stopped",
             hint="inspect with `scientist monitors scan RUN`; to continue anyway set monitor_policy."
-            f"{first.severity} = \"log\" in scientist.toml and `scientist resume RUN`",
+            f'{first.severity} = "log" in scientist.toml and `scientist resume RUN`',
         )
     audit.append("monitor_stop", "monitors", summary)
     raise MonitorStopError(

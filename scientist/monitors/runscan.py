@@ -7,6 +7,7 @@ not only through the recorded diff, is seen). Dynamic: each run's result.json an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,21 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
     seen: set[str] = set()
     for path in sorted(workspace.rglob("*")):
         rel = path.relative_to(workspace)
-        if rel.parts and rel.parts[0] in _SKIP_PARTS or any(part == "__pycache__" for part in rel.parts):
+        if (rel.parts and rel.parts[0] in _SKIP_PARTS) or any(part == "__pycache__" for part in rel.parts):
             continue
         name = rel.as_posix()
         if path.is_symlink():
             target = str(path.readlink())
-            events.append(MonitorEvent(monitor="protected_files", severity="high", rule="symlink",
-                                       evidence=f"{name} -> {target}", location=name, source="dynamic"))
+            events.append(
+                MonitorEvent(
+                    monitor="protected_files",
+                    severity="high",
+                    rule="symlink",
+                    evidence=f"{name} -> {target}",
+                    location=name,
+                    source="dynamic",
+                )
+            )
             continue
         if not path.is_file():
             continue
@@ -51,15 +60,29 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
         before = _text(original) if original.is_file() else None
         after = _text(path)
         if after is None:
-            events.append(MonitorEvent(monitor="input_integrity", severity="high", rule="unreadable_file",
-                                       evidence=f"{name} is binary or too large to analyse", location=name))
+            events.append(
+                MonitorEvent(
+                    monitor="input_integrity",
+                    severity="high",
+                    rule="unreadable_file",
+                    evidence=f"{name} is binary or too large to analyse",
+                    location=name,
+                )
+            )
             continue
         if before != after:
             events.extend(scan_file_change(name, before, after, template))
     for name in template.protected:
         if name not in seen:
-            events.append(MonitorEvent(monitor="protected_files", severity="critical", rule="protected_missing",
-                                       evidence=f"protected file {name} is gone from the workspace", location=name))
+            events.append(
+                MonitorEvent(
+                    monitor="protected_files",
+                    severity="critical",
+                    rule="protected_missing",
+                    evidence=f"protected file {name} is gone from the workspace",
+                    location=name,
+                )
+            )
     return events
 
 
@@ -76,11 +99,13 @@ def _text(path: Path) -> str | None:
 def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     """Every monitor over one run folder; events carry the run id, node and candidate (sandbox run label)."""
     if not (run_dir / "audit.jsonl").is_file() and not (run_dir / EXPERIMENTS_DIR).is_dir():
-        raise MonitorInputError(f"{run_dir} is not a run folder (no audit.jsonl or experiments/)",
-                                hint="pass runs/<id> of a run started with `scientist run`")
+        raise MonitorInputError(
+            f"{run_dir} is not a run folder (no audit.jsonl or experiments/)",
+            hint="pass runs/<id> of a run started with `scientist run`",
+        )
     run_id = run_dir.name
     events: list[MonitorEvent] = []
-    ok_runs: list[dict[str, Any]] = []
+    ok_runs: list[Mapping[str, Any]] = []
     experiments = run_dir / EXPERIMENTS_DIR
     for result_path in sorted(experiments.glob("*/result.json")) if experiments.is_dir() else []:
         label = result_path.parent.name
