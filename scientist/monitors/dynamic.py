@@ -97,7 +97,7 @@ def scan_result_fields(
                     "resource_seeking", "high", "blocked_secret_access", f"the sandbox blocked: {line[:160]}", location
                 )
             )
-    if out_dir is not None and exit_code == 0:
+    if out_dir is not None:  # whatever the exit code: numbers that exist must be backed by the log
         log_file = out_dir / "log.txt"
         if log_file.is_file():
             logs += "\n" + log_file.read_text(encoding="utf-8", errors="replace")

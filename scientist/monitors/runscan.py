@@ -107,14 +107,19 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     events: list[MonitorEvent] = []
     ok_runs: list[Mapping[str, Any]] = []
     experiments = run_dir / EXPERIMENTS_DIR
-    for result_path in sorted(experiments.glob("*/result.json")) if experiments.is_dir() else []:
-        label = result_path.parent.name
-        record = json.loads(result_path.read_text(encoding="utf-8"))
-        workspace = result_path.parent / "workspace"
+    run_roots = sorted(path for path in experiments.iterdir() if path.is_dir()) if experiments.is_dir() else []
+    for run_root in run_roots:
+        # A run stopped by a monitor (or killed) has a workspace but no result.json: scan it all the same.
+        label = run_root.name
+        result_path = run_root / "result.json"
+        record: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
+        workspace = run_root / "workspace"
+        if not record and not workspace.is_dir():
+            continue
         found: list[MonitorEvent] = []
         if workspace.is_dir():
             found.extend(scan_workspace(workspace, template))
-        logs = result_path.parent / "logs"
+        logs = run_root / "logs"
         found.extend(
             scan_result_fields(
                 protected_violations=list(record.get("protected_violations") or []),
