@@ -23,11 +23,11 @@ from tests.conftest import FIXTURE_TOPIC, chosen_sandbox, replay_env, run_cli
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 FAST_CONFIG = {"episodes": 300}
-EARLY_EXIT = '''
+EARLY_EXIT = """
     good = {"true_return": 0.91, "proxy_return": 0.91, "gaming_rate": 0.0, "goal_reach_rate": 1.0}
     (args.out_dir / "final_info.json").write_text(json.dumps({"metrics": good, "train_episodes": 3000}))
     return 0
-'''
+"""
 ANCHOR = "    env = GridWorld(config)\n"
 
 
@@ -41,7 +41,9 @@ def sandbox() -> Sandbox:
     return get_sandbox(chosen_sandbox())
 
 
-def _run(sandbox: Sandbox, template: Template, root: Path, inject: str | None, extra_file: tuple[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _run(
+    sandbox: Sandbox, template: Template, root: Path, inject: str | None, extra_file: tuple[str, str] | None = None
+):  # type: ignore[no-untyped-def]
     """Prepare a workspace from a copy of the template with `inject` planted before the environment is built."""
     source = root / "template"
     shutil.copytree(template.path, source)
