@@ -677,12 +677,19 @@ class Analyzer(ast.NodeVisitor):
             if name.endswith("setattr") and base and self._is_module(base):
                 self.report("limit_tampering", "high", "monkey_patch", f"{call} patches {base}", node)
 
+    def _open_mode(self, node: ast.Call, position: int) -> str:
+        """The mode argument of an open call (positional `position` or `mode=`); unknown modes count as writing."""
+        arg = node.args[position] if len(node.args) > position else None
+        arg = arg or next((kw.value for kw in node.keywords if kw.arg == "mode"), None)
+        if arg is None:
+            return "r"
+        mode = self.fold(arg)
+        return mode if isinstance(mode, str) else "w?"
+
     def _check_open(self, texts: list[str], node: ast.Call, call: str) -> None:
         path = texts[0]
-        mode = (
-            texts[1] if len(texts) > 1 else next((self.fold(kw.value) for kw in node.keywords if kw.arg == "mode"), "r")
-        )
-        writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
+        mode = self._open_mode(node, 1)
+        writing = any(flag in mode for flag in "wax+?")
         hit = self._mentions_protected([path])
         if hit and writing:
             self.report("protected_files", "critical", "writes_protected_file", f"{call} ({hit})", node)
@@ -699,9 +706,7 @@ class Analyzer(ast.NodeVisitor):
         hit = self._mentions_protected(receiver_texts)
         method = node.func.attr
         if method == "open":
-            texts = self._strings_in(node)
-            mode = texts[0] if texts else "r"
-            if hit and any(flag in mode for flag in "wax+"):
+            if hit and any(flag in self._open_mode(node, 0) for flag in "wax+?"):
                 self.report("protected_files", "critical", "writes_protected_file", _short(node), node)
             return
         if hit:
