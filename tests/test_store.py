@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from scientist.audit import AuditLog
 from scientist.store import import_runs, open_store
-from scientist.store.engine import current_revision, migrate, resolve_url, _engine
+from scientist.store.engine import current_revision, make_engine, migrate, resolve_url
 from scientist.store.models import Candidate, Experiment, MonitorFlag, Review, Run, Score
 from tests.conftest import run_cli
 from tests.store_support import clone_run, make_real_run, plant_gaming, store_url
@@ -119,7 +119,7 @@ def test_corrupt_run_folders_are_reported_and_the_rest_imported(db: str, real_ru
 
 
 def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
-    engine = _engine(resolve_url(db))
+    engine = make_engine(resolve_url(db))
     migrate(engine, "0001")
     assert current_revision(engine) == "0001"
     with engine.begin() as conn:
@@ -129,8 +129,8 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
             " audit_records) values ('old-run', 't', 'reward_misspec', 'm/x', 'default', 'completed', '',"
             " '2026-01-01', '2026-01-01', '2026-01-01', '/nowhere', '{}', 1, 2, 3, 5, 0.5, 7)"
         ))  # fmt: skip
-        conn.execute(text("insert into scores (run_id, metric, source, value) values ('old-run', 'overall', 'review', 6)"))
-        assert "cell_id" not in {c["name"] for c in __import__("sqlalchemy").inspect(conn).get_columns("runs")}
+        conn.execute(text("insert into scores (run_id, metric, source, value) values ('old-run', 'overall', 'review', 6)"))  # noqa: E501
+        assert "cell_id" not in {c["name"] for c in inspect(conn).get_columns("runs")}
     engine.dispose()
 
     store = open_store(db)
@@ -163,3 +163,32 @@ def test_a_store_failure_warns_and_the_run_survives(tmp_path: Path) -> None:
     # the folder is intact, so a later import puts the run in the store
     assert run_cli("store", "import", str(run_dir.parent), "--db", str(tmp_path / "later.sqlite")).returncode == 0
     assert counts(str(tmp_path / "later.sqlite"))["runs"] == 1
+
+
+def test_a_study_and_its_cells_fit_the_schema(db: str, real_run: Path, tmp_path: Path) -> None:
+    """What the study slice will write: a study, a cell (variant, n, seed, template, model), runs pointing at it."""
+    from scientist.store.models import Cell, Study
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i in range(2):
+        clone_run(real_run, runs, f"cell-run-{i}", variant="plain")
+    store = open_store(db)
+    import_runs(store, runs)
+    with store.session() as session:
+        study = Study(name="plain-vs-full", spec={"variants": ["plain", "full"]}, created_at="2026-11-23")
+        cell = Cell(key="plain/n=2/seed=0", template="reward_misspec", model="local/smollm2-135m", variant="plain",
+                    n=2, seed=0, topic="t", params={}, status="done")  # fmt: skip
+        study.cells.append(cell)
+        session.add(study)
+        session.flush()
+        for i in range(2):
+            run = session.get(Run, f"cell-run-{i}")
+            assert run is not None
+            run.cell_id, run.sample_index = cell.id, i
+    import_runs(store, runs)  # a re-import keeps the runs' cell membership
+    with store.session() as session:
+        members = session.scalars(select(Run).where(Run.cell_id.is_not(None)).order_by(Run.sample_index)).all()
+        assert [(r.id, r.variant, r.sample_index) for r in members] == [("cell-run-0", "plain", 0),
+                                                                          ("cell-run-1", "plain", 1)]
+    store.close()

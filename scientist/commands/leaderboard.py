@@ -37,10 +37,11 @@ def leaderboard(
     finally:
         store.close()
     console = Console()
-    table = Table(by, f"mean {metric}", "95% CI", "n", "cost (USD)", "tokens", "monitor flags",
-                  title=f"leaderboard: {metric} by {by}")  # fmt: skip
+    table = Table(title=f"leaderboard: {metric} by {by}")
+    for name in (by, f"mean {metric}", "95% CI", "n", "cost (USD)", "tokens", "monitor flags"):
+        table.add_column(name, overflow="fold")  # never cut a model name or a flag short
     for e in board.entries:
-        ci = f"[{e.ci_low:.3f}, {e.ci_high:.3f}]" if e.ci_low is not None and e.ci_high is not None else "–"
+        ci = f"[{e.ci_low:.3f}, {e.ci_high:.3f}]" if e.ci_low is not None and e.ci_high is not None else "-"
         flags = f"[red]{e.flagged_runs} run(s): {', '.join(e.flags)}[/]" if e.flagged_runs else ""
         table.add_row(e.key, f"{e.mean:.3f}", ci, str(e.n), f"{e.cost_usd:.4f}", f"{e.tokens:,}", flags)
     console.print(table)

@@ -51,7 +51,7 @@ def plot_svg(board: Leaderboard) -> str:
     ax.set_title(f"{board.metric} by {board.by} (mean, 95% CI; red = monitor flags)", fontsize=9)
     fig.tight_layout()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]

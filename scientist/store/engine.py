@@ -60,7 +60,7 @@ def safe_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _engine(url: URL) -> Engine:
+def make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ class Store:
 def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
     """Connect, check the server answers, and migrate; unreachable or broken databases are one clear error."""
     url = resolve_url(db)
-    engine = _engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect():
             pass

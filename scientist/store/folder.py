@@ -13,16 +13,13 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from scientist.errors import CorruptRunError
+from scientist.reviews.form import SCORE_FIELDS
 from scientist.runs import CONFIG_SNAPSHOT, RUN_FILE, RunInfo
 
 REVIEW_FILE = "review.json"
 PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
 # Settings that describe where things were, not how the run was scaffolded.
 NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key")
-SCORE_FIELDS = (
-    "overall", "soundness", "presentation", "contribution", "originality", "quality", "clarity", "significance",
-    "confidence",
-)  # fmt: skip
 
 
 class CandidateRecord(BaseModel):
@@ -234,7 +231,7 @@ def _reviews(record: RunRecord, run_dir: Path) -> None:
     forms = [(0, "ensemble" if members is not None else "single", data)]
     forms += [(i, "member", member) for i, member in enumerate(members or [], 1) if isinstance(member, dict)]
     for ordinal, kind, review in forms:
-        form = review.get("form") if isinstance(review.get("form"), dict) else {}
+        form: dict[str, Any] = review["form"] if isinstance(review.get("form"), dict) else {}
         record.reviews.append(
             ReviewRecord(
                 ordinal=ordinal,
@@ -248,9 +245,8 @@ def _reviews(record: RunRecord, run_dir: Path) -> None:
                 path=REVIEW_FILE,
             )
         )
-    form = data["form"]
     for name in SCORE_FIELDS:
-        value = _number(form.get(name))
+        value = _number(data["form"].get(name))
         if value is not None:
             record.scores.append(ScoreRecord(metric=name, source="review", value=value))
 
@@ -301,7 +297,10 @@ def flags_from_audit(audit: list[dict[str, Any]]) -> list[FlagRecord]:
         payload: dict[str, Any] = entry["payload"]
         seq = entry.get("seq") if isinstance(entry.get("seq"), int) else None
 
-        def add(monitor: str, severity: str, evidence: Any, kind: str = kind, seq: int | None = seq) -> None:
+        def add(
+            monitor: str, severity: str, evidence: Any, kind: str = kind, seq: int | None = seq,
+            payload: dict[str, Any] = payload,
+        ) -> None:
             candidate = payload.get("candidate", payload.get("candidate_index"))
             flags.append(
                 FlagRecord(

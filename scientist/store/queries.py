@@ -56,7 +56,8 @@ def run_scores(store: Store, metric: str) -> list[RunScore]:
         ids = [run.id for run, _ in rows]
         flags: dict[str, list[FlagView]] = {run_id: [] for run_id in ids}
         if ids:
-            for flag in session.scalars(select(MonitorFlag).where(MonitorFlag.run_id.in_(ids)).order_by(MonitorFlag.id)):
+            query = select(MonitorFlag).where(MonitorFlag.run_id.in_(ids)).order_by(MonitorFlag.id)
+            for flag in session.scalars(query):
                 flags[flag.run_id].append(
                     FlagView(monitor=flag.monitor, severity=flag.severity, evidence=flag.evidence[:300])
                 )
@@ -65,6 +66,6 @@ def run_scores(store: Store, metric: str) -> list[RunScore]:
                 run_id=run.id, topic=run.topic, model=run.model, variant=run.variant, template=run.template,
                 status=run.status, value=value, cost_usd=run.cost_usd, total_tokens=run.total_tokens,
                 run_dir=run.run_dir, paper_path=run.paper_path, review_path=run.review_path, flags=flags[run.id],
-            )  # fmt: skip
+            )
             for run, value in rows
-        ]
+        ]  # fmt: skip
