@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from scientist.reviews.form import SCORE_FIELDS
 from scientist.store.engine import Store
-from scientist.store.folder import SCORE_FIELDS
 from scientist.store.models import MonitorFlag, Run, Score
 
 GROUPINGS = ("model", "variant", "template")
