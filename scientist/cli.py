@@ -33,12 +33,14 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import index, monitors, review, sandbox
+    from scientist.commands import index, leaderboard, monitors, review, sandbox, store
 
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(monitors.app, name="monitors")
     app.add_typer(index.app, name="index")
     app.add_typer(review.app)
+    app.add_typer(store.app, name="store")
+    app.add_typer(leaderboard.app)
 
 
 _register_command_groups()

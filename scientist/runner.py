@@ -105,15 +105,14 @@ def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
         return 0
     from scientist.sandbox.docker import cleanup_run
 
-    return cleanup_run(run_id)
+    return int(cleanup_run(run_id))
 
 
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:
     from scientist.pipeline import run_pipeline
 
-    runs_dir = context.run_dir.parent
     info = info.model_copy(update={"status": "running", "status_detail": ""})
-    save_run(runs_dir, info, context.run_dir)
+    _save(context, info)
     try:
         context.progress("preflight", "loading the model runtime")
         context.audit.append("warm_up", "llm", {"seconds": round(context.gateway.warm_up(), 3)})
@@ -121,18 +120,28 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
     except BudgetExceededError as err:
         info = info.model_copy(update={"status": "paused", "status_detail": str(err)})
         context.audit.append("run_paused", "pipeline", {"reason": str(err)})
-        save_run(runs_dir, info, context.run_dir)
+        _save(context, info)
         raise
     except KeyboardInterrupt:
         info = info.model_copy(update={"status": "paused", "status_detail": "interrupted"})
-        save_run(runs_dir, info, context.run_dir)
+        _save(context, info)
         raise
     except Exception as err:
         info = info.model_copy(update={"status": "failed", "status_detail": f"{type(err).__name__}: {err}"})
         context.audit.append("run_failed", "pipeline", {"error": info.status_detail})
-        save_run(runs_dir, info, context.run_dir)
+        _save(context, info)
         raise
     info = info.model_copy(update={"status": "completed", "status_detail": ""})
     context.audit.append("run_end", "pipeline", {"status": "completed", "spend": context.gateway.spend.model_dump()})
-    save_run(runs_dir, info, context.run_dir)
+    _save(context, info)
     return info, context.run_dir
+
+
+def _save(context: RunContext, info: RunInfo) -> None:
+    """run.json first (the run's own record), then its row in the run store; a store failure only warns."""
+    from scientist.store import sync_run
+
+    save_run(context.run_dir.parent, info, context.run_dir)
+    problem = sync_run(context.run_dir)
+    if problem is not None:
+        context.audit.append("store_error", "store", {"error": problem})

@@ -45,5 +45,12 @@ if [ "${SCIENTIST_SYSTEM_DEPS:-1}" = "1" ]; then
     [ "${CI:-}" = "true" ] && exit 1
     echo "warning: the Docker sandbox is not ready (see above); runs need --sandbox bwrap or a working Docker" >&2
   fi
+  # A loopback PostgreSQL server for the run-store tests: always in CI, elsewhere when asked.
+  if [ "${CI:-}" = "true" ] || [ "${SCIENTIST_POSTGRES:-0}" = "1" ]; then
+    if ! bash scripts/ci_postgres.sh; then
+      [ "${CI:-}" = "true" ] && exit 1
+      echo "warning: no PostgreSQL server; the store tests against it will be skipped" >&2
+    fi
+  fi
 fi
 echo "==> environment ready in $(( $(date +%s) - started )) s: $VENV"

@@ -25,6 +25,11 @@ assert "review" in prompt_names(), prompt_names()
 assert "reward_misspec" in list_templates()
 template = load_template("reward_misspec")
 assert (template.path / "experiment.py").exists()
+import importlib.resources, tempfile
+from scientist.store import open_store
+store = open_store(tempfile.mkdtemp() + "/store.sqlite")  # the shipped alembic migrations run
+assert "study_cells" in store.tables(), store.tables()
+assert (importlib.resources.files("scientist.leaderboard") / "templates" / "leaderboard.html.j2").is_file()
 """
 
 

@@ -1,0 +1,53 @@
+"""`scientist leaderboard`: stored runs grouped by model, variant or template, as a table or a static HTML page.
+
+Register in `scientist.cli` with `app.add_typer(leaderboard.app)` (no name: adds the top-level command).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scientist.commands.store import DbOption
+
+app = typer.Typer()
+
+
+@app.command()
+def leaderboard(
+    by: Annotated[str, typer.Option("--by", help="Group runs by: model | variant | template")] = "model",
+    metric: Annotated[
+        str, typer.Option("--metric", help="overall (default), another review score, or e.g. variant.true_return")
+    ] = "overall",
+    db: DbOption = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a static page here, e.g. board.html")] = None,
+) -> None:
+    """Mean score with a 95 % CI, n, cost and monitor flags per group (import runs first: `scientist store import`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scientist.leaderboard.board import build
+    from scientist.store import open_store
+
+    store = open_store(db)
+    try:
+        board = build(store, by=by, metric=metric)
+    finally:
+        store.close()
+    console = Console()
+    table = Table(title=f"leaderboard: {metric} by {by}")
+    for name in (by, f"mean {metric}", "95% CI", "n", "cost (USD)", "tokens", "monitor flags"):
+        table.add_column(name, overflow="fold")  # never cut a model name or a flag short
+    for e in board.entries:
+        ci = f"[{e.ci_low:.3f}, {e.ci_high:.3f}]" if e.ci_low is not None and e.ci_high is not None else "-"
+        flags = f"[red]{e.flagged_runs} run(s): {', '.join(e.flags)}[/]" if e.flagged_runs else ""
+        table.add_row(e.key, f"{e.mean:.3f}", ci, str(e.n), f"{e.cost_usd:.4f}", f"{e.tokens:,}", flags)
+    console.print(table)
+    if not board.entries:
+        console.print(f"no stored run has {metric!r}; import runs with `scientist store import RUNS_DIR`")
+    if html is not None:
+        from scientist.leaderboard.html import render
+
+        console.print(f"page: {render(board, html, where=store.where)}", soft_wrap=True)

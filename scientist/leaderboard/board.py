@@ -1,0 +1,75 @@
+"""Group stored run scores into leaderboard entries: mean, 95 % CI, n, cost, flags."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field
+
+from scientist.errors import ScientistError
+from scientist.store.engine import Store
+from scientist.store.queries import GROUPINGS, RunScore, known_metrics, run_scores
+
+
+class LeaderboardInputError(ScientistError):
+    """An unknown grouping or metric."""
+
+
+class Entry(BaseModel):
+    """One group of runs (e.g. one model)."""
+
+    key: str
+    n: int
+    mean: float
+    ci_low: float | None = Field(description="95 % t-interval of the mean; None for a single run")
+    ci_high: float | None
+    cost_usd: float
+    tokens: int
+    flagged_runs: int
+    runs: list[RunScore]
+
+    @property
+    def flags(self) -> list[str]:
+        return sorted({flag.monitor for run in self.runs for flag in run.flags})
+
+
+class Leaderboard(BaseModel):
+    by: str
+    metric: str
+    entries: list[Entry]
+
+
+def _t_quantile(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def entry(key: str, runs: list[RunScore]) -> Entry:
+    values = [run.value for run in runs]
+    n = len(values)
+    mean = sum(values) / n
+    low = high = None
+    if n > 1:
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = _t_quantile(n - 1) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+    return Entry(
+        key=key, n=n, mean=mean, ci_low=low, ci_high=high,
+        cost_usd=sum(run.cost_usd for run in runs), tokens=sum(run.total_tokens for run in runs),
+        flagged_runs=sum(1 for run in runs if run.flags), runs=runs,
+    )  # fmt: skip
+
+
+def build(store: Store, by: str = "model", metric: str = "overall") -> Leaderboard:
+    """Entries sorted best first; unknown `by`/`metric` raise an error naming the valid options."""
+    if by not in GROUPINGS:
+        raise LeaderboardInputError(f"unknown grouping --by {by!r}", hint=f"use one of: {', '.join(GROUPINGS)}")
+    metrics = known_metrics(store)
+    if metric not in metrics:
+        raise LeaderboardInputError(f"unknown metric --metric {metric!r}", hint=f"use one of: {', '.join(metrics)}")
+    groups: dict[str, list[RunScore]] = {}
+    for run in run_scores(store, metric):
+        groups.setdefault(run.group(by), []).append(run)
+    entries = sorted((entry(key, runs) for key, runs in groups.items()), key=lambda e: (-e.mean, e.key))
+    return Leaderboard(by=by, metric=metric, entries=entries)

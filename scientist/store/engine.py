@@ -1,0 +1,141 @@
+"""Where the store lives and how it is opened: URL resolution, engine, migrations on open.
+
+Default: one SQLite file per user (`$XDG_DATA_HOME/scientist/store.sqlite`), so every run on this machine lands in
+one leaderboard. `--db postgresql://user:pass@host/db` (or `SCIENTIST_DB`) points a team at a shared PostgreSQL
+server; the `postgresql://` scheme is mapped to psycopg 3. Opening a store upgrades its schema to the newest
+revision (alembic, shipped in `migrations/`), so an older store never needs a manual step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from scientist.errors import ScientistError
+
+DB_ENV = "SCIENTIST_DB"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SCHEMES = ("sqlite", "postgresql")
+
+
+class StoreError(ScientistError):
+    """The run store cannot be opened, reached or written."""
+
+
+def default_db_path() -> Path:
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "scientist" / "store.sqlite"
+
+
+def resolve_url(db: str | None = None) -> URL:
+    """`--db` > `SCIENTIST_DB` > the per-user SQLite file. A bare path means a SQLite file."""
+    raw = db or os.environ.get(DB_ENV) or str(default_db_path())
+    if "://" not in raw:
+        path = Path(raw).expanduser().resolve()
+        return URL.create("sqlite", database=str(path))
+    try:
+        url = make_url(raw)
+    except ArgumentError as err:
+        raise StoreError(f"cannot parse the database URL {raw!r}", hint=_URL_HINT) from err
+    backend = url.get_backend_name()
+    if backend not in SCHEMES:
+        raise StoreError(f"unsupported database {backend!r} in {safe_url(url)}", hint=_URL_HINT)
+    if backend == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+_URL_HINT = "use sqlite:///path/store.sqlite, a file path, or postgresql://user:password@host:5432/dbname"
+
+
+def safe_url(url: URL) -> str:
+    """The URL without its password, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # Several runs may finish at once: wait for the write lock instead of failing.
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _foreign_keys(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, connect_args={"connect_timeout": 5}, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (idempotent; a no-op when already there)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+class Store:
+    """An open store: an engine whose schema is current, and sessions on it."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self.engine = engine
+        self.url = url
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def where(self) -> str:
+        return safe_url(self.url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def tables(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
+    """Connect, check the server answers, and migrate; unreachable or broken databases are one clear error."""
+    url = resolve_url(db)
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+        if upgrade:
+            migrate(engine)
+    except (OperationalError, DBAPIError) as err:
+        engine.dispose()
+        reason = str(getattr(err, "orig", err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StoreError(
+            f"cannot open the run store at {safe_url(url)}: {reason}",
+            hint="check that the server runs and the URL, user and password are right, or omit --db for the"
+            " local SQLite store",
+        ) from err
+    return Store(engine, url)

@@ -1,0 +1,352 @@
+"""Read one run folder into plain records (no database here): what the importer writes, in one place.
+
+Tolerant where a run is merely unfinished (no review yet, a failed sandbox run), strict where the folder is not a
+run at all (no readable run.json): that is a `CorruptRunError` the importer reports and skips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from scientist.errors import CorruptRunError
+from scientist.reviews.form import SCORE_FIELDS
+from scientist.runs import CONFIG_SNAPSHOT, RUN_FILE, RunInfo
+
+REVIEW_FILE = "review.json"
+PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
+# Settings that describe where things were, not how the run was scaffolded.
+NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key")
+
+
+class CandidateRecord(BaseModel):
+    stage: str
+    index: int
+    seed: int | None = None
+    title: str = ""
+    score: float | None = None
+    winner: bool = False
+    value: dict[str, Any] = Field(default_factory=dict)
+    tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+
+class ReviewRecord(BaseModel):
+    ordinal: int
+    kind: str
+    model: str
+    prompt_sha256: str = ""
+    form_version: str = ""
+    decision: str | None = None
+    overall: float | None = None
+    form: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = None
+
+
+class ScoreRecord(BaseModel):
+    metric: str
+    source: str
+    value: float
+
+
+class ExperimentRecord(BaseModel):
+    label: str
+    ok: bool
+    exit_code: int | None = None
+    wall_time_s: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    final_info_path: str | None = None
+    protected_violations: list[Any] = Field(default_factory=list)
+
+
+class FlagRecord(BaseModel):
+    monitor: str
+    severity: str
+    source_kind: str
+    audit_seq: int | None = None
+    node: str | None = None
+    candidate_index: int | None = None
+    evidence: str = ""
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunRecord(BaseModel):
+    """Everything the store keeps about one run folder."""
+
+    info: RunInfo
+    run_dir: str
+    variant: str = "default"
+    seed: int | None = None
+    temperature: float | None = None
+    num_ideas: int | None = None
+    llm_mode: str | None = None
+    sandbox: str | None = None
+    scaffold: dict[str, Any] = Field(default_factory=dict)
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    paper_path: str | None = None
+    review_path: str | None = None
+    audit_records: int = 0
+    audit_head: str | None = None
+    candidates: list[CandidateRecord] = Field(default_factory=list)
+    reviews: list[ReviewRecord] = Field(default_factory=list)
+    scores: list[ScoreRecord] = Field(default_factory=list)
+    experiments: list[ExperimentRecord] = Field(default_factory=list)
+    flags: list[FlagRecord] = Field(default_factory=list)
+
+
+def _json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptRunError(f"{what} {path} cannot be read: {type(err).__name__}: {err}") from err
+
+
+def _optional_json(path: Path, what: str) -> Any:
+    return _json(path, what) if path.exists() else None
+
+
+def _audit_lines(run_dir: Path) -> list[dict[str, Any]]:
+    """Every parseable audit record; damage is the chain check's business (see `_chain_flag`)."""
+    path = run_dir / "audit.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_bytes().split(b"\n"):
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("payload"), dict):
+            records.append(record)
+    return records
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def read_run_folder(run_dir: Path) -> RunRecord:
+    """Parse a run folder; raises `CorruptRunError` if it is not a readable run."""
+    run_dir = run_dir.resolve()
+    run_file = run_dir / RUN_FILE
+    if not run_file.exists():
+        raise CorruptRunError(f"{run_dir} has no {RUN_FILE}", hint="it was not created by scientist, or was damaged")
+    try:
+        info = RunInfo.model_validate(_json(run_file, "run file"))
+    except ValidationError as err:
+        raise CorruptRunError(f"{run_file} is damaged: {err.errors()[0]['msg']}") from err
+    config = _optional_json(run_dir / CONFIG_SNAPSHOT, "config snapshot") or {}
+    if not isinstance(config, dict):
+        raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is not a JSON object")
+    audit = _audit_lines(run_dir)
+    record = RunRecord(
+        info=info,
+        run_dir=str(run_dir),
+        variant=str(config.get("variant") or "default"),
+        seed=config.get("seed"),
+        temperature=_number(config.get("temperature")),
+        num_ideas=config.get("num_ideas"),
+        llm_mode=config.get("llm_mode"),
+        sandbox=config.get("sandbox"),
+        scaffold={key: value for key, value in sorted(config.items()) if key not in NOT_SCAFFOLD},
+        audit_records=len(audit),
+        audit_head=audit[-1].get("hash") if audit else None,
+    )
+    _spend(record, audit)
+    _candidates(record, run_dir, audit)
+    _reviews(record, run_dir)
+    _experiments(record, run_dir)
+    record.flags = flags_from_audit(audit) + _chain_flag(run_dir)
+    record.paper_path = next((name for name in PAPER_CANDIDATES if (run_dir / name).exists()), None)
+    return record
+
+
+def _spend(record: RunRecord, audit: list[dict[str, Any]]) -> None:
+    for entry in audit:
+        if entry.get("kind") != "llm_call":
+            continue
+        payload = entry["payload"]
+        record.calls += 1
+        record.prompt_tokens += int(payload.get("prompt_tokens") or 0)
+        record.completion_tokens += int(payload.get("completion_tokens") or 0)
+        record.total_tokens += int(payload.get("total_tokens") or 0)
+        record.cost_usd += float(payload.get("cost_usd") or 0.0)
+
+
+def _candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -> None:
+    """The ideate node's ideas: all kept, scored by the selection rule, the selected one marked winner."""
+    ideas = _optional_json(run_dir / "ideas.json", "ideas file")
+    if not isinstance(ideas, list):
+        return
+    selected = _optional_json(run_dir / "selected_idea.json", "selected idea")
+    winner = selected.get("index") if isinstance(selected, dict) else None
+    spend: dict[int, tuple[int | None, float, int | None]] = {}
+    for entry in audit:
+        payload = entry["payload"]
+        if entry.get("kind") == "llm_call" and payload.get("stage") == "ideate":
+            index = int(payload.get("sample_index") or 0)
+            tokens, cost, _ = spend.get(index, (0, 0.0, None))
+            spend[index] = (
+                (tokens or 0) + int(payload.get("total_tokens") or 0),
+                cost + float(payload.get("cost_usd") or 0.0),
+                payload.get("seed"),
+            )
+    for position, idea in enumerate(ideas):
+        if not isinstance(idea, dict):
+            continue
+        index = int(idea.get("index", position))
+        parts = [_number(idea.get("interestingness")), _number(idea.get("feasibility"))]
+        tokens, cost, seed = spend.get(index, (None, 0.0, None))
+        record.candidates.append(
+            CandidateRecord(
+                stage="ideate",
+                index=index,
+                seed=seed if seed is not None else (record.seed + index if record.seed is not None else None),
+                title=str(idea.get("title", "")),
+                score=sum(p for p in parts if p is not None) if all(p is not None for p in parts) else None,
+                winner=index == winner,
+                value=idea,
+                tokens=tokens,
+                cost_usd=cost if tokens is not None else None,
+            )
+        )
+
+
+def _reviews(record: RunRecord, run_dir: Path) -> None:
+    data = _optional_json(run_dir / REVIEW_FILE, "review")
+    if not isinstance(data, dict) or not isinstance(data.get("form"), dict):
+        return
+    record.review_path = REVIEW_FILE
+    members = data.get("reviews") if isinstance(data.get("reviews"), list) else None
+    forms = [(0, "ensemble" if members is not None else "single", data)]
+    forms += [(i, "member", member) for i, member in enumerate(members or [], 1) if isinstance(member, dict)]
+    for ordinal, kind, review in forms:
+        form: dict[str, Any] = review["form"] if isinstance(review.get("form"), dict) else {}
+        record.reviews.append(
+            ReviewRecord(
+                ordinal=ordinal,
+                kind=kind,
+                model=str(review.get("model", "")),
+                prompt_sha256=str(review.get("prompt_sha256", "")),
+                form_version=str(review.get("form_version", "")),
+                decision=form.get("decision"),
+                overall=_number(form.get("overall")),
+                form=form,
+                path=REVIEW_FILE,
+            )
+        )
+    for name in SCORE_FIELDS:
+        value = _number(data["form"].get(name))
+        if value is not None:
+            record.scores.append(ScoreRecord(metric=name, source="review", value=value))
+
+
+def _experiments(record: RunRecord, run_dir: Path) -> None:
+    for result_path in sorted((run_dir / "experiments").glob("*/result.json")):
+        result = _optional_json(result_path, "experiment result")
+        if not isinstance(result, dict):
+            continue
+        label = str(result.get("label") or result_path.parent.name)
+        metrics: dict[str, Any] = {}
+        final_info = result.get("final_info_path")
+        if result.get("ok") and isinstance(final_info, str) and (run_dir / final_info).exists():
+            final = _json(run_dir / final_info, "final_info")
+            metrics = final.get("metrics", {}) if isinstance(final, dict) else {}
+        record.experiments.append(
+            ExperimentRecord(
+                label=label,
+                ok=bool(result.get("ok")),
+                exit_code=result.get("exit_code"),
+                wall_time_s=_number(result.get("wall_time_s")),
+                metrics=metrics,
+                final_info_path=final_info if isinstance(final_info, str) else None,
+                protected_violations=list(result.get("protected_violations") or []),
+            )
+        )
+        for name, value in metrics.items():
+            number = _number(value)
+            if number is not None:
+                record.scores.append(ScoreRecord(metric=f"{label}.{name}", source=f"experiment:{label}", value=number))
+
+
+def _evidence(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)[:2000]
+
+
+def flags_from_audit(audit: list[dict[str, Any]]) -> list[FlagRecord]:
+    """Monitor flags from what the audit log holds today.
+
+    - `monitor*` records (the monitors issue: payload monitor, severity, evidence, node, candidate);
+    - `sandbox_violation*` records, and sandbox runs that changed a protected file or left escaping symlinks;
+    - reviewer-injection flags on the paper the reviewer read;
+    - runs whose code ran unisolated (`sandbox_unisolated`).
+    """
+    flags: list[FlagRecord] = []
+    for entry in audit:
+        kind = str(entry.get("kind", ""))
+        payload: dict[str, Any] = entry["payload"]
+        seq = entry.get("seq") if isinstance(entry.get("seq"), int) else None
+
+        def add(
+            monitor: str, severity: str, evidence: Any, kind: str = kind, seq: int | None = seq,
+            payload: dict[str, Any] = payload,
+        ) -> None:
+            candidate = payload.get("candidate", payload.get("candidate_index"))
+            flags.append(
+                FlagRecord(
+                    monitor=monitor,
+                    severity=severity,
+                    source_kind=kind,
+                    audit_seq=seq,
+                    node=payload.get("node") if isinstance(payload.get("node"), str) else None,
+                    candidate_index=candidate if isinstance(candidate, int) else None,
+                    evidence=_evidence(evidence),
+                    payload=payload,
+                )
+            )
+
+        if kind.startswith("monitor"):
+            add(str(payload.get("monitor") or kind), str(payload.get("severity") or "warn"),
+                payload.get("evidence", payload))  # fmt: skip
+        elif kind.startswith("sandbox_violation"):
+            add(str(payload.get("monitor") or "sandbox_violation"), "critical", payload)
+        elif kind == "sandbox_run":
+            if payload.get("protected_violations"):
+                add("protected_file", "critical", payload["protected_violations"])
+            if payload.get("escaping_symlinks"):
+                add("escaping_symlink", "critical", payload["escaping_symlinks"])
+        elif kind == "review_input" and payload.get("injection_flags"):
+            add("reviewer_injection", "critical", payload["injection_flags"])
+        elif kind == "sandbox_unisolated":
+            add("sandbox_unisolated", "info", f"experiment code ran unisolated ({payload.get('backend')})")
+    return flags
+
+
+def _chain_flag(run_dir: Path) -> list[FlagRecord]:
+    """A broken audit chain means the record of what happened was edited: every score of the run is suspect."""
+    from scientist.audit import verify
+
+    if not (run_dir / "audit.jsonl").exists():
+        return [FlagRecord(monitor="audit_missing", severity="critical", source_kind="audit", evidence="no audit log")]
+    report = verify(run_dir)
+    if report.ok:
+        return []
+    return [
+        FlagRecord(
+            monitor="audit_chain",
+            severity="critical",
+            source_kind="audit",
+            audit_seq=report.first_bad_seq,
+            evidence=report.problem or "audit chain broken",
+        )
+    ]

@@ -1,0 +1,71 @@
+"""Read the store back: one row per run for a metric (with its flags), and the metrics the store knows."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from scientist.reviews.form import SCORE_FIELDS
+from scientist.store.engine import Store
+from scientist.store.models import MonitorFlag, Run, Score
+
+GROUPINGS = ("model", "variant", "template")
+
+
+class FlagView(BaseModel):
+    monitor: str
+    severity: str
+    evidence: str
+
+
+class RunScore(BaseModel):
+    """One run's value of the chosen metric, with what the leaderboard shows beside it."""
+
+    run_id: str
+    topic: str
+    model: str
+    variant: str
+    template: str
+    status: str
+    value: float
+    cost_usd: float
+    total_tokens: int
+    run_dir: str
+    paper_path: str | None
+    review_path: str | None
+    flags: list[FlagView] = Field(default_factory=list)
+
+    def group(self, by: str) -> str:
+        return str(getattr(self, by))
+
+
+def known_metrics(store: Store) -> list[str]:
+    """Review score fields always; experiment metrics that some stored run has."""
+    with store.session() as session:
+        stored = set(session.scalars(select(Score.metric).distinct()))
+    return list(SCORE_FIELDS) + sorted(stored - set(SCORE_FIELDS))
+
+
+def run_scores(store: Store, metric: str) -> list[RunScore]:
+    """Every run that has `metric`, newest first, with its monitor flags."""
+    with store.session() as session:
+        rows = session.execute(
+            select(Run, Score.value).join(Score, Score.run_id == Run.id).where(Score.metric == metric)
+            .order_by(Run.created_at.desc(), Run.id)
+        ).all()  # fmt: skip
+        ids = [run.id for run, _ in rows]
+        flags: dict[str, list[FlagView]] = {run_id: [] for run_id in ids}
+        if ids:
+            query = select(MonitorFlag).where(MonitorFlag.run_id.in_(ids)).order_by(MonitorFlag.id)
+            for flag in session.scalars(query):
+                flags[flag.run_id].append(
+                    FlagView(monitor=flag.monitor, severity=flag.severity, evidence=flag.evidence[:300])
+                )
+        return [
+            RunScore(
+                run_id=run.id, topic=run.topic, model=run.model, variant=run.variant, template=run.template,
+                status=run.status, value=value, cost_usd=run.cost_usd, total_tokens=run.total_tokens,
+                run_dir=run.run_dir, paper_path=run.paper_path, review_path=run.review_path, flags=flags[run.id],
+            )
+            for run, value in rows
+        ]  # fmt: skip
