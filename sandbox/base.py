@@ -52,20 +52,28 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class Limits(BaseModel):
-    """Resource limits for one run, enforced from outside the experiment (it cannot edit them)."""
+    """Resource limits for one run, enforced from outside the experiment (it cannot edit them).
+
+    Defaults are passed as `default=` so type checkers see them (a positional default reads as required)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    wall_time_s: PositiveSeconds = Field(120.0, description="Kill the whole run after this many seconds")
-    memory_mb: PositiveInt = Field(2048, description="Memory cap (address space for the local backend)")
-    cpu_time_s: PositiveInt | None = Field(None, description="CPU seconds; None means wall_time_s rounded up + 5")
-    max_processes: PositiveInt = Field(256, description="Processes/threads the run may add (best effort locally)")
-    max_file_mb: PositiveInt = Field(200, description="No single file (logs included) may grow past this")
-    max_output_mb: PositiveInt = Field(500, description="Total bytes the run may write into the workspace")
-    cpus: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = Field(
-        1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
+    wall_time_s: PositiveSeconds = Field(default=120.0, description="Kill the whole run after this many seconds")
+    memory_mb: PositiveInt = Field(
+        default=2048, description="Memory cap (a memory cgroup where one can be made, else address space)"
     )
-    tmp_mb: PositiveInt = Field(64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
+    cpu_time_s: PositiveInt | None = Field(
+        default=None, description="CPU seconds; None means wall_time_s rounded up + 5"
+    )
+    max_processes: PositiveInt = Field(
+        default=256, description="Processes/threads the run may add (best effort outside Docker)"
+    )
+    max_file_mb: PositiveInt = Field(default=200, description="No single file (logs included) may grow past this")
+    max_output_mb: PositiveInt = Field(default=500, description="Total bytes the run may write into the workspace")
+    cpus: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = Field(
+        default=1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
+    )
+    tmp_mb: PositiveInt = Field(default=64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
 
     @property
     def effective_cpu_time_s(self) -> int:

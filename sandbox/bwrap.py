@@ -266,6 +266,8 @@ class BwrapSandbox:
                 hint="unprivileged user namespaces must be enabled (`scientist doctor`); or use --sandbox docker",
             )
         status, usage = outcome.status, outcome.usage
+        exit_code: int | None
+        sig: int | None
         if status is not None and os.WIFSIGNALED(status):  # we killed bwrap itself (wall clock, output cap)
             exit_code, sig = None, os.WTERMSIG(status)
         else:  # bwrap reports its child's death by signal N as exit status 128 + N

@@ -186,6 +186,8 @@ class DockerSandbox:
         except docker.errors.DockerException:
             state = {}
         code = state.get("ExitCode")
+        exit_code: int | None
+        sig: int | None
         if wall_expired or stopped:
             exit_code, sig = None, int(signal.SIGKILL)
         else:
