@@ -13,7 +13,6 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 from scientist.errors import SandboxError
 from scientist.sandbox import Limits, RunResult, Sandbox, get_sandbox
 from scientist.sandbox.unsafe import sandbox_env, workspace_marker
+from tests.test_sandbox_docker import make_workspace
 
 QUICK = Limits(wall_time_s=30)
 
@@ -29,18 +29,6 @@ QUICK = Limits(wall_time_s=30)
 @pytest.fixture
 def sandbox() -> Sandbox:
     return get_sandbox("unsafe-subprocess")
-
-
-def make_workspace(
-    sandbox: Sandbox, tmp_path: Path, script: str, files: dict[str, str] | None = None, protected: tuple[str, ...] = ()
-) -> Path:
-    template = tmp_path / "template"
-    for rel, text in {"main.py": textwrap.dedent(script), **(files or {})}.items():
-        (template / rel).parent.mkdir(parents=True, exist_ok=True)
-        (template / rel).write_text(text)
-    workspace = tmp_path / "workspace"
-    sandbox.prepare(template, workspace, protected)
-    return workspace
 
 
 def run(sandbox: Sandbox, workspace: Path, limits: Limits = QUICK, env: dict[str, str] | None = None) -> RunResult:
