@@ -114,3 +114,37 @@ def test_the_bubblewrap_command_has_no_address_space_limit_under_a_cgroup(tmp_pa
     workspace = make_workspace(sandbox, tmp_path, script)
     result = run(sandbox, workspace, Limits(wall_time_s=20))
     assert result.ok and result.stdout_tail == "True True\n"
+
+
+@pytest.mark.slow
+def test_a_run_with_docker_down_takes_the_configured_fallback_and_audits_it(
+    isolated_env: Path, replay_store: Path
+) -> None:
+    """`scientist run` with `sandbox = docker` on a machine whose engine is down and `sandbox_fallback = local`:
+    the run completes in bubblewrap, and the audit log says so before any experiment ran."""
+    from scientist.audit import AuditLog
+    from tests.conftest import FIXTURE_TOPIC, replay_env, run_cli
+
+    require("local")
+    env = replay_env(
+        replay_store,
+        SCIENTIST_SANDBOX="docker",
+        SCIENTIST_SANDBOX_FALLBACK="local",
+        DOCKER_HOST=f"unix://{isolated_env}/no-docker.sock",
+    )
+    result = run_cli("run", FIXTURE_TOPIC, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (isolated_env / "runs").iterdir()
+    records = AuditLog(run_dir).records()
+    kinds = [record.kind for record in records]
+    fallback = records[kinds.index("sandbox_fallback")]
+    assert kinds.index("run_start") < kinds.index("sandbox_fallback") < kinds.index("sandbox_run")
+    assert fallback.payload["requested"] == "docker" and fallback.payload["used"] == "local"
+    assert "not reachable" in fallback.payload["reason"] and "sandbox_unisolated" not in kinds
+    runs = [record for record in records if record.kind == "sandbox_run"]
+    assert [r.payload["label"] for r in runs] == ["baseline", "variant", "plots"]
+    for record in runs:  # every sandbox run's record, the plot run's included, carries the same facts
+        assert record.actor == "sandbox:local" and record.payload["backend"] == "local"
+        assert record.payload["image"].startswith("rootfs-sha256:") and record.payload["limits"]["wall_time_s"] > 0
+        assert record.payload["command"][0] == "python3" and record.payload["stdout_sha256"]
+        assert all(len(output["sha256"]) == 64 for output in record.payload["outputs"]) and record.payload["outputs"]
