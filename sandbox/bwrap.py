@@ -55,7 +55,7 @@ from scientist.sandbox.base import (
     read_tail,
     split_exit_status,
 )
-from scientist.sandbox.cgroup import MemoryCgroup, memory_cgroup_support
+from scientist.sandbox.cgroup import MemoryCgroup, memory_cgroup_support, remove_leftover
 from scientist.sandbox.images import BUILD_HINT, find_rootfs, rootfs_identity
 from scientist.sandbox.process import (
     MARKER_VAR,
@@ -299,8 +299,11 @@ class BwrapSandbox:
         )
 
     def cleanup(self, workspace: Path) -> None:
-        """Kill anything still marked with this workspace (normally nothing: the namespace dies with its parent)."""
-        kill_processes(workspace_marker(Path(workspace).resolve()))
+        """Kill anything still marked with this workspace (normally nothing: the namespace dies with its parent)
+        and remove a memory cgroup a crashed run of it left."""
+        marker = workspace_marker(Path(workspace).resolve())
+        kill_processes(marker)
+        remove_leftover(marker)
 
 
 def _child_started(status_fd: int) -> bool:

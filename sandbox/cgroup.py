@@ -95,6 +95,17 @@ def memory_cgroup_support() -> str | None:
     return found if isinstance(found, str) else None
 
 
+def remove_leftover(name: str) -> bool:
+    """Remove the cgroup a crashed run named `name` left (killing what is still in it); True if there was one."""
+    found = _own_memory_cgroup()
+    path = None if isinstance(found, str) else found[0] / f"{NAME_PREFIX}{name}"
+    if path is None or not path.exists():
+        return False
+    with contextlib.suppress(OSError):
+        _destroy(path)
+    return True
+
+
 def _destroy(path: Path) -> None:
     for _ in range(50):
         pids = [int(pid) for pid in (path / "cgroup.procs").read_text().split()]

@@ -99,6 +99,10 @@ def test_the_runs_cgroup_is_removed_and_a_crashed_runs_is_replaced(tmp_path: Pat
     assert result.ok, result.stderr_tail  # a fresh cgroup with this run's limit, not the stale 1 MB one
     assert not stale.path.exists()
     assert not [name for name in os.listdir(stale.path.parent) if name.startswith(NAME_PREFIX)]
+    again, _ = MemoryCgroup.create(marker, 1 << 20)
+    assert again is not None and again.path.is_dir()
+    sandbox.cleanup(workspace)  # what `resume` and the CLI call after a crash
+    assert not again.path.exists()
 
 
 def test_the_bubblewrap_command_has_no_address_space_limit_under_a_cgroup(tmp_path: Path) -> None:
