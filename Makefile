@@ -17,7 +17,7 @@ setup:
 
 lint:
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy scientist tools sandbox prompts reviews
+	$(VENV)/bin/python scripts/typecheck.py  # mypy over the installed layout (scientist.sandbox, ...)
 
 bench: setup
 	$(VENV)/bin/python benchmarks/overhead.py --live

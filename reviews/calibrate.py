@@ -171,7 +171,7 @@ def run_calibration(
         if progress is not None:
             progress(index, len(papers), paper)
         review = review_ensemble(gateway, paper.paper(), options)
-        overall = [member.form.overall for member in review.reviews]
+        overall: list[int] = [member.form.overall for member in review.reviews]
         result = PaperResult(
             id=paper.id,
             accepted=paper.accepted,

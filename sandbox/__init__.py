@@ -1,8 +1,29 @@
 """Where experiment code runs: the `Sandbox` protocol, its limits and results, and `get_sandbox` to pick a backend.
 
-The local backend is a host subprocess under rlimits and is NOT a security boundary; see `scientist.sandbox.local`.
+Backends: `docker` (the default) and `local` (bubblewrap) isolate; `unsafe-subprocess` is a host subprocess under
+rlimits, NOT a security boundary, only ever chosen by that name (see `scientist.sandbox.unsafe`).
 """
 
-from scientist.sandbox.base import Limits, OutputFile, RunResult, Sandbox, get_sandbox
+from scientist.sandbox.base import (
+    CHOICES,
+    Limits,
+    OutputFile,
+    RunResult,
+    Sandbox,
+    SandboxChoice,
+    get_sandbox,
+    open_sandbox,
+    record_choice,
+)
 
-__all__ = ["Limits", "OutputFile", "RunResult", "Sandbox", "get_sandbox"]
+__all__ = [
+    "CHOICES",
+    "Limits",
+    "OutputFile",
+    "RunResult",
+    "Sandbox",
+    "SandboxChoice",
+    "get_sandbox",
+    "open_sandbox",
+    "record_choice",
+]

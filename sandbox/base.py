@@ -52,20 +52,28 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class Limits(BaseModel):
-    """Resource limits for one run, enforced from outside the experiment (it cannot edit them)."""
+    """Resource limits for one run, enforced from outside the experiment (it cannot edit them).
+
+    Defaults are passed as `default=` so type checkers see them (a positional default reads as required)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    wall_time_s: PositiveSeconds = Field(120.0, description="Kill the whole run after this many seconds")
-    memory_mb: PositiveInt = Field(2048, description="Memory cap (address space for the local backend)")
-    cpu_time_s: PositiveInt | None = Field(None, description="CPU seconds; None means wall_time_s rounded up + 5")
-    max_processes: PositiveInt = Field(256, description="Processes/threads the run may add (best effort locally)")
-    max_file_mb: PositiveInt = Field(200, description="No single file (logs included) may grow past this")
-    max_output_mb: PositiveInt = Field(500, description="Total bytes the run may write into the workspace")
-    cpus: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = Field(
-        1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
+    wall_time_s: PositiveSeconds = Field(default=120.0, description="Kill the whole run after this many seconds")
+    memory_mb: PositiveInt = Field(
+        default=2048, description="Memory cap (a memory cgroup where one can be made, else address space)"
     )
-    tmp_mb: PositiveInt = Field(64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
+    cpu_time_s: PositiveInt | None = Field(
+        default=None, description="CPU seconds; None means wall_time_s rounded up + 5"
+    )
+    max_processes: PositiveInt = Field(
+        default=256, description="Processes/threads the run may add (best effort outside Docker)"
+    )
+    max_file_mb: PositiveInt = Field(default=200, description="No single file (logs included) may grow past this")
+    max_output_mb: PositiveInt = Field(default=500, description="Total bytes the run may write into the workspace")
+    cpus: Annotated[float, Field(gt=0, le=64, allow_inf_nan=False)] = Field(
+        default=1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
+    )
+    tmp_mb: PositiveInt = Field(default=64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
 
     @property
     def effective_cpu_time_s(self) -> int:
@@ -123,6 +131,8 @@ class RunResult(BaseModel):
         description="Symlinks the run left that point outside the workspace; removed so host-side readers of the "
         "outputs cannot be redirected to host files",
     )
+    stdout_sha256: str | None = Field(None, description="sha256 of the whole stdout log, as the run left it")
+    stderr_sha256: str | None = Field(None, description="sha256 of the whole stderr log, as the run left it")
 
     @property
     def ok(self) -> bool:
@@ -133,7 +143,8 @@ class RunResult(BaseModel):
         )
 
     def audit_payload(self, stderr_chars: int = 2000) -> dict[str, Any]:
-        """What an audit record of this run keeps: everything but the stdout tail, and only the end of stderr."""
+        """What an audit record of this run keeps: backend, image, limits, command, outcome, output and log hashes;
+        everything but the stdout tail, and only the end of stderr."""
         payload = self.model_dump(mode="json", exclude={"stdout_tail", "stderr_tail"})
         payload["stderr_tail"] = self.stderr_tail[-stderr_chars:]
         return payload
@@ -504,36 +515,71 @@ def finish_run(
         image=image,
         limits=limits,
         escaping_symlinks=escaping,
+        stdout_sha256=sha256_file(plan.stdout_path) if plan.stdout_path.is_file() else None,
+        stderr_sha256=sha256_file(plan.stderr_path) if plan.stderr_path.is_file() else None,
     )
 
 
-# Backends by name, imported lazily so choosing `local` never pays for the Docker SDK. `local` is the host
-# subprocess (kept for the pipeline's default); `unsafe-subprocess` is the same backend chosen explicitly, with a
-# loud warning; `bwrap` and `docker` isolate.
+# Backends by name, imported lazily so choosing `local` never pays for the Docker SDK. `docker` and `local`
+# (bubblewrap: namespaces + rlimits + the host's wall clock) isolate; `bwrap` is `local`'s older name, kept so
+# recorded run configs still resume. `unsafe-subprocess` does not isolate: it exists only under that explicit
+# name, logs a loud warning and is audited (`sandbox_unisolated`).
 BACKENDS: dict[str, str] = {
-    "local": "scientist.sandbox.local:LocalSandbox",
-    "unsafe-subprocess": "scientist.sandbox.local:UnsafeSubprocessSandbox",
-    "bwrap": "scientist.sandbox.bwrap:BwrapSandbox",
     "docker": "scientist.sandbox.docker:DockerSandbox",
+    "local": "scientist.sandbox.bwrap:BwrapSandbox",
+    "bwrap": "scientist.sandbox.bwrap:BwrapSandbox",
+    "unsafe-subprocess": "scientist.sandbox.unsafe:UnsafeSubprocessSandbox",
 }
+CHOICES = ("docker", "local", "unsafe-subprocess")
 
 
-def get_sandbox(name: str, *, fallback: str | None = None, **options: Any) -> Sandbox:
-    """The sandbox backend called `name`; an unknown name is a user error that lists the choices.
+class AuditSink(Protocol):
+    """What `record_choice` needs of `scientist.audit.AuditLog` (kept structural to avoid an import cycle)."""
 
-    `options` go to the backend's constructor; every backend accepts `run_label` (the run id: Docker labels its
-    containers with it so a resumed or cleaned-up run can find leftovers). With `fallback`, a backend that cannot
-    start here (Docker engine down, image missing) is replaced by that one, with a warning; never silently.
-    """
+    def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SandboxChoice:
+    """The backend a run got, and why it is not the one asked for (a configured fallback), if it is not."""
+
+    sandbox: Sandbox
+    requested: str
+    fallback_reason: str | None = None
+
+
+def open_sandbox(name: str, *, fallback: str | None = None, **options: Any) -> SandboxChoice:
+    """Make backend `name`; with `fallback`, a backend that cannot start here (Docker engine down, image missing)
+    is replaced by that one, with a warning (and `record_choice` writes it to the audit log); never silently."""
     target = BACKENDS.get(name)
     if target is None:
-        raise SandboxError(f"unknown sandbox backend {name!r}", hint=f"choose one of: {', '.join(sorted(BACKENDS))}")
+        raise SandboxError(f"unknown sandbox backend {name!r}", hint=f"choose one of: {', '.join(CHOICES)}")
     module_name, _, class_name = target.partition(":")
     try:
         backend: Sandbox = getattr(importlib.import_module(module_name), class_name)(**options)
     except SandboxError as err:
         if fallback is None or fallback == name:
             raise
-        logging.getLogger("scientist.sandbox").warning("sandbox %s unavailable (%s); using %s", name, err, fallback)
-        return get_sandbox(fallback, **options)
-    return backend
+        reason = str(err)
+        logging.getLogger("scientist.sandbox").warning("sandbox %s unavailable (%s); using %s", name, reason, fallback)
+        return SandboxChoice(open_sandbox(fallback, **options).sandbox, name, reason)
+    return SandboxChoice(backend, name)
+
+
+def get_sandbox(name: str, *, fallback: str | None = None, **options: Any) -> Sandbox:
+    """The sandbox backend called `name`; an unknown name is a user error that lists the choices.
+
+    `options` go to the backend's constructor; every backend accepts `run_label` (the run id: Docker labels its
+    containers with it so a resumed or cleaned-up run can find leftovers). `fallback`: see `open_sandbox`.
+    """
+    return open_sandbox(name, fallback=fallback, **options).sandbox
+
+
+def record_choice(audit: AuditSink, choice: SandboxChoice) -> None:
+    """Make a weaker sandbox visible in the run's audit log: a fallback taken, and any run without isolation."""
+    used = choice.sandbox.backend
+    if choice.fallback_reason is not None:
+        payload = {"requested": choice.requested, "used": used, "reason": choice.fallback_reason}
+        audit.append("sandbox_fallback", f"sandbox:{used}", payload)
+    if not getattr(choice.sandbox, "isolated", False):
+        audit.append("sandbox_unisolated", f"sandbox:{used}", {"backend": used, "requested": choice.requested})

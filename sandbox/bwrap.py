@@ -1,4 +1,6 @@
-"""The bubblewrap backend: isolation without a container engine, for machines that have no Docker.
+"""The `local` backend (bubblewrap): isolation without a container engine, for machines that have no Docker.
+
+Chosen as `--sandbox local` (`bwrap` is its older name and still works); results and audit records say `local`.
 
 The experiment runs in fresh user, pid, network, ipc, uts and cgroup namespaces (`--unshare-all`; no network at
 all, not even the host's loopback), on a read-only root: the sandbox image's unpacked root filesystem when it was
@@ -10,9 +12,11 @@ terminal), and the whole namespace dies with scientist (`--die-with-parent`). Th
 pid 1 (`--as-pid-1`): when it exits, the kernel kills everything it left behind, and its CPU time reaches
 `wait4` (bwrap's own init would drop it).
 
-Limits are rlimits set before bwrap starts (address space, CPU, processes, file size) plus the host's wall clock;
-total output is polled and the run stopped past `max_output_mb`. Unlike Docker there is no seccomp filter and
-no memory cgroup: memory is capped as address space (a MemoryError rather than an OOM kill).
+Limits are rlimits set before bwrap starts (CPU, processes, file size) plus the host's wall clock; total output
+is polled and the run stopped past `max_output_mb`. Memory: where scientist may create a memory cgroup (root, or a
+delegated cgroup v2 subtree; `scientist.sandbox.cgroup`) the run is put in one capped at `memory_mb` and an
+overrun is an OOM kill counted by the kernel, as in Docker; elsewhere memory is capped as address space
+(RLIMIT_AS: a MemoryError, reported as `oom_killed` from the log). Unlike Docker there is no seccomp filter.
 
 Started as root, the run drops to uid 65534 *before* bwrap, so RLIMIT_NPROC binds (root is exempt from it) and
 the sandbox owns nothing on the host. That user cannot reach paths under private folders (a root-owned run
@@ -51,6 +55,7 @@ from scientist.sandbox.base import (
     read_tail,
     split_exit_status,
 )
+from scientist.sandbox.cgroup import MemoryCgroup, memory_cgroup_support, remove_leftover
 from scientist.sandbox.images import BUILD_HINT, find_rootfs, rootfs_identity
 from scientist.sandbox.process import (
     MARKER_VAR,
@@ -159,10 +164,10 @@ def _stage_dir(bwrap: str) -> str:
 class BwrapSandbox:
     """Experiments in bubblewrap namespaces on a read-only root (see the module docstring)."""
 
-    backend: str = "bwrap"
+    backend: str = "local"
     isolated: bool = True
 
-    def __init__(self, run_label: str | None = None, rootfs: Path | None = None) -> None:
+    def __init__(self, run_label: str | None = None, rootfs: Path | None = None, memory_cgroup: bool = True) -> None:
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxError("bubblewrap (bwrap) is not installed", hint="apt-get install bubblewrap")
@@ -171,12 +176,17 @@ class BwrapSandbox:
         self.rootfs = Path(rootfs) if rootfs else find_rootfs()
         if self.rootfs is None:
             log.warning(
-                "bwrap sandbox: no sandbox root filesystem, so experiments get the host's /usr/bin/python3 "
+                "local (bwrap) sandbox: no sandbox root filesystem, so experiments get the host's /usr/bin/python3 "
                 "without numpy/scipy/matplotlib unless Debian installed them (%s)",
                 BUILD_HINT,
             )
         self.image = rootfs_identity(self.rootfs) if self.rootfs else "host:/usr"
         self.uid = SANDBOX_UID if os.geteuid() == 0 else None
+        # "cgroup": memory capped by a memory cgroup per run; "rlimit-as": by address space (see the docstring)
+        why_not = memory_cgroup_support() if memory_cgroup else "disabled by the caller"
+        self.memory_control = "cgroup" if why_not is None else "rlimit-as"
+        if why_not is not None and memory_cgroup:
+            log.info("local sandbox: memory is capped as address space (RLIMIT_AS): %s", why_not)
 
     def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None:
         prepare_workspace(Path(template_dir), Path(workspace), protected)
@@ -196,7 +206,13 @@ class BwrapSandbox:
         marker = workspace_marker(plan.workspace)
         entries = protected_entries(plan.manifest, plan.manifest_text)
         protected = [rel for rel in entries if (plan.workspace / rel).exists()]
-        rlimits = rlimits_for(limits, uid=self.uid, extra_processes=BWRAP_PROCESSES)
+        group: MemoryCgroup | None = None
+        if self.memory_control == "cgroup":
+            group, why_not = MemoryCgroup.create(marker, limits.memory_bytes)
+            if group is None:
+                log.warning("local sandbox: no memory cgroup for this run (%s); capping address space", why_not)
+        procs = group.procs_file if group else None
+        rlimits = rlimits_for(limits, uid=self.uid, extra_processes=BWRAP_PROCESSES, address_space=group is None)
         if self.uid is not None:
             hand_over_workspace(plan.workspace, self.uid, self.uid, plan.manifest)
             stage = _stage_dir(self.bwrap)
@@ -204,10 +220,10 @@ class BwrapSandbox:
             if self.rootfs:
                 sources["rootfs"] = str(self.rootfs)
             layout = Layout(f"{stage}/workspace", f"{stage}/rootfs" if self.rootfs else None, self.rootfs or Path("/"))
-            setup = ChildSetup(rlimits, self.uid, before_user_switch=_Stager(stage, sources))
+            setup = ChildSetup(rlimits, self.uid, before_user_switch=_Stager(stage, sources), cgroup_procs=procs)
         else:
             layout = Layout(str(plan.workspace), str(self.rootfs) if self.rootfs else None, self.rootfs or Path("/"))
-            setup = ChildSetup(rlimits)
+            setup = ChildSetup(rlimits, cgroup_procs=procs)
 
         status_read, status_write = os.pipe()
         inner_env = container_env(SANDBOX_WORKDIR, marker, env)
@@ -237,16 +253,21 @@ class BwrapSandbox:
                 should_stop=lambda: output_bytes(plan.workspace, plan.before) > limits.max_output_bytes,
             )
             started = _child_started(status_read)
+            oom_kills = group.oom_kills() if group else 0
         finally:
             os.close(status_read)
             if status_write >= 0:
                 os.close(status_write)
+            if group is not None:
+                group.destroy()
         if not started and not outcome.wall_expired:
             raise SandboxError(
                 f"bubblewrap could not set up the sandbox: {read_tail(plan.stderr_path, 600).strip()}",
                 hint="unprivileged user namespaces must be enabled (`scientist doctor`); or use --sandbox docker",
             )
         status, usage = outcome.status, outcome.usage
+        exit_code: int | None
+        sig: int | None
         if status is not None and os.WIFSIGNALED(status):  # we killed bwrap itself (wall clock, output cap)
             exit_code, sig = None, os.WTERMSIG(status)
         else:  # bwrap reports its child's death by signal N as exit status 128 + N
@@ -258,6 +279,10 @@ class BwrapSandbox:
         cpu_time_s = usage.ru_utime + usage.ru_stime if usage else 0.0
         cpu_limit_hit = sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_time_s >= limits.effective_cpu_time_s)
         timed_out = outcome.wall_expired or cpu_limit_hit
+        if group is not None:  # the kernel counted it
+            oom_killed = oom_kills > 0
+        else:  # a failed allocation in the log, or a SIGKILL we did not send
+            oom_killed = looks_oom_killed(exit_code, sig, timed_out or outcome.stopped, stderr_tail)
         return finish_run(
             plan,
             backend=self.backend,
@@ -266,7 +291,7 @@ class BwrapSandbox:
             exit_code=exit_code,
             sig=sig,
             timed_out=timed_out,
-            oom_killed=looks_oom_killed(exit_code, sig, timed_out or outcome.stopped, stderr_tail),
+            oom_killed=oom_killed,
             output_limit_hit=outcome.stopped,
             cpu_time_s=cpu_time_s,
             peak_memory_mb=outcome.peak_mb,
@@ -274,8 +299,11 @@ class BwrapSandbox:
         )
 
     def cleanup(self, workspace: Path) -> None:
-        """Kill anything still marked with this workspace (normally nothing: the namespace dies with its parent)."""
-        kill_processes(workspace_marker(Path(workspace).resolve()))
+        """Kill anything still marked with this workspace (normally nothing: the namespace dies with its parent)
+        and remove a memory cgroup a crashed run of it left."""
+        marker = workspace_marker(Path(workspace).resolve())
+        kill_processes(marker)
+        remove_leftover(marker)
 
 
 def _child_started(status_fd: int) -> bool:

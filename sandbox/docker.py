@@ -121,6 +121,7 @@ class DockerSandbox:
                 tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_mb}m,mode=1777"},
                 shm_size=limits.tmp_mb * 1024 * 1024,
                 ipc_mode="private",
+                cgroupns="private",  # the run sees its own cgroup as the root, not the host's hierarchy
                 mounts=mounts,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
@@ -185,6 +186,8 @@ class DockerSandbox:
         except docker.errors.DockerException:
             state = {}
         code = state.get("ExitCode")
+        exit_code: int | None
+        sig: int | None
         if wall_expired or stopped:
             exit_code, sig = None, int(signal.SIGKILL)
         else:

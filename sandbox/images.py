@@ -1,7 +1,8 @@
 """The sandbox image: its name, where the unpacked root filesystem for bubblewrap lives, and how both are built.
 
 One recipe (`sandbox/image/build.sh`: Debian's mmdebstrap, no registry needed) produces both the Docker image and
-the read-only root the bwrap backend binds as `/`, so experiments see the same Python and libraries in either.
+the read-only root the `local` (bubblewrap) backend binds as `/`, so experiments see the same Python and
+libraries in either.
 Where a registry is reachable, `Dockerfile.registry` builds the Docker image the ordinary way instead.
 The build takes minutes and over a gigabyte, so it happens once per machine and is cached (checked first).
 """
@@ -29,7 +30,7 @@ ID_FILE = ".scientist-sandbox-id"
 BUILD_HINT = "build it once per machine: `scientist sandbox build` (about 2 minutes, Debian mirror only)"
 DOCKERD_HINT = (
     "start the engine: `sudo dockerd > /tmp/dockerd.log 2>&1 &` (or `sudo systemctl start docker`); "
-    "without Docker use `--sandbox bwrap`"
+    "without Docker use `--sandbox local` (bubblewrap), or set `sandbox_fallback = \"local\"` in scientist.toml"
 )
 
 

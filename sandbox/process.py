@@ -1,5 +1,6 @@
 """Supervising a sandboxed process tree from the host: limits set between fork and exec, a wall clock, and a kill
-that finds every descendant. Shared by the backends that start a host process (`local`, `bwrap`).
+that finds every descendant. Shared by the backends that start a host process (`local`, i.e. bubblewrap, and
+`unsafe-subprocess`).
 
 Finding the process tree: every process gets `SCIENTIST_SANDBOX_ID=<workspace hash>` in its environment and its
 own session/process group. Killing the group catches ordinary children; scanning `/proc/*/environ` for the marker
@@ -79,8 +80,10 @@ class ChildSetup:
         rlimits: Sequence[tuple[int, int, int]],
         uid: int | None = None,
         before_user_switch: Callable[[], None] | None = None,
+        cgroup_procs: str | None = None,
     ) -> None:
         self.rlimits = list(rlimits)
+        self.cgroup_procs = cgroup_procs  # a cgroup's `cgroup.procs` to join first (it may need our privileges)
         self.uid = uid
         self.before_user_switch = before_user_switch  # work that still needs the parent's privileges
         self.last_cap = _last_capability()
@@ -88,6 +91,12 @@ class ChildSetup:
         self.data = (_CapData * 2)()
 
     def __call__(self) -> None:
+        if self.cgroup_procs is not None:
+            fd = os.open(self.cgroup_procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # "0" is the writing process: this child, before anything of the run exists
+            finally:
+                os.close(fd)
         for which, soft, hard in self.rlimits:
             resource.setrlimit(which, (soft, hard))
         if self.before_user_switch is not None:
@@ -104,10 +113,13 @@ class ChildSetup:
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def rlimits_for(limits: Limits, uid: int | None = None, extra_processes: int = 0) -> list[tuple[int, int, int]]:
+def rlimits_for(
+    limits: Limits, uid: int | None = None, extra_processes: int = 0, address_space: bool = True
+) -> list[tuple[int, int, int]]:
     """(resource, soft, hard) triples, clamped to the parent's own hard limits (lowering never needs privilege).
 
     RLIMIT_AS caps address space, not resident memory: generous enough for numpy, fatal for runaway allocation.
+    It is left out (`address_space=False`) when a memory cgroup holds the run instead.
     RLIMIT_CPU gets a 1 s gap so the run first sees SIGXCPU (a clear cause), then SIGKILL.
     RLIMIT_FSIZE also caps the stdout/stderr logs, which the child writes itself.
     RLIMIT_NPROC counts every task of the user id the run has (`uid`, default ours), not just this run's, so the
@@ -117,7 +129,7 @@ def rlimits_for(limits: Limits, uid: int | None = None, extra_processes: int = 0
     cpu = limits.effective_cpu_time_s
     nproc = _tasks_of_user(os.getuid() if uid is None else uid) + limits.max_processes + extra_processes
     wanted = [
-        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        *([(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)] if address_space else []),
         (resource.RLIMIT_CPU, cpu, cpu + 1),
         (resource.RLIMIT_NPROC, nproc, nproc),
         (resource.RLIMIT_FSIZE, limits.max_file_bytes, limits.max_file_bytes),

@@ -86,7 +86,9 @@ def run(
     budget_usd: BudgetUsdOption = None,
     budget_tokens: BudgetTokensOption = None,
     runs_dir: RunsDirOption = None,
-    sandbox: Annotated[str | None, typer.Option("--sandbox", help="Sandbox backend")] = None,
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="Sandbox backend: docker | local | unsafe-subprocess")
+    ] = None,
 ) -> None:
     """Run the whole pipeline: ideas, experiments in the sandbox, paper, review."""
     from scientist.runner import start_run

@@ -50,7 +50,13 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="API key; usually better left to the provider's env var")
     runs_dir: Path = Field(Path("runs"), description="Where run folders are created")
     template: str = Field("reward_misspec", description="Experiment template")
-    sandbox: str = Field("docker", description="Sandbox backend: docker | bwrap | local (unisolated subprocess)")
+    sandbox: str = Field(
+        "docker",
+        description="Sandbox backend: docker | local (bubblewrap) | unsafe-subprocess (NO isolation, audited)",
+    )
+    sandbox_fallback: str | None = Field(
+        None, description="Backend to use, with a warning and an audit record, when `sandbox` cannot start here"
+    )
     llm_mode: LLMMode = Field("live", description="live: call the model; record: call and store; replay: stored only")
     llm_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "llm", description="Record/replay store")
     budget_usd: float | None = Field(5.0, ge=0, description="Hard USD cap per run (None: no cap)")

@@ -43,36 +43,24 @@ def check_model_runtime(settings: Settings) -> Check:
     return Check(name="model", status="ok", detail=f"{settings.model}: provider known, key present")
 
 
-def check_local_sandbox() -> Check:
-    try:
-        from scientist.sandbox import get_sandbox
-
-        get_sandbox("local")
-    except ScientistError as err:
-        return Check(name="sandbox:local", status="fail", detail=err.message, fix=err.hint or "")
-    return Check(
-        name="sandbox:local",
-        status="ok",
-        detail="unisolated subprocess with rlimits and a wall-time kill (not a security boundary)",
-    )
-
-
 def check_sandboxes(settings: Settings) -> list[Check]:
-    """Docker engine + image and the bwrap root filesystem; a failure only for the backend the config selects."""
+    """Docker engine + image and the `local` backend (bwrap + its root filesystem); a failure only for the backend
+    the config selects (`bwrap` is `local`'s older name)."""
     from scientist.sandbox.images import status
 
     current = status()
     build = "scientist sandbox build"
 
     def severity(backend: str) -> Status:
-        return "fail" if settings.sandbox == backend else "warn"
+        chosen = "local" if settings.sandbox == "bwrap" else settings.sandbox
+        return "fail" if chosen == backend and not settings.sandbox_fallback else "warn"
 
     if current.docker_error is not None:
         docker = Check(
             name="sandbox:docker",
             status=severity("docker"),
             detail=current.docker_error,
-            fix="apt-get install docker.io; start `dockerd &`; or use --sandbox bwrap",
+            fix="apt-get install docker.io; start `dockerd &`; or use --sandbox local",
         )
     elif current.image_id is None:
         docker = Check(name="sandbox:docker", status=severity("docker"), detail=f"no image {current.image}", fix=build)
@@ -80,20 +68,21 @@ def check_sandboxes(settings: Settings) -> list[Check]:
         docker = Check(name="sandbox:docker", status="ok", detail=f"{current.image} ({current.image_id[:19]})")
     if current.bwrap is None:
         bwrap = Check(
-            name="sandbox:bwrap",
-            status=severity("bwrap"),
-            detail="bwrap not installed",
+            name="sandbox:local",
+            status=severity("local"),
+            detail="bubblewrap (bwrap) not installed",
             fix="apt-get install bubblewrap",
         )
     elif current.rootfs is None:
         bwrap = Check(
-            name="sandbox:bwrap",
-            status=severity("bwrap"),
+            name="sandbox:local",
+            status=severity("local"),
             detail=f"no root filesystem at {current.rootfs_path}",
             fix=f"{build} --target rootfs",
         )
     else:
-        bwrap = Check(name="sandbox:bwrap", status="ok", detail=f"{current.bwrap}, rootfs {current.rootfs}")
+        detail = f"bubblewrap {current.bwrap}, rootfs {current.rootfs}"
+        bwrap = Check(name="sandbox:local", status="ok", detail=detail)
     return [docker, bwrap]
 
 
@@ -125,7 +114,6 @@ def run_checks(settings: Settings) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python,
         lambda: check_model_runtime(settings),
-        check_local_sandbox,
         check_latex,
         lambda: check_disk(settings.runs_dir),
     ]

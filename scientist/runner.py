@@ -11,6 +11,7 @@ from scientist.context import ProgressCallback, RunContext
 from scientist.errors import BudgetExceededError, ConfigError, ScientistError
 from scientist.llm import LLMGateway, check_model
 from scientist.runs import RunInfo, create_run, load_config_snapshot, load_run, save_run
+from scientist.sandbox.base import SandboxChoice, record_choice
 
 SECRET_FIELDS = ("api_key",)
 
@@ -19,19 +20,22 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
     return {key: value for key, value in settings.model_dump(mode="json").items() if key not in SECRET_FIELDS}
 
 
-def _context(info: RunInfo, run_dir: Path, settings: Settings, progress: ProgressCallback | None) -> RunContext:
-    from scientist.sandbox import get_sandbox
+def _context(
+    info: RunInfo, run_dir: Path, settings: Settings, progress: ProgressCallback | None
+) -> tuple[RunContext, SandboxChoice]:
+    from scientist.sandbox import open_sandbox
     from scientist.template import load_template
 
     secrets = [settings.api_key.get_secret_value()] if settings.api_key is not None else []
     audit = AuditLog(run_dir, extra_secrets=secrets)
+    choice = open_sandbox(settings.sandbox, fallback=settings.sandbox_fallback, run_label=info.id)
     context = RunContext(
         run_id=info.id,
         run_dir=run_dir,
         settings=settings,
         audit=audit,
         gateway=LLMGateway(settings, audit),
-        sandbox=get_sandbox(settings.sandbox, run_label=info.id),
+        sandbox=choice.sandbox,
         template=load_template(settings.template),
     )
     if progress is not None:
@@ -41,32 +45,31 @@ def _context(info: RunInfo, run_dir: Path, settings: Settings, progress: Progres
             progress(stage, f"{message}  ·  {spend.calls} calls, {spend.tokens:,} tokens, ${spend.usd:.4f}")
 
         context.progress = report
-    return context
+    return context, choice
 
 
 def start_run(settings: Settings, topic: str, progress: ProgressCallback | None = None) -> tuple[RunInfo, Path]:
     """Validate everything a run needs, create its folder, and run the pipeline to the end."""
-    from scientist.sandbox import get_sandbox
+    from scientist.sandbox import open_sandbox
     from scientist.template import load_template
 
     if not topic.strip():
         raise ConfigError("the research topic is empty", hint='pass a topic, e.g. scientist run "reward hacking"')
     load_template(settings.template)  # fail on a bad template before creating anything
-    sandbox = get_sandbox(settings.sandbox)
+    sandbox = open_sandbox(settings.sandbox, fallback=settings.sandbox_fallback).sandbox
     if not getattr(sandbox, "isolated", False):
         from rich.console import Console
 
         Console(stderr=True).print(
-            f"[bold yellow]warning:[/] sandbox '{settings.sandbox}' is NOT isolated: experiment code runs as a host"
-            " process (limits only). Use --sandbox docker or bwrap for untrusted code."
+            f"[bold yellow]warning:[/] sandbox '{sandbox.backend}' is NOT isolated: experiment code runs as a host"
+            " process (limits only). Use --sandbox docker or local for untrusted code."
         )
     check_model(settings)
     info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
     run_dir = settings.runs_dir / info.id
-    context = _context(info, run_dir, settings, progress)
+    context, choice = _context(info, run_dir, settings, progress)
     context.audit.append("run_start", "user", {"topic": topic, "config": _snapshot(settings)})
-    if not getattr(context.sandbox, "isolated", False):
-        context.audit.append("sandbox_unisolated", f"sandbox:{settings.sandbox}", {"backend": settings.sandbox})
+    record_choice(context.audit, choice)
     return _drive(context, info, topic)
 
 
@@ -88,11 +91,12 @@ def resume_run(
     info, run_dir = load_run(runs_dir, run_id)
     settings = resume_settings(run_dir, **overrides)
     check_model(settings)
-    context = _context(info, run_dir, settings, progress)
+    context, choice = _context(info, run_dir, settings, progress)
     remaining = next_nodes(context)
     if not remaining:
         raise ScientistError(f"run {info.id} is already complete", hint=f"see `scientist runs show {info.id}`")
     context.audit.append("run_resume", "user", {"next": list(remaining), "overrides": overrides})
+    record_choice(context.audit, choice)
     removed = _remove_leftover_containers(settings, info.id)
     if removed:
         context.audit.append("sandbox_cleanup", f"sandbox:{settings.sandbox}", {"containers_removed": removed})
@@ -105,7 +109,8 @@ def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
         return 0
     from scientist.sandbox.docker import cleanup_run
 
-    return int(cleanup_run(run_id))
+    removed: int = cleanup_run(run_id)
+    return removed
 
 
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:

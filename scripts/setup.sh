@@ -43,7 +43,7 @@ if [ "${SCIENTIST_SYSTEM_DEPS:-1}" = "1" ]; then
   # say what is missing; CI must have it.
   if ! bash scripts/ci_sandbox.sh "$VENV/bin/python"; then
     [ "${CI:-}" = "true" ] && exit 1
-    echo "warning: the Docker sandbox is not ready (see above); runs need --sandbox bwrap or a working Docker" >&2
+    echo "warning: the Docker sandbox is not ready (see above); runs need --sandbox local (bubblewrap) or a working Docker" >&2
   fi
   # A loopback PostgreSQL server for the run-store tests: always in CI, elsewhere when asked.
   if [ "${CI:-}" = "true" ] || [ "${SCIENTIST_POSTGRES:-0}" = "1" ]; then

@@ -61,11 +61,11 @@ def docker_ready() -> bool:
 
 
 def pipeline_sandbox() -> str:
-    """The default backend (docker) where it works, and always in CI; elsewhere the bwrap backend, said aloud."""
+    """The default backend (docker) where it works, and always in CI; elsewhere `local` (bwrap), said aloud."""
     if os.environ.get("CI") == "true" or docker_ready():
         return "docker"
-    sys.stderr.write("note: Docker sandbox not ready, pipeline tests use --sandbox bwrap\n")
-    return "bwrap"
+    sys.stderr.write("note: Docker sandbox not ready, pipeline tests use --sandbox local (bubblewrap)\n")
+    return "local"
 
 
 # The recorded run the replay tests repeat: tests/record_fixtures.py records it with the embedded model.

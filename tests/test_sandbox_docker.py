@@ -1,5 +1,6 @@
-"""The isolated sandbox backends (Docker and bubblewrap) doing their job: same contract as the local backend, the
-image's Python, workspace ownership, cleanup of leftovers, clear errors, the CLI, and the build cache.
+"""The isolated sandbox backends (`docker`, and `local`, i.e. bubblewrap) doing their job: the common contract,
+the image's Python, workspace ownership, cleanup of leftovers, clear errors, the CLI, audit records, the build
+cache.
 
 Nothing under test is mocked: runs are real containers and real bwrap namespaces. Without Docker (or the image,
 or bwrap and its root filesystem) these tests skip with the reason; with CI=true they fail instead, because CI
@@ -21,12 +22,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from scientist.audit import AuditLog
 from scientist.errors import SandboxError
-from scientist.sandbox import Limits, RunResult, Sandbox, get_sandbox
+from scientist.sandbox import Limits, RunResult, Sandbox, get_sandbox, open_sandbox, record_choice
 from scientist.sandbox.base import hand_over_workspace, remove_escaping_symlinks
 
 QUICK = Limits(wall_time_s=20, memory_mb=512)
-ISOLATED = [pytest.param("docker", marks=pytest.mark.docker), "bwrap"]
+ISOLATED = [pytest.param("docker", marks=pytest.mark.docker), "local"]
 
 _made: dict[str, Sandbox | str] = {}
 
@@ -36,7 +38,7 @@ def require(name: str) -> Sandbox:
     if name not in _made:
         try:
             sandbox = get_sandbox(name)
-            if name == "bwrap" and getattr(sandbox, "image", None) == "host:/usr":
+            if name == "local" and getattr(sandbox, "image", None) == "host:/usr":
                 raise SandboxError("no sandbox root filesystem (numpy, matplotlib)", "scientist sandbox build")
             _made[name] = sandbox
         except SandboxError as err:
@@ -233,17 +235,27 @@ def test_a_docker_engine_that_is_down_names_the_fix(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     with pytest.raises(SandboxError, match="not reachable") as info:
         get_sandbox("docker")
-    assert info.value.hint is not None and "dockerd" in info.value.hint and "bwrap" in info.value.hint
+    assert info.value.hint is not None and "dockerd" in info.value.hint and "--sandbox local" in info.value.hint
+    assert "sandbox_fallback" in info.value.hint
 
 
 def test_a_configured_fallback_replaces_an_unavailable_backend_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    require("local")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     with caplog.at_level(logging.WARNING, logger="scientist.sandbox"):
-        backend = get_sandbox("docker", fallback="local", run_label="r7")
-    assert backend.backend == "local" and getattr(backend, "run_label", None) == "r7"
+        choice = open_sandbox("docker", fallback="local", run_label="r7")
+    backend = choice.sandbox
+    assert backend.backend == "local" and getattr(backend, "isolated", False) and choice.requested == "docker"
+    assert getattr(backend, "run_label", None) == "r7" and choice.fallback_reason is not None
+    assert "not reachable" in choice.fallback_reason
     assert "sandbox docker unavailable" in caplog.text and "using local" in caplog.text
+    audit = AuditLog(tmp_path / "run")
+    record_choice(audit, choice)
+    [record] = audit.records()
+    assert record.kind == "sandbox_fallback" and record.actor == "sandbox:local"
+    assert record.payload["requested"] == "docker" and record.payload["used"] == "local"
 
 
 def test_ci_turns_a_missing_backend_into_a_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -257,21 +269,40 @@ def test_ci_turns_a_missing_backend_into_a_failure(monkeypatch: pytest.MonkeyPat
         require("docker-ci-probe")
 
 
-def test_choosing_the_unsafe_backend_explicitly_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
+def test_choosing_the_unsafe_backend_explicitly_warns_loudly_and_is_audited(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     with caplog.at_level(logging.WARNING, logger="scientist.sandbox"):
-        backend = get_sandbox("unsafe-subprocess")
+        choice = open_sandbox("unsafe-subprocess")
+    backend = choice.sandbox
     assert backend.backend == "unsafe-subprocess" and not getattr(backend, "isolated", True)
     assert "UNSAFE SANDBOX" in caplog.text
+    audit = AuditLog(tmp_path / "run")
+    record_choice(audit, choice)
+    assert [(r.kind, r.payload["backend"]) for r in audit.records()] == [("sandbox_unisolated", "unsafe-subprocess")]
     caplog.clear()
-    get_sandbox("local")
-    assert "UNSAFE" not in caplog.text
+    local = require("local")
+    assert "UNSAFE" not in caplog.text and getattr(local, "isolated", False)
+
+
+def test_local_is_the_bubblewrap_backend_and_bwrap_its_old_name() -> None:
+    from scientist.sandbox.base import BACKENDS, CHOICES
+
+    assert BACKENDS["local"] == BACKENDS["bwrap"] == "scientist.sandbox.bwrap:BwrapSandbox"
+    assert CHOICES == ("docker", "local", "unsafe-subprocess")
+    assert [name for name, target in BACKENDS.items() if target.endswith(":UnsafeSubprocessSandbox")] == [
+        "unsafe-subprocess"
+    ]
 
 
 def test_every_backend_takes_a_run_label() -> None:
+    require("local")
     assert getattr(get_sandbox("local", run_label="r1"), "run_label", None) == "r1"
+    assert getattr(get_sandbox("unsafe-subprocess", run_label="r2"), "run_label", None) == "r2"
     with pytest.raises(SandboxError, match="unknown sandbox backend") as info:
         get_sandbox("vm")
-    assert info.value.hint is not None and all(name in info.value.hint for name in ("docker", "bwrap", "local"))
+    assert info.value.hint is not None
+    assert all(name in info.value.hint for name in ("docker", "local", "unsafe-subprocess"))
 
 
 def test_bwrap_command_line_is_hardened(tmp_path: Path) -> None:
@@ -342,7 +373,7 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
 
     require(name)
     script = tmp_path / "hello.py"
-    script.write_text("import sys\nprint('args', sys.argv[1:])\n")
+    script.write_text("import sys\nprint('args', sys.argv[1:])\nopen('out/seen.txt', 'w').write('seen')\n")
     folder = tmp_path / "try"
     args = ["run", str(script), "--backend", name, "--template", "reward_misspec", "--workdir", str(folder)]
     result = cli.invoke(app, [*args, "--json", "--", "--seed", "3"])
@@ -350,9 +381,56 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
     report = json.loads(result.stdout)
     assert report["exit_code"] == 0 and report["stdout_tail"] == "args ['--seed', '3']\n"
     assert report["limits"]["wall_time_s"] == 60 and report["limits"]["memory_mb"] == 1024  # the template's
-    records = [r for r in AuditLog(folder).records() if r.kind == "sandbox_run"]
-    assert len(records) == 1 and records[0].payload["image"] == report["image"]
-    assert records[0].actor == f"sandbox:{name}"
+    # The audit record says where it ran (backend, image), under what (limits, command), how it ended and what it
+    # produced (output and log hashes), so a number in a paper can be traced to it.
+    records = [r for r in AuditLog(folder).records() if r.kind.startswith("sandbox_")]
+    assert [r.kind for r in records] == ["sandbox_run_start", "sandbox_run"]  # isolated: no sandbox_unisolated
+    payload = records[1].payload
+    assert records[1].actor == f"sandbox:{name}" and payload["backend"] == name
+    assert payload["image"] == report["image"] and payload["image"].startswith(("sha256:", "rootfs-sha256:"))
+    assert payload["limits"] == report["limits"] and payload["command"] == ["python3", "hello.py", "--seed", "3"]
+    assert payload["exit_code"] == 0 and payload["timed_out"] is False and payload["oom_killed"] is False
+    assert payload["outputs"] == [
+        {"path": "out/seen.txt", "size": 4, "sha256": hashlib.sha256(b"seen").hexdigest()}
+    ]
+    stdout_log = Path(payload["stdout_path"]).read_bytes()
+    assert payload["stdout_sha256"] == hashlib.sha256(stdout_log).hexdigest() == report["stdout_sha256"]
+
+
+def test_cli_unsafe_subprocess_run_is_audited_as_unisolated(cli: CliRunner, tmp_path: Path) -> None:
+    from scientist.audit import AuditLog
+    from scientist.commands.sandbox import app
+
+    script = tmp_path / "hello.py"
+    script.write_text("print('hi')\n")
+    folder = tmp_path / "try"
+    result = cli.invoke(app, ["run", str(script), "--backend", "unsafe-subprocess", "--workdir", str(folder)])
+    assert result.exit_code == 0, result.output
+    kinds = [r.kind for r in AuditLog(folder).records()]
+    assert kinds == ["sandbox_unisolated", "sandbox_run_start", "sandbox_run"]
+
+
+def test_cli_with_docker_down_names_the_fix_or_takes_the_configured_fallback(tmp_path: Path) -> None:
+    from scientist.audit import AuditLog
+    from tests.conftest import run_cli
+
+    require("local")
+    script = tmp_path / "hello.py"
+    script.write_text("print('hi')\n")
+    down = {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock", "SCIENTIST_SANDBOX": "docker"}
+    failed = run_cli("sandbox", "run", str(script), "--workdir", str(tmp_path / "a"), env=down)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "Docker engine is not reachable" in failed.stderr and "dockerd" in failed.stderr
+    assert "--sandbox local" in failed.stderr
+
+    folder = tmp_path / "b"
+    fallback = {**down, "SCIENTIST_SANDBOX_FALLBACK": "local"}
+    done = run_cli("sandbox", "run", str(script), "--workdir", str(folder), "--json", env=fallback)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["backend"] == "local" and "using local" in done.stderr
+    records = AuditLog(folder).records()
+    assert records[0].kind == "sandbox_fallback" and records[0].payload["requested"] == "docker"
+    assert "not reachable" in records[0].payload["reason"]
 
 
 def test_cli_refuses_to_overwrite_a_protected_file(cli: CliRunner, tmp_path: Path) -> None:
@@ -369,7 +447,7 @@ def test_the_build_is_cached_once_per_machine(cli: CliRunner) -> None:
     from scientist.commands.sandbox import app
 
     require("docker")
-    require("bwrap")
+    require("local")
     result = cli.invoke(app, ["build"])
     assert result.exit_code == 0, result.output
     assert "already built" in result.output

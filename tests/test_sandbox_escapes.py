@@ -1,5 +1,5 @@
 """Adversarial suite: experiment code that tries to get out, hog the machine, cheat its limits or tamper with its
-yardstick, run in every isolated backend (Docker and bubblewrap).
+yardstick, run in both isolated backends: `docker` and `local` (bubblewrap).
 
 Each attack is a small real script. Each test asserts the specific containment outcome (the errno the kernel
 gave, the exit cause, the host file unchanged, no process left) rather than merely that nothing crashed. The
@@ -247,11 +247,31 @@ def test_a_memory_hog_is_stopped_by_the_memory_limit(sandbox: Sandbox, tmp_path:
     """
     result, _ = attack(sandbox, tmp_path, script, ATTACK.model_copy(update={"memory_mb": 128}))
     assert result.oom_killed and not result.timed_out and not result.ok
-    if result.backend == "docker":  # the cgroup's OOM killer
-        assert result.signal == signal.SIGKILL
-    else:  # address-space rlimit: the allocation fails
+    if result.backend == "docker" or getattr(sandbox, "memory_control", None) == "cgroup":
+        assert result.signal == signal.SIGKILL  # the memory cgroup's OOM killer, counted by the kernel
+    else:  # address-space rlimit (no memory cgroup to be had here): the allocation fails
         assert "MemoryError" in result.stderr_tail
     assert int(result.stdout_tail.split()[-2]) <= 128
+
+
+def test_a_memory_hog_that_catches_memory_error_is_still_stopped(sandbox: Sandbox, tmp_path: Path) -> None:
+    """An experiment that swallows MemoryError and keeps trying must not outlast its memory limit."""
+    script = """
+        chunks, refused = [], 0
+        while True:
+            try:
+                chunks.append(b"x" * (8 * 1024 * 1024))
+            except MemoryError:
+                refused += 1
+                print("refused", refused, flush=True)
+                time.sleep(0.01)
+    """
+    result, _ = attack(sandbox, tmp_path, script, ATTACK.model_copy(update={"memory_mb": 96, "wall_time_s": 4}))
+    assert not result.ok and result.exit_code is None and result.signal == signal.SIGKILL
+    if result.backend == "docker" or getattr(sandbox, "memory_control", None) == "cgroup":
+        assert result.oom_killed and not result.timed_out  # killed by the kernel at the cap
+    else:  # RLIMIT_AS only refuses allocations: the wall clock ends it, and the refusals are in the log
+        assert result.timed_out and "refused" in result.stdout_tail
 
 
 def test_one_huge_file_is_cut_at_the_file_size_limit(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -562,6 +582,29 @@ def test_the_experiment_cannot_change_its_own_time_limit(sandbox: Sandbox, tmp_p
     assert outcome["edit_toml"] in ("EACCES", "EROFS") and outcome["raise_cpu"] == "ValueError"
     assert result.timed_out and result.signal == signal.SIGKILL
     assert (workspace / "template.toml").read_text() == toml and result.protected_violations == []
+
+
+def test_the_experiment_cannot_raise_its_own_memory_limit(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Rewriting the memory cgroup's limit, or the address-space rlimit, from inside the run is refused."""
+    script = """
+        import glob, resource
+        targets = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                   "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"]
+        targets += glob.glob("/sys/fs/cgroup/**/memory.limit_in_bytes", recursive=True)[:20]
+        targets += glob.glob("/sys/fs/cgroup/**/memory.max", recursive=True)[:20]
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        raise_as = "unlimited" if hard == resource.RLIM_INFINITY else attempt(
+            resource.setrlimit, resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        report(cgroup={path: attempt(write, path, "max", "w") for path in targets}, raise_as=raise_as,
+               own=open("/proc/self/cgroup").read().strip().splitlines())
+    """
+    result, _ = attack(sandbox, tmp_path, script)
+    outcome = reported(result)
+    assert outcome["cgroup"] and "ok" not in outcome["cgroup"].values(), outcome["cgroup"]
+    assert set(outcome["cgroup"].values()) <= {"ENOENT", "EROFS", "EACCES", "EPERM"}
+    assert outcome["raise_as"] in ("unlimited", "ValueError")  # a cgroup holds the memory, or a hard rlimit does
+    # its own cgroup namespace: the run sees its cgroup as the root, not the host's hierarchy
+    assert all(line.endswith(":/") for line in outcome["own"]), outcome["own"]
 
 
 def test_a_detached_process_does_not_outlive_the_run(sandbox: Sandbox, tmp_path: Path) -> None:

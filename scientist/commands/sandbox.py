@@ -19,7 +19,7 @@ from scientist.errors import ScientistError
 app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
 
 OUT_DIR = "out"
-Backend = Literal["docker", "bwrap", "local", "unsafe-subprocess"]
+Backend = Literal["docker", "local", "unsafe-subprocess"]
 Target = Literal["all", "docker", "rootfs"]
 Source = Literal["debian", "registry"]
 
@@ -35,14 +35,15 @@ def _echo(message: str) -> None:
 @app.command()
 def build(
     target: Annotated[
-        Target, typer.Option(help="docker: the image; rootfs: the bwrap root; all: whatever this machine can use")
+        Target,
+        typer.Option(help="docker: the image; rootfs: the local backend's root; all: whatever this machine can use"),
     ] = "all",
     source: Annotated[
         Source, typer.Option("--from", help="debian: offline via mmdebstrap; registry: Dockerfile.registry")
     ] = "debian",
     force: Annotated[bool, typer.Option(help="Rebuild even if the image exists")] = False,
 ) -> None:
-    """Build the sandbox image once per machine (Docker image and/or the bubblewrap root filesystem)."""
+    """Build the sandbox image once per machine (Docker image and/or the local backend's root filesystem)."""
     from scientist.sandbox import images
 
     current = images.status()
@@ -59,7 +60,7 @@ def build(
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Say whether the Docker image and the bwrap root filesystem exist on this machine."""
+    """Say whether the Docker image and the local (bubblewrap) root filesystem exist on this machine."""
     from scientist.sandbox import images
 
     result = images.status()
@@ -69,14 +70,16 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
 def _describe(status: Any) -> str:
     docker = status.image_id or f"missing ({status.docker_error or 'not built: scientist sandbox build'})"
     rootfs = status.rootfs or f"missing ({status.rootfs_path})"
-    return f"docker image {status.image}: {docker}\nbwrap root filesystem: {rootfs}"
+    return f"docker image {status.image}: {docker}\nlocal (bubblewrap) root filesystem: {rootfs}"
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
     script: Annotated[Path, typer.Argument(help="Python script to run; extra arguments are passed to it")],
-    backend: Annotated[Backend | None, typer.Option(help="Sandbox backend (default: the configured one)")] = None,
+    backend: Annotated[
+        Backend | None, typer.Option(help="Sandbox backend (default: the configured one and its fallback)")
+    ] = None,
     template: Annotated[
         str | None, typer.Option(help="Run inside this template's workspace, with its limits and protected files")
     ] = None,
@@ -90,11 +93,12 @@ def run(
     """Run SCRIPT in the sandbox, exactly as the pipeline runs experiments, and report what happened."""
     from scientist.audit import AuditLog
     from scientist.config import load_settings
-    from scientist.sandbox import Limits, get_sandbox
+    from scientist.sandbox import Limits, open_sandbox, record_choice
 
     if not script.is_file():
         raise SandboxCommandError(f"no script at {script}", hint="give the path of a Python file")
-    name = backend or load_settings().sandbox
+    settings = load_settings()
+    name, fallback = (backend, None) if backend else (settings.sandbox, settings.sandbox_fallback)
     limits_kwargs: dict[str, Any] = {}
     protected: list[str] = []
     source: Path | None = None
@@ -120,12 +124,14 @@ def run(
     if source is None:
         source = folder / "template"
         source.mkdir(exist_ok=True)
-    sandbox = get_sandbox(name, run_label=f"cli-{folder.name}")
+    choice = open_sandbox(name, fallback=fallback, run_label=f"cli-{folder.name}")
+    sandbox = choice.sandbox
     workspace = folder / "workspace"
     sandbox.prepare(source, workspace, protected)
     shutil.copyfile(script, workspace / script.name)
     command = ["python", script.name, *ctx.args]
     audit = AuditLog(folder)
+    record_choice(audit, choice)
     audit.append("sandbox_run_start", f"sandbox:{sandbox.backend}", {"command": command, "limits": limits.model_dump()})
     try:
         result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=folder / "logs")

@@ -174,17 +174,11 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
         run_dirs.append(f"runs/{record['label']}")
     command = ["python", "plot.py", "--run_dirs", *run_dirs, "--labels", *[r["label"] for r in finished]]
     command += ["--out", f"{OUT_DIR}/results.png"]
+    ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": "plots", "command": command})
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")
+    # Like every sandbox run's record: backend, image, limits, command, outcome, output and log hashes.
     ctx.audit.append(
-        "sandbox_run",
-        f"sandbox:{ctx.sandbox.backend}",
-        {
-            "label": "plots",
-            "ok": result.ok,
-            "exit_code": result.exit_code,
-            "wall_time_s": round(result.wall_time_s, 3),
-            "stderr_tail": result.stderr_tail[-2000:],
-        },
+        "sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**result.audit_payload(), "label": "plots", "ok": result.ok}
     )
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
 

@@ -1,15 +1,15 @@
-"""The local backend: the experiment runs as a host subprocess under rlimits and a wall clock.
+"""The `unsafe-subprocess` backend: the experiment runs as a plain host subprocess under rlimits and a wall clock.
 
 THIS IS NOT A SECURITY BOUNDARY. The process shares the host's network, filesystem, user id and process table:
 it can read anything the user can, talk to the network, and signal the user's other processes. What it does give:
 limits set from outside that the experiment cannot raise (hard rlimits; capabilities dropped when run as root),
 a wall-time kill of the whole process tree, a scrubbed environment (no API keys), read-only protected files whose
-tampering is detected, and full logs. Isolation (no network, read-only root, pid namespace) comes with the Docker
-and bubblewrap backends, which share its contract (`scientist.sandbox.base`) and its process supervision
+tampering is detected, and full logs. Isolation (no network, read-only root, pid namespace) comes with the `docker`
+and `local` (bubblewrap) backends, which share its contract (`scientist.sandbox.base`) and its process supervision
 (`scientist.sandbox.process`: how the whole process tree is found and killed, and where that falls short).
 
-Chosen by name: `local` (the pipeline's historical default) or `unsafe-subprocess` (the explicit choice the CLI
-documents; it logs a loud warning each time a sandbox is made).
+Only ever chosen by its explicit name, `unsafe-subprocess` (never as a silent fallback): making one logs a loud
+warning, and the runner and `scientist sandbox run` write a `sandbox_unisolated` audit record.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from scientist.sandbox.process import (
 
 __all__ = [
     "MARKER_VAR",
-    "LocalSandbox",
+    "UNSAFE_WARNING",
     "UnsafeSubprocessSandbox",
     "kill_processes",
     "resolve_command",
@@ -57,21 +57,26 @@ __all__ = [
 ]
 
 log = logging.getLogger("scientist.sandbox")
+UNSAFE_WARNING = (
+    "UNSAFE SANDBOX: experiment code will run as a plain host subprocess with your user's rights "
+    "(network, files, processes); only rlimits and a wall clock hold it. Use --sandbox docker or local."
+)
 
 
-class LocalSandbox:
+class UnsafeSubprocessSandbox:
     """Runs experiments as host subprocesses under rlimits. NOT a security boundary (see the module docstring)."""
 
-    backend: str = "local"
+    backend: str = "unsafe-subprocess"
     isolated: bool = False
 
     def __init__(self, run_label: str | None = None) -> None:
         if not sys.platform.startswith("linux"):
             raise SandboxError(
-                f"the local sandbox needs Linux (/proc, prctl), not {sys.platform}",
+                f"the unsafe-subprocess sandbox needs Linux (/proc, prctl), not {sys.platform}",
                 hint="use the docker sandbox backend",
             )
         self.run_label = run_label
+        log.warning(UNSAFE_WARNING)
 
     def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None:
         prepare_workspace(Path(template_dir), Path(workspace), protected)
@@ -135,19 +140,6 @@ class LocalSandbox:
     def cleanup(self, workspace: Path) -> None:
         """Kill every process still carrying this workspace's marker (works after a crash, from a new process)."""
         kill_processes(workspace_marker(Path(workspace).resolve()))
-
-
-class UnsafeSubprocessSandbox(LocalSandbox):
-    """The host-subprocess backend chosen explicitly, for machines with neither Docker nor bubblewrap."""
-
-    backend: str = "unsafe-subprocess"
-
-    def __init__(self, run_label: str | None = None) -> None:
-        super().__init__(run_label)
-        log.warning(
-            "UNSAFE SANDBOX: experiment code will run as a plain host subprocess with your user's rights "
-            "(network, files, processes); only rlimits and a wall clock hold it. Use --sandbox docker or bwrap."
-        )
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:
