@@ -110,7 +110,9 @@ def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineSt
         from langgraph.errors import GraphInterrupt
 
         from scientist.approvals.budget import check_wall_time
+        from scientist.faults import kill_point
 
+        kill_point(f"before:{name}")
         check_wall_time(ctx, before=name)
         ctx.progress(name, "started")
         ctx.audit.append("node_start", "pipeline", {"node": name})
@@ -205,7 +207,8 @@ def run_pipeline(ctx: RunContext, topic: str) -> PipelineState:
             start: Any = resume_command(ctx, snapshot)
             if start is None and not snapshot.values:
                 start = {"run_id": ctx.run_id, "topic": topic}
-            result: PipelineState = graph.invoke(start, config)
+            # sync: a node's checkpoint is on disk before the next node starts, so a kill -9 never loses it
+            result: PipelineState = graph.invoke(start, config, durability="sync")
             waiting = interrupted_approvals(graph.get_state(config), ApprovalStore(ctx.run_dir))
             if waiting:
                 raise ApprovalPendingError(pending_message(ctx.run_id, waiting))
