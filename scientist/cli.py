@@ -34,13 +34,14 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import approvals, index, review, sandbox
+    from scientist.commands import approvals, index, review, sandbox, serve
 
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(index.app, name="index")
     app.add_typer(review.app)
     app.add_typer(approvals.app, name="approvals")
     app.add_typer(approvals.decisions)
+    app.add_typer(serve.app)
 
 
 _register_command_groups()

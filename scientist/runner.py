@@ -111,7 +111,7 @@ def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
         return 0
     from scientist.sandbox.docker import cleanup_run
 
-    return cleanup_run(run_id)
+    return int(cleanup_run(run_id))
 
 
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Optional system tools: LaTeX (papers as PDF) and bubblewrap. Installed with apt when running as root;
-# otherwise say what to install. Nothing here is required for a run: without LaTeX, papers stay .tex + .md.
+# Optional system tools: LaTeX (papers as PDF), bubblewrap, chromium (the web page's browser test). Installed with
+# apt when running as root; otherwise say what to install. Nothing here is required for a run: without LaTeX, papers stay .tex + .md.
 set -euo pipefail
 packages=()
 command -v pdflatex >/dev/null || packages+=(texlive-latex-base texlive-latex-recommended lmodern)
 command -v bwrap >/dev/null || packages+=(bubblewrap)
+# headless browser for the web page's browser test (Playwright drives this system build; it downloads none)
+command -v chromium >/dev/null || packages+=(chromium)
 [ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "==> apt-get install ${packages[*]}"
