@@ -170,3 +170,19 @@ def test_request_approval_interrupts_a_graph_and_resumes_with_the_decision(tmp_p
     assert calls == ["ran", "ran"]
     kinds = [record.kind for record in AuditLog(run_dir).records()]
     assert kinds.count("approval_requested") == 1 and kinds.count("approval_decided") == 1
+
+
+def test_approve_mode_defaults_from_config_and_bad_values_are_clear(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scientist.config import load_settings
+    from scientist.errors import ConfigError
+
+    assert load_settings().approve == "none"
+    (isolated_env / "scientist.toml").write_text('approve = "code"\n')
+    assert load_settings().approve == "code"
+    monkeypatch.setenv("SCIENTIST_APPROVE", "all")
+    assert load_settings().approve == "all"
+    assert load_settings(approve="ideas").approve == "ideas"
+    with pytest.raises(ConfigError, match="approve"):
+        load_settings(approve="bogus")
