@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scientist.approvals.errors import ApprovalPendingError
 from scientist.errors import BudgetExceededError, ScientistError
 
 app = typer.Typer(
@@ -33,7 +34,7 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import index, leaderboard, monitors, review, sandbox, store
+    from scientist.commands import approvals, index, leaderboard, monitors, review, sandbox, serve, store
 
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(monitors.app, name="monitors")
@@ -41,6 +42,9 @@ def _register_command_groups() -> None:
     app.add_typer(review.app)
     app.add_typer(store.app, name="store")
     app.add_typer(leaderboard.app)
+    app.add_typer(approvals.app, name="approvals")
+    app.add_typer(approvals.decisions)
+    app.add_typer(serve.app)
 
 
 _register_command_groups()
@@ -52,6 +56,10 @@ ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm 
 RunsDirOption = Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")]
 BudgetUsdOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for the run")]
 BudgetTokensOption = Annotated[int | None, typer.Option("--budget-tokens", help="Hard token cap for the run")]
+BudgetWallOption = Annotated[float | None, typer.Option("--budget-wall-s", help="Active wall-time cap, seconds")]
+ApproveOption = Annotated[
+    str | None, typer.Option("--approve", help="Approval gates: none | ideas | code | all (default from config)")
+]
 
 
 def _settings(**flags: Any) -> Any:
@@ -68,6 +76,10 @@ def _progress_printer(status: Any) -> Any:
 
 
 def _finish(info: Any, run_dir: Path) -> None:
+    if info.status == "stopped":
+        console.print(f"[yellow]run {info.id} stopped[/]: {info.status_detail}", highlight=False)
+        console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
+        return
     console.print(f"[green]run {info.id} completed[/]")
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
     review_path = run_dir / "review.json"
@@ -85,6 +97,8 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Base seed")] = None,
     budget_usd: BudgetUsdOption = None,
     budget_tokens: BudgetTokensOption = None,
+    budget_wall_s: BudgetWallOption = None,
+    approve: ApproveOption = None,
     runs_dir: RunsDirOption = None,
     sandbox: Annotated[
         str | None, typer.Option("--sandbox", help="Sandbox backend: docker | local | unsafe-subprocess")
@@ -100,6 +114,8 @@ def run(
         seed=seed,
         budget_usd=budget_usd,
         budget_tokens=budget_tokens,
+        budget_wall_s=budget_wall_s,
+        approve=approve,
         runs_dir=runs_dir,
         sandbox=sandbox,
     )
@@ -113,6 +129,7 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="Run id or run folder")],
     budget_usd: BudgetUsdOption = None,
     budget_tokens: BudgetTokensOption = None,
+    budget_wall_s: BudgetWallOption = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
     """Continue a run from its last completed step (after a crash, kill, or budget stop)."""
@@ -126,6 +143,7 @@ def resume(
             progress=_progress_printer(status),
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
+            budget_wall_s=budget_wall_s,
         )
     _finish(info, run_dir)
 
@@ -228,7 +246,10 @@ def main() -> None:
     try:
         app()
     except BudgetExceededError as err:
-        err_console.print(f"[yellow]paused:[/] {err}")
+        err_console.print(f"[yellow]paused:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except ApprovalPendingError as err:
+        err_console.print(f"[yellow]waiting:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
     except ScientistError as err:
         err_console.print(f"[red]error:[/] {err}", highlight=False)

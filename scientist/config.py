@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     llm_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "llm", description="Record/replay store")
     budget_usd: float | None = Field(5.0, ge=0, description="Hard USD cap per run (None: no cap)")
     budget_tokens: int | None = Field(None, ge=0, description="Hard token cap per run (None: no cap)")
+    budget_wall_s: float | None = Field(None, gt=0, description="Active wall-time cap per run, seconds (None: none)")
+    approve: Literal["none", "ideas", "code", "all"] = Field(
+        "none", description="Human approval gates: none | ideas | code (before experiments) | all (+ before writeup)"
+    )
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(700, gt=0, le=32768, description="Completion cap per call")
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")

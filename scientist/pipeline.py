@@ -15,10 +15,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
 
 NODES = ("ideate", "novelty", "select", "experiment", "write", "review")
+# The graph's order: NODES with the approval gates (no-ops unless --approve asks for them) between them.
+STEPS = ("ideate", "novelty", "select", "gate_ideas", "gate_code", "experiment", "gate_write", "write", "review")
 STATE_DB = "state.sqlite"
 
 
@@ -32,6 +35,7 @@ class PipelineState(TypedDict, total=False):
     figure: str | None
     paper: dict[str, Any]
     review: dict[str, Any]
+    stopped: str | None
 
 
 def _ideate(ctx: RunContext, state: PipelineState) -> PipelineState:
@@ -106,10 +110,20 @@ def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineSt
     function = NODE_FUNCTIONS[name]
 
     def node(state: PipelineState) -> PipelineState:
+        from langgraph.errors import GraphInterrupt
+
+        from scientist.approvals.budget import check_wall_time
+        from scientist.faults import kill_point
+
+        kill_point(f"before:{name}")
+        check_wall_time(ctx, before=name)
         ctx.progress(name, "started")
         ctx.audit.append("node_start", "pipeline", {"node": name})
         try:
             update = function(ctx, state)
+        except GraphInterrupt:  # request_approval() inside the node: waiting for a human, not an error
+            ctx.audit.append("node_waiting", "pipeline", {"node": name})
+            raise
         except BaseException as err:
             ctx.audit.append("node_error", "pipeline", {"node": name, "error": f"{type(err).__name__}: {err}"})
             raise
@@ -146,10 +160,15 @@ def build_graph(ctx: RunContext, saver: Any) -> Any:
     graph = StateGraph(PipelineState)
     for name in NODES:
         graph.add_node(name, cast(Any, _audited(ctx, name)))  # langgraph types nodes by input schema
-    graph.add_edge(START, NODES[0])
-    for before, after in pairwise(NODES):
-        graph.add_edge(before, after)
-    graph.add_edge(NODES[-1], END)
+    for name, kind in GATE_NODES.items():
+        graph.add_node(name, cast(Any, gate_node(ctx, kind)))
+    graph.add_edge(START, STEPS[0])
+    for before, after in pairwise(STEPS):
+        if before in GATE_NODES:  # a rejected gate ends the run
+            graph.add_conditional_edges(before, cast(Any, route_after_gate(after)), [after, END])
+        else:
+            graph.add_edge(before, after)
+    graph.add_edge(STEPS[-1], END)
     return graph.compile(checkpointer=saver)
 
 
@@ -167,11 +186,35 @@ def next_nodes(ctx: RunContext) -> tuple[str, ...]:
 
 
 def run_pipeline(ctx: RunContext, topic: str) -> PipelineState:
-    """Run (or continue) the graph until it ends; raises whatever stopped it, with the checkpoint intact."""
-    with checkpointer(ctx.run_dir) as saver:
-        graph = build_graph(ctx, saver)
-        config = thread_config(ctx.run_id)
-        snapshot = graph.get_state(config)
-        start: PipelineState | None = None if snapshot.values else {"run_id": ctx.run_id, "topic": topic}
-        result: PipelineState = graph.invoke(start, config)
-        return result
+    """Run (or continue) the graph until it ends; raises whatever stopped it, with the checkpoint intact.
+
+    A graph stopped at an approval gate continues with the human's decision; one that stops at a gate now raises
+    ApprovalPendingError (the process can exit: the decision is taken later, from the CLI or the web page).
+    """
+    from scientist.approvals.gates import (
+        ApprovalPendingError,
+        bind_context,
+        interrupted_approvals,
+        pending_message,
+        resume_command,
+        unbind_context,
+    )
+    from scientist.approvals.store import ApprovalStore
+
+    token = bind_context(ctx)
+    try:
+        with checkpointer(ctx.run_dir) as saver:
+            graph = build_graph(ctx, saver)
+            config = thread_config(ctx.run_id)
+            snapshot = graph.get_state(config)
+            start: Any = resume_command(ctx, snapshot)
+            if start is None and not snapshot.values:
+                start = {"run_id": ctx.run_id, "topic": topic}
+            # sync: a node's checkpoint is on disk before the next node starts, so a kill -9 never loses it
+            result: PipelineState = graph.invoke(start, config, durability="sync")
+            waiting = interrupted_approvals(graph.get_state(config), ApprovalStore(ctx.run_dir))
+            if waiting:
+                raise ApprovalPendingError(pending_message(ctx.run_id, waiting))
+            return result
+    finally:
+        unbind_context(token)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scientist.approvals.budget import open_budget_approval
+from scientist.approvals.gates import ApprovalPendingError
 from scientist.audit import AuditLog
 from scientist.config import Settings
 from scientist.context import ProgressCallback, RunContext
@@ -86,9 +88,13 @@ def resume_settings(run_dir: Path, **overrides: Any) -> Settings:
 def resume_run(
     runs_dir: Path, run_id: str, progress: ProgressCallback | None = None, **overrides: Any
 ) -> tuple[RunInfo, Path]:
+    from scientist.approvals.resume import settle_before_resume
     from scientist.pipeline import next_nodes
 
     info, run_dir = load_run(runs_dir, run_id)
+    if info.status == "stopped":
+        raise ScientistError(f"run {info.id} was stopped: {info.status_detail}", hint="start a new run instead")
+    overrides = settle_before_resume(info, run_dir, overrides)
     settings = resume_settings(run_dir, **overrides)
     check_model(settings)
     context, choice = _context(info, run_dir, settings, progress)
@@ -121,10 +127,20 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
     try:
         context.progress("preflight", "loading the model runtime")
         context.audit.append("warm_up", "llm", {"seconds": round(context.gateway.warm_up(), 3)})
-        run_pipeline(context, topic)
+        result = run_pipeline(context, topic)
     except BudgetExceededError as err:
-        info = info.model_copy(update={"status": "paused", "status_detail": str(err)})
-        context.audit.append("run_paused", "pipeline", {"reason": str(err)})
+        approval = open_budget_approval(context, err)
+        info = info.model_copy(update={"status": "paused", "status_detail": f"{err} [approval {approval.id}]"})
+        context.audit.append("run_paused", "pipeline", {"reason": str(err), "approval": approval.id})
+        _save(context, info)
+        raise type(err)(
+            f"{err.message}; run {info.id} waits for approval {approval.id} (raise budget or stop)",
+            hint=f"`scientist approve {approval.id} --budget-usd N` (or --budget-tokens/--budget-wall-s) then"
+            f" `scientist resume {info.id}`, or `scientist reject {approval.id} --reason ...` to stop",
+        ) from err
+    except ApprovalPendingError as err:
+        info = info.model_copy(update={"status": "waiting", "status_detail": err.message})
+        context.audit.append("run_waiting", "pipeline", {"detail": err.message})
         _save(context, info)
         raise
     except KeyboardInterrupt:
@@ -136,6 +152,11 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
         context.audit.append("run_failed", "pipeline", {"error": info.status_detail})
         _save(context, info)
         raise
+    if result.get("stopped"):
+        info = info.model_copy(update={"status": "stopped", "status_detail": str(result["stopped"])})
+        context.audit.append("run_end", "pipeline", {"status": "stopped", "reason": result["stopped"]})
+        _save(context, info)
+        return info, context.run_dir
     info = info.model_copy(update={"status": "completed", "status_detail": ""})
     context.audit.append("run_end", "pipeline", {"status": "completed", "spend": context.gateway.spend.model_dump()})
     _save(context, info)

@@ -15,7 +15,7 @@ from scientist.errors import CorruptRunError, RunNotFoundError
 
 RUN_FILE = "run.json"
 CONFIG_SNAPSHOT = "config.json"
-RunStatus = Literal["created", "running", "paused", "failed", "completed"]
+RunStatus = Literal["created", "running", "waiting", "paused", "stopped", "failed", "completed"]
 
 
 class RunInfo(BaseModel):

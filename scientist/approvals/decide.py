@@ -1,0 +1,68 @@
+"""Taking a decision: check it fits the approval and the run, record it atomically, audit who decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND
+from scientist.approvals.errors import ApprovalError
+from scientist.approvals.gates import IDEA_TEXT_FIELDS
+from scientist.approvals.store import Approval, ApprovalStore, Decision, find_approval
+from scientist.audit import AuditLog
+from scientist.runs import load_config_snapshot, load_run
+
+WAITING_STATUSES = ("waiting", "paused")
+
+
+def _check_fits(approval: Approval, decision: Decision, run_dir: Path) -> None:
+    if decision.action == "reject" and not decision.reason.strip():
+        raise ApprovalError("a rejection needs a reason", hint="pass --reason '...'")
+    if decision.budget and approval.kind != BUDGET_KIND:
+        raise ApprovalError(f"approval {approval.id} is a {approval.kind} gate, not a budget stop",
+                            hint="--budget-* options apply to budget approvals only")
+    unknown = sorted(set(decision.budget) - set(BUDGET_FIELDS))
+    if unknown:
+        raise ApprovalError(f"unknown budget fields {unknown}", hint=f"use {list(BUDGET_FIELDS)}")
+    if approval.kind == BUDGET_KIND and decision.action == "approve" and not decision.budget:
+        raise ApprovalError(f"approval {approval.id} asks to raise the budget or stop",
+                            hint="approve with --budget-usd N, --budget-tokens N or --budget-wall-s N; or reject")
+    if decision.action != "edit":
+        return
+    if approval.kind == "ideas":
+        bad = sorted(set(decision.edit) - set(IDEA_TEXT_FIELDS))
+        if bad or not decision.edit:
+            raise ApprovalError(f"cannot edit idea fields {bad or '(none given)'}",
+                                hint=f"edit one of {list(IDEA_TEXT_FIELDS)}, e.g. --edit title='...'")
+    elif approval.kind == "code":
+        from scientist.template import load_template
+
+        template = load_template(str(load_config_snapshot(run_dir).get("template", "reward_misspec")))
+        decision.edit.update(template.validate_variant(decision.edit))  # unknown params / bad values: clear error
+        if not decision.edit:
+            raise ApprovalError("an edit of the experiment plan needs values", hint="e.g. --edit proxy_weight=0.5")
+    else:
+        raise ApprovalError(f"a {approval.kind} approval cannot be edited", hint="approve or reject it")
+
+
+def decide(runs_dir: Path, approval_id: str, decision: Decision, decided_by: str) -> tuple[Approval, Path]:
+    """Record a decision; exactly one of several concurrent deciders succeeds, the others get ApprovalError."""
+    approval, run_dir = find_approval(runs_dir, approval_id)
+    info, _ = load_run(runs_dir, str(run_dir))
+    if approval.status != "pending":
+        raise ApprovalError(
+            f"approval {approval.id} was already {approval.status} by {approval.decided_by} at {approval.decided_at}",
+            hint=f"see `scientist approvals show {approval.id}`",
+        )
+    if info.status not in WAITING_STATUSES:
+        raise ApprovalError(
+            f"run {info.id} is not waiting for a decision (status: {info.status})",
+            hint="decide once the run has stopped at the gate; see `scientist runs show " + info.id + "`",
+        )
+    _check_fits(approval, decision, run_dir)
+    decided = ApprovalStore(run_dir).decide(approval.id, decision, decided_by)
+    AuditLog(run_dir).append(
+        "approval_decided",
+        f"human:{decided_by}",
+        {"id": decided.id, "kind": decided.kind, **decision.model_dump()},
+    )
+    return decided, run_dir

@@ -1,0 +1,15 @@
+"""Approval errors, importable without the pipeline's heavy dependencies (the CLI maps them to exit codes)."""
+
+from __future__ import annotations
+
+from scientist.errors import ScientistError
+
+
+class ApprovalPendingError(ScientistError):
+    """The run stopped at an approval gate; nothing runs until a human decides."""
+
+    exit_code = 4
+
+
+class ApprovalError(ScientistError):
+    """An approval does not exist, was already decided, or the decision does not fit it."""

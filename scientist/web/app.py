@@ -1,0 +1,122 @@
+"""The ASGI app behind `scientist serve`: runs, pending approvals (ideas, diffs, results), decisions, progress.
+
+Everything shown comes from the run folders (run.json, audit log, approvals store), so the page needs no state of
+its own and can be restarted at will. Approving from the page starts `scientist resume RUN` as a detached process:
+the run goes on without the page.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from scientist.approvals.errors import ApprovalError
+from scientist.approvals.store import Decision, all_approvals, find_approval
+from scientist.errors import ScientistError
+from scientist.runs import list_runs
+from scientist.web.security import CSRF_COOKIE, CSRF_FIELD, TOKEN_COOKIE, csrf_ok, csrf_token, token_ok
+
+_templates = Environment(loader=PackageLoader("scientist.web", "templates"), autoescape=select_autoescape(default=True))
+
+
+def current_stage(run_dir: Path) -> str:
+    """The node the run is in (or last ran), from the tail of its audit log."""
+    from scientist.audit import AuditLog
+
+    for record in reversed(AuditLog(run_dir).records()):
+        if record.kind in ("node_start", "node_end", "node_waiting") and "node" in record.payload:
+            return f"{record.payload['node']} ({record.kind.removeprefix('node_')})"
+        if record.kind == "approval_requested":
+            return f"waiting: {record.payload.get('kind')}"
+    return ""
+
+
+def _run_rows(runs_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for info in sorted(list_runs(runs_dir), key=lambda i: i.created, reverse=True):
+        rows.append({**info.model_dump(), "stage": current_stage(runs_dir / info.id)})
+    return rows
+
+
+def _resume_detached(runs_dir: Path, run_id: str) -> None:
+    log = (runs_dir / run_id / "serve-resume.log").open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "scientist.cli", "resume", run_id, "--runs-dir", str(runs_dir)],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def create_app(runs_dir: Path, token: str | None = None, resume_after_decision: bool = True) -> Starlette:
+    """`token`: required on every request when given (always given when bound beyond loopback)."""
+
+    def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+        csrf = csrf_token(request)
+        html = _templates.get_template(name).render(csrf=csrf, csrf_field=CSRF_FIELD, **context)
+        response = HTMLResponse(html)
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+        if token is not None and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    async def index(request: Request) -> Response:
+        pending = [(a, d) for a, d in all_approvals(runs_dir) if a.status == "pending"]
+        return render(request, "index.html", runs=_run_rows(runs_dir), pending=[a for a, _ in pending])
+
+    async def approval(request: Request) -> Response:
+        try:
+            found, _ = find_approval(runs_dir, request.path_params["approval_id"])
+        except ApprovalError as err:
+            return PlainTextResponse(str(err), status_code=404)
+        return render(request, "approval.html", approval=found)
+
+    async def status(request: Request) -> Response:
+        runs = [{key: row[key] for key in ("id", "status", "status_detail", "stage")} for row in _run_rows(runs_dir)]
+        pending = [a.id for a, _ in all_approvals(runs_dir) if a.status == "pending"]
+        return JSONResponse({"runs": runs, "pending": pending})
+
+    async def decide_view(request: Request) -> Response:
+        from scientist.approvals.decide import decide
+
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        if not csrf_ok(request, form):
+            return PlainTextResponse("cross-site or CSRF-less request refused", status_code=403)
+        action = request.path_params["action"]
+        if action not in ("approve", "reject"):
+            return PlainTextResponse("unknown decision", status_code=404)
+        decision = Decision(action="reject" if action == "reject" else "approve", reason=form.get("reason", ""))
+        client = request.client.host if request.client else "unknown"
+        try:
+            _, run_dir = decide(runs_dir, request.path_params["approval_id"], decision, f"web:{client}")
+        except ScientistError as err:
+            return PlainTextResponse(str(err), status_code=409)
+        if resume_after_decision:
+            _resume_detached(runs_dir, run_dir.name)
+        return RedirectResponse("/", status_code=303)
+
+    async def require_token(request: Request, call_next: Any) -> Response:
+        if token is not None and not token_ok(request, token):
+            return PlainTextResponse("a token is required: open the URL `scientist serve` printed", 401)
+        response: Response = await call_next(request)
+        return response
+
+    return Starlette(
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=require_token)],
+        routes=[
+            Route("/", index),
+            Route("/approvals/{approval_id}", approval),
+            Route("/api/status", status),
+            Route("/approvals/{approval_id}/{action:str}", decide_view, methods=["POST"]),
+        ],
+    )
+
