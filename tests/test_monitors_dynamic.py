@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from scientist.approvals.store import ApprovalStore
 from scientist.audit import AuditLog, verify
 from scientist.monitors import MonitorEvent, scan_run, scan_sandbox_result, scan_workspace
 from scientist.monitors.evaluate import code_view
@@ -116,16 +117,18 @@ def test_dropped_startup_hook_and_symlink_are_found(tmp_path: Path, sandbox: San
 
 
 @pytest.mark.slow
-def test_pipeline_stops_on_a_gamed_run_and_scans_an_honest_one(
-    isolated_env: Path, replay_store: Path, template: Template
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_gamed_run_waits_for_a_human_who_decides_its_fate(
+    isolated_env: Path, replay_store: Path, template: Template, decision: str
 ) -> None:
     planted = isolated_env / "reward_misspec"
     shutil.copytree(template.path, planted)
     code = (planted / "experiment.py").read_text()
     (planted / "experiment.py").write_text(code.replace(ANCHOR, EARLY_EXIT + ANCHOR))
-    result = run_cli("run", FIXTURE_TOPIC, "--template", "./reward_misspec", env=replay_env(replay_store))
+    env = replay_env(replay_store)
+    result = run_cli("run", FIXTURE_TOPIC, "--template", "./reward_misspec", env=env)
     assert result.returncode == 4, result.stderr + result.stdout
-    assert "final_info_without_training" in result.stderr and "Traceback" not in result.stderr
+    assert "waits for approval" in result.stderr and "Traceback" not in result.stderr
     (run_dir,) = (isolated_env / "runs").iterdir()
     audit = AuditLog(run_dir)
     events = [r.payload for r in audit.find(kind="monitor_event")]
@@ -133,9 +136,37 @@ def test_pipeline_stops_on_a_gamed_run_and_scans_an_honest_one(
     assert all(e["run_id"] == run_dir.name and e["node"] == "experiment" for e in events)
     assert audit.find(kind="monitor_approval_pending")
     assert not (run_dir / "experiments" / "baseline" / "result.json").exists()  # redone and re-checked on resume
-    assert verify(run_dir).ok
     # The stopped run's workspace still holds the evidence, so a re-scan finds it again.
     assert ("eval_gaming", "final_info_without_training") in _high(scan_run(run_dir, template))
+    (pending,) = ApprovalStore(run_dir).pending()
+    assert pending.kind == "monitor"
+    assert "final_info_without_training" in {f["rule"] for f in pending.payload["findings"]}
+
+    if decision == "approve":
+        # Each gamed sandbox run is its own question (baseline, then variant); each is asked exactly once. Once all
+        # are approved the experiment node finishes and the run reaches the writeup, whose prompt now carries the
+        # gamed numbers: the recorded responses hold none for it, so replay stops there with a named miss.
+        for _ in range(5):
+            waiting = ApprovalStore(run_dir).pending()
+            if not waiting:
+                break
+            decided = run_cli("approve", waiting[0].id, "--by", "tester", "--resume", env=env)
+        assert decided.returncode == 2 and "'write_paper'" in decided.stderr, decided.stderr + decided.stdout
+        asked = [a.payload["where"] for a in ApprovalStore(run_dir).all()]
+        assert len(asked) == len(set(asked)) >= 2
+        assert all(a.status == "approved" for a in ApprovalStore(run_dir).all())
+        assert len(audit.find(kind="monitor_approved")) == len(asked)
+        assert (run_dir / "experiments" / "baseline" / "result.json").exists()
+        assert (run_dir / "experiments.json").exists() or list((run_dir / "experiments").glob("*/result.json"))
+    else:
+        assert run_cli("reject", pending.id, "--reason", "gamed metric", env=env).returncode == 0
+        resumed = run_cli("resume", run_dir.name, env=env)
+        assert resumed.returncode == 4, resumed.stderr + resumed.stdout
+        message = " ".join(resumed.stderr.split())  # rich wraps long lines
+        assert "approval rejected: gamed metric" in message and "Traceback" not in message
+        assert audit.find(kind="monitor_stop")
+        assert not (run_dir / "experiments" / "baseline" / "result.json").exists()
+    assert verify(run_dir).ok
 
 
 @pytest.mark.slow

@@ -43,6 +43,11 @@ def bind_context(ctx: RunContext) -> contextvars.Token[RunContext | None]:
     return _current.set(ctx)
 
 
+def current_context() -> RunContext | None:
+    """The run bound by the pipeline, or None outside a run."""
+    return _current.get()
+
+
 def unbind_context(token: contextvars.Token[RunContext | None]) -> None:
     _current.reset(token)
 
@@ -70,7 +75,8 @@ def request_approval(
     `key` identifies the question across re-executions of the node (default: kind + a hash of the payload), so a
     resumed node gets the decision instead of asking again.
     """
-    from langgraph.types import interrupt
+    from langgraph.errors import GraphInterrupt
+    from langgraph.types import Interrupt, interrupt
 
     ctx = ctx or _current.get()
     if ctx is None:
@@ -85,6 +91,11 @@ def request_approval(
         ctx.progress(f"approval:{kind}", f"waiting for approval {approval.id}")
         interrupt({"approval_id": approval.id, "kind": kind})  # raises on the first pass; returns on resume
         approval = store.get(approval.id) or approval
+        if approval.status == "pending":
+            # langgraph hands a node's resume value to the first interrupt() it reaches; when a node asks several
+            # questions (e.g. a monitor after each sandbox run) the value answered an earlier one. The store, not
+            # the resume value, is the record of decisions: still undecided means wait again.
+            raise GraphInterrupt((Interrupt(value={"approval_id": approval.id, "kind": kind}, id=approval.id),))
     if approval.decision is None or approval.status == "pending":
         raise ApprovalError(f"approval {approval.id} resumed without a decision", hint="decide it, then resume")
     return approval.decision

@@ -1,12 +1,15 @@
 """What happens when a monitor fires: per-severity actions (log / require_approval / stop), applied in one place.
 
-`require_approval` stops the run for now, with a `monitor_approval_pending` audit record: the approval gates
-(langgraph interrupts a human resumes) arrive with the approvals issue; until then stopping is the fail-closed
-reading of "do not continue without a human".
+`require_approval` asks a human through the approval gates (`scientist.approvals.request_approval`: the run
+interrupts, exits, and continues on `scientist resume` after the decision). Approve lets the flagged action
+through (logged); reject stops the run. Outside a run (no bound context, e.g. a library caller) there is nobody to
+ask, so it stops: the fail-closed reading of "do not continue without a human".
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
@@ -62,6 +65,28 @@ def record_events(audit: AuditLog, events: list[MonitorEvent]) -> None:
         audit.append("monitor_event", f"monitor:{event.monitor}", event.model_dump(mode="json"))
 
 
+def _ask_a_human(where: str, flagged: list[MonitorEvent]) -> Any:
+    """The human's Decision through the approval gates, or None when no run is bound (nobody to ask).
+
+    The question's key is built from stable fields only (not times), so the node re-executed after the decision
+    finds its answer instead of asking again.
+    """
+    from scientist.approvals.gates import current_context, request_approval
+
+    if current_context() is None:
+        return None
+    findings = [
+        {"monitor": e.monitor, "rule": e.rule, "severity": e.severity, "evidence": e.evidence, "location": e.location}
+        for e in flagged
+    ]
+    payload = {"where": where, "findings": findings}
+    title = f"monitor: {flagged[0].monitor} flagged {flagged[0].rule} in {where}"
+    # Evidence can quote numbers that differ between executions (a redone sandbox run); the key must not.
+    stable = sorted({f"{e.monitor}/{e.rule}/{e.severity}/{e.location}" for e in flagged})
+    key = "monitor:" + hashlib.sha256(json.dumps([where, stable]).encode()).hexdigest()[:16]
+    return request_approval("monitor", payload, title=title, key=key)
+
+
 def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severity, Action], *, where: str) -> Action:
     """Record every event, then act: return 'log', or raise MonitorStopError for 'stop'/'require_approval'."""
     record_events(audit, events)
@@ -78,12 +103,20 @@ def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severit
     }
     if action == "require_approval":
         audit.append("monitor_approval_pending", "monitors", summary)
+        decision = _ask_a_human(where, flagged)
+        if decision is not None and decision.action == "approve":
+            audit.append("monitor_approved", "monitors", summary)
+            return "log"
+        if decision is not None:
+            reason = f"approval rejected: {decision.reason}" if decision.reason else "approval rejected"
+        else:
+            reason = "the policy requires approval and no run is bound to ask in"
+        audit.append("monitor_stop", "monitors", {**summary, "reason": reason})
         raise MonitorStopError(
-            f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence};"
-            " the policy requires approval and approval gates are not available yet (they arrive with the"
-            " approvals issue), so the run stopped",
-            hint="inspect with `scientist monitors scan RUN`; to continue anyway set monitor_policy."
-            f'{first.severity} = "log" in scientist.toml and `scientist resume RUN`',
+            f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence}; {reason},"
+            " so the run stopped",
+            hint="inspect with `scientist monitors scan RUN`; to let such findings through set monitor_policy."
+            f'{first.severity} = "log" in scientist.toml',
         )
     audit.append("monitor_stop", "monitors", summary)
     raise MonitorStopError(
