@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
 SCIENTIST = [sys.executable, "-m", "scientist.cli"]
+from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
+
+REAL_ROOTFS = rootfs_dir()  # read once, from the developer's/CI's real environment
 SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY")
 
 
@@ -29,6 +32,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # The sandbox's unpacked root filesystem is per machine (built once by set-up), not per test: pin it before the
+    # data home moves to the temp dir for the run store.
+    monkeypatch.setenv(ROOTFS_ENV, str(REAL_ROOTFS))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the default run store
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     yield work

@@ -90,12 +90,13 @@ def request_approval(
     if approval.status == "pending":
         ctx.progress(f"approval:{kind}", f"waiting for approval {approval.id}")
         interrupt({"approval_id": approval.id, "kind": kind})  # raises on the first pass; returns on resume
-        approval = store.get(approval.id) or approval
-        if approval.status == "pending":
+        decided = store.get(approval.id) or approval
+        if decided.status == "pending":
             # langgraph hands a node's resume value to the first interrupt() it reaches; when a node asks several
             # questions (e.g. a monitor after each sandbox run) the value answered an earlier one. The store, not
             # the resume value, is the record of decisions: still undecided means wait again.
             raise GraphInterrupt((Interrupt(value={"approval_id": approval.id, "kind": kind}, id=approval.id),))
+        approval = decided
     if approval.decision is None or approval.status == "pending":
         raise ApprovalError(f"approval {approval.id} resumed without a decision", hint="decide it, then resume")
     return approval.decision
