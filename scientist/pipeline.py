@@ -77,7 +77,7 @@ def _review(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.review import review_run_paper
 
     paper_md = (ctx.run_dir / state["paper"]["md"]).read_text(encoding="utf-8")
-    review = review_run_paper(ctx, paper_md)
+    review = review_run_paper(ctx, paper_md, state["paper"]["md"])
     _save(ctx, "review.json", review)
     return {"review": review}
 

@@ -236,6 +236,7 @@ def test_review_node_uses_the_configured_ensemble_reflections_and_meta_review(
     ctx = context(llm, tmp_path, review_ensemble=2, review_reflections=1, seed=7)
     paper = "# Coin camping\n\n## Abstract\n\nWe measure reward hacking.\n\n## Results\n\nThe variant games more."
     review = review_run_paper(ctx, paper)
+    assert review["status"] == "reviewed"
 
     ensemble = EnsembleReview.model_validate(review)
     assert len(ensemble.reviews) == 2 and ensemble.meta is not None
@@ -246,3 +247,13 @@ def test_review_node_uses_the_configured_ensemble_reflections_and_meta_review(
     assert "round 1" in llm.requests[1]["messages"][-1]["content"].lower()
     stages = [record.payload["stage"] for record in ctx.audit.find(kind="llm_call")]
     assert stages == ["review", "review.reflect", "review", "review.reflect", "review.meta"]
+
+
+def test_a_review_with_no_valid_form_is_recorded_and_the_paper_kept(llm: OpenAIStub, tmp_path: Path) -> None:
+    llm.replies = [ScriptedReply(content='{"summary": "cut off at the token cap')] * 2
+    ctx = context(llm, tmp_path, review_ensemble=1, review_reflections=0)
+    review = review_run_paper(ctx, "# A paper\n\n## Abstract\n\nText.", "paper/paper.md")
+    assert review["status"] == "failed" and "no valid" in review["error"]
+    assert review["hint"].startswith("review it again with a stronger model: scientist review ")
+    assert str(ctx.run_dir / "paper" / "paper.md") in review["hint"]
+    assert ctx.audit.find(kind="stage_failure", stage="review")
