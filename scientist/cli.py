@@ -84,8 +84,12 @@ def _finish(info: Any, run_dir: Path) -> None:
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
     review_path = run_dir / "review.json"
     if review_path.exists():
-        form = json.loads(review_path.read_text(encoding="utf-8"))["form"]
-        console.print(f"review: overall {form['overall']}/10, decision {form['decision']}")
+        review = json.loads(review_path.read_text(encoding="utf-8"))
+        if review.get("form"):
+            form = review["form"]
+            console.print(f"review: overall {form['overall']}/10, decision {form['decision']}")
+        else:
+            console.print(f"[yellow]review failed:[/] {review.get('error', 'no valid review')}", soft_wrap=True)
 
 
 @app.command()

@@ -24,6 +24,8 @@ from scientist.errors import ConfigError
 CONFIG_FILE_NAME = "scientist.toml"
 DEFAULT_MODEL = "local/smollm2-135m"
 LLMMode = Literal["live", "record", "replay"]
+NoveltyPolicy = Literal["filter", "revise", "keep"]
+NoveltyExhausted = Literal["least_similar", "stop"]
 
 
 def config_file_path() -> Path:
@@ -79,6 +81,21 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Action per monitor severity, over the defaults (high: require_approval, critical: stop)",
     )
+    novelty_policy: NoveltyPolicy = Field(
+        "filter", description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep"
+    )
+    novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
+    novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
+    novelty_duplicate_threshold: float = Field(
+        0.9, gt=0, le=1, description="Cosine similarity at which an idea is a near-duplicate, whatever the model says"
+    )
+    novelty_revisions: int = Field(1, ge=0, le=3, description="Revise-and-rejudge rounds (novelty_policy=revise)")
+    novelty_exhausted: NoveltyExhausted = Field(
+        "least_similar",
+        description="No idea judged novel: least_similar (go on with it, flagged) or stop (end the run, explained)",
+    )
+    review_ensemble: int = Field(2, ge=1, le=16, description="Independent reviews of the paper")
+    review_reflections: int = Field(1, ge=0, le=5, description="Rounds in which each reviewer revises its review")
 
     @field_validator("model")
     @classmethod

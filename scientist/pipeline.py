@@ -30,6 +30,7 @@ class PipelineState(TypedDict, total=False):
     topic: str
     ideas: list[dict[str, Any]]
     novelty: list[dict[str, Any]]
+    candidates: list[dict[str, Any]]
     selected: dict[str, Any]
     experiments: list[dict[str, Any]]
     figure: str | None
@@ -47,17 +48,17 @@ def _ideate(ctx: RunContext, state: PipelineState) -> PipelineState:
 
 
 def _novelty(ctx: RunContext, state: PipelineState) -> PipelineState:
-    from scientist.stages.ideation import unchecked_novelty
+    from scientist.stages.novelty import check_novelty
 
-    verdicts = unchecked_novelty(state["ideas"])
-    _save(ctx, "novelty.json", verdicts)
-    return {"novelty": verdicts}
+    outcome = check_novelty(ctx, state["topic"], state["ideas"])
+    _save(ctx, "novelty.json", outcome["novelty"])
+    return {"novelty": outcome["novelty"], "candidates": outcome["candidates"]}
 
 
 def _select(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.ideation import select_idea
 
-    idea, rule = select_idea(state["ideas"])
+    idea, rule = select_idea(state.get("candidates") or state["ideas"])
     ctx.audit.append("idea_selected", "pipeline", {"index": idea["index"], "title": idea["title"], "rule": rule})
     _save(ctx, "selected_idea.json", idea)
     return {"selected": idea}
@@ -80,11 +81,10 @@ def _write(ctx: RunContext, state: PipelineState) -> PipelineState:
 
 
 def _review(ctx: RunContext, state: PipelineState) -> PipelineState:
-    from scientist.reviews.reviewer import review_paper
+    from scientist.stages.review import review_run_paper
 
-    ctx.progress("review", "filling the review form")
     paper_md = (ctx.run_dir / state["paper"]["md"]).read_text(encoding="utf-8")
-    review = review_paper(ctx.gateway, paper_md).model_dump(mode="json")
+    review = review_run_paper(ctx, paper_md, state["paper"]["md"])
     _save(ctx, "review.json", review)
     return {"review": review}
 

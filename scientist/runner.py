@@ -119,6 +119,22 @@ def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
     return removed
 
 
+def _warm_up_embeddings(context: RunContext) -> None:
+    """Load the paper index's embedding model now (torch import, ~15 s cold) if a node still to run needs it."""
+    import time
+
+    from scientist.pipeline import next_nodes
+
+    if not {"ideate", "novelty"} & set(next_nodes(context)):
+        return
+    from scientist.tools.index import load_model
+
+    context.progress("preflight", "loading the embedding model for the paper index")
+    started = time.perf_counter()
+    load_model()
+    context.audit.append("warm_up", "index", {"seconds": round(time.perf_counter() - started, 3)})
+
+
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:
     from scientist.pipeline import run_pipeline
 
@@ -127,6 +143,7 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
     try:
         context.progress("preflight", "loading the model runtime")
         context.audit.append("warm_up", "llm", {"seconds": round(context.gateway.warm_up(), 3)})
+        _warm_up_embeddings(context)
         result = run_pipeline(context, topic)
     except BudgetExceededError as err:
         approval = open_budget_approval(context, err)

@@ -76,11 +76,23 @@ def pipeline_sandbox() -> str:
 
 # The recorded run the replay tests repeat: tests/record_fixtures.py records it with the embedded model.
 FIXTURE_TOPIC = "reward hacking in a gridworld with a respawning coin"
+# Novelty is judged offline (no arXiv) against the synthetic test corpus, so the recorded prompts never change with
+# the network or the shipped seed corpus.
+SYNTHETIC_CORPUS = FIXTURES / "corpus" / "synthetic_ai_safety.jsonl"
 FIXTURE_ENV = {
     "SCIENTIST_MODEL": "local/smollm2-135m",
     "SCIENTIST_NUM_IDEAS": "2",
     "SCIENTIST_SEED": "0",
     "SCIENTIST_TEMPERATURE": "0.7",
+    "SCIENTIST_ARXIV_OFFLINE": "1",
+    "SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS),
+    # One reviewer without reflection and one repair: each review call of the embedded model took 3-19 min on the
+    # busy machine that recorded this, and in the recording both review attempts ran past the token cap, so the
+    # replayed run covers a failed review (recorded, the run still completes). Successful ensembles, reflection and
+    # meta-review are tested with scripted answers in tests/test_pipeline_novelty.py.
+    "SCIENTIST_REVIEW_ENSEMBLE": "1",
+    "SCIENTIST_REVIEW_REFLECTIONS": "0",
+    "SCIENTIST_REPAIR_RETRIES": "1",
 }
 
 

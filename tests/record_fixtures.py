@@ -24,6 +24,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         env = {**os.environ, **FIXTURE_ENV, "SCIENTIST_LLM_MODE": "record", "SCIENTIST_SANDBOX": chosen_sandbox()}
         env["SCIENTIST_LLM_CACHE_DIR"] = str(LLM_FIXTURES)
+        # A fresh paper index and arXiv cache, as in the tests: the novelty prompts must see the same papers.
+        env["SCIENTIST_INDEX_DIR"] = str(Path(work) / "index")
+        env["SCIENTIST_ARXIV_CACHE_DIR"] = str(Path(work) / "arxiv")
         result = subprocess.run(
             [sys.executable, "-m", "scientist.cli", "run", FIXTURE_TOPIC], cwd=work, env=env
         )

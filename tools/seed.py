@@ -9,8 +9,10 @@ metadata), so only the first run pays for embedding it.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
+from scientist.errors import ConfigError
 from scientist.tools.index import PaperIndex, load_papers
 
 SEED_FILE = Path(__file__).parent / "corpus" / "seed.jsonl"
@@ -18,7 +20,18 @@ MARKER = "seed_sha256"
 
 
 def seed_corpus_path() -> Path | None:
-    """The shipped seed corpus, or None when this build has none."""
+    """`$SCIENTIST_SEED_CORPUS` (a JSONL file; empty disables seeding), else the shipped corpus, else None."""
+    configured = os.environ.get("SCIENTIST_SEED_CORPUS")
+    if configured is not None:
+        if not configured.strip():
+            return None
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"SCIENTIST_SEED_CORPUS points to {path}, which is not a file",
+                hint="give a JSONL file in the `scientist index import` format, or unset it",
+            )
+        return path
     return SEED_FILE if SEED_FILE.is_file() else None
 
 

@@ -27,6 +27,25 @@ def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dic
     return results
 
 
+def related_references(idea: dict[str, Any]) -> list[dict[str, Any]]:
+    """The papers the novelty check found closest to the idea, as references (from the index, never the model)."""
+    references = []
+    for paper in idea.get("related_work") or []:
+        authors = list(paper.get("authors") or [])
+        arxiv = paper.get("source", "arxiv") == "arxiv"
+        references.append(
+            {
+                "key": paper["id"],
+                "author": ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else ""),
+                "title": paper["title"],
+                "venue": f"arXiv:{paper['id']}" if arxiv else "",
+                "year": paper.get("year") or "",
+                "url": paper.get("url") or "",
+            }
+        )
+    return references
+
+
 def write_paper(
     ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]], figure: str | None
 ) -> dict[str, Any]:
@@ -59,7 +78,7 @@ def write_paper(
         )
         for record in records
     ]
-    tex, markdown = render_paper(draft, experiment_records, ctx.template, figures)
+    tex, markdown = render_paper(draft, experiment_records, ctx.template, figures, related_references(idea))
     (paper_dir / "paper.tex").write_text(tex, encoding="utf-8")
     (paper_dir / "paper.md").write_text(markdown, encoding="utf-8")
     (paper_dir / "draft.json").write_text(draft.model_dump_json(indent=2), encoding="utf-8")

@@ -1,0 +1,219 @@
+"""Novelty: judge every idea against the local paper index (and arXiv when reachable), then apply the policy.
+
+The judgement itself is `scientist.tools.novelty.judge_novelty`; this stage decides what a run does with it.
+Not-novel ideas are dropped (`filter`), sent back to the model with the closest papers as feedback and judged
+again (`revise`), or only recorded (`keep`). When no idea survives, the run either goes on with the idea least
+similar to published work, flagged as not novel everywhere it appears (`novelty_exhausted = "least_similar"`),
+or stops with the evidence (`"stop"`). Every verdict, with its scores, queries and reasoning, goes to
+`novelty.json` and the audit log.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from scientist.errors import ScientistError
+
+if TYPE_CHECKING:
+    from scientist.context import RunContext
+    from scientist.tools.index import PaperIndex
+    from scientist.tools.novelty import NoveltyVerdict
+
+STAGE = "novelty"
+RELATED_FOR_IDEATION = 3
+RELATED_FOR_WRITING = 3
+_indexes: dict[tuple[str, str], PaperIndex] = {}
+
+
+class NoveltyExhaustedError(ScientistError):
+    """Every idea was judged not novel and the configuration says to stop."""
+
+
+def paper_index(ctx: RunContext) -> PaperIndex:
+    """The workspace index (`$SCIENTIST_INDEX_*` or ~/.cache/scientist/index), seeded once, shared in-process."""
+    from scientist.tools.index import PaperIndex, default_index_dir
+    from scientist.tools.seed import ensure_seed, seed_corpus_path
+
+    location = os.environ.get("SCIENTIST_INDEX_URL") or str(default_index_dir())
+    key = (location, os.environ.get("SCIENTIST_INDEX_COLLECTION", ""))
+    index = _indexes.get(key)
+    if index is None:
+        index = _indexes[key] = PaperIndex()
+    source = seed_corpus_path()
+    if source is not None:
+        added = ensure_seed(index, source)
+        if added:
+            ctx.audit.append("seed_corpus_loaded", STAGE, {"path": str(source), "papers": added})
+    return index
+
+
+def related_papers(ctx: RunContext, text: str, k: int = RELATED_FOR_IDEATION) -> list[dict[str, Any]]:
+    """The k indexed papers nearest to `text` (id, title, score), or [] when the index is empty or unusable.
+
+    Used as cheap context for ideation; a broken index is recorded and never stops the run here (the novelty
+    node reports it properly).
+    """
+    from scientist.tools.index import IndexStoreError
+
+    try:
+        hits = paper_index(ctx).search(text[:2000], k=k)
+    except IndexStoreError as err:
+        ctx.audit.append("stage_failure", "pipeline", {"stage": "ideate.related", "error": str(err)})
+        return []
+    return [{"id": hit.paper.id, "title": hit.paper.title, "score": round(hit.score, 3)} for hit in hits]
+
+
+def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature: Any) -> NoveltyVerdict:
+    from scientist.tools.novelty import judge_novelty
+
+    settings = ctx.settings
+
+    def say(message: str) -> None:
+        ctx.progress(STAGE, f"idea {idea['index']}: {message}")
+
+    say("judging novelty")
+    verdict = judge_novelty(
+        ctx.gateway,
+        idea,
+        index,
+        literature,
+        rounds=settings.novelty_rounds,
+        k=settings.novelty_k,
+        duplicate_threshold=settings.novelty_duplicate_threshold,
+        audit=ctx.audit,
+        progress=say,
+    )
+    ctx.audit.append(
+        "novelty_verdict",
+        STAGE,
+        {
+            "idea_index": idea["index"],
+            "novel": verdict.novel,
+            "decided_by": verdict.decided_by,
+            "max_similarity": verdict.max_similarity,
+            "cited_ids": verdict.cited_ids,
+            "fresh_search": verdict.fresh_search,
+            "offline": verdict.offline,
+        },
+    )
+    return verdict
+
+
+def _record(idea: dict[str, Any], verdict: NoveltyVerdict, attempt: int) -> dict[str, Any]:
+    return {
+        "index": idea["index"],
+        "novelty": "novel" if verdict.novel else "not_novel",
+        "attempt": attempt,
+        "outcome": "pending",
+        **verdict.model_dump(mode="json"),
+    }
+
+
+def _related_work(index: PaperIndex, verdict: NoveltyVerdict) -> list[dict[str, Any]]:
+    """The closest papers (cited first) with what a reference needs: authors, year, url."""
+    ordered = [paper for paper in verdict.top_k if paper.id in verdict.cited_ids]
+    ordered += [paper for paper in verdict.top_k if paper.id not in verdict.cited_ids]
+    chosen = ordered[:RELATED_FOR_WRITING]
+    details = {paper.id: paper for paper in index.get([paper.id for paper in chosen])}
+    related = []
+    for scored in chosen:
+        paper = details.get(scored.id)
+        authors = paper.authors if paper is not None else []
+        related.append(
+            {
+                "id": scored.id,
+                "title": scored.title,
+                "score": round(scored.score, 3),
+                "url": scored.url,
+                "authors": authors,
+                "year": paper.published.year if paper is not None and paper.published else None,
+                "source": paper.source if paper is not None else "arxiv",
+            }
+        )
+    return related
+
+
+def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Judge `ideas`, apply `novelty_policy`; returns {"novelty": records, "candidates": ideas that go on}.
+
+    Each candidate carries `novelty` (a short summary of its verdict) and `related_work` (closest papers).
+    """
+    from scientist.stages.ideation import revise_idea
+    from scientist.tools.literature import Literature
+    from scientist.tools.novelty import revision_feedback, triage
+
+    settings = ctx.settings
+    ctx.progress(STAGE, "opening the paper index")
+    index = paper_index(ctx)
+    literature = Literature.from_env() if settings.novelty_rounds > 0 else None
+    records: list[dict[str, Any]] = []
+    judged: dict[int, tuple[dict[str, Any], NoveltyVerdict]] = {}
+    candidates: list[dict[str, Any]] = []
+    pending = list(ideas)
+    next_index = max((int(idea["index"]) for idea in ideas), default=-1) + 1
+    attempts = settings.novelty_revisions + 1 if settings.novelty_policy == "revise" else 1
+    for attempt in range(attempts):
+        verdicts = [_judge(ctx, idea, index, literature) for idea in pending]
+        batch = [_record(idea, verdict, attempt) for idea, verdict in zip(pending, verdicts, strict=True)]
+        records.extend(batch)
+        for idea, verdict in zip(pending, verdicts, strict=True):
+            judged[int(idea["index"])] = (idea, verdict)
+        result = triage(pending, verdicts, settings.novelty_policy)
+        last = attempt == attempts - 1
+        by_index = {record["index"]: record for record in batch}
+        for idea in result.kept:
+            by_index[idea["index"]]["outcome"] = "kept"
+            candidates.append(idea)
+        for idea in result.rejected:
+            by_index[idea["index"]]["outcome"] = "filtered"
+        for idea in result.to_revise:
+            by_index[idea["index"]]["outcome"] = "filtered" if last else "sent_back"
+        if last or not result.to_revise:
+            break
+        pending = []
+        for idea in result.to_revise:
+            feedback = result.feedback.get(int(idea["index"])) or revision_feedback(judged[int(idea["index"])][1])
+            ctx.progress(STAGE, f"revising idea {idea['index']} (attempt {attempt + 1})")
+            revised = revise_idea(ctx, topic, idea, feedback, next_index)
+            next_index += 1
+            if revised is not None:
+                pending.append(revised)
+        if not pending:
+            break
+
+    exhausted = not candidates
+    if exhausted:
+        closest = "; ".join(
+            f"idea {number} ≈ {verdict.top_k[0].id} ({verdict.max_similarity:.2f})"
+            for number, (_, verdict) in judged.items()
+            if verdict.top_k
+        )
+        ctx.audit.append(
+            "novelty_exhausted",
+            STAGE,
+            {"ideas": len(judged), "policy": settings.novelty_policy, "then": settings.novelty_exhausted},
+        )
+        if settings.novelty_exhausted == "stop":
+            raise NoveltyExhaustedError(
+                f"all {len(judged)} ideas were judged not novel ({closest or 'see novelty.json'})",
+                hint="start a run with another topic or more ideas (--num-ideas), or set novelty_exhausted ="
+                ' "least_similar" or novelty_policy = "keep" in scientist.toml; the verdicts are in the audit log',
+            )
+        number, (idea, _) = min(judged.items(), key=lambda item: (item[1][1].max_similarity, item[0]))
+        candidates = [idea]
+        for record in records:
+            if record["index"] == number:
+                record["outcome"] = "kept_least_similar"
+    candidates = [dict(idea) for idea in candidates]  # never edit the ideas already in the checkpointed state
+    for idea in candidates:
+        verdict = judged[int(idea["index"])][1]
+        idea["novelty"] = {
+            "novel": verdict.novel,
+            "decided_by": verdict.decided_by,
+            "max_similarity": verdict.max_similarity,
+            "closest": verdict.top_k[0].id if verdict.top_k else None,
+            "proceeded_without_novel_idea": exhausted,
+        }
+        idea["related_work"] = _related_work(index, verdict)
+    return {"novelty": records, "candidates": candidates}
