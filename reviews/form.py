@@ -6,29 +6,33 @@ live in `prompts/review.j2`; `FORM_VERSION` names this form so stored reviews st
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from scientist.reviews.injection import InjectionFlag
 
-FORM_VERSION = "neurips-2024.1"
+FORM_VERSION = "neurips-2024.2"  # .2: every list item bounded to 200 characters
 
 Score4 = Literal[1, 2, 3, 4]
 Score5 = Literal[1, 2, 3, 4, 5]
 Score10 = Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 Decision = Literal["accept", "reject"]
 ShortText = Field(min_length=1, max_length=600)
+# Every string is bounded, list items too: constrained decoding then guarantees a small model finishes the form
+# within its completion cap (600 + 400 + 15 x 200 chars, about 1,100 tokens < the reviewer's max_tokens) instead of
+# looping inside one item until the token limit cuts the JSON.
+Point = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class ReviewForm(BaseModel):
     """What a reviewer fills in. Field descriptions are the guidelines the model sees in the JSON schema."""
 
-    summary: str = Field(min_length=1, max_length=800, description="What the paper claims and does, neutrally")
-    strengths: list[str] = Field(min_length=1, max_length=5, description="Main strengths, one per item")
-    weaknesses: list[str] = Field(min_length=1, max_length=5, description="Main weaknesses, one per item")
-    questions: list[str] = Field(max_length=5, description="Questions for the authors")
-    limitations: str = Field(min_length=1, max_length=600, description="Are limitations and risks addressed?")
+    summary: str = Field(min_length=1, max_length=600, description="What the paper claims and does, neutrally")
+    strengths: list[Point] = Field(min_length=1, max_length=5, description="Main strengths, one per item")
+    weaknesses: list[Point] = Field(min_length=1, max_length=5, description="Main weaknesses, one per item")
+    questions: list[Point] = Field(max_length=5, description="Questions for the authors")
+    limitations: str = Field(min_length=1, max_length=400, description="Are limitations and risks addressed?")
     ethical_concerns: bool = Field(description="True if the work raises ethical concerns needing review")
     originality: Score4 = Field(description="1 low .. 4 very high")
     quality: Score4 = Field(description="1 low .. 4 very high")
@@ -95,9 +99,9 @@ class MetaReviewForm(BaseModel):
     """What the area chair writes after reading the ensemble's reviews (scores are aggregated numerically)."""
 
     summary: str = Field(min_length=1, max_length=800, description="The reviewers' shared view of the paper")
-    strengths: list[str] = Field(min_length=1, max_length=5, description="Strengths the reviewers agree on")
-    weaknesses: list[str] = Field(min_length=1, max_length=5, description="Weaknesses the reviewers agree on")
-    disagreements: list[str] = Field(max_length=5, description="Where reviewers disagree, and whose case is stronger")
+    strengths: list[Point] = Field(min_length=1, max_length=5, description="Strengths the reviewers agree on")
+    weaknesses: list[Point] = Field(min_length=1, max_length=5, description="Weaknesses the reviewers agree on")
+    disagreements: list[Point] = Field(max_length=5, description="Where reviewers disagree, and whose case is stronger")
     decision: Decision = Field(description="The area chair's recommendation")
     confidence: Score5 = Field(description="1 educated guess .. 5 absolutely certain")
 

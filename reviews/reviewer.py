@@ -58,7 +58,7 @@ class ReviewOptions(BaseModel):
     max_paper_chars: int = Field(
         default=MAX_PAPER_CHARS, ge=500, description="Cap on the paper text, by whole sections"
     )
-    max_tokens: int = Field(default=900, ge=100, le=32768, description="Completion cap per review")
+    max_tokens: int = Field(default=1200, ge=100, le=32768, description="Completion cap per review")
     meta_review: bool = Field(
         default=True, description="Area-chair meta-review when the ensemble has two or more reviews"
     )
