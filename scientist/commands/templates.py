@@ -42,8 +42,8 @@ def show_command(
         metrics.add_row(metric + primary, spec.direction, spec.description)
     console.print(metrics)
     params = Table("param", "type", "default", "range", "description", title="parameters (config.json)")
-    for param, spec in template.params.items():
-        params.add_row(param, spec.type, str(spec.default), f"{spec.min}..{spec.max}", spec.description)
+    for param, knob in template.params.items():
+        params.add_row(param, knob.type, str(knob.default), f"{knob.min}..{knob.max}", knob.description)
     console.print(params)
     console.print(f"protected: {', '.join(template.protected)}")
     console.print(f"editable: {', '.join(template.editable)}")
