@@ -74,6 +74,9 @@ FIXTURE_ENV = {
     "SCIENTIST_NUM_IDEAS": "2",
     "SCIENTIST_SEED": "0",
     "SCIENTIST_TEMPERATURE": "0.7",
+    # One edit run with one fix: the loop's every path (edit, fix, fallback) in few calls of the slow embedded model.
+    "SCIENTIST_EXPERIMENT_RUNS": "1",
+    "SCIENTIST_FIX_ATTEMPTS": "1",
 }
 
 

@@ -65,7 +65,7 @@ class EditResult(BaseModel):
 
 
 def _strip_path(line: str) -> str:
-    text = _PATH_PREFIX.sub("", line.strip())
+    text = _PATH_PREFIX.sub("", line.strip().strip("`*\"' "))
     return text.strip().strip("`*\"'").strip().rstrip(":").strip()
 
 

@@ -29,7 +29,7 @@ EXPERIMENTS_DIR = "experiments"
 OUT_DIR = "out"
 CONFIG_FILE = "config.json"
 CODE_DIR = "code"
-EDIT_MAX_TOKENS = 400
+EDIT_MAX_TOKENS = 300
 ERROR_TAIL_CHARS = 1200
 
 RunMode = Literal["baseline", "edit", "config"]

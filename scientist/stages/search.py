@@ -38,22 +38,27 @@ def summarize(record: dict[str, Any], primary: str) -> str:
     return f"config {changes}; {primary} = {shown}"
 
 
+def _edit_run(
+    label: str, parent: dict[str, Any], ordinal: int, total: int, seen: list[dict[str, Any]], primary: str
+) -> PlannedRun:
+    """An edit run from `parent`'s code; the model is shown a one-line summary of each run in `seen`."""
+    return PlannedRun(
+        label=label,
+        mode="edit",
+        parent=parent["label"],
+        depth=parent["depth"] + 1,
+        ordinal=ordinal,
+        total_runs=total,
+        history=[{"label": r["label"], "summary": summarize(r, primary)} for r in seen],
+    )
+
+
 def linear_search(ctx: RunContext, baseline: dict[str, Any], runner: Runner, runs: int) -> list[dict[str, Any]]:
     primary = ctx.template.primary_metric
     done: list[dict[str, Any]] = []
     parent = baseline
     for index in range(1, runs + 1):
-        history = [{"label": r["label"], "summary": summarize(r, primary)} for r in [baseline, *done]]
-        plan = PlannedRun(
-            label=f"run_{index}",
-            mode="edit",
-            parent=parent["label"],
-            depth=parent["depth"] + 1,
-            ordinal=index,
-            total_runs=runs,
-            history=history,
-        )
-        record = runner(plan)
+        record = runner(_edit_run(f"run_{index}", parent, index, runs, [baseline, *done], primary))
         done.append(record)
         if record["ok"]:
             parent = record
@@ -86,17 +91,8 @@ def tree_search(
         siblings: list[dict[str, Any]] = []
         for _child in range(breadth):
             ordinal += 1
-            history = [{"label": r["label"], "summary": summarize(r, primary)} for r in [*lineage, *siblings]]
-            plan = PlannedRun(
-                label=f"node_{ordinal}",
-                mode="edit",
-                parent=parent["label"],
-                depth=parent["depth"] + 1,
-                ordinal=ordinal,
-                total_runs=breadth * depth,
-                history=history,
-            )
-            record = runner(plan)
+            seen = [*lineage, *siblings]
+            record = runner(_edit_run(f"node_{ordinal}", parent, ordinal, breadth * depth, seen, primary))
             siblings.append(record)
             nodes.append(record)
         _write_tree(ctx, nodes, expanded, direction)
