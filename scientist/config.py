@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node")
     seed: int = Field(0, description="Base seed: sample i of a stage uses seed + i")
     local_n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model")
-    experiment_runs: int = Field(2, ge=1, le=20, description="K: planned edit→run→fix runs per idea (linear search)")
+    experiment_runs: int = Field(
+        2, ge=0, le=20, description="K: edit→run→fix runs per idea (linear search); 0: one config-only variant"
+    )
     fix_attempts: int = Field(2, ge=0, le=10, description="F: re-asks per run after unusable edits or a failed run")
     search: SearchMode = Field("linear", description="Experiment search: linear (K runs) or tree (best-first)")
     tree_breadth: int = Field(2, ge=1, le=8, description="B: children proposed per expanded tree node")

@@ -173,3 +173,13 @@ def test_tree_search_expands_the_best_node_and_prunes_buggy_ones(tmp_path: Path,
     assert tree["metric"] == "true_return" and tree["best"] in {"node_1", "node_4"}
     for label in records:
         assert (ctx.run_dir / "experiments" / label / "result.json").exists()  # every node kept
+
+
+def test_config_only_mode_and_finished_runs_are_skipped_on_resume(tmp_path: Path, stub: OpenAIStub) -> None:
+    stub.replies = [ScriptedReply(content=PLAN)]
+    ctx = context(tmp_path, stub, tmp_path / "store", experiment_runs=0)
+    first = run_experiments(ctx, IDEA)
+    assert [r["label"] for r in first] == ["baseline", "variant"] and first[1]["overrides"] == {"coin_reward": 0.0}
+    assert run_experiments(ctx, IDEA) == first  # a resumed stage re-reads result.json: no model call, no sandbox run
+    assert len(stub.requests) == 1
+    assert {r.payload["label"] for r in ctx.audit.find(kind="sandbox_run_skipped")} == {"baseline", "variant"}
