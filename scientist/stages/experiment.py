@@ -271,7 +271,10 @@ def _finish(
         "code_diff_blob": ctx.audit.put_blob(diff) if diff else None,
         "files_changed": sorted(path for path in code if code[path] != start.get(path)),
         "attempts": attempts,
-        "final_info_path": last["final_info_path"] if last else None,
+        # A run whose edits never applied has no outputs; it still names where they would be (ok is False).
+        "final_info_path": last["final_info_path"]
+        if last
+        else str((run_root / "attempt_0" / "workspace" / OUT_DIR / "final_info.json").relative_to(ctx.run_dir)),
         "metric": None,
     }
     if last is not None:
