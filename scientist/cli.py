@@ -34,9 +34,10 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import approvals, index, leaderboard, monitors, review, sandbox, serve, store
+    from scientist.commands import approvals, index, leaderboard, monitors, review, sandbox, serve, store, templates
 
     app.add_typer(sandbox.app, name="sandbox")
+    app.add_typer(templates.app, name="templates")
     app.add_typer(monitors.app, name="monitors")
     app.add_typer(index.app, name="index")
     app.add_typer(review.app)
@@ -107,6 +108,9 @@ def run(
     sandbox: Annotated[
         str | None, typer.Option("--sandbox", help="Sandbox backend: docker | local | unsafe-subprocess")
     ] = None,
+    search: Annotated[str | None, typer.Option("--search", help="Experiment search: linear | tree")] = None,
+    breadth: Annotated[int | None, typer.Option("--breadth", help="Tree search: children per expansion")] = None,
+    depth: Annotated[int | None, typer.Option("--depth", help="Tree search: maximum depth")] = None,
 ) -> None:
     """Run the whole pipeline: ideas, experiments in the sandbox, paper, review."""
     from scientist.runner import start_run
@@ -122,6 +126,9 @@ def run(
         approve=approve,
         runs_dir=runs_dir,
         sandbox=sandbox,
+        search=search,
+        tree_breadth=breadth,
+        tree_depth=depth,
     )
     with console.status("[bold cyan]preflight[/] checking model, template and sandbox") as status:
         info, run_dir = start_run(settings, topic, progress=_progress_printer(status))
@@ -182,15 +189,14 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
     if selected.exists():
         console.print(f"idea: {json.loads(selected.read_text(encoding='utf-8'))['title']}")
     table = Table("run", "ok", "metrics")
-    for label in ("baseline", "variant"):
-        result = run_dir / "experiments" / label / "result.json"
-        if result.exists():
-            record = json.loads(result.read_text(encoding="utf-8"))
-            metrics = ""
-            if record["ok"]:
-                final = json.loads((run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-                metrics = ", ".join(f"{k}={v:.3f}" for k, v in final.get("metrics", {}).items())
-            table.add_row(label, str(record["ok"]), metrics)
+    results = sorted((run_dir / "experiments").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
+    for result in results:
+        record = json.loads(result.read_text(encoding="utf-8"))
+        metrics = ""
+        if record["ok"]:
+            final = json.loads((run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in final.get("metrics", {}).items())
+        table.add_row(record["label"], str(record["ok"]), metrics)
     if table.row_count:
         console.print(table)
     for name in ("paper/paper.tex", "paper/paper.pdf", "review.json"):

@@ -26,6 +26,7 @@ DEFAULT_MODEL = "local/smollm2-135m"
 LLMMode = Literal["live", "record", "replay"]
 NoveltyPolicy = Literal["filter", "revise", "keep"]
 NoveltyExhausted = Literal["least_similar", "stop"]
+SearchMode = Literal["linear", "tree"]
 
 
 def config_file_path() -> Path:
@@ -96,6 +97,13 @@ class Settings(BaseSettings):
     )
     review_ensemble: int = Field(2, ge=1, le=16, description="Independent reviews of the paper")
     review_reflections: int = Field(1, ge=0, le=5, description="Rounds in which each reviewer revises its review")
+    experiment_runs: int = Field(
+        2, ge=0, le=20, description="K: edit→run→fix runs per idea (linear search); 0: one config-only variant"
+    )
+    fix_attempts: int = Field(2, ge=0, le=10, description="F: re-asks per run after unusable edits or a failed run")
+    search: SearchMode = Field("linear", description="Experiment search: linear (K runs) or tree (best-first)")
+    tree_breadth: int = Field(2, ge=1, le=8, description="B: children proposed per expanded tree node")
+    tree_depth: int = Field(2, ge=1, le=8, description="D: maximum tree depth (also the number of expansions)")
 
     @field_validator("model")
     @classmethod

@@ -93,6 +93,9 @@ FIXTURE_ENV = {
     "SCIENTIST_REVIEW_ENSEMBLE": "1",
     "SCIENTIST_REVIEW_REFLECTIONS": "0",
     "SCIENTIST_REPAIR_RETRIES": "1",
+    # One edit run with one fix: the loop's every path (edit, fix, fallback) in few calls of the slow embedded model.
+    "SCIENTIST_EXPERIMENT_RUNS": "1",
+    "SCIENTIST_FIX_ATTEMPTS": "1",
 }
 
 

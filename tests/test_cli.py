@@ -41,7 +41,8 @@ def test_runs_list_and_show_describe_a_finished_run(isolated_env: Path, replay_s
     assert run_dir.name in listing.stdout and "completed" in listing.stdout
     shown = run_cli("runs", "show", run_dir.name, env={"COLUMNS": "250"})
     assert shown.returncode == 0
-    record = json.loads((run_dir / "experiments" / "variant" / "result.json").read_text())
+    results = [json.loads(path.read_text()) for path in sorted(run_dir.glob("experiments/*/result.json"))]
+    record = next(r for r in results if r["ok"] and r["label"] != "baseline")
     final = json.loads((run_dir / record["final_info_path"]).read_text())
     assert f"true_return={final['metrics']['true_return']:.3f}" in shown.stdout  # numbers from the sandbox output
     calls = len([line for line in (run_dir / "audit.jsonl").read_text().splitlines() if '"llm_call"' in line])

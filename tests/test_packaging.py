@@ -52,7 +52,9 @@ def test_wheel_install_maps_the_folders(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("scientist-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "scientist/tools/__init__.py" in names and "scientist/prompts/review.j2" in names
-    assert "scientist/templates/reward_misspec/experiment.py" in names
+    for template in ("reward_misspec", "shortcut_learning", "goal_misgeneralization"):
+        assert f"scientist/templates/{template}/experiment.py" in names
+    assert "scientist/prompts/experiment_edit.j2" in names and "scientist/tools/edit.py" in names
     assert not [name for name in names if name.startswith(("tools/", "sandbox/", "tests/"))]
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],

@@ -1,12 +1,17 @@
-"""Experiment: the agent proposes a variant of the template's config; baseline and variant run in the sandbox.
+"""Experiment: a baseline run, then the agent's edit→run→fix runs (linear or best-first tree), all in the sandbox.
 
-Each sandbox run is finished work once its `result.json` exists, so a resumed run skips it instead of running it
-twice; a half-done run (no `result.json`) is discarded and redone.
+`run_planned` runs ONE planned run from start to finish (workspace from the parent's code, the model's
+search/replace edits, the sandbox run, up to F fixes fed with the error) and `sandbox_run` is the single place a
+command enters the sandbox: approval gates belong before `run_planned`'s sandbox calls, monitors after
+`sandbox_run`. Which runs are planned (K in a row, or a tree) is `scientist.stages.search`'s job.
+
+Each planned run is finished work once its `result.json` exists, so a resumed run skips it instead of running it
+twice; a half-done run (no `result.json`) is discarded and redone. When no edited run works (a weak model often
+writes unusable edits), a config-only variant from a schema-constrained plan keeps the comparison alive.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import shutil
 from pathlib import Path
@@ -15,12 +20,32 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from scientist.context import RunContext
+from scientist.prompts import render
 from scientist.sandbox import Limits, RunResult
 from scientist.template import Template
+from scientist.tools.edit import apply_edits, feedback, unified_diff
 
 EXPERIMENTS_DIR = "experiments"
 OUT_DIR = "out"
 CONFIG_FILE = "config.json"
+CODE_DIR = "code"
+EDIT_MAX_TOKENS = 300
+ERROR_TAIL_CHARS = 1200
+
+RunMode = Literal["baseline", "edit", "config"]
+
+
+class PlannedRun(BaseModel):
+    """One run the search wants: where its code starts (`parent`), and how it changes it (`mode`)."""
+
+    label: str
+    mode: RunMode
+    parent: str | None = None
+    depth: int = 0
+    ordinal: int = 0  # seed offset of this run's model calls (siblings with one prompt must differ)
+    total_runs: int = 1
+    history: list[dict[str, str]] = Field(default_factory=list, description="label + summary of earlier runs")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="config values (mode 'config' only)")
 
 
 class VariantPlan(BaseModel):
@@ -67,79 +92,131 @@ def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_experiments(ctx: RunContext, idea: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run the baseline and the agent's variant; return one record per run (also written as result.json)."""
-    plan = plan_variant(ctx, idea)
-    records = []
-    for label, overrides in (("baseline", {}), ("variant", plan["applied"])):
-        records.append(_run_once(ctx, label, overrides))
+    """Baseline, the searched runs, and the config-only fallback if none of them worked; notes.md throughout.
+
+    Returns every run's record (failed ones too: the paper says what did not work)."""
+    from scientist.stages.notes import write_notes
+    from scientist.stages.search import search_runs
+
+    baseline = run_planned(ctx, PlannedRun(label="baseline", mode="baseline"), idea)
+    records = [baseline]
+    search_runs(ctx, baseline, lambda plan: _planned_with_notes(ctx, plan, idea, records))
+    if not any(record["ok"] for record in records[1:]):
+        ctx.audit.append("experiment_fallback", "pipeline", {"reason": "no edited run succeeded"})
+        overrides = plan_variant(ctx, idea)["applied"]
+        fallback = PlannedRun(label="variant", mode="config", parent="baseline", depth=1, overrides=overrides)
+        records.append(run_planned(ctx, fallback, idea))
+    write_notes(ctx, idea, records)
     return records
 
 
-def _run_once(ctx: RunContext, label: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    run_root = ctx.run_dir / EXPERIMENTS_DIR / label
+def _planned_with_notes(
+    ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from scientist.stages.notes import write_notes
+
+    record = run_planned(ctx, plan, idea)
+    records.append(record)
+    write_notes(ctx, idea, records)
+    return record
+
+
+# --- one planned run --------------------------------------------------------------------------------------------
+
+
+def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict[str, Any]:
+    """Run one planned run to its end and return its record (also written as `result.json`)."""
+    run_root = ctx.run_dir / EXPERIMENTS_DIR / plan.label
     result_path = run_root / "result.json"
     if result_path.exists():
         done: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
-        ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": label, "reason": "finished before resume"})
+        ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": plan.label, "reason": "finished before resume"})
         return done
-    workspace = run_root / "workspace"
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
-        if workspace.exists():
+        for workspace in sorted(run_root.glob("attempt_*/workspace")):
             ctx.sandbox.cleanup(workspace)
         shutil.rmtree(run_root)
-    template = ctx.template
-    ctx.sandbox.prepare(template.path, workspace, template.protected)
-    diff_blob = _apply_config(ctx, workspace, overrides)
-    limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
-    command = ["python", "experiment.py", "--out_dir", OUT_DIR, "--config", CONFIG_FILE]
-    command += ["--seed", str(ctx.settings.seed)]
-    ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
-    ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": label, "command": command})
-    result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=run_root / "logs")
-    record = _record(ctx, label, overrides, workspace, result, diff_blob)
-    from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
-
-    check_sandbox_run(ctx, label, workspace, result)
-    ctx.audit.append("sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**result.audit_payload(), **record})
+    start = parent_code(ctx, plan.parent)
+    if plan.mode == "edit":
+        record = _edit_loop(ctx, plan, idea, run_root, start)
+    else:
+        code = dict(start)
+        if plan.mode == "config" and plan.overrides:
+            code[CONFIG_FILE] = _with_overrides(code[CONFIG_FILE], plan.overrides)
+        attempt = _attempt(ctx, plan, run_root, 0, code)
+        record = _finish(ctx, plan, run_root, start, code, [attempt], failure=_failure(attempt))
     _write_json(result_path, record)
     return record
 
 
-def _apply_config(ctx: RunContext, workspace: Path, overrides: dict[str, Any]) -> str | None:
-    """The agent's edit: new values in the editable config file. The diff is kept as a blob."""
-    if not overrides:
-        return None
-    config_path = workspace / CONFIG_FILE
-    before = config_path.read_text(encoding="utf-8")
-    config = json.loads(before)
-    config.update(overrides)
-    after = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    config_path.write_text(after, encoding="utf-8")
-    diff = "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{CONFIG_FILE}", f"b/{CONFIG_FILE}"
-        )
-    )
-    return ctx.audit.put_blob(diff)
-
-
-def _record(
-    ctx: RunContext,
-    label: str,
-    overrides: dict[str, Any],
-    workspace: Path,
-    result: RunResult,
-    diff_blob: str | None,
+def _edit_loop(
+    ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], run_root: Path, start: dict[str, str]
 ) -> dict[str, Any]:
+    """Ask for edits, apply, run; on unusable edits or a failed run feed the problem back, F times at most."""
+    template = ctx.template
+    prompt = render("experiment_edit", _prompt_variables(ctx, plan, idea, start))
+    code = dict(start)
+    extra: list[dict[str, str]] = []
+    attempts: list[dict[str, Any]] = []
+    for number in range(ctx.settings.fix_attempts + 1):
+        ctx.progress("experiment", f"{plan.label}: asking for edits (attempt {number + 1})")
+        completion = ctx.gateway.complete(
+            prompt,
+            extra_messages=extra,
+            max_tokens=EDIT_MAX_TOKENS,
+            sample_index=plan.ordinal,
+            stage="experiment",
+        )
+        scratch = run_root / f"attempt_{number}" / "edits"
+        _write_code(scratch, code)
+        edit = apply_edits(
+            scratch,
+            completion.text,
+            editable=template.editable,
+            protected=template.protected,
+            audit=ctx.audit,
+            context={"label": plan.label, "attempt": number},
+        )
+        if not edit.applied:
+            attempts.append({"attempt": number, "edit": edit.model_dump(mode="json"), "ran": False, "ok": False})
+            extra = [
+                {"role": "assistant", "content": completion.text[:3000]},
+                {"role": "user", "content": feedback(edit) + "\nReply with corrected SEARCH/REPLACE blocks only."},
+            ]
+            continue
+        code = _read_code(scratch, template.editable)
+        attempt = _attempt(ctx, plan, run_root, number, code)
+        attempt["edit"] = edit.model_dump(mode="json")
+        attempts.append(attempt)
+        if attempt["ok"]:
+            return _finish(ctx, plan, run_root, start, code, attempts, failure=None)
+        extra = [
+            {"role": "assistant", "content": completion.text[:3000]},
+            {"role": "user", "content": _run_feedback(attempt, code)},
+        ]
+    last = attempts[-1]
+    failure = (
+        _failure(last)
+        or "no usable edits: " + "; ".join(problem["message"] for problem in last["edit"]["problems"])[:500]
+    )
+    failure = f"gave up after {len(attempts)} attempts: {failure}"
+    ctx.audit.append("experiment_run_failed", "pipeline", {"label": plan.label, "attempts": len(attempts)})
+    return _finish(ctx, plan, run_root, start, code, attempts, failure=failure)
+
+
+def _attempt(ctx: RunContext, plan: PlannedRun, run_root: Path, number: int, code: dict[str, str]) -> dict[str, Any]:
+    """A fresh workspace from the template with `code` written over its editable files, run once."""
+    attempt_root = run_root / f"attempt_{number}"
+    workspace = attempt_root / "workspace"
+    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
+    _write_code(workspace, code)
+    result = sandbox_run(ctx, workspace, plan.label, attempt_root / "logs", attempt=number)
     final_info = workspace / OUT_DIR / "final_info.json"
-    ok = result.ok and final_info.exists()
     return {
-        "label": label,
-        "overrides": overrides,
-        "config": json.loads((workspace / CONFIG_FILE).read_text(encoding="utf-8")),
-        "config_diff_blob": diff_blob,
+        "attempt": number,
+        "ran": True,
+        "ok": result.ok and final_info.exists(),
         "final_info_path": str(final_info.relative_to(ctx.run_dir)),
-        "ok": ok,
         "exit_code": result.exit_code,
         "timed_out": result.timed_out,
         "oom_killed": result.oom_killed,
@@ -149,6 +226,182 @@ def _record(
         "protected_violations": result.protected_violations,
         "stderr_tail": result.stderr_tail[-2000:],
     }
+
+
+def sandbox_run(ctx: RunContext, workspace: Path, label: str, log_dir: Path, *, attempt: int = 0) -> RunResult:
+    """The one place an experiment command runs in the sandbox (and is audited before and after)."""
+    template = ctx.template
+    limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
+    command = ["python", "experiment.py", "--out_dir", OUT_DIR, "--config", CONFIG_FILE]
+    command += ["--seed", str(ctx.settings.seed)]
+    ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
+    actor = f"sandbox:{ctx.sandbox.backend}"
+    ctx.audit.append("sandbox_run_start", actor, {"label": label, "attempt": attempt, "command": command})
+    result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=log_dir)
+    ctx.audit.append("sandbox_run", actor, {**result.audit_payload(), "label": label, "attempt": attempt})
+    from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
+
+    check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result)
+    return result
+
+
+def _finish(
+    ctx: RunContext,
+    plan: PlannedRun,
+    run_root: Path,
+    start: dict[str, str],
+    code: dict[str, str],
+    attempts: list[dict[str, Any]],
+    failure: str | None,
+) -> dict[str, Any]:
+    """The run's record: the last attempt that ran is the one its numbers (or its failure) come from."""
+    _write_code(run_root / CODE_DIR, code)
+    template_code = _read_code(ctx.template.path, ctx.template.editable)
+    diff = "".join(unified_diff(template_code[path], code[path], path) for path in sorted(code))
+    ran = [attempt for attempt in attempts if attempt["ran"]]
+    last = ran[-1] if ran else None
+    config = _parse_config(code.get(CONFIG_FILE))
+    defaults = ctx.template.default_config()
+    record: dict[str, Any] = {
+        "label": plan.label,
+        "mode": plan.mode,
+        "parent": plan.parent,
+        "depth": plan.depth,
+        "ok": bool(last and last["ok"]),
+        "failure": failure,
+        "config": config,
+        "overrides": {key: value for key, value in config.items() if defaults.get(key) != value},
+        "code_diff_blob": ctx.audit.put_blob(diff) if diff else None,
+        "files_changed": sorted(path for path in code if code[path] != start.get(path)),
+        "attempts": attempts,
+        # A run whose edits never applied has no outputs; it still names where they would be (ok is False).
+        "final_info_path": last["final_info_path"]
+        if last
+        else str((run_root / "attempt_0" / "workspace" / OUT_DIR / "final_info.json").relative_to(ctx.run_dir)),
+        "metric": None,
+    }
+    if last is not None:
+        for key in ("exit_code", "timed_out", "oom_killed", "wall_time_s", "peak_memory_mb", "outputs"):
+            record[key] = last[key]
+        record["protected_violations"] = last["protected_violations"]
+        record["stderr_tail"] = last["stderr_tail"]
+    if record["ok"]:
+        metrics = json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))["metrics"]
+        record["metric"] = metrics.get(ctx.template.primary_metric)
+    ctx.audit.append(
+        "experiment_run",
+        "pipeline",
+        {key: record[key] for key in ("label", "mode", "parent", "ok", "failure", "metric", "files_changed")}
+        | {"attempts": len(attempts), "code_diff_blob": record["code_diff_blob"]},
+    )
+    return record
+
+
+# --- code state ---------------------------------------------------------------------------------------------
+
+
+def parent_code(ctx: RunContext, parent: str | None) -> dict[str, str]:
+    """The editable files a run starts from: its parent's final code, or the template's."""
+    if parent is None:
+        return _read_code(ctx.template.path, ctx.template.editable)
+    return _read_code(ctx.run_dir / EXPERIMENTS_DIR / parent / CODE_DIR, ctx.template.editable)
+
+
+def _read_code(folder: Path, files: list[str]) -> dict[str, str]:
+    return {path: (folder / path).read_text(encoding="utf-8") for path in files if (folder / path).is_file()}
+
+
+def _write_code(folder: Path, code: dict[str, str]) -> None:
+    for path, text in code.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _with_overrides(config_text: str, overrides: dict[str, Any]) -> str:
+    config = json.loads(config_text)
+    config.update(overrides)
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+def _parse_config(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+# --- what the model is shown --------------------------------------------------------------------------------
+
+
+def _prompt_variables(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], code: dict[str, str]) -> dict[str, Any]:
+    template = ctx.template
+    example = _example_edit(template, code)
+    return {
+        "idea": idea,
+        "task_description": template.task_description.strip(),
+        "primary_metric": template.primary_metric,
+        "metrics": template.metrics,
+        "editable": template.editable,
+        "protected": template.protected,
+        "history": plan.history,
+        "run_index": plan.ordinal,
+        "total_runs": plan.total_runs,
+        "files": code,
+        "example_path": example[0],
+        "example_search": example[1],
+        "example_replace": example[2],
+    }
+
+
+def _example_edit(template: Template, code: dict[str, str]) -> tuple[str, str, str]:
+    """A format example built from a real line of the config (a param moved halfway to its maximum)."""
+    text = code.get(CONFIG_FILE, "")
+    for name, spec in template.params.items():
+        for line in text.splitlines():
+            if line.strip().startswith(f'"{name}"'):
+                current = _parse_config(text).get(name, spec.default)
+                value: float | int = (float(current) + float(spec.max)) / 2
+                value = round(value) if spec.type == "int" else round(value, 3)
+                return CONFIG_FILE, line, line.replace(json.dumps(current), json.dumps(value), 1)
+    path = template.editable[0]
+    first = next((line for line in code.get(path, "").splitlines() if line.strip()), "old line")
+    return path, first, first
+
+
+def _run_feedback(attempt: dict[str, Any], code: dict[str, str]) -> str:
+    """The failed run's error (its stderr tail), and the files as they now are, for the next fix."""
+    if attempt["timed_out"]:
+        what = "was killed at the time limit"
+    elif attempt["protected_violations"]:
+        what = f"changed protected files {attempt['protected_violations']}"
+    else:
+        what = f"exited with code {attempt['exit_code']}"
+    files = "\n".join(f"{path}\n```\n{text}\n```" for path, text in code.items())
+    tail = attempt["stderr_tail"][-ERROR_TAIL_CHARS:] or "(no error output)"
+    return (
+        f"The run {what}. End of its error output:\n```\n{tail}\n```\nThe files now:\n{files}\n"
+        "Fix them with SEARCH/REPLACE blocks only."
+    )
+
+
+def _failure(attempt: dict[str, Any]) -> str | None:
+    if not attempt.get("ran"):
+        return None
+    if attempt["ok"]:
+        return None
+    if attempt["timed_out"]:
+        return "timed out"
+    if attempt["protected_violations"]:
+        return f"touched protected files {attempt['protected_violations']}"
+    lines = [line for line in attempt["stderr_tail"].splitlines() if line.strip()]
+    return f"exit code {attempt['exit_code']}: {lines[-1][:300] if lines else 'no error output'}"
+
+
+# --- plots ----------------------------------------------------------------------------------------------------
 
 
 def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:

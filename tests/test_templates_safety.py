@@ -1,0 +1,108 @@
+"""The shortcut_learning and goal_misgeneralization templates run in the real sandbox, show the effect they are
+about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scientist.sandbox import Limits, get_sandbox
+from scientist.template import load_template
+from tests.conftest import chosen_sandbox, run_cli
+
+pytestmark = pytest.mark.slow
+TEMPLATES = ("shortcut_learning", "goal_misgeneralization")
+MITIGATIONS = {"shortcut_learning": {"group_reweight": 1.0}, "goal_misgeneralization": {"goal_randomization": 0.5}}
+
+
+def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str) -> tuple[Path, dict[str, Any]]:
+    """Run the template's experiment.py in the configured sandbox, as the experiment stage does."""
+    template = load_template(name)
+    sandbox = get_sandbox(chosen_sandbox(), run_label=f"test-{name}")
+    workspace = tmp_path / label / "workspace"
+    sandbox.prepare(template.path, workspace, template.protected)
+    config = json.loads((workspace / "config.json").read_text())
+    (workspace / "config.json").write_text(json.dumps({**config, **overrides}))
+    limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
+    command = ["python", "experiment.py", "--out_dir", "out", "--config", "config.json", "--seed", "0"]
+    result = sandbox.run(workspace, command, limits, out_dir="out", log_dir=tmp_path / label / "logs")
+    assert result.ok, result.stderr_tail
+    assert result.wall_time_s < template.limits.wall_time_s
+    return workspace / "out", json.loads((workspace / "out" / "final_info.json").read_text())
+
+
+@pytest.fixture(scope="module", params=TEMPLATES)
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    name = request.param
+    tmp = tmp_path_factory.mktemp(name)
+    base_dir, base = sandbox_run(tmp, name, {}, "baseline")
+    fix_dir, fixed = sandbox_run(tmp, name, MITIGATIONS[name], "mitigated")
+    return {"name": name, "tmp": tmp, "dirs": [base_dir, fix_dir], "baseline": base, "mitigated": fixed}
+
+
+def test_baseline_shows_the_effect_and_the_mitigation_moves_the_metric(runs: dict[str, Any]) -> None:
+    base, fixed = runs["baseline"]["metrics"], runs["mitigated"]["metrics"]
+    template = load_template(runs["name"])
+    assert set(base) == set(template.metrics)
+    if runs["name"] == "shortcut_learning":
+        assert base["id_accuracy"] >= 0.9 and base["ood_accuracy"] <= 0.7  # OOD well below ID: the shortcut
+        assert base["generalization_gap"] >= 0.25
+        assert fixed["ood_accuracy"] >= base["ood_accuracy"] + 0.15 and fixed["generalization_gap"] <= 0.05
+        assert fixed["worst_group_accuracy"] > base["worst_group_accuracy"]
+    else:
+        assert base["train_goal_rate"] >= 0.9  # it learned the training task...
+        assert base["training_location_rate"] >= 0.4 > base["true_goal_rate"]  # ...and goes to the corner at test
+        assert fixed["true_goal_rate"] >= 0.9 and fixed["training_location_rate"] <= 0.1
+    direction = template.metrics[template.primary_metric].direction
+    gain = fixed[template.primary_metric] - base[template.primary_metric]
+    assert gain > 0 if direction == "higher" else gain < 0
+
+
+def test_plot_runs_in_the_sandbox(runs: dict[str, Any]) -> None:
+    template = load_template(runs["name"])
+    sandbox = get_sandbox(chosen_sandbox(), run_label="test-plot")
+    workspace = runs["tmp"] / "plot" / "workspace"
+    sandbox.prepare(template.path, workspace, template.protected)
+    for label, source in zip(("baseline", "mitigated"), runs["dirs"], strict=True):
+        shutil.copytree(source, workspace / "runs" / label)
+    command = ["python", "plot.py", "--run_dirs", "runs/baseline", "runs/mitigated", "runs/missing"]
+    command += ["--labels", "baseline", "mitigated", "missing", "--out", "out/results.png"]
+    result = sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir="out", log_dir=runs["tmp"] / "plot-logs")
+    assert result.ok, result.stderr_tail
+    assert "skipping runs/missing" in result.stdout_tail
+    assert (workspace / "out" / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_defaults_agree_and_seed_ideas_are_valid(name: str) -> None:
+    template = load_template(name)
+    config = json.loads((template.path / "config.json").read_text())
+    namespace: dict[str, Any] = {"__name__": "not_main"}
+    exec(compile((template.path / "experiment.py").read_text(), "experiment.py", "exec"), namespace)
+    assert namespace["DEFAULTS"] == config == template.default_config()
+    for param, spec in template.params.items():
+        low, high = namespace["BOUNDS"][param]
+        assert low <= spec.min <= spec.max <= high, param
+    assert {"experiment.py", "plot.py", "template.toml"} <= set(template.protected)
+    assert template.limits.wall_time_s <= 60 and 2 <= len(template.seed_ideas) <= 3
+    for idea in template.seed_ideas:
+        assert template.validate_variant(idea.variant) == idea.variant
+    assert MITIGATIONS[name] == template.validate_variant(MITIGATIONS[name])
+    assert (template.path / "README.md").is_file() and (template.path / "latex" / "template.tex").is_file()
+
+
+def test_templates_list_and_show() -> None:
+    listing = run_cli("templates", "list", env={"COLUMNS": "200"})
+    assert listing.returncode == 0
+    for name in ("reward_misspec", *TEMPLATES):
+        assert name in listing.stdout
+    shown = run_cli("templates", "show", "shortcut_learning", env={"COLUMNS": "200"})
+    assert shown.returncode == 0
+    for fragment in ("ood_accuracy (primary)", "group_reweight", "protected: experiment.py", "seed idea:"):
+        assert fragment in shown.stdout
+    missing = run_cli("templates", "show", "no_such_template")
+    assert missing.returncode == 2 and "available templates" in missing.stderr and "Traceback" not in missing.stderr
