@@ -86,12 +86,8 @@ FIXTURE_ENV = {
     "SCIENTIST_TEMPERATURE": "0.7",
     "SCIENTIST_ARXIV_OFFLINE": "1",
     "SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS),
-    # One reviewer without reflection and one repair: each review call of the embedded model took 3-19 min on the
-    # busy machine that recorded this, and in the recording both review attempts ran past the token cap, so the
-    # replayed run covers a failed review (recorded, the run still completes). Successful ensembles, reflection and
-    # meta-review are tested with scripted answers in tests/test_pipeline_novelty.py.
-    "SCIENTIST_REVIEW_ENSEMBLE": "1",
-    "SCIENTIST_REVIEW_REFLECTIONS": "0",
+    # The review stage at its defaults (2 reviewers, 1 reflection, meta-review): the replayed run covers the ensemble
+    # path a real run takes. One repair retry keeps a recording short when the model's JSON needs fixing.
     "SCIENTIST_REPAIR_RETRIES": "1",
     # One edit run with one fix: the loop's every path (edit, fix, fallback) in few calls of the slow embedded model.
     "SCIENTIST_EXPERIMENT_RUNS": "1",

@@ -62,13 +62,11 @@ def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path) -> No
     tex = (run_dir / "paper" / "paper.tex").read_text()
     assert "\\begin{document}" in tex
     review = json.loads((run_dir / "review.json").read_text())
-    if review["status"] == "reviewed":  # the whole EnsembleReview (FIXTURE_ENV: 1 reviewer)
-        assert set(review["form"]) == set(ReviewForm.model_fields)
-        ensemble = EnsembleReview.model_validate(review)
-        assert len(ensemble.reviews) == 1 and len(ensemble.reviews[0].rounds) == 1
-    else:  # the recorded embedded-model review ran past its token cap twice: recorded, and the run completed
-        assert review["status"] == "failed" and "no valid" in review["error"] and "scientist review" in review["hint"]
-        assert "review failed" in result.stdout
+    assert review["status"] == "reviewed", review  # the whole EnsembleReview at the defaults: 2 reviewers, 1 reflection
+    assert set(review["form"]) == set(ReviewForm.model_fields)
+    ensemble = EnsembleReview.model_validate(review)
+    assert len(ensemble.reviews) == 2 and all(1 <= len(r.rounds) <= 2 for r in ensemble.reviews)
+    assert ensemble.meta is not None and ensemble.scores
     review_calls = [c for c in AuditLog(run_dir).find(kind="llm_call") if c.payload["stage"] == "review"]
     assert review_calls and all(call.payload["prompt_template"] == "review" for call in review_calls)
     assert "References" in (run_dir / "paper" / "paper.md").read_text()  # the closest indexed papers
@@ -131,14 +129,14 @@ def test_kill_9_during_experiment_then_resume(isolated_env: Path, replay_store: 
 
 
 def test_budget_stop_pauses_cleanly_and_resumes(isolated_env: Path, replay_store: Path) -> None:
-    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store, SCIENTIST_BUDGET_TOKENS="7500"))
+    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store, SCIENTIST_BUDGET_TOKENS="9000"))
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and "budget" in result.stderr
     run_dir = only_run(isolated_env)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "paused" and "budget" in info["status_detail"]
     spent = sum(c.payload["total_tokens"] for c in AuditLog(run_dir).find(kind="llm_call"))
-    assert 0 < spent <= 7500
+    assert 0 < spent <= 9000
     nodes = ("ideate", "novelty", "select", "experiment", "write")
     done_before = {node for node in nodes if node_events(run_dir, "node_end", node)}
     assert {"ideate", "experiment"} <= done_before  # the cap hit a later node: earlier work is kept
