@@ -111,9 +111,10 @@ def test_edit_idea_text_reaches_the_agent(isolated_env: Path, replay_store: Path
     result = run_cli("resume", run_dir.name, env=env)
     selected = json.loads((run_dir / "selected_idea.json").read_text())
     assert selected["title"] == "Coins that respawn invite reward hacking" and selected["edited_by_human"]
-    # The recorded responses were made for the original idea: the edited text reaches the planning prompt, which
-    # replay (correctly) has no answer for. A live model would plan for the edited idea.
-    assert result.returncode == 2 and "plan_variant" in result.stderr, result.stderr
+    # The recorded responses were made for the original idea: the edited text reaches the agent's next prompt (its
+    # experiment edit), which replay (correctly) has no answer for. A live model would work on the edited idea.
+    message = " ".join(result.stderr.split())  # rich wraps long lines
+    assert result.returncode == 2 and "no recorded response for prompt 'experiment_edit'" in message, message
     assert AuditLog(run_dir).find(kind="approval_decided")[0].payload["edit"] == {
         "title": "Coins that respawn invite reward hacking"
     }

@@ -53,6 +53,9 @@ def context(tmp_path: Path, stub: OpenAIStub, store: Path, mode: str = "record",
         "llm_mode": mode,
         "transient_retries": 0,
         "sandbox": chosen_sandbox(),
+        # The loop is under test here, called without a graph: a high monitor finding (e.g. the typo key below) is
+        # logged rather than sent to a human (tests/test_monitors_dynamic.py covers that path).
+        "monitor_policy": {"high": "log"},
         **knobs,
     }
     settings = Settings(**values)
@@ -105,6 +108,8 @@ def test_broken_edit_is_fixed_from_the_error(tmp_path: Path, stub: OpenAIStub) -
     fix_request = stub.requests[1]["messages"][-1]["content"]
     assert "unknown config keys ['gama']" in fix_request and '"gama": 0.5' in fix_request  # error + current file
     assert run["overrides"] == {}  # the fix removed the bad key again
+    flagged = [e.payload["rule"] for e in ctx.audit.find(kind="monitor_event")]
+    assert "config_unknown_keys" in flagged  # the monitors watched every attempt
 
 
 def test_edit_to_a_protected_file_is_refused_and_audited(tmp_path: Path, stub: OpenAIStub) -> None:

@@ -143,21 +143,21 @@ def test_a_gamed_run_waits_for_a_human_who_decides_its_fate(
     assert "final_info_without_training" in {f["rule"] for f in pending.payload["findings"]}
 
     if decision == "approve":
-        # Each gamed sandbox run is its own question (baseline, then variant); each is asked exactly once. Once all
-        # are approved the experiment node finishes and the run reaches the writeup, whose prompt now carries the
-        # gamed numbers: the recorded responses hold none for it, so replay stops there with a named miss.
+        # Each gamed sandbox run is its own question, asked exactly once. Once approved, the baseline's (gamed)
+        # numbers flow into the agent's next prompt: the recorded responses hold none for it, so replay stops there
+        # with a named miss, after the approved run was kept.
         for _ in range(5):
             waiting = ApprovalStore(run_dir).pending()
             if not waiting:
                 break
             decided = run_cli("approve", waiting[0].id, "--by", "tester", "--resume", env=env)
-        assert decided.returncode == 2 and "'write_paper'" in decided.stderr, decided.stderr + decided.stdout
+        message = " ".join(decided.stderr.split())
+        assert decided.returncode == 2 and "no recorded response for prompt" in message, message
         asked = [a.payload["where"] for a in ApprovalStore(run_dir).all()]
-        assert len(asked) == len(set(asked)) >= 2
+        assert len(asked) == len(set(asked)) >= 1
         assert all(a.status == "approved" for a in ApprovalStore(run_dir).all())
         assert len(audit.find(kind="monitor_approved")) == len(asked)
         assert (run_dir / "experiments" / "baseline" / "result.json").exists()
-        assert (run_dir / "experiments.json").exists() or list((run_dir / "experiments").glob("*/result.json"))
     else:
         assert run_cli("reject", pending.id, "--reason", "gamed metric", env=env).returncode == 0
         resumed = run_cli("resume", run_dir.name, env=env)

@@ -183,7 +183,7 @@ def test_policy_actions_per_severity() -> None:
 def test_enforce_records_events_in_the_audit_chain_and_stops(tmp_path: Path) -> None:
     audit = AuditLog(tmp_path)
     assert enforce(audit, [_event("low")], DEFAULT_POLICY, where="test") == "log"
-    with pytest.raises(MonitorStopError, match="approvals issue"):
+    with pytest.raises(MonitorStopError, match="no run is bound to ask in"):
         enforce(audit, [_event("high")], DEFAULT_POLICY, where="test")
     with pytest.raises(MonitorStopError, match="run stopped"):
         enforce(audit, [_event("critical")], DEFAULT_POLICY, where="test")

@@ -56,7 +56,9 @@ def test_the_runner_records_its_run_in_the_default_store(real_run: Path) -> None
         assert all(c.tokens for c in candidates)  # each idea's own llm_call tokens
         overall = session.scalar(select(Score.value).where(Score.run_id == run.id, Score.metric == "overall"))
         assert overall == json.loads((real_run / "review.json").read_text())["form"]["overall"]
-        assert {e.label for e in session.scalars(select(Experiment))} == {"baseline", "variant"}
+        results = [json.loads(path.read_text()) for path in (real_run / "experiments").glob("*/result.json")]
+        assert {e.label for e in session.scalars(select(Experiment))} == {r["label"] for r in results}
+        assert {"baseline"} < {r["label"] for r in results}
         assert session.scalars(select(MonitorFlag)).all() == []
     store.close()
 
@@ -70,7 +72,10 @@ def test_import_is_idempotent_and_updates(db: str, real_run: Path, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "imported 3 run(s)" in result.stdout
     first = counts(db)
-    assert first["runs"] == 3 and first["reviews"] == 3 and first["candidates"] == 6
+    review = json.loads((real_run / "review.json").read_text())
+    reviews_per_run = 1 + len(review.get("reviews", []))  # the consensus form and each ensemble member
+    ideas_per_run = len(json.loads((real_run / "ideas.json").read_text()))
+    assert first == {**first, "runs": 3, "reviews": 3 * reviews_per_run, "candidates": 3 * ideas_per_run}
     assert run_cli("store", "import", str(runs), "--db", db).returncode == 0
     assert counts(db) == first  # no duplicates
 

@@ -96,6 +96,28 @@ def _text(path: Path) -> str | None:
         return None
 
 
+def _sandbox_attempts(
+    run_root: Path, record: Mapping[str, Any]
+) -> list[tuple[Path, Path, Mapping[str, Any], str]]:
+    """(workspace, logs, result fields, location) per sandbox execution of one experiment run.
+
+    The edit loop gives each try its own `attempt_N/` (workspace + logs; fields in result.json's `attempts`); the
+    plot run and older run folders keep one `workspace/` and `logs/` directly under the run.
+    """
+    attempts = sorted(run_root.glob("attempt_*"), key=lambda path: int(path.name.partition("_")[2] or 0))
+    if not attempts:
+        if not record and not (run_root / "workspace").is_dir():
+            return []
+        return [(run_root / "workspace", run_root / "logs", record, run_root.name)]
+    by_number = {item.get("attempt"): item for item in record.get("attempts") or [] if isinstance(item, Mapping)}
+    found = []
+    for attempt_root in attempts:
+        number = int(attempt_root.name.partition("_")[2] or 0)
+        fields = by_number.get(number, {})
+        found.append((attempt_root / "workspace", attempt_root / "logs", fields, f"{run_root.name}/{attempt_root.name}"))
+    return found
+
+
 def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     """Every monitor over one run folder; events carry the run id, node and candidate (sandbox run label)."""
     if not (run_dir / "audit.jsonl").is_file() and not (run_dir / EXPERIMENTS_DIR).is_dir():
@@ -113,26 +135,23 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
         label = run_root.name
         result_path = run_root / "result.json"
         record: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
-        workspace = run_root / "workspace"
-        if not record and not workspace.is_dir():
-            continue
         found: list[MonitorEvent] = []
-        if workspace.is_dir():
-            found.extend(scan_workspace(workspace, template))
-        logs = run_root / "logs"
-        found.extend(
-            scan_result_fields(
-                protected_violations=list(record.get("protected_violations") or []),
-                escaping_symlinks=list(record.get("escaping_symlinks") or []),
-                exit_code=record.get("exit_code"),
-                output_limit_exceeded=bool(record.get("output_limit_exceeded")),
-                stdout=_text(logs / "stdout.log") or "",
-                stderr=_text(logs / "stderr.log") or record.get("stderr_tail", ""),
-                out_dir=workspace / "out" if workspace.is_dir() else None,
-                template=template,
-                location=f"{EXPERIMENTS_DIR}/{label}",
+        for workspace, logs, fields, where in _sandbox_attempts(run_root, record):
+            if workspace.is_dir():
+                found.extend(scan_workspace(workspace, template))
+            found.extend(
+                scan_result_fields(
+                    protected_violations=list(fields.get("protected_violations") or []),
+                    escaping_symlinks=list(fields.get("escaping_symlinks") or []),
+                    exit_code=fields.get("exit_code"),
+                    output_limit_exceeded=bool(fields.get("output_limit_exceeded")),
+                    stdout=_text(logs / "stdout.log") or "",
+                    stderr=_text(logs / "stderr.log") or fields.get("stderr_tail", ""),
+                    out_dir=workspace / "out" if workspace.is_dir() else None,
+                    template=template,
+                    location=f"{EXPERIMENTS_DIR}/{where}",
+                )
             )
-        )
         events.extend(_tag(found, run_id=run_id, node="experiment", candidate=label))
         final_info = run_dir / str(record.get("final_info_path", ""))
         if record.get("ok") and final_info.is_file():
