@@ -114,7 +114,8 @@ def _sandbox_attempts(
     for attempt_root in attempts:
         number = int(attempt_root.name.partition("_")[2] or 0)
         fields = by_number.get(number, {})
-        found.append((attempt_root / "workspace", attempt_root / "logs", fields, f"{run_root.name}/{attempt_root.name}"))
+        where = f"{run_root.name}/{attempt_root.name}"
+        found.append((attempt_root / "workspace", attempt_root / "logs", fields, where))
     return found
 
 
