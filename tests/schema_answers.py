@@ -40,7 +40,8 @@ def instance(schema: dict[str, Any], root: dict[str, Any], overall: int, name: s
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
-        return schema["enum"][0]
+        choices = schema["enum"]
+        return overall if name == "overall" and overall in choices else choices[0]
     kind = schema.get("type")
     if kind == "object":
         return {key: instance(sub, root, overall, key) for key, sub in schema.get("properties", {}).items()}

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ from scientist.study.check import check_study
 from scientist.study.execute import StudyBudgetError, run_study
 from scientist.study.report import build_report
 from scientist.study.spec import PLAIN, SAMPLE_STRIDE, SEED_STRIDE, CellSpec, parse_study
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -153,7 +157,8 @@ def stored(db: str) -> dict[str, Any]:
         cells = {c.key: (c.variant, c.model, c.status, c.params.get("error")) for c in session.scalars(select(Cell))}
         runs = [(r.id, r.cell_id, r.sample_index, r.status, r.variant, r.total_tokens) for r in session.scalars(
             select(Run).order_by(Run.cell_id, Run.sample_index))]  # fmt: skip
-        scores = dict(session.execute(select(Score.run_id, Score.value).where(Score.metric == "overall")).tuples())
+        query = select(Score.run_id, Score.value).where(Score.metric == "overall")
+        scores = {run_id: value for run_id, value in session.execute(query)}
         studies = list(session.scalars(select(Study.name)))
         variant_of = {c.id: c.variant for c in session.scalars(select(Cell))}
     store.close()
@@ -246,7 +251,7 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     assert "no scored run yet for: reflect-1" in report.notes
 
     # the CLI: status and report (Markdown + plots + HTML)
-    status = run_cli("study", "status", "plain-vs-full", "--db", db)
+    status = run_cli("study", "status", "plain-vs-full", "--db", db, env={"COLUMNS": "250"})
     assert status.returncode == 0, status.stderr
     assert "failed" in status.stdout and "completed" in status.stdout and "3/3" in status.stdout
     out, page = tmp_path / "report", tmp_path / "report.html"
@@ -260,3 +265,37 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
         assert (out / f"{name}.png").stat().st_size > 1000 and f"({name}.png)" in markdown
     html = page.read_text()
     assert html.count("<svg") == 3 and "<table>" in html and "plain-vs-full" in html
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: OpenAIStub, tmp_path: Path) -> None:
+    text = study_text(llm.base_url, tmp_path / "llm-cache")
+    text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')
+    path = tmp_path / "study.toml"
+    path.write_text(text.replace('["plain", "full"]', '["plain"]').replace("n = 3", "n = 2"))
+    db, runs_root = str(tmp_path / "study.sqlite"), tmp_path / "runs"
+    args = ["study", "run", str(path), "--db", db, "--runs-dir", str(runs_root)]
+    process = subprocess.Popen([*SCIENTIST, *args], env=dict(os.environ), start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline, interrupted = time.monotonic() + 600, False
+    while time.monotonic() < deadline and process.poll() is None:
+        logs = list(runs_root.glob("studies/*/*/sample-1/*/audit.jsonl"))
+        if logs and '"sandbox_run_start"' in logs[0].read_text():
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the foreground group
+            interrupted = True
+            break
+        time.sleep(0.05)
+    _, stderr = process.communicate(timeout=120)
+    assert interrupted, "the study ended before its second run reached the experiment"
+    assert process.returncode == 130, stderr
+    assert "study run" in stderr and "Traceback" not in stderr
+    (cell,) = stored(db)["cells"].values()
+    assert cell[2] == "interrupted"
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr + again.stdout
+    final = stored(db)
+    assert len(final["cells"]) == 1 and [run[2:4] for run in final["runs"]] == [(0, "completed"), (1, "completed")]
+    folders = sorted(runs_root.glob("studies/*/*/sample-*/*/audit.jsonl"))
+    assert len(folders) == 2 and '"run_resume"' in folders[1].read_text()
+    assert '"run_resume"' not in folders[0].read_text()  # the finished run was kept, not run again

@@ -248,7 +248,8 @@ def _sample_progress(progress: CellProgress, cell: CellSpec, sample: int) -> Pro
 
 def _statuses(store: Store, cell_ids: list[int]) -> dict[int, str]:
     with store.session() as session:
-        return dict(session.execute(select(Cell.id, Cell.status).where(Cell.id.in_(cell_ids))).tuples().all())
+        return {cell_id: status for cell_id, status in session.execute(
+            select(Cell.id, Cell.status).where(Cell.id.in_(cell_ids)))}  # fmt: skip
 
 
 def _cell_runs(store: Store, cell_id: int) -> list[str]:

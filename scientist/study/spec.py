@@ -80,7 +80,7 @@ class StudySpec(BaseModel):
     variants: list[str] = Field(min_length=1)
     n: list[int] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    budget: StudyBudget = Field(default_factory=StudyBudget)
+    budget: StudyBudget = Field(default_factory=lambda: StudyBudget(usd=None, tokens=None))
     settings: dict[str, Any] = Field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
