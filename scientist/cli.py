@@ -34,7 +34,18 @@ app.add_typer(config_app, name="config")
 
 def _register_command_groups() -> None:
     """Command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from scientist.commands import approvals, index, leaderboard, monitors, review, sandbox, serve, store, templates
+    from scientist.commands import (
+        approvals,
+        index,
+        leaderboard,
+        monitors,
+        review,
+        sandbox,
+        serve,
+        store,
+        study,
+        templates,
+    )
 
     app.add_typer(sandbox.app, name="sandbox")
     app.add_typer(templates.app, name="templates")
@@ -46,6 +57,7 @@ def _register_command_groups() -> None:
     app.add_typer(approvals.app, name="approvals")
     app.add_typer(approvals.decisions)
     app.add_typer(serve.app)
+    app.add_typer(study.app, name="study")
 
 
 _register_command_groups()

@@ -24,7 +24,7 @@ from scientist.errors import ConfigError
 CONFIG_FILE_NAME = "scientist.toml"
 DEFAULT_MODEL = "local/smollm2-135m"
 LLMMode = Literal["live", "record", "replay"]
-NoveltyPolicy = Literal["filter", "revise", "keep"]
+NoveltyPolicy = Literal["filter", "revise", "keep", "off"]
 NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 
@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         description="Action per monitor severity, over the defaults (high: require_approval, critical: stop)",
     )
     novelty_policy: NoveltyPolicy = Field(
-        "filter", description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep"
+        "filter",
+        description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; off: no check",
     )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     search: SearchMode = Field("linear", description="Experiment search: linear (K runs) or tree (best-first)")
     tree_breadth: int = Field(2, ge=1, le=8, description="B: children proposed per expanded tree node")
     tree_depth: int = Field(2, ge=1, le=8, description="D: maximum tree depth (also the number of expansions)")
+    variant: str = Field(
+        "default", min_length=1, max_length=100, description="Scaffold variant label (set by `scientist study run`)"
+    )
 
     @field_validator("model")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,8 +30,11 @@ class OpenAIStub:
     replies: list[ScriptedReply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    responder: Callable[[dict[str, Any]], ScriptedReply] | None = None  # answers by request, when set
 
-    def next_reply(self) -> ScriptedReply:
+    def next_reply(self, request: dict[str, Any] | None = None) -> ScriptedReply:
+        if self.responder is not None and request is not None:
+            return self.responder(request)
         return self.replies.pop(0) if self.replies else ScriptedReply(content="{}")
 
 
@@ -43,7 +46,7 @@ def _handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             stub.requests.append(body)
-            reply = stub.next_reply()
+            reply = stub.next_reply(body)
             time.sleep(reply.delay_s)
             if reply.status != 200:
                 payload: dict[str, Any] = {"error": {"message": "scripted error", "type": "server_error"}}

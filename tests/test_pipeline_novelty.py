@@ -200,6 +200,14 @@ def test_keep_only_records_and_zero_rounds_searches_nothing(llm: OpenAIStub, tmp
     assert prompts(ctx) == ["novelty_decide", "novelty_decide"]
 
 
+def test_off_skips_the_check_and_keeps_every_idea(llm: OpenAIStub, tmp_path: Path) -> None:
+    ctx = context(llm, tmp_path, novelty_policy="off")
+    outcome = check_novelty(ctx, "reward hacking", [DUPLICATE, FRESH])
+    assert outcome == {"novelty": [], "candidates": [DUPLICATE, FRESH]}
+    assert llm.requests == [] and prompts(ctx) == []
+    assert ctx.audit.find(kind="novelty_skipped")[0].payload == {"ideas": 2, "policy": "off"}
+
+
 REVIEW = {
     "summary": "A small gridworld study.",
     "strengths": ["clear"],

@@ -144,6 +144,9 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
     from scientist.tools.novelty import revision_feedback, triage
 
     settings = ctx.settings
+    if settings.novelty_policy == "off":  # a scaffold without a novelty check (e.g. the `plain` study variant)
+        ctx.audit.append("novelty_skipped", STAGE, {"ideas": len(ideas), "policy": "off"})
+        return {"novelty": [], "candidates": list(ideas)}
     ctx.progress(STAGE, "opening the paper index")
     index = paper_index(ctx)
     literature = Literature.from_env() if settings.novelty_rounds > 0 else None

@@ -1,0 +1,135 @@
+"""`scientist study run|status|report`: a grid of runs over scaffold variants, resumable, and its statistics.
+
+Register in `scientist.cli` with `app.add_typer(study.app, name="study")`. Heavy libraries load inside commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scientist.commands.store import DbOption
+
+app = typer.Typer(help="Studies: topics x templates x models x scaffold variants x n x seeds, and their report.",
+                  no_args_is_help=True)  # fmt: skip
+
+StudyArgument = Annotated[str, typer.Argument(help="The study file (STUDY.toml) or the study's name")]
+
+
+def _study_name(study: str) -> str:
+    path = Path(study)
+    if path.suffix == ".toml" or path.is_file():
+        from scientist.study.spec import load_study
+
+        return load_study(path).name
+    return study
+
+
+@app.command("run")
+def run(
+    study_file: Annotated[Path, typer.Argument(help="The study file, e.g. STUDY.toml")],
+    db: DbOption = None,
+    runs_dir: Annotated[
+        Path | None, typer.Option("--runs-dir", help="Root of run folders (default: runs_dir from config)")
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Resume cells that failed before")] = False,
+) -> None:
+    """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
+
+    The file: name, topics, templates, models, variants (plain | full | novelty-off | reflect-R, or your own
+    [presets.NAME] of settings), n (runs per cell), seeds, [budget] usd/tokens for the whole study, and [settings]
+    applied to every run.
+    """
+    from rich.console import Console
+
+    from scientist.config import load_settings
+    from scientist.store import open_store
+    from scientist.study.execute import run_study
+    from scientist.study.spec import CellSpec, load_study
+
+    spec = load_study(study_file)
+    root = runs_dir or load_settings().runs_dir
+    console = Console()
+    store = open_store(db)
+    try:
+        with console.status(f"study {spec.name}") as spinner:
+
+            def progress(cell: CellSpec, sample: int, stage: str, message: str) -> None:
+                where = f"{cell.variant} n={cell.n} seed={cell.seed} run {sample + 1}/{cell.n}"
+                spinner.update(f"[bold cyan]{where}[/] {stage}: {message}")
+
+            result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed)
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            f"[yellow]interrupted[/]: finished runs are kept and the current run is checkpointed;"
+            f" `scientist study run {study_file}` again continues the study"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+    for cell in result.cells:
+        colour = {"completed": "green", "failed": "red"}.get(cell.status, "yellow")
+        console.print(f"[{colour}]{cell.status}[/] {cell.key}  {len(cell.runs)} run(s)"
+                      + (f"  {cell.error}" if cell.error else ""), highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"study {spec.name}: {result.count('completed')} of {len(result.cells)} cells completed,"
+                  f" {result.count('failed')} failed; `scientist study report {study_file}`")  # fmt: skip
+
+
+@app.command("status")
+def status(study: StudyArgument, db: DbOption = None) -> None:
+    """Each cell's status, runs, best score and tokens."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from scientist.store import open_store
+    from scientist.study.report import stored_runs
+
+    store = open_store(db)
+    try:
+        cells, runs = stored_runs(store, _study_name(study))
+    finally:
+        store.close()
+    table = Table(title=f"study {_study_name(study)}")
+    for column in ("variant", "model", "template", "n", "seed", "status", "runs", "best overall", "tokens", "error"):
+        table.add_column(column, overflow="fold")
+    for cell in cells:
+        mine = [run for run in runs if run.cell_key == cell.key]
+        scores = [run.score for run in mine if run.score is not None]
+        table.add_row(
+            cell.variant, cell.model, cell.template, str(cell.n), str(cell.seed), cell.status,
+            f"{sum(run.status in ('completed', 'stopped') for run in mine)}/{cell.n}",
+            f"{max(scores):g}" if scores else "-", f"{sum(run.total_tokens for run in mine):,}",
+            str(cell.params.get("error", "")),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@app.command("report")
+def report(
+    study: StudyArgument,
+    db: DbOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and its plots")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write one self-contained page here")] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Quality: a review score field")] = "overall",
+) -> None:
+    """Best-of-k curves with CIs, spread and skew per k, log-k fit, and compute-matched plain best-of-n."""
+    from rich.console import Console
+
+    from scientist.store import open_store
+    from scientist.study.execute import slug
+    from scientist.study.render import write_html, write_markdown
+    from scientist.study.report import build_report
+
+    name = _study_name(study)
+    store = open_store(db)
+    try:
+        built = build_report(store, name, metric)
+    finally:
+        store.close()
+    console = Console()
+    path = write_markdown(built, out or Path(f"{slug(name)}-report"))
+    console.print(f"report: {path}", soft_wrap=True)
+    if html is not None:
+        console.print(f"page: {write_html(built, html)}", soft_wrap=True)

@@ -1,0 +1,257 @@
+"""Run a study: record it and its cells in the store, then each cell's n runs, resumably.
+
+Resumability without new bookkeeping: run `i` of a cell lives in its own folder
+`<runs_dir>/studies/<study>/<cell>/sample-<i>/<run id>/`, so on a second `study run` that folder says everything:
+no run yet → start one; a finished run → keep it; an interrupted, killed or failed one → `resume_run` from its
+checkpoint. A cell is `completed` once all its runs finished and is then skipped; a cell whose run raised is
+`failed` (the error kept in its params) and the study goes on; Ctrl-C marks the cell `interrupted` and stops.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from scientist.context import ProgressCallback
+from scientist.errors import BudgetExceededError
+from scientist.runs import RUN_FILE, load_run
+from scientist.store.engine import Store
+from scientist.store.models import Cell, Run, Study
+from scientist.study.spec import CellSpec, StudySpec
+
+FINISHED_RUNS = ("completed", "stopped")  # a stopped run ended by its own rule (e.g. no novel idea): no resume
+CellProgress = Callable[[CellSpec, int, str, str], None]
+
+
+class StudyBudgetError(BudgetExceededError):
+    """The study's [budget] is spent: no further run starts; raising the cap and re-running continues it."""
+
+
+class CellOutcome(BaseModel):
+    key: str
+    status: str
+    runs: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class StudyResult(BaseModel):
+    name: str
+    cells: list[CellOutcome] = Field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(cell.status == status for cell in self.cells)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "study"
+
+
+def record_study(store: Store, spec: StudySpec) -> dict[str, int]:
+    """Upsert the study and insert its missing cells (existing cells and their status are kept); key → cell id."""
+    with store.session() as session:
+        study = session.scalar(select(Study).where(Study.name == spec.name))
+        if study is None:
+            study = Study(name=spec.name, spec={}, created_at=_now())
+            session.add(study)
+        study.spec = spec.model_dump(mode="json")
+        session.flush()
+        cells = {cell.key: cell for cell in session.scalars(select(Cell).where(Cell.study_id == study.id))}
+        for cell in spec.cells():
+            if cell.key not in cells:
+                row = Cell(study_id=study.id, key=cell.key, topic=cell.topic, template=cell.template,
+                           model=cell.model, variant=cell.variant, n=cell.n, seed=cell.seed,
+                           params={"preset": spec.preset(cell.variant)}, status="pending")  # fmt: skip
+                session.add(row)
+                cells[cell.key] = row
+        session.flush()
+        return {key: row.id for key, row in cells.items()}
+
+
+def _set_status(store: Store, cell_id: int, status: str, error: str | None = None) -> None:
+    with store.session() as session:
+        row = session.get(Cell, cell_id)
+        assert row is not None
+        row.status = status
+        params = dict(row.params)
+        if error is None:
+            params.pop("error", None)
+        else:
+            params["error"] = error
+        row.params = params
+
+
+def _spent(store: Store, cell_ids: list[int]) -> tuple[int, float]:
+    with store.session() as session:
+        tokens, usd = session.execute(
+            select(func.coalesce(func.sum(Run.total_tokens), 0), func.coalesce(func.sum(Run.cost_usd), 0.0))
+            .where(Run.cell_id.in_(cell_ids))
+        ).one()  # fmt: skip
+    return int(tokens), float(usd)
+
+
+def _check_budget(store: Store, spec: StudySpec, cell_ids: list[int]) -> None:
+    tokens, usd = _spent(store, cell_ids)
+    over = []
+    if spec.budget.tokens is not None and tokens >= spec.budget.tokens:
+        over.append(f"{tokens:,} of {spec.budget.tokens:,} tokens")
+    if spec.budget.usd is not None and usd >= spec.budget.usd:
+        over.append(f"${usd:.4f} of ${spec.budget.usd:.4f}")
+    if over:
+        raise StudyBudgetError(
+            f"study {spec.name!r} has spent its budget ({'; '.join(over)}); no further run was started",
+            hint="raise [budget] usd/tokens in the study file and run `scientist study run` again to continue",
+        )
+
+
+def link_run(store: Store, run_dir: Path, cell_id: int, sample: int) -> str:
+    """Import the run folder into the study's store and point its row at the cell."""
+    from scientist.store.importer import import_run
+
+    record = import_run(store, run_dir)
+    with store.session() as session:
+        run = session.get(Run, record.info.id)
+        assert run is not None
+        run.cell_id, run.sample_index = cell_id, sample
+    return record.info.id
+
+
+def _existing_run(sample_dir: Path) -> Path | None:
+    if not sample_dir.is_dir():
+        return None
+    runs = sorted(path for path in sample_dir.iterdir() if (path / RUN_FILE).is_file())
+    return runs[0] if runs else None
+
+
+def run_sample(
+    spec: StudySpec, cell: CellSpec, sample: int, sample_dir: Path, progress: ProgressCallback | None
+) -> Path:
+    """Start run `sample` of `cell`, or resume the one its folder holds; returns the run folder."""
+    from scientist.runner import resume_run, start_run
+    from scientist.study.check import run_settings
+
+    existing = _existing_run(sample_dir)
+    if existing is None:
+        settings = run_settings(spec, cell, sample, sample_dir)
+        try:
+            _, run_dir = start_run(settings, cell.topic, progress)
+        except BaseException:
+            created = _existing_run(sample_dir)
+            if created is not None:
+                raise _RunRaised(created) from None
+            raise
+        return run_dir
+    info, run_dir = load_run(sample_dir, existing.name)
+    if info.status in FINISHED_RUNS:
+        return run_dir
+    try:
+        resume_run(sample_dir, info.id, progress)
+    except BaseException:
+        raise _RunRaised(run_dir) from None
+    return run_dir
+
+
+class _RunRaised(Exception):
+    """Carries the folder of a run that raised, so it is still linked to its cell; `__context__` is the cause."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+def run_study(
+    spec: StudySpec,
+    store: Store,
+    runs_root: Path,
+    *,
+    progress: CellProgress | None = None,
+    retry_failed: bool = False,
+) -> StudyResult:
+    """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`)."""
+    from scientist.study.check import check_study
+
+    check_study(spec)
+    ids = record_study(store, spec)
+    cell_ids = [ids[cell.key] for cell in spec.cells()]
+    statuses = _statuses(store, cell_ids)
+    result = StudyResult(name=spec.name)
+    study_dir = runs_root / "studies" / slug(spec.name)
+    for cell in spec.cells():
+        cell_id = ids[cell.key]
+        status = statuses[cell_id]
+        if status == "completed" or (status == "failed" and not retry_failed):
+            result.cells.append(CellOutcome(key=cell.key, status=status, runs=_cell_runs(store, cell_id)))
+            continue
+        outcome = _run_cell(spec, cell, cell_id, study_dir / slug(cell.slug), store, cell_ids, progress)
+        result.cells.append(outcome)
+    return result
+
+
+def _run_cell(
+    spec: StudySpec,
+    cell: CellSpec,
+    cell_id: int,
+    cell_dir: Path,
+    store: Store,
+    cell_ids: list[int],
+    progress: CellProgress | None,
+) -> CellOutcome:
+    _set_status(store, cell_id, "running")
+    runs: list[str] = []
+    for sample in range(cell.n):
+        sample_dir = cell_dir / f"sample-{sample}"
+        finished = _existing_run(sample_dir)
+        if finished is None or load_run(sample_dir, finished.name)[0].status not in FINISHED_RUNS:
+            try:
+                _check_budget(store, spec, cell_ids)
+            except StudyBudgetError:
+                _set_status(store, cell_id, "pending")
+                raise
+        report = None if progress is None else _sample_progress(progress, cell, sample)
+        try:
+            run_dir = run_sample(spec, cell, sample, sample_dir, report)
+        except _RunRaised as raised:
+            runs.append(link_run(store, raised.run_dir, cell_id, sample))
+            cause = raised.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                _set_status(store, cell_id, "interrupted")
+                raise cause from None
+            error = f"run {sample}: {type(cause).__name__}: {cause}".splitlines()[0]
+            _set_status(store, cell_id, "failed", error)
+            return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
+        except KeyboardInterrupt:
+            _set_status(store, cell_id, "interrupted")
+            raise
+        except Exception as err:  # raised before the run folder existed (e.g. a sandbox that cannot start)
+            error = f"run {sample}: {type(err).__name__}: {err}".splitlines()[0]
+            _set_status(store, cell_id, "failed", error)
+            return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
+        runs.append(link_run(store, run_dir, cell_id, sample))
+    _set_status(store, cell_id, "completed")
+    return CellOutcome(key=cell.key, status="completed", runs=runs)
+
+
+def _sample_progress(progress: CellProgress, cell: CellSpec, sample: int) -> ProgressCallback:
+    def report(stage: str, message: str) -> None:
+        progress(cell, sample, stage, message)
+
+    return report
+
+
+def _statuses(store: Store, cell_ids: list[int]) -> dict[int, str]:
+    with store.session() as session:
+        return {cell_id: status for cell_id, status in session.execute(
+            select(Cell.id, Cell.status).where(Cell.id.in_(cell_ids)))}  # fmt: skip
+
+
+def _cell_runs(store: Store, cell_id: int) -> list[str]:
+    with store.session() as session:
+        return list(session.scalars(select(Run.id).where(Run.cell_id == cell_id).order_by(Run.sample_index)))

@@ -1,0 +1,189 @@
+"""A `StudyReport` as Markdown (with PNG plots beside it) and as one self-contained HTML page (inline SVG plots)."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scientist.study.report import StudyReport
+
+PLOTS = ("quality_vs_k", "score_distribution", "cost_vs_quality")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{low:.3f}, {high:.3f}]"
+
+
+def _figures(report: StudyReport) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures: dict[str, Any] = {}
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for v in report.variants:
+        ks = [p.k for p in v.curve]
+        ax.plot(ks, [p.mean for p in v.curve], marker="o", label=v.variant)
+        if all(p.ci_low is not None and p.ci_high is not None for p in v.curve):
+            ax.fill_between(ks, [p.ci_low or 0.0 for p in v.curve], [p.ci_high or 0.0 for p in v.curve], alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (best of k runs)")
+    ax.set_ylabel(f"E[max of k] {report.metric}")
+    ax.set_title("quality vs k (95% bootstrap CI)", fontsize=9)
+    ax.legend(fontsize=8)
+    figures["quality_vs_k"] = fig
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    if report.variants:
+        ax.boxplot([v.scores for v in report.variants], showmeans=True)
+        for i, v in enumerate(report.variants, 1):
+            ax.scatter([i] * len(v.scores), v.scores, s=12, alpha=0.6)
+        ax.set_xticks(range(1, len(report.variants) + 1), [v.variant for v in report.variants])
+    ax.set_ylabel(report.metric)
+    ax.set_title("score distribution per variant (one point per run)", fontsize=9)
+    figures["score_distribution"] = fig
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for v in report.variants:
+        ax.plot([p.k * v.mean_tokens for p in v.curve], [p.mean for p in v.curve], marker="o", label=v.variant)
+    ax.set_xlabel("tokens spent (k x mean tokens per run)")
+    ax.set_ylabel(f"E[max of k] {report.metric}")
+    ax.set_title("cost vs quality frontier", fontsize=9)
+    ax.legend(fontsize=8)
+    figures["cost_vs_quality"] = fig
+    for figure in figures.values():
+        figure.tight_layout()
+    return figures
+
+
+def _save_all(report: StudyReport, save: Callable[[str, Any], None]) -> None:
+    import matplotlib.pyplot as plt
+
+    for name, fig in _figures(report).items():
+        save(name, fig)
+        plt.close(fig)
+
+
+def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
+    """The report as Markdown; `plots` maps plot names to the image paths to reference."""
+    lines = [f"# Study report: {report.name}", ""]
+    status = ", ".join(f"{count} {name}" for name, count in sorted(report.cell_status.items()))
+    lines += [f"Cells: {status}. Quality = the `{report.metric}` review score of each run.", ""]
+    for key, error in report.failed_cells:
+        lines.append(f"- failed cell `{key}`: {error}")
+    lines += [f"- note: {note}" for note in report.notes]
+    lines.append("")
+    for name in PLOTS:
+        if plots and name in plots:
+            lines += [f"![{name}]({plots[name]})", ""]
+    for v in report.variants:
+        lines += [f"## {v.variant}", "",
+                  f"{len(v.scores)} scored of {v.runs} runs; mean tokens per run {v.mean_tokens:,.0f}.", "",
+                  "| k | E[max of k] | 95% CI | variance | skewness |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"| {p.k} | {p.mean:.3f} | {_ci(p.ci_low, p.ci_high)} | {p.variance:.3f} | {_num(p.skewness)} |"
+            for p in v.curve
+        ]
+        lines += ["", f"Log-k fit: {v.fit_note}.", ""]
+    for m in report.matched:
+        lines += [f"## {m.variant} vs plain best-of-n at the same token budget", "",
+                  f"Mean tokens per run: {m.variant} {m.mean_tokens:,.0f}, plain {m.plain_mean_tokens:,.0f}.", "",
+                  f"| {m.variant} k | tokens | {m.variant} | plain k | plain | difference | note |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in m.rows:
+            lines.append(
+                f"| {r.k} | {r.budget_tokens:,.0f} | {r.quality:.3f} {_ci(r.ci_low, r.ci_high)} |"
+                f" {r.plain_k if r.plain_k is not None else '-'} |"
+                f" {_num(r.plain_quality)} {_ci(r.plain_ci_low, r.plain_ci_high)} | {_num(r.difference)} | {r.note} |"
+            )
+        lines.append("")
+    if report.paired:
+        lines += ["## Paired comparisons with plain (same topic, template, model, seed and sample)", "",
+                  "| variant | pairs | mean difference | 95% CI | p (permutation) | Cohen's dz | Cliff's delta |"
+                  " wins/ties/losses |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for p in report.paired:
+            c = p.comparison
+            if c is None:
+                lines.append(f"| {p.variant} | {p.pairs} | {p.note} | | | | | |")
+                continue
+            lines.append(
+                f"| {p.variant} | {p.pairs} | {c.mean_diff:.3f} | {_ci(c.ci_low, c.ci_high)} | {c.p_value:.3g} |"
+                f" {_num(c.cohens_dz)} | {c.cliffs_delta:.3f} | {c.wins}/{c.ties}/{c.losses} |"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_markdown(report: StudyReport, out_dir: Path) -> Path:
+    """report.md plus one PNG per plot in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, str] = {}
+
+    def save(name: str, fig: Any) -> None:
+        fig.savefig(out_dir / f"{name}.png", dpi=110, metadata={"Software": None})
+        plots[name] = f"{name}.png"
+
+    _save_all(report, save)
+    path = out_dir / "report.md"
+    path.write_text(markdown(report, plots), encoding="utf-8")
+    return path
+
+
+def write_html(report: StudyReport, out: Path) -> Path:
+    """One self-contained page: the Markdown's tables as HTML, plots inline as SVG, nothing fetched."""
+    svgs: dict[str, str] = {}
+
+    def save(name: str, fig: Any) -> None:
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        text = buffer.getvalue()
+        svgs[name] = text[text.index("<svg") :]
+
+    _save_all(report, save)
+    body = []
+    for block in markdown(report).split("\n\n"):
+        body.append(_block_html(block))
+    figures = "\n".join(f'<figure id="{name}">{svgs[name]}</figure>' for name in PLOTS if name in svgs)
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Study report: {html.escape(report.name)}</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}figure{margin:1em 0}</style></head><body>\n"
+        f"{body[0]}\n{figures}\n" + "\n".join(body[1:]) + "\n</body></html>\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _inline(text: str) -> str:
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
+
+
+def _block_html(block: str) -> str:
+    lines = [line for line in block.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("#"):
+        level = len(lines[0]) - len(lines[0].lstrip("#"))
+        head = f"<h{level}>{_inline(lines[0].lstrip('#').strip())}</h{level}>"
+        return head + ("\n" + _block_html("\n".join(lines[1:])) if len(lines) > 1 else "")
+    if lines[0].startswith("|"):
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if not line.startswith("|---")]
+        head = "".join(f"<th>{_inline(cell)}</th>" for cell in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if lines[0].startswith("- "):
+        return "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
+    if lines[0].startswith("!["):
+        return ""
+    return "<p>" + _inline(" ".join(lines)) + "</p>"

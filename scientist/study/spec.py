@@ -1,0 +1,220 @@
+"""A study file (TOML): the grid topics x templates x models x scaffold variants x n x seeds, and its budget.
+
+Why named variants: a study compares *scaffolds*, so each variant is a named preset of Settings overrides that a
+report can refer to (`plain`, `full`, `reflect-2`, or one the file defines under `[presets.NAME]`). Everything is
+checked before any run starts, so a typo in a variant, template, model or setting is one error naming the bad key
+and the valid options, never a crash halfway through a grid.
+
+    name = "scaffold-vs-best-of-n"
+    topics = ["reward hacking in a gridworld with a respawning coin"]
+    templates = ["reward_misspec"]
+    models = ["local/smollm2-135m"]
+    variants = ["plain", "full", "reflect-2"]
+    n = 4            # runs per cell: the best-of-n pool (a list gives one cell per value)
+    seeds = [0, 1]
+    [budget]         # whole-study caps, checked before each run (per-run caps: budget_usd in [settings])
+    usd = 20.0
+    tokens = 2_000_000
+    [settings]       # Settings for every run (sandbox, temperature, ...), under each variant's overrides
+    sandbox = "docker"
+    [presets.wide]   # a variant of your own
+    num_ideas = 8
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scientist.errors import ConfigError
+
+# Settings a study controls itself: a preset or [settings] table may not set them.
+GRID_FIELDS = ("model", "template", "seed", "runs_dir", "variant", "api_key")
+# Run i of a cell with seed s uses Settings.seed = s * SEED_STRIDE + i * SAMPLE_STRIDE: a run's stages use
+# seed + j for their j-th sample (< SAMPLE_STRIDE), so no two runs of a study share a model seed, while sample i
+# of two variants with the same seed share theirs (paired comparisons).
+SEED_STRIDE = 100_000
+SAMPLE_STRIDE = 100
+
+# `plain`: one-shot. One idea, no novelty check, reviewers without reflection, the config-only experiment (no
+# edit→run→fix loop).
+PLAIN: dict[str, Any] = {
+    "num_ideas": 1,
+    "novelty_policy": "off",
+    "review_reflections": 0,
+    "experiment_runs": 0,
+    "fix_attempts": 0,
+    "search": "linear",
+}
+BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
+    "plain": PLAIN,
+    "full": {},  # the defaults of Settings (and of the study's [settings])
+    "novelty-off": {"novelty_policy": "off"},
+}
+REFLECT = re.compile(r"^reflect-(\d+)$")  # plain + R review-reflection rounds
+
+
+class StudyBudget(BaseModel):
+    """Caps over the whole study (sum over its runs in the store); a run is not started once one is reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    usd: float | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0)
+
+
+class StudySpec(BaseModel):
+    """The parsed study file. `cells()` expands the grid; `settings_for()` gives a run its Settings overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    topics: list[str] = Field(min_length=1)
+    templates: list[str] = Field(default_factory=lambda: ["reward_misspec"], min_length=1)
+    models: list[str] = Field(min_length=1)
+    variants: list[str] = Field(min_length=1)
+    n: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    budget: StudyBudget = Field(default_factory=lambda: StudyBudget(usd=None, tokens=None))
+    settings: dict[str, Any] = Field(default_factory=dict)
+    presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("n", mode="before")
+    @classmethod
+    def _n_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("n")
+    @classmethod
+    def _n_positive(cls, value: list[int]) -> list[int]:
+        if any(n < 1 for n in value):
+            raise ValueError("every n must be ≥ 1")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topics_not_empty(cls, value: list[str]) -> list[str]:
+        if any(not topic.strip() for topic in value):
+            raise ValueError("a topic is empty")
+        return value
+
+    def preset(self, variant: str) -> dict[str, Any]:
+        """The Settings overrides a variant stands for; unknown names are a ConfigError listing the valid ones."""
+        if variant in self.presets:
+            return dict(self.presets[variant])
+        if variant in BUILTIN_PRESETS:
+            return dict(BUILTIN_PRESETS[variant])
+        match = REFLECT.match(variant)
+        if match:
+            return {**PLAIN, "review_reflections": int(match.group(1))}
+        raise ConfigError(
+            f"unknown variant {variant!r} in the study's variants",
+            hint=f"valid: {', '.join(self.variant_names())}, reflect-R (R = 0..5), or define [presets.{variant}]",
+        )
+
+    def variant_names(self) -> list[str]:
+        return [*BUILTIN_PRESETS, *self.presets]
+
+    def cells(self) -> list[CellSpec]:
+        """The grid, in a stable order (topic, template, model, variant, n, seed)."""
+        return [
+            CellSpec(topic=topic, template=template, model=model, variant=variant, n=n, seed=seed)
+            for topic in self.topics
+            for template in self.templates
+            for model in self.models
+            for variant in self.variants
+            for n in self.n
+            for seed in self.seeds
+        ]
+
+    def settings_for(self, cell: CellSpec, sample: int) -> dict[str, Any]:
+        """Settings overrides of run `sample` of `cell`: [settings] < variant preset < the cell's own values."""
+        return {
+            **self.settings,
+            **self.preset(cell.variant),
+            "model": cell.model,
+            "template": cell.template,
+            "variant": cell.variant,
+            "seed": cell.seed * SEED_STRIDE + sample * SAMPLE_STRIDE,
+        }
+
+
+class CellSpec(BaseModel):
+    """One point of the grid: `n` runs of one variant on one topic, template and model, from one seed."""
+
+    topic: str
+    template: str
+    model: str
+    variant: str
+    n: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Stable across re-runs of the same file (the topic by hash: it may be long)."""
+        topic = hashlib.sha256(self.topic.encode()).hexdigest()[:10]
+        return f"{topic}|{self.template}|{self.model}|{self.variant}|n{self.n}|s{self.seed}"
+
+    @property
+    def slug(self) -> str:
+        """The key as a folder name."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.key.replace("|", "__"))[:200]
+
+
+def parse_study(text: str, source: str = "study file") -> StudySpec:
+    """Parse and validate the file's structure (not yet its names: see `scientist.study.check.check_study`)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source} is not valid TOML: {err}", hint="fix the TOML syntax") from err
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "study"
+        if first["type"] == "extra_forbidden":
+            valid = ", ".join(StudySpec.model_fields) if len(first["loc"]) == 1 else "usd, tokens"
+            raise ConfigError(f"unknown key {where!r} in {source}", hint=f"valid keys: {valid}") from err
+        raise ConfigError(
+            f"invalid {where!r} in {source}: {first['msg']} (got {first.get('input')!r})",
+            hint="see `scientist study run --help` for the file format",
+        ) from err
+    _check_setting_keys(spec, source)
+    for variant in spec.variants:
+        spec.preset(variant)
+    if len(set(spec.variants)) != len(spec.variants):
+        raise ConfigError(f"a variant is listed twice in {source}: {spec.variants}", hint="list each variant once")
+    return spec
+
+
+def load_study(path: Path) -> StudySpec:
+    if not path.is_file():
+        raise ConfigError(f"study file {path} does not exist", hint="pass the path of a STUDY.toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read study file {path}: {err}") from err
+    return parse_study(text, str(path))
+
+
+def _check_setting_keys(spec: StudySpec, source: str) -> None:
+    from scientist.config import Settings
+
+    valid = sorted(set(Settings.model_fields) - set(GRID_FIELDS))
+    tables = [("settings", spec.settings)] + [(f"presets.{name}", preset) for name, preset in spec.presets.items()]
+    for table, values in tables:
+        for key in values:
+            if key in GRID_FIELDS:
+                raise ConfigError(
+                    f"{table}.{key} in {source} is set by the study grid itself",
+                    hint="set it with the study's topics/templates/models/variants/seeds; API keys: environment",
+                )
+            if key not in valid:
+                raise ConfigError(
+                    f"unknown setting {key!r} in [{table}] of {source}", hint=f"valid: {', '.join(valid)}"
+                )
