@@ -65,10 +65,10 @@ class ReviewStub(OpenAIStub):
 
     respond: Callable[[Request], str] | None = None
 
-    def next_reply(self) -> ScriptedReply:
+    def next_reply(self, request: Request | None = None) -> ScriptedReply:
         if self.replies:
             return self.replies.pop(0)
-        request = self.requests[-1]
+        request = request if request is not None else self.requests[-1]
         if self.respond is not None:
             return ScriptedReply(content=self.respond(request))
         return ScriptedReply(content=meta_json() if is_meta(request) else form_json())
