@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from scientist.context import RunContext
 
 
+# Not `monitor*`: the store imports those kinds as flags, and a clean scan is no flag.
+CHECKED_KIND = "checked_by_monitors"
+
+
+def _checked(ctx: RunContext, where: str, node: str, candidate: str | None, events: list[MonitorEvent]) -> None:
+    """Proof in the audit log that the monitors looked at this place, even when they found nothing."""
+    payload = {"where": where, "node": node, "candidate": candidate, "events": len(events)}
+    ctx.audit.append(CHECKED_KIND, "monitors", payload)
+
+
 def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: str | None) -> list[MonitorEvent]:
     return [e.model_copy(update={"run_id": ctx.run_id, "node": node, "candidate": candidate}) for e in events]
 
@@ -30,6 +40,7 @@ def check_sandbox_run(ctx: RunContext, label: str, workspace: Path, result: Any)
     events = scan_workspace(workspace, ctx.template)
     events += scan_sandbox_result(result, ctx.template, workspace=workspace, location=f"experiments/{label}")
     events = _tagged(events, ctx, "experiment", label)
+    _checked(ctx, f"experiments/{label}", "experiment", label, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where=f"sandbox run {label!r}")
     return events
 
@@ -44,5 +55,6 @@ def check_paper(ctx: RunContext, paper: dict[str, Any], records: list[dict[str, 
         if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
     ]
     events = _tagged(scan_paper(sections, runs, ctx.template), ctx, "write", None)
+    _checked(ctx, "paper", "write", None, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where="paper draft")
     return events
