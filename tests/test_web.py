@@ -1,4 +1,6 @@
-"""`scientist serve`: token, CSRF and escaping on the ASGI app; then the whole loop in headless Chromium."""
+"""`scientist serve`: token, CSRF and escaping on the ASGI app; then the whole loop in headless Chromium (approve a
+pending idea, the run proceeds, then the leaderboard tab: sort by a column, follow a run's review and paper links).
+The leaderboard's own checks (escaping, path traversal) are in tests/test_web_leaderboard.py."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -21,6 +24,7 @@ from scientist.approvals.store import ApprovalStore
 from scientist.runs import create_run, save_run
 from scientist.web.app import create_app
 from tests.conftest import FIXTURE_TOPIC, REPO, SCIENTIST, replay_env, run_cli
+from tests.store_support import clone_run
 
 EVIL = "<script>alert('pwned')</script>"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -98,8 +102,11 @@ def serve(isolated_env: Path) -> Iterator[callable]:  # type: ignore[valid-type]
 
     def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[str]]:
         process = subprocess.Popen(
-            [*SCIENTIST, "serve", *args], env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            [*SCIENTIST, "serve", *args],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         processes.append(process)
         assert process.stdout is not None
@@ -142,10 +149,46 @@ def artifact_dirs(tmp_path: Path) -> list[Path]:
     return dirs
 
 
+def check_leaderboard(page: Any, run_dir: Path, env: dict[str, str], screenshot: Path) -> None:
+    """The finished run plus two clones (other models and scores) on the page's leaderboard: sort, follow a link."""
+    from playwright.sync_api import expect
+
+    for index, overall in enumerate((2, 9)):
+        clone_run(run_dir, run_dir.parent, f"clone-{index}", model=f"prov/m{index}", overall=overall)
+    assert run_cli("store", "import", str(run_dir.parent), env=env).returncode == 0
+    page.locator("#nav-leaderboard").click()
+    rows = page.locator("#entries tbody tr")
+    expect(rows).to_have_count(3)
+
+    def means() -> list[float]:
+        return [
+            float(v)
+            for v in page.eval_on_selector_all("#entries tbody tr", "rows => rows.map(r => r.cells[1].dataset.sort)")
+        ]
+
+    assert means() == sorted(means(), reverse=True) and means()[0] == 9.0  # best first, as scientist.leaderboard
+    header = page.locator("#entries th", has_text="mean")
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending" and means() == sorted(means())
+    page.screenshot(path=str(screenshot), full_page=True)
+    link = page.locator('#runs tr[data-run="clone-1"] a', has_text="review")
+    assert link.get_attribute("href") == "/files/clone-1/review.json"
+    link.click()
+    assert json.loads(page.locator("body").inner_text())["form"]["overall"] == 9
+    page.go_back()
+    paper = page.locator('#runs tr[data-run="clone-0"] a', has_text="paper").get_attribute("href")
+    assert paper == "/files/clone-0/paper/paper.pdf"
+    reply = page.request.get(page.url.split("/leaderboard")[0] + paper)  # the browser's session (token cookie)
+    assert reply.ok and reply.headers["content-type"] == "application/pdf" and reply.body().startswith(b"%PDF")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true", reason="Debian chromium not installed")
 def test_browser_approves_a_pending_idea_and_the_run_proceeds(
-    isolated_env: Path, replay_store: Path, serve: callable, tmp_path: Path  # type: ignore[valid-type]
+    isolated_env: Path,
+    replay_store: Path,
+    serve: callable,
+    tmp_path: Path,  # type: ignore[valid-type]
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -172,10 +215,12 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
         expect(status).to_have_text("completed", timeout=300_000)  # live progress: polled, no reload
         done = [directory / "web-approval-completed.png" for directory in artifact_dirs(tmp_path)]
         page.screenshot(path=str(done[0]), full_page=True)
+        board = [directory / "web-leaderboard.png" for directory in artifact_dirs(tmp_path)]
+        check_leaderboard(page, run_dir, env, board[0])
         browser.close()
-    for extra in [*shots[1:], *done[1:]]:
+    for extra in [*shots[1:], *done[1:], *board[1:]]:
         extra.parent.mkdir(parents=True, exist_ok=True)
-    for source, copies in ((shots[0], shots[1:]), (done[0], done[1:])):
+    for source, copies in ((shots[0], shots[1:]), (done[0], done[1:]), (board[0], board[1:])):
         assert source.stat().st_size > 1000
         for copy in copies:
             shutil.copyfile(source, copy)

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scientist.commands.store import DbOption
+
 app = typer.Typer()
 console = Console()
 
@@ -22,6 +24,7 @@ def serve(
     token: Annotated[str | None, typer.Option("--token", envvar="SCIENTIST_SERVE_TOKEN",
                                               help="Access token (generated when bound beyond loopback)")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")] = None,
+    db: DbOption = None,
 ) -> None:
     """Serve a page listing runs and pending approvals, with approve/reject buttons and live progress."""
     import uvicorn
@@ -36,4 +39,4 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/" + (f"?token={token}" if token else "")
     console.print(f"serving runs in {folder.resolve()} at {url}", soft_wrap=True, highlight=False)
-    uvicorn.run(create_app(folder, token=token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(folder, token=token, db=db), host=host, port=port, log_level="warning")

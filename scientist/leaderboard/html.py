@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,14 +20,15 @@ def _link(target: Path, page_dir: Path) -> str:
     return quote(Path(os.path.relpath(target, page_dir)).as_posix())
 
 
-def _run_links(run: RunScore, page_dir: Path) -> dict[str, str]:
+def run_links(run: RunScore, href: Callable[[Path], str | None]) -> dict[str, str]:
+    """name -> href of a run's run.json, paper and review; `href` maps a file to its link (None: not linkable)."""
     folder = Path(run.run_dir)
-    links = {"run": _link(folder / "run.json", page_dir)}
+    files = {"run": folder / "run.json"}
     if run.paper_path:
-        links["paper"] = _link(folder / run.paper_path, page_dir)
+        files["paper"] = folder / run.paper_path
     if run.review_path:
-        links["review"] = _link(folder / run.review_path, page_dir)
-    return links
+        files["review"] = folder / run.review_path
+    return {name: link for name, path in files.items() if (link := href(path)) is not None}
 
 
 def plot_svg(board: Leaderboard) -> str:
@@ -57,22 +59,36 @@ def plot_svg(board: Leaderboard) -> str:
     return svg[svg.index("<svg") :]
 
 
-def render(board: Leaderboard, out: Path, *, title: str = "scientist leaderboard", where: str = "") -> Path:
-    """Write the page to `out` (its folder is created); returns the path."""
+def page_html(
+    board: Leaderboard,
+    href: Callable[[Path], str | None],
+    *,
+    title: str = "scientist leaderboard",
+    where: str = "",
+    home: str | None = None,
+) -> str:
+    """The page as a string (autoescaped); `href` links run files, `home` adds a link back (the web app's)."""
     from datetime import UTC, datetime
 
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    env = Environment(loader=PackageLoader("scientist.leaderboard", "templates"), autoescape=select_autoescape())
-    page = env.get_template("leaderboard.html.j2").render(
+    env = Environment(
+        loader=PackageLoader("scientist.leaderboard", "templates"), autoescape=select_autoescape(default=True)
+    )
+    return env.get_template("leaderboard.html.j2").render(
         title=title,
         board=board,
         where=where,
+        home=home,
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         plot=plot_svg(board) if board.entries else "",
-        links={run.run_id: _run_links(run, out.parent) for e in board.entries for run in e.runs},
+        links={run.run_id: run_links(run, href) for e in board.entries for run in e.runs},
     )
-    out.write_text(page, encoding="utf-8")
+
+
+def render(board: Leaderboard, out: Path, *, title: str = "scientist leaderboard", where: str = "") -> Path:
+    """Write the page to `out` (its folder is created); returns the path."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page_html(board, lambda path: _link(path, out.parent), title=title, where=where), encoding="utf-8")
     return out

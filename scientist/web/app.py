@@ -25,6 +25,7 @@ from scientist.approvals.errors import ApprovalError
 from scientist.approvals.store import Decision, all_approvals, find_approval
 from scientist.errors import ScientistError
 from scientist.runs import list_runs
+from scientist.web.files import file_response, link_for
 from scientist.web.security import CSRF_COOKIE, CSRF_FIELD, TOKEN_COOKIE, csrf_ok, csrf_token, token_ok
 
 _templates = Environment(loader=PackageLoader("scientist.web", "templates"), autoescape=select_autoescape(default=True))
@@ -57,16 +58,36 @@ def _resume_detached(runs_dir: Path, run_id: str) -> None:
     )
 
 
-def create_app(runs_dir: Path, token: str | None = None, resume_after_decision: bool = True) -> Starlette:
-    """`token`: required on every request when given (always given when bound beyond loopback)."""
+def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str) -> Response:
+    """The leaderboard (scientist.leaderboard, same entries and page as `scientist leaderboard --html`), with its
+    paper/review links served by this app from the runs folder only."""
+    from scientist.leaderboard.board import build
+    from scientist.leaderboard.html import page_html
+    from scientist.store import open_store
+
+    try:
+        store = open_store(db)
+        try:
+            board = build(store, by=by, metric=metric)
+        finally:
+            store.close()
+    except ScientistError as err:
+        return PlainTextResponse(str(err), status_code=400)
+    html = page_html(board, lambda path: link_for(runs_dir, path), where=store.where, home="/")
+    return HTMLResponse(html)
+
+
+def create_app(
+    runs_dir: Path, token: str | None = None, resume_after_decision: bool = True, db: str | None = None
+) -> Starlette:
+    """`token`: required on every request when given (always given when bound beyond loopback); `db`: the run
+    store the leaderboard reads (default: the user's)."""
 
     def render(request: Request, name: str, **context: Any) -> HTMLResponse:
         csrf = csrf_token(request)
         html = _templates.get_template(name).render(csrf=csrf, csrf_field=CSRF_FIELD, **context)
         response = HTMLResponse(html)
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
-        if token is not None and request.query_params.get("token"):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return response
 
     async def index(request: Request) -> Response:
@@ -104,10 +125,19 @@ def create_app(runs_dir: Path, token: str | None = None, resume_after_decision: 
             _resume_detached(runs_dir, run_dir.name)
         return RedirectResponse("/", status_code=303)
 
+    def leaderboard(request: Request) -> Response:
+        query = request.query_params
+        return leaderboard_page(runs_dir, db, query.get("by", "model"), query.get("metric", "overall"))
+
+    def run_file(request: Request) -> Response:
+        return file_response(runs_dir, request.path_params["path"])
+
     async def require_token(request: Request, call_next: Any) -> Response:
         if token is not None and not token_ok(request, token):
             return PlainTextResponse("a token is required: open the URL `scientist serve` printed", 401)
         response: Response = await call_next(request)
+        if token is not None and request.query_params.get("token"):  # the URL `serve` printed: remember it
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return response
 
     return Starlette(
@@ -116,6 +146,8 @@ def create_app(runs_dir: Path, token: str | None = None, resume_after_decision: 
             Route("/", index),
             Route("/approvals/{approval_id}", approval),
             Route("/api/status", status),
+            Route("/leaderboard", leaderboard),
+            Route("/files/{path:path}", run_file),
             Route("/approvals/{approval_id}/{action:str}", decide_view, methods=["POST"]),
         ],
     )
