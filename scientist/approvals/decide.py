@@ -12,18 +12,20 @@ from scientist.audit import AuditLog
 from scientist.runs import load_config_snapshot, load_run
 
 WAITING_STATUSES = ("waiting", "paused")
+STUDY_BUDGET_KIND = "study_budget"  # scientist.study.budget (not imported: approvals must not need the store)
 
 
 def _check_fits(approval: Approval, decision: Decision, run_dir: Path) -> None:
     if decision.action == "reject" and not decision.reason.strip():
         raise ApprovalError("a rejection needs a reason", hint="pass --reason '...'")
-    if decision.budget and approval.kind != BUDGET_KIND:
+    budget_kinds = (BUDGET_KIND, STUDY_BUDGET_KIND)
+    if decision.budget and approval.kind not in budget_kinds:
         raise ApprovalError(f"approval {approval.id} is a {approval.kind} gate, not a budget stop",
                             hint="--budget-* options apply to budget approvals only")
     unknown = sorted(set(decision.budget) - set(BUDGET_FIELDS))
     if unknown:
         raise ApprovalError(f"unknown budget fields {unknown}", hint=f"use {list(BUDGET_FIELDS)}")
-    if approval.kind == BUDGET_KIND and decision.action == "approve" and not decision.budget:
+    if approval.kind in budget_kinds and decision.action == "approve" and not decision.budget:
         raise ApprovalError(f"approval {approval.id} asks to raise the budget or stop",
                             hint="approve with --budget-usd N, --budget-tokens N or --budget-wall-s N; or reject")
     if decision.action != "edit":
@@ -47,13 +49,13 @@ def _check_fits(approval: Approval, decision: Decision, run_dir: Path) -> None:
 def decide(runs_dir: Path, approval_id: str, decision: Decision, decided_by: str) -> tuple[Approval, Path]:
     """Record a decision; exactly one of several concurrent deciders succeeds, the others get ApprovalError."""
     approval, run_dir = find_approval(runs_dir, approval_id)
-    info, _ = load_run(runs_dir, str(run_dir))
     if approval.status != "pending":
         raise ApprovalError(
             f"approval {approval.id} was already {approval.status} by {approval.decided_by} at {approval.decided_at}",
             hint=f"see `scientist approvals show {approval.id}`",
         )
-    if info.status not in WAITING_STATUSES:
+    info = None if approval.kind == STUDY_BUDGET_KIND else load_run(runs_dir, str(run_dir))[0]  # a study folder
+    if info is not None and info.status not in WAITING_STATUSES:
         raise ApprovalError(
             f"run {info.id} is not waiting for a decision (status: {info.status})",
             hint="decide once the run has stopped at the gate; see `scientist runs show " + info.id + "`",

@@ -167,9 +167,14 @@ class ApprovalStore:
             )
 
 
+def _stores(runs_dir: Path) -> list[Path]:
+    """Every approvals file: one per run, and one per study (`studies/<study>/`, its budget stops)."""
+    return sorted([*runs_dir.glob(f"*/{APPROVALS_DB}"), *runs_dir.glob(f"studies/*/{APPROVALS_DB}")])
+
+
 def find_approval(runs_dir: Path, approval_id: str) -> tuple[Approval, Path]:
     """Look the id up across all runs in `runs_dir` (ids are random, so at most one run holds it)."""
-    for path in sorted(runs_dir.glob(f"*/{APPROVALS_DB}")):
+    for path in _stores(runs_dir):
         approval = ApprovalStore(path.parent).get(approval_id)
         if approval is not None:
             return approval, path.parent
@@ -178,6 +183,6 @@ def find_approval(runs_dir: Path, approval_id: str) -> tuple[Approval, Path]:
 
 def all_approvals(runs_dir: Path) -> list[tuple[Approval, Path]]:
     found: list[tuple[Approval, Path]] = []
-    for path in sorted(runs_dir.glob(f"*/{APPROVALS_DB}")):
+    for path in _stores(runs_dir):
         found.extend((approval, path.parent) for approval in ApprovalStore(path.parent).all())
     return found

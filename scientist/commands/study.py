@@ -39,13 +39,14 @@ def run(
     """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
 
     The file: name, topics, templates, models, variants (plain | full | novelty-off | reflect-R, or your own
-    [presets.NAME] of settings), n (runs per cell), seeds, [budget] usd/tokens for the whole study, and [settings]
-    applied to every run.
+    [presets.NAME] of settings), n (runs per cell), seeds, [budget] usd/tokens/wall_s for the whole study (at a
+    cap the study pauses on a `scientist approvals` question: raise it or stop), and [settings] for every run.
     """
     from rich.console import Console
 
     from scientist.config import load_settings
     from scientist.store import open_store
+    from scientist.study.budget import StudyStoppedError
     from scientist.study.execute import run_study
     from scientist.study.spec import CellSpec, load_study
 
@@ -61,6 +62,9 @@ def run(
                 spinner.update(f"[bold cyan]{where}[/] {stage}: {message}")
 
             result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed)
+    except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
+        console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
+        raise typer.Exit(0) from None
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"[yellow]interrupted[/]: finished runs are kept and the current run is checkpointed;"

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from scientist.context import ProgressCallback
-from scientist.errors import BudgetExceededError
+from scientist.errors import BudgetExceededError, ScientistError
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Run, Study
@@ -89,27 +89,11 @@ def _set_status(store: Store, cell_id: int, status: str, error: str | None = Non
         row.params = params
 
 
-def _spent(store: Store, cell_ids: list[int]) -> tuple[int, float]:
-    with store.session() as session:
-        tokens, usd = session.execute(
-            select(func.coalesce(func.sum(Run.total_tokens), 0), func.coalesce(func.sum(Run.cost_usd), 0.0))
-            .where(Run.cell_id.in_(cell_ids))
-        ).one()  # fmt: skip
-    return int(tokens), float(usd)
+def _check_budget(store: Store, spec: StudySpec, cell_ids: list[int], study_dir: Path) -> None:
+    """The study-budget hook (scientist/study/budget.py): pauses on an approval or stops at the study's caps."""
+    from scientist.study.budget import check_study_budget
 
-
-def _check_budget(store: Store, spec: StudySpec, cell_ids: list[int]) -> None:
-    tokens, usd = _spent(store, cell_ids)
-    over = []
-    if spec.budget.tokens is not None and tokens >= spec.budget.tokens:
-        over.append(f"{tokens:,} of {spec.budget.tokens:,} tokens")
-    if spec.budget.usd is not None and usd >= spec.budget.usd:
-        over.append(f"${usd:.4f} of ${spec.budget.usd:.4f}")
-    if over:
-        raise StudyBudgetError(
-            f"study {spec.name!r} has spent its budget ({'; '.join(over)}); no further run was started",
-            hint="raise [budget] usd/tokens in the study file and run `scientist study run` again to continue",
-        )
+    check_study_budget(store, spec, cell_ids, study_dir)
 
 
 def link_run(store: Store, run_dir: Path, cell_id: int, sample: int) -> str:
@@ -211,9 +195,12 @@ def _run_cell(
         finished = _existing_run(sample_dir)
         if finished is None or load_run(sample_dir, finished.name)[0].status not in FINISHED_RUNS:
             try:
-                _check_budget(store, spec, cell_ids)
-            except StudyBudgetError:
+                _check_budget(store, spec, cell_ids, cell_dir.parent)
+            except BudgetExceededError:  # paused on a study-budget approval (StudyBudgetError)
                 _set_status(store, cell_id, "pending")
+                raise
+            except ScientistError:  # a raise was rejected (budget.StudyStoppedError)
+                _set_status(store, cell_id, "stopped")
                 raise
         report = None if progress is None else _sample_progress(progress, cell, sample)
         try:

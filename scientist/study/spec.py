@@ -66,6 +66,7 @@ class StudyBudget(BaseModel):
 
     usd: float | None = Field(None, ge=0)
     tokens: int | None = Field(None, ge=0)
+    wall_s: float | None = Field(None, ge=0, description="Active wall time summed over the study's runs")
 
 
 class StudySpec(BaseModel):
@@ -80,7 +81,7 @@ class StudySpec(BaseModel):
     variants: list[str] = Field(min_length=1)
     n: list[int] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    budget: StudyBudget = Field(default_factory=lambda: StudyBudget(usd=None, tokens=None))
+    budget: StudyBudget = Field(default_factory=lambda: StudyBudget(usd=None, tokens=None, wall_s=None))
     settings: dict[str, Any] = Field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

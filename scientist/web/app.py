@@ -107,7 +107,7 @@ def create_app(
         return JSONResponse({"runs": runs, "pending": pending})
 
     async def decide_view(request: Request) -> Response:
-        from scientist.approvals.decide import decide
+        from scientist.approvals.decide import STUDY_BUDGET_KIND, decide
 
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         if not csrf_ok(request, form):
@@ -118,10 +118,10 @@ def create_app(
         decision = Decision(action="reject" if action == "reject" else "approve", reason=form.get("reason", ""))
         client = request.client.host if request.client else "unknown"
         try:
-            _, run_dir = decide(runs_dir, request.path_params["approval_id"], decision, f"web:{client}")
+            decided, run_dir = decide(runs_dir, request.path_params["approval_id"], decision, f"web:{client}")
         except ScientistError as err:
             return PlainTextResponse(str(err), status_code=409)
-        if resume_after_decision:
+        if resume_after_decision and decided.kind != STUDY_BUDGET_KIND:  # a study goes on by `study run`
             _resume_detached(runs_dir, run_dir.name)
         return RedirectResponse("/", status_code=303)
 
