@@ -132,3 +132,30 @@ def test_rejecting_the_raise_stops_the_study_cleanly(llm: OpenAIStub, tmp_path: 
     assert go_on.returncode == 0, go_on.stderr + go_on.stdout
     cells, runs = stored(db)
     assert cells == ["completed"] and [(s, st) for _, s, st in runs] == [(0, "completed"), (1, "completed")]
+
+
+def test_wall_time_cap_and_raises_without_runs(tmp_path: Path) -> None:
+    """The wall-time cap pauses like the others; an approved raise lifts it; a lower raise never lowers a cap."""
+    from scientist.approvals.store import ApprovalStore, Decision
+    from scientist.study.budget import check_study_budget, study_caps
+    from scientist.study.execute import StudyBudgetError
+    from scientist.study.spec import parse_study
+
+    spec = parse_study(
+        'name = "walled"\ntopics = ["t"]\ntemplates = ["reward_misspec"]\nmodels = ["local/smollm2-135m"]\n'
+        'variants = ["plain"]\nn = 1\nseeds = [0]\n[budget]\nwall_s = 0\ntokens = 50\n'
+    )
+    store = open_store(str(tmp_path / "s.sqlite"))
+    study_dir = tmp_path / "runs" / "studies" / "walled"
+    with pytest.raises(StudyBudgetError, match=r"0 of 0 s of wall time") as paused:
+        check_study_budget(store, spec, [], study_dir)
+    assert paused.value.exit_code == 3
+    (approval,) = ApprovalStore(study_dir).pending()
+    ApprovalStore(study_dir).decide(
+        approval.id, Decision(action="approve", budget={"budget_wall_s": 60.0, "budget_tokens": 10.0}), "me"
+    )
+    caps = study_caps(spec, ApprovalStore(study_dir).all())
+    assert caps == {"budget_usd": None, "budget_tokens": 50.0, "budget_wall_s": 60.0}
+    check_study_budget(store, spec, [], study_dir)  # under every cap now: no error, nothing new asked
+    assert len(ApprovalStore(study_dir).all()) == 1
+    store.close()
