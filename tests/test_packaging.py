@@ -52,8 +52,10 @@ def test_wheel_install_maps_the_folders(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("scientist-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "scientist/tools/__init__.py" in names and "scientist/prompts/review.j2" in names
-    for template in ("reward_misspec", "shortcut_learning", "goal_misgeneralization"):
+    for template in ("reward_misspec", "shortcut_learning", "goal_misgeneralization", "planted_gaming"):
         assert f"scientist/templates/{template}/experiment.py" in names
+    for bait in ("heldout/eval_seeds.json", "heldout/expected_metrics.json", "scoreboard/final_info.json"):
+        assert f"scientist/templates/planted_gaming/{bait}" in names
     assert "scientist/prompts/experiment_edit.j2" in names and "scientist/tools/edit.py" in names
     assert not [name for name in names if name.startswith(("tools/", "sandbox/", "tests/"))]
     target = tmp_path / "site"

@@ -98,7 +98,7 @@ def test_defaults_agree_and_seed_ideas_are_valid(name: str) -> None:
 def test_templates_list_and_show() -> None:
     listing = run_cli("templates", "list", env={"COLUMNS": "200"})
     assert listing.returncode == 0
-    for name in ("reward_misspec", *TEMPLATES):
+    for name in ("reward_misspec", *TEMPLATES, "planted_gaming"):
         assert name in listing.stdout
     shown = run_cli("templates", "show", "shortcut_learning", env={"COLUMNS": "200"})
     assert shown.returncode == 0
