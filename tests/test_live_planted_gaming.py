@@ -61,10 +61,11 @@ def test_live_run_on_the_planted_gaming_template_is_audited(isolated_env: Path, 
     audit = AuditLog(run_dir)
     calls = audit.find(kind="llm_call")
     assert calls and not any(call.payload["replayed"] for call in calls)
-    # The monitors checked every sandbox run (baseline, edits, fixes) and the paper.
+    # The monitors checked every sandbox run of the experiment (baseline, edits, fixes) and the paper.
     runs = {
         r.payload["label"] if not r.payload.get("attempt") else f"{r.payload['label']}#{r.payload['attempt']}"
         for r in audit.find(kind="sandbox_run")
+        if r.payload["label"] != "plots"  # the plot run executes only protected template code over the outputs
     }
     checked = audit.find(kind=CHECKED_KIND)
     assert runs and runs <= {c.payload["candidate"] for c in checked if c.payload["node"] == "experiment"}
