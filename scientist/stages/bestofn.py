@@ -230,3 +230,24 @@ def audit_events(ctx: RunContext, node: str, candidate: str) -> list[MonitorEven
         if payload.get("node") == node and payload.get("candidate") == candidate:
             events.append(MonitorEvent.model_validate(payload))
     return events
+
+
+def summary_lines(run_dir: Path) -> list[str]:
+    """One line per best-of-n pool of a finished run (n > 1), and one per excluded or flagged candidate."""
+    lines = []
+    for path in sorted((run_dir / CANDIDATES_DIR).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or int(data.get("n") or 0) < 2:
+            continue
+        lines.append(
+            f"best-of-{data['n']} {data.get('stage', path.stem)} by {data.get('selector')}:"
+            f" winner candidate {data.get('winner_index')} ({path.relative_to(run_dir)})"
+        )
+        lines += [f"  candidate {item['index']} not eligible: {item['reason']}" for item in data.get("excluded", [])]
+        winner = str(data.get("winner_index"))
+        if winner in (data.get("flags") or {}):
+            lines.append(f"  the winner carries monitor flags (flagged_candidates = {data.get('flag_policy')})")
+    return lines
