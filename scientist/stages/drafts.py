@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from scientist.llm import LLMGateway
 
 DRAFT_STAGE = "draft"
-DRAFT_SEED_STRIDE = 1000
+DRAFT_SEED_STRIDE = 5  # * draft_n (<= 16) stays below a study's SAMPLE_STRIDE: runs never share seeds
 PAPER_DIR = "paper"
 
 
