@@ -1,8 +1,11 @@
 """Re-record the model responses of the end-to-end study (tests/fixtures/study/e2e.toml) on the embedded model.
 
 Runs `scientist study run` live in `record` mode, writing into tests/fixtures/llm_study/ (replaced), with the
-environment the replay test uses (offline novelty against the synthetic corpus, a fresh paper index). Takes about
-RECORDING_MINUTES on a 2-core machine (16 runs; see tests/test_study_e2e.py). Usage: make record-study-fixtures
+environment the replay test uses (offline novelty against the synthetic corpus, a fresh paper index). 16 runs of
+about 2.5-4k completion tokens each (write and review are capped at 1200 by their stages) plus ~10 s of sandbox and
+LaTeX: an estimated ~20 min on a quiet 2-core machine at 80 tok/s, not measured end to end; under heavy contention
+llama.cpp is far slower (a load of 12 on 2 cores gave 0.25 tok/s). Prints its duration. Usage:
+make record-study-fixtures
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The end-to-end study on the embedded model, replayed: plain vs full x n=4 x 2 seeds on reward_misspec.
 
 tests/fixtures/study/e2e.toml is run by the real CLI (`study run` → 16 whole runs, experiments in the real
-sandbox) on the model responses recorded once into tests/fixtures/llm_study/ (`make record-study-fixtures`, about
-RECORDING_MINUTES on a 2-core machine; re-record after any prompt, schema or template change). Then `study report`
+sandbox) on the model responses recorded once into tests/fixtures/llm_study/ (`make record-study-fixtures`; see
+tests/record_study_fixtures.py for its duration; re-record after any prompt, schema or template change; without
+recorded responses the test skips locally and fails in CI). Then `study report`
 writes report.md, the PNG plots and the HTML page, and the test checks them against scientist.stats computed by hand
 on the stored scores.
 """
