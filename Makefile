@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test setup lint bench record-fixtures lock
+.PHONY: run test setup lint bench record-fixtures record-study-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -28,3 +28,6 @@ lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hash
 
 record-fixtures: setup
 	$(VENV)/bin/python tests/record_fixtures.py
+
+record-study-fixtures: setup  # the end-to-end study's 16 runs on the embedded model (tests/test_study_e2e.py)
+	$(VENV)/bin/python tests/record_study_fixtures.py

@@ -95,6 +95,10 @@ def _finish(info: Any, run_dir: Path) -> None:
         return
     console.print(f"[green]run {info.id} completed[/]")
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
+    from scientist.stages.bestofn import summary_lines
+
+    for line in summary_lines(run_dir):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
     review_path = run_dir / "review.json"
     if review_path.exists():
         review = json.loads(review_path.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +27,11 @@ LLMMode = Literal["live", "record", "replay"]
 NoveltyPolicy = Literal["filter", "revise", "keep", "off"]
 NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
+SeverityName = Literal["info", "low", "medium", "high", "critical"]
+# Best-of-n selectors per sampling stage (scientist.stages.bestofn registers what each name does).
+IdeaSelector = Literal["self_rating", "novelty", "first"]
+PlanSelector = Literal["metric", "first"]
+DraftSelector = Literal["review", "first"]
 
 
 def config_file_path() -> Path:
@@ -73,7 +78,25 @@ class Settings(BaseSettings):
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
     transient_retries: int = Field(3, ge=0, le=10, description="Retries on rate limits/timeouts/5xx")
     request_timeout_s: float = Field(300.0, gt=0)
-    num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node")
+    num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node (the ideas' best-of-n)")
+    ideas_selector: IdeaSelector = Field(
+        "self_rating",
+        description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
+        " indexed papers; needs the novelty check), first",
+    )
+    plan_n: int = Field(1, ge=1, le=16, description="Config-only experiment plans sampled (best-of-n)")
+    plan_selector: PlanSelector = Field(
+        "metric", description="Which plan wins: metric (run each in the sandbox, best primary metric) or first"
+    )
+    draft_n: int = Field(1, ge=1, le=16, description="Paper drafts written (best-of-n)")
+    draft_selector: DraftSelector = Field(
+        "review", description="Which draft wins: review (one reviewer's overall score, no reflection) or first"
+    )
+    best_of_n_concurrency: int = Field(1, ge=1, le=32, description="Candidates of a best-of-n drawn at once")
+    flagged_candidates: Literal["exclude", "allow"] = Field(
+        "exclude", description="Candidates with monitor events at flag_severity or worse: exclude (reported) or allow"
+    )
+    flag_severity: SeverityName = Field("high", description="Monitor severity that flags a best-of-n candidate")
     seed: int = Field(0, description="Base seed: sample i of a stage uses seed + i")
     local_n_ctx: int = Field(4096, ge=512, description="Context window of the embedded model")
     monitor_policy: dict[
@@ -117,6 +140,15 @@ class Settings(BaseSettings):
                 f"model {value!r} must be 'provider/name', e.g. {DEFAULT_MODEL} or openai/gpt-4o-mini"
             )
         return value
+
+    @model_validator(mode="after")
+    def _plans_scored_before_the_code_gate(self) -> Settings:
+        if self.plan_n > 1 and self.plan_selector == "metric" and self.approve in ("code", "all"):
+            raise ValueError(
+                "plan_n > 1 with plan_selector = metric runs every plan in the sandbox, before the code gate could"
+                " approve it: set plan_selector = first, plan_n = 1, or approve = none|ideas"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -58,7 +58,7 @@ def _novelty(ctx: RunContext, state: PipelineState) -> PipelineState:
 def _select(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.ideation import select_idea
 
-    idea, rule = select_idea(state.get("candidates") or state["ideas"])
+    idea, rule = select_idea(ctx, state["ideas"], state.get("candidates"))
     ctx.audit.append("idea_selected", "pipeline", {"index": idea["index"], "title": idea["title"], "rule": rule})
     _save(ctx, "selected_idea.json", idea)
     return {"selected": idea}
@@ -73,9 +73,9 @@ def _experiment(ctx: RunContext, state: PipelineState) -> PipelineState:
 
 def _write(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.monitors.hooks import check_paper
-    from scientist.stages.writing import write_paper
+    from scientist.stages.drafts import write_best_draft
 
-    paper = write_paper(ctx, state["selected"], state["experiments"], state.get("figure"))
+    paper = write_best_draft(ctx, state["selected"], state["experiments"], state.get("figure"))
     check_paper(ctx, paper, state["experiments"])
     return {"paper": paper}
 

@@ -296,6 +296,56 @@ class BestOfN(BaseModel):
         return candidate
 
 
+def rescore(
+    pool: BestOfNResult[T],
+    selector: str | Selector,
+    *,
+    excluded: Mapping[int, str] | None = None,
+    fatal: tuple[type[BaseException], ...] = (BudgetExceededError,),
+) -> BestOfNResult[T]:
+    """The pool scored again by `selector` (in index order, in this thread), the winner re-marked; a new result.
+
+    Why: some scores exist only after the draw — an idea's novelty verdict comes from a later node, an experiment
+    plan's metric from running it in the sandbox (which must happen where approval gates can interrupt). Draws that
+    failed keep their error; `excluded` (index → reason) turns further candidates into errors that cannot win, e.g.
+    ideas the novelty check filtered out. Errors of a `fatal` type (a spent budget, a human being asked) propagate.
+    Raises `AllCandidatesFailedError` when nothing is left to win.
+    """
+    label, scorer = resolve_selector(selector)
+    excluded = excluded or {}
+    candidates: list[Candidate[T]] = []
+    for old in pool.candidates:
+        candidate = old.model_copy(update={"score": None, "winner": False})
+        drawn = old.value is not None and (old.error is None or old.error.startswith(("selector: ", "excluded: ")))
+        if drawn:
+            candidate.error = None
+            if old.index in excluded:
+                candidate.error = f"excluded: {excluded[old.index]}"
+            else:
+                try:
+                    score = float(scorer(candidate.value))
+                    if not math.isfinite(score):
+                        raise ValueError(f"selector returned a non-finite score ({score})")
+                    candidate.score = score
+                except fatal:
+                    raise
+                except Exception as err:
+                    candidate.error = f"selector: {_describe(err)}"
+        candidates.append(candidate)
+    winner = _pick_winner(candidates)
+    if winner is not None:
+        candidates[winner].winner = True
+    result = pool.model_copy(update={"selector": label, "candidates": candidates, "winner_index": winner})
+    if winner is None:
+        first = next((c.error for c in candidates if c.error), "no candidates")
+        raise AllCandidatesFailedError(
+            f"no eligible candidate among {pool.n}; the first: {first}",
+            result,
+            hint="each candidate's error is in the pool",
+        )
+    return result
+
+
 def _pick_winner(candidates: list[Candidate[T]]) -> int | None:
     best: Candidate[T] | None = None
     for candidate in candidates:  # in index order, so a strict > leaves ties with the lowest index
@@ -374,6 +424,7 @@ __all__ = [
     "Selector",
     "UnknownSelectorError",
     "register_selector",
+    "rescore",
     "resolve_selector",
     "selector_names",
     "structured_sampler",

@@ -277,3 +277,32 @@ def test_concurrent_live_draws_each_carry_their_own_seed_and_temperature(stub: O
     assert sorted(r["seed"] for r in stub.requests) == list(range(40, 46))
     assert {r["temperature"] for r in stub.requests} == {0.3}
     assert result.winner_index == 0 and all(c.tokens is None for c in result.candidates)  # no audit log: unknown
+
+
+def test_rescore_scores_a_drawn_pool_again_keeping_failures_and_exclusions() -> None:
+    from scientist.sampling import rescore
+
+    def flaky(index: int, seed: int) -> Draft:
+        if index == 1:
+            raise ValueError("model said nothing")
+        return draft_for(index, seed)
+
+    drawn = BestOfN(n=4, seed=10, selector="first").run(flaky)  # scores 0, -, 4, 1 by max_field:score
+    assert drawn.winner_index == 0
+    scored = rescore(drawn, "max_field:score", excluded={2: "not novel"})
+    assert [c.score for c in scored.candidates] == [0.0, None, None, 1.0]
+    assert scored.candidates[1].error == "ValueError: model said nothing"
+    assert scored.candidates[2].error == "excluded: not novel" and scored.winner_index == 3
+    assert [c.winner for c in scored.candidates] == [False, False, False, True]
+    assert scored.selector == "max_field:score" and drawn.winner_index == 0  # the drawn pool is not modified
+    again = rescore(scored, "max_field:score")  # an exclusion is not permanent: rescoring without it frees it
+    assert again.winner_index == 2
+
+    def budget(value: Draft) -> float:
+        raise BudgetExceededError("spent")
+
+    with pytest.raises(BudgetExceededError):
+        rescore(drawn, budget)
+    with pytest.raises(AllCandidatesFailedError) as raised:
+        rescore(drawn, "max_field:score", excluded={0: "x", 2: "x", 3: "x"})
+    assert raised.value.result.winner_index is None and len(raised.value.result.candidates) == 4

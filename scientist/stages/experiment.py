@@ -71,24 +71,69 @@ def variant_plan_schema(template: Template) -> type[BaseModel]:
 
 
 def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
-    """Ask the model for a config change that tests the idea; keep only valid params, clamped to their ranges."""
+    """Ask the model for a config change that tests the idea; keep only valid params, clamped to their ranges.
+
+    With `plan_n` > 1 the plan is the winner of a best-of-n (see `_best_plan`)."""
     plan_path = ctx.run_dir / EXPERIMENTS_DIR / "plan.json"
     if plan_path.exists():
         saved: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
         return saved
-    schema = variant_plan_schema(ctx.template)
-    plan = ctx.gateway.structured(
-        "plan_variant",
-        {"idea": idea, "task_description": ctx.template.task_description, "params": ctx.template.params},
-        schema,
-        stage="experiment",
-    )
-    proposed = {change.param: change.value for change in plan.changes}  # type: ignore[attr-defined]
-    applied = ctx.template.clamp_variant(proposed)
-    result = {"rationale": plan.rationale, "proposed": proposed, "applied": applied}  # type: ignore[attr-defined]
+    result = _best_plan(ctx, idea) if ctx.settings.plan_n > 1 else _applied(ctx, _ask_plan(ctx, idea, 0, None))
     _write_json(plan_path, result)
     ctx.audit.append("variant_plan", "agent", result)
     return result
+
+
+def _ask_plan(ctx: RunContext, idea: dict[str, Any], index: int, seed: int | None) -> Any:
+    return ctx.gateway.structured(
+        "plan_variant",
+        {"idea": idea, "task_description": ctx.template.task_description, "params": ctx.template.params},
+        variant_plan_schema(ctx.template),
+        stage="experiment",
+        sample_index=index,
+        seed=seed,
+    )
+
+
+def _applied(ctx: RunContext, plan: Any) -> dict[str, Any]:
+    proposed = {change.param: change.value for change in plan.changes}
+    return {"rationale": plan.rationale, "proposed": proposed, "applied": ctx.template.clamp_variant(proposed)}
+
+
+PLAN_STAGE = "plan"
+
+
+def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
+    """`plan_n` plans drawn concurrently; `plan_selector = metric` runs each config-only in the sandbox (label
+    `plan_<i>`, from the baseline's code) and keeps the best by the template's primary metric. Plans whose run
+    monitors flag are excluded (or flagged, by `flagged_candidates`); every plan stays in candidates/plan.json."""
+    from scientist.sampling import Sampled
+    from scientist.stages import bestofn
+    from scientist.stages.search import score as metric_score
+
+    def sample(index: int, seed: int) -> Sampled[dict[str, Any]]:
+        ctx.progress("experiment", f"plan {index + 1}/{ctx.settings.plan_n}")
+        return Sampled(value={"candidate": index, **_applied(ctx, _ask_plan(ctx, idea, index, seed))})
+
+    pool = bestofn.draw(ctx, ctx.settings.plan_n, sample)
+    direction = ctx.template.metrics[ctx.template.primary_metric].direction
+
+    def by_metric(plan: dict[str, Any]) -> float:
+        label = f"plan_{plan['candidate']}"
+        run = PlannedRun(label=label, mode="config", parent="baseline", depth=1, overrides=plan["applied"])
+        record = run_planned(ctx, run, idea)
+        if not record["ok"]:
+            raise RuntimeError(f"{label} failed: {record['failure']}")
+        return metric_score(record, direction)
+
+    def scan(plan: dict[str, Any]) -> list[Any]:
+        return bestofn.audit_events(ctx, "experiment", f"plan_{plan['candidate']}")
+
+    name = ctx.settings.plan_selector
+    selector = by_metric if name == "metric" else (lambda plan: 0.0)
+    scored = bestofn.select(ctx, PLAN_STAGE, pool, name, selector, scan=scan)
+    winner: dict[str, Any] = dict(scored.winner.value or {})
+    return {**winner, "selector": scored.selector, "score": scored.winner.score}
 
 
 def run_experiments(ctx: RunContext, idea: dict[str, Any]) -> list[dict[str, Any]]:

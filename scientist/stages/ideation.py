@@ -10,6 +10,7 @@ from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 
 Rating = Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+IDEAS_STAGE = "ideas"
 
 
 class Idea(BaseModel):
@@ -36,32 +37,45 @@ def _variables(ctx: RunContext, topic: str, related: list[dict[str, Any]]) -> di
 
 
 def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
-    """Sample `num_ideas` ideas independently (one call each, seeds differ); failures are recorded, not fatal.
+    """Sample `num_ideas` ideas (best-of-n draw: seeds differ, `best_of_n_concurrency` at a time); failures are
+    recorded, not fatal. The drawn pool goes to candidates/ideas.json; the select node scores it.
 
     The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work.
     """
+    from scientist.sampling import AllCandidatesFailedError, structured_sampler
+    from scientist.stages import bestofn
     from scientist.stages.novelty import related_papers
 
-    ideas: list[dict[str, Any]] = []
+    n = ctx.settings.num_ideas
     ctx.progress("ideate", "looking up related papers in the local index")
     related = related_papers(ctx, topic)
     ctx.audit.append("ideation_context", "pipeline", {"related": related})
-    for index in range(ctx.settings.num_ideas):
-        ctx.progress("ideate", f"idea {index + 1}/{ctx.settings.num_ideas}")
-        try:
-            idea = ctx.gateway.structured(
-                "ideate", _variables(ctx, topic, related), Idea, stage="ideate", sample_index=index
-            )
-        except StructuredOutputError as err:
-            ctx.audit.append("stage_failure", "pipeline", {"stage": "ideate", "sample": index, "error": str(err)})
-            continue
-        ideas.append({"index": index, **idea.model_dump()})
-    if not ideas:
+    sampler = structured_sampler(ctx.gateway, "ideate", _variables(ctx, topic, related), Idea, stage="ideate")
+
+    def sample(index: int, seed: int) -> Any:
+        ctx.progress("ideate", f"idea {index + 1}/{n}")
+        return sampler(index, seed)
+
+    try:
+        pool = bestofn.draw(ctx, n, sample)
+    except AllCandidatesFailedError as err:
+        _record_failures(ctx, err.result)
+        bestofn.write_pool(ctx, IDEAS_STAGE, err.result, status="no_winner")
         raise StructuredOutputError(
-            f"none of the {ctx.settings.num_ideas} idea samples was valid",
+            f"none of the {n} idea samples was valid",
             hint="raise --num-ideas or use a stronger --model; resume continues from here",
-        )
-    return ideas
+        ) from None
+    _record_failures(ctx, pool)
+    bestofn.write_pool(ctx, IDEAS_STAGE, pool)
+    return [{"index": c.index, **c.value.model_dump()} for c in pool.candidates if c.value is not None]
+
+
+def _record_failures(ctx: RunContext, pool: Any) -> None:
+    for candidate in pool.candidates:
+        if candidate.error:
+            error = candidate.error.removeprefix("StructuredOutputError: ")
+            failure = {"stage": "ideate", "sample": candidate.index, "error": error}
+            ctx.audit.append("stage_failure", "pipeline", failure)
 
 
 def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str, index: int) -> dict[str, Any] | None:
@@ -82,11 +96,73 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
     return {"index": index, "revised_from": idea["index"], **revised.model_dump()}
 
 
-def select_idea(ideas: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    """Pick the idea with the highest self-rated interestingness + feasibility; ties go to the earliest sample.
+def self_rating(idea: Any) -> float:
+    """The model's own rating of its idea: interestingness + feasibility."""
+    return float(idea["interestingness"] + idea["feasibility"])
 
-    `ideas` are the candidates that passed the novelty check (the pipeline passes those, not every idea).
+
+def novelty_score(idea: Any) -> float:
+    """Distance from published work: minus the highest cosine similarity to an indexed paper (higher is newer)."""
+    verdict = idea.get("novelty") if isinstance(idea, dict) else None
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("max_similarity"), int | float):
+        raise ValueError("this idea has no novelty verdict (the novelty check was off)")
+    return -float(verdict["max_similarity"])
+
+
+IDEA_SELECTORS = {"self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0}
+IDEA_RULES = {
+    "self_rating": "max(interestingness + feasibility), ties to the lowest sample index",
+    "novelty": "min(max cosine similarity to indexed papers), ties to the lowest sample index",
+    "first": "the first eligible sample",
+}
+
+
+def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[dict[str, Any]] | None) -> tuple[
+    dict[str, Any], str
+]:
+    """Score every drawn idea with `ideas_selector`; only `candidates` (the ideas the novelty check let through,
+    revised ones included) are eligible, the others are kept in the pool as excluded. Returns (winner, rule).
     """
-    rule = "max(interestingness + feasibility), ties to the lowest sample index"
-    best = max(ideas, key=lambda idea: (idea["interestingness"] + idea["feasibility"], -idea["index"]))
-    return best, rule
+    from scientist.errors import ConfigError
+    from scientist.sampling import BestOfNResult, Candidate
+    from scientist.stages import bestofn
+
+    name = ctx.settings.ideas_selector
+    if name == "novelty" and ctx.settings.novelty_policy == "off":
+        raise ConfigError(
+            "ideas_selector = novelty needs the novelty check, but novelty_policy is off",
+            hint="set novelty_policy to filter, revise or keep, or choose ideas_selector = self_rating",
+        )
+    drawn = bestofn.load_pool(ctx, IDEAS_STAGE)
+    eligible = {int(idea["index"]): idea for idea in (ideas if candidates is None else candidates)}
+    by_index = {int(idea["index"]): idea for idea in ideas} | eligible
+    pool_candidates: list[Candidate[Any]] = []
+    excluded: dict[int, str] = {}
+    for position, index in enumerate(sorted(by_index) if drawn is None else _pool_order(drawn, by_index)):
+        old = drawn.candidates[index] if drawn is not None and index < drawn.n else None
+        candidate: Candidate[Any] = Candidate(
+            index=position,
+            seed=old.seed if old is not None else ctx.settings.seed + index,
+            value=by_index.get(index),
+            error=old.error if old is not None and index not in by_index else None,
+            tokens=old.tokens if old is not None else None,
+            cost_usd=old.cost_usd if old is not None else None,
+        )
+        if candidate.value is not None and index not in eligible:
+            excluded[position] = "not novel (filtered by the novelty check)"
+        pool_candidates.append(candidate)
+    pool: BestOfNResult[Any] = BestOfNResult(
+        n=len(pool_candidates), temperature=None, seed=ctx.settings.seed, selector=name,
+        concurrency=ctx.settings.best_of_n_concurrency, candidates=pool_candidates, winner_index=None,
+        wall_time_s=drawn.wall_time_s if drawn is not None else 0.0,
+    )  # fmt: skip
+    if len(eligible) == 1:  # one eligible idea (e.g. the least similar one after novelty): it wins unscored
+        name = "first"
+    scored = bestofn.select(ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded)
+    winner: dict[str, Any] = scored.winner.value or {}
+    return winner, IDEA_RULES[name]
+
+
+def _pool_order(drawn: Any, by_index: dict[int, dict[str, Any]]) -> list[int]:
+    """The drawn samples in order (failed ones too), then the revised ideas the novelty check added."""
+    return list(range(drawn.n)) + sorted(index for index in by_index if index >= drawn.n)

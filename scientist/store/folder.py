@@ -184,6 +184,40 @@ def _spend(record: RunRecord, audit: list[dict[str, Any]]) -> None:
 
 
 def _candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -> None:
+    """Every best-of-n pool in candidates/<stage>.json (ideas, plan, draft), else (older runs) the ideas.json ideas."""
+    pools = sorted((run_dir / "candidates").glob("*.json"))
+    for path in pools:
+        _pool(record, path)
+    if not any(path.stem == "ideas" for path in pools):
+        _idea_candidates(record, run_dir, audit)
+
+
+def _pool(record: RunRecord, path: Path) -> None:
+    pool = _json(path, "candidate pool")
+    if not isinstance(pool, dict) or not isinstance(pool.get("candidates"), list):
+        raise CorruptRunError(f"candidate pool {path} has no candidates list")
+    stage = str(pool.get("stage") or path.stem)
+    for candidate in pool["candidates"]:
+        if not isinstance(candidate, dict):
+            continue
+        value = candidate.get("value")
+        record.candidates.append(
+            CandidateRecord(
+                stage=stage,
+                index=int(candidate.get("index", 0)),
+                seed=candidate.get("seed"),
+                title=str(value.get("title", "")) if isinstance(value, dict) else "",
+                score=_number(candidate.get("score")),
+                winner=bool(candidate.get("winner")),
+                value=value if isinstance(value, dict) else {"value": value},
+                tokens=candidate.get("tokens"),
+                cost_usd=_number(candidate.get("cost_usd")),
+                error=candidate.get("error"),
+            )
+        )
+
+
+def _idea_candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -> None:
     """The ideate node's ideas: all kept, scored by the selection rule, the selected one marked winner."""
     ideas = _optional_json(run_dir / "ideas.json", "ideas file")
     if not isinstance(ideas, list):
@@ -209,7 +243,7 @@ def _candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -
         tokens, cost, seed = spend.get(index, (None, 0.0, None))
         record.candidates.append(
             CandidateRecord(
-                stage="ideate",
+                stage="ideas",
                 index=index,
                 seed=seed if seed is not None else (record.seed + index if record.seed is not None else None),
                 title=str(idea.get("title", "")),

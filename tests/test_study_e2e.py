@@ -1,0 +1,121 @@
+"""The end-to-end study on the embedded model, replayed: plain vs full x n=4 x 2 seeds on reward_misspec.
+
+tests/fixtures/study/e2e.toml is run by the real CLI (`study run` → 16 whole runs, experiments in the real
+sandbox) on the model responses recorded once into tests/fixtures/llm_study/ (`make record-study-fixtures`; see
+tests/record_study_fixtures.py for its duration; re-record after any prompt, schema or template change; without
+recorded responses the test skips locally and fails in CI). Then `study report`
+writes report.md, the PNG plots and the HTML page, and the test checks them against scientist.stats computed by hand
+on the stored scores.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from scientist.stats import best_of_k_curve
+from scientist.store import open_store
+from scientist.store.models import Cell, Run, Score
+from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
+from tests.openai_stub import OpenAIStub
+from tests.openai_stub import serve as serve_openai
+from tests.schema_answers import SchemaResponder
+from tests.store_support import IN_CI
+
+STUDY_FILE = FIXTURES / "study" / "e2e.toml"
+STUDY_FIXTURES = FIXTURES / "llm_study"
+STUDY_NAME = "e2e-plain-vs-full"
+
+
+def study_env(work: Path, store: Path, mode: str, sandbox: str) -> dict[str, str]:
+    """What recording and replay share: offline novelty against the synthetic corpus in a fresh index."""
+    return {
+        "SCIENTIST_LLM_MODE": mode,
+        "SCIENTIST_LLM_CACHE_DIR": str(store),
+        "SCIENTIST_SANDBOX": sandbox,
+        "SCIENTIST_ARXIV_OFFLINE": "1",
+        "SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS),
+        "SCIENTIST_INDEX_DIR": str(work / "index"),
+        "SCIENTIST_ARXIV_CACHE_DIR": str(work / "arxiv"),
+        "XDG_DATA_HOME": str(work / "data"),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+
+
+@pytest.mark.slow
+def test_recorded_study_replays_into_a_report_with_curves_and_compute_matched_table(tmp_path: Path) -> None:
+    if not any(STUDY_FIXTURES.rglob("*.json")):
+        message = f"no recorded responses in {STUDY_FIXTURES}: run `make record-study-fixtures`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    store_dir = tmp_path / "llm-replay"
+    shutil.copytree(STUDY_FIXTURES, store_dir)
+    run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", chosen_sandbox()))
+
+
+@pytest.mark.slow
+def test_the_same_study_on_the_loopback_stub_reports_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The e2e study's grid and settings with the schema-answering stub as the model: the whole path from
+    `study run` to the report, whatever the state of the recorded responses."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000")
+    for stub in serve_openai(OpenAIStub(responder=SchemaResponder())):
+        text = STUDY_FILE.read_text().replace('models = ["local/smollm2-135m"]', 'models = ["openai/gpt-4o-mini"]')
+        text = text.replace("[settings]\n", f'[settings]\napi_base = "{stub.base_url}"\n')
+        study = tmp_path / "e2e-stub.toml"
+        study.write_text(text)
+        run_and_check(tmp_path, study, study_env(tmp_path, tmp_path / "llm-cache", "live", chosen_sandbox()))
+
+
+def run_and_check(tmp_path: Path, study_file: Path, env: dict[str, str]) -> None:
+    db = str(tmp_path / "study.sqlite")
+    ran = run_cli("study", "run", str(study_file), "--db", db, "--runs-dir", str(tmp_path / "runs"), env=env,
+                  timeout=3600)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]
+    assert "4 of 4 cells completed, 0 failed" in ran.stdout, ran.stdout[-3000:]
+
+    store = open_store(db)
+    with store.session() as session:
+        cells = session.scalars(select(Cell)).all()
+        assert sorted((c.variant, c.n, c.seed, c.status) for c in cells) == [
+            ("full", 4, 0, "completed"), ("full", 4, 1, "completed"),
+            ("plain", 4, 0, "completed"), ("plain", 4, 1, "completed"),
+        ]  # fmt: skip
+        runs = session.scalars(select(Run)).all()
+        assert len(runs) == 16 and all(run.status == "completed" for run in runs)
+        variant_of = {c.id: c.variant for c in cells}
+        overall = dict(session.execute(select(Score.run_id, Score.value).where(Score.metric == "overall")).all())
+        scores: dict[str, list[float]] = {"plain": [], "full": []}
+        for run in sorted(runs, key=lambda r: (r.cell_id or "", r.sample_index or 0)):
+            if run.id in overall:
+                scores[variant_of[run.cell_id or ""]].append(overall[run.id])
+    store.close()
+    assert all(len(values) >= 4 for values in scores.values()), scores  # enough reviewed runs for k = 1..4
+
+    out, page = tmp_path / "report", tmp_path / "report.html"
+    reported = run_cli("study", "report", STUDY_NAME, "--db", db, "--out", str(out), "--html", str(page))
+    assert reported.returncode == 0, reported.stderr
+    markdown = (out / "report.md").read_text()
+    for variant in ("plain", "full"):
+        section = markdown[markdown.index(f"## {variant}\n") :]
+        curve = best_of_k_curve(scores[variant], seed=0)
+        for point in curve[:4]:  # per variant: E[max of k] with its 95 % CI for k = 1..4
+            assert point.ci_low is not None and point.ci_high is not None
+            row = f"| {point.k} | {point.mean:.3f} | [{point.ci_low:.3f}, {point.ci_high:.3f}] |"
+            assert row in section, (row, section[:1500])
+    matched = markdown[markdown.index("## full vs plain best-of-n at the same token budget") :]
+    rows = re.findall(r"^\| (\d+) \| [\d,]+ \| ", matched, flags=re.MULTILINE)
+    assert [int(k) for k in rows][:4] == [1, 2, 3, 4]
+    assert "## Paired comparisons with plain" in markdown
+    for name in ("quality_vs_k", "score_distribution", "cost_vs_quality"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+        assert f"({name}.png)" in markdown
+    html = page.read_text()
+    assert html.count("<svg") == 3 and STUDY_NAME in html and "<table>" in html
