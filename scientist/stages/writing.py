@@ -20,7 +20,7 @@ from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_pap
 
 PAPER_DIR = "paper"
 PAPER_JSON = "paper.json"
-SECTION_MAX_TOKENS = 320  # ~900 characters of JSON: short sections keep the embedded model's run to minutes
+SECTION_MAX_TOKENS = 320  # ~800 characters of JSON: short sections keep the embedded model's run to minutes
 PREVIOUS_CHARS = 450  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
 SECTION_TITLES = {name: name.replace("_", " ") for name in SECTIONS}
 GUIDANCE = {
@@ -39,12 +39,12 @@ GUIDANCE = {
 
 
 class SectionText(BaseModel):
-    text: str = Field(min_length=1, max_length=900)
+    text: str = Field(min_length=1, max_length=800)
 
 
 class TitledSection(BaseModel):
     title: str = Field(min_length=1, max_length=160)
-    text: str = Field(min_length=1, max_length=900)
+    text: str = Field(min_length=1, max_length=800)
 
 
 def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
