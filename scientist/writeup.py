@@ -159,7 +159,7 @@ _MARKUP = re.compile(
 MATH_COMMANDS = frozenset(
     (_GREEK + " varepsilon vartheta varphi varrho varsigma Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega"
      " frac dfrac tfrac sqrt cdot cdots ldots dots times div pm mp leq geq le ge neq ne approx sim simeq propto"
-     " equiv infty sum prod int log ln exp min max arg argmax argmin mathrm mathbf mathit mathcal mathbb text"
+     " equiv infty sum prod int log ln exp min max arg mathrm mathbf mathit mathcal text"
      " left right in notin subset subseteq cup cap to rightarrow leftarrow Rightarrow mid lvert rvert hat bar"
      " tilde vec overline partial nabla top quad qquad forall exists lfloor rfloor lceil rceil langle rangle"
      " ll gg circ star ast prime operatorname").split()

@@ -1,11 +1,13 @@
 """Re-record the model responses the replay tests use (run after changing a prompt, schema or template).
 
 Runs the fixture research run live on the embedded model in `record` mode, writing into tests/fixtures/llm/.
-Usage: .venv/bin/python tests/record_fixtures.py [--keep]
+Usage: .venv/bin/python tests/record_fixtures.py [--keep] [--threads N]
 
 --keep reuses every recorded answer whose request did not change (seeded generation is deterministic, so a live
 call would give the same answer) and records only the new requests; answers no request used any more are deleted.
 It runs the pipeline in this process so it can look up the store first. Without it, everything is recorded afresh.
+--threads N (with --keep) runs llama.cpp on N threads: on a machine busy with other work, 1 thread is many times
+faster than 2 that keep waiting for each other.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def _record_changed_only(work: str) -> int:
         return original(self, prompt, request, key, sample_index)
 
     LLMGateway._answer = answer  # type: ignore[method-assign]
+    if "--threads" in sys.argv:
+        threads = int(sys.argv[sys.argv.index("--threads") + 1])
+        os.cpu_count = lambda: threads  # local_model sizes llama's thread pool with it
     os.environ.update(_record_env(work))
     os.chdir(work)
     try:
