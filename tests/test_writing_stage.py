@@ -333,3 +333,25 @@ def test_a_fabricated_number_in_the_draft_is_flagged(tmp_path: Path, stub: OpenA
     assert (event.monitor, event.rule, event.severity, event.location) == (
         "fabrication", "untraceable_number", "high", "results")
     assert "73.9%" in event.evidence
+
+
+def test_a_section_the_model_cannot_write_is_marked_and_the_rest_still_written(
+    tmp_path: Path, stub: OpenAIStub
+) -> None:
+    writer = Writer()
+
+    def garbled(request: dict[str, Any]) -> ScriptedReply:
+        reply = writer(request)
+        return ScriptedReply(content='{"text": "cut off', finish_reason="length") if writer.asked[-1][1] == "method" \
+            else reply
+
+    stub.responder = garbled
+    ctx = context(tmp_path, stub, write_reflections=1)
+    paper = write_paper(ctx, IDEA, records(ctx), None)
+    assert paper["failed_sections"] == ["method"]
+    assert ("draft", "method") in writer.asked and ("reflect", "method") not in writer.asked  # nothing to revise
+    assert writer.asked[-2:] == [("draft", "conclusion"), ("reflect", "conclusion")]
+    (failed,) = ctx.audit.find(kind="paper_section_failed")
+    assert failed.payload["section"] == "method" and "cut off at the token limit" in failed.payload["error"]
+    draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
+    assert draft["method"].startswith("[The writer gave no usable text")

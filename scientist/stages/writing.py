@@ -14,13 +14,20 @@ from pydantic import BaseModel, Field
 
 from scientist.citations import Reference, check_citations, references_from_related, to_bibtex
 from scientist.context import RunContext
+from scientist.errors import StructuredOutputError
 from scientist.latex import CompileResult, LatexError, compile_tex
 from scientist.prompts import render
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
 PAPER_JSON = "paper.json"
-SECTION_MAX_TOKENS = 320  # ~800 characters of JSON: short sections keep the embedded model's run to minutes
+# A section is at most SECTION_CHARS characters and the completion cap leaves room for all of them plus the JSON
+# around, so the embedded model's grammar always closes the object: a rambling answer is cut by the schema, never
+# by the token limit (which would make it invalid JSON).
+SECTION_CHARS = 600
+TITLE_CHARS = 120
+SECTION_MAX_TOKENS = SECTION_CHARS + 50
+FAILED_SECTION = "[The writer gave no usable text for this section.]"
 PREVIOUS_CHARS = 450  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
 SECTION_TITLES = {name: name.replace("_", " ") for name in SECTIONS}
 GUIDANCE = {
@@ -39,12 +46,12 @@ GUIDANCE = {
 
 
 class SectionText(BaseModel):
-    text: str = Field(min_length=1, max_length=800)
+    text: str = Field(min_length=1, max_length=SECTION_CHARS)
 
 
 class TitledSection(BaseModel):
-    title: str = Field(min_length=1, max_length=160)
-    text: str = Field(min_length=1, max_length=800)
+    title: str = Field(min_length=1, max_length=TITLE_CHARS)
+    text: str = Field(min_length=1, max_length=SECTION_CHARS)
 
 
 def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,6 +75,7 @@ class _Writer:
     ) -> None:
         self.ctx = ctx
         self.feedback = (feedback or "").strip() or None
+        self.failed: list[str] = []
         self.base = {
             "idea": idea,
             "task_description": " ".join(ctx.template.task_description.split()),
@@ -77,9 +85,18 @@ class _Writer:
             "feedback": self.feedback,
         }
 
-    def _call(self, prompt: str, variables: dict[str, Any], schema: type[BaseModel], section: str, kind: str) -> Any:
+    def _call(
+        self, prompt: str, variables: dict[str, Any], schema: type[BaseModel], section: str, kind: str
+    ) -> Any | None:
+        """The model's answer, or None (audited) when it gave no valid one within the repair retries."""
         rendered = render(prompt, variables)
-        answer = self.ctx.gateway.structured(prompt, variables, schema, stage="write", max_tokens=SECTION_MAX_TOKENS)
+        max_tokens = SECTION_MAX_TOKENS + (TITLE_CHARS if schema is TitledSection else 0)
+        try:
+            answer = self.ctx.gateway.structured(prompt, variables, schema, stage="write", max_tokens=max_tokens)
+        except StructuredOutputError as err:
+            self.ctx.audit.append("paper_section_failed", "pipeline", {"section": section, "kind": kind,
+                                                                       "error": str(err)})
+            return None
         self.ctx.audit.append(
             "paper_section",
             "pipeline",
@@ -106,11 +123,14 @@ class _Writer:
         }
         schema: type[BaseModel] = TitledSection if section == "abstract" else SectionText
         answer = self._call("write_section", variables, schema, section, "draft")
-        title, text = getattr(answer, "title", None), answer.text
+        if answer is None:  # the paper says so instead of the run failing; the other sections still get written
+            self.failed.append(section)
+            return None, FAILED_SECTION
+        title, text = getattr(answer, "title", None), str(answer.text)
         for round_ in range(self.ctx.settings.write_reflections):
             self.ctx.progress("write", f"revising the {SECTION_TITLES[section]} ({round_ + 1})")
             revised = self._call("write_reflect", {**variables, "draft": text}, SectionText, section, "reflect")
-            text = revised.text
+            text = revised.text if revised is not None else text  # a failed revision keeps the draft
         return title, text
 
     def fix(self, section: str, text: str, errors: list[LatexError]) -> str:
@@ -121,7 +141,7 @@ class _Writer:
             "errors": [error.model_dump() for error in errors[:3]],
         }
         answer = self._call("write_fix", variables, SectionText, section, "fix")
-        return str(answer.text)
+        return str(answer.text) if answer is not None else text
 
 
 def _short(text: str) -> str:
@@ -277,6 +297,7 @@ def write_paper(
         "figure": "results.png" if paper.figures else None,
         "references": [ref.key for ref in references],
         "removed_citations": removed,
+        "failed_sections": writer.failed,
         "operator_feedback": writer.feedback,
         "write_reflections": ctx.settings.write_reflections,
         "latex": {
