@@ -26,5 +26,5 @@ lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hash
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --find-links /opt/wheels \
 	  -o requirements/lock.txt
 
-record-fixtures: setup
-	$(VENV)/bin/python tests/record_fixtures.py
+record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed requests (see the script)
+	$(VENV)/bin/python tests/record_fixtures.py $(RECORD_ARGS)
