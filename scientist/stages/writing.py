@@ -28,7 +28,7 @@ SECTION_CHARS = 600
 TITLE_CHARS = 120
 SECTION_MAX_TOKENS = SECTION_CHARS + 50
 FAILED_SECTION = "[The writer gave no usable text for this section.]"
-PREVIOUS_CHARS = 450  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
+PREVIOUS_CHARS = 300  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
 SECTION_TITLES = {name: name.replace("_", " ") for name in SECTIONS}
 GUIDANCE = {
     "abstract": "the paper's title and its abstract: the question, what was run, the main measured result and what "
