@@ -26,8 +26,8 @@ lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hash
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --find-links /opt/wheels \
 	  -o requirements/lock.txt
 
-record-fixtures: setup
-	$(VENV)/bin/python tests/record_fixtures.py
+record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed requests (see the script)
+	$(VENV)/bin/python tests/record_fixtures.py $(RECORD_ARGS)
 
 record-study-fixtures: setup  # the end-to-end study's 16 runs on the embedded model (tests/test_study_e2e.py)
 	$(VENV)/bin/python tests/record_study_fixtures.py

@@ -45,6 +45,7 @@ def _register_command_groups() -> None:
         store,
         study,
         templates,
+        write,
     )
 
     app.add_typer(sandbox.app, name="sandbox")
@@ -58,6 +59,7 @@ def _register_command_groups() -> None:
     app.add_typer(approvals.decisions)
     app.add_typer(serve.app)
     app.add_typer(study.app, name="study")
+    app.add_typer(write.app)
 
 
 _register_command_groups()
@@ -95,6 +97,10 @@ def _finish(info: Any, run_dir: Path) -> None:
         return
     console.print(f"[green]run {info.id} completed[/]")
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
+    paper_path = run_dir / "paper.json"
+    notice = json.loads(paper_path.read_text(encoding="utf-8"))["latex"]["notice"] if paper_path.exists() else None
+    if notice:
+        console.print(f"[yellow]{notice}[/]", highlight=False, soft_wrap=True)
     from scientist.stages.bestofn import summary_lines
 
     for line in summary_lines(run_dir):

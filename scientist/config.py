@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     search: SearchMode = Field("linear", description="Experiment search: linear (K runs) or tree (best-first)")
     tree_breadth: int = Field(2, ge=1, le=8, description="B: children proposed per expanded tree node")
     tree_depth: int = Field(2, ge=1, le=8, description="D: maximum tree depth (also the number of expansions)")
+    write_reflections: int = Field(
+        1, ge=0, le=5, description="Rounds in which the writer revises each paper section after drafting it"
+    )
+    latex_fix_attempts: int = Field(
+        2, ge=0, le=10, description="Rounds feeding LaTeX errors back to the writer before the Markdown fallback"
+    )
     variant: str = Field(
         "default", min_length=1, max_length=100, description="Scaffold variant label (set by `scientist study run`)"
     )

@@ -92,10 +92,14 @@ def check_latex() -> Check:
         return Check(
             name="latex",
             status="warn",
-            detail="pdflatex not found: papers are written as .tex and .md only",
-            fix="apt-get install texlive-latex-recommended texlive-latex-extra",
+            detail="pdflatex not found: papers are written as .tex, .md and .html only",
+            fix="apt-get install texlive-latex-recommended latexmk",
         )
-    return Check(name="latex", status="ok", detail=pdflatex)
+    latexmk = shutil.which("latexmk")
+    if latexmk is None:
+        return Check(name="latex", status="ok", detail=f"{pdflatex} (latexmk not found: pdflatex + bibtex are run)",
+                     fix="apt-get install latexmk")
+    return Check(name="latex", status="ok", detail=f"{latexmk} + {pdflatex}")
 
 
 def check_disk(path: Path, minimum_gb: float = 1.0) -> Check:

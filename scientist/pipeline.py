@@ -35,6 +35,7 @@ class PipelineState(TypedDict, total=False):
     experiments: list[dict[str, Any]]
     figure: str | None
     paper: dict[str, Any]
+    write_feedback: str | None  # an operator's feedback from the write gate, which the paper must address
     review: dict[str, Any]
     stopped: str | None
 
@@ -75,7 +76,9 @@ def _write(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.monitors.hooks import check_paper
     from scientist.stages.drafts import write_best_draft
 
-    paper = write_best_draft(ctx, state["selected"], state["experiments"], state.get("figure"))
+    paper = write_best_draft(
+        ctx, state["selected"], state["experiments"], state.get("figure"), feedback=state.get("write_feedback")
+    )
     check_paper(ctx, paper, state["experiments"])
     return {"paper": paper}
 

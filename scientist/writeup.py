@@ -10,13 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
-import time
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
+from scientist.citations import CITE, Reference
 from scientist.errors import ConfigError, ScientistError
 from scientist.template import Template
 
@@ -34,15 +31,24 @@ REFERENCE = "reference"
 UP, DOWN = "↑", "↓"
 
 
+SECTIONS = ("abstract", "introduction", "related_work", "method", "experiments", "results", "conclusion")
+
+
 class PaperDraft(BaseModel):
-    """Prose written by the model: plain text or light markdown, never trusted as LaTeX."""
+    """Prose written by the model, one field per section: plain text or light markdown, inline math `$...$`
+    (whitelisted commands only) and `\\cite{key}` of indexed papers; never trusted as LaTeX."""
 
     title: str
     abstract: str
     introduction: str
+    related_work: str = ""
     method: str
-    results_discussion: str
+    experiments: str = ""
+    results: str
     conclusion: str
+
+    def sections(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SECTIONS}
 
 
 class ExperimentRecord(BaseModel):
@@ -141,21 +147,60 @@ def _inline(text: str) -> str:
 
 
 _MARKUP = re.compile(
-    r"\*\*(?P<bold>[^*\n]+?)\*\*"
+    r"(?<![\\$\w])\$(?P<math>[^$\s](?:[^$\n]{0,198}[^$\s\\])?)\$(?![\w$])"
+    r"|\\cite[pt]?\*?(?:\[[^\]\n]{0,80}\])?\{(?P<cite>[^{}\n]{0,400})\}"
+    r"|\*\*(?P<bold>[^*\n]+?)\*\*"
     r"|`(?P<code>[^`\n]+)`"
     r"|(?<![\w*])\*(?P<em>[^*\s](?:[^*\n]*?[^*\s])?)\*(?![\w*])"
 )
+# Inline math the writer may use: these control words and symbols only (no \input, \def, \csname, ^^ escapes...),
+# ASCII, balanced braces. Anything else is typeset as literal text. Errors (e.g. `$x^$`) are still possible: the
+# compile step feeds them back to the writer.
+MATH_COMMANDS = frozenset(
+    (_GREEK + " varepsilon vartheta varphi varrho varsigma Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega"
+     " frac dfrac tfrac sqrt cdot cdots ldots dots times div pm mp leq geq le ge neq ne approx sim simeq propto"
+     " equiv infty sum prod int log ln exp min max arg mathrm mathbf mathit mathcal text"
+     " left right in notin subset subseteq cup cap to rightarrow leftarrow Rightarrow mid lvert rvert hat bar"
+     " tilde vec overline partial nabla top quad qquad forall exists lfloor rfloor lceil rceil langle rangle"
+     " ll gg circ star ast prime operatorname").split()
+)
+_MATH_TOKEN = re.compile(r"\\(?:[A-Za-z]+|[,;!{}|%])|[A-Za-z0-9\s+\-*/=<>()\[\],.;:!'|^_{}]")
+
+
+def safe_math(math: str) -> bool:
+    """True when `math` (between the dollars) may be typeset as LaTeX math."""
+    if "^^" in math or len(math) > 200:
+        return False
+    depth = 0
+    position = 0
+    for match in _MATH_TOKEN.finditer(math):
+        if match.start() != position:
+            return False
+        token = match.group(0)
+        if token.startswith("\\") and token[1:].isalpha() and token[1:] not in MATH_COMMANDS:
+            return False
+        depth += (token == "{") - (token == "}")
+        if depth < 0:
+            return False
+        position = match.end()
+    return position == len(math) and depth == 0
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|(?P<number>\d+)[.)])\s+(?P<text>.*)$")
 _HEADING = re.compile(r"^\s*#{1,6}\s+(?P<text>.*)$")
 
 
-def _inline_markup(text: str) -> str:
-    """Light markdown (**bold**, *emphasis*, `code`) to LaTeX; every character of the content is escaped."""
+def _inline_markup(text: str, cite_keys: Collection[str] = ()) -> str:
+    """Light markdown (**bold**, *emphasis*, `code`), whitelisted `$math$` and \\cite of known keys to LaTeX;
+    every other character of the content is escaped."""
     out = []
     position = 0
     for match in _MARKUP.finditer(text):
         out.append(latex_escape(text[position : match.start()]))
-        if match["bold"] is not None:
+        if match["math"] is not None:
+            out.append(f"${match['math']}$" if safe_math(match["math"]) else latex_escape(match.group(0)))
+        elif match["cite"] is not None:
+            keys = [key.strip() for key in match["cite"].split(",") if key.strip() in cite_keys]
+            out.append(f"\\cite{{{','.join(keys)}}}" if keys else "")  # unknown keys never reach LaTeX
+        elif match["bold"] is not None:
             out.append(f"\\textbf{{{latex_escape(match['bold'])}}}")
         elif match["code"] is not None:
             out.append(f"\\texttt{{{latex_escape(match['code'])}}}")
@@ -166,8 +211,9 @@ def _inline_markup(text: str) -> str:
     return "".join(out)
 
 
-def prose_to_latex(text: str) -> str:
-    """Model prose to LaTeX: paragraphs, bullet/numbered lists, `#` headings and inline emphasis survive."""
+def prose_to_latex(text: str, cite_keys: Collection[str] = ()) -> str:
+    """Model prose to LaTeX: paragraphs, bullet/numbered lists, `#` headings, inline emphasis, whitelisted math and
+    citations of `cite_keys` survive."""
     blocks: list[str] = []
     paragraph: list[str] = []
     items: list[str] = []
@@ -176,11 +222,12 @@ def prose_to_latex(text: str) -> str:
     def flush() -> None:
         nonlocal numbered
         if paragraph:
-            blocks.append(" ".join(_inline_markup(" ".join(line.split())) for line in paragraph))
+            blocks.append(" ".join(_inline_markup(" ".join(line.split()), cite_keys) for line in paragraph))
             paragraph.clear()
         if items:
             env = "enumerate" if numbered else "itemize"
-            body = "\n".join(f"\\item{{}} {_inline_markup(item)}" for item in items)  # {}: a leading [ stays text
+            # {}: a leading [ stays text
+            body = "\n".join(f"\\item{{}} {_inline_markup(item, cite_keys)}" for item in items)
             blocks.append(f"\\begin{{{env}}}\n{body}\n\\end{{{env}}}")
             items.clear()
             numbered = False
@@ -388,36 +435,23 @@ def _digests(runs: Sequence[_Loaded]) -> list[tuple[str, str]]:
     return [(run.record.label, run.sha256 or "failed (no readable final_info.json)") for run in runs]
 
 
-def _bibliography(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """BibTeX-like dicts (key, author, title, year, journal/booktitle/venue, url) as escaped fields."""
-    out = []
-    for index, entry in enumerate(entries):
-        key = _BIB_KEY.sub("-", str(entry.get("key") or entry.get("ID") or f"ref{index + 1}"))
-        venue = entry.get("venue") or entry.get("journal") or entry.get("booktitle") or ""
-        url = str(entry.get("url") or "")
-        out.append(
-            {
-                "key": key,
-                "author": _inline(str(entry.get("author", ""))),
-                "title": _inline(str(entry.get("title", ""))),
-                "venue": _inline(str(venue)),
-                "year": _inline(str(entry.get("year", ""))),
-                "url": f"\\url{{{url}}}" if _SAFE_URL.match(url) else _inline(url),
-            }
-        )
-    return out
+def _reference_text(ref: Reference) -> str:
+    """A reference as one plain line (the Markdown twin's list, and the fallback bibliography)."""
+    authors = ", ".join(ref.authors[:3]) + (" et al." if len(ref.authors) > 3 else "")
+    venue = f"arXiv:{ref.arxiv_id}" if ref.arxiv_id else ""
+    parts = [authors, ref.title, venue, str(ref.year or ""), ref.url]
+    return ". ".join(" ".join(part.split()) for part in parts if part)
 
 
-def _bib_text(entry: Mapping[str, str]) -> str:
-    parts = [entry["author"], f"\\emph{{{entry['title']}}}" if entry["title"] else "", entry["venue"], entry["year"]]
-    text = ". ".join(part for part in parts if part)
-    return f"{text}. {entry['url']}".strip() if entry["url"] else f"{text}."
-
-
-def _plain_reference(entry: Mapping[str, Any]) -> str:
-    venue = entry.get("venue") or entry.get("journal") or entry.get("booktitle") or ""
-    parts = [entry.get("author", ""), entry.get("title", ""), venue, entry.get("year", ""), entry.get("url", "")]
-    return ". ".join(" ".join(str(part).split()) for part in parts if part)
+def _bibitem(ref: Reference) -> dict[str, str]:
+    """An escaped \\bibitem for templates without BibTeX support (same content as references.bib)."""
+    authors = ", ".join(ref.authors[:3]) + (" et al." if len(ref.authors) > 3 else "")
+    parts = [_inline(authors), f"\\emph{{{_inline(ref.title)}}}"]
+    parts += [_inline(f"arXiv:{ref.arxiv_id}") if ref.arxiv_id else "", _inline(str(ref.year or ""))]
+    text = ". ".join(part for part in parts if part) + "."
+    if ref.url and _SAFE_URL.match(ref.url):
+        text += f" \\url{{{ref.url}}}"
+    return {"key": _BIB_KEY.sub("-", ref.key), "text": text}
 
 
 def _latex_environment(template: Template) -> jinja2.Environment:
@@ -437,17 +471,41 @@ def _latex_environment(template: Template) -> jinja2.Environment:
     )
 
 
+BIB_STEM = "references"
+
+
+def _cite_md(text: str, cite_keys: Collection[str]) -> str:
+    """The Markdown twin's citations: `\\cite{a,b}` of known keys as `[a; b]`; other keys vanish."""
+
+    def replace(match: re.Match[str]) -> str:
+        keys = [key.strip() for key in match["keys"].split(",") if key.strip() in cite_keys]
+        return f"[{'; '.join(keys)}]" if keys else ""
+
+    return CITE.sub(replace, text).strip()
+
+
+def _render_parts(draft: PaperDraft, cite_keys: Collection[str]) -> dict[str, str]:
+    """Each model section as the LaTeX it becomes (before the harness-owned parts are added around it)."""
+    parts = {"title": _inline(draft.title)}
+    for name in SECTIONS:
+        parts[name] = prose_to_latex(getattr(draft, name), cite_keys)
+    return parts
+
+
 def render_paper(
     draft: PaperDraft,
     records: Sequence[ExperimentRecord],
     template: Template,
     figures: Sequence[tuple[str, str]] = (),
-    bibliography: Sequence[Mapping[str, Any]] = (),
+    references: Sequence[Reference] = (),
+    bibtex: bool = True,
 ) -> tuple[str, str]:
-    """(paper.tex, paper.md): the model's escaped prose around a results table read from final_info.json.
+    """(paper.tex, paper.md): the model's escaped sections around harness-owned parts (run list, results table read
+    from final_info.json, provenance digests, figures, bibliography).
 
     `figures` are (path, caption) pairs; a path is used verbatim by \\includegraphics, so it must be a plain
-    relative or absolute file name (letters, digits, `_ . / -`).
+    relative or absolute file name (letters, digits, `_ . / -`). With `bibtex` the LaTeX cites
+    `references.bib` (write it with `scientist.citations.to_bibtex`); otherwise it carries a thebibliography.
     """
     for path, _ in figures:
         if not _SAFE_PATH.match(path):
@@ -459,11 +517,14 @@ def render_paper(
     rows = _rows(loaded, template)
     runs, metrics = _experiments_parts(loaded, template)
     sentence, digests = PROVENANCE, _digests(loaded)
-    bib = _bibliography(bibliography)
+    cite_keys = {ref.key for ref in references}
+    parts = _render_parts(draft, cite_keys)
     task = " ".join(template.task_description.split())
 
     experiments_tex = "\n\n".join(
-        [
+        part
+        for part in [
+            parts["experiments"],
             f"We use the experiment template \\emph{{{_inline(template.title)}}}. {latex_escape(task)}",
             "Runs (config changes relative to the baseline):\n\\begin{itemize}\n"
             + "\n".join(f"\\item{{}} {_inline(line)}" for line in runs)
@@ -472,9 +533,10 @@ def render_paper(
             + "\n".join(f"\\item{{}} {_inline(line)}" for line in metrics)
             + "\n\\end{itemize}",
         ]
+        if part
     )
     results_tex = (
-        f"{prose_to_latex(draft.results_discussion)}\n\n{_inline(sentence)}\n\\begin{{itemize}}\n"
+        f"{parts['results']}\n\n{_inline(sentence)}\n\\begin{{itemize}}\n"
         + "\n".join(
             f"\\item{{}} {_inline(label)}: {{\\scriptsize\\texttt{{{_inline(digest)}}}}}" for label, digest in digests
         )
@@ -483,17 +545,18 @@ def render_paper(
     try:
         latex = _latex_environment(template).get_template(LATEX_TEMPLATE.as_posix())
         tex = latex.render(
-            title=_inline(draft.title),
-            abstract=prose_to_latex(draft.abstract),
-            introduction=prose_to_latex(draft.introduction),
-            related_work="",
-            method=prose_to_latex(draft.method),
+            title=parts["title"],
+            abstract=parts["abstract"],
+            introduction=parts["introduction"],
+            related_work=parts["related_work"],
+            method=parts["method"],
             experiments=experiments_tex,
             results=results_tex,
-            conclusion=prose_to_latex(draft.conclusion),
+            conclusion=parts["conclusion"],
             results_table=_latex_table(rows, template),
             figures=[{"path": path, "caption": _inline(caption)} for path, caption in figures],
-            bibliography=[{**entry, "text": _bib_text(entry)} for entry in bib],
+            bibtex=BIB_STEM if bibtex and references else "",
+            bibliography=[_bibitem(ref) for ref in references],
         )
     except jinja2.TemplateNotFound:
         raise ConfigError(
@@ -505,83 +568,98 @@ def render_paper(
             hint="fix the template (delimiters are << var >>, <% block %>, <# comment #>)",
         ) from None
 
-    markdown = "\n\n".join(
-        [
-            f"# {' '.join(draft.title.split())}",
-            f"**Abstract.** {draft.abstract.strip()}",
-            f"## Introduction\n\n{draft.introduction.strip()}",
-            f"## Method\n\n{draft.method.strip()}",
-            f"## Experiments\n\nWe use the experiment template *{template.title}*. {task}\n\n"
+    def md(name: str) -> str:
+        return _cite_md(getattr(draft, name), cite_keys)
+
+    experiments_md = "\n\n".join(
+        part
+        for part in [
+            md("experiments"),
+            f"We use the experiment template *{template.title}*. {task}\n\n"
             "Runs (config changes relative to the baseline):\n\n"
             + "\n".join(f"- {line}" for line in runs)
             + "\n\nMetrics:\n\n"
             + "\n".join(f"- {line}" for line in metrics),
+        ]
+        if part
+    )
+    markdown = "\n\n".join(
+        part
+        for part in [
+            f"# {' '.join(draft.title.split())}",
+            f"**Abstract.** {md('abstract')}",
+            f"## Introduction\n\n{md('introduction')}",
+            f"## Related Work\n\n{md('related_work')}" if md("related_work") else "",
+            f"## Method\n\n{md('method')}",
+            f"## Experiments\n\n{experiments_md}",
             f"## Results\n\n{_markdown_table(rows, template)}\n\n*Table 1: {_table_caption(template)}*",
             *(f"![{' '.join(caption.split())}]({path})" for path, caption in figures),
-            draft.results_discussion.strip(),
+            md("results"),
             sentence + "\n\n" + "\n".join(f"- {label}: `{digest}`" for label, digest in digests),
-            f"## Conclusion\n\n{draft.conclusion.strip()}",
+            f"## Conclusion\n\n{md('conclusion')}",
         ]
+        if part
     )
-    if bib:
-        pairs = zip(bib, bibliography, strict=True)
-        references = (f"- [{entry['key']}] {_plain_reference(raw)}" for entry, raw in pairs)
-        markdown += "\n\n## References\n\n" + "\n".join(references)
+    if references:
+        markdown += "\n\n## References\n\n" + "\n".join(f"- [{ref.key}] {_reference_text(ref)}" for ref in references)
     return tex, markdown + "\n"
+
+
+def section_lines(tex: str, draft: PaperDraft, references: Sequence[Reference] = ()) -> dict[str, tuple[int, int]]:
+    """Which .tex lines (1-based, inclusive) hold each model-written section: a compiler error on one of them is the
+    writer's to fix; any other line is harness-owned."""
+    cite_keys = {ref.key for ref in references}
+    parts = _render_parts(draft, cite_keys)
+    spans: dict[str, tuple[int, int]] = {}
+    position = tex.find("\\begin{document}")
+    for name in ("title", *SECTIONS):
+        text = parts[name]
+        if not text:
+            continue
+        found = tex.find(text, max(position, 0)) if name != "title" else tex.find(f"\\title{{{text}}}")
+        if found < 0:
+            continue
+        first = tex.count("\n", 0, found) + 1
+        spans[name] = (first, first + text.count("\n") + (1 if name != "title" else 0))
+        if name != "title":
+            position = found + len(text)
+    return spans
+
+
+def to_html(markdown: str, title: str) -> str:
+    """The Markdown paper as one HTML page (markdown-it, raw HTML in the text escaped, not passed through)."""
+    from html import escape
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return (
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{escape(' '.join(title.split()))}</title>"
+        "<style>body{max-width:46em;margin:2em auto;font-family:serif;line-height:1.45}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+        ".notice{border:2px solid #b60;padding:.5em}</style></head>\n<body>\n"
+        f"{body}</body></html>\n"
+    )
 
 
 # --- PDF -------------------------------------------------------------------------------------------------------
 
 
-def _log_tail(tex_path: Path, output: str, lines: int = 20) -> str:
-    """The first TeX error (the `!` line and its context) if there is one, else the end of the log."""
-    log = tex_path.with_suffix(".log")
-    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else output
-    log_lines = text.rstrip().splitlines()
-    for index, line in enumerate(log_lines):
-        if line.startswith("!"):
-            return "\n".join(log_lines[index : index + 8])
-    return "\n".join(log_lines[-lines:])
-
-
 def compile_pdf(tex_path: Path, timeout_s: float = 120) -> Path | None:
-    """Compile with pdflatex (two passes for references); None when pdflatex is not installed.
+    """Compile with latexmk or pdflatex (see `scientist.latex`); None when LaTeX is not installed, a ScientistError
+    with the first errors when it fails."""
+    from scientist.latex import compile_tex
 
-    Shell escape is off and `openin_any/openout_any=p` keep TeX from reading or writing outside the paper's
-    folder, as a second line of defence behind the escaping.
-    """
-    pdflatex = shutil.which("pdflatex")
-    if pdflatex is None:
-        return None
     tex_path = Path(tex_path)
     if not tex_path.is_file():
         raise ScientistError(f"no LaTeX file at {tex_path}", hint="render the paper before compiling it")
-    command = [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex_path.name]
-    env = {**os.environ, "openin_any": "p", "openout_any": "p"}
-    deadline = time.monotonic() + timeout_s
-    for _ in range(2):
-        try:
-            proc = subprocess.run(
-                command,
-                cwd=tex_path.parent,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=max(deadline - time.monotonic(), 1.0),
-            )
-        except subprocess.TimeoutExpired:
-            raise ScientistError(
-                f"pdflatex did not finish {tex_path} within {timeout_s:g} s",
-                hint="the .tex is kept; compile it by hand or raise the timeout",
-            ) from None
-        if proc.returncode != 0:
-            raise ScientistError(
-                f"pdflatex failed on {tex_path}:\n{_log_tail(tex_path, proc.stdout)}",
-                hint=f"see {tex_path.with_suffix('.log')}",
-            )
-    pdf = tex_path.with_suffix(".pdf")
-    if not pdf.is_file():
-        raise ScientistError(f"pdflatex wrote no PDF for {tex_path}", hint=f"see {tex_path.with_suffix('.log')}")
-    return pdf
+    result = compile_tex(tex_path, timeout_s=timeout_s)
+    if result.engine is None:
+        return None
+    if not result.ok:
+        detail = "\n".join(error.context or error.message for error in result.errors[:2])
+        raise ScientistError(
+            f"{result.engine} failed on {tex_path}:\n{detail}", hint=f"see {tex_path.with_suffix('.log')}"
+        )
+    return result.pdf

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Optional system tools: LaTeX (papers as PDF), bubblewrap, and chromium (the headless browser that tests HTML
-# pages). Installed with apt when running as root; otherwise say what to install. Nothing here is required for a
-# run: without LaTeX, papers stay .tex + .md.
+# Optional system tools: LaTeX + latexmk (papers as PDF), poppler-utils (PDF checks in tests), bubblewrap, and
+# chromium (the headless browser that tests HTML pages). Installed with apt when running as root; otherwise say what
+# to install. Nothing here is required for a run: without LaTeX, papers are Markdown + HTML (+ the .tex).
 set -euo pipefail
 packages=()
 command -v pdflatex >/dev/null || packages+=(texlive-latex-base texlive-latex-recommended lmodern)
+command -v latexmk >/dev/null || packages+=(latexmk)  # runs BibTeX and the LaTeX passes for papers
+command -v pdftoppm >/dev/null || packages+=(poppler-utils)  # pdftoppm/pdftotext: tests look at page 1
 command -v bwrap >/dev/null || packages+=(bubblewrap)
 command -v chromium >/dev/null || packages+=(chromium)
 [ ${#packages[@]} -eq 0 ] && exit 0

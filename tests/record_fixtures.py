@@ -1,7 +1,13 @@
 """Re-record the model responses the replay tests use (run after changing a prompt, schema or template).
 
 Runs the fixture research run live on the embedded model in `record` mode, writing into tests/fixtures/llm/.
-Usage: .venv/bin/python tests/record_fixtures.py
+Usage: .venv/bin/python tests/record_fixtures.py [--keep] [--threads N]
+
+--keep reuses every recorded answer whose request did not change (seeded generation is deterministic, so a live
+call would give the same answer) and records only the new requests; answers no request used any more are deleted.
+It runs the pipeline in this process so it can look up the store first. Without it, everything is recorded afresh.
+--threads N (with --keep) runs llama.cpp on N threads: on a machine busy with other work, 1 thread is many times
+faster than 2 that keep waiting for each other.
 """
 
 from __future__ import annotations
@@ -12,26 +18,72 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import FIXTURE_ENV, FIXTURE_TOPIC, LLM_FIXTURES, chosen_sandbox
 
 
+def _record_env(work: str) -> dict[str, str]:
+    env = {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "record", "SCIENTIST_SANDBOX": chosen_sandbox()}
+    env["SCIENTIST_LLM_CACHE_DIR"] = str(LLM_FIXTURES)
+    # A fresh paper index and arXiv cache, as in the tests: the novelty prompts must see the same papers.
+    env["SCIENTIST_INDEX_DIR"] = str(Path(work) / "index")
+    env["SCIENTIST_ARXIV_CACHE_DIR"] = str(Path(work) / "arxiv")
+    return env
+
+
+def _record_changed_only(work: str) -> int:
+    from scientist.cli import app
+    from scientist.llm import Completion, LLMGateway
+
+    used: set[str] = set()
+    live = 0
+    original = LLMGateway._answer
+
+    def answer(self: LLMGateway, prompt: Any, request: Any, key: str, sample_index: int) -> Completion:
+        nonlocal live
+        used.add(key)
+        entry = self.store.get(key)
+        if entry is not None:
+            return self._completion_from_entry(entry, key, replayed=True)
+        live += 1
+        return original(self, prompt, request, key, sample_index)
+
+    LLMGateway._answer = answer  # type: ignore[method-assign]
+    if "--threads" in sys.argv:
+        threads = int(sys.argv[sys.argv.index("--threads") + 1])
+        os.cpu_count = lambda: threads  # local_model sizes llama's thread pool with it
+    os.environ.update(_record_env(work))
+    os.chdir(work)
+    try:
+        app(["run", FIXTURE_TOPIC], standalone_mode=False)
+        code = 0
+    except Exception as err:  # the run's own error: report it, keep what was recorded
+        print(f"run failed: {err}", file=sys.stderr)
+        code = 1
+    if code == 0:
+        for path in LLM_FIXTURES.rglob("*.json"):
+            if path.stem not in used:
+                path.unlink()
+    print(f"{live} new live calls recorded; {len(used) - live} reused")
+    return code
+
+
 def main() -> int:
-    if LLM_FIXTURES.exists():
-        shutil.rmtree(LLM_FIXTURES)
-    LLM_FIXTURES.mkdir(parents=True)
+    keep = "--keep" in sys.argv[1:]
     with tempfile.TemporaryDirectory() as work:
-        env = {**os.environ, **FIXTURE_ENV, "SCIENTIST_LLM_MODE": "record", "SCIENTIST_SANDBOX": chosen_sandbox()}
-        env["SCIENTIST_LLM_CACHE_DIR"] = str(LLM_FIXTURES)
-        # A fresh paper index and arXiv cache, as in the tests: the novelty prompts must see the same papers.
-        env["SCIENTIST_INDEX_DIR"] = str(Path(work) / "index")
-        env["SCIENTIST_ARXIV_CACHE_DIR"] = str(Path(work) / "arxiv")
-        result = subprocess.run(
-            [sys.executable, "-m", "scientist.cli", "run", FIXTURE_TOPIC], cwd=work, env=env
-        )
+        if keep:
+            code = _record_changed_only(work)
+        else:
+            if LLM_FIXTURES.exists():
+                shutil.rmtree(LLM_FIXTURES)
+            LLM_FIXTURES.mkdir(parents=True)
+            env = {**os.environ, **_record_env(work)}
+            command = [sys.executable, "-m", "scientist.cli", "run", FIXTURE_TOPIC]
+            code = subprocess.run(command, cwd=work, env=env).returncode
     print(f"recorded {len(list(LLM_FIXTURES.rglob('*.json')))} responses into {LLM_FIXTURES}")
-    return result.returncode
+    return code
 
 
 if __name__ == "__main__":

@@ -116,8 +116,10 @@ def test_decisions_must_fit_the_approval(tmp_path: Path) -> None:
         decide(runs_dir, ideas, Decision(action="edit", edit={"interestingness": "10"}), "me")
     with pytest.raises(Exception, match="no parameter"):
         decide(runs_dir, code, Decision(action="edit", edit={"not_a_param": "1"}), "me")
-    with pytest.raises(ApprovalError, match="cannot be edited"):
+    with pytest.raises(ApprovalError, match="takes only feedback=TEXT"):
         decide(runs_dir, write, Decision(action="edit", edit={"x": "1"}), "me")
+    with pytest.raises(ApprovalError, match="takes only feedback=TEXT"):
+        decide(runs_dir, write, Decision(action="edit", edit={"feedback": "  "}), "me")
     with pytest.raises(ApprovalError, match="raise the budget or stop"):
         decide(runs_dir, budget, Decision(action="approve"), "me")
     with pytest.raises(ApprovalError, match="not a budget stop"):

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from scientist.citations import Reference
 from scientist.errors import ScientistError
 from scientist.template import Template, load_template
 from scientist.writeup import (
+    SECTIONS,
     ExperimentRecord,
     PaperDraft,
     compile_pdf,
@@ -56,7 +58,7 @@ def draft(**overrides: str) -> PaperDraft:
         "abstract": "We measure **reward hacking**.",
         "introduction": "Agents game proxies.\n\n- first point\n- second point",
         "method": "Tabular Q-learning with `coin_reward` as the knob.",
-        "results_discussion": "Gaming fell when the coin respawned slowly.",
+        "results": "Gaming fell when the coin respawned slowly.",
         "conclusion": "Slow coins are not worth farming.",
     }
     return PaperDraft(**{**fields, **overrides})
@@ -163,7 +165,7 @@ def test_rendered_paper_numbers_match_final_info_exactly(records: list[Experimen
 
 def test_model_prose_cannot_inject_latex(records: list[ExperimentRecord], template: Template) -> None:
     payload = " ".join(ADVERSARIAL)
-    fields = ("title", "abstract", "introduction", "method", "results_discussion", "conclusion")
+    fields = ("title", *SECTIONS)
     tex, markdown = render_paper(draft(**dict.fromkeys(fields, payload)), records, template)
     assert "\\input{" not in tex and "\\write18" not in tex and "\\end{document}" in tex
     assert tex.count("\\end{document}") == 1 and tex.count("\\begin{document}") == 1
@@ -181,12 +183,16 @@ def test_markdown_twin_has_the_same_sections(records: list[ExperimentRecord], te
 
 
 def test_bibliography_renders_only_when_given(records: list[ExperimentRecord], template: Template) -> None:
-    entry = {"key": "amodei2016", "author": "Amodei, D.", "title": "Concrete {Problems}", "year": "2016",
-             "journal": "arXiv", "url": "https://arxiv.org/abs/1606.06565"}
-    tex, markdown = render_paper(draft(), records, template, bibliography=[entry])
-    assert "\\begin{thebibliography}" in tex and "\\bibitem{amodei2016}" in tex
-    assert "Concrete \\{Problems\\}" in tex and "\\url{https://arxiv.org/abs/1606.06565}" in tex
+    ref = Reference(key="1606.06565", authors=["Amodei, D."], title="Concrete {Problems}", year=2016,
+                    url="https://arxiv.org/abs/1606.06565", arxiv_id="1606.06565")
+    tex, markdown = render_paper(draft(introduction="As shown \\cite{1606.06565, nope}."), records, template,
+                                 references=[ref])
+    assert "\\bibliography{references}" in tex and "\\nocite{*}" in tex and "thebibliography" not in tex
+    assert "As shown \\cite{1606.06565}." in tex and "As shown [1606.06565]." in markdown
     assert "## References" in markdown and "Concrete {Problems}" in markdown
+    tex, _ = render_paper(draft(), records, template, references=[ref], bibtex=False)  # no BibTeX: \bibitem
+    assert "\\begin{thebibliography}" in tex and "\\bibitem{1606.06565}" in tex
+    assert "Concrete \\{Problems\\}" in tex and "\\url{https://arxiv.org/abs/1606.06565}" in tex
 
 
 def test_unsafe_figure_paths_are_refused(records: list[ExperimentRecord], template: Template) -> None:
@@ -227,13 +233,14 @@ def test_rendered_paper_compiles_with_adversarial_prose(
     paper = tmp_path / "paper"
     paper.mkdir()
     png(paper / "results.png")
-    fields = ("title", "abstract", "introduction", "method", "results_discussion", "conclusion")
+    fields = ("title", *SECTIONS)
     tex, _ = render_paper(
         draft(**dict.fromkeys(fields, prose)),
         [*records, ExperimentRecord(label="failed_run", config={}, final_info_path=tmp_path / "x.json", ok=False)],
         template,
         figures=[("results.png", "Curves & bars_1 100%")],
-        bibliography=[{"key": "k", "author": "A_B", "title": "T", "year": "2024", "url": "https://x.org/a?b=1&c=2"}],
+        references=[Reference(key="k", authors=["A_B"], title="T", year=2024, url="https://x.org/a?b=1&c=2")],
+        bibtex=False,
     )
     (paper / "paper.tex").write_text(tex, encoding="utf-8")
     pdf = compile_pdf(paper / "paper.tex", timeout_s=120)
@@ -262,3 +269,45 @@ def test_tex_cannot_read_files_outside_its_folder(tmp_path: Path) -> None:
     tex.write_text(f"\\documentclass{{article}}\\begin{{document}}\\input{{{secret}}}\\end{{document}}\n")
     with pytest.raises(ScientistError, match="not found"):
         compile_pdf(tex, timeout_s=60)
+
+
+# --- math and citations ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "math",
+    [r"\input{/etc/passwd}", r"a^^5cinput", r"\csname x\endcsname", "a % b", r"\def\x{1}", "a & b", "#1", "é"],
+)
+def test_math_outside_the_whitelist_is_typeset_as_text(math: str) -> None:
+    latex = prose_to_latex(f"see ${math}$ here")
+    assert f"${math}$" not in latex and unescaped_commands(latex) == []
+
+
+def test_whitelisted_math_and_known_citations_pass_through() -> None:
+    latex = prose_to_latex(r"with $\gamma = 0.95$ and $\frac{a}{b}$ \cite{k1, k9} but $5 and $10", {"k1"})
+    assert r"$\gamma = 0.95$" in latex and r"$\frac{a}{b}$" in latex and r"\cite{k1}" in latex
+    assert "k9" not in latex and r"\$5 and \$10" in latex  # prices are not math
+
+
+def test_check_citations_keeps_only_indexed_keys() -> None:
+    from scientist.citations import check_citations
+
+    checked = check_citations(r"A \cite{a, x} B \citep{y}. C \cite{a}", {"a"})
+    assert checked.text == r"A \cite{a} B. C \cite{a}" and checked.kept == ["a"] and checked.removed == ["x", "y"]
+
+
+@pytest.mark.latex
+@needs_pdflatex
+def test_bibtex_from_hostile_metadata_compiles(tmp_path: Path, records: list[ExperimentRecord],
+                                               template: Template) -> None:
+    from scientist.citations import references_from_related, to_bibtex
+
+    refs = references_from_related([{"id": "2101.1", "title": "Unbalanced { brace % and \\input{x} _ $", "year": 2021,
+                                     "authors": ["O'Neil, A. & B."], "url": "https://x.org/a?b=1&c=2"}])
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    tex, _ = render_paper(draft(), records, template, references=refs)
+    (paper / "paper.tex").write_text(tex, encoding="utf-8")
+    (paper / "references.bib").write_text(to_bibtex(refs), encoding="utf-8")
+    pdf = compile_pdf(paper / "paper.tex", timeout_s=120)
+    assert pdf is not None and pdf.read_bytes().startswith(b"%PDF")

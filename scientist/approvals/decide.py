@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND
 from scientist.approvals.errors import ApprovalError
-from scientist.approvals.gates import IDEA_TEXT_FIELDS
+from scientist.approvals.gates import IDEA_TEXT_FIELDS, WRITE_FEEDBACK
 from scientist.approvals.store import Approval, ApprovalStore, Decision, find_approval
 from scientist.audit import AuditLog
 from scientist.runs import load_config_snapshot, load_run
@@ -42,6 +42,10 @@ def _check_fits(approval: Approval, decision: Decision, run_dir: Path) -> None:
         decision.edit.update(template.validate_variant(decision.edit))  # unknown params / bad values: clear error
         if not decision.edit:
             raise ApprovalError("an edit of the experiment plan needs values", hint="e.g. --edit proxy_weight=0.5")
+    elif approval.kind == "write":
+        if set(decision.edit) != {WRITE_FEEDBACK} or not str(decision.edit[WRITE_FEEDBACK]).strip():
+            raise ApprovalError(f"the write gate takes only {WRITE_FEEDBACK}=TEXT, got {sorted(decision.edit)}",
+                                hint="e.g. --edit feedback='state the limitation of a single seed'")
     else:
         raise ApprovalError(f"a {approval.kind} approval cannot be edited", hint="approve or reject it")
 

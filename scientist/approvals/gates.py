@@ -3,7 +3,8 @@
 A gate persists a pending approval, then calls langgraph's `interrupt()`: the graph stops with its checkpoint
 intact and the process exits. A human decides from the CLI or web page (written to the run's approvals store);
 `scientist resume` continues with `Command(resume=decision)`. On resume the gate node re-executes from its start
-(langgraph semantics), finds its approval already decided, and applies the decision. Gates never change a prompt.
+(langgraph semantics), finds its approval already decided, and applies the decision.
+Gates change no prompt, except through a human's edit (an idea's text, or feedback at the write gate).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ GATES_BY_MODE: dict[str, frozenset[str]] = {
     "all": frozenset({"ideas", "code", "write"}),
 }
 IDEA_TEXT_FIELDS = ("title", "hypothesis", "experiment_plan", "risks")
+WRITE_FEEDBACK = "feedback"  # the write gate's one editable field: `scientist approve ID --edit feedback='...'`
 # gate node name -> the kind of approval it asks for; wired in pipeline.STEPS
 GATE_NODES = {"gate_ideas": "ideas", "gate_code": "code", "gate_write": "write"}
 
@@ -162,6 +164,8 @@ def apply_decision(ctx: RunContext, kind: str, state: dict[str, Any], decision: 
     if kind == "code":
         _edit_plan(ctx, decision.edit)
         return {}
+    if kind == "write":  # feedback the writer's section prompts include and must address
+        return {"write_feedback": str(decision.edit[WRITE_FEEDBACK])}
     raise ApprovalError(f"the {kind} gate cannot apply an edit", hint="approve or reject it")
 
 

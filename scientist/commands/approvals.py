@@ -133,8 +133,8 @@ def _after_decision(run_dir: Path, resume: bool) -> None:
 @decisions.command()
 def approve(
     approval_id: str,
-    edit: Annotated[list[str] | None, typer.Option("--edit", help="KEY=VALUE: edit the idea text or a config"
-                                                   " value instead of approving as is (repeatable)")] = None,
+    edit: Annotated[list[str] | None, typer.Option("--edit", help="KEY=VALUE: edit the idea text, a config"
+                                                   " value, or give the writer feedback='...' (repeatable)")] = None,
     budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="Raise the run's USD cap")] = None,
     budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", help="Raise the token cap")] = None,
     budget_wall_s: Annotated[float | None, typer.Option("--budget-wall-s", help="Raise the wall-time cap")] = None,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from scientist.citations import CITE
 from scientist.monitors.events import MonitorEvent
 from scientist.template import Template
 
@@ -108,6 +109,23 @@ def untraceable_numbers(text: str, known: list[float]) -> list[tuple[str, bool]]
     return found
 
 
+def unknown_citation_events(removed: Iterable[Mapping[str, str]]) -> list[MonitorEvent]:
+    """The writer cited keys that name no indexed paper: they were removed before rendering (low: nothing reached
+    the paper, but a model inventing references is worth seeing)."""
+    return [
+        MonitorEvent(
+            monitor="fabrication",
+            severity="low",
+            rule="unknown_citation",
+            evidence=f"\\cite{{{item.get('key', '?')}}} in the {item.get('section', '?')} names no indexed paper;"
+            " removed",
+            location=item.get("section"),
+            source="paper",
+        )
+        for item in removed
+    ]
+
+
 def scan_paper(
     sections: Mapping[str, str], runs: Sequence[Mapping[str, Any]], template: Template | None = None
 ) -> list[MonitorEvent]:
@@ -119,7 +137,7 @@ def scan_paper(
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
             continue
-        for written, is_decimal in untraceable_numbers(text, known):
+        for written, is_decimal in untraceable_numbers(CITE.sub(" ", text), known):  # cite keys are no results
             events.append(
                 MonitorEvent(
                     monitor="fabrication",

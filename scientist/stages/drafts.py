@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DRAFT_STAGE = "draft"
 DRAFT_SEED_STRIDE = 5  # * draft_n (<= 16) stays below a study's SAMPLE_STRIDE: runs never share seeds
 PAPER_DIR = "paper"
+PAPER_JSON = "paper.json"  # the winner's, at the run root as a single draft writes it
 
 
 class SeedBandGateway:
@@ -112,7 +113,11 @@ def _by_review(ctx: RunContext) -> Any:
 
 
 def write_best_draft(
-    ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]], figure: str | None
+    ctx: RunContext,
+    idea: dict[str, Any],
+    records: list[dict[str, Any]],
+    figure: str | None,
+    feedback: str | None = None,
 ) -> dict[str, Any]:
     """`write_paper` once (draft_n = 1), or draft_n times and the winner by `draft_selector` as the run's paper."""
     from scientist.stages import bestofn
@@ -120,14 +125,14 @@ def write_best_draft(
 
     n = ctx.settings.draft_n
     if n == 1:
-        return write_paper(ctx, idea, records, figure)
+        return write_paper(ctx, idea, records, figure, feedback=feedback)
 
     def sample(index: int, seed: int) -> Sampled[dict[str, Any]]:
         folder = _candidate_dir(ctx, index)
         sub = dataclasses.replace(ctx, run_dir=folder, gateway=SeedBandGateway(ctx.gateway, index))  # type: ignore[arg-type]
         before = len(ctx.audit.records())
         ctx.progress("write", f"draft {index + 1}/{n}")
-        paper = write_paper(sub, idea, records, figure)
+        paper = write_paper(sub, idea, records, figure, feedback=feedback)
         tokens, cost = _band_spend(ctx, before, index)
         value = {"candidate": index, "dir": str(folder.relative_to(ctx.run_dir)), **paper}
         return Sampled(value=value, tokens=tokens, cost_usd=cost)
@@ -142,4 +147,6 @@ def write_best_draft(
         shutil.rmtree(target)
     shutil.copytree(ctx.run_dir / winner["dir"] / PAPER_DIR, target)
     ctx.audit.append("draft_selected", "pipeline", {"candidate": winner["candidate"], "selector": scored.selector})
-    return {key: winner[key] for key in ("tex", "md", "pdf", "tex_blob") if key in winner}
+    paper = {key: value for key, value in winner.items() if key not in ("candidate", "dir")}
+    (ctx.run_dir / PAPER_JSON).write_text(json.dumps(paper, indent=2, ensure_ascii=False), encoding="utf-8")
+    return paper

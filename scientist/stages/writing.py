@@ -1,18 +1,57 @@
-"""Write: the model drafts the prose; every number in the paper is filled in from the runs' final_info.json."""
+"""Write: the model drafts the paper section by section (each revised in `write_reflections` rounds), the harness
+renders it around numbers read from final_info.json, cites only indexed papers, and compiles it, feeding LaTeX
+errors in the model's own sections back for `latex_fix_attempts` rounds. The Markdown/HTML paper always exists.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+from scientist.citations import Reference, check_citations, references_from_related, to_bibtex
 from scientist.context import RunContext
-from scientist.errors import ScientistError
-from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper
+from scientist.errors import StructuredOutputError
+from scientist.latex import CompileResult, LatexError, compile_tex
+from scientist.prompts import render
+from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
+PAPER_JSON = "paper.json"
+# A section is at most SECTION_CHARS characters and the completion cap leaves room for all of them plus the JSON
+# around, so the embedded model's grammar always closes the object: a rambling answer is cut by the schema, never
+# by the token limit (which would make it invalid JSON).
+SECTION_CHARS = 600
+TITLE_CHARS = 120
+SECTION_MAX_TOKENS = SECTION_CHARS + 50
+FAILED_SECTION = "[The writer gave no usable text for this section.]"
+PREVIOUS_CHARS = 300  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
+SECTION_TITLES = {name: name.replace("_", " ") for name in SECTIONS}
+GUIDANCE = {
+    "abstract": "the paper's title and its abstract: the question, what was run, the main measured result and what "
+    "it means (3-5 sentences).",
+    "introduction": "why the problem matters for AI safety, the hypothesis, and the contribution (one paragraph).",
+    "related_work": "how this work relates to the papers listed, citing them as \\cite{key} with the listed keys "
+    "only (one paragraph; with no papers listed, name the research area without citing).",
+    "method": "the agent, the environment and what was changed between runs (one paragraph).",
+    "experiments": "the experimental setup: which runs were made, what each changed, and the metrics (one "
+    "paragraph; no results yet).",
+    "results": "what the measured results show, comparing the runs with the exact numbers given; say whether the "
+    "evidence supports the hypothesis (one paragraph).",
+    "conclusion": "the conclusion and the limitations of this small study (one paragraph).",
+}
+
+
+class SectionText(BaseModel):
+    text: str = Field(min_length=1, max_length=SECTION_CHARS)
+
+
+class TitledSection(BaseModel):
+    title: str = Field(min_length=1, max_length=TITLE_CHARS)
+    text: str = Field(min_length=1, max_length=SECTION_CHARS)
 
 
 def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -27,76 +66,247 @@ def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dic
     return results
 
 
-def related_references(idea: dict[str, Any]) -> list[dict[str, Any]]:
-    """The papers the novelty check found closest to the idea, as references (from the index, never the model)."""
-    references = []
-    for paper in idea.get("related_work") or []:
-        authors = list(paper.get("authors") or [])
-        arxiv = paper.get("source", "arxiv") == "arxiv"
-        references.append(
+class _Writer:
+    """One paper's model calls; every call goes through the gateway (audited) and is logged as a `paper_section`."""
+
+    def __init__(
+        self, ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]], references: list[Reference],
+        feedback: str | None,
+    ) -> None:
+        self.ctx = ctx
+        self.feedback = (feedback or "").strip() or None
+        self.failed: list[str] = []
+        self.base = {
+            "idea": idea,
+            "task_description": " ".join(ctx.template.task_description.split()),
+            "metrics": ctx.template.metrics,
+            "results": measured_results(ctx, records),
+            "references": [ref.model_dump() for ref in references],
+            "feedback": self.feedback,
+        }
+
+    def _call(
+        self, prompt: str, variables: dict[str, Any], schema: type[BaseModel], section: str, kind: str
+    ) -> Any | None:
+        """The model's answer, or None (audited) when it gave no valid one within the repair retries."""
+        rendered = render(prompt, variables)
+        max_tokens = SECTION_MAX_TOKENS + (TITLE_CHARS if schema is TitledSection else 0)
+        try:
+            answer = self.ctx.gateway.structured(prompt, variables, schema, stage="write", max_tokens=max_tokens)
+        except StructuredOutputError as err:
+            self.ctx.audit.append("paper_section_failed", "pipeline", {"section": section, "kind": kind,
+                                                                       "error": str(err)})
+            return None
+        self.ctx.audit.append(
+            "paper_section",
+            "pipeline",
             {
-                "key": paper["id"],
-                "author": ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else ""),
-                "title": paper["title"],
-                "venue": f"arXiv:{paper['id']}" if arxiv else "",
-                "year": paper.get("year") or "",
-                "url": paper.get("url") or "",
-            }
+                "section": section,
+                "kind": kind,
+                "prompt_template": prompt,
+                "prompt_blob": self.ctx.audit.put_blob(rendered.user),
+                "operator_feedback": self.feedback is not None,
+                "feedback_in_prompt": self.feedback is not None and self.feedback in rendered.user,
+                "text_blob": self.ctx.audit.put_blob(answer.model_dump_json()),
+            },
         )
-    return references
+        return answer
+
+    def draft(self, section: str, previous: dict[str, str]) -> tuple[str | None, str]:
+        """(title or None, text) of `section`: one drafting call, then the reflection rounds."""
+        variables = {
+            **self.base,
+            "section": section,
+            "section_title": SECTION_TITLES[section],
+            "guidance": GUIDANCE[section],
+            "previous": {name: _short(text) for name, text in previous.items()},
+        }
+        schema: type[BaseModel] = TitledSection if section == "abstract" else SectionText
+        answer = self._call("write_section", variables, schema, section, "draft")
+        if answer is None:  # the paper says so instead of the run failing; the other sections still get written
+            self.failed.append(section)
+            return None, FAILED_SECTION
+        title, text = getattr(answer, "title", None), str(answer.text)
+        for round_ in range(self.ctx.settings.write_reflections):
+            self.ctx.progress("write", f"revising the {SECTION_TITLES[section]} ({round_ + 1})")
+            revised = self._call("write_reflect", {**variables, "draft": text}, SectionText, section, "reflect")
+            text = revised.text if revised is not None else text  # a failed revision keeps the draft
+        return title, text
+
+    def fix(self, section: str, text: str, errors: list[LatexError]) -> str:
+        variables = {
+            "section": section,
+            "section_title": SECTION_TITLES[section],
+            "text": text,
+            "errors": [error.model_dump() for error in errors[:3]],
+        }
+        answer = self._call("write_fix", variables, SectionText, section, "fix")
+        return str(answer.text) if answer is not None else text
+
+
+def _short(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIOUS_CHARS else flat[: PREVIOUS_CHARS - 3].rstrip() + "..."
+
+
+def draft_sections(
+    ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]], references: list[Reference],
+    feedback: str | None = None,
+) -> tuple[PaperDraft, list[dict[str, str]], _Writer]:
+    """Each section in order, seeing the ones before it; unknown \\cite keys removed and returned."""
+    writer = _Writer(ctx, idea, records, references, feedback)
+    known = {ref.key for ref in references}
+    sections: dict[str, str] = {}
+    title = str(idea.get("title") or "Untitled")
+    removed: list[dict[str, str]] = []
+    for section in SECTIONS:
+        ctx.progress("write", f"drafting the {SECTION_TITLES[section]}")
+        drafted_title, text = writer.draft(section, sections)
+        if drafted_title:
+            title = drafted_title
+        checked = check_citations(text, known)
+        removed += [{"section": section, "key": key} for key in checked.removed]
+        sections[section] = checked.text
+    for item in removed:  # (a field named "key" would be redacted)
+        ctx.audit.append("citation_removed", "pipeline", {"section": item["section"], "citation": item["key"]})
+    return PaperDraft(title=title, **sections), removed, writer
+
+
+def _notice(result: CompileResult, fix_rounds: int) -> str | None:
+    if result.ok:
+        return None
+    if result.engine is None:
+        return (
+            "Notice: LaTeX is not installed here, so this paper has no PDF; this Markdown (and paper.html) is the "
+            "paper. Install latexmk and texlive-latex-base, then `scientist write RUN` compiles it."
+        )
+    first = result.errors[0].message if result.errors else "unknown error"
+    return (
+        f"Notice: the LaTeX paper did not compile with {result.engine} after {fix_rounds} fix round(s) (first error: "
+        f"{first}); this Markdown (and paper.html) is the paper. paper.tex and paper.log are kept."
+    )
+
+
+class _Paper:
+    """Renders and writes the paper's files for a draft (re-run after every fix)."""
+
+    def __init__(
+        self, ctx: RunContext, records: list[dict[str, Any]], figure: str | None, references: list[Reference]
+    ) -> None:
+        self.ctx = ctx
+        self.dir = ctx.run_dir / PAPER_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.references = references
+        self.figures: list[tuple[str, str]] = []
+        stale = self.dir / "results.png"
+        stale.unlink(missing_ok=True)
+        if figure is not None and (ctx.run_dir / figure).is_file():
+            shutil.copyfile(ctx.run_dir / figure, stale)
+            self.figures.append(("results.png", "Training curves and final metrics of the baseline and the variant."))
+        self.records = [
+            ExperimentRecord(
+                label=record["label"],
+                config=record["config"],
+                final_info_path=ctx.run_dir / record["final_info_path"],
+                ok=record["ok"],
+            )
+            for record in records
+        ]
+        if references:
+            (self.dir / "references.bib").write_text(to_bibtex(references), encoding="utf-8")
+        else:
+            (self.dir / "references.bib").unlink(missing_ok=True)
+
+    def write(self, draft: PaperDraft) -> tuple[str, str]:
+        tex, markdown = render_paper(draft, self.records, self.ctx.template, self.figures, self.references)
+        (self.dir / "paper.tex").write_text(tex, encoding="utf-8")
+        (self.dir / "paper.md").write_text(markdown, encoding="utf-8")
+        (self.dir / "draft.json").write_text(
+            json.dumps({"title": draft.title, **draft.sections()}, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        return tex, markdown
+
+
+def _compile(ctx: RunContext, paper: _Paper, draft: PaperDraft, writer: _Writer) -> tuple[CompileResult, int]:
+    """Compile; on errors in the model's sections ask for fixes (bounded), re-render and compile again."""
+    tex, _ = paper.write(draft)
+    fix_rounds = 0
+    while True:
+        ctx.progress("write", "compiling the PDF" if not fix_rounds else f"compiling after fix {fix_rounds}")
+        result = compile_tex(paper.dir / "paper.tex")
+        ctx.audit.append(
+            "latex_compile",
+            "pipeline",
+            {
+                "ok": result.ok,
+                "engine": result.engine,
+                "attempt": fix_rounds + 1,
+                "wall_time_s": result.wall_time_s,
+                "errors": [error.model_dump() for error in result.errors[:5]],
+            },
+        )
+        if result.ok or result.engine is None or fix_rounds >= ctx.settings.latex_fix_attempts:
+            return result, fix_rounds
+        spans = section_lines(tex, draft, paper.references)
+        owners: dict[str, list[LatexError]] = {}
+        for error in result.errors:
+            owner = next((n for n, (a, b) in spans.items() if error.line is not None and a <= error.line <= b), None)
+            if owner is not None and owner != "title":
+                owners.setdefault(owner, []).append(error)
+        if not owners:  # the preamble, tables or bibliography: harness-owned, never the model's to edit
+            ctx.audit.append("latex_fix_skipped", "pipeline", {"reason": "errors outside the model's sections"})
+            return result, fix_rounds
+        fix_rounds += 1
+        known = {ref.key for ref in paper.references}
+        for section, errors in owners.items():
+            fixed = check_citations(writer.fix(section, getattr(draft, section), errors), known)
+            draft = draft.model_copy(update={section: fixed.text})
+            ctx.audit.append("latex_fix", "pipeline", {"section": section, "round": fix_rounds})
+        tex, _ = paper.write(draft)
 
 
 def write_paper(
-    ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]], figure: str | None
+    ctx: RunContext,
+    idea: dict[str, Any],
+    records: list[dict[str, Any]],
+    figure: str | None,
+    feedback: str | None = None,
 ) -> dict[str, Any]:
-    """Draft, render and (when pdflatex is installed) compile the paper; returns paths relative to the run."""
-    ctx.progress("write", "drafting the paper")
-    draft = ctx.gateway.structured(
-        "write_paper",
-        {
-            "idea": idea,
-            "task_description": ctx.template.task_description,
-            "results": measured_results(ctx, records),
-            "metrics": ctx.template.metrics,
-        },
-        PaperDraft,
-        stage="write",
-        max_tokens=1200,
-    )
-    paper_dir = ctx.run_dir / PAPER_DIR
-    paper_dir.mkdir(parents=True, exist_ok=True)
-    figures: list[tuple[str, str]] = []
-    if figure is not None:
-        shutil.copyfile(ctx.run_dir / figure, paper_dir / "results.png")
-        figures.append(("results.png", "Training curves and final metrics of the baseline and the variant."))
-    experiment_records = [
-        ExperimentRecord(
-            label=record["label"],
-            config=record["config"],
-            final_info_path=ctx.run_dir / record["final_info_path"],
-            ok=record["ok"],
-        )
-        for record in records
-    ]
-    tex, markdown = render_paper(draft, experiment_records, ctx.template, figures, related_references(idea))
-    (paper_dir / "paper.tex").write_text(tex, encoding="utf-8")
-    (paper_dir / "paper.md").write_text(markdown, encoding="utf-8")
-    (paper_dir / "draft.json").write_text(draft.model_dump_json(indent=2), encoding="utf-8")
-    paper: dict[str, Any] = {
+    """Draft, render and compile the paper; returns (and saves as paper.json) paths relative to the run."""
+    references = references_from_related(idea.get("related_work") or [])
+    draft, removed, writer = draft_sections(ctx, idea, records, references, feedback)
+    paper = _Paper(ctx, records, figure, references)
+    result, fix_rounds = _compile(ctx, paper, draft, writer)
+    notice = _notice(result, fix_rounds)
+    markdown = (paper.dir / "paper.md").read_text(encoding="utf-8")
+    if notice:
+        markdown = f"> {notice}\n\n{markdown}"
+        (paper.dir / "paper.md").write_text(markdown, encoding="utf-8")
+        ctx.audit.append("paper_fallback", "pipeline", {"notice": notice})
+    final = json.loads((paper.dir / "draft.json").read_text(encoding="utf-8"))
+    (paper.dir / "paper.html").write_text(to_html(markdown, final["title"]), encoding="utf-8")
+    tex = (paper.dir / "paper.tex").read_text(encoding="utf-8")
+    info: dict[str, Any] = {
+        "title": final["title"],
         "tex": f"{PAPER_DIR}/paper.tex",
         "md": f"{PAPER_DIR}/paper.md",
-        "pdf": None,
+        "html": f"{PAPER_DIR}/paper.html",
+        "bib": f"{PAPER_DIR}/references.bib" if references else None,
+        "pdf": str(Path(result.pdf).relative_to(ctx.run_dir)) if result.ok and result.pdf else None,
         "tex_blob": ctx.audit.put_blob(tex),
+        "figure": "results.png" if paper.figures else None,
+        "references": [ref.key for ref in references],
+        "removed_citations": removed,
+        "failed_sections": writer.failed,
+        "operator_feedback": writer.feedback,
+        "write_reflections": ctx.settings.write_reflections,
+        "latex": {
+            "status": "compiled" if result.ok else ("absent" if result.engine is None else "failed"),
+            "engine": result.engine,
+            "fix_rounds": fix_rounds,
+            "errors": [error.message for error in result.errors[:5]],
+            "notice": notice,
+        },
     }
-    ctx.progress("write", "compiling the PDF")
-    started = time.perf_counter()
-    try:
-        pdf = compile_pdf(paper_dir / "paper.tex")
-    except ScientistError as err:
-        ctx.audit.append("stage_failure", "pipeline", {"stage": "write", "error": f"LaTeX: {err}"})
-        pdf = None
-    seconds = round(time.perf_counter() - started, 3)
-    ctx.audit.append("latex_compile", "pipeline", {"ok": pdf is not None, "wall_time_s": seconds})
-    if pdf is not None:
-        paper["pdf"] = str(Path(pdf).relative_to(ctx.run_dir))
-    return paper
+    (ctx.run_dir / PAPER_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    return info

@@ -41,12 +41,13 @@ GRID_FIELDS = ("model", "template", "seed", "runs_dir", "variant", "api_key")
 SEED_STRIDE = 100_000
 SAMPLE_STRIDE = 100
 
-# `plain`: one-shot. One idea, no novelty check, reviewers without reflection, the config-only experiment (no
-# edit→run→fix loop).
+# `plain`: one-shot. One idea, no novelty check, reviewers and writer without reflection, the config-only
+# experiment (no edit→run→fix loop).
 PLAIN: dict[str, Any] = {
     "num_ideas": 1,
     "novelty_policy": "off",
     "review_reflections": 0,
+    "write_reflections": 0,
     "experiment_runs": 0,
     "fix_attempts": 0,
     "search": "linear",
