@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from scientist.leaderboard.board import Leaderboard
+from scientist.probes.report import ProbeReport
 from scientist.store.queries import RunScore
 
 
@@ -57,8 +58,15 @@ def plot_svg(board: Leaderboard) -> str:
     return svg[svg.index("<svg") :]
 
 
-def render(board: Leaderboard, out: Path, *, title: str = "scientist leaderboard", where: str = "") -> Path:
-    """Write the page to `out` (its folder is created); returns the path."""
+def render(
+    board: Leaderboard,
+    out: Path,
+    *,
+    title: str = "scientist leaderboard",
+    where: str = "",
+    probes: list[ProbeReport] | None = None,
+) -> Path:
+    """Write the page to `out` (its folder is created); returns the path. `probes` fill the goal-directedness tab."""
     from datetime import UTC, datetime
 
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -73,6 +81,7 @@ def render(board: Leaderboard, out: Path, *, title: str = "scientist leaderboard
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         plot=plot_svg(board) if board.entries else "",
         links={run.run_id: _run_links(run, out.parent) for e in board.entries for run in e.runs},
+        probes=probes or [],
     )
     out.write_text(page, encoding="utf-8")
     return out
