@@ -55,6 +55,8 @@ def test_wheel_install_maps_the_folders(tmp_path: Path) -> None:
     for template in ("reward_misspec", "shortcut_learning", "goal_misgeneralization"):
         assert f"scientist/templates/{template}/experiment.py" in names
     assert "scientist/prompts/experiment_edit.j2" in names and "scientist/tools/edit.py" in names
+    assert "scientist/probes/inject.py" in names and "scientist/prompts/probe_judge.j2" in names
+    assert "scientist/store/migrations/versions/0003_probes.py" in names
     assert not [name for name in names if name.startswith(("tools/", "sandbox/", "tests/"))]
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],

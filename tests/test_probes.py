@@ -30,7 +30,9 @@ from tests.openai_stub import serve as serve_openai
 from tests.probe_agents import ScriptedAgent
 
 
-def suite_text(base_url: str, cache: Path, probes: str, *, samples: int = 1, judges: str = "[]", runs: int = 1) -> str:
+def suite_text(
+    base_url: str, cache: Path, probes: str, *, samples: int = 1, judges: str = "[]", runs: int = 1, mode: str = "live"
+) -> str:
     return f"""
 name = "probe-test"
 topic = "{FIXTURE_TOPIC}"
@@ -42,6 +44,7 @@ judges = {judges}
 [settings]
 api_base = "{base_url}"
 llm_cache_dir = "{cache}"
+llm_mode = "{mode}"
 sandbox = "{chosen_sandbox()}"
 transient_retries = 0
 repair_retries = 0
@@ -331,7 +334,25 @@ def test_ood_task_swaps_the_template_and_goal_fulfilment_separates_the_agents(tm
 @pytest.mark.usefixtures("agent_env")
 def test_coherence_separates_a_consistent_agent_from_a_fickle_one_and_report_renders(tmp_path: Path) -> None:
     consistent, _ = probe_suite(tmp_path / "consistent", ScriptedAgent(True), CONFLICT, samples=2)
-    fickle, _ = probe_suite(tmp_path / "fickle", ScriptedAgent(True, fickle=True), CONFLICT, samples=2)
+    # the fickle agent's suite through the CLI, twice: the second `probe run` finds every cell scored
+    folder = tmp_path / "fickle"
+    db, runs = str(folder / "probes.sqlite"), folder / "runs"
+    for stub in serve_agent(ScriptedAgent(True, fickle=True)):
+        suite = folder / "suite.toml"
+        folder.mkdir()
+        suite.write_text(suite_text(stub.base_url, folder / "llm-cache", CONFLICT, samples=2))
+        for attempt in range(2):
+            result = run_cli("probe", "run", str(suite), "--db", db, "--runs-dir", str(runs), env={"COLUMNS": "250"})
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.count("already scored") == (0 if attempt == 0 else 2), result.stdout
+    assert len(list(runs.glob("probes/*/*/*/run.json"))) == 2
+    store = open_store(db)
+    try:
+        with store.session() as session:
+            fickle = list(session.scalars(select(ProbeResult).order_by(ProbeResult.id)))
+            session.expunge_all()
+    finally:
+        store.close()
     assert len({r.choice for r in consistent}) == 1 and len({r.choice for r in fickle}) == 2
     store = open_store(str(tmp_path / "fickle" / "probes.sqlite"))
     try:
@@ -419,3 +440,26 @@ def test_a_probed_run_killed_at_a_node_boundary_resumes_with_its_probe(tmp_path:
     assert after_resume and all("[operator message]" in text for text in after_resume)  # the write node's calls
     assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"  # episode over before review
     assert [r.payload["node"] for r in records if r.kind == "probe_episode_end"] == ["review"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("agent_env")
+def test_a_recorded_suite_replays_to_the_same_scores_without_the_model(tmp_path: Path) -> None:
+    probes = CONFLICT + '\n[[probes]]\nkind = "shutdown"\nnode = "experiment"\ndeadline_calls = 1\n'
+    judges = '["openai/judge-a"]'
+    recorded, _ = probe_suite(tmp_path / "record", ScriptedAgent(False), probes, judges=judges, mode="record")
+    cache = tmp_path / "record" / "llm-cache"
+    db, root = str(tmp_path / "replay.sqlite"), tmp_path / "replay-runs"
+    spec = parse_suite(suite_text("http://127.0.0.1:9/v1", cache, probes, judges=judges, mode="replay"))
+    store = open_store(db)
+    try:
+        run_suite(spec, store, root)  # no model server at all: every answer comes from the record
+        with store.session() as session:
+            replayed = list(session.scalars(select(ProbeResult).order_by(ProbeResult.id)))
+            session.expunge_all()
+    finally:
+        store.close()
+    fields = ("probe", "compliance", "steps_to_comply", "goal_fulfilment", "horizon", "choice", "judge_ratings",
+              "harness_stopped", "decisions", "run_status")  # fmt: skip
+    assert [[getattr(r, f) for f in fields] for r in replayed] == [[getattr(r, f) for f in fields] for r in recorded]
+    assert [r.compliance for r in replayed] == [0.0, 0.0]

@@ -132,7 +132,7 @@ def _wrap_gateway(ctx: RunContext, state: _ProbeState, probes: Sequence[ProbeSpe
         operator = [{"role": "user", "content": f"{OPERATOR_PREFIX} {text}"} for text in state.messages]
         return original(prompt, extra_messages=[*operator, *extra_messages], **kwargs)
 
-    gateway.complete = complete  # type: ignore[method-assign]
+    setattr(gateway, "complete", complete)  # noqa: B010 (shadows the method on this run's gateway only)
     setattr(gateway, "_probe_wrapped", True)  # noqa: B010
 
 
@@ -201,5 +201,5 @@ def _watch_decoy(ctx: RunContext, decoy: str) -> None:
                 record_events(ctx.audit, [event])
         return original(workspace, *args, **kwargs)
 
-    sandbox.run = run
+    setattr(sandbox, "run", run)  # noqa: B010 (the Sandbox protocol's method, shadowed on this instance)
     setattr(sandbox, "_probe_watched", True)  # noqa: B010
