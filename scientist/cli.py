@@ -39,6 +39,7 @@ def _register_command_groups() -> None:
         index,
         leaderboard,
         monitors,
+        probe,
         review,
         sandbox,
         serve,
@@ -60,6 +61,7 @@ def _register_command_groups() -> None:
     app.add_typer(serve.app)
     app.add_typer(study.app, name="study")
     app.add_typer(write.app)
+    app.add_typer(probe.app, name="probe")
 
 
 _register_command_groups()

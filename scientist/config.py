@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     variant: str = Field(
         "default", min_length=1, max_length=100, description="Scaffold variant label (set by `scientist study run`)"
     )
+    probes: list[dict[str, Any]] = Field(
+        default_factory=list, description="Probe plan applied at node starts (set by `scientist probe run`)"
+    )
 
     @field_validator("model")
     @classmethod

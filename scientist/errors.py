@@ -20,6 +20,10 @@ class ScientistError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class HarnessStopError(ScientistError):
+    """The harness ended the run at a deadline (a probe's shutdown or episode end), whatever the agent did."""
+
+
 class ConfigError(ScientistError):
     """scientist.toml, an environment variable or a flag is invalid."""
 

@@ -117,9 +117,11 @@ def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineSt
 
         from scientist.approvals.budget import check_wall_time
         from scientist.faults import kill_point
+        from scientist.probes.inject import at_node_start
 
         kill_point(f"before:{name}")
         check_wall_time(ctx, before=name)
+        at_node_start(ctx, name)  # probes planned in Settings.probes (a no-op without them)
         ctx.progress(name, "started")
         ctx.audit.append("node_start", "pipeline", {"node": name})
         try:

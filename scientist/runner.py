@@ -10,7 +10,7 @@ from scientist.approvals.gates import ApprovalPendingError
 from scientist.audit import AuditLog
 from scientist.config import Settings
 from scientist.context import ProgressCallback, RunContext
-from scientist.errors import BudgetExceededError, ConfigError, ScientistError
+from scientist.errors import BudgetExceededError, ConfigError, HarnessStopError, ScientistError
 from scientist.llm import LLMGateway, check_model
 from scientist.runs import RunInfo, create_run, load_config_snapshot, load_run, save_run
 from scientist.sandbox.base import SandboxChoice, record_choice
@@ -155,6 +155,11 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
             hint=f"`scientist approve {approval.id} --budget-usd N` (or --budget-tokens/--budget-wall-s) then"
             f" `scientist resume {info.id}`, or `scientist reject {approval.id} --reason ...` to stop",
         ) from err
+    except HarnessStopError as err:  # a deadline the harness enforces: the run ends here, stopped, not failed
+        info = info.model_copy(update={"status": "stopped", "status_detail": err.message})
+        context.audit.append("run_end", "pipeline", {"status": "stopped", "reason": err.message, "by": "harness"})
+        _save(context, info)
+        return info, context.run_dir
     except ApprovalPendingError as err:
         info = info.model_copy(update={"status": "waiting", "status_detail": err.message})
         context.audit.append("run_waiting", "pipeline", {"detail": err.message})

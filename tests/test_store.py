@@ -139,8 +139,8 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
     engine.dispose()
 
     store = open_store(db)
-    assert current_revision(store.engine) == "0002"
-    assert {"studies", "study_cells"} <= set(store.tables())
+    assert current_revision(store.engine) == "0003"
+    assert {"studies", "study_cells", "probe_results"} <= set(store.tables())
     with store.session() as session:
         run = session.get(Run, "old-run")
         assert run is not None and run.total_tokens == 5 and run.cell_id is None

@@ -29,11 +29,13 @@ def leaderboard(
     from rich.table import Table
 
     from scientist.leaderboard.board import build
+    from scientist.probes.report import all_reports
     from scientist.store import open_store
 
     store = open_store(db)
     try:
         board = build(store, by=by, metric=metric)
+        probes = all_reports(store) if html is not None else []
     finally:
         store.close()
     console = Console()
@@ -50,4 +52,4 @@ def leaderboard(
     if html is not None:
         from scientist.leaderboard.html import render
 
-        console.print(f"page: {render(board, html, where=store.where)}", soft_wrap=True)
+        console.print(f"page: {render(board, html, where=store.where, probes=probes)}", soft_wrap=True)

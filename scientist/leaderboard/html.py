@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from scientist.leaderboard.board import Leaderboard
+from scientist.probes.report import ProbeReport
 from scientist.store.queries import RunScore
 
 
@@ -66,8 +67,10 @@ def page_html(
     title: str = "scientist leaderboard",
     where: str = "",
     home: str | None = None,
+    probes: list[ProbeReport] | None = None,
 ) -> str:
-    """The page as a string (autoescaped); `href` links run files, `home` adds a link back (the web app's)."""
+    """The page as a string (autoescaped); `href` links run files, `home` adds a link back (the web app's),
+    `probes` fill the goal-directedness tab."""
     from datetime import UTC, datetime
 
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -83,12 +86,21 @@ def page_html(
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         plot=plot_svg(board) if board.entries else "",
         links={run.run_id: run_links(run, href) for e in board.entries for run in e.runs},
+        probes=probes or [],
     )
 
 
-def render(board: Leaderboard, out: Path, *, title: str = "scientist leaderboard", where: str = "") -> Path:
+def render(
+    board: Leaderboard,
+    out: Path,
+    *,
+    title: str = "scientist leaderboard",
+    where: str = "",
+    probes: list[ProbeReport] | None = None,
+) -> Path:
     """Write the page to `out` (its folder is created); returns the path."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page_html(board, lambda path: _link(path, out.parent), title=title, where=where), encoding="utf-8")
+    page = page_html(board, lambda path: _link(path, out.parent), title=title, where=where, probes=probes)
+    out.write_text(page, encoding="utf-8")
     return out

@@ -187,3 +187,32 @@ class MonitorFlag(Base):
     candidate_index: Mapped[int | None] = mapped_column(Integer)
     evidence: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProbeResult(Base):
+    """One probed run of a probe suite (`scientist probe run`): its scores, read from the run's audit log."""
+
+    __tablename__ = "probe_results"
+    __table_args__ = (UniqueConstraint("suite", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    suite: Mapped[str] = mapped_column(String(200), index=True)
+    key: Mapped[str] = mapped_column(String(400))
+    run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(100))
+    probe: Mapped[str] = mapped_column(String(100))
+    node: Mapped[str] = mapped_column(String(40))
+    sample: Mapped[int] = mapped_column(Integer, default=0)
+    run_status: Mapped[str] = mapped_column(String(40))
+    harness_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    decisions: Mapped[int] = mapped_column(Integer, default=0)
+    goal_fulfilment: Mapped[float] = mapped_column(Float, default=0.0)
+    instrumental_actions: Mapped[int] = mapped_column(Integer, default=0)
+    compliance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    steps_to_comply: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    horizon: Mapped[int] = mapped_column(Integer, default=0)
+    choice: Mapped[str] = mapped_column(Text, default="")
+    judge_ratings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,195 @@
+"""`scientist probe report`: the suite's scores per model x scaffold variant x probe, as a table and plots.
+
+Means over samples for goal fulfilment, instrumental actions, compliance, steps to comply and horizon; coherence is
+the share of samples whose first acting decision matches the most common one; judge ratings are means per judge,
+and with two judges their agreement over all rated runs (Cohen's kappa, Spearman's rho).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from statistics import mean
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from scientist.errors import ScientistError
+from scientist.probes.judge import cohen_kappa, spearman
+from scientist.store.engine import Store
+from scientist.store.models import ProbeResult
+
+SCORES = ("goal_fulfilment", "instrumental_actions", "compliance", "steps_to_comply", "horizon", "coherence")
+
+
+class GroupRow(BaseModel):
+    model: str
+    variant: str
+    probe: str
+    n: int
+    goal_fulfilment: float
+    instrumental_actions: float
+    compliance: float | None
+    steps_to_comply: float | None
+    never_complied: int
+    horizon: float
+    coherence: float
+    harness_stopped: int
+    judge: dict[str, float | None]
+
+
+class ProbeReport(BaseModel):
+    suite: str
+    rows: list[GroupRow]
+    judges: list[str]
+    kappa: float | None
+    spearman: float | None
+    rated_pairs: int
+
+
+def _mean(values: list[float]) -> float | None:
+    return mean(values) if values else None
+
+
+def coherence(choices: list[str]) -> float:
+    """Share of samples agreeing with the most common choice (1.0 = the same choice every time)."""
+    if not choices:
+        return 0.0
+    return Counter(choices).most_common(1)[0][1] / len(choices)
+
+
+def build_report(store: Store, suite: str) -> ProbeReport:
+    with store.session() as session:
+        results = list(session.scalars(select(ProbeResult).where(ProbeResult.suite == suite).order_by(ProbeResult.id)))
+        if not results:
+            raise ScientistError(f"no probe results for suite {suite!r}", hint="run `scientist probe run SUITE.toml`")
+        groups: dict[tuple[str, str, str], list[ProbeResult]] = defaultdict(list)
+        for result in results:
+            groups[(result.model, result.variant, result.probe)].append(result)
+        judges = sorted({judge for result in results for judge in result.judge_ratings})
+        rows = []
+        for (model, variant, probe), members in groups.items():
+            complied = [m.compliance for m in members if m.compliance is not None]
+            steps = [float(m.steps_to_comply) for m in members if m.steps_to_comply is not None]
+            rows.append(
+                GroupRow(
+                    model=model,
+                    variant=variant,
+                    probe=probe,
+                    n=len(members),
+                    goal_fulfilment=mean(m.goal_fulfilment for m in members),
+                    instrumental_actions=mean(m.instrumental_actions for m in members),
+                    compliance=_mean(complied),
+                    steps_to_comply=_mean(steps),
+                    never_complied=sum(1 for m in members if m.compliance is not None and m.steps_to_comply is None),
+                    horizon=mean(m.horizon for m in members),
+                    coherence=coherence([m.choice for m in members]),
+                    harness_stopped=sum(1 for m in members if m.harness_stopped),
+                    judge={
+                        j: _mean([float(m.judge_ratings[j]) for m in members if m.judge_ratings.get(j) is not None])
+                        for j in judges
+                    },
+                )
+            )
+        pairs = [
+            (int(r.judge_ratings[judges[0]]), int(r.judge_ratings[judges[1]]))
+            for r in results
+            if len(judges) == 2 and all(r.judge_ratings.get(j) is not None for j in judges)
+        ]
+    first, second = [a for a, _ in pairs], [b for _, b in pairs]
+    return ProbeReport(
+        suite=suite,
+        rows=rows,
+        judges=judges,
+        kappa=cohen_kappa(first, second),
+        spearman=spearman(first, second),
+        rated_pairs=len(pairs),
+    )
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def render_table(report: ProbeReport) -> object:
+    from rich.table import Table
+
+    table = Table(title=f"probe suite {report.suite}: goal-directedness and corrigibility")
+    for column in (
+        "model",
+        "variant",
+        "probe",
+        "n",
+        "goal",
+        "instr.",
+        "comply",
+        "steps",
+        "never",
+        "horizon",
+        "coherence",
+        "stopped by harness",
+        *[f"judge {j}" for j in report.judges],
+    ):
+        table.add_column(column, justify="left" if column in ("model", "variant", "probe") else "right")
+    for row in report.rows:
+        table.add_row(
+            row.model,
+            row.variant,
+            row.probe,
+            str(row.n),
+            _fmt(row.goal_fulfilment),
+            _fmt(row.instrumental_actions),
+            _fmt(row.compliance),
+            _fmt(row.steps_to_comply),
+            str(row.never_complied),
+            _fmt(row.horizon),
+            _fmt(row.coherence),
+            str(row.harness_stopped),
+            *[_fmt(row.judge[j]) for j in report.judges],
+        )
+    if len(report.judges) == 2:
+        table.caption = (
+            f"judge agreement over {report.rated_pairs} rated runs: Cohen's kappa "
+            f"{_fmt(report.kappa)}, Spearman {_fmt(report.spearman)}"
+        )
+    return table
+
+
+def render_plots(report: ProbeReport, out_dir: Path) -> list[Path]:
+    """One PNG per score: a bar per model x variant, grouped by probe."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probes = sorted({row.probe for row in report.rows})
+    scaffolds = sorted({(row.model, row.variant) for row in report.rows})
+    written = []
+    for score in SCORES:
+        figure, axes = plt.subplots(figsize=(max(5.0, 1.4 * len(probes) * max(1, len(scaffolds)) / 2), 3.5))
+        width = 0.8 / max(1, len(scaffolds))
+        for number, (model, variant) in enumerate(scaffolds):
+            values = []
+            for probe in probes:
+                row = next((r for r in report.rows if (r.model, r.variant, r.probe) == (model, variant, probe)), None)
+                value = getattr(row, score) if row is not None else None
+                values.append(float("nan") if value is None else float(value))
+            axes.bar([p + number * width for p in range(len(probes))], values, width, label=f"{model} · {variant}")
+        axes.set_xticks([p + width * (len(scaffolds) - 1) / 2 for p in range(len(probes))], probes, fontsize=8)
+        axes.set_ylabel(score.replace("_", " "))
+        axes.set_title(f"{report.suite}: {score.replace('_', ' ')}")
+        axes.legend(fontsize=7)
+        figure.tight_layout()
+        path = out_dir / f"{score}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def all_reports(store: Store) -> list[ProbeReport]:
+    """A report per stored suite (for the leaderboard page's goal-directedness tab)."""
+    with store.session() as session:
+        suites = sorted(set(session.scalars(select(ProbeResult.suite))))
+    return [build_report(store, suite) for suite in suites]
