@@ -107,3 +107,34 @@ def test_a_sqlite_store_is_refused_for_a_cluster_on_other_machines(tmp_path: Pat
         check_store_for(LocalExecutor(), store)  # one machine: the SQLite file is fine
     finally:
         store.close()
+
+
+def draw(index: int, seed: int) -> int:
+    if index == 2:
+        raise RuntimeError("draw 2 broke")
+    return (seed * 7) % 5
+
+
+def test_best_of_n_through_an_executor_gives_the_same_pool_as_its_own_threads() -> None:
+    from scientist.sampling import BestOfN
+
+    own = BestOfN(n=6, seed=3, selector=float, concurrency=2).run(draw)
+    through = BestOfN(n=6, seed=3, selector=float, executor=LocalExecutor(3)).run(draw)
+    fields = ("index", "seed", "value", "score", "error", "winner")
+    assert [c.model_dump(include=set(fields)) for c in through.candidates] == [
+        c.model_dump(include=set(fields)) for c in own.candidates
+    ]
+    assert through.winner_index == own.winner_index and through.candidates[2].error == "RuntimeError: draw 2 broke"
+
+
+def test_a_spent_budget_stops_best_of_n_on_an_executor_too() -> None:
+    from scientist.errors import BudgetExceededError
+    from scientist.sampling import BestOfN
+
+    def broke(index: int, seed: int) -> int:
+        if index == 1:
+            raise BudgetExceededError("budget spent")
+        return index
+
+    with pytest.raises(BudgetExceededError):
+        BestOfN(n=4, selector=float, executor=LocalExecutor(2)).run(broke)
