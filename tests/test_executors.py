@@ -98,6 +98,18 @@ def test_cli_without_ray_exits_2_naming_the_extra(tmp_path: Path) -> None:
     assert "needs Ray" in result.stderr and "scientist[ray]" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_cli_refuses_a_sqlite_store_for_a_remote_cluster_before_connecting(tmp_path: Path) -> None:
+    study = tmp_path / "study.toml"
+    study.write_text('name = "s"\ntopics = ["t"]\ntemplates = ["reward_misspec"]\nmodels = ["local/smollm2-135m"]\n'
+                     'variants = ["plain"]\nn = 1\nseeds = [0]\n')  # fmt: skip
+    db = tmp_path / "store.sqlite"
+    result = run_cli("study", "run", str(study), "--executor", "ray", "--ray-address", "ray://10.20.30.40:10001",
+                     "--db", str(db), "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "SQLite" in result.stderr and "postgresql://" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_sqlite_store_is_refused_for_a_cluster_on_other_machines(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "store.sqlite"))
     try:
