@@ -21,10 +21,10 @@ from sqlalchemy import select
 from scientist.executors import get_executor
 from scientist.store import open_store
 from scientist.store.models import Candidate, Cell, Run, Score
-from scientist.study.execute import run_study
+from scientist.study.execute import link_run, run_study
 from scientist.study.spec import StudySpec, parse_study
 from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SYNTHETIC_CORPUS, chosen_sandbox
-from tests.store_support import postgres_schema_url
+from tests.store_support import clone_run, postgres_schema_url
 
 if os.environ.get("CI") == "true":
     import ray  # CI installs requirements/lock.txt, which has Ray: missing, it is a failure
@@ -136,6 +136,23 @@ def test_ray_gives_the_local_executors_rows(
     assert rows(postgres) == baseline
     audits = list((tmp_path / "runs").glob("studies/*/*/sample-0/*/audit.jsonl"))
     assert len(audits) == 2  # each cell's run folder, with its audit log, where the local executor puts it
+
+    # A retry on a node with its own runs folder starts the sample again under a new run id: linking that run
+    # replaces the earlier attempt's row, so the sample is still recorded once.
+    first = audits[0].parent
+    store = open_store(postgres)
+    try:
+        with store.session() as session:
+            earlier = session.get(Run, first.name)
+            assert earlier is not None and earlier.cell_id is not None
+            cell_id = earlier.cell_id
+        again = clone_run(first, tmp_path / "other-node", "20990101-000000-retried")
+        assert link_run(store, again, cell_id, 0) == again.name
+        with store.session() as session:
+            linked = list(session.scalars(select(Run.id).where(Run.cell_id == cell_id)))
+            assert linked == [again.name] and session.get(Run, first.name) is None
+    finally:
+        store.close()
 
 
 def test_a_worker_killed_mid_cell_is_retried_and_recorded_once(
