@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -58,7 +58,7 @@ class Executor(ABC):
         self.stopping = threading.Event()
 
     @abstractmethod
-    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[Done[R]]:
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Generator[Done[R], None, None]:
         """Run `fn(item)` for every item; yield in completion order. `fn` raising an Exception gives `Done.error`;
         KeyboardInterrupt stops the map (queued tasks are dropped, running ones asked to stop) and propagates."""
 

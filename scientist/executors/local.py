@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from scientist.executors.base import Done, Executor, ExecutorError, R, T, describe
@@ -20,14 +20,14 @@ class LocalExecutor(Executor):
     def describe(self) -> str:
         return f"local ({self.concurrency} at a time)"
 
-    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[Done[R]]:
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Generator[Done[R], None, None]:
         self.stopping.clear()
         if self.concurrency == 1:
             yield from self._inline(fn, items)
         else:
             yield from self._threads(fn, items)
 
-    def _inline(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[Done[R]]:
+    def _inline(self, fn: Callable[[T], R], items: Sequence[T]) -> Generator[Done[R], None, None]:
         for index, item in enumerate(items):
             if self.stopping.is_set():
                 return
@@ -38,7 +38,7 @@ class LocalExecutor(Executor):
             else:
                 yield Done(index, value=value)
 
-    def _threads(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[Done[R]]:
+    def _threads(self, fn: Callable[[T], R], items: Sequence[T]) -> Generator[Done[R], None, None]:
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, max(len(items), 1)), thread_name_prefix="cell")
         pending: dict[Future[R], int] = {pool.submit(fn, item): index for index, item in enumerate(items)}
         try:

@@ -9,7 +9,7 @@ back as `Done.error` without a retry, because a deterministic error would only f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -99,7 +99,7 @@ class RayExecutor(Executor):
         limit = f", {self.concurrency} at a time" if self.concurrency else ""
         return f"ray ({self.address or 'local instance'}{limit}, {self.max_retries} retries per task)"
 
-    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[Done[R]]:
+    def map_unordered(self, fn: Callable[[T], R], items: Sequence[T]) -> Generator[Done[R], None, None]:
         self.start()
         self.stopping.clear()
         ray, fn_ref = self.ray, self.ray.put(fn)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -230,15 +231,16 @@ def run_study(
     if executor.in_process:
         task = partial(execute_cell, store=store, progress=_stoppable(progress, executor))
     budget: CellOutcome | None = None
-    for done in executor.map_unordered(task, jobs):
-        job = jobs[done.index]
-        outcome = done.value if done.value is not None else _lost(store, job, done.error or "no result")
-        outcomes[job.cell.key] = outcome
-        if progress is not None:
-            progress(job.cell, job.cell.n - 1, "cell", f"{outcome.status} ({len(outcomes)}/{len(cell_ids)})")
-        if outcome.budget_spent:
-            budget = outcome
-            break  # closing the map stops the other cells: they would find the budget spent too
+    with closing(executor.map_unordered(task, jobs)) as finished:
+        for done in finished:
+            job = jobs[done.index]
+            outcome = done.value if done.value is not None else _lost(store, job, done.error or "no result")
+            outcomes[job.cell.key] = outcome
+            if progress is not None:
+                progress(job.cell, job.cell.n - 1, "cell", f"{outcome.status} ({len(outcomes)}/{len(cell_ids)})")
+            if outcome.budget_spent:
+                budget = outcome
+                break  # closing the map stops the other cells: they would find the budget spent too
     if budget is not None:
         raise StudyBudgetError(budget.error or "the study's budget is spent", hint=_BUDGET_HINT)
     return StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
