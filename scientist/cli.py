@@ -286,7 +286,9 @@ def main() -> None:
         err_console.print(f"[yellow]waiting:[/] {err}", highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
     except ScientistError as err:
-        err_console.print(f"[red]error:[/] {err}", highlight=False)
+        from rich.markup import escape
+
+        err_console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)  # a hint may hold [extras]
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: the run is checkpointed; `scientist resume RUN` continues it")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from scientist.errors import BudgetExceededError, ScientistError
+from scientist.executors.base import Executor
 
 if TYPE_CHECKING:
     from scientist.llm import LLMGateway
@@ -203,6 +204,9 @@ class BestOfN(BaseModel):
     selector: str | Selector = "first"
     concurrency: int = Field(default=1, ge=1)
     fatal: tuple[type[BaseException], ...] = (BudgetExceededError,)
+    # Draws through a scientist.executors executor instead of this control's own threads (then `concurrency` is the
+    # executor's). In-process executors only: draws share the run's gateway, budget and sandbox.
+    executor: Executor | None = None
 
     def model_post_init(self, context: Any) -> None:
         resolve_selector(self.selector)  # fail on a bad name now, not after n model calls
@@ -215,6 +219,8 @@ class BestOfN(BaseModel):
         label, scorer = resolve_selector(self.selector)
         started = time.perf_counter()
         futures: list[Future[Candidate[T]]] = []
+        if self.executor is not None:
+            return self._finish(self._draw_on(self.executor, sample, scorer), label, started)
         executor = ThreadPoolExecutor(max_workers=min(self.concurrency, self.n), thread_name_prefix="best-of-n")
         try:
             futures = [executor.submit(self._draw, sample, scorer, index) for index in range(self.n)]
@@ -223,6 +229,9 @@ class BestOfN(BaseModel):
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         executor.shutdown(wait=True)
+        return self._finish(candidates, label, started)
+
+    def _finish(self, candidates: list[Candidate[T]], label: str, started: float) -> BestOfNResult[T]:
         winner = _pick_winner(candidates)
         if winner is not None:
             candidates[winner].winner = True
@@ -244,6 +253,24 @@ class BestOfN(BaseModel):
                 hint="each candidate's error is in the result pool",
             )
         return result
+
+    def _draw_on(
+        self, executor: Executor, sample: Callable[[int, int], T | Sampled[T]], scorer: Selector
+    ) -> list[Candidate[T]]:
+        """The draws as executor tasks; a fatal error (a spent budget) comes back as a value and is re-raised here."""
+
+        def draw(index: int) -> Candidate[T] | BaseException:
+            try:
+                return self._draw(sample, scorer, index)
+            except self.fatal as err:
+                return err
+
+        drawn: dict[int, Candidate[T]] = {}
+        for done in executor.map_unordered(draw, list(range(self.n))):
+            if isinstance(done.value, BaseException):
+                raise done.value  # leaving the map waits for the running draws, as the threads above do
+            drawn[done.index] = done.value or Candidate(index=done.index, seed=self.seed + done.index, error=done.error)
+        return [drawn[index] for index in range(self.n)]
 
     def run_structured(
         self,

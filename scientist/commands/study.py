@@ -35,16 +35,32 @@ def run(
         Path | None, typer.Option("--runs-dir", help="Root of run folders (default: runs_dir from config)")
     ] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Resume cells that failed before")] = False,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where cells run: local (this machine) or ray (a Ray cluster)")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="With --executor ray: auto (this machine's cluster) or ray://head:10001;"
+                     " default: a new local Ray instance"),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Cells at a time (local default 1; ray default: as the cluster's"
+                     " CPUs allow)"),
+    ] = None,
 ) -> None:
     """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
 
     The file: name, topics, templates, models, variants (plain | full | novelty-off | reflect-R, or your own
     [presets.NAME] of settings), n (runs per cell), seeds, [budget] usd/tokens/wall_s for the whole study (at a
     cap the study pauses on a `scientist approvals` question: raise it or stop), and [settings] for every run.
+    With --executor ray, each cell is a Ray task (retried when its worker dies); use a PostgreSQL --db that every
+    node reaches (docs/ray.md).
     """
     from rich.console import Console
 
     from scientist.config import load_settings
+    from scientist.executors import get_executor, settings_env
     from scientist.store import open_store
     from scientist.study.budget import StudyStoppedError
     from scientist.study.execute import run_study
@@ -53,15 +69,16 @@ def run(
     spec = load_study(study_file)
     root = runs_dir or load_settings().runs_dir
     console = Console()
+    runner = get_executor(executor, concurrency=concurrency, address=ray_address, env=settings_env())
     store = open_store(db)
     try:
-        with console.status(f"study {spec.name}") as spinner:
+        with console.status(f"study {spec.name} on {runner.describe()}") as spinner:
 
             def progress(cell: CellSpec, sample: int, stage: str, message: str) -> None:
                 where = f"{cell.variant} n={cell.n} seed={cell.seed} run {sample + 1}/{cell.n}"
                 spinner.update(f"[bold cyan]{where}[/] {stage}: {message}")
 
-            result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed)
+            result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner)
     except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
         console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(0) from None
@@ -73,6 +90,7 @@ def run(
         raise typer.Exit(130) from None
     finally:
         store.close()
+        runner.close()
     for cell in result.cells:
         colour = {"completed": "green", "failed": "red"}.get(cell.status, "yellow")
         console.print(f"[{colour}]{cell.status}[/] {cell.key}  {len(cell.runs)} run(s)"

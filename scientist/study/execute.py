@@ -5,20 +5,27 @@ Resumability without new bookkeeping: run `i` of a cell lives in its own folder
 no run yet → start one; a finished run → keep it; an interrupted, killed or failed one → `resume_run` from its
 checkpoint. A cell is `completed` once all its runs finished and is then skipped; a cell whose run raised is
 `failed` (the error kept in its params) and the study goes on; Ctrl-C marks the cell `interrupted` and stops.
+
+Cells are independent tasks for an executor (scientist.executors): inline by default, threads with `--concurrency`,
+or Ray tasks on a cluster. A task gets a `CellJob` (everything picklable, the store as a URL) and may run twice when
+its worker dies; that is safe because the run folders say what is done and `link_run` replaces rows.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from scientist.context import ProgressCallback
-from scientist.errors import BudgetExceededError, ScientistError
+from scientist.errors import BudgetExceededError, ConfigError, ScientistError
+from scientist.executors import Executor, LocalExecutor
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Run, Study
@@ -37,6 +44,20 @@ class CellOutcome(BaseModel):
     status: str
     runs: list[str] = Field(default_factory=list)
     error: str | None = None
+    budget_spent: bool = False  # the cell stopped before a run because the study's budget is spent
+    stopped: bool = False  # a human rejected raising the study's budget
+    hint: str | None = None  # what to do next, for a spent budget or a stop
+
+
+class CellJob(BaseModel):
+    """One cell as a task: what a worker on another machine needs to run it and record it in the same store."""
+
+    spec: StudySpec
+    cell: CellSpec
+    cell_id: int
+    cell_dir: str
+    cell_ids: list[int]
+    db: str  # the store's URL (with its password: the task must write there)
 
 
 class StudyResult(BaseModel):
@@ -96,14 +117,25 @@ def _check_budget(store: Store, spec: StudySpec, cell_ids: list[int], study_dir:
     check_study_budget(store, spec, cell_ids, study_dir)
 
 
-def link_run(store: Store, run_dir: Path, cell_id: int, sample: int) -> str:
-    """Import the run folder into the study's store and point its row at the cell."""
-    from scientist.store.importer import import_run
+_BUDGET_HINT = "raise [budget] in the study file and run `scientist study run` again to continue"
 
-    record = import_run(store, run_dir)
+
+def link_run(store: Store, run_dir: Path, cell_id: int, sample: int) -> str:
+    """Import the run folder into the study's store and point its row at the cell, in one transaction.
+
+    A row of the same cell and sample under another run id is an earlier attempt's run (a cell retried on another
+    node with its own runs folder starts the sample afresh): it is dropped, so a sample is never recorded twice.
+    """
+    from scientist.store.folder import read_run_folder
+    from scientist.store.importer import write_run
+
+    record = read_run_folder(run_dir)
     with store.session() as session:
-        run = session.get(Run, record.info.id)
-        assert run is not None
+        superseded = select(Run).where(Run.cell_id == cell_id, Run.sample_index == sample, Run.id != record.info.id)
+        for stale in session.scalars(superseded):
+            session.delete(stale)
+        session.flush()
+        run = write_run(session, record)
         run.cell_id, run.sample_index = cell_id, sample
     return record.info.id
 
@@ -158,25 +190,101 @@ def run_study(
     *,
     progress: CellProgress | None = None,
     retry_failed: bool = False,
+    executor: Executor | None = None,
 ) -> StudyResult:
     """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`)."""
     from scientist.study.check import check_study
 
     check_study(spec)
+    executor = executor or LocalExecutor()
+    check_store_for(executor, store)
     ids = record_study(store, spec)
     cell_ids = [ids[cell.key] for cell in spec.cells()]
     statuses = _statuses(store, cell_ids)
-    result = StudyResult(name=spec.name)
-    study_dir = runs_root / "studies" / slug(spec.name)
+    outcomes: dict[str, CellOutcome] = {}
+    study_dir = runs_root.resolve() / "studies" / slug(spec.name)
+    db = store.url.render_as_string(hide_password=False)
+    jobs: list[CellJob] = []
     for cell in spec.cells():
         cell_id = ids[cell.key]
         status = statuses[cell_id]
         if status == "completed" or (status == "failed" and not retry_failed):
-            result.cells.append(CellOutcome(key=cell.key, status=status, runs=_cell_runs(store, cell_id)))
+            outcomes[cell.key] = CellOutcome(key=cell.key, status=status, runs=_cell_runs(store, cell_id))
             continue
-        outcome = _run_cell(spec, cell, cell_id, study_dir / slug(cell.slug), store, cell_ids, progress)
-        result.cells.append(outcome)
-    return result
+        cell_dir = str(study_dir / slug(cell.slug))
+        jobs.append(CellJob(spec=spec, cell=cell, cell_id=cell_id, cell_dir=cell_dir, cell_ids=cell_ids, db=db))
+    task: Callable[[CellJob], CellOutcome] = execute_cell
+    if executor.in_process:
+        task = partial(execute_cell, store=store, progress=_stoppable(progress, executor))
+    budget: CellOutcome | None = None
+    with closing(executor.map_unordered(task, jobs)) as finished:
+        for done in finished:
+            job = jobs[done.index]
+            outcome = done.value if done.value is not None else _lost(store, job, done.error or "no result")
+            outcomes[job.cell.key] = outcome
+            if progress is not None:
+                progress(job.cell, job.cell.n - 1, "cell", f"{outcome.status} ({len(outcomes)}/{len(cell_ids)})")
+            if outcome.budget_spent or outcome.stopped:
+                budget = outcome
+                break  # closing the map stops the other cells: they would find the budget spent too
+    if budget is not None and budget.stopped:
+        from scientist.study.budget import StudyStoppedError
+
+        raise StudyStoppedError(budget.error or "the study was stopped", hint=budget.hint)
+    if budget is not None:
+        raise StudyBudgetError(budget.error or "the study's budget is spent", hint=budget.hint or _BUDGET_HINT)
+    return StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
+
+
+def check_store_for(executor: Executor, store: Store) -> None:
+    """Cells on other machines must reach the store: a SQLite file is one machine's (and locks badly on NFS)."""
+    spans = getattr(executor, "spans_machines", None)
+    if store.url.get_backend_name() == "sqlite" and spans is not None and spans():
+        raise ConfigError(
+            f"the {executor.name} executor runs cells on several machines, but the store is a SQLite file"
+            f" ({store.where}) that only this machine can write safely",
+            hint="use a PostgreSQL store the nodes can reach: --db postgresql://user:password@host:5432/dbname"
+            " (see docs/ray.md)",
+        )
+
+
+def execute_cell(job: CellJob, store: Store | None = None, progress: CellProgress | None = None) -> CellOutcome:
+    """Run one cell (the task an executor runs): resumes its runs, records them, never raises for a spent budget."""
+    from scientist.store import open_store
+    from scientist.study.budget import StudyStoppedError
+
+    own = store is None
+    active = open_store(job.db) if store is None else store
+    try:
+        return _run_cell(job.spec, job.cell, job.cell_id, Path(job.cell_dir), active, job.cell_ids, progress)
+    except StudyBudgetError as err:
+        return CellOutcome(key=job.cell.key, status="pending", runs=_cell_runs(active, job.cell_id),
+                           error=err.message, hint=err.hint, budget_spent=True)  # fmt: skip
+    except StudyStoppedError as err:
+        return CellOutcome(key=job.cell.key, status="stopped", runs=_cell_runs(active, job.cell_id),
+                           error=err.message, hint=err.hint, stopped=True)  # fmt: skip
+    finally:
+        if own:
+            active.close()
+
+
+def _stoppable(progress: CellProgress | None, executor: Executor) -> CellProgress:
+    """The caller's progress hook, raising KeyboardInterrupt in a cell's thread once the executor is stopping."""
+
+    def report(cell: CellSpec, sample: int, stage: str, message: str) -> None:
+        if executor.stopping.is_set():
+            raise KeyboardInterrupt
+        if progress is not None:
+            progress(cell, sample, stage, message)
+
+    return report
+
+
+def _lost(store: Store, job: CellJob, error: str) -> CellOutcome:
+    """A task that returned nothing (its worker kept dying, or it raised outside the run): the cell is failed."""
+    message = f"executor: {error}"
+    _set_status(store, job.cell_id, "failed", message)
+    return CellOutcome(key=job.cell.key, status="failed", runs=_cell_runs(store, job.cell_id), error=message)
 
 
 def _run_cell(
