@@ -17,6 +17,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import secrets
 import sys
 import threading
@@ -205,6 +206,23 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
+_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+MIN_ANSWER_TOKENS = 256  # below this a structured answer cannot close; better the clear context error
+
+
+def answer_room(error: str, max_tokens: int | None) -> int | None:
+    """The completion tokens that still fit when prompt + max_tokens overflowed the context, or None.
+
+    Why: max_tokens is a cap, not a request; a long prompt (e.g. a whole paper for the reviewer) should get a
+    shorter answer rather than none. Only an overflow llama.cpp names, and only when the prompt itself fits."""
+    match = _OVERFLOW.search(error)
+    if match is None or max_tokens is None:
+        return None
+    requested, window = int(match.group(1)), int(match.group(2))
+    room = window - (requested - max_tokens)
+    return room if MIN_ANSWER_TOKENS <= room < max_tokens else None
+
+
 def complete(
     messages: Sequence[Mapping[str, Any]],
     *,
@@ -247,7 +265,15 @@ def complete(
         llm.reset()  # type: ignore[no-untyped-call]
         started = time.perf_counter()
         try:
-            out: Any = llm.create_chat_completion(**kwargs)
+            try:
+                out: Any = llm.create_chat_completion(**kwargs)
+            except ValueError as err:
+                room = answer_room(str(err), max_tokens)
+                if room is None:
+                    raise
+                kwargs["max_tokens"] = room  # the prompt fits: answer in what the context has left
+                llm.reset()  # type: ignore[no-untyped-call]
+                out = llm.create_chat_completion(**kwargs)
         except ValueError as err:  # e.g. "Requested tokens (5000) exceed context window of 4096"
             raise ModelRuntimeError(
                 f"the embedded model could not answer: {err}",

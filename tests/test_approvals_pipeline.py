@@ -171,5 +171,6 @@ def test_wall_time_cap_pauses_and_a_raise_resumes(isolated_env: Path, replay_sto
     run_dir = only_run(isolated_env)
     (approval,) = ApprovalStore(run_dir).pending()
     assert approval.payload["spent"]["wall_s"] >= 0
-    assert run_cli("approve", approval.id, "--budget-wall-s", "100000", "--resume", env=env).returncode == 0
+    raised = run_cli("approve", approval.id, "--budget-wall-s", "100000", "--resume", env=env)
+    assert raised.returncode == 0, raised.stderr
     assert status(run_dir) == "completed"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,25 @@ def test_live_smoke_run_on_the_embedded_model(isolated_env: Path) -> None:
     assert info["status"] == "completed"
     assert (run_dir / "paper" / "paper.tex").exists() and (run_dir / "review.json").exists()
     assert run_cli("audit", "verify", run_dir.name).returncode == 0
+    if shutil.which("pdflatex") and shutil.which("pdftoppm"):  # CI installs both: the paper must be a real PDF
+        check_page_one(run_dir, isolated_env)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def check_page_one(run_dir: Path, scratch: Path) -> None:
+    """Page 1 of the compiled paper, rendered to PNG: text on a white page, and the paper's own title on it."""
+    from PIL import Image
+
+    paper = json.loads((run_dir / "paper.json").read_text())
+    assert paper["latex"]["status"] == "compiled" and paper["pdf"], paper["latex"]
+    pdf = run_dir / paper["pdf"]
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(scratch / "page")], check=True)
+    (png,) = scratch.glob("page*.png")
+    histogram = Image.open(png).convert("L").histogram()  # pixel counts per grey level, 0 = black
+    dark = sum(histogram[:128]) / sum(histogram)
+    assert 0.005 < dark < 0.5, dark
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert _words(paper["title"]) in _words(text), (paper["title"], text[:500])

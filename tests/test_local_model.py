@@ -152,6 +152,30 @@ def test_prompt_longer_than_the_context_is_a_clear_error(litellm: Any) -> None:
 
 @pytest.mark.live
 @needs_llama
+def test_a_prompt_that_fits_gets_the_context_left_when_max_tokens_would_overflow(litellm: Any) -> None:
+    prompt = "Background: " + "The cat sat on the mat. " * 60 + "\nNow count from 1 to 1000: 1, 2, 3,"  # ~475 tokens
+    response = ask(litellm, prompt, n_ctx=1024, max_tokens=900)  # 475 + 900 > 1024: answered in what is left
+    usage = response.usage
+    assert response.choices[0].finish_reason == "length"
+    assert usage.completion_tokens > 256 and usage.prompt_tokens + usage.completion_tokens == 1024
+
+
+@pytest.mark.parametrize(
+    ("error", "max_tokens", "room"),
+    [
+        ("Requested tokens (4246) exceed context window of 4096", 1200, 1050),
+        ("Requested tokens (4246) exceed context window of 4096", None, None),  # no cap was asked: nothing to lower
+        ("Requested tokens (5000) exceed context window of 4096", 1000, None),  # the prompt alone overflows
+        ("Requested tokens (4300) exceed context window of 4096", 400, None),  # under MIN_ANSWER_TOKENS left
+        ("some other ValueError", 1200, None),
+    ],
+)
+def test_answer_room(error: str, max_tokens: int | None, room: int | None) -> None:
+    assert local_model.answer_room(error, max_tokens) == room
+
+
+@pytest.mark.live
+@needs_llama
 def test_smoke_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scientist.local_model", "--smoke"],

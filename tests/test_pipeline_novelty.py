@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from scientist.audit import AuditLog
+from scientist.citations import references_from_related
 from scientist.config import Settings
 from scientist.context import RunContext
 from scientist.llm import LLMGateway
@@ -22,7 +23,6 @@ from scientist.reviews.form import EnsembleReview, ReviewForm
 from scientist.sandbox import get_sandbox
 from scientist.stages.novelty import NoveltyExhaustedError, check_novelty
 from scientist.stages.review import review_run_paper
-from scientist.stages.writing import related_references
 from scientist.template import load_template
 from tests.conftest import SYNTHETIC_CORPUS
 from tests.openai_stub import OpenAIStub, ScriptedReply
@@ -129,7 +129,7 @@ def test_filter_drops_the_near_duplicate_and_keeps_related_work(llm: OpenAIStub,
     others = [paper["id"] for paper in fresh["top_k"] if paper["id"] != "synthetic-034"]
     assert [paper["id"] for paper in kept["related_work"]] == ["synthetic-034", *others[:2]]  # cited first
     assert kept["related_work"][0]["authors"] == ["Synthetic Fixture"]
-    assert related_references(kept)[0]["key"] == "synthetic-034"
+    assert references_from_related(kept["related_work"])[0].key == "synthetic-034"
     assert "novelty" not in FRESH  # the input ideas (checkpointed state) are never edited
 
     assert prompts(ctx) == ["novelty_queries", "novelty_decide"] * 2

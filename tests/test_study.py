@@ -184,7 +184,7 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
         ("full", "openai/crashy"): "failed",
     }
     crashed = [error for _, model, _, error in first["cells"].values() if model == "openai/crashy"]
-    assert all(error and error.startswith("run 0: ") for error in crashed), crashed
+    assert all(error and error.startswith("run 0: ") and "; run 2: " in error for error in crashed), crashed
     interrupted_run = next(run for run in first["runs"] if first["variant_of"][run[1]] == "full" and run[2] == 1)
     assert interrupted_run[3] == "paused"
 
@@ -197,10 +197,10 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     assert sorted((final["variant_of"][r[1]], r[2]) for r in ok_runs) == [
         ("full", 0), ("full", 1), ("full", 2), ("plain", 0), ("plain", 1), ("plain", 2),
     ]  # fmt: skip
-    assert len(final["runs"]) == 8  # + one failed run per crashing cell; failed cells were not retried
+    assert len(final["runs"]) == 12  # + three failed runs per crashing cell (each sample tried); not retried
     assert interrupted_run[0] in {run[0] for run in ok_runs}  # resumed, not started again
     folders = list(runs_root.glob("studies/*/*/sample-*/*/run.json"))
-    assert len(folders) == 8
+    assert len(folders) == 12
     resumed = runs_root.glob(f"studies/*/*/sample-1/{interrupted_run[0]}/audit.jsonl")
     assert '"run_resume"' in next(resumed).read_text()
     for run_dir in (path.parent for path in folders):
@@ -217,7 +217,7 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
         run_study(parse_study(over), store, runs_root)
     store.close()
     assert "has spent its budget" in raised.value.message and "tokens" in raised.value.message
-    assert len(list(runs_root.glob("studies/*/*/sample-*/*/run.json"))) == 8
+    assert len(list(runs_root.glob("studies/*/*/sample-*/*/run.json"))) == 12
     added = [status for variant, _, status, _ in stored(db)["cells"].values() if variant == "reflect-1"]
     assert added == ["pending", "pending"]
 

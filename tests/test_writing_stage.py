@@ -335,6 +335,29 @@ def test_a_fabricated_number_in_the_draft_is_flagged(tmp_path: Path, stub: OpenA
     assert "73.9%" in event.evidence
 
 
+def test_numbers_no_run_produced_are_removed_from_the_prose_and_reported(tmp_path: Path, stub: OpenAIStub) -> None:
+    def texts(kind: str, section: str) -> str:
+        if section == "results":  # one true number (the variant's true return), one invented, one inside a cite
+            return "True return rose to 0.871 and gaming fell by 64.2% \\cite{2101.00001}; accuracy 0.913 held."
+        return default_text(kind, section)
+
+    stub.responder = Writer(texts)
+    ctx = context(tmp_path, stub, write_reflections=0)
+    paper = write_paper(ctx, IDEA, records(ctx), None)
+    assert paper["removed_numbers"] == [
+        {"section": "results", "number": "64.2%"}, {"section": "results", "number": "0.913"}]
+    draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
+    assert draft["results"] == ("True return rose to 0.871 and gaming fell by [number removed] \\cite{2101.00001};"
+                                " accuracy [number removed] held.")
+    markdown = (ctx.run_dir / "paper" / "paper.md").read_text()
+    assert "64.2" not in markdown and "0.913" not in markdown and "0.871" in markdown
+    assert [r.payload["number"] for r in ctx.audit.find(kind="number_removed")] == ["64.2%", "0.913"]
+    events = check_paper(ctx, paper, records_from(ctx))  # nothing untraceable is left; the removals are reported
+    assert [(e.monitor, e.rule, e.severity, e.location) for e in events] == [
+        ("fabrication", "untraceable_number_removed", "medium", "results")] * 2
+    assert "64.2%" in events[0].evidence
+
+
 def test_a_section_the_model_cannot_write_is_marked_and_the_rest_still_written(
     tmp_path: Path, stub: OpenAIStub
 ) -> None:

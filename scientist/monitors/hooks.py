@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.events import MonitorEvent
-from scientist.monitors.paperscan import scan_paper, unknown_citation_events
+from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
 from scientist.monitors.policy import enforce, resolve_policy
 from scientist.monitors.runscan import scan_workspace
 
@@ -55,6 +55,7 @@ def check_paper(ctx: RunContext, paper: dict[str, Any], records: list[dict[str, 
         if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
     ]
     events = scan_paper(sections, runs, ctx.template) + unknown_citation_events(paper.get("removed_citations") or [])
+    events += removed_number_events(paper.get("removed_numbers") or [])
     events = _tagged(events, ctx, "write", None)
     _checked(ctx, "paper", "write", None, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where="paper draft")

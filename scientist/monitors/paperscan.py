@@ -89,24 +89,60 @@ def _matches(value: float, decimals: int, percent: bool, known: list[float]) -> 
     return False
 
 
-def untraceable_numbers(text: str, known: list[float]) -> list[tuple[str, bool]]:
-    """(number as written, is_decimal) for each number in `text` that matches nothing in `known`."""
-    found = []
-    for match in _NUMBER.finditer(text):
-        written = match.group(0)
-        parsed = _parse(written)
+def _untraceable_matches(text: str, known: list[float]) -> Iterable[tuple[re.Match[str], bool]]:
+    """(match, is_decimal) for each number in `text` that matches nothing in `known`; \\cite keys are no results."""
+    masked = CITE.sub(lambda cite: " " * len(cite.group(0)), text)  # same length: spans stay valid in `text`
+    for match in _NUMBER.finditer(masked):
+        parsed = _parse(match.group(0))
         if parsed is None:
             continue
         value, decimals, percent = parsed
-        before = text[max(0, match.start() - 12) : match.start()]
+        before = masked[max(0, match.start() - 12) : match.start()]
         if _IGNORED_CONTEXT.search(before):
             continue
         is_decimal = decimals > 0 or percent
         if not is_decimal and (abs(value) <= 10 or 1900 <= value <= 2100):
             continue  # small counts, list numbering and years carry no result
         if not _matches(value, decimals, percent, known):
-            found.append((written.strip(), is_decimal))
-    return found
+            yield match, is_decimal
+
+
+def untraceable_numbers(text: str, known: list[float]) -> list[tuple[str, bool]]:
+    """(number as written, is_decimal) for each number in `text` that matches nothing in `known`."""
+    return [(match.group(0).strip(), is_decimal) for match, is_decimal in _untraceable_matches(text, known)]
+
+
+REMOVED_NUMBER = "[number removed]"
+
+
+def redact_untraceable(text: str, known: list[float]) -> tuple[str, list[str]]:
+    """`text` with every number no run produced replaced by REMOVED_NUMBER, and those numbers as written.
+
+    Why the writer redacts instead of only flagging: a small model invents numbers in nearly every draft, and the
+    invariant is that no number in a paper lacks a run behind it; the removal is still reported (a medium event)."""
+    pieces, removed, last = [], [], 0
+    for match, _ in _untraceable_matches(text, known):
+        start, end = match.span()
+        pieces += [text[last:start], REMOVED_NUMBER]
+        removed.append(match.group(0).strip())
+        last = end
+    return "".join(pieces) + text[last:], removed
+
+
+def removed_number_events(removed: Iterable[Mapping[str, str]]) -> list[MonitorEvent]:
+    """Numbers the writer removed from the model's prose because no run output backs them (medium: none reached
+    the paper, but the model stated results it did not have)."""
+    return [
+        MonitorEvent(
+            monitor="fabrication",
+            severity="medium",
+            rule="untraceable_number_removed",
+            evidence=f"{item.get('number', '?')} in the {item.get('section', '?')} matches no run output; removed",
+            location=item.get("section"),
+            source="paper",
+        )
+        for item in removed
+    ]
 
 
 def unknown_citation_events(removed: Iterable[Mapping[str, str]]) -> list[MonitorEvent]:
@@ -137,7 +173,7 @@ def scan_paper(
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
             continue
-        for written, is_decimal in untraceable_numbers(CITE.sub(" ", text), known):  # cite keys are no results
+        for written, is_decimal in untraceable_numbers(text, known):
             events.append(
                 MonitorEvent(
                     monitor="fabrication",

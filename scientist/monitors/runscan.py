@@ -15,7 +15,7 @@ from scientist.errors import ScientistError
 from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
-from scientist.monitors.paperscan import scan_paper
+from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
 from scientist.template import Template
 
 EXPERIMENTS_DIR = "experiments"
@@ -160,5 +160,10 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     draft = run_dir / "paper" / "draft.json"
     if draft.is_file():
         sections = json.loads(draft.read_text(encoding="utf-8"))
-        events.extend(_tag(scan_paper(sections, ok_runs, template), run_id=run_id, node="write"))
+        found = scan_paper(sections, ok_runs, template)
+        paper_json = run_dir / "paper.json"  # what the writer removed before rendering (numbers, citations)
+        paper = json.loads(paper_json.read_text(encoding="utf-8")) if paper_json.is_file() else {}
+        found += removed_number_events(paper.get("removed_numbers") or [])
+        found += unknown_citation_events(paper.get("removed_citations") or [])
+        events.extend(_tag(found, run_id=run_id, node="write"))
     return events

@@ -16,6 +16,7 @@ from scientist.citations import Reference, check_citations, references_from_rela
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 from scientist.latex import CompileResult, LatexError, compile_tex
+from scientist.monitors.paperscan import redact_untraceable, traceable_values
 from scientist.prompts import render
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
@@ -54,6 +55,15 @@ class TitledSection(BaseModel):
     text: str = Field(min_length=1, max_length=SECTION_CHARS)
 
 
+def _final_infos(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ok runs' final_info.json contents: what a number in the prose may be traced to."""
+    return [
+        json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
+        for record in records
+        if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
+    ]
+
+
 def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The numbers the model may discuss, read from the sandbox outputs (never from the model)."""
     results = []
@@ -76,6 +86,8 @@ class _Writer:
         self.ctx = ctx
         self.feedback = (feedback or "").strip() or None
         self.failed: list[str] = []
+        self.removed_numbers: list[dict[str, str]] = []
+        self.traceable = traceable_values(_final_infos(ctx, records), ctx.template)
         self.base = {
             "idea": idea,
             "task_description": " ".join(ctx.template.task_description.split()),
@@ -133,6 +145,14 @@ class _Writer:
             text = revised.text if revised is not None else text  # a failed revision keeps the draft
         return title, text
 
+    def redact(self, section: str, text: str) -> str:
+        """The section without the numbers no run output backs (each audited; the paper says a number was removed)."""
+        text, numbers = redact_untraceable(text, self.traceable)
+        for number in numbers:
+            self.removed_numbers.append({"section": section, "number": number})
+            self.ctx.audit.append("number_removed", "pipeline", {"section": section, "number": number})
+        return text
+
     def fix(self, section: str, text: str, errors: list[LatexError]) -> str:
         variables = {
             "section": section,
@@ -141,7 +161,7 @@ class _Writer:
             "errors": [error.model_dump() for error in errors[:3]],
         }
         answer = self._call("write_fix", variables, SectionText, section, "fix")
-        return str(answer.text) if answer is not None else text
+        return self.redact(section, str(answer.text)) if answer is not None else text
 
 
 def _short(text: str) -> str:
@@ -166,7 +186,7 @@ def draft_sections(
             title = drafted_title
         checked = check_citations(text, known)
         removed += [{"section": section, "key": key} for key in checked.removed]
-        sections[section] = checked.text
+        sections[section] = writer.redact(section, checked.text)
     for item in removed:  # (a field named "key" would be redacted)
         ctx.audit.append("citation_removed", "pipeline", {"section": item["section"], "citation": item["key"]})
     return PaperDraft(title=title, **sections), removed, writer
@@ -297,6 +317,7 @@ def write_paper(
         "figure": "results.png" if paper.figures else None,
         "references": [ref.key for ref in references],
         "removed_citations": removed,
+        "removed_numbers": writer.removed_numbers,
         "failed_sections": writer.failed,
         "operator_feedback": writer.feedback,
         "write_reflections": ctx.settings.write_reflections,

@@ -298,6 +298,7 @@ def _run_cell(
 ) -> CellOutcome:
     _set_status(store, cell_id, "running")
     runs: list[str] = []
+    errors: list[str] = []  # one line per failed run; the cell is `failed` once all its samples were tried
     for sample in range(cell.n):
         sample_dir = cell_dir / f"sample-{sample}"
         finished = _existing_run(sample_dir)
@@ -319,17 +320,19 @@ def _run_cell(
             if isinstance(cause, KeyboardInterrupt):
                 _set_status(store, cell_id, "interrupted")
                 raise cause from None
-            error = f"run {sample}: {type(cause).__name__}: {cause}".splitlines()[0]
-            _set_status(store, cell_id, "failed", error)
-            return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
+            errors.append(f"run {sample}: {type(cause).__name__}: {cause}".splitlines()[0])
+            continue  # the cell's other samples still run: dropping them would bias its best-of-n pool
         except KeyboardInterrupt:
             _set_status(store, cell_id, "interrupted")
             raise
         except Exception as err:  # raised before the run folder existed (e.g. a sandbox that cannot start)
-            error = f"run {sample}: {type(err).__name__}: {err}".splitlines()[0]
-            _set_status(store, cell_id, "failed", error)
-            return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
+            errors.append(f"run {sample}: {type(err).__name__}: {err}".splitlines()[0])
+            continue
         runs.append(link_run(store, run_dir, cell_id, sample))
+    if errors:
+        error = "; ".join(errors)
+        _set_status(store, cell_id, "failed", error)
+        return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
     _set_status(store, cell_id, "completed")
     return CellOutcome(key=cell.key, status="completed", runs=runs)
 
