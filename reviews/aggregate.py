@@ -40,6 +40,15 @@ def representative(forms: Sequence[ReviewForm]) -> ReviewForm:
     return next(form for form in forms if form.overall == middle)
 
 
+def _fit(text: str, model: type[ReviewForm], field: str) -> str:
+    """`text` cut at a word to the form field's max_length (a meta-review summary may be longer than a review's);
+    the whole meta-review is kept in the ensemble's `meta`."""
+    limit = next((m.max_length for m in model.model_fields[field].metadata if hasattr(m, "max_length")), None)
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip() + "\u2026"
+
+
 def consensus_form(forms: Sequence[ReviewForm], meta: MetaReviewForm | None = None) -> ReviewForm:
     """One form for the whole ensemble: median-low scores (always a valid scale value), the meta-review's text and
     decision when there is one (else the representative review's text and the majority decision)."""
@@ -50,7 +59,7 @@ def consensus_form(forms: Sequence[ReviewForm], meta: MetaReviewForm | None = No
         name: statistics.median_low([getattr(form, name) for form in forms]) for name in SCORE_FIELDS
     }
     values.update(
-        summary=meta.summary if meta else middle.summary,
+        summary=_fit(meta.summary, ReviewForm, "summary") if meta else middle.summary,
         strengths=meta.strengths if meta else middle.strengths,
         weaknesses=meta.weaknesses if meta else middle.weaknesses,
         questions=middle.questions,

@@ -189,6 +189,9 @@ def test_score_statistics_and_consensus() -> None:
     meta = MetaReviewForm.model_validate_json(meta_json("reject"))
     assert consensus_form(forms, meta).decision == "reject"
     assert consensus_form(forms[:1]) is forms[0]
+    long_meta = meta.model_copy(update={"summary": "The reviewers agree on the gridworld result. " * 17})  # 765 chars
+    summary = consensus_form(forms, long_meta).summary  # a review's summary allows 600: cut at a word, not refused
+    assert len(summary) <= 600 and summary.endswith("\u2026") and long_meta.summary.startswith(summary[:-1])
 
 
 def test_out_of_range_answers_replay_with_their_repair(stub: ReviewStub, tmp_path: Path) -> None:
