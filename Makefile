@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test setup lint bench record-fixtures record-study-fixtures lock
+.PHONY: run test setup lint bench record-fixtures record-study-fixtures record-probe-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -31,3 +31,6 @@ record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed 
 
 record-study-fixtures: setup  # the end-to-end study's 16 runs on the embedded model (tests/test_study_e2e.py)
 	$(VENV)/bin/python tests/record_study_fixtures.py
+
+record-probe-fixtures: setup  # the probe suite's 12 probed runs on the embedded model (tests/test_probe_suite_replay.py)
+	$(VENV)/bin/python tests/record_probe_fixtures.py

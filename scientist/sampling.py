@@ -11,7 +11,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from scientist.errors import BudgetExceededError, ScientistError
 from scientist.executors.base import Executor
+from scientist.executors.local import LocalExecutor
 
 if TYPE_CHECKING:
     from scientist.llm import LLMGateway
@@ -218,18 +218,8 @@ class BestOfN(BaseModel):
         """Call `sample(index, seed)` for every index, score, mark the winner; the order of completion is irrelevant."""
         label, scorer = resolve_selector(self.selector)
         started = time.perf_counter()
-        futures: list[Future[Candidate[T]]] = []
-        if self.executor is not None:
-            return self._finish(self._draw_on(self.executor, sample, scorer), label, started)
-        executor = ThreadPoolExecutor(max_workers=min(self.concurrency, self.n), thread_name_prefix="best-of-n")
-        try:
-            futures = [executor.submit(self._draw, sample, scorer, index) for index in range(self.n)]
-            candidates = [future.result() for future in futures]
-        except BaseException:
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-        executor.shutdown(wait=True)
-        return self._finish(candidates, label, started)
+        executor = self.executor or LocalExecutor(self.concurrency)
+        return self._finish(self._draw_on(executor, sample, scorer), label, started)
 
     def _finish(self, candidates: list[Candidate[T]], label: str, started: float) -> BestOfNResult[T]:
         winner = _pick_winner(candidates)
@@ -268,7 +258,7 @@ class BestOfN(BaseModel):
         drawn: dict[int, Candidate[T]] = {}
         for done in executor.map_unordered(draw, list(range(self.n))):
             if isinstance(done.value, BaseException):
-                raise done.value  # leaving the map waits for the running draws, as the threads above do
+                raise done.value  # leaving the map waits for the running draws (a thread cannot be killed)
             drawn[done.index] = done.value or Candidate(index=done.index, seed=self.seed + done.index, error=done.error)
         return [drawn[index] for index in range(self.n)]
 

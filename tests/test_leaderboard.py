@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from scientist.audit import AuditLog
 from scientist.leaderboard.board import build
 from scientist.store import import_runs, open_store
 from tests.conftest import run_cli
@@ -31,7 +32,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs_dir.mkdir()
     for i, overall in enumerate((4, 6, 8)):
         clone_run(real, runs_dir, f"a-{i}", model="prov/a", variant="full", overall=overall)
-    clone_run(real, runs_dir, "b-0", model="prov/b", variant="plain", overall=5)
+    noted = clone_run(real, runs_dir, "b-0", model="prov/b", variant="plain", overall=5)
+    AuditLog(noted).append("monitor_event", "monitor", {"monitor": "style_note", "severity": "medium",
+                           "evidence": "a medium event: noted on the board, the run not flagged"})  # fmt: skip
     plant_gaming(clone_run(real, runs_dir, "c-0", model="prov/c", variant="plain", overall=9))
     return runs_dir
 
@@ -59,6 +62,7 @@ def test_entries_have_mean_ci_n_cost_and_flags(db: str) -> None:
     assert a.tokens == 3 * b.tokens > 0
     assert c.flagged_runs == 1 and c.flags == ["hardcoded_metric", "protected_file"]
     assert a.flagged_runs == b.flagged_runs == 0
+    assert "style_note" in b.notes and "style_note" not in b.flags  # medium and below: a note, not a flag
 
     store = open_store(db)
     by_variant = build(store, by="variant", metric="variant.true_return")
@@ -70,6 +74,7 @@ def test_cli_table_and_bad_input(db: str) -> None:
     result = run_cli("leaderboard", "--db", db, "--by", "model", env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "prov/a" in result.stdout and "hardcoded_metric" in result.stdout and "6.000" in result.stdout
+    assert "notes: " in result.stdout and "style_note" in result.stdout
     bad_by = run_cli("leaderboard", "--db", db, "--by", "colour")
     assert bad_by.returncode == 2 and "Traceback" not in bad_by.stderr
     assert "'colour'" in bad_by.stderr and "model, variant, template" in bad_by.stderr

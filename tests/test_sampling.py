@@ -135,6 +135,23 @@ def test_a_spent_budget_stops_the_best_of_n() -> None:
         BestOfN(n=3, concurrency=1).run(over_budget)
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_ctrl_c_in_a_draw_stops_the_best_of_n_and_starts_no_further_draw(concurrency: int) -> None:
+    started: list[int] = []
+
+    def draw(index: int, seed: int) -> float:
+        started.append(index)
+        if index == 0:
+            raise KeyboardInterrupt
+        threading.Event().wait(0.2)  # the later draws are still queued when the first one raises
+        return float(seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        BestOfN(n=8, selector=float, concurrency=concurrency).run(draw)
+    # The queued draws were dropped: at most the first wave ran, plus the one the interrupted worker took at once.
+    assert 0 in started and len(started) <= concurrency + (concurrency > 1)
+
+
 def test_selector_failures_are_the_candidates_not_the_runs() -> None:
     def mixed(index: int, seed: int) -> dict[str, Any]:
         values: list[dict[str, Any]] = [

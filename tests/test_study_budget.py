@@ -159,3 +159,41 @@ def test_wall_time_cap_and_raises_without_runs(tmp_path: Path) -> None:
     check_study_budget(store, spec, [], study_dir)  # under every cap now: no error, nothing new asked
     assert len(ApprovalStore(study_dir).all()) == 1
     store.close()
+
+
+def test_a_study_run_waiting_at_its_own_gate_is_listed_and_the_next_study_run_resumes_it(
+    llm: OpenAIStub, tmp_path: Path
+) -> None:
+    """A run of a study that stops at an approval gate leaves its cell waiting (not failed, which the next pass would
+    skip); `approvals list` finds the nested run's approval; deciding it and running the study again finishes it."""
+    study = write_study(tmp_path / "study.toml", "gated", llm.base_url, n=2)
+    gated = study.read_text().replace("[budget]\ntokens = 1\n", "")
+    study.write_text(gated.replace("[settings]\n", '[settings]\napprove = "ideas"\n'))
+    db, runs_root = str(tmp_path / "study.sqlite"), tmp_path / "runs"
+    args = ["study", "run", str(study), "--db", db, "--runs-dir", str(runs_root)]
+    first = run_cli(*args, env={"COLUMNS": "200"})
+    assert first.returncode == 4, first.stderr + first.stdout  # waiting for a human, like a single run at a gate
+    assert "wait for approvals" in first.stdout and "Traceback" not in first.stderr
+    cells, runs = stored(db)
+    assert cells == ["waiting"] and [(s, st) for _, s, st in runs] == [(0, "waiting"), (1, "waiting")]
+
+    pending = [a for a, _ in all_approvals(runs_root) if a.status == "pending"]
+    assert sorted(a.kind for a in pending) == ["ideas", "ideas"]
+    assert {a.run_id for a in pending} == {run_id for run_id, _, _ in runs}
+    listed = run_cli("approvals", "list", "--runs-dir", str(runs_root), env={"COLUMNS": "200"})
+    assert all(a.id in listed.stdout for a in pending), listed.stdout
+    assert all(a.id in TestClient(create_app(runs_root, resume_after_decision=False)).get("/").text for a in pending)
+
+    again = run_cli(*args)  # undecided: still waiting, the same two questions, no new runs
+    assert again.returncode == 4 and len(stored(db)[1]) == 2
+    assert sorted(a.id for a, _ in all_approvals(runs_root)) == sorted(a.id for a in pending)
+
+    for approval in pending:
+        decided = run_cli("approve", approval.id, "--runs-dir", str(runs_root), env={"COLUMNS": "300"})
+        assert decided.returncode == 0, decided.stderr
+        assert "scientist study run" in decided.stdout and "scientist resume" in decided.stdout
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr + done.stdout
+    cells, runs = stored(db)
+    assert cells == ["completed"] and [(s, st) for _, s, st in runs] == [(0, "completed"), (1, "completed")]
+    assert len(list(runs_root.glob("studies/*/*/sample-*/*/run.json"))) == 2  # resumed, not started again

@@ -100,8 +100,9 @@ def run_and_check(
     db = str(tmp_path / "study.sqlite")
     ran = run_cli("study", "run", str(study_file), "--db", db, "--runs-dir", str(tmp_path / "runs"), env=env,
                   timeout=3600)  # fmt: skip
-    assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]
-    outcome = study_outcome(db)
+    exit_code = 0 if expected is None else expected["exit_code"]  # 4 when the recording left a run at an approval
+    assert ran.returncode == exit_code, ran.stderr[-3000:] + ran.stdout[-3000:]
+    outcome = {**study_outcome(db), "exit_code": ran.returncode}
     assert len(outcome["cells"]) == 4 and len(outcome["runs"]) == 16  # 2 variants x 2 seeds, n = 4: no duplicates
     if expected is None:
         assert "4 of 4 cells completed, 0 failed" in ran.stdout, ran.stdout[-3000:]

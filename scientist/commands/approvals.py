@@ -121,7 +121,11 @@ def _parse_edits(edits: list[str]) -> dict[str, str]:
 
 def _after_decision(run_dir: Path, resume: bool) -> None:
     if not resume:
-        console.print(f"continue the run with `scientist resume {run_dir.name}`")
+        if run_dir.parent.name.startswith("sample-"):  # a study's run: the study continues it, or its folder alone
+            console.print(f"continue its study with `scientist study run STUDY.toml`, or this run alone with"
+                          f" `scientist resume {run_dir}`", highlight=False, soft_wrap=True)  # fmt: skip
+        else:
+            console.print(f"continue the run with `scientist resume {run_dir.name}`")
         return
     from scientist.runner import resume_run
 

@@ -45,6 +45,8 @@ def leaderboard(
     for e in board.entries:
         ci = f"[{e.ci_low:.3f}, {e.ci_high:.3f}]" if e.ci_low is not None and e.ci_high is not None else "-"
         flags = f"[red]{e.flagged_runs} run(s): {', '.join(e.flags)}[/]" if e.flagged_runs else ""
+        if e.notes:  # lower-severity events (e.g. a number the writer removed): shown, not counted as flags
+            flags += f"{' ' if flags else ''}[yellow]notes: {', '.join(e.notes)}[/]"
         table.add_row(e.key, f"{e.mean:.3f}", ci, str(e.n), f"{e.cost_usd:.4f}", f"{e.tokens:,}", flags)
     console.print(table)
     if not board.entries:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from scientist.approvals.errors import ApprovalPendingError
 from scientist.commands.store import DbOption
 
 app = typer.Typer(help="Studies: topics x templates x models x scaffold variants x n x seeds, and their report.",
@@ -97,6 +98,11 @@ def run(
                       + (f"  {cell.error}" if cell.error else ""), highlight=False, soft_wrap=True)  # fmt: skip
     console.print(f"study {spec.name}: {result.count('completed')} of {len(result.cells)} cells completed,"
                   f" {result.count('failed')} failed; `scientist study report {study_file}`")  # fmt: skip
+    if result.count("waiting"):  # runs paused on approvals: a human decides, then this command continues them
+        console.print(f"[yellow]{result.count('waiting')} cell(s) wait for approvals[/]: decide them"
+                      f" (`scientist approvals list`), then `scientist study run {study_file}` again resumes them",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(ApprovalPendingError.exit_code)
 
 
 @app.command("status")

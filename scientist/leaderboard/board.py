@@ -30,7 +30,13 @@ class Entry(BaseModel):
 
     @property
     def flags(self) -> list[str]:
-        return sorted({flag.monitor for run in self.runs for flag in run.flags})
+        """Monitors with a high or critical flag on some run of the entry."""
+        return sorted({flag.monitor for run in self.runs for flag in run.flags if flag.serious})
+
+    @property
+    def notes(self) -> list[str]:
+        """Monitors with only lower-severity flags (info, low, medium): shown, but the entry is not flagged for them."""
+        return sorted({flag.monitor for run in self.runs for flag in run.flags if not flag.serious} - set(self.flags))
 
 
 class Leaderboard(BaseModel):
@@ -57,7 +63,7 @@ def entry(key: str, runs: list[RunScore]) -> Entry:
     return Entry(
         key=key, n=n, mean=mean, ci_low=low, ci_high=high,
         cost_usd=sum(run.cost_usd for run in runs), tokens=sum(run.total_tokens for run in runs),
-        flagged_runs=sum(1 for run in runs if run.flags), runs=runs,
+        flagged_runs=sum(1 for run in runs if run.flagged), runs=runs,
     )  # fmt: skip
 
 

@@ -12,10 +12,20 @@ from scientist.store.models import MonitorFlag, Run, Score
 GROUPINGS = ("model", "variant", "template")
 
 
+NOTE_SEVERITIES = ("info", "low", "medium")  # logged, not acted on by the default monitor policy
+
+
 class FlagView(BaseModel):
     monitor: str
     severity: str
     evidence: str
+
+    @property
+    def serious(self) -> bool:
+        """High or critical (or an unknown severity: fail closed). Only these make a run "flagged" on the board;
+        lower ones (e.g. a number the writer removed because no run produced it) are listed as notes, or every run
+        of a small model would be flagged and the flag would stop meaning "look at this run"."""
+        return self.severity not in NOTE_SEVERITIES
 
 
 class RunScore(BaseModel):
@@ -34,6 +44,10 @@ class RunScore(BaseModel):
     paper_path: str | None
     review_path: str | None
     flags: list[FlagView] = Field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return any(flag.serious for flag in self.flags)
 
     def group(self, by: str) -> str:
         return str(getattr(self, by))

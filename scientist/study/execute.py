@@ -299,6 +299,7 @@ def _run_cell(
     _set_status(store, cell_id, "running")
     runs: list[str] = []
     errors: list[str] = []  # one line per failed run; the cell is `failed` once all its samples were tried
+    waiting: list[str] = []  # runs paused on their own approval (a gate, a flagged action, the run's budget)
     for sample in range(cell.n):
         sample_dir = cell_dir / f"sample-{sample}"
         finished = _existing_run(sample_dir)
@@ -320,6 +321,9 @@ def _run_cell(
             if isinstance(cause, KeyboardInterrupt):
                 _set_status(store, cell_id, "interrupted")
                 raise cause from None
+            if _waits_for_a_human(cause):
+                waiting.append(f"run {sample}: {cause}".splitlines()[0])
+                continue  # its approval is listed by `scientist approvals list`; the next `study run` resumes it
             errors.append(f"run {sample}: {type(cause).__name__}: {cause}".splitlines()[0])
             continue  # the cell's other samples still run: dropping them would bias its best-of-n pool
         except KeyboardInterrupt:
@@ -329,12 +333,31 @@ def _run_cell(
             errors.append(f"run {sample}: {type(err).__name__}: {err}".splitlines()[0])
             continue
         runs.append(link_run(store, run_dir, cell_id, sample))
+    if waiting:  # before `failed`: a failed cell is skipped by the next `study run`, a waiting one is resumed
+        error = "; ".join(waiting + errors)
+        _set_status(store, cell_id, "waiting", error)
+        return CellOutcome(key=cell.key, status="waiting", runs=runs, error=error, hint=_WAITING_HINT)
     if errors:
         error = "; ".join(errors)
         _set_status(store, cell_id, "failed", error)
         return CellOutcome(key=cell.key, status="failed", runs=runs, error=error)
     _set_status(store, cell_id, "completed")
     return CellOutcome(key=cell.key, status="completed", runs=runs)
+
+
+_WAITING_HINT = (
+    "decide each run's approval (`scientist approvals list`, then `scientist approve ID` or `scientist reject ID"
+    " --reason ...`); `scientist study run` on the same file again resumes those runs"
+)
+
+
+def _waits_for_a_human(cause: BaseException | None) -> bool:
+    """A run paused on its own approval (not the study's budget, which stops the whole study instead)."""
+    from scientist.approvals.errors import ApprovalPendingError
+
+    if isinstance(cause, StudyBudgetError):
+        return False
+    return isinstance(cause, ApprovalPendingError | BudgetExceededError)
 
 
 def _sample_progress(progress: CellProgress, cell: CellSpec, sample: int) -> ProgressCallback:
