@@ -59,7 +59,13 @@ def test_the_runner_records_its_run_in_the_default_store(real_run: Path) -> None
         results = [json.loads(path.read_text()) for path in (real_run / "experiments").glob("*/result.json")]
         assert {e.label for e in session.scalars(select(Experiment))} == {r["label"] for r in results}
         assert {"baseline"} < {r["label"] for r in results}
-        assert session.scalars(select(MonitorFlag)).all() == []
+        # Nothing a human must look at: only notes for what the writer removed (numbers and citations the tiny
+        # model invented), one per removal, none high or critical.
+        paper = json.loads((real_run / "paper.json").read_text())
+        notes = [(f.monitor, f.severity) for f in session.scalars(select(MonitorFlag))]
+        removed = [("fabrication", "medium")] * len(paper["removed_numbers"])
+        removed += [("fabrication", "low")] * len(paper["removed_citations"])
+        assert sorted(notes) == sorted(removed)
     store.close()
 
 
@@ -90,8 +96,9 @@ def test_import_is_idempotent_and_updates(db: str, real_run: Path, tmp_path: Pat
     with store.session() as session:
         assert session.scalar(select(Score.value).where(Score.run_id == "run-0", Score.metric == "overall")) == 9
         flags = session.scalars(select(MonitorFlag).where(MonitorFlag.run_id == "run-2")).all()
-        assert {f.monitor for f in flags} == {"protected_file", "hardcoded_metric"}
-        assert all(f.severity == "critical" for f in flags)
+        planted = [f for f in flags if f.severity not in ("low", "medium")]  # the rest: the writer's notes, as above
+        assert {f.monitor for f in planted} == {"protected_file", "hardcoded_metric"}
+        assert all(f.severity == "critical" for f in planted)
     store.close()
 
 
@@ -119,7 +126,8 @@ def test_corrupt_run_folders_are_reported_and_the_rest_imported(db: str, real_ru
     with store.session() as session:
         assert set(session.scalars(select(Run.id))) == {"good", "edited-audit"}
         flags = session.scalars(select(MonitorFlag).where(MonitorFlag.run_id == "edited-audit")).all()
-        assert [f.monitor for f in flags] == ["audit_chain"]  # an edited record of what happened is itself a flag
+        serious = [f.monitor for f in flags if f.severity not in ("low", "medium")]  # beside the writer's notes
+        assert serious == ["audit_chain"]  # an edited record of what happened is itself a flag
     store.close()
 
 
