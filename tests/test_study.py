@@ -161,8 +161,10 @@ def stored(db: str) -> dict[str, Any]:
         scores = {run_id: value for run_id, value in session.execute(query)}
         studies = list(session.scalars(select(Study.name)))
         variant_of = {c.id: c.variant for c in session.scalars(select(Cell))}
+        model_of = {c.id: c.model for c in session.scalars(select(Cell))}
     store.close()
-    return {"cells": cells, "runs": runs, "scores": scores, "studies": studies, "variant_of": variant_of}
+    return {"cells": cells, "runs": runs, "scores": scores, "studies": studies, "variant_of": variant_of,
+            "model_of": model_of}
 
 
 @pytest.mark.slow
@@ -185,7 +187,10 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     }
     crashed = [error for _, model, _, error in first["cells"].values() if model == "openai/crashy"]
     assert all(error and error.startswith("run 0: ") and "; run 2: " in error for error in crashed), crashed
-    interrupted_run = next(run for run in first["runs"] if first["variant_of"][run[1]] == "full" and run[2] == 1)
+    interrupted_run = next(
+        run for run in first["runs"]
+        if first["variant_of"][run[1]] == "full" and first["model_of"][run[1]] == "openai/gpt-4o-mini" and run[2] == 1
+    )  # fmt: skip
     assert interrupted_run[3] == "paused"
 
     result = run_study(spec, store, runs_root)  # `study run` again
