@@ -101,14 +101,60 @@ def _prompt_chars(variables: dict[str, Any]) -> int:
     return len(prompt.system) + len(prompt.user)
 
 
+def context_tokens(gateway: LLMGateway) -> int | None:
+    """Most prompt tokens the embedded model takes and still answers (the context less the smallest answer the
+    model layer allows, see local_model.answer_room); None for hosted models. `context_chars` aims lower, leaving a
+    whole answer; this is the hard limit a prompt must never pass."""
+    from scientist.local_model import MIN_ANSWER_TOKENS
+
+    settings = gateway.settings
+    if provider_of(settings.model) != "local":
+        return None
+    return settings.local_n_ctx - MIN_ANSWER_TOKENS - CONTEXT_MARGIN_TOKENS
+
+
+def _prompt_tokens(gateway: LLMGateway, variables: dict[str, Any]) -> int:
+    from scientist.local_model import count_tokens
+
+    prompt = render(REVIEW_PROMPT, variables)
+    settings = gateway.settings
+    return count_tokens(prompt.system + "\n" + prompt.user, model=settings.model, n_ctx=settings.local_n_ctx)
+
+
 def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> PreparedPaper:
-    """Scrub, cap and pick examples so the whole prompt fits; the paper has priority over examples."""
+    """Scrub, cap and pick examples so the whole prompt fits; the paper has priority over examples.
+
+    The cut is sized by characters (a guess at tokens); for the embedded model the prompt is then counted by its
+    tokenizer and, only if it would overflow the context, examples are dropped and the paper cut further (a prompt
+    that fits is left as it was, so recorded prompts stay valid). The overflow was seen live: 7k characters of a
+    paper full of numbers made a 4.2k-token prompt and failed the review node."""
     clean = sanitize(paper)
     limit = context_chars(gateway, options)
     room = options.max_paper_chars
     if limit is not None:
         overhead = _prompt_chars({"paper": "", "nonce": "0" * 12, "notes": ["x" * 300], "examples": []})
         room = max(MIN_PAPER_CHARS, min(room, limit - overhead))
+    prepared = _prepare_within(clean, room, limit, options)
+    budget = context_tokens(gateway)
+    for _ in range(4):  # each round cuts by the measured overshoot; four always reach the floor or fit
+        if budget is None:
+            break
+        used = _prompt_tokens(gateway, prepared.variables())
+        if used <= budget:
+            break
+        if prepared.examples:
+            prepared = _prepare_within(clean, room, limit, options, examples=False)
+            continue
+        if room <= MIN_PAPER_CHARS:
+            break  # the floor: the model raises a clear context error rather than reviewing a fragment
+        room = max(MIN_PAPER_CHARS, int(len(prepared.text) * budget / used * 0.95))
+        prepared = _prepare_within(clean, room, limit, options, examples=False)
+    return prepared
+
+
+def _prepare_within(
+    clean: PaperText, room: int, limit: int | None, options: ReviewOptions, *, examples: bool = True
+) -> PreparedPaper:
     capped = cap(clean, room)
     text = capped.render()
     notes = list(capped.notes)
@@ -117,18 +163,18 @@ def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> Pr
             "the paper was shortened to fit the reviewer's input limit; left out: " + "; ".join(capped.omitted)
         )
     nonce = hashlib.sha256(text.encode()).hexdigest()[:12]
-    examples: list[FewShotExample] = []
-    for example in load_examples()[: options.fewshot] if options.fewshot else ():
-        trial = [*examples, example]
+    chosen: list[FewShotExample] = []
+    for example in load_examples()[: options.fewshot] if options.fewshot and examples else ():
+        trial = [*chosen, example]
         variables = {"paper": text, "nonce": nonce, "notes": notes, "examples": [e.prompt_view() for e in trial]}
         if limit is None or _prompt_chars(variables) <= limit:
-            examples = trial
+            chosen = trial
     return PreparedPaper(
         paper=capped,
         text=text,
         nonce=nonce,
         notes=tuple(notes),
-        examples=tuple(examples),
+        examples=tuple(chosen),
         flags=tuple(capped.flags),
         info=capped.info(),
     )

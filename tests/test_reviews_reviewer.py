@@ -175,6 +175,31 @@ def test_local_models_get_a_prompt_that_fits_their_context(tmp_path: Path) -> No
     assert [example.id for example in roomy.examples] == ["arml-accept", "carpe-diem-reject"]
 
 
+def test_a_paper_of_numbers_is_cut_by_the_models_own_token_count(tmp_path: Path) -> None:
+    """Numbers and symbols take far more tokens per character than prose: the character-sized cut let a 4.2k-token
+    review prompt through to a 4096-token model in a live study. The tokenizer's count now has the last word."""
+    from scientist.config import Settings
+    from scientist.local_model import MIN_ANSWER_TOKENS, count_tokens
+    from scientist.prompts import render
+    from scientist.reviews.reviewer import CONTEXT_MARGIN_TOKENS, REVIEW_PROMPT, context_chars
+
+    sentences = " ".join(
+        f"Run {i} reached {i * 0.173:.4f} (sd {i % 7}.{i % 3}e-{i % 5}; [number removed] at step {i * 37})."
+        for i in range(300)
+    )
+    numbers = from_markdown(f"# Grid results\n\n## 1 Results\n\n{sentences}\n")
+    settings = Settings(model="local/smollm2-135m", llm_cache_dir=tmp_path, local_n_ctx=2048)
+    gateway, options = LLMGateway(settings), ReviewOptions(fewshot=2, max_tokens=300)
+    limit = context_chars(gateway, options)
+    assert limit is not None and len(numbers.render()) > limit  # the character cut applies, and is not enough:
+    prepared = prepare(gateway, numbers, options)
+    prompt = render(REVIEW_PROMPT, prepared.variables())
+    used = count_tokens(prompt.system + "\n" + prompt.user, model=settings.model, n_ctx=2048)
+    assert used <= 2048 - MIN_ANSWER_TOKENS - CONTEXT_MARGIN_TOKENS, used
+    assert prepared.examples == () and any("shortened to fit" in note for note in prepared.notes)
+    assert len(prepared.text) > 1_000 and "Run 0 reached" in prepared.text  # cut to fit, not to nothing
+
+
 def test_score_statistics_and_consensus() -> None:
     stats = score_stats([3, 5, 7, 9])
     assert (stats.mean, stats.median, stats.min, stats.max, stats.spread) == (6.0, 6.0, 3, 9, 6)
