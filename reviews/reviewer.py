@@ -136,9 +136,9 @@ def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> Pr
         room = max(MIN_PAPER_CHARS, min(room, limit - overhead))
     prepared = _prepare_within(clean, room, limit, options)
     budget = context_tokens(gateway)
-    for _ in range(4):  # each round cuts by the measured overshoot; four always reach the floor or fit
-        if budget is None:
-            break
+    if budget is None:  # a hosted model: no tokenizer here, and its window is far larger than the character cut
+        return prepared
+    for _ in range(4):  # drop the examples first, then cut the paper by the measured overshoot
         used = _prompt_tokens(gateway, prepared.variables())
         if used <= budget:
             break
