@@ -13,7 +13,7 @@ import pytest
 from scientist.audit import AuditLog
 from tests.conftest import chosen_sandbox, run_cli
 
-# ~1.5 min on an idle 2-core machine; llama.cpp slows 10x or more when other processes compete for the cores.
+# ~3 min on an idle 2-core machine; llama.cpp slows 10x or more when other processes compete for the cores.
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -21,7 +21,15 @@ def test_live_smoke_run_on_the_embedded_model(isolated_env: Path) -> None:
     pytest.importorskip("llama_cpp", reason="embedded runtime not built: run `make setup`")
     result = run_cli(
         "run", "specification gaming with a gameable proxy reward", "--num-ideas", "1", "--seed", "11",
-        env={"SCIENTIST_MODEL": "local/smollm2-135m", "SCIENTIST_SANDBOX": chosen_sandbox()},
+        env={
+            "SCIENTIST_MODEL": "local/smollm2-135m",
+            "SCIENTIST_SANDBOX": chosen_sandbox(),
+            # Every stage, but one pass each: reflection rounds and the review ensemble are covered live by
+            # tests/test_reviews_live.py and in replay elsewhere; here they only multiplied CI time (8 min -> ~3).
+            "SCIENTIST_WRITE_REFLECTIONS": "0",
+            "SCIENTIST_REVIEW_REFLECTIONS": "0",
+            "SCIENTIST_REVIEW_ENSEMBLE": "1",
+        },
         timeout=1700,
     )
     (run_dir,) = (isolated_env / "runs").iterdir()
