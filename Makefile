@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test setup lint bench record-fixtures record-study-fixtures record-probe-fixtures lock
+.PHONY: run test setup lint bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -30,7 +30,10 @@ record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed 
 	$(VENV)/bin/python tests/record_fixtures.py $(RECORD_ARGS)
 
 record-study-fixtures: setup  # the end-to-end study's 16 runs on the embedded model (tests/test_study_e2e.py)
-	$(VENV)/bin/python tests/record_study_fixtures.py
+	$(VENV)/bin/python tests/record_study_fixtures.py $(RECORD_ARGS)
 
 record-probe-fixtures: setup  # the probe suite's 12 probed runs on the embedded model (tests/test_probe_suite_replay.py)
 	$(VENV)/bin/python tests/record_probe_fixtures.py
+
+record-calibration-fixtures: setup  # calibrate reviewer on 10 shipped papers on the embedded model (tests/test_calibration_replay.py)
+	$(VENV)/bin/python tests/record_calibration_fixtures.py

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scientist.config import Settings
 from scientist.errors import ScientistError
 from scientist.llm import LLMGateway
 from scientist.reviews import metrics
@@ -26,9 +27,10 @@ from scientist.reviews.metrics import Estimate
 from scientist.reviews.paper import PaperText, Section, from_markdown
 from scientist.reviews.reviewer import ReviewOptions, review_ensemble
 
-# The Overall-score decision rule's cut-off. Fixed here (6 = "weak accept" on the NeurIPS scale) and never tuned
-# on the evaluated set: a cut-off chosen post hoc on the same papers overstates accuracy.
-OVERALL_ACCEPT_THRESHOLD = 6
+# The Overall-score decision rule's cut-off: config `review_accept_threshold` (default 6 = "weak accept" on the
+# NeurIPS scale), set before a calibration and never tuned on the evaluated set: a cut-off chosen post hoc on the
+# same papers overstates accuracy.
+OVERALL_ACCEPT_THRESHOLD: int = Settings.model_fields["review_accept_threshold"].default
 SHIPPED_DATASET = Path(__file__).parent / "data" / "peerread_iclr2017_train.jsonl"
 RESULTS_FILE = "results.jsonl"
 CONFIG_FILE = "calibration.json"

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     )
     review_ensemble: int = Field(2, ge=1, le=16, description="Independent reviews of the paper")
     review_reflections: int = Field(1, ge=0, le=5, description="Rounds in which each reviewer revises its review")
+    review_accept_threshold: int = Field(
+        6, ge=1, le=10,
+        description="Calibration's Overall rule: accept at Overall >= this. Set before calibrating, never tuned on "
+        "the evaluated set (a cut-off chosen on the same papers overstates accuracy)",
+    )
     experiment_runs: int = Field(
         2, ge=0, le=20, description="K: edit→run→fix runs per idea (linear search); 0: one config-only variant"
     )

@@ -18,10 +18,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import FIXTURE_ENV, FIXTURE_TOPIC, LLM_FIXTURES, chosen_sandbox
+from tests.recording import prune_unused, reuse_recorded_answers
 
 
 def _record_env(work: str) -> dict[str, str]:
@@ -35,38 +35,22 @@ def _record_env(work: str) -> dict[str, str]:
 
 def _record_changed_only(work: str) -> int:
     from scientist.cli import app
-    from scientist.llm import Completion, LLMGateway
 
-    used: set[str] = set()
-    live = 0
-    original = LLMGateway._answer
-
-    def answer(self: LLMGateway, prompt: Any, request: Any, key: str, sample_index: int) -> Completion:
-        nonlocal live
-        used.add(key)
-        entry = self.store.get(key)
-        if entry is not None:
-            return self._completion_from_entry(entry, key, replayed=True)
-        live += 1
-        return original(self, prompt, request, key, sample_index)
-
-    LLMGateway._answer = answer  # type: ignore[method-assign]
     if "--threads" in sys.argv:
         threads = int(sys.argv[sys.argv.index("--threads") + 1])
         os.cpu_count = lambda: threads  # local_model sizes llama's thread pool with it
     os.environ.update(_record_env(work))
     os.chdir(work)
-    try:
-        app(["run", FIXTURE_TOPIC], standalone_mode=False)
-        code = 0
-    except Exception as err:  # the run's own error: report it, keep what was recorded
-        print(f"run failed: {err}", file=sys.stderr)
-        code = 1
+    with reuse_recorded_answers() as reuse:
+        try:
+            app(["run", FIXTURE_TOPIC], standalone_mode=False)
+            code = 0
+        except Exception as err:  # the run's own error: report it, keep what was recorded
+            print(f"run failed: {err}", file=sys.stderr)
+            code = 1
     if code == 0:
-        for path in LLM_FIXTURES.rglob("*.json"):
-            if path.stem not in used:
-                path.unlink()
-    print(f"{live} new live calls recorded; {len(used) - live} reused")
+        prune_unused(LLM_FIXTURES, reuse.used)
+    print(f"{reuse.live} new live calls recorded; {len(reuse.used) - reuse.live} reused")
     return code
 
 

@@ -22,7 +22,7 @@ from scientist.reviews.calibrate import (
     run_calibration,
 )
 from scientist.reviews.reviewer import ReviewOptions
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 from tests.reviews_support import (
     Request,
     ReviewStub,
@@ -184,3 +184,12 @@ def test_calibrate_command_end_to_end(stub: ReviewStub, tmp_path: Path, monkeypa
     table = CliRunner().invoke(app, [*args, "--limit", "2", "--resamples", "50"])
     assert table.exit_code == 0 and len(stub.requests) == calls  # everything was already reviewed
     assert "ROC AUC of mean Overall (continuous)" in table.stdout and "decision field" in table.stdout
+    # the Overall rule's cut-off comes from config, set before calibrating; changing it re-scores stored reviews
+    monkeypatch.setenv("SCIENTIST_REVIEW_ACCEPT_THRESHOLD", "4")
+    rescored = json.loads(CliRunner().invoke(app, [*args, "--json", "--resamples", "50"]).stdout)
+    overall_rule = rescored["rules"][1]
+    assert overall_rule["rule"] == "overall >= 4" and len(stub.requests) == calls
+    assert overall_rule["accuracy"]["value"] == 0.75  # means 6, 6, 4.5, 2.5 for accepted t1, t3: only t2 is wrong
+    refused = run_cli(*args, env={"SCIENTIST_REVIEW_ACCEPT_THRESHOLD": "11"})  # the real CLI, as a user sees it
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "review_accept_threshold" in refused.stderr and "less than or equal to 10" in refused.stderr

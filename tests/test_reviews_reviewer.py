@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -14,7 +15,7 @@ from scientist.errors import StructuredOutputError
 from scientist.llm import LLMGateway
 from scientist.prompts import prompt_sha256
 from scientist.reviews.aggregate import aggregate_scores, consensus_form, majority_decision, score_stats
-from scientist.reviews.form import SCORE_FIELDS, MetaReviewForm, ReviewForm
+from scientist.reviews.form import FORM_VERSION, SCORE_FIELDS, MetaReviewForm, ReviewForm
 from scientist.reviews.paper import from_markdown
 from scientist.reviews.reviewer import ReviewOptions, prepare, review_ensemble, review_paper
 from tests.openai_stub import ScriptedReply
@@ -122,6 +123,41 @@ def test_invalid_fields_are_repaired_then_reported(stub: ReviewStub, tmp_path: P
         StructuredOutputError, match=f"'review' gave no valid ReviewForm after 2 tries: .*{error.split(':')[0]}"
     ):
         review_paper(gateway, CLEAN_MARKDOWN + "\nMore.", options=ReviewOptions(fewshot=0))
+
+
+SCALE_TOP = {name: max(get_args(ReviewForm.model_fields[name].annotation)) for name in SCORE_FIELDS}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(name, value) for name in SCORE_FIELDS for value in (0, SCALE_TOP[name] + 1)] + [("ethical_concerns", "maybe")],
+)
+def test_every_score_field_out_of_its_scale_is_repaired_then_reported(
+    stub: ReviewStub, tmp_path: Path, field: str, value: object
+) -> None:
+    gateway = LLMGateway(stub_settings(stub, tmp_path, repair_retries=1))
+    bad = json.dumps({**json.loads(form_json(6)), field: value})
+    stub.replies = [reply(bad), reply(form_json(4, "reject"))]
+    assert review_paper(gateway, CLEAN_MARKDOWN, options=ReviewOptions(fewshot=0)).form.overall == 4
+    assert field in stub.requests[1]["messages"][-1]["content"]  # the repair names the field
+    stub.replies = [reply(bad), reply(bad)]
+    with pytest.raises(StructuredOutputError, match=f"no valid ReviewForm after 2 tries: .*{field}"):
+        review_paper(gateway, CLEAN_MARKDOWN + "\nMore.", options=ReviewOptions(fewshot=0))
+
+
+@pytest.mark.parametrize("fewshot", [0, 1, 2])
+def test_the_system_prompt_names_the_form_version_and_carries_the_chosen_examples(
+    stub: ReviewStub, tmp_path: Path, fewshot: int
+) -> None:
+    stub.replies = [reply(form_json(5))]
+    gateway = LLMGateway(stub_settings(stub, tmp_path))
+    review = review_paper(gateway, CLEAN_MARKDOWN, options=ReviewOptions(fewshot=fewshot))
+    (request,) = stub.requests
+    system = request["messages"][0]["content"]
+    assert f"(form version {FORM_VERSION})" in system and review.form_version == FORM_VERSION
+    assert [f"Example {i}:" in system for i in (1, 2)] == [fewshot >= 1, fewshot >= 2]
+    assert len(review.fewshot) == fewshot
+    assert CLEAN_MARKDOWN.splitlines()[0].lstrip("# ") not in system  # the paper never enters the system turn
 
 
 def test_a_failed_reviewer_is_recorded_and_the_rest_aggregated(stub: ReviewStub, tmp_path: Path) -> None:

@@ -173,7 +173,6 @@ def calibrate_reviewer(
     a one-human baseline, with bootstrap CIs. A killed calibration resumes from its --out folder.
     """
     from scientist.reviews.calibrate import (
-        OVERALL_ACCEPT_THRESHOLD,
         SHIPPED_DATASET,
         build_report,
         load_dataset,
@@ -198,7 +197,7 @@ def calibrate_reviewer(
             status.update(f"[bold cyan]calibrate[/] paper {index}/{total}: {paper.title[:60]}")
 
         results = run_calibration(gateway, path, papers, options, out_dir, restart=restart, progress=progress)
-    threshold = float(getattr(gateway.settings, "review_accept_threshold", OVERALL_ACCEPT_THRESHOLD))
+    threshold = float(gateway.settings.review_accept_threshold)
     report = build_report(
         results,
         dataset=str(path),
