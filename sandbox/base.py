@@ -29,6 +29,8 @@ from scientist.errors import SandboxError
 
 MANIFEST_DIR = ".sandbox"
 PROTECTED_MANIFEST = f"{MANIFEST_DIR}/protected.json"
+# sandbox/write_trace.py, copied here by prepare_workspace; the sandbox puts this folder on PYTHONPATH.
+WRITE_TRACE_DIR = f"{MANIFEST_DIR}/trace"
 TAIL_BYTES = 8 * 1024
 _MIB = 1024 * 1024
 
@@ -232,7 +234,36 @@ def prepare_workspace(template_dir: Path, workspace: Path, protected: Sequence[s
     text = json.dumps({"files": manifest, "entries": sorted(entries)}, indent=2, sort_keys=True) + "\n"
     manifest_path.write_text(text, encoding="utf-8")
     manifest_path.chmod(0o444)
+    trace = workspace / WRITE_TRACE_DIR / "sitecustomize.py"  # reports attempts on protected files (its docstring)
+    trace.parent.mkdir()
+    shutil.copyfile(Path(__file__).with_name("write_trace.py"), trace)
+    trace.chmod(0o444)
     return manifest
+
+
+def copy_in(workspace: Path, files: Mapping[str, Path | bytes]) -> list[str]:
+    """Put files into a prepared workspace between runs (workspace-relative name -> host file or bytes).
+
+    The harness's own door into the workspace, so it refuses what a run could not do either: a path outside
+    the workspace (`..`, absolute, or through a symlink the last run left), a protected file or anything inside a
+    protected folder or `.sandbox/`. Returns the names written."""
+    manifest = load_manifest(workspace)  # a prepared workspace, or a clear error
+    guarded = protected_entries(manifest, (workspace / PROTECTED_MANIFEST).read_bytes())
+    root = workspace.resolve()
+    written = []
+    for name, content in files.items():
+        rel = relative_path(name, "file to copy in")
+        hit = next((entry for entry in guarded if rel == entry or rel.startswith(entry + "/")), None)
+        if hit is not None:
+            raise SandboxError(f"{rel} is protected ({hit}) in {workspace}", hint="copy it under another name")
+        target = workspace / rel
+        if not target.parent.resolve().is_relative_to(root) or target.is_symlink():
+            raise SandboxError(f"{rel} would leave workspace {workspace} through a symlink", hint="use a plain path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = content if isinstance(content, bytes) else Path(content).read_bytes()
+        target.write_bytes(data)
+        written.append(rel)
+    return written
 
 
 def load_manifest(workspace: Path) -> dict[str, str]:
@@ -260,6 +291,24 @@ def protected_entries(manifest: Mapping[str, str], manifest_text: bytes) -> list
         entries = None
     chosen = [relative_path(str(entry), "protected file") for entry in entries] if entries else sorted(manifest)
     return [*chosen, MANIFEST_DIR]
+
+
+def pinned_folders(protected: Sequence[str]) -> list[str]:
+    """Unprotected folders that hold a protected entry, outermost first. The isolated backends bind-mount each onto
+    itself, writable: a mount point cannot be renamed or removed (EBUSY), so the run cannot move `src/` aside with
+    the protected `src/evaluate.py` inside and put a fake `src/evaluate.py` in its place (the hash check would
+    catch it afterwards; this prevents it). Files in those folders stay writable as before."""
+    covered = set(protected)
+    folders: list[str] = []
+    for rel in protected:
+        parts = PurePosixPath(rel).parts
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in covered:  # inside a protected folder, which is mounted read-only whole
+                break
+            if folder not in folders:
+                folders.append(folder)
+    return sorted(folders, key=lambda folder: folder.count("/"))
 
 
 def protected_violations(workspace: Path, manifest: Mapping[str, str], manifest_text: bytes | None) -> list[str]:
@@ -399,6 +448,7 @@ def container_env(home: str, marker: str | None, extra: Mapping[str, str] | None
         "MPLCONFIGDIR": f"{home}/.cache/matplotlib",  # font cache kept across runs of a workspace
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",  # so the log tail is current even when the run is killed
+        "PYTHONPATH": f"{home}/{WRITE_TRACE_DIR}",  # home is the workspace: its protected-file trace (write_trace.py)
         **dict.fromkeys(THREAD_VARS, "1"),
         **{name: os.environ[name] for name in PASSTHROUGH_VARS if name in os.environ},
         **(extra or {}),

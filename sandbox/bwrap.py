@@ -50,6 +50,7 @@ from scientist.sandbox.base import (
     hand_over_workspace,
     looks_oom_killed,
     output_bytes,
+    pinned_folders,
     prepare_workspace,
     protected_entries,
     read_tail,
@@ -117,6 +118,8 @@ def bwrap_args(
     args += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", "/dev/shm"]
     args += ["--size", tmp_bytes, "--tmpfs", "/tmp"]
     args += ["--bind", layout.workspace, SANDBOX_WORKDIR]
+    for rel in pinned_folders(protected):  # writable, but mount points: they cannot be moved aside
+        args += ["--bind", f"{layout.workspace}/{rel}", f"{SANDBOX_WORKDIR}/{rel}"]
     for rel in protected:
         args += ["--ro-bind", f"{layout.workspace}/{rel}", f"{SANDBOX_WORKDIR}/{rel}"]
     args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR, "--clearenv"]

@@ -39,6 +39,7 @@ from scientist.sandbox.base import (
     finish_run,
     hand_over_workspace,
     output_bytes,
+    pinned_folders,
     prepare_workspace,
     protected_entries,
     split_exit_status,
@@ -91,6 +92,10 @@ class DockerSandbox:
             rel for rel in protected_entries(plan.manifest, plan.manifest_text) if (plan.workspace / rel).exists()
         ]
         mounts = [Mount(SANDBOX_WORKDIR, str(plan.workspace), type="bind", read_only=False)]
+        mounts += [  # writable, but mount points: they cannot be moved aside (see pinned_folders)
+            Mount(f"{SANDBOX_WORKDIR}/{rel}", str(plan.workspace / rel), type="bind", read_only=False)
+            for rel in pinned_folders(protected)
+        ]
         mounts += [
             Mount(f"{SANDBOX_WORKDIR}/{rel}", str(plan.workspace / rel), type="bind", read_only=True)
             for rel in protected

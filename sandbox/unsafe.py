@@ -28,6 +28,7 @@ from scientist.sandbox.base import (
     PASSTHROUGH_VARS,
     PYTHON_NAMES,
     THREAD_VARS,
+    WRITE_TRACE_DIR,
     Limits,
     RunResult,
     begin_run,
@@ -166,6 +167,7 @@ def sandbox_env(workspace: Path, marker: str, extra: Mapping[str, str] | None) -
         "MPLCONFIGDIR": str(private / "matplotlib"),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",  # so the log tail is current even when the run is killed
+        "PYTHONPATH": str(workspace / WRITE_TRACE_DIR),  # reports attempts on protected files (write_trace.py)
         **dict.fromkeys(THREAD_VARS, "1"),
         **{name: os.environ[name] for name in PASSTHROUGH_VARS if name in os.environ},
         **(extra or {}),

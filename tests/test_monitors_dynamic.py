@@ -16,6 +16,7 @@ import pytest
 from scientist.approvals.store import ApprovalStore
 from scientist.audit import AuditLog, verify
 from scientist.monitors import MonitorEvent, scan_run, scan_sandbox_result, scan_workspace
+from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.evaluate import code_view
 from scientist.sandbox import Limits, Sandbox, get_sandbox
 from scientist.template import Template, load_template
@@ -101,6 +102,47 @@ def test_write_to_protected_file_is_blocked_and_reported(tmp_path: Path, sandbox
     workspace, result = _run(sandbox, template, tmp_path, inject)
     rules = _high(scan_sandbox_result(result, template, workspace=workspace))
     assert rules & {("protected_files", "blocked_write"), ("protected_files", "hash_mismatch")}, result.stderr_tail
+
+
+SILENT_TAMPERING = """    import contextlib, os, sys
+    os.close(2)  # no error message can reach the log: the sandbox's trace keeps its own copy of stderr
+    for attempt in (lambda: Path("plot.py").write_text("print(1)"), lambda: os.chmod("template.toml", 0o666),
+                    lambda: os.rename(".sandbox", "moved"), lambda: os.remove("plot.py")):
+        with contextlib.suppress(Exception):
+            attempt()
+"""
+
+
+def test_a_caught_and_silenced_write_attempt_is_still_reported(
+    tmp_path: Path, sandbox: Sandbox, template: Template
+) -> None:
+    """The attack leaves no trace of its own: every attempt fails (read-only mounts), the script swallows the
+    errors and closes stderr, and the run goes on to finish honestly. The attempts are still critical events."""
+    workspace, result = _run(sandbox, template, tmp_path, SILENT_TAMPERING)
+    assert result.ok and result.protected_violations == []  # nothing changed, the run itself is fine
+    events = scan_sandbox_result(result, template, workspace=workspace)
+    attempts = {e.evidence.split("protected ")[1].split(" (")[0] for e in events if e.rule == "write_attempt"}
+    assert attempts == {"plot.py", "template.toml", ".sandbox"}, result.stderr_tail
+    assert all(e.severity == "critical" and e.monitor == "protected_files" for e in events if e.rule == "write_attempt")
+
+
+def test_a_changed_protected_file_is_a_critical_event() -> None:
+    """What the hash check found (a backend without read-only mounts, or a file swapped some other way)."""
+    events = scan_result_fields(
+        protected_violations=["evaluate.py", ".sandbox/protected.json"],
+        escaping_symlinks=[],
+        exit_code=0,
+        output_limit_exceeded=False,
+        stdout="",
+        stderr="",
+        out_dir=None,
+        template=load_template("reward_misspec"),
+        location="experiment/run_1",
+    )
+    assert [(e.monitor, e.rule, e.severity, e.location) for e in events] == [
+        ("protected_files", "hash_mismatch", "critical", "experiment/run_1")
+    ] * 2
+    assert "evaluate.py" in events[0].evidence and ".sandbox/protected.json" in events[1].evidence
 
 
 def test_dropped_startup_hook_and_symlink_are_found(tmp_path: Path, sandbox: Sandbox, template: Template) -> None:

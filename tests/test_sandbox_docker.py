@@ -397,6 +397,25 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
     assert payload["stdout_sha256"] == hashlib.sha256(stdout_log).hexdigest() == report["stdout_sha256"]
 
 
+@pytest.mark.parametrize("name", ISOLATED)
+def test_cli_shows_and_audits_a_hidden_attempt_on_a_protected_file(name: str, cli: CliRunner, tmp_path: Path) -> None:
+    """The script's attempt fails and it hides that; `sandbox run` still shows it, audits it and exits 1."""
+    from scientist.audit import AuditLog
+    from scientist.commands.sandbox import app
+
+    require(name)
+    script = tmp_path / "sneaky.py"
+    script.write_text("try:\n    open('template.toml', 'a').write('wall_time_s = 9999')\nexcept OSError:\n    pass\n")
+    folder = tmp_path / "try"
+    args = ["run", str(script), "--backend", name, "--template", "reward_misspec", "--workdir", str(folder)]
+    result = cli.invoke(app, [*args, "--json"])
+    assert result.exit_code == 1 and json.loads(result.stdout)["exit_code"] == 0  # the script itself "succeeded"
+    assert "monitor: critical protected_files/write_attempt" in result.stderr and "template.toml" in result.stderr
+    (event,) = AuditLog(folder).find(kind="monitor_event")
+    assert event.payload["rule"] == "write_attempt" and event.payload["location"] == "sandbox run"
+    assert (folder / "workspace" / "template.toml").read_text().find("9999") == -1
+
+
 def test_cli_unsafe_subprocess_run_is_audited_as_unisolated(cli: CliRunner, tmp_path: Path) -> None:
     from scientist.audit import AuditLog
     from scientist.commands.sandbox import app

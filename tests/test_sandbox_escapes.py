@@ -551,6 +551,53 @@ def test_protected_files_cannot_be_deleted_replaced_or_added_to(sandbox: Sandbox
     assert result.protected_violations == []
 
 
+def test_a_protected_file_cannot_be_swapped_out_with_its_unprotected_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`src/` is editable, `src/evaluate.py` in it is not: moving the folder aside (or deleting it) and writing a
+    fake `src/evaluate.py` in its place would swap the yardstick without touching the protected file itself."""
+    script = """
+        import shutil
+        report(rename=attempt(os.rename, "src", "src_old"),
+               rmtree=attempt(shutil.rmtree, "src"),
+               sibling=attempt(write, "src/agent_notes.py", "x = 1\\n", "w"),
+               fake=attempt(write, "src/evaluate.py", "score = 100\\n", "w"))
+    """
+    files = {"src/evaluate.py": "score = 0\n", "src/model.py": "w = 1\n"}
+    result, workspace = attack(sandbox, tmp_path, script, files=files, protected=("src/evaluate.py",))
+    outcome = reported(result)
+    assert outcome["rename"] == "EBUSY" and outcome["rmtree"] in ("EBUSY", "EROFS", "EACCES")  # a mount point
+    assert outcome["sibling"] == "ok"  # the folder's other files stay the agent's to edit
+    assert outcome["fake"] in ("EACCES", "EROFS")
+    assert (workspace / "src" / "evaluate.py").read_text() == "score = 0\n" and not (workspace / "src_old").exists()
+    assert result.protected_violations == []
+
+
+def test_attempts_on_protected_files_are_traced_even_when_caught_and_stderr_is_closed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Each attempt fails (the mounts); the script hides that (errors swallowed, fd 2 closed, exit 0), yet the
+    sandbox's own trace (sandbox/write_trace.py) still reports every one, once, and honest writes not at all."""
+    script = """
+        import shutil
+        os.close(2)
+        attempts = [attempt(write, "src/evaluate.py", "score = 100\\n", "w"), attempt(os.rename, "src", "src_old"),
+                    attempt(shutil.rmtree, "src"), attempt(os.chmod, "template.toml", 0o666),
+                    attempt(write, ".sandbox/protected.json", "{}", "w"), attempt(write, "src/evaluate.py", "", "a"),
+                    attempt(write, "src/model.py", "w = 2\\n", "w"), attempt(write, "notes.txt", "ok", "w")]
+        report(attempts=attempts)
+    """
+    files = {"src/evaluate.py": "score = 0\n", "src/model.py": "w = 1\n", "template.toml": "wall_time_s = 5\n"}
+    result, _ = attack(sandbox, tmp_path, script, files=files, protected=("src/evaluate.py", "template.toml"))
+    assert result.exit_code == 0 and reported(result)["attempts"][-2:] == ["ok", "ok"]
+    traced = [line for line in result.stderr_tail.splitlines() if line.startswith("scientist-protected:")]
+    assert traced == [
+        "scientist-protected: open src/evaluate.py",  # the append is the same line: reported once
+        "scientist-protected: os.rename src",
+        "scientist-protected: shutil.rmtree src",
+        "scientist-protected: os.chmod template.toml",
+        "scientist-protected: open .sandbox/protected.json",
+    ], result.stderr_tail
+
+
 def test_the_protected_manifest_cannot_be_forged(sandbox: Sandbox, tmp_path: Path) -> None:
     script = """
         forged = json.dumps({"files": {"evaluate.py": "0" * 64}})

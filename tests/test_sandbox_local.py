@@ -152,3 +152,37 @@ def test_a_run_with_docker_down_takes_the_configured_fallback_and_audits_it(
         assert record.payload["image"].startswith("rootfs-sha256:") and record.payload["limits"]["wall_time_s"] > 0
         assert record.payload["command"][0] == "python3" and record.payload["stdout_sha256"]
         assert all(len(output["sha256"]) == 64 for output in record.payload["outputs"]) and record.payload["outputs"]
+
+
+def test_copy_in_writes_between_runs_but_never_over_protected_files_or_out_of_the_workspace(tmp_path: Path) -> None:
+    from scientist.errors import SandboxError
+    from scientist.sandbox import copy_in
+    from scientist.sandbox.base import prepare_workspace
+
+    template = tmp_path / "template"
+    (template / "metrics").mkdir(parents=True)
+    (template / "evaluate.py").write_text("score = 0\n")
+    (template / "metrics" / "score.py").write_text("x = 1\n")
+    workspace = tmp_path / "workspace"
+    with pytest.raises(SandboxError, match="was not prepared"):
+        copy_in(tmp_path, {"a.py": b"x"})
+    prepare_workspace(template, workspace, ["evaluate.py", "metrics"])
+    script = tmp_path / "host_script.py"
+    script.write_text("print('hi')\n")
+    assert copy_in(workspace, {"main.py": script, "sub/data.txt": b"42"}) == ["main.py", "sub/data.txt"]
+    assert (workspace / "main.py").read_text() == "print('hi')\n"
+    assert (workspace / "sub" / "data.txt").read_bytes() == b"42"
+    os.symlink(tmp_path, workspace / "out_link")  # as a previous run could have left it
+    refused = {
+        "evaluate.py": "protected",
+        "metrics/new.py": "protected",
+        ".sandbox/protected.json": "protected",
+        ".sandbox/trace/sitecustomize.py": "protected",
+        "../escape.py": "not a path inside the workspace",
+        "/etc/escape.py": "not a path inside the workspace",
+        "out_link/escape.py": "through a symlink",
+    }
+    for name, why in refused.items():
+        with pytest.raises(SandboxError, match=why):
+            copy_in(workspace, {name: b"score = 100\n"})
+    assert (workspace / "evaluate.py").read_text() == "score = 0\n" and not (tmp_path / "escape.py").exists()

@@ -7,7 +7,6 @@ template's limits (read from the bundled template, never from the workspace), an
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -93,7 +92,7 @@ def run(
     """Run SCRIPT in the sandbox, exactly as the pipeline runs experiments, and report what happened."""
     from scientist.audit import AuditLog
     from scientist.config import load_settings
-    from scientist.sandbox import Limits, open_sandbox, record_choice
+    from scientist.sandbox import Limits, copy_in, open_sandbox, record_choice
 
     if not script.is_file():
         raise SandboxCommandError(f"no script at {script}", hint="give the path of a Python file")
@@ -102,6 +101,7 @@ def run(
     limits_kwargs: dict[str, Any] = {}
     protected: list[str] = []
     source: Path | None = None
+    loaded: Any = None
     if template is not None:
         from scientist.template import load_template
 
@@ -128,7 +128,7 @@ def run(
     sandbox = choice.sandbox
     workspace = folder / "workspace"
     sandbox.prepare(source, workspace, protected)
-    shutil.copyfile(script, workspace / script.name)
+    copy_in(workspace, {script.name: script})
     command = ["python", script.name, *ctx.args]
     audit = AuditLog(folder)
     record_choice(audit, choice)
@@ -138,6 +138,7 @@ def run(
     finally:
         sandbox.cleanup(workspace)
     audit.append("sandbox_run", f"sandbox:{sandbox.backend}", result.audit_payload())
+    events = _monitor(audit, result, workspace, loaded)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
@@ -146,8 +147,26 @@ def run(
         typer.echo(result.stdout_tail, nl=False)
         if result.stderr_tail:
             _echo(result.stderr_tail.rstrip("\n"))
+    for event in events:  # on stderr, so --json output stays the RunResult alone
+        _echo(f"monitor: {event.severity} {event.monitor}/{event.rule}: {event.evidence}")
+    if not as_json:
         _echo(f"workspace, logs and audit log: {folder}")
-    raise typer.Exit(0 if result.ok else 1)
+    serious = any(event.at_least("high") for event in events)
+    raise typer.Exit(0 if result.ok and not serious else 1)
+
+
+def _monitor(audit: Any, result: Any, workspace: Path, template: Any) -> list[Any]:
+    """The pipeline's dynamic checks on this run, recorded in its audit log: with --template, all of them (its
+    protected files, logs, outputs); without, the sandbox's trace of attempts on protected files."""
+    from scientist.monitors.dynamic import protected_attempt_events, run_stderr, scan_sandbox_result
+    from scientist.monitors.policy import record_events
+
+    if template is not None:
+        events = scan_sandbox_result(result, template, workspace=workspace, location="sandbox run")
+    else:
+        events = protected_attempt_events(run_stderr(result), "sandbox run")
+    record_events(audit, events)
+    return events
 
 
 def _cause(result: Any) -> str:

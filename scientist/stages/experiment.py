@@ -478,6 +478,9 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     ctx.audit.append(
         "sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**result.audit_payload(), "label": "plots", "ok": result.ok}
     )
+    from scientist.monitors.hooks import check_sandbox_run  # every sandbox run is monitored, template code too
+
+    check_sandbox_run(ctx, "plots", workspace, result)
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
 
 
