@@ -59,6 +59,8 @@ def test_the_runner_records_its_run_in_the_default_store(real_run: Path) -> None
         results = [json.loads(path.read_text()) for path in (real_run / "experiments").glob("*/result.json")]
         assert {e.label for e in session.scalars(select(Experiment))} == {r["label"] for r in results}
         assert {"baseline"} < {r["label"] for r in results}
+        checked = {record.payload["where"] for record in AuditLog(real_run).find(kind="checked_by_monitors")}
+        assert "experiments/plots" in checked  # the plot run is monitored too (its events would be flags here)
         # Nothing a human must look at: only notes for what the writer removed (numbers and citations the tiny
         # model invented), one per removal, none high or critical.
         paper = json.loads((real_run / "paper.json").read_text())

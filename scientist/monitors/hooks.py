@@ -35,9 +35,14 @@ def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: s
     return [e.model_copy(update={"run_id": ctx.run_id, "node": node, "candidate": candidate}) for e in events]
 
 
-def check_sandbox_run(ctx: RunContext, label: str, workspace: Path, result: Any) -> list[MonitorEvent]:
-    """Static scan of the workspace against the template, plus the run's dynamic evidence; then the policy."""
-    events = scan_workspace(workspace, ctx.template)
+def check_sandbox_run(
+    ctx: RunContext, label: str, workspace: Path, result: Any, *, agent_files: bool = True
+) -> list[MonitorEvent]:
+    """Static scan of the workspace against the template, plus the run's dynamic evidence; then the policy.
+
+    agent_files=False (the plot run: the template's own code over outputs the harness copied in) skips the static
+    scan, which would report those copied outputs as files the agent may not add."""
+    events = scan_workspace(workspace, ctx.template) if agent_files else []
     events += scan_sandbox_result(result, ctx.template, workspace=workspace, location=f"experiments/{label}")
     events = _tagged(events, ctx, "experiment", label)
     _checked(ctx, f"experiments/{label}", "experiment", label, events)

@@ -480,7 +480,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     )
     from scientist.monitors.hooks import check_sandbox_run  # every sandbox run is monitored, template code too
 
-    check_sandbox_run(ctx, "plots", workspace, result)
+    check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
 
 
