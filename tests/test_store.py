@@ -4,6 +4,8 @@ migrations from an older schema, and a store failure that must not lose the run.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +22,6 @@ from tests.store_support import clone_run, make_real_run, plant_gaming, store_ur
 pytestmark = pytest.mark.slow
 
 ALL_TABLES = (Run, Candidate, Review, Score, Experiment, MonitorFlag)
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir, _ = make_real_run(tmp_path_factory.mktemp("real-run"))
-    return run_dir
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -156,6 +152,17 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
         assert run is not None and run.total_tokens == 5 and run.cell_id is None
     store.close()
     open_store(db).close()  # opening a current store again is a no-op
+
+
+def test_processes_opening_a_new_store_at_once_all_get_the_schema(db: str) -> None:
+    """A study's cells on Ray open the default store together: the first migrates, the others wait for it."""
+    opener = "import sys; from scientist.store import open_store; open_store(sys.argv[1]).close()"
+    starts = [subprocess.Popen([sys.executable, "-c", opener, db], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [process.communicate(timeout=120)[1] for process in starts]
+    assert [process.returncode for process in starts] == [0] * 4, errors
+    store = open_store(db)
+    assert current_revision(store.engine) == "0003"
+    store.close()
 
 
 def test_unreachable_or_unsupported_database_is_one_clear_error(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,9 +84,30 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # held to the end of this transaction
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+# Several processes open one store at once (a study's cells on Ray, two runs started together): the first migrates,
+# the others wait and then find the schema current. Without the lock both saw an empty database and the second
+# failed with "table runs already exists".
+_MIGRATION_LOCK_KEY = 0x5C1E_7157  # any fixed bigint: one advisory lock for this project's schema
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """A lock file beside a SQLite database (its DDL does not take the database lock until it writes)."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    from filelock import FileLock  # (locked already; a dependency of torch and the embedding stack)
+
+    with FileLock(f"{database}.migrate.lock", timeout=120):
+        yield
 
 
 def current_revision(engine: Engine) -> str | None:
