@@ -3,14 +3,21 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test setup lint bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
+.PHONY: run test test-fast test-live setup lint bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
 	$(SCIENTIST) run "$(TOPIC)"
 
-test: setup
-	$(VENV)/bin/python -m pytest
+test: setup  # the whole suite: parallel phase, then the live/serial phase; coverage printed at the end
+	VENV=$(VENV) bash scripts/test.sh $(ARGS)
+
+test-fast:  # the inner loop: no Docker, no live model, no PostgreSQL (bubblewrap sandbox); a few minutes
+	SCIENTIST_TEST_SANDBOX=local $(VENV)/bin/python -m pytest -n auto --dist loadgroup \
+	  -m "not live and not live_full and not serial and not docker and not postgres and not slow" $(ARGS)
+
+test-live: setup  # the further live tests on the embedded model (each has a recorded replay in `make test`)
+	$(VENV)/bin/python -m pytest -m live_full $(ARGS)
 
 setup:
 	bash scripts/setup.sh $(VENV)

@@ -5,21 +5,44 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+# rich fixes a console's width when COLUMNS is set as it is built (the CLI builds its consoles at import): a value
+# leaking in from a terminal or a test worker would freeze every in-process CLI call at that width.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
-SCIENTIST = [sys.executable, "-m", "scientist.cli"]
 from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
+from tests.cli_runner import SCIENTIST, run_cli  # noqa: E402,F401  (re-exported: tests import them from here)
 
 REAL_ROOTFS = rootfs_dir()  # read once, from the developer's/CI's real environment
 SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY")
+
+
+# Modules whose module-scoped fixture is expensive (real runs, sandbox runs, a Ray cluster): under pytest-xdist all
+# their tests go to one worker (--dist loadgroup), so the fixture is built once, not once per worker.
+ONE_WORKER_MODULES = frozenset({
+    "test_ray_study", "test_resume_faults", "test_templates_safety", "test_template_reward_misspec",
+    "test_calibration_replay", "test_leaderboard",
+})  # fmt: skip
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that runs the embedded model live runs in the serial phase (scripts/test.sh), alone on the cores."""
+    for item in items:
+        if item.get_closest_marker("live") or item.get_closest_marker("live_full"):
+            item.add_marker(pytest.mark.serial)
+        module = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
+        if module in ONE_WORKER_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(autouse=True)
@@ -40,23 +63,30 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield work
 
 
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real run of the whole pipeline on the recorded responses, its default store beside it (`data/`), made
+    once per test process. Shared: read it, or copy it first (tests.store_support.clone_run)."""
+    from tests.store_support import make_real_run
+
+    run_dir, _ = make_real_run(tmp_path_factory.mktemp("real-run"))
+    return run_dir
+
+
+@pytest.fixture
+def recorded_run(real_run: Path, isolated_env: Path) -> Path:
+    """This test's own copy of the shared real run, in the default runs folder (`runs/` in the test's cwd)."""
+    target = isolated_env / "runs" / real_run.name
+    shutil.copytree(real_run, target)
+    return target
+
+
 @pytest.fixture
 def replay_store(tmp_path: Path) -> Path:
     """A private copy of the recorded model responses (tests may not alter the shared fixtures)."""
     target = tmp_path / "llm-replay"
     shutil.copytree(LLM_FIXTURES, target)
     return target
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a user would."""
-    return subprocess.run(
-        [*SCIENTIST, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def docker_ready() -> bool:
@@ -66,8 +96,14 @@ def docker_ready() -> bool:
     return current.docker_error is None and current.image_id is not None
 
 
+# `make test-fast` asks for the bubblewrap backend (no Docker); read before the fixtures clear SCIENTIST_* variables.
+TEST_SANDBOX = os.environ.get("SCIENTIST_TEST_SANDBOX")
+
+
 def pipeline_sandbox() -> str:
     """The default backend (docker) where it works, and always in CI; elsewhere `local` (bwrap), said aloud."""
+    if TEST_SANDBOX in ("docker", "local"):
+        return TEST_SANDBOX
     if os.environ.get("CI") == "true" or docker_ready():
         return "docker"
     sys.stderr.write("note: Docker sandbox not ready, pipeline tests use --sandbox local (bubblewrap)\n")

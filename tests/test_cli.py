@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURE_TOPIC, replay_env, run_cli
+from tests.conftest import run_cli
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
@@ -34,9 +34,8 @@ def test_doctor_reports_each_check_with_a_fix(isolated_env: Path) -> None:
 
 
 @pytest.mark.slow
-def test_runs_list_and_show_describe_a_finished_run(isolated_env: Path, replay_store: Path) -> None:
-    assert run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store)).returncode == 0
-    (run_dir,) = (isolated_env / "runs").iterdir()
+def test_runs_list_and_show_describe_a_finished_run(recorded_run: Path) -> None:
+    run_dir = recorded_run
     listing = run_cli("runs", "list", env={"COLUMNS": "250"})
     assert run_dir.name in listing.stdout and "completed" in listing.stdout
     shown = run_cli("runs", "show", run_dir.name, env={"COLUMNS": "250"})

@@ -93,7 +93,9 @@ def test_cli_without_ray_exits_2_naming_the_extra(tmp_path: Path) -> None:
     study = tmp_path / "study.toml"
     study.write_text('name = "s"\ntopics = ["t"]\ntemplates = ["reward_misspec"]\nmodels = ["local/smollm2-135m"]\n'
                      'variants = ["plain"]\nn = 1\nseeds = [0]\n')  # fmt: skip
-    result = run_cli("study", "run", str(study), "--executor", "ray", env={"PYTHONPATH": str(tmp_path / "shadow")})
+    result = run_cli(  # a process of its own: the shadow package must be on its import path from the start
+        "study", "run", str(study), "--executor", "ray", env={"PYTHONPATH": str(tmp_path / "shadow")}, isolated=True
+    )
     assert result.returncode == 2, result.stderr
     assert "needs Ray" in result.stderr and "scientist[ray]" in result.stderr and "Traceback" not in result.stderr
 

@@ -18,16 +18,16 @@ from scientist.audit import AuditLog
 from scientist.leaderboard.board import build
 from scientist.store import import_runs, open_store
 from tests.conftest import run_cli
-from tests.store_support import IN_CI, clone_run, make_real_run, plant_gaming, store_url
+from tests.store_support import IN_CI, clone_run, plant_gaming, store_url
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("SCIENTIST_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs(tmp_path_factory: pytest.TempPathFactory, real_run: Path) -> Path:
     """Five runs cloned from one real run: model a (overall 4, 6, 8), b (5), c (9, but it gamed its evaluator)."""
-    real, _ = make_real_run(tmp_path_factory.mktemp("real-run"))
+    real = real_run
     runs_dir = tmp_path_factory.mktemp("board") / "runs"
     runs_dir.mkdir()
     for i, overall in enumerate((4, 6, 8)):

@@ -19,7 +19,9 @@ from scientist.monitors.hooks import CHECKED_KIND
 from tests.conftest import chosen_sandbox, run_cli
 from tests.test_planted_gaming import assert_every_access_is_an_event, traced_accesses
 
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(2400)]
+# The scripted agent in tests/test_planted_gaming.py covers the same path in every `make test`; this one is in
+# `make test-live` (the embedded model takes minutes here).
+pytestmark = [pytest.mark.live_full, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 SETTINGS = """
 experiment_runs = 1

@@ -212,9 +212,8 @@ def test_a_gamed_run_waits_for_a_human_who_decides_its_fate(
 
 
 @pytest.mark.slow
-def test_honest_pipeline_run_scans_clean(isolated_env: Path, replay_store: Path) -> None:
-    assert run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store)).returncode == 0
-    (run_dir,) = (isolated_env / "runs").iterdir()
+def test_honest_pipeline_run_scans_clean(recorded_run: Path) -> None:
+    run_dir = recorded_run
     result = run_cli("monitors", "scan", run_dir.name, "--json", "--record")
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(event["severity"] in ("info", "low", "medium") for event in json.loads(result.stdout))

@@ -81,16 +81,15 @@ def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path) -> No
     assert verify.returncode == 0 and "OK" in verify.stdout
 
 
-def test_one_edited_byte_breaks_verify_at_that_record(isolated_env: Path, replay_store: Path) -> None:
-    assert run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store)).returncode == 0
-    log = only_run(isolated_env) / "audit.jsonl"
+def test_one_edited_byte_breaks_verify_at_that_record(recorded_run: Path) -> None:
+    log = recorded_run / "audit.jsonl"
     lines = log.read_bytes().split(b"\n")
     target = 5
     lines[target] = lines[target].replace(b'"node"', b'"nodf"', 1) if b'"node"' in lines[target] else (
         lines[target][:-3] + bytes([lines[target][-3] ^ 1]) + lines[target][-2:]
     )
     log.write_bytes(b"\n".join(lines))
-    result = run_cli("audit", "verify", only_run(isolated_env).name)
+    result = run_cli("audit", "verify", recorded_run.name)
     assert result.returncode == 1
     assert f"line {target + 1}" in " ".join(result.stdout.split())
 

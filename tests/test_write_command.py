@@ -29,10 +29,9 @@ def run_info(run_dir: Path) -> dict[str, str]:
     return info
 
 
-def test_write_rewrites_a_finished_replay_run_then_resume_reviews_it(isolated_env: Path, replay_store: Path) -> None:
+def test_write_rewrites_a_finished_replay_run_then_resume_reviews_it(recorded_run: Path, replay_store: Path) -> None:
     env = replay_env(replay_store)
-    assert run_cli("run", FIXTURE_TOPIC, env=env).returncode == 0
-    run_dir = only_run(isolated_env)
+    run_dir = recorded_run
     before = (run_dir / "paper" / "paper.md").read_text()
     calls_before = len(AuditLog(run_dir).find(kind="llm_call"))
 
