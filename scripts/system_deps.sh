@@ -9,6 +9,11 @@ command -v latexmk >/dev/null || packages+=(latexmk)  # runs BibTeX and the LaTe
 command -v pdftoppm >/dev/null || packages+=(poppler-utils)  # pdftoppm/pdftotext: tests look at page 1
 command -v bwrap >/dev/null || packages+=(bubblewrap)
 command -v chromium >/dev/null || packages+=(chromium)
+# Callers add what they need in the same apt transaction (scripts/system_tools.sh: the Docker engine, PostgreSQL).
+declare -A provides=([docker.io]=dockerd [mmdebstrap]=mmdebstrap [postgresql]=pg_lsclusters)
+for extra in ${SCIENTIST_APT_EXTRA:-}; do
+  command -v "${provides[$extra]:-$extra}" >/dev/null || packages+=("$extra")
+done
 [ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "==> apt-get install ${packages[*]}"
