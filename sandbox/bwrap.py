@@ -253,7 +253,9 @@ class BwrapSandbox:
                 proc,
                 limits.wall_time_s,
                 marker,
-                should_stop=lambda: output_bytes(plan.workspace, plan.before) > limits.max_output_bytes,
+                should_stop=lambda: (
+                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
+                ),
             )
             started = _child_started(status_read)
             oom_kills = group.oom_kills() if group else 0

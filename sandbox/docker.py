@@ -173,7 +173,7 @@ class DockerSandbox:
             if now >= next_check:
                 next_check = now + CHECK_EVERY_S
                 if any(pump.full for pump in pumps) or (
-                    output_bytes(plan.workspace, plan.before) > limits.max_output_bytes
+                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
                 ):
                     stopped = True
                     break

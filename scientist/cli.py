@@ -218,8 +218,9 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
         record = json.loads(result.read_text(encoding="utf-8"))
         metrics = ""
         if record["ok"]:
-            final = json.loads((run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-            metrics = ", ".join(f"{k}={v:.3f}" for k, v in final.get("metrics", {}).items())
+            from scientist.sandbox.final_info import record_metrics
+
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in record_metrics(run_dir, record).items())
         table.add_row(record["label"], str(record["ok"]), metrics)
     if table.row_count:
         console.print(table)
