@@ -23,7 +23,7 @@ from scientist.sandbox.final_info import load_final_info, ok_final_infos
 from scientist.sandbox.reader import ReadLimits, RunOutputError
 from scientist.template import load_template
 from tests.test_sandbox_docker import ISOLATED, require
-from tests.test_sandbox_escapes import attack
+from tests.test_sandbox_escapes import attack, reported
 
 SECRET = "host-secret-7f3a"
 
@@ -327,3 +327,116 @@ def test_remove_tree_handles_unwritable_and_deep_folders(tmp_path: Path) -> None
     (top / "locked").chmod(0o500)
     reader.remove_tree(top)
     assert not top.exists()
+
+
+# --- limits held from outside the harness process -------------------------------------------------------------
+
+HARNESS = """
+import sys
+from pathlib import Path
+from scientist.sandbox import Limits, get_sandbox
+from tests.test_sandbox_docker import make_workspace
+
+root = Path(sys.argv[1])
+sandbox = get_sandbox("docker", run_label="watchdog-test")
+workspace = make_workspace(sandbox, root, "import time\\ntime.sleep(120)\\n")
+print("started", flush=True)
+sandbox.run(workspace, ["python", "main.py"], Limits(wall_time_s=3), out_dir="out", log_dir=root / "logs")
+"""
+
+
+@pytest.mark.docker
+def test_a_killed_harness_does_not_leave_its_container_running(tmp_path: Path) -> None:
+    """SIGKILL the harness mid-run: the detached watchdog still removes the container at the wall time."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from scientist.sandbox.docker import RUN_LABEL
+
+    sandbox = require("docker")
+    client = sandbox.client  # type: ignore[attr-defined]
+
+    def containers() -> list[object]:
+        return list(client.containers.list(all=True, filters={"label": f"{RUN_LABEL}=watchdog-test"}))
+
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS, str(tmp_path)], cwd=Path(__file__).parents[1], stdout=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not containers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert containers(), "the harness never started its container"
+        time.sleep(0.5)
+        started = time.monotonic()
+        harness.send_signal(signal.SIGKILL)
+        harness.wait(5)
+        assert containers(), "the container ended with the harness by itself: nothing to prove"
+        while containers() and time.monotonic() - started < 10:
+            time.sleep(0.2)
+        assert not containers(), "the container outlived the wall time of a killed harness"
+    finally:
+        harness.kill()
+        for container in containers():
+            container.remove(force=True)  # type: ignore[attr-defined]
+
+
+
+def test_the_kernel_keyring_and_other_host_facing_syscalls_are_denied(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The local backend used to run with no seccomp filter and the operator's session keyring reachable."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("syscall numbers below are x86_64's")
+    result, _ = attack(
+        sandbox,
+        tmp_path,
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def call(nr, *args):
+            return "ok" if libc.syscall(nr, *args) >= 0 else errno.errorcode[ctypes.get_errno()]
+
+        report(
+            keyring=call(250, 0, ctypes.c_long(-3), 0),  # keyctl(KEYCTL_GET_KEYRING_ID, session keyring)
+            add_key=call(248, b"user", b"x", b"y", 1, ctypes.c_long(-3)),
+            bpf=call(321, 0, 0, 0),
+            unshare=call(272, 0x10000000),  # CLONE_NEWUSER
+            getpid=call(39),
+        )
+        """,
+    )
+    got = reported(result)
+    assert got["getpid"] == "ok"
+    for name in ("keyring", "add_key", "bpf", "unshare"):
+        assert got[name] in ("EPERM", "ENOSYS", "EACCES"), (name, got)
+    assert got["keyring"] == "EPERM"
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="x86_64 syscall numbers")
+def test_a_run_gets_its_own_session_keyring(tmp_path: Path) -> None:
+    """Even without seccomp (the unsafe backend shares ChildSetup with `local`), the run's session keyring is a new
+    one, not the operator's."""
+    import ctypes
+
+    from scientist.sandbox import get_sandbox
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ours = libc.syscall(250, 0, ctypes.c_long(-3), 0)
+    if ours < 0:
+        pytest.skip("no session keyring here")
+    sandbox = get_sandbox("unsafe-subprocess")
+    result, _ = attack(
+        sandbox,
+        tmp_path,
+        """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        report(keyring=libc.syscall(250, 0, ctypes.c_long(-3), 0))
+        """,
+    )
+    theirs = reported(result)["keyring"]
+    assert theirs > 0 and theirs != ours
