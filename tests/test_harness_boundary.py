@@ -440,3 +440,58 @@ def test_a_run_gets_its_own_session_keyring(tmp_path: Path) -> None:
     )
     theirs = reported(result)["keyring"]
     assert theirs > 0 and theirs != ours
+
+
+# --- what reaches the operator's terminal ---------------------------------------------------------------------
+
+TERMINAL_ATTACKS = [
+    "\x1b]52;c;ZXZpbA==\x07",  # OSC 52: write the clipboard
+    "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\",  # OSC 8: a hidden link
+    "\x1b]0;pwned\x07",  # OSC 0: window title
+    "\x1b[2J\x1b[H",  # CSI: clear the screen, cursor home (then forge an "ok")
+    "\x9b2J",  # 8-bit CSI
+    "\u202e",  # bidi override
+    "\r",  # overwrite the line
+]
+
+
+def test_clean_strips_every_control_sequence_and_safe_escapes_markup() -> None:
+    from scientist.display import clean, safe
+
+    for attack_text in TERMINAL_ATTACKS:
+        shown = clean(f"a{attack_text}b")
+        assert not any(ord(char) < 32 or 0x7F <= ord(char) <= 0x9F for char in shown), repr(shown)
+        assert "\u202e" not in shown
+    assert clean("line\n\tindented") == "line\n\tindented"
+    assert safe("[link=http://evil.example]ok[/link]") == "\\[link=http://evil.example]ok\\[/link]"
+
+
+def test_sandbox_run_output_reaches_the_terminal_without_escapes(tmp_path: Path) -> None:
+    """`scientist sandbox run` printed the run's stdout/stderr raw (the unsafe backend is enough: the point is
+    the harness's printing, not the isolation)."""
+    from typer.testing import CliRunner
+
+    from scientist.cli import app
+
+    script = tmp_path / "attack.py"
+    payload = "".join(TERMINAL_ATTACKS)
+    script.write_text(f"import sys\nprint({payload!r} + 'forged ok')\nsys.stderr.write({payload!r})\n")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["sandbox", "run", str(script), "--backend", "unsafe-subprocess", "--workdir", str(tmp_path / "w")]
+    )
+    shown = result.stdout + (result.stderr if result.stderr_bytes is not None else "")
+    assert "forged ok" in shown
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown and "\u202e" not in shown
+
+
+def test_monitor_evidence_is_not_rich_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from scientist.commands.monitors import _print
+    from scientist.monitors.events import MonitorEvent
+
+    event = MonitorEvent(
+        monitor="eval_gaming", severity="high", rule="x", evidence="[link=http://evil.example]fine[/link]\x1b]0;t\x07"
+    )
+    _print([event], as_json=False)
+    out = capsys.readouterr().out
+    assert "[link=http://evil.example]fine[/link]" in out and "\x1b]0" not in out
