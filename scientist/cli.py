@@ -240,7 +240,8 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None) -> None:
     settings = _settings(runs_dir=runs_dir)
     report = verify(run_dir_of(settings.runs_dir, run_id))
     if report.ok:
-        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact")
+        anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
+        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}")
         return
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
     console.print(f"[red]BROKEN[/]{where}: {report.problem}")
