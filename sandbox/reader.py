@@ -168,23 +168,6 @@ def hash_file(root: Path, rel: str | PurePosixPath) -> tuple[int, str]:
         os.close(fd)
 
 
-def is_file(root: Path, rel: str | PurePosixPath) -> bool:
-    """True when `root/rel` is a regular file reached without following a symlink."""
-    try:
-        with open_dir(root, PurePosixPath(*_parts(rel)[:-1]) if len(_parts(rel)) > 1 else "") as dir_fd:
-            info = os.stat(_parts(rel)[-1], dir_fd=dir_fd, follow_symlinks=False)
-    except (OSError, RunOutputError, IndexError):
-        return False
-    return stat.S_ISREG(info.st_mode)
-
-
-def read_text(
-    root: Path, rel: str | PurePosixPath, limits: ReadLimits = DEFAULT_LIMITS, max_bytes: int | None = None
-) -> str:
-    """`read_bytes` decoded as UTF-8 (undecodable bytes replaced: text is evidence, never code)."""
-    return read_bytes(root, rel, limits, max_bytes).decode("utf-8", errors="replace")
-
-
 def parse_json(data: bytes, what: str, limits: ReadLimits = DEFAULT_LIMITS) -> Any:
     """JSON with a size, nesting-depth and integer-digits limit (hostile JSON fails cleanly, never recursively)."""
     if len(data) > limits.max_json_bytes:
