@@ -442,6 +442,28 @@ def test_a_run_gets_its_own_session_keyring(tmp_path: Path) -> None:
     assert theirs > 0 and theirs != ours
 
 
+
+def test_a_trace_line_cannot_be_glued_onto_the_scripts_own_output(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A script that leaves half a line on stderr before its attempt used to hide the trace line (the monitor
+    reads trace lines from the start of a line)."""
+    from scientist.monitors.dynamic import protected_attempt_events, run_stderr
+
+    result, _ = attack(
+        sandbox,
+        tmp_path,
+        """
+        sys.stderr.write("progress: 41%")  # no newline: the trace would land right after it
+        sys.stderr.flush()
+        report(write=attempt(write, "template.toml"))
+        sys.stderr.write(" done\\n")
+        """,
+        files={"template.toml": "x = 1\n"},
+        protected=("template.toml",),
+    )
+    assert reported(result)["write"] in ("EROFS", "EACCES", "EPERM")
+    events = protected_attempt_events(run_stderr(result), None)
+    assert [event.rule for event in events] == ["write_attempt"] and "template.toml" in events[0].evidence
+
 # --- what reaches the operator's terminal ---------------------------------------------------------------------
 
 TERMINAL_ATTACKS = [
