@@ -197,6 +197,7 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
     (run_dir,) = (isolated_env / "runs").iterdir()
     (approval,) = ApprovalStore(run_dir).pending()
     url, _ = serve("--port", str(free_port()), env=env)
+    base = url.split("?")[0]  # the token URL sets the session cookie once; later pages go without it
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
@@ -204,11 +205,11 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
         page.goto(url)
         row = page.locator(f"#approval-{approval.id}")
         expect(row).to_contain_text(approval.title)
-        page.goto(f"{url}approvals/{approval.id}")
+        page.goto(f"{base}approvals/{approval.id}")
         expect(page.locator("#idea")).to_contain_text(approval.payload["selected"]["hypothesis"])
         shots = [directory / "web-approval-pending.png" for directory in artifact_dirs(tmp_path)]
         page.screenshot(path=str(shots[0]), full_page=True)
-        page.goto(url)
+        page.goto(base)
         page.locator(f"#approval-{approval.id} button[name=approve]").click()
         expect(page.locator("#no-approvals")).to_be_visible()
         status = page.locator(f'td.status[data-run="{run_dir.name}"]')
