@@ -26,6 +26,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.errors import SandboxError
+from scientist.sandbox import reader
 
 MANIFEST_DIR = ".sandbox"
 PROTECTED_MANIFEST = f"{MANIFEST_DIR}/protected.json"
@@ -132,6 +133,14 @@ class RunResult(BaseModel):
         default_factory=list,
         description="Symlinks the run left that point outside the workspace; removed so host-side readers of the "
         "outputs cannot be redirected to host files",
+    )
+    removed_paths: list[str] = Field(
+        default_factory=list,
+        description="What the harness removed after the run: FIFOs, sockets, devices, and whatever lay past the "
+        "workspace's depth or entry budget (see scientist.sandbox.reader.settle_workspace)",
+    )
+    workspace_over_budget: str | None = Field(
+        None, description="Why the workspace broke the reader's depth/entry budget (counts as over the output cap)"
     )
     stdout_sha256: str | None = Field(None, description="sha256 of the whole stdout log, as the run left it")
     stderr_sha256: str | None = Field(None, description="sha256 of the whole stderr log, as the run left it")
@@ -339,18 +348,17 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(workspace: Path) -> Snapshot:
-    """Size and mtime of every regular file under the workspace (symlinks are not followed)."""
-    files: Snapshot = {}
-    for root, _dirs, names in os.walk(workspace):
-        for name in names:
-            path = Path(root, name)
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode):
-                files[path.relative_to(workspace).as_posix()] = (info.st_size, info.st_mtime_ns)
-    return files
+    """Size and mtime of every regular file under the workspace (no link followed; within the reader's budgets)."""
+    return {
+        entry.rel: (entry.size, entry.mtime_ns) for entry in reader.walk(workspace).entries if stat.S_ISREG(entry.mode)
+    }
+
+
+def disk_usage(workspace: Path) -> tuple[int, str | None]:
+    """du-style bytes under the workspace (every file, folder, link and hidden path costs its blocks), and why the
+    walk stopped early when the tree broke the reader's depth or entry budget."""
+    tree = reader.walk(workspace)
+    return tree.disk_bytes, tree.over_budget
 
 
 def written_files(before: Snapshot, after: Snapshot) -> dict[str, int]:
@@ -359,30 +367,34 @@ def written_files(before: Snapshot, after: Snapshot) -> dict[str, int]:
 
 
 def hash_outputs(workspace: Path, written: Mapping[str, int], out_dir: str) -> list[OutputFile]:
-    """Hash the written files under `out_dir`. A file the run made unreadable is left out (it is no result)."""
+    """Hash the written regular files under `out_dir` (opened without following links). A file the run made
+    unreadable is left out (it is no result). Names that are not UTF-8 are reported backslash-escaped."""
     prefix = out_dir.rstrip("/") + "/"
     outputs = []
     for rel in sorted(written):
         if rel.startswith(prefix):
-            path = workspace / rel
             try:
-                outputs.append(OutputFile(path=rel, size=path.stat().st_size, sha256=sha256_file(path)))
-            except OSError:
+                size, digest = reader.hash_file(workspace, rel)
+            except (OSError, reader.RunOutputError):
                 continue
+            outputs.append(OutputFile(path=reader.display_name(rel), size=size, sha256=digest))
     return outputs
 
 
 def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
     """The last `limit` bytes of a log, decoded leniently (logs are never held whole in memory)."""
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - limit))
-        return handle.read().decode("utf-8", errors="replace")
+    return reader.log_tail(path, limit)
 
 
-def output_bytes(workspace: Path, before: Snapshot) -> int:
-    """Bytes in files the run created or changed so far (what `max_output_mb` caps; polled during a run)."""
-    return sum(written_files(before, snapshot(workspace)).values())
+def output_bytes(workspace: Path, before: Snapshot, before_disk: int = 0) -> int:
+    """What `max_output_mb` caps, polled during a run: the larger of the bytes in files the run created or changed
+    and the growth of the workspace's disk usage (so empty folders, links and hidden files count too). A tree
+    past the reader's depth or entry budget counts as over any cap."""
+    tree = reader.walk(workspace)
+    if tree.over_budget:
+        return 1 << 62
+    written = {entry.rel: (entry.size, entry.mtime_ns) for entry in tree.entries if stat.S_ISREG(entry.mode)}
+    return max(sum(written_files(before, written).values()), tree.disk_bytes - before_disk)
 
 
 def remove_escaping_symlinks(workspace: Path) -> list[str]:
@@ -390,24 +402,9 @@ def remove_escaping_symlinks(workspace: Path) -> list[str]:
 
     Inside the sandbox such a link only reaches the sandbox's own root, but the host reads the outputs later:
     `out/final_info.json -> /home/user/.ssh/id_rsa` would otherwise feed a host secret into the paper.
+    (`finish_run` does this and more through `reader.settle_workspace`.)
     """
-    root = workspace.resolve()
-    removed = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath, name)
-            if not path.is_symlink():
-                continue
-            try:
-                target = os.readlink(path)
-                inside = not os.path.isabs(target) and path.resolve().is_relative_to(root)
-            except (OSError, RuntimeError):  # unreadable or a symlink loop
-                inside = False
-            if not inside:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                removed.append(path.relative_to(root).as_posix())
-    return sorted(removed)
+    return [reader.display_name(rel) for rel in reader.settle_workspace(workspace).escaping_symlinks]
 
 
 def hand_over_workspace(workspace: Path, uid: int, gid: int, manifest: Mapping[str, str]) -> None:
@@ -425,16 +422,14 @@ def hand_over_workspace(workspace: Path, uid: int, gid: int, manifest: Mapping[s
         with contextlib.suppress(OSError):
             info = path.lstat()
             keep_inodes.add((info.st_dev, info.st_ino))
-    for dirpath, dirnames, filenames in os.walk(workspace):
-        for name in [".", *dirnames, *filenames]:
-            path = Path(dirpath) if name == "." else Path(dirpath, name)
-            if path in keep:
+    for path in [workspace, *(workspace / entry.rel for entry in reader.walk(workspace).entries)]:
+        if path in keep:
+            continue
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if (info.st_dev, info.st_ino) in keep_inodes or (info.st_uid, info.st_gid) == (uid, gid):
                 continue
-            with contextlib.suppress(OSError):
-                info = path.lstat()
-                if (info.st_dev, info.st_ino) in keep_inodes or (info.st_uid, info.st_gid) == (uid, gid):
-                    continue
-                os.chown(path, uid, gid, follow_symlinks=False)
+            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def container_env(home: str, marker: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -496,6 +491,7 @@ class RunPlan:
     stdout_path: Path
     stderr_path: Path
     before: Snapshot
+    before_disk: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -519,6 +515,7 @@ def begin_run(workspace: Path, out_dir: str, log_dir: Path) -> RunPlan:
         stdout_path=log_dir / "stdout.log",
         stderr_path=log_dir / "stderr.log",
         before=snapshot(workspace),
+        before_disk=disk_usage(workspace)[0],
     )
 
 
@@ -540,8 +537,11 @@ def finish_run(
 ) -> RunResult:
     """The `RunResult` every backend reports: outputs, protected-file check and caps are judged here, alike."""
     wall = wall_time_s if wall_time_s is not None else time.monotonic() - plan.started
-    escaping = remove_escaping_symlinks(plan.workspace)
-    written = written_files(plan.before, snapshot(plan.workspace))
+    keep = [*plan.manifest, PROTECTED_MANIFEST, WRITE_TRACE_DIR]
+    settled = reader.settle_workspace(plan.workspace, keep)
+    after = {entry.rel: (entry.size, entry.mtime_ns) for entry in settled.tree.entries if stat.S_ISREG(entry.mode)}
+    written = written_files(plan.before, after)
+    disk_growth = settled.tree.disk_bytes - plan.before_disk
     logs_full = any(
         path.exists() and path.stat().st_size >= limits.max_file_bytes for path in (plan.stdout_path, plan.stderr_path)
     )
@@ -552,7 +552,10 @@ def finish_run(
         signal=sig,
         timed_out=timed_out,
         oom_killed=oom_killed,
-        output_limit_exceeded=output_limit_hit or logs_full or sum(written.values()) > limits.max_output_bytes,
+        output_limit_exceeded=output_limit_hit
+        or logs_full
+        or settled.over_budget is not None
+        or max(sum(written.values()), disk_growth) > limits.max_output_bytes,
         wall_time_s=wall,
         cpu_time_s=cpu_time_s,
         peak_memory_mb=peak_memory_mb,
@@ -564,7 +567,9 @@ def finish_run(
         protected_violations=protected_violations(plan.workspace, plan.manifest, plan.manifest_text),
         image=image,
         limits=limits,
-        escaping_symlinks=escaping,
+        escaping_symlinks=[reader.display_name(rel) for rel in settled.escaping_symlinks],
+        removed_paths=[reader.display_name(rel) for rel in [*settled.special_files, *settled.pruned]],
+        workspace_over_budget=settled.over_budget,
         stdout_sha256=sha256_file(plan.stdout_path) if plan.stdout_path.is_file() else None,
         stderr_sha256=sha256_file(plan.stderr_path) if plan.stderr_path.is_file() else None,
     )

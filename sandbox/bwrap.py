@@ -16,7 +16,9 @@ Limits are rlimits set before bwrap starts (CPU, processes, file size) plus the 
 is polled and the run stopped past `max_output_mb`. Memory: where scientist may create a memory cgroup (root, or a
 delegated cgroup v2 subtree; `scientist.sandbox.cgroup`) the run is put in one capped at `memory_mb` and an
 overrun is an OOM kill counted by the kernel, as in Docker; elsewhere memory is capped as address space
-(RLIMIT_AS: a MemoryError, reported as `oom_killed` from the log). Unlike Docker there is no seccomp filter.
+(RLIMIT_AS: a MemoryError, reported as `oom_killed` from the log). A seccomp filter (`scientist.sandbox.seccomp`,
+a deny-list: keyring, ptrace, bpf, io_uring, namespaces, mounts, modules, ...) is applied right before the command
+runs; with `keyctl` denied, the operator's session keyring is out of reach.
 
 Started as root, the run drops to uid 65534 *before* bwrap, so RLIMIT_NPROC binds (root is exempt from it) and
 the sandbox owns nothing on the host. That user cannot reach paths under private folders (a root-owned run
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scientist.errors import SandboxError
+from scientist.sandbox import seccomp
 from scientist.sandbox.base import (
     SANDBOX_WORKDIR,
     Limits,
@@ -101,11 +104,14 @@ def bwrap_args(
     env: Mapping[str, str],
     limits: Limits,
     status_fd: int,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The bwrap command line (pure, so it can be read and tested on its own)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
     args += ["--as-pid-1"]  # no intermediate init: bwrap then reaps the command itself, so rusage (CPU) adds up
     args += ["--hostname", "sandbox", "--json-status-fd", str(status_fd)]
+    if seccomp_fd is not None:  # applied right before the command runs (scientist.sandbox.seccomp)
+        args += ["--seccomp", str(seccomp_fd)]
     root = layout.real_root
     if layout.rootfs:
         args += ["--ro-bind", f"{layout.rootfs}/usr", "/usr", "--ro-bind", f"{layout.rootfs}/etc", "/etc"]
@@ -229,8 +235,10 @@ class BwrapSandbox:
             setup = ChildSetup(rlimits, cgroup_procs=procs)
 
         status_read, status_write = os.pipe()
+        filter_fd = seccomp.program_fd()
         inner_env = container_env(SANDBOX_WORKDIR, marker, env)
-        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write)
+        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write, filter_fd)
+        passed = (status_write,) if filter_fd is None else (status_write, filter_fd)
         try:
             with plan.stdout_path.open("wb") as stdout, plan.stderr_path.open("wb") as stderr:
                 try:
@@ -243,17 +251,22 @@ class BwrapSandbox:
                         stderr=stderr,
                         start_new_session=True,
                         preexec_fn=setup,
-                        pass_fds=(status_write,),
+                        pass_fds=passed,
                     )
                 except (OSError, subprocess.SubprocessError) as err:
                     raise SandboxError(f"cannot start bubblewrap: {err}", hint="run `scientist doctor`") from err
             os.close(status_write)
             status_write = -1
+            if filter_fd is not None:
+                os.close(filter_fd)
+                filter_fd = None
             outcome = wait_and_kill(
                 proc,
                 limits.wall_time_s,
                 marker,
-                should_stop=lambda: output_bytes(plan.workspace, plan.before) > limits.max_output_bytes,
+                should_stop=lambda: (
+                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
+                ),
             )
             started = _child_started(status_read)
             oom_kills = group.oom_kills() if group else 0
@@ -261,6 +274,8 @@ class BwrapSandbox:
             os.close(status_read)
             if status_write >= 0:
                 os.close(status_write)
+            if filter_fd is not None:
+                os.close(filter_fd)
             if group is not None:
                 group.destroy()
         if not started and not outcome.wall_expired:

@@ -9,7 +9,9 @@ and `--init` so signals work and leftover processes are reaped. Labels tie it to
 
 Limits are enforced from the host: the wall clock kills the container on expiry, stdout/stderr are streamed
 into the log files and the container is killed when either passes `max_file_mb`, and total output in the
-workspace is polled against `max_output_mb`. OOM kills come from the container state.
+workspace is polled against `max_output_mb`. OOM kills come from the container state. A detached watchdog
+process (`scientist.sandbox.watchdog`) holds the same deadline, so a harness killed with SIGKILL still has its
+container removed at the wall time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
 from scientist.errors import SandboxError
+from scientist.sandbox import watchdog
 from scientist.sandbox.base import (
     SANDBOX_WORKDIR,
     Limits,
@@ -153,6 +156,14 @@ class DockerSandbox:
             message = f"cannot start {argv[0]!r} in the sandbox: {err.explanation}"
             raise SandboxError(message, hint="check the command") from err
         started = time.monotonic()
+        # The deadline also lives outside this process: a harness killed with SIGKILL cannot leave the run going.
+        guard = watchdog.start(str(container.id), time.time() + limits.wall_time_s)
+        try:
+            return self._watch(container, plan, argv, limits, started)
+        finally:
+            watchdog.stop(guard)
+
+    def _watch(self, container: Any, plan: Any, argv: list[str], limits: Limits, started: float) -> RunResult:
         waiter = _Waiter(container)
         pumps = [
             _LogPump(container, plan.stdout_path, limits.max_file_bytes, stdout=True),
@@ -173,7 +184,7 @@ class DockerSandbox:
             if now >= next_check:
                 next_check = now + CHECK_EVERY_S
                 if any(pump.full for pump in pumps) or (
-                    output_bytes(plan.workspace, plan.before) > limits.max_output_bytes
+                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
                 ):
                     stopped = True
                     break

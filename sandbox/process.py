@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import platform
 import resource
 import select
 import signal
@@ -37,6 +38,9 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAP_VERSION_3 = 0x20080522
+# keyctl(2): join a new anonymous session keyring, so the run never shares the operator's (keys, tokens).
+KEYCTL_JOIN_SESSION_KEYRING = 1
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -105,6 +109,8 @@ class ChildSetup:
             os.setgroups([])
             os.setresgid(self.uid, self.uid, self.uid)
             os.setresuid(self.uid, self.uid, self.uid)
+        if SYS_KEYCTL is not None:  # after the user switch, so the new keyring is the run user's own
+            _LIBC.syscall(ctypes.c_long(SYS_KEYCTL), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # if scientist dies, its experiment dies with it
         for cap in range(self.last_cap + 1):
             _prctl(PR_CAPBSET_DROP, cap)

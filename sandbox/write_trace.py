@@ -92,7 +92,9 @@ def install(root: str) -> None:
             line = f"{PREFIX} {event} {rel}\n" if rel is not None else ""
             if line and line not in seen:
                 seen.add(line)
-                os.write(out, line.encode())
+                # Always on a line of its own: a script that leaves half a line on stderr first (or writes one
+                # byte at a time around the attempt) cannot glue the trace onto its own text and hide it.
+                os.write(out, ("\n" + line).encode())
         except Exception:  # the trace must never break the experiment it watches
             pass
         finally:

@@ -4,8 +4,9 @@ Why a hash chain: every record carries the sha256 of its predecessor and of its 
 deleted, reordered or inserted record, or a torn line breaks the chain at the first damaged record and `verify`
 can name it. Deleting the *last* records leaves a valid chain, so a sidecar `audit.head` (rewritten atomically
 after every append) holds the last seq and hash. A chain has no secret: someone with write access can recompute it
-from an edit onward *and* rewrite the head; catching that needs an anchor outside the run folder (a signature, a
-remote witness), which is out of scope here.
+from an edit onward *and* rewrite the head. So each record is also anchored outside the run folder, before its
+line is written (`scientist.audit_anchor`: an append-only file in the user's data folder); `verify` and every
+append compare the log with it (truncation, re-chaining and forged appends; its docstring states the limits).
 
 Secrets are redacted before anything reaches disk (records and text blobs), because run folders get shared.
 """
@@ -31,6 +32,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from scientist import audit_anchor
 from scientist.errors import CorruptRunError
 
 __all__ = [
@@ -88,6 +90,7 @@ class VerifyReport(BaseModel):
     first_bad_seq: int | None = None
     first_bad_line: int | None = None
     problem: str | None = None
+    anchored: bool = Field(default=False, description="An anchor outside the run folder was found and checked")
 
 
 class _Head(BaseModel):
@@ -585,6 +588,7 @@ class AuditLog:
             if self._hash_at(head.seq) != head.hash:
                 raise self._corrupt(f"record {head.seq} does not match the head (it was rewritten)")
             repairs.append({"problem": "head lagged the log (interrupted append)", "head_seq": head.seq, "seq": seq})
+        repairs += self._check_anchor(seq, last_hash, head.seq if head is not None else seq)
         if torn:
             torn_sha = self.put_blob(torn, redact_secrets=False)  # already redacted when first written
             os.ftruncate(fd, boundary)
@@ -595,6 +599,26 @@ class AuditLog:
         for repair in repairs:
             _, tail = self._write_record(fd, tail, "audit_repair", "audit", repair)
         return tail
+
+    def _check_anchor(self, seq: int, last_hash: str, head_seq: int) -> list[dict[str, Any]]:
+        """Compare the log's end with its anchor outside the run folder (cheaply: the last record, and any records
+        after the head); `verify` checks every record. Returns the repair to record, if any."""
+        anchored = audit_anchor.read(self.path)
+        if not anchored:
+            return []
+        top = max(anchored)
+        if top == seq + 1:  # anchored, then the append was interrupted before its line was written
+            return [{"problem": "anchored record never written (interrupted append)", "seq": seq + 1}]
+        if top > seq:
+            raise self._corrupt(f"ends at record {seq} but its anchor says record {top} was written (records removed)")
+        for index in range(max(head_seq + 1, 0), seq + 1):
+            if index not in anchored:
+                raise self._corrupt(f"has record {index} that scientist never anchored (forged)")
+            if anchored[index] != (last_hash if index == seq else self._hash_at(index)):
+                raise self._corrupt(f"record {index} does not match its anchor (rewritten)")
+        if seq >= 0 and anchored.get(seq) != last_hash:
+            raise self._corrupt(f"record {seq} does not match its anchor (rewritten and re-chained)")
+        return []
 
     def _hash_at(self, seq: int) -> str | None:
         if seq < 0:
@@ -619,6 +643,7 @@ class AuditLog:
             "prev_hash": tail.hash,
         }
         record = AuditRecord.model_validate({**body, "hash": _sha256_text(canonical_json(body))})
+        audit_anchor.append(self.path, record.seq, record.hash)  # first: a line on disk is always anchored
         _write_all(fd, (canonical_json({**body, "hash": record.hash}) + "\n").encode("utf-8"))
         os.fsync(fd)
         self._write_head(record.seq, record.hash)
@@ -703,7 +728,12 @@ def verify(run_dir_or_file: Path | str) -> VerifyReport:
     if problem is not None:
         bad_seq, text = problem
         return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    return VerifyReport(ok=True, records_checked=last_seq + 1)
+    anchored = audit_anchor.read(log_path)
+    problem = audit_anchor.problem(anchored or {}, [record.hash for record in records])
+    if problem is not None:
+        bad_seq, text = problem
+        return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
+    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored))
 
 
 def _seq_problem(index: int, seq: int, parsed: list[AuditRecord | _BadLine]) -> str:

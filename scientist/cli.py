@@ -199,28 +199,31 @@ def runs_list(runs_dir: RunsDirOption = None) -> None:
 def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
     """A run's status, spend, selected idea, experiment results, paper and review."""
     from scientist.audit import AuditLog
+    from scientist.display import safe
     from scientist.runs import load_run
 
     settings = _settings(runs_dir=runs_dir)
     info, run_dir = load_run(settings.runs_dir, run_id)
-    console.print(f"[bold]{info.id}[/]  {info.status} {info.status_detail}")
-    console.print(f"topic: {info.topic}\ntemplate: {info.template}   model: {info.model}\nfolder: {run_dir.resolve()}")
+    console.print(f"[bold]{info.id}[/]  {safe(f'{info.status} {info.status_detail}')}")
+    console.print(safe(f"topic: {info.topic}\ntemplate: {info.template}   model: {info.model}"))
+    console.print(safe(f"folder: {run_dir.resolve()}"))
     calls = AuditLog(run_dir).find(kind="llm_call")
     tokens = sum(int(record.payload.get("total_tokens", 0)) for record in calls)
     usd = sum(float(record.payload.get("cost_usd") or 0) for record in calls)
     console.print(f"model calls: {len(calls)}   tokens: {tokens:,}   cost: ${usd:.4f}")
     selected = run_dir / "selected_idea.json"
     if selected.exists():
-        console.print(f"idea: {json.loads(selected.read_text(encoding='utf-8'))['title']}")
+        console.print(f"idea: {safe(json.loads(selected.read_text(encoding='utf-8'))['title'])}")
     table = Table("run", "ok", "metrics")
     results = sorted((run_dir / "experiments").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
     for result in results:
         record = json.loads(result.read_text(encoding="utf-8"))
         metrics = ""
         if record["ok"]:
-            final = json.loads((run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-            metrics = ", ".join(f"{k}={v:.3f}" for k, v in final.get("metrics", {}).items())
-        table.add_row(record["label"], str(record["ok"]), metrics)
+            from scientist.sandbox.final_info import record_metrics
+
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in record_metrics(run_dir, record).items())
+        table.add_row(safe(record["label"]), str(record["ok"]), safe(metrics))
     if table.row_count:
         console.print(table)
     for name in ("paper/paper.tex", "paper/paper.pdf", "review.json"):
@@ -237,7 +240,8 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None) -> None:
     settings = _settings(runs_dir=runs_dir)
     report = verify(run_dir_of(settings.runs_dir, run_id))
     if report.ok:
-        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact")
+        anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
+        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}")
         return
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
     console.print(f"[red]BROKEN[/]{where}: {report.problem}")

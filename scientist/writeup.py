@@ -22,6 +22,8 @@ from pydantic import BaseModel
 
 from scientist.citations import CITE, Reference
 from scientist.errors import ConfigError, ScientistError
+from scientist.sandbox import reader
+from scientist.sandbox.final_info import parse_final_info
 from scientist.template import Template
 
 LATEX_TEMPLATE = Path("latex") / "template.tex"
@@ -268,14 +270,14 @@ def _load(record: ExperimentRecord) -> _Loaded:
     """Read final_info.json once, so the numbers and the digest printed next to them come from the same bytes."""
     if not record.ok:
         return _Loaded(record, None, None)
+    path = Path(record.final_info_path)
+    rel = f"{path.parent.name}/{path.name}"  # out/ and the file are the run's; no link in them is followed
     try:
-        raw = record.final_info_path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = reader.read_bytes(path.parent.parent, rel, max_bytes=reader.DEFAULT_LIMITS.max_json_bytes)
+        info = parse_final_info(reader.parse_json(raw, rel), rel)
+    except reader.RunOutputError:
         return _Loaded(record, None, None)
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        return _Loaded(record, None, None)
-    return _Loaded(record, data["metrics"], hashlib.sha256(raw).hexdigest())
+    return _Loaded(record, dict(info.metrics), hashlib.sha256(raw).hexdigest())
 
 
 def final_info_sha256(record: ExperimentRecord) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from scientist import audit_anchor
 from scientist.audit import (
     GENESIS_HASH,
     AuditLog,
@@ -238,9 +239,9 @@ def test_rewriting_the_whole_chain_after_an_edit_is_caught_while_the_head_is_int
     """An edit of record 1 followed by recomputing every later prev_hash and hash yields a self-consistent chain;
     only the head (seq + hash of the last record, written at append time) still disagrees.
 
-    Out of scope: someone with write access who rewrites the chain *and* `audit.head` produces a log that
-    verifies. A hash chain without an outside anchor (signature, remote witness) cannot tell; the last assertion
-    pins that limit down so nobody mistakes it for a guarantee.
+    Rewriting the chain *and* `audit.head` is caught by the anchor outside the run folder (issue 21); without
+    that anchor (the folder moved to another machine) it verifies, reported as `anchored=False`: the last
+    assertion pins that limit down so nobody mistakes it for a guarantee.
     """
     log = make_log(tmp_path)
     records = [load(line) for line in lines_of(log)]
@@ -256,7 +257,10 @@ def test_rewriting_the_whole_chain_after_an_edit_is_caught_while_the_head_is_int
     assert_names(tmp_path, 4, "record 4 does not match the head")
 
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 4, "hash": prev}))
-    assert verify(tmp_path).ok  # the documented limit
+    assert_names(tmp_path, 1, "record 1 does not match its anchor outside the run folder")
+    audit_anchor.anchor_path(log.path).unlink()  # no anchor on this machine: the documented limit
+    report = verify(tmp_path)
+    assert report.ok and not report.anchored
 
 
 # -- deleting, reordering, truncating -------------------------------------------------------------------------------
@@ -637,10 +641,43 @@ def test_verify_without_a_log(tmp_path: Path) -> None:
 
 def test_a_fresh_empty_log_verifies(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
-    log.append("run_start", "user", {})
     write_lines(log, [])
     (tmp_path / "audit.head").write_text(json.dumps({"seq": -1, "hash": GENESIS_HASH}))
     assert verify(tmp_path).ok
+
+
+# -- the anchor outside the run folder (issue 21) -------------------------------------------------------------------
+def test_truncation_with_a_rewritten_head_is_caught_by_the_anchor(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    lines = lines_of(log)
+    write_lines(log, lines[:-2])
+    (tmp_path / "audit.head").write_text(json.dumps({"seq": 2, "hash": load(lines[2])["hash"]}))
+    assert_names(tmp_path, 3, "its anchor outside the run folder says record 4 was written")
+    with pytest.raises(CorruptRunError, match="records removed"):
+        AuditLog(tmp_path).append("run_resume", "user", {})
+
+
+def test_a_forged_append_is_not_repaired_as_an_interrupted_one(tmp_path: Path) -> None:
+    """A record appended with a correct link but no head update used to be accepted by the next honest append."""
+    log = make_log(tmp_path)
+    lines = lines_of(log)
+    last = load(lines[-1])
+    forged = {**last, "seq": 5, "payload": {"note": "all fine"}, "prev_hash": last["hash"]}
+    write_lines(log, [*lines, forge_line(forged)])
+    with pytest.raises(CorruptRunError, match="never anchored"):
+        AuditLog(tmp_path).append("run_resume", "user", {})
+    (tmp_path / "audit.head").write_text(json.dumps({"seq": 5, "hash": load(forge_line(forged))["hash"]}))
+    assert_names(tmp_path, 5, "record 5 was never anchored by scientist")
+
+
+def test_an_append_interrupted_between_anchor_and_line_is_repaired(tmp_path: Path) -> None:
+    log = make_log(tmp_path, n=3)
+    audit_anchor.append(log.path, 3, "f" * 64)  # anchored, then the process died before writing the line
+    assert_names(tmp_path, 3, "the last append was interrupted")
+    AuditLog(tmp_path).append("run_resume", "user", {})
+    assert [r.kind for r in log.records()][-2:] == ["audit_repair", "run_resume"]
+    report = verify(tmp_path)
+    assert report.ok and report.anchored
 
 
 # -- concurrency ----------------------------------------------------------------------------------------------------

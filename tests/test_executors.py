@@ -75,8 +75,15 @@ def test_bad_names_and_flags_are_one_clear_error() -> None:
 
 
 def test_only_scientist_settings_travel_to_tasks() -> None:
-    env = {"SCIENTIST_LLM_MODE": "replay", "OPENAI_API_KEY": "sk-secret", "HOME": "/root"}
-    assert settings_env(env) == {"SCIENTIST_LLM_MODE": "replay"}
+    env = {
+        "SCIENTIST_LLM_MODE": "replay",
+        "OPENAI_API_KEY": "sk-secret",
+        "HOME": "/root",
+        "SCIENTIST_API_KEY": "sk-secret",  # issue 21: these travelled in every Ray task's arguments
+        "SCIENTIST_SERVE_TOKEN": "web-token",
+        "SCIENTIST_MAX_TOKENS": "512",
+    }
+    assert settings_env(env) == {"SCIENTIST_LLM_MODE": "replay", "SCIENTIST_MAX_TOKENS": "512"}
 
 
 def test_ray_executor_without_ray_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,3 +159,11 @@ def test_a_spent_budget_stops_best_of_n_on_an_executor_too() -> None:
 
     with pytest.raises(BudgetExceededError):
         BestOfN(n=4, selector=float, executor=LocalExecutor(2)).run(broke)
+
+
+def test_the_ray_executor_never_puts_a_secret_in_task_arguments() -> None:
+    pytest.importorskip("ray")
+    from scientist.executors.ray import RayExecutor
+
+    executor = RayExecutor(env={"SCIENTIST_API_KEY": "sk-secret", "SCIENTIST_SERVE_TOKEN": "t", "SCIENTIST_SEED": "1"})
+    assert executor.env == {"SCIENTIST_SEED": "1"}  # what every task's arguments carry

@@ -197,6 +197,7 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
     (run_dir,) = (isolated_env / "runs").iterdir()
     (approval,) = ApprovalStore(run_dir).pending()
     url, _ = serve("--port", str(free_port()), env=env)
+    base = url.split("?")[0]  # the token URL sets the session cookie once; later pages go without it
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
@@ -204,11 +205,11 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
         page.goto(url)
         row = page.locator(f"#approval-{approval.id}")
         expect(row).to_contain_text(approval.title)
-        page.goto(f"{url}approvals/{approval.id}")
+        page.goto(f"{base}approvals/{approval.id}")
         expect(page.locator("#idea")).to_contain_text(approval.payload["selected"]["hypothesis"])
         shots = [directory / "web-approval-pending.png" for directory in artifact_dirs(tmp_path)]
         page.screenshot(path=str(shots[0]), full_page=True)
-        page.goto(url)
+        page.goto(base)
         page.locator(f"#approval-{approval.id} button[name=approve]").click()
         expect(page.locator("#no-approvals")).to_be_visible()
         status = page.locator(f'td.status[data-run="{run_dir.name}"]')
@@ -227,3 +228,54 @@ def test_browser_approves_a_pending_idea_and_the_run_proceeds(
     decided = ApprovalStore(run_dir).get(approval.id)
     assert decided is not None and decided.decided_by == "web:127.0.0.1"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+
+
+# --- against a local attacker: DNS rebinding, cross-site posts, planted cookies (issue 21) --------------------
+
+
+def test_a_rebinding_page_gets_403_even_with_the_token(tmp_path: Path) -> None:
+    """evil.example resolving to 127.0.0.1 makes the browser send `Host: evil.example`: refused before anything."""
+    runs = tmp_path / "runs"
+    waiting_run(runs)
+    app = create_app(runs, token="s3cret-token", allowed_hosts=["127.0.0.1", "localhost"])
+    client = TestClient(app, base_url="http://127.0.0.1:8765")
+    assert client.get("/?token=s3cret-token").status_code == 200
+    for host in ("evil.example", "evil.example:8765", "127.0.0.1.evil.example", ""):
+        reply = client.get("/api/status?token=s3cret-token", headers={"Host": host})
+        assert reply.status_code == 403, host
+    assert client.get("/api/status", headers={"Host": "localhost:8765"}).status_code == 200
+
+
+def test_csrf_is_tied_to_the_token_and_cross_site_posts_fail(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run_id, approval_id = waiting_run(runs)
+    app = create_app(runs, token="s3cret-token", resume_after_decision=False, allowed_hosts=["127.0.0.1"])
+    client = TestClient(app, base_url="http://127.0.0.1")
+    field = csrf_of(client, "/?token=s3cret-token")
+    cookie = client.cookies.get("scientist_csrf")
+    assert cookie and field != cookie  # the field is HMAC(token, cookie), not the cookie itself
+    url = f"/approvals/{approval_id}/approve"
+    assert client.post(url, data={"csrf": cookie}).status_code == 403  # a planted cookie alone forges nothing
+    evil = client.post(url, data={"csrf": field}, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403
+    assert ApprovalStore(runs / run_id).get(approval_id).status == "pending"  # type: ignore[union-attr]
+    ok = client.post(url, data={"csrf": field}, headers={"Origin": "http://127.0.0.1"}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_serve_on_loopback_demands_a_token_and_a_known_host(isolated_env: Path, serve: callable) -> None:  # type: ignore[valid-type]
+    import http.client
+
+    port = free_port()
+    url, _ = serve("--port", str(port))
+    assert "?token=" in url and len(url.split("?token=")[1]) >= 20
+    token = url.split("?token=")[1]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
+    assert refused.value.code == 401
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", f"/api/status?token={token}", headers={"Host": f"evil.example:{port}"})
+    assert connection.getresponse().status == 403
+    connection.close()
+    with urllib.request.urlopen(f"http://localhost:{port}/api/status?token={token}", timeout=10) as reply:
+        assert reply.status == 200

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
 from scientist.audit import canonical_json
+from scientist.sandbox.final_info import record_metrics
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
@@ -230,8 +231,7 @@ def _code_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[str
 def _write_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     results = []
     for record in state.get("experiments", []):
-        final = ctx.run_dir / record.get("final_info_path", "")
-        metrics = json.loads(final.read_text(encoding="utf-8")).get("metrics", {}) if final.is_file() else {}
+        metrics = record_metrics(ctx.run_dir, record)
         results.append({"label": record.get("label"), "ok": record.get("ok"), "metrics": metrics})
     return f"write the paper for: {state['selected'].get('title', '?')}", {
         "selected": state["selected"],

@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+from scientist.display import clean, safe
 from scientist.errors import ConfigError
 
 app = typer.Typer(help="List and inspect approvals that runs wait for.", no_args_is_help=True)
@@ -51,8 +52,8 @@ def approvals_list(
     for approval, _ in all_approvals(_runs_dir(runs_dir)):
         if show_all or approval.status == "pending":
             table.add_row(
-                approval.id, approval.status, approval.kind, approval.run_id, approval.title, approval.created,
-                approval.decided_by or "",
+                *(safe(cell) for cell in (approval.id, approval.status, approval.kind, approval.run_id,
+                                          approval.title, approval.created, approval.decided_by or "")),
             )
     if not table.row_count:
         console.print("no pending approvals" if not show_all else "no approvals")
@@ -65,18 +66,18 @@ def _show_idea(payload: dict[str, Any]) -> None:
     table = Table("field", "selected idea", title=f"idea {selected.get('index', '?')}", show_lines=True)
     for key in ("title", "hypothesis", "experiment_plan", "risks", "interestingness", "feasibility"):
         if key in selected:
-            table.add_row(key, str(selected[key]))
+            table.add_row(key, safe(selected[key]))
     console.print(table)
     others = [idea for idea in payload.get("ideas", []) if idea.get("index") != selected.get("index")]
     if others:
-        console.print("other ideas: " + "; ".join(f"[{i.get('index')}] {i.get('title')}" for i in others))
+        console.print("other ideas: " + "; ".join(safe(f"[{i.get('index')}] {i.get('title')}") for i in others))
 
 
 def _show_code(payload: dict[str, Any]) -> None:
     plan = payload.get("plan", {})
-    console.print(Panel(str(plan.get("rationale", "")), title="agent's rationale"))
-    console.print(f"proposed: {plan.get('proposed')}   applied (clamped): {plan.get('applied')}")
-    console.print(Syntax(payload.get("diff") or "(no change)", "diff", theme="ansi_dark"))
+    console.print(Panel(safe(plan.get("rationale", "")), title="agent's rationale"))
+    console.print(safe(f"proposed: {plan.get('proposed')}   applied (clamped): {plan.get('applied')}"))
+    console.print(Syntax(clean(payload.get("diff") or "(no change)"), "diff", theme="ansi_dark"))
 
 
 def _show_write(payload: dict[str, Any]) -> None:
@@ -84,7 +85,7 @@ def _show_write(payload: dict[str, Any]) -> None:
     for result in payload.get("results", []):
         metrics = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in
                             result.get("metrics", {}).items())
-        table.add_row(str(result.get("label")), str(result.get("ok")), metrics)
+        table.add_row(safe(result.get("label")), safe(result.get("ok")), safe(metrics))
     console.print(table)
 
 
@@ -94,17 +95,18 @@ def approvals_show(approval_id: str, runs_dir: RunsDirOption = None) -> None:
     from scientist.approvals.store import find_approval
 
     approval, _ = find_approval(_runs_dir(runs_dir), approval_id)
-    console.print(f"[bold]approval {approval.id}[/]  {approval.kind}  [{approval.status}]  run {approval.run_id}")
-    console.print(f"asks: {approval.title}", highlight=False)
+    status = safe(f"[{approval.status}]")
+    console.print(f"[bold]approval {approval.id}[/]  {approval.kind}  {status}  run {approval.run_id}")
+    console.print(f"asks: {safe(approval.title)}", highlight=False)
     views = {"ideas": _show_idea, "code": _show_code, "write": _show_write}
     view = views.get(approval.kind)
     if view is not None:
         view(approval.payload)
     else:
-        console.print_json(json.dumps(approval.payload, default=str))
+        console.print_json(clean(json.dumps(approval.payload, default=str)))
     if approval.decision is not None:
-        console.print(f"decided: {approval.decision.action} by {approval.decided_by} at {approval.decided_at}"
-                      f" {approval.decision.reason}", highlight=False)
+        console.print(safe(f"decided: {approval.decision.action} by {approval.decided_by} at {approval.decided_at}"
+                      f" {approval.decision.reason}"), highlight=False)
     else:
         console.print(f"decide: `scientist approve {approval.id}` | `scientist reject {approval.id} --reason ...`")
 

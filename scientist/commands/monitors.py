@@ -27,13 +27,15 @@ def _print(events: list, as_json: bool) -> None:  # type: ignore[type-arg]
     from rich.console import Console
     from rich.table import Table
 
+    from scientist.display import safe
+
     if not events:
         typer.echo("no monitor events")
         return
     table = Table("severity", "monitor", "rule", "where", "evidence", show_lines=False)
     for event in events:
         where = ":".join(part for part in (event.candidate, event.location) if part) or "-"
-        table.add_row(event.severity, event.monitor, event.rule, where, event.evidence)
+        table.add_row(event.severity, event.monitor, event.rule, safe(where), safe(event.evidence))
     Console(width=200).print(table)
 
 

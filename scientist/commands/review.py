@@ -112,9 +112,11 @@ def _print_review(console: Console, result: EnsembleReview) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    from scientist.display import safe
+
     form = result.form
     colour = "green" if form.decision == "accept" else "red"
-    heading = f"[bold]{result.paper.title or 'untitled'}[/]  decision: [{colour}]{form.decision}[/]"
+    heading = f"[bold]{safe(result.paper.title or 'untitled')}[/]  decision: [{colour}]{safe(form.decision)}[/]"
     if len(result.reviews) > 1:
         heading += f" ({result.decision_source}; {result.accept_votes}/{len(result.reviews)} reviewers accept)"
     console.print(heading)
@@ -122,26 +124,26 @@ def _print_review(console: Console, result: EnsembleReview) -> None:
     for name, stats in result.scores.items():
         table.add_row(name, f"{stats.mean:.2f}", f"{stats.median:g}", f"{stats.std:.2f}", f"{stats.min}-{stats.max}")
     console.print(table)
-    console.print(Panel(form.summary, title="summary"))
+    console.print(Panel(safe(form.summary), title="summary"))
     for label, items in (("strengths", form.strengths), ("weaknesses", form.weaknesses), ("questions", form.questions)):
         if items:
             console.print(f"[bold]{label}[/]")
             for item in items:
-                console.print(f"  • {item}")
-    console.print(f"[bold]limitations[/] {form.limitations}")
+                console.print(f"  • {safe(item)}")
+    console.print(f"[bold]limitations[/] {safe(form.limitations)}")
     if result.meta is not None and result.meta.form.disagreements:
         console.print("[bold]disagreements[/]")
         for item in result.meta.form.disagreements:
-            console.print(f"  • {item}")
+            console.print(f"  • {safe(item)}")
     if result.injection_flags:
         flags = Table("kind", "where", "excerpt", "action", title="[yellow]text aimed at the reviewer[/]")
         for flag in result.injection_flags:
-            flags.add_row(flag.kind, flag.location, flag.excerpt, flag.action)
+            flags.add_row(flag.kind, safe(flag.location), safe(flag.excerpt), flag.action)
         console.print(flags)
     if result.paper.omitted:
-        console.print(f"[dim]left out to fit the model: {'; '.join(result.paper.omitted)}[/]")
+        console.print(f"[dim]left out to fit the model: {safe('; '.join(result.paper.omitted))}[/]")
     for failure in result.failures:
-        console.print(f"[yellow]failed:[/] {failure}")
+        console.print(f"[yellow]failed:[/] {safe(failure)}")
 
 
 # -- scientist calibrate reviewer -------------------------------------------------------------------------------------

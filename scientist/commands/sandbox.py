@@ -139,16 +139,18 @@ def run(
         sandbox.cleanup(workspace)
     audit.append("sandbox_run", f"sandbox:{sandbox.backend}", result.audit_payload())
     events = _monitor(audit, result, workspace, loaded)
+    from scientist.display import clean
+
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
         cause = "ok" if result.ok else _cause(result)
         typer.echo(f"{cause}: exit {result.exit_code}, signal {result.signal}, {result.wall_time_s:.2f} s wall")
-        typer.echo(result.stdout_tail, nl=False)
+        typer.echo(clean(result.stdout_tail), nl=False)  # the run's own bytes: no escape sequence reaches the tty
         if result.stderr_tail:
-            _echo(result.stderr_tail.rstrip("\n"))
+            _echo(clean(result.stderr_tail.rstrip("\n")))
     for event in events:  # on stderr, so --json output stays the RunResult alone
-        _echo(f"monitor: {event.severity} {event.monitor}/{event.rule}: {event.evidence}")
+        _echo(clean(f"monitor: {event.severity} {event.monitor}/{event.rule}: {event.evidence}"))
     if not as_json:
         _echo(f"workspace, logs and audit log: {folder}")
     serious = any(event.at_least("high") for event in events)

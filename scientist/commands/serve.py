@@ -1,4 +1,4 @@
-"""`scientist serve`: the approvals web page (loopback by default; a token is required anywhere else)."""
+"""`scientist serve`: the approvals web page (loopback by default; a token and a known Host name always required)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def serve(
     ),
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8765,
     token: Annotated[str | None, typer.Option("--token", envvar="SCIENTIST_SERVE_TOKEN",
-                                              help="Access token (generated when bound beyond loopback)")] = None,
+                                              help="Access token (default: a fresh random one)")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", help="Extra Host name the page answers to (a"
+                                                        " proxy's or a DNS name); others get 403")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")] = None,
     db: DbOption = None,
 ) -> None:
@@ -31,12 +33,15 @@ def serve(
 
     from scientist.config import load_settings
     from scientist.web.app import create_app
-    from scientist.web.security import is_loopback
+    from scientist.web.security import default_hosts
 
     folder = Path(load_settings(runs_dir=runs_dir).runs_dir)
-    if token is None and not is_loopback(host):
+    if token is None:  # loopback too: any web page the operator visits can reach 127.0.0.1
         token = secrets.token_urlsafe(24)
+    hosts = [*default_hosts(host), *(name.lower() for name in allow_host or [])]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/" + (f"?token={token}" if token else "")
     console.print(f"serving runs in {folder.resolve()} at {url}", soft_wrap=True, highlight=False)
-    uvicorn.run(create_app(folder, token=token, db=db), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(folder, token=token, db=db, allowed_hosts=hosts), host=host, port=port, log_level="warning"
+    )

@@ -35,13 +35,19 @@ class Done(Generic[R]):
 def settings_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The driver's SCIENTIST_* variables, which tasks elsewhere get so a cell runs with the driver's settings.
 
-    Provider API keys are deliberately not among them: they would travel in every task's arguments; set them on the
-    nodes instead (docs/ray.md).
+    Secrets are deliberately not among them (provider API keys, SCIENTIST_API_KEY, the web token: any name
+    `audit.is_secret_name` calls a credential): they would travel in every task's arguments, where Ray keeps and
+    shows them. Workers read them from their own environment: a local Ray instance inherits the driver's; on a
+    cluster, set them on the nodes (docs/ray.md).
     """
     import os
 
+    from scientist.audit import is_secret_name
+
     source = os.environ if environ is None else environ
-    return {name: value for name, value in source.items() if name.startswith("SCIENTIST_")}
+    return {
+        name: value for name, value in source.items() if name.startswith("SCIENTIST_") and not is_secret_name(name)
+    }
 
 
 def describe(err: BaseException) -> str:

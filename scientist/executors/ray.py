@@ -60,7 +60,11 @@ class RayExecutor(Executor):
             raise ExecutorError(f"concurrency must be at least 1, not {concurrency}", hint="use --concurrency 1+")
         self.ray = _import_ray()
         self.address, self.concurrency, self.max_retries = address, concurrency, max_retries
-        self.env, self.num_cpus = dict(env or {}), num_cpus
+        from scientist.audit import is_secret_name
+
+        # Never a secret in a task's arguments, even when a caller passes one (settings_env leaves them out too).
+        self.env = {name: value for name, value in (env or {}).items() if not is_secret_name(name)}
+        self.num_cpus = num_cpus
         self._owns = False
         self._remote: Any = None
 

@@ -16,6 +16,7 @@ from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
 from scientist.monitors.policy import enforce, resolve_policy
 from scientist.monitors.runscan import scan_workspace
+from scientist.sandbox.final_info import ok_final_infos
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
@@ -54,11 +55,7 @@ def check_paper(ctx: RunContext, paper: dict[str, Any], records: list[dict[str, 
     """Fabricated numbers and reviewer-directed text in the draft's prose; then the policy."""
     draft_path = ctx.run_dir / Path(paper["md"]).parent / "draft.json"
     sections = json.loads(draft_path.read_text(encoding="utf-8")) if draft_path.is_file() else {}
-    runs = [
-        json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-        for record in records
-        if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
-    ]
+    runs = ok_final_infos(ctx.run_dir, records)
     events = scan_paper(sections, runs, ctx.template) + unknown_citation_events(paper.get("removed_citations") or [])
     events += removed_number_events(paper.get("removed_numbers") or [])
     events = _tagged(events, ctx, "write", None)

@@ -7,8 +7,10 @@ not only through the recorded diff, is seen). Dynamic: each run's result.json an
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scientist.errors import ScientistError
@@ -16,11 +18,14 @@ from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
+from scientist.sandbox import reader
+from scientist.sandbox.final_info import ok_final_infos
 from scientist.template import Template
 
 EXPERIMENTS_DIR = "experiments"
 _SKIP_PARTS = {"out", ".sandbox", "__pycache__", "runs", "logs"}
 _MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_UNREADABLE_EVENTS = 20  # binary files reported one by one; past this the rest only count
 
 
 class MonitorInputError(ScientistError):
@@ -35,13 +40,25 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
     """Static events for every file in `workspace` that differs from the template (added, changed or removed)."""
     events: list[MonitorEvent] = []
     seen: set[str] = set()
-    for path in sorted(workspace.rglob("*")):
-        rel = path.relative_to(workspace)
+    tree = reader.walk(workspace)  # iterative, no link followed, within the reader's depth/entry budget
+    if tree.over_budget:
+        events.append(
+            MonitorEvent(
+                monitor="input_integrity",
+                severity="high",
+                rule="workspace_over_budget",
+                evidence=f"the workspace could not be scanned whole: {tree.over_budget}",
+            )
+        )
+    unreadable = 0
+    for entry in sorted(tree.entries, key=lambda entry: entry.rel):
+        rel = PurePosixPath(entry.rel)
         if (rel.parts and rel.parts[0] in _SKIP_PARTS) or any(part == "__pycache__" for part in rel.parts):
             continue
-        name = rel.as_posix()
-        if path.is_symlink():
-            target = str(path.readlink())
+        name = reader.display_name(entry.rel)
+        path = workspace / entry.rel
+        if stat.S_ISLNK(entry.mode):
+            target = reader.display_name(os.readlink(path))
             events.append(
                 MonitorEvent(
                     monitor="protected_files",
@@ -53,13 +70,16 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
                 )
             )
             continue
-        if not path.is_file():
+        if not stat.S_ISREG(entry.mode):
             continue
         seen.add(name)
         original = template.path / rel
         before = _text(original) if original.is_file() else None
-        after = _text(path)
+        after = _text_in(workspace, entry.rel)
         if after is None:
+            unreadable += 1
+            if unreadable > MAX_UNREADABLE_EVENTS:
+                continue
             events.append(
                 MonitorEvent(
                     monitor="input_integrity",
@@ -84,6 +104,15 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
                 )
             )
     return events
+
+
+def _text_in(workspace: Path, rel: str) -> str | None:
+    """A run's file as text, through the bounded reader (no link, FIFO or oversized file is read)."""
+    try:
+        data = reader.read_bytes(workspace, rel, max_bytes=_MAX_FILE_BYTES)
+        return None if b"\x00" in data else data.decode("utf-8")
+    except (reader.RunOutputError, UnicodeDecodeError):
+        return None
 
 
 def _text(path: Path) -> str | None:
@@ -154,9 +183,7 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
                 )
             )
         events.extend(_tag(found, run_id=run_id, node="experiment", candidate=label))
-        final_info = run_dir / str(record.get("final_info_path", ""))
-        if record.get("ok") and final_info.is_file():
-            ok_runs.append(json.loads(final_info.read_text(encoding="utf-8")))
+        ok_runs.extend(ok_final_infos(run_dir, [record]))
     draft = run_dir / "paper" / "draft.json"
     if draft.is_file():
         sections = json.loads(draft.read_text(encoding="utf-8"))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from scientist.monitors.events import MonitorEvent
 from scientist.sampling import Sampled
+from scientist.sandbox.final_info import ok_final_infos
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
@@ -84,11 +85,7 @@ def _scan(ctx: RunContext, records: list[dict[str, Any]]) -> Any:
     """Fabricated numbers and reviewer-directed text in one candidate draft (recorded by the winner's check)."""
     from scientist.monitors.paperscan import scan_paper
 
-    runs = [
-        json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-        for record in records
-        if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
-    ]
+    runs = ok_final_infos(ctx.run_dir, records)
 
     def scan(draft: dict[str, Any]) -> list[MonitorEvent]:
         path = ctx.run_dir / draft["dir"] / PAPER_DIR / "draft.json"

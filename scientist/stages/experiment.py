@@ -13,8 +13,7 @@ writes unusable edits), a config-only variant from a schema-constrained plan kee
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -22,6 +21,8 @@ from pydantic import BaseModel, Field, create_model
 from scientist.context import RunContext
 from scientist.prompts import render
 from scientist.sandbox import Limits, RunResult
+from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
+from scientist.sandbox.reader import RunOutputError, copy_regular_files, remove_tree
 from scientist.template import Template
 from scientist.tools.edit import apply_edits, feedback, unified_diff
 
@@ -180,7 +181,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
         for workspace in sorted(run_root.glob("attempt_*/workspace")):
             ctx.sandbox.cleanup(workspace)
-        shutil.rmtree(run_root)
+        remove_tree(run_root)  # whatever the run left: deep, long-named, linked (never followed)
     start = parent_code(ctx, plan.parent)
     if plan.mode == "edit":
         record = _edit_loop(ctx, plan, idea, run_root, start)
@@ -256,11 +257,18 @@ def _attempt(ctx: RunContext, plan: PlannedRun, run_root: Path, number: int, cod
     ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
     _write_code(workspace, code)
     result = sandbox_run(ctx, workspace, plan.label, attempt_root / "logs", attempt=number)
-    final_info = workspace / OUT_DIR / "final_info.json"
+    final_info = workspace / OUT_DIR / FINAL_INFO
+    output_error = None
+    if result.ok:
+        try:
+            load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
+        except RunOutputError as err:  # missing, a FIFO, a link, too big, hostile JSON, wrong types: a failed run
+            output_error = str(err)
     return {
         "attempt": number,
         "ran": True,
-        "ok": result.ok and final_info.exists(),
+        "ok": result.ok and output_error is None,
+        "output_error": output_error,
         "final_info_path": str(final_info.relative_to(ctx.run_dir)),
         "exit_code": result.exit_code,
         "timed_out": result.timed_out,
@@ -331,8 +339,7 @@ def _finish(
         record["protected_violations"] = last["protected_violations"]
         record["stderr_tail"] = last["stderr_tail"]
     if record["ok"]:
-        metrics = json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))["metrics"]
-        record["metric"] = metrics.get(ctx.template.primary_metric)
+        record["metric"] = record_metrics(ctx.run_dir, record).get(ctx.template.primary_metric)
     ctx.audit.append(
         "experiment_run",
         "pipeline",
@@ -442,6 +449,8 @@ def _failure(attempt: dict[str, Any]) -> str | None:
         return "timed out"
     if attempt["protected_violations"]:
         return f"touched protected files {attempt['protected_violations']}"
+    if attempt.get("output_error"):
+        return f"unusable outputs: {attempt['output_error'][:300]}"
     lines = [line for line in attempt["stderr_tail"].splitlines() if line.strip()]
     return f"exit code {attempt['exit_code']}: {lines[-1][:300] if lines else 'no error output'}"
 
@@ -462,15 +471,23 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     if plot_root.exists():
         if workspace.exists():
             ctx.sandbox.cleanup(workspace)
-        shutil.rmtree(plot_root)
+        remove_tree(plot_root)
     ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
-    run_dirs = []
+    run_dirs, labels = [], []
     for record in finished:
-        source = (ctx.run_dir / record["final_info_path"]).parent
+        source = PurePosixPath(record["final_info_path"]).parent
         target = workspace / "runs" / record["label"]
-        shutil.copytree(source, target)
+        try:  # regular files only, within the reader's budgets: no link loop, FIFO or flood is copied
+            copy_regular_files(ctx.run_dir, source, target, max_total=Limits().max_output_bytes)
+        except RunOutputError as err:
+            ctx.audit.append("plots_skipped", "pipeline", {"label": record["label"], "reason": str(err)})
+            remove_tree(target)
+            continue
         run_dirs.append(f"runs/{record['label']}")
-    command = ["python", "plot.py", "--run_dirs", *run_dirs, "--labels", *[r["label"] for r in finished]]
+        labels.append(record["label"])
+    if not run_dirs:
+        return None
+    command = ["python", "plot.py", "--run_dirs", *run_dirs, "--labels", *labels]
     command += ["--out", f"{OUT_DIR}/results.png"]
     ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": "plots", "command": command})
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")

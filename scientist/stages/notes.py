@@ -6,10 +6,10 @@ AI-Scientist asks the model to keep these notes; here they are derived from `res
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from scientist.context import RunContext
+from scientist.sandbox.final_info import record_metrics
 from scientist.stages.experiment import EXPERIMENTS_DIR
 
 NOTES_FILE = "notes.md"
@@ -49,7 +49,7 @@ def write_notes(ctx: RunContext, idea: dict[str, Any], records: list[dict[str, A
             if refused:
                 lines.append(f"- refused edits to: {', '.join(str(path) for path in refused)}")
         if record["ok"]:
-            metrics = json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))["metrics"]
+            metrics = record_metrics(ctx.run_dir, record)
             shown = ", ".join(
                 f"{name} = {value:.3f}" for name, value in metrics.items() if isinstance(value, int | float)
             )

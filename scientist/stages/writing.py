@@ -18,6 +18,7 @@ from scientist.errors import StructuredOutputError
 from scientist.latex import CompileResult, LatexError, compile_tex
 from scientist.monitors.paperscan import redact_untraceable, traceable_values
 from scientist.prompts import render
+from scientist.sandbox.final_info import ok_final_infos, record_metrics
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
@@ -57,11 +58,7 @@ class TitledSection(BaseModel):
 
 def _final_infos(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ok runs' final_info.json contents: what a number in the prose may be traced to."""
-    return [
-        json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-        for record in records
-        if record.get("ok") and (ctx.run_dir / record["final_info_path"]).is_file()
-    ]
+    return ok_final_infos(ctx.run_dir, records)
 
 
 def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,8 +67,7 @@ def measured_results(ctx: RunContext, records: list[dict[str, Any]]) -> list[dic
     for record in records:
         entry: dict[str, Any] = {"label": record["label"], "changes": record["overrides"], "ok": record["ok"]}
         if record["ok"]:
-            final_info = json.loads((ctx.run_dir / record["final_info_path"]).read_text(encoding="utf-8"))
-            entry["metrics"] = final_info.get("metrics", {})
+            entry["metrics"] = record_metrics(ctx.run_dir, record)
         results.append(entry)
     return results
 

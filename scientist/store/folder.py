@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from scientist.errors import CorruptRunError
 from scientist.reviews.form import SCORE_FIELDS
 from scientist.runs import CONFIG_SNAPSHOT, RUN_FILE, RunInfo
+from scientist.sandbox.final_info import record_metrics
 
 REVIEW_FILE = "review.json"
 PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
@@ -293,9 +294,8 @@ def _experiments(record: RunRecord, run_dir: Path) -> None:
         label = str(result.get("label") or result_path.parent.name)
         metrics: dict[str, Any] = {}
         final_info = result.get("final_info_path")
-        if result.get("ok") and isinstance(final_info, str) and (run_dir / final_info).exists():
-            final = _json(run_dir / final_info, "final_info")
-            metrics = final.get("metrics", {}) if isinstance(final, dict) else {}
+        if result.get("ok") and isinstance(final_info, str):
+            metrics = record_metrics(run_dir, result)
         record.experiments.append(
             ExperimentRecord(
                 label=label,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,7 +27,16 @@ from scientist.approvals.store import Decision, all_approvals, find_approval
 from scientist.errors import ScientistError
 from scientist.runs import list_runs
 from scientist.web.files import file_response, link_for
-from scientist.web.security import CSRF_COOKIE, CSRF_FIELD, TOKEN_COOKIE, csrf_ok, csrf_token, token_ok
+from scientist.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    TOKEN_COOKIE,
+    csrf_field,
+    csrf_ok,
+    csrf_token,
+    host_ok,
+    token_ok,
+)
 
 _templates = Environment(loader=PackageLoader("scientist.web", "templates"), autoescape=select_autoescape(default=True))
 
@@ -78,14 +88,20 @@ def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str) -> Re
 
 
 def create_app(
-    runs_dir: Path, token: str | None = None, resume_after_decision: bool = True, db: str | None = None
+    runs_dir: Path,
+    token: str | None = None,
+    resume_after_decision: bool = True,
+    db: str | None = None,
+    allowed_hosts: Collection[str] | None = None,
 ) -> Starlette:
-    """`token`: required on every request when given (always given when bound beyond loopback); `db`: the run
-    store the leaderboard reads (default: the user's)."""
+    """`token`: required on every request when given (`scientist serve` always gives one); `allowed_hosts`: the
+    Host names answered (others get 403, against DNS rebinding; `serve` always gives them); `db`: the run store
+    the leaderboard reads (default: the user's)."""
+    allowed = None if allowed_hosts is None else {host.lower() for host in allowed_hosts}
 
     def render(request: Request, name: str, **context: Any) -> HTMLResponse:
         csrf = csrf_token(request)
-        html = _templates.get_template(name).render(csrf=csrf, csrf_field=CSRF_FIELD, **context)
+        html = _templates.get_template(name).render(csrf=csrf_field(csrf, token), csrf_field=CSRF_FIELD, **context)
         response = HTMLResponse(html)
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
         return response
@@ -110,7 +126,7 @@ def create_app(
         from scientist.approvals.decide import STUDY_BUDGET_KIND, decide
 
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        if not csrf_ok(request, form):
+        if not csrf_ok(request, form, token, allowed):
             return PlainTextResponse("cross-site or CSRF-less request refused", status_code=403)
         action = request.path_params["action"]
         if action not in ("approve", "reject"):
@@ -133,6 +149,8 @@ def create_app(
         return file_response(runs_dir, request.path_params["path"])
 
     async def require_token(request: Request, call_next: Any) -> Response:
+        if not host_ok(request, allowed):
+            return PlainTextResponse("unknown Host: open the URL `scientist serve` printed", 403)
         if token is not None and not token_ok(request, token):
             return PlainTextResponse("a token is required: open the URL `scientist serve` printed", 401)
         response: Response = await call_next(request)
