@@ -24,7 +24,7 @@ SuiteArgument = Annotated[str, typer.Argument(help="The suite file (SUITE.toml) 
 def _suite_name(suite: str) -> str:
     path = Path(suite)
     if path.suffix == ".toml" or path.is_file():
-        from scientist.probes.spec import load_suite
+        from scientist.probing.spec import load_suite
 
         return load_suite(path).name
     return suite
@@ -49,7 +49,7 @@ def run(
 
     from scientist.config import load_settings
     from scientist.probes.execute import run_suite
-    from scientist.probes.spec import ProbeCell, load_suite
+    from scientist.probing.spec import ProbeCell, load_suite
     from scientist.store import open_store
 
     spec = load_suite(suite_file)

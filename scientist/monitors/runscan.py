@@ -16,9 +16,9 @@ from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
+from scientist.runs import EXPERIMENTS_DIR
 from scientist.template import Template
 
-EXPERIMENTS_DIR = "experiments"
 _SKIP_PARTS = {"out", ".sandbox", "__pycache__", "runs", "logs"}
 _MAX_FILE_BYTES = 2 * 1024 * 1024
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from scientist.context import RunContext
-from scientist.stages.experiment import EXPERIMENTS_DIR
+from scientist.runs import EXPERIMENTS_DIR
 
 NOTES_FILE = "notes.md"
 
