@@ -2,7 +2,7 @@
 
 Each planted violation goes into a fresh copy of the installed layout (scripts/lint_imports.build_tree), never the
 repository: an upward import, a cycle inside a package, a library imported outside its package, and a new module
-nobody gave a layer.
+nobody gave a layer. The banned-API rules (ruff) are checked the same way on a planted file read from stdin.
 """
 
 from __future__ import annotations
@@ -105,3 +105,39 @@ def test_the_script_reports_a_broken_tree_as_failure(tmp_path: Path) -> None:
     done = subprocess.run(script, capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert "scientist.errors is not allowed to import scientist.cli" in done.stdout
+
+
+# name -> (planted library code, the rule that must catch it)
+BANNED = {
+    "os.system": ("import os\n\nos.system('ls')\n", "TID251"),
+    "os.popen": ("import os\n\nos.popen('ls')\n", "TID251"),
+    "subprocess.getoutput": ("import subprocess\n\nsubprocess.getoutput('ls')\n", "TID251"),
+    "shell=True": ("import subprocess\n\nsubprocess.run('ls', shell=True)\n", "S602"),
+    "exec": ("exec('x = 1')\n", "S102"),
+    "print": ("def f() -> None:\n    print('hello')\n", "T201"),
+    "pickle.loads": ("import pickle\n\npickle.loads(b'')\n", "TID251"),
+    "tempfile.mktemp": ("import tempfile\n\ntempfile.mktemp()\n", "TID251"),
+}
+
+
+def _ruff(filename: str, source: str) -> subprocess.CompletedProcess[str]:
+    ruff = Path(sys.executable).with_name("ruff")
+    command = [str(ruff), "check", "--no-cache", "--stdin-filename", filename, "-"]
+    return subprocess.run(command, input=source, cwd=REPO, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("name", sorted(BANNED))
+def test_ruff_bans_the_api_in_library_code(name: str) -> None:
+    source, rule = BANNED[name]
+    done = _ruff("scientist/planted.py", source)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert rule in done.stdout, done.stdout
+
+
+def test_ruff_allows_what_the_code_legitimately_needs() -> None:
+    argument_list = "import subprocess\n\nsubprocess.run(['ls'], check=False)\n"
+    done = _ruff("scientist/planted.py", argument_list)
+    assert done.returncode == 0, done.stdout
+    # experiment templates are programs run inside the sandbox: they print their results
+    done = _ruff("scientist/templates/reward_misspec/planted.py", BANNED["print"][0])
+    assert done.returncode == 0, done.stdout
