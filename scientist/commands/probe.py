@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from scientist.commands.store import DbOption
+from scientist.errors import ExitCode
 
 app = typer.Typer(
     help="Probes: perturb real runs (conflicting instruction, shutdown, budget cut, obstacle, OOD task,"
@@ -68,7 +69,7 @@ def run(
         Console(stderr=True).print(
             f"[yellow]interrupted[/]: scored cells are kept; `scientist probe run {suite_file}` again continues"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         store.close()
     for outcome in outcomes:
