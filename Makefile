@@ -24,6 +24,7 @@ setup:
 
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python scripts/lint_imports.py  # the import contract in pyproject: layers, no cycles, libraries
 	$(VENV)/bin/python scripts/typecheck.py  # mypy over the installed layout (scientist.sandbox, ...)
 
 bench: setup

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scientist.approvals.errors import ApprovalPendingError
-from scientist.errors import BudgetExceededError, ScientistError
+from scientist.errors import BudgetExceededError, ExitCode, ScientistError
 
 app = typer.Typer(
     help="An automated AI-safety research agent in a measurement and safety harness.",
@@ -245,7 +245,7 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None) -> None:
         return
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
     console.print(f"[red]BROKEN[/]{where}: {report.problem}")
-    raise typer.Exit(1)
+    raise typer.Exit(ExitCode.FAILED)
 
 
 @config_app.command("show")
@@ -276,7 +276,7 @@ def doctor(model: ModelOption = None) -> None:
         table.add_row(check.name, f"[{colour[check.status]}]{check.status}[/]", check.detail, check.fix)
     console.print(table)
     if any(check.status == "fail" for check in checks):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def main() -> None:
@@ -296,7 +296,7 @@ def main() -> None:
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: the run is checkpointed; `scientist resume RUN` continues it")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,25 @@ Every message says what went wrong *and* what to do about it, because the reader
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What `scientist`'s exit status means (README, "Exit codes"); scripts and studies branch on these."""
+
+    OK = 0
+    FAILED = 1  # a check failed: doctor, a flagged diff, a sandbox run that did not pass
+    ERROR = 2  # a user-facing error (ScientistError): the message says what to do
+    BUDGET_PAUSED = 3  # a USD/token/wall-time cap was reached: raise it and resume
+    WAITING_FOR_HUMAN = 4  # an approval is pending: approve or reject, then resume
+    MONITOR_STOPPED = 5  # a safety monitor's policy stopped the run: review the audit log's monitor events
+    INTERRUPTED = 130  # Ctrl-C: the run is checkpointed
+
 
 class ScientistError(Exception):
     """Base for user-facing errors: `str(err)` is the one-line message, `hint` the fix."""
 
-    exit_code: int = 2
+    exit_code: int = ExitCode.ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -51,7 +65,7 @@ class CorruptRunError(ScientistError):
 class BudgetExceededError(ScientistError):
     """The next model call would pass the run's USD or token budget; the run stops cleanly and can resume."""
 
-    exit_code = 3
+    exit_code = ExitCode.BUDGET_PAUSED
 
 
 class ReplayMissError(ScientistError):

@@ -102,6 +102,13 @@ NODE_FUNCTIONS: dict[str, Callable[[RunContext, PipelineState], PipelineState]] 
 }
 
 
+def _plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
+    """The code gate's planner (the gate sits in a lower layer, so the pipeline hands it the stage's function)."""
+    from scientist.stages.experiment import plan_variant
+
+    return plan_variant(ctx, idea)
+
+
 def _save(ctx: RunContext, name: str, data: Any) -> None:
     path = ctx.run_dir / name
     tmp = path.with_suffix(".tmp")
@@ -117,7 +124,7 @@ def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineSt
 
         from scientist.approvals.budget import check_wall_time
         from scientist.faults import kill_point
-        from scientist.probes.inject import at_node_start
+        from scientist.probing.inject import at_node_start
 
         kill_point(f"before:{name}")
         check_wall_time(ctx, before=name)
@@ -166,7 +173,7 @@ def build_graph(ctx: RunContext, saver: Any) -> Any:
     for name in NODES:
         graph.add_node(name, cast(Any, _audited(ctx, name)))  # langgraph types nodes by input schema
     for name, kind in GATE_NODES.items():
-        graph.add_node(name, cast(Any, gate_node(ctx, kind)))
+        graph.add_node(name, cast(Any, gate_node(ctx, kind, plan_variant=_plan_variant)))
     graph.add_edge(START, STEPS[0])
     for before, after in pairwise(STEPS):
         if before in GATE_NODES:  # a rejected gate ends the run

@@ -15,6 +15,7 @@ from scientist.errors import CorruptRunError, RunNotFoundError
 
 RUN_FILE = "run.json"
 CONFIG_SNAPSHOT = "config.json"
+EXPERIMENTS_DIR = "experiments"  # sandbox runs, plan.json, notes.md, the search tree (stages.experiment and search)
 RunStatus = Literal["created", "running", "waiting", "paused", "stopped", "failed", "completed"]
 
 
@@ -96,3 +97,11 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         except (ValidationError, UnicodeDecodeError):
             continue
     return infos
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write a run-folder JSON file atomically (a temporary file, then rename), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    tmp.replace(path)

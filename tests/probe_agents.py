@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from scientist.probes.spec import DEFAULT_BLOCKER, DEFAULT_DECOY, OPERATOR_PREFIX
+from scientist.probing.spec import DEFAULT_BLOCKER, DEFAULT_DECOY, OPERATOR_PREFIX
 from tests.openai_stub import ScriptedReply
 from tests.schema_answers import SchemaResponder
 

@@ -15,6 +15,7 @@ import pytest
 
 from scientist.approvals.store import ApprovalStore
 from scientist.audit import AuditLog, verify
+from scientist.errors import ExitCode
 from scientist.monitors import MonitorEvent, scan_run, scan_sandbox_result, scan_workspace
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.evaluate import code_view
@@ -203,7 +204,7 @@ def test_a_gamed_run_waits_for_a_human_who_decides_its_fate(
     else:
         assert run_cli("reject", pending.id, "--reason", "gamed metric", env=env).returncode == 0
         resumed = run_cli("resume", run_dir.name, env=env)
-        assert resumed.returncode == 4, resumed.stderr + resumed.stdout
+        assert resumed.returncode == ExitCode.MONITOR_STOPPED == 5, resumed.stderr + resumed.stdout
         message = " ".join(resumed.stderr.split())  # rich wraps long lines
         assert "approval rejected: gamed metric" in message and "Traceback" not in message
         assert audit.find(kind="monitor_stop")

@@ -57,7 +57,7 @@ def test_wheel_install_maps_the_folders(tmp_path: Path) -> None:
     for bait in ("heldout/eval_seeds.json", "heldout/expected_metrics.json", "scoreboard/final_info.json"):
         assert f"scientist/templates/planted_gaming/{bait}" in names
     assert "scientist/prompts/experiment_edit.j2" in names and "scientist/tools/edit.py" in names
-    assert "scientist/probes/inject.py" in names and "scientist/prompts/probe_judge.j2" in names
+    assert "scientist/probing/inject.py" in names and "scientist/prompts/probe_judge.j2" in names
     assert "scientist/store/migrations/versions/0003_probes.py" in names
     assert not [name for name in names if name.startswith(("tools/", "sandbox/", "tests/"))]
     target = tmp_path / "site"

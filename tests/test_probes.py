@@ -21,7 +21,7 @@ from scientist.errors import ConfigError
 from scientist.probes.execute import check_suite, run_suite
 from scientist.probes.judge import cohen_kappa, spearman
 from scientist.probes.report import build_report, coherence
-from scientist.probes.spec import parse_suite
+from scientist.probing.spec import parse_suite
 from scientist.store import open_store
 from scientist.store.models import ProbeResult
 from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
@@ -383,7 +383,7 @@ def test_coherence_separates_a_consistent_agent_from_a_fickle_one_and_report_ren
 
 
 def test_the_example_suite_in_the_docs_is_valid() -> None:
-    from scientist.probes.spec import cells, load_suite
+    from scientist.probing.spec import cells, load_suite
 
     spec = load_suite(Path(__file__).resolve().parents[1] / "docs" / "probe_suite.example.toml")
     check_suite(spec)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from scientist.errors import ScientistError
+from scientist.errors import ExitCode, ScientistError
 
 
 class ApprovalPendingError(ScientistError):
     """The run stopped at an approval gate; nothing runs until a human decides."""
 
-    exit_code = 4
+    exit_code = ExitCode.WAITING_FOR_HUMAN
 
 
 class ApprovalError(ScientistError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
 from scientist.audit import canonical_json
+from scientist.runs import EXPERIMENTS_DIR
 from scientist.sandbox.final_info import record_metrics
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ IDEA_TEXT_FIELDS = ("title", "hypothesis", "experiment_plan", "risks")
 WRITE_FEEDBACK = "feedback"  # the write gate's one editable field: `scientist approve ID --edit feedback='...'`
 # gate node name -> the kind of approval it asks for; wired in pipeline.STEPS
 GATE_NODES = {"gate_ideas": "ideas", "gate_code": "code", "gate_write": "write"}
+# (ctx, selected idea) -> the plan the experiment node will run, saved to plan.json (stages.experiment.plan_variant)
+Planner = Callable[["RunContext", dict[str, Any]], dict[str, Any]]
 
 _current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("scientist_run_context", default=None)
 
@@ -140,13 +143,24 @@ def route_after_gate(next_node: str) -> Callable[[dict[str, Any]], str]:
     return route
 
 
-def gate_node(ctx: RunContext, kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A graph node asking for approval of `kind` when the run's --approve mode includes it (else a no-op)."""
+def gate_node(
+    ctx: RunContext, kind: str, *, plan_variant: Planner | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A graph node asking for approval of `kind` when the run's --approve mode includes it (else a no-op).
+
+    The code gate shows the agent's plan: `plan_variant` (the experiment stage's planner) is passed in by the
+    pipeline, so this safety layer never imports the stages above it.
+    """
+    if kind == "code" and plan_variant is None:
+        raise ValueError("the code gate needs plan_variant (the experiment stage's planner)")
 
     def node(state: dict[str, Any]) -> dict[str, Any]:
         if kind not in GATES_BY_MODE[getattr(ctx.settings, "approve", "none")]:
             return {}
-        title, payload = BUILDERS[kind](ctx, state)
+        if kind == "code" and plan_variant is not None:
+            title, payload = _code_request(ctx, state, plan_variant)
+        else:
+            title, payload = BUILDERS[kind](ctx, state)
         decision = request_approval(kind, payload, title=title, key=f"gate:{kind}", ctx=ctx)
         update = apply_decision(ctx, kind, state, decision)
         ctx.audit.append("approval_applied", "pipeline", {"kind": kind, "action": decision.action})
@@ -180,8 +194,6 @@ def _edit_idea(ctx: RunContext, idea: dict[str, Any], edit: dict[str, Any]) -> d
 
 
 def _plan_path(ctx: RunContext) -> Any:
-    from scientist.stages.experiment import EXPERIMENTS_DIR
-
     return ctx.run_dir / EXPERIMENTS_DIR / "plan.json"
 
 
@@ -217,9 +229,7 @@ def config_diff(ctx: RunContext, applied: dict[str, Any]) -> str:
     return "".join(lines)
 
 
-def _code_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    from scientist.stages.experiment import plan_variant
-
+def _code_request(ctx: RunContext, state: dict[str, Any], plan_variant: Planner) -> tuple[str, dict[str, Any]]:
     plan = plan_variant(ctx, state["selected"])  # saved to plan.json: the experiment node reuses it, no new call
     return f"experiment plan for: {state['selected'].get('title', '?')}", {
         "plan": plan,
@@ -242,6 +252,5 @@ def _write_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[st
 
 BUILDERS: dict[str, Callable[[RunContext, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
     "ideas": _ideas_request,
-    "code": _code_request,
     "write": _write_request,
-}
+}  # the code gate's request needs the agent's planner: see gate_node

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from scientist.errors import ScientistError
+from scientist.errors import ExitCode, ScientistError
 
 app = typer.Typer(help="Safety monitors: scan runs and proposed edits, evaluate detection.", no_args_is_help=True)
 
@@ -45,7 +45,7 @@ def _exit_for(events: list, fail_on: str) -> None:  # type: ignore[type-arg]
     if fail_on not in SEVERITIES:
         raise ScientistError(f"--fail-on {fail_on!r} is not a severity", hint=f"use one of {', '.join(SEVERITIES)}")
     if any(event.at_least(fail_on) for event in events):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command("check-diff")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from scientist.commands.store import DbOption
+from scientist.errors import ExitCode
 
 app = typer.Typer(
     help="Probes: perturb real runs (conflicting instruction, shutdown, budget cut, obstacle, OOD task,"
@@ -24,7 +25,7 @@ SuiteArgument = Annotated[str, typer.Argument(help="The suite file (SUITE.toml) 
 def _suite_name(suite: str) -> str:
     path = Path(suite)
     if path.suffix == ".toml" or path.is_file():
-        from scientist.probes.spec import load_suite
+        from scientist.probing.spec import load_suite
 
         return load_suite(path).name
     return suite
@@ -49,7 +50,7 @@ def run(
 
     from scientist.config import load_settings
     from scientist.probes.execute import run_suite
-    from scientist.probes.spec import ProbeCell, load_suite
+    from scientist.probing.spec import ProbeCell, load_suite
     from scientist.store import open_store
 
     spec = load_suite(suite_file)
@@ -68,7 +69,7 @@ def run(
         Console(stderr=True).print(
             f"[yellow]interrupted[/]: scored cells are kept; `scientist probe run {suite_file}` again continues"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         store.close()
     for outcome in outcomes:

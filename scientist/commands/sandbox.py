@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from scientist.errors import ScientistError
+from scientist.errors import ExitCode, ScientistError
 
 app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
 
@@ -154,7 +154,7 @@ def run(
     if not as_json:
         _echo(f"workspace, logs and audit log: {folder}")
     serious = any(event.at_least("high") for event in events)
-    raise typer.Exit(0 if result.ok and not serious else 1)
+    raise typer.Exit(ExitCode.OK if result.ok and not serious else ExitCode.FAILED)
 
 
 def _monitor(audit: Any, result: Any, workspace: Path, template: Any) -> list[Any]:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from scientist.errors import ExitCode
+
 app = typer.Typer(help="The run store (SQLite by default, PostgreSQL with --db): import runs, inspect it.",
                   no_args_is_help=True)  # fmt: skip
 
@@ -40,7 +42,7 @@ def import_(
         err_console.print(f"[yellow]skipped[/] {problem.path}: {problem.error}", highlight=False, soft_wrap=True)
     console.print(f"imported {len(report.imported)} run(s) into {store.where}; {len(report.failed)} skipped")
     if report.failed and not report.imported:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command("info")

@@ -12,6 +12,7 @@ import typer
 
 from scientist.approvals.errors import ApprovalPendingError
 from scientist.commands.store import DbOption
+from scientist.errors import ExitCode
 
 app = typer.Typer(help="Studies: topics x templates x models x scaffold variants x n x seeds, and their report.",
                   no_args_is_help=True)  # fmt: skip
@@ -82,13 +83,13 @@ def run(
             result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner)
     except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
         console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
-        raise typer.Exit(0) from None
+        raise typer.Exit(ExitCode.OK) from None
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"[yellow]interrupted[/]: finished runs are kept and the current run is checkpointed;"
             f" `scientist study run {study_file}` again continues the study"
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     finally:
         store.close()
         runner.close()

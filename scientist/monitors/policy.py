@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 from scientist.audit import AuditLog
-from scientist.errors import ScientistError
+from scientist.errors import ExitCode, ScientistError
 from scientist.monitors.events import SEVERITIES, MonitorEvent, Severity, severity_rank
 
 Action = Literal["log", "require_approval", "stop"]
@@ -31,7 +31,7 @@ DEFAULT_POLICY: dict[Severity, Action] = {
 class MonitorStopError(ScientistError):
     """A monitor flagged an action the policy does not let through; the run stops (resumable after review)."""
 
-    exit_code = 4
+    exit_code = ExitCode.MONITOR_STOPPED  # not 4: a stopped run is not waiting for anyone
 
 
 def resolve_policy(overrides: Mapping[Any, Any] | None) -> dict[Severity, Action]:

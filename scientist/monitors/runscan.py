@@ -18,11 +18,11 @@ from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
+from scientist.runs import EXPERIMENTS_DIR
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import ok_final_infos
 from scientist.template import Template
 
-EXPERIMENTS_DIR = "experiments"
 _SKIP_PARTS = {"out", ".sandbox", "__pycache__", "runs", "logs"}
 _MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_UNREADABLE_EVENTS = 20  # binary files reported one by one; past this the rest only count

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from scientist.config import Settings
 from scientist.errors import ConfigError, ScientistError
-from scientist.probes.spec import ProbeCell, SuiteSpec, cells
+from scientist.probing.spec import ProbeCell, SuiteSpec, cells
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
 from scientist.store.models import ProbeResult

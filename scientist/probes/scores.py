@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog, AuditRecord
-from scientist.probes.inject import DECOY_RULE
-from scientist.probes.spec import ProbeSpec
+from scientist.probing.inject import DECOY_RULE
+from scientist.probing.spec import ProbeSpec
 
 JUDGE_STAGE = "probe_judge"
 TRACE_CHARS = 4000

@@ -20,33 +20,21 @@ from pydantic import BaseModel, Field, create_model
 
 from scientist.context import RunContext
 from scientist.prompts import render
+from scientist.runs import EXPERIMENTS_DIR, write_json
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
 from scientist.sandbox.reader import RunOutputError, copy_regular_files, remove_tree
+from scientist.stages.search import PlannedRun
 from scientist.template import Template
 from scientist.tools.edit import apply_edits, feedback, unified_diff
 
-EXPERIMENTS_DIR = "experiments"
 OUT_DIR = "out"
 CONFIG_FILE = "config.json"
 CODE_DIR = "code"
 EDIT_MAX_TOKENS = 300
 ERROR_TAIL_CHARS = 1200
 
-RunMode = Literal["baseline", "edit", "config"]
 
-
-class PlannedRun(BaseModel):
-    """One run the search wants: where its code starts (`parent`), and how it changes it (`mode`)."""
-
-    label: str
-    mode: RunMode
-    parent: str | None = None
-    depth: int = 0
-    ordinal: int = 0  # seed offset of this run's model calls (siblings with one prompt must differ)
-    total_runs: int = 1
-    history: list[dict[str, str]] = Field(default_factory=list, description="label + summary of earlier runs")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="config values (mode 'config' only)")
 
 
 class VariantPlan(BaseModel):
@@ -80,7 +68,7 @@ def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
         saved: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
         return saved
     result = _best_plan(ctx, idea) if ctx.settings.plan_n > 1 else _applied(ctx, _ask_plan(ctx, idea, 0, None))
-    _write_json(plan_path, result)
+    write_json(plan_path, result)
     ctx.audit.append("variant_plan", "agent", result)
     return result
 
@@ -191,7 +179,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
             code[CONFIG_FILE] = _with_overrides(code[CONFIG_FILE], plan.overrides)
         attempt = _attempt(ctx, plan, run_root, 0, code)
         record = _finish(ctx, plan, run_root, start, code, [attempt], failure=_failure(attempt))
-    _write_json(result_path, record)
+    write_json(result_path, record)
     return record
 
 
@@ -500,9 +488,3 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
 
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    tmp.replace(path)

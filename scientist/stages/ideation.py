@@ -44,7 +44,7 @@ def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
     """
     from scientist.sampling import AllCandidatesFailedError, structured_sampler
     from scientist.stages import bestofn
-    from scientist.stages.novelty import related_papers
+    from scientist.stages.papers import related_papers
 
     n = ctx.settings.num_ideas
     ctx.progress("ideate", "looking up related papers in the local index")
@@ -83,7 +83,7 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
 
     `index` is a fresh sample index (its seed differs from every earlier sample); None when the model fails.
     """
-    from scientist.stages.novelty import related_papers
+    from scientist.stages.papers import related_papers
 
     related = related_papers(ctx, f"{idea['title']} {idea['hypothesis']}")
     variables = {**_variables(ctx, topic, related), "revise": {"title": idea["title"], "feedback": feedback}}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from scientist.context import RunContext
+from scientist.runs import EXPERIMENTS_DIR
 from scientist.sandbox.final_info import record_metrics
-from scientist.stages.experiment import EXPERIMENTS_DIR
 
 NOTES_FILE = "notes.md"
 

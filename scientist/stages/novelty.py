@@ -10,10 +10,10 @@ or stops with the evidence (`"stop"`). Every verdict, with its scores, queries a
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from scientist.errors import ScientistError
+from scientist.stages.papers import paper_index
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
@@ -21,47 +21,11 @@ if TYPE_CHECKING:
     from scientist.tools.novelty import NoveltyVerdict
 
 STAGE = "novelty"
-RELATED_FOR_IDEATION = 3
 RELATED_FOR_WRITING = 3
-_indexes: dict[tuple[str, str], PaperIndex] = {}
 
 
 class NoveltyExhaustedError(ScientistError):
     """Every idea was judged not novel and the configuration says to stop."""
-
-
-def paper_index(ctx: RunContext) -> PaperIndex:
-    """The workspace index (`$SCIENTIST_INDEX_*` or ~/.cache/scientist/index), seeded once, shared in-process."""
-    from scientist.tools.index import PaperIndex, default_index_dir
-    from scientist.tools.seed import ensure_seed, seed_corpus_path
-
-    location = os.environ.get("SCIENTIST_INDEX_URL") or str(default_index_dir())
-    key = (location, os.environ.get("SCIENTIST_INDEX_COLLECTION", ""))
-    index = _indexes.get(key)
-    if index is None:
-        index = _indexes[key] = PaperIndex()
-    source = seed_corpus_path()
-    if source is not None:
-        added = ensure_seed(index, source)
-        if added:
-            ctx.audit.append("seed_corpus_loaded", STAGE, {"path": str(source), "papers": added})
-    return index
-
-
-def related_papers(ctx: RunContext, text: str, k: int = RELATED_FOR_IDEATION) -> list[dict[str, Any]]:
-    """The k indexed papers nearest to `text` (id, title, score), or [] when the index is empty or unusable.
-
-    Used as cheap context for ideation; a broken index is recorded and never stops the run here (the novelty
-    node reports it properly).
-    """
-    from scientist.tools.index import IndexStoreError
-
-    try:
-        hits = paper_index(ctx).search(text[:2000], k=k)
-    except IndexStoreError as err:
-        ctx.audit.append("stage_failure", "pipeline", {"stage": "ideate.related", "error": str(err)})
-        return []
-    return [{"id": hit.paper.id, "title": hit.paper.title, "score": round(hit.score, 3)} for hit in hits]
 
 
 def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature: Any) -> NoveltyVerdict:

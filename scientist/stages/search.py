@@ -12,10 +12,28 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from scientist.context import RunContext
-from scientist.stages.experiment import EXPERIMENTS_DIR, PlannedRun, _write_json
+from scientist.runs import EXPERIMENTS_DIR, write_json
+
+RunMode = Literal["baseline", "edit", "config"]
+
+
+class PlannedRun(BaseModel):
+    """One run the search wants: where its code starts (`parent`), and how it changes it (`mode`)."""
+
+    label: str
+    mode: RunMode
+    parent: str | None = None
+    depth: int = 0
+    ordinal: int = 0  # seed offset of this run's model calls (siblings with one prompt must differ)
+    total_runs: int = 1
+    history: list[dict[str, str]] = Field(default_factory=list, description="label + summary of earlier runs")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="config values (mode 'config' only)")
+
 
 Runner = Callable[[PlannedRun], dict[str, Any]]
 TREE_FILE = "tree.json"
@@ -126,5 +144,5 @@ def _write_tree(ctx: RunContext, nodes: list[dict[str, Any]], expanded: list[str
         )
     best = max(nodes, key=lambda n: score(n, direction))
     summary = {"metric": ctx.template.primary_metric, "direction": direction, "best": best["label"], "nodes": entries}
-    _write_json(ctx.run_dir / EXPERIMENTS_DIR / TREE_FILE, summary)
+    write_json(ctx.run_dir / EXPERIMENTS_DIR / TREE_FILE, summary)
     json.dumps(summary)  # fail loudly here, not in a reader, if a record ever held something unserialisable

@@ -20,19 +20,22 @@ from scientist.approvals.budget import BUDGET_FIELDS, active_seconds
 from scientist.approvals.decide import STUDY_BUDGET_KIND
 from scientist.approvals.store import Approval, ApprovalStore
 from scientist.audit import AuditLog
-from scientist.errors import ScientistError
+from scientist.errors import BudgetExceededError, ExitCode, ScientistError
 from scientist.store.engine import Store
 from scientist.store.models import Run
-from scientist.study.execute import StudyBudgetError
 from scientist.study.spec import StudySpec
 
 _SPEC_FIELD = {"budget_usd": "usd", "budget_tokens": "tokens", "budget_wall_s": "wall_s"}
 
 
+class StudyBudgetError(BudgetExceededError):
+    """The study's [budget] is spent: no further run starts; raising the cap and re-running continues it."""
+
+
 class StudyStoppedError(ScientistError):
     """A human rejected raising the study's budget: no further run starts (the CLI reports it and exits 0)."""
 
-    exit_code = 0
+    exit_code = ExitCode.OK
 
 
 def study_spent(store: Store, cell_ids: list[int]) -> dict[str, float]:

@@ -29,14 +29,11 @@ from scientist.executors import Executor, LocalExecutor
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Run, Study
+from scientist.study.budget import StudyBudgetError, StudyStoppedError, check_study_budget
 from scientist.study.spec import CellSpec, StudySpec
 
 FINISHED_RUNS = ("completed", "stopped")  # a stopped run ended by its own rule (e.g. no novel idea): no resume
 CellProgress = Callable[[CellSpec, int, str, str], None]
-
-
-class StudyBudgetError(BudgetExceededError):
-    """The study's [budget] is spent: no further run starts; raising the cap and re-running continues it."""
 
 
 class CellOutcome(BaseModel):
@@ -112,8 +109,6 @@ def _set_status(store: Store, cell_id: int, status: str, error: str | None = Non
 
 def _check_budget(store: Store, spec: StudySpec, cell_ids: list[int], study_dir: Path) -> None:
     """The study-budget hook (scientist/study/budget.py): pauses on an approval or stops at the study's caps."""
-    from scientist.study.budget import check_study_budget
-
     check_study_budget(store, spec, cell_ids, study_dir)
 
 
@@ -228,8 +223,6 @@ def run_study(
                 budget = outcome
                 break  # closing the map stops the other cells: they would find the budget spent too
     if budget is not None and budget.stopped:
-        from scientist.study.budget import StudyStoppedError
-
         raise StudyStoppedError(budget.error or "the study was stopped", hint=budget.hint)
     if budget is not None:
         raise StudyBudgetError(budget.error or "the study's budget is spent", hint=budget.hint or _BUDGET_HINT)
@@ -251,7 +244,6 @@ def check_store_for(executor: Executor, store: Store) -> None:
 def execute_cell(job: CellJob, store: Store | None = None, progress: CellProgress | None = None) -> CellOutcome:
     """Run one cell (the task an executor runs): resumes its runs, records them, never raises for a spent budget."""
     from scientist.store import open_store
-    from scientist.study.budget import StudyStoppedError
 
     own = store is None
     active = open_store(job.db) if store is None else store

@@ -25,7 +25,7 @@ from typing import Any
 
 from scientist.context import RunContext
 from scientist.errors import HarnessStopError
-from scientist.probes.spec import OPERATOR_PREFIX, PIPELINE_NODES, STOP_KINDS, ProbeSpec
+from scientist.probing.spec import OPERATOR_PREFIX, PIPELINE_NODES, STOP_KINDS, ProbeSpec
 
 PROBE_WORKSPACE = "probe_template"
 DECOY_RULE = "decoy_evaluator_touched"

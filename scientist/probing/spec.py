@@ -1,7 +1,7 @@
 """Probe specs and the probe suite file (TOML).
 
 A probe is one perturbation of a real run at a pipeline node boundary: the harness applies it just before the
-node starts (see `scientist.probes.inject`) and audits it as `probe_injected`. Everything here is checked before
+node starts (see `scientist.probing.inject`) and audits it as `probe_injected`. Everything here is checked before
 any run starts: an unknown probe kind, node or key is one error naming it and the valid options.
 
     name = "corrigibility"
