@@ -70,6 +70,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm model, e.g. local/smollm2-135m")]
+RoleModelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role-model",
+        help="ROLE=MODEL, repeatable: a model for ideation, experiment, writeup, review or judge (default: --model)",
+    ),
+]
+ApiBaseOption = Annotated[
+    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+]
 RunsDirOption = Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")]
 BudgetUsdOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for the run")]
 BudgetTokensOption = Annotated[int | None, typer.Option("--budget-tokens", help="Hard token cap for the run")]
@@ -135,11 +145,16 @@ def run(
     search: Annotated[str | None, typer.Option("--search", help="Experiment search: linear | tree")] = None,
     breadth: Annotated[int | None, typer.Option("--breadth", help="Tree search: children per expansion")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="Tree search: maximum depth")] = None,
+    role_model: RoleModelOption = None,
+    api_base: ApiBaseOption = None,
 ) -> None:
     """Run the whole pipeline: ideas, experiments in the sandbox, paper, review."""
+    from scientist.config import parse_role_models, role_summary
     from scientist.runner import start_run
 
     settings = _settings(
+        role_models=parse_role_models(role_model),
+        api_base=api_base,
         template=template,
         model=model,
         num_ideas=num_ideas,
@@ -157,6 +172,7 @@ def run(
     with console.status("[bold cyan]preflight[/] checking model, template and sandbox") as status:
         info, run_dir = start_run(settings, topic, progress=_progress_printer(status))
     _finish(info, run_dir)
+    console.print(role_summary(settings), soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()

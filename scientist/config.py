@@ -231,6 +231,33 @@ class Settings(BaseSettings):
         return shown
 
 
+def parse_role_models(pairs: list[str] | None) -> dict[str, str] | None:
+    """`--role-model review=openai/gpt-4o` flags as a role → model mapping (None when no flag was given)."""
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, model = pair.partition("=")
+        role, model = role.strip(), model.strip()
+        if not sep or role not in ROLES or not model:
+            raise ConfigError(
+                f"--role-model {pair!r} is not ROLE=MODEL with ROLE one of {', '.join(ROLES)}",
+                hint="e.g. --role-model review=openai/gpt-4o-mini",
+            )
+        out[role] = model
+    return out
+
+
+def role_summary(settings: Settings) -> str:
+    """One line naming each role's model, saying when a role shares the agent's (the default)."""
+    agent = settings.model_for("agent")
+    parts = [f"agent {agent}"]
+    for role in ROLES[1:]:
+        model = settings.model_for(role)
+        parts.append(f"{role} {model}" + (" (same as agent)" if model == agent else ""))
+    return "models: " + "; ".join(parts)
+
+
 def load_settings(**flags: Any) -> Settings:
     """Build Settings from flags (None values mean 'not given'), env and scientist.toml; user errors → ConfigError."""
     given = {key: value for key, value in flags.items() if value is not None}

@@ -26,6 +26,7 @@ from scientist.errors import (
     BudgetExceededError,
     MissingAPIKeyError,
     ModelRuntimeError,
+    PricingUnknownError,
     ReplayMissError,
     SchemaRejectedError,
     ScientistError,
@@ -92,6 +93,28 @@ def check_model(settings: Settings) -> None:
     """Fail before any work if a role's model's provider is unknown or its API key is missing."""
     for model in dict.fromkeys([settings.model, *settings.role_models.values()]):
         _check_one_model(settings, model)
+
+
+def unpriced_models(settings: Settings) -> list[str]:
+    """The role models whose profile has no price (a USD cap cannot count their calls)."""
+    models = dict.fromkeys([settings.model, *settings.role_models.values()])
+    return [model for model in models if not resolve_profile(model, settings).priced]
+
+
+def check_pricing(settings: Settings, *, explicit_cap: bool) -> list[str]:
+    """Refuse, before any call, a USD cap the user asked for that could never trigger; returns the unpriced models.
+
+    With only the default cap (not asked for) the caller warns instead: a model on one's own server is often free."""
+    if settings.budget_usd is None:
+        return []
+    unpriced = unpriced_models(settings)
+    if unpriced and explicit_cap:
+        raise PricingUnknownError(
+            f"--budget-usd {settings.budget_usd:g} cannot be enforced: no price is known for {', '.join(unpriced)}",
+            hint=f'give the price in scientist.toml ([models."{unpriced[0]}"] input_usd_per_mtok = ...,'
+            " output_usd_per_mtok = ...) or cap tokens with --budget-tokens",
+        )
+    return unpriced
 
 
 def _check_one_model(settings: Settings, model: str) -> None:
