@@ -277,11 +277,16 @@ def config_show(
 
 
 @app.command()
-def doctor(model: ModelOption = None) -> None:
-    """Check the model runtime, sandbox backends, Docker, LaTeX and disk, and say how to fix each."""
-    from scientist.doctor import run_checks
+def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
+    """Check the model runtime, sandbox backends, Docker, LaTeX and disk, and say how to fix each.
 
-    checks = run_checks(_settings(model=model))
+    With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
+    """
+    from scientist.doctor import run_checks
+    from scientist.llm import LOCAL_PROVIDER, provider_of
+
+    settings = _settings(model=model, api_base=api_base)
+    checks = run_checks(settings, call_model=model is not None and provider_of(settings.model) != LOCAL_PROVIDER)
     colour = {"ok": "green", "warn": "yellow", "fail": "red"}
     table = Table("check", "status", "detail", "fix")
     for check in checks:

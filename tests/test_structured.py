@@ -182,3 +182,11 @@ def test_garbage_or_truncated_body_is_a_clear_error(tmp_path: Path, stub: OpenAI
     stub.replies = [ScriptedReply(raw_body=body)]
     with pytest.raises(ModelRuntimeError, match="resume"):
         ask(gateway(tmp_path, stub))
+
+
+def test_unreachable_api_base_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(model="openai/gpt-4o-mini", api_base="http://127.0.0.1:9/v1", api_key="sk-test-0000",
+                        llm_cache_dir=tmp_path, transient_retries=0)
+    with pytest.raises(ModelRuntimeError, match="resume") as caught:
+        ask(LLMGateway(settings, AuditLog(tmp_path / "run")))
+    assert "\n" not in caught.value.message
