@@ -34,7 +34,7 @@ from scientist.errors import (
     UnknownModelError,
 )
 from scientist.profiles import Limits, ModelProfile
-from scientist.profiles import resolve as resolve_profile
+from scientist.profiles import resolve as _resolve
 from scientist.prompts import RenderedPrompt, render
 from scientist.structured import response_format as provider_response_format
 from scientist.structured import schema_instruction
@@ -93,6 +93,25 @@ def check_model(settings: Settings) -> None:
     """Fail before any work if a role's model's provider is unknown or its API key is missing."""
     for model in dict.fromkeys([settings.model, *settings.role_models.values()]):
         _check_one_model(settings, model)
+
+
+def model_info(model: str) -> dict[str, Any]:
+    """litellm's window, output cap, prices and schema support for `model` ({} for a model it does not know)."""
+    litellm = _import_litellm()
+    try:
+        info: dict[str, Any] = dict(litellm.get_model_info(model))
+    except Exception:
+        info = {}
+    try:
+        info["supports_response_schema"] = bool(litellm.supports_response_schema(model=model))
+    except Exception:
+        info["supports_response_schema"] = False
+    return info
+
+
+def resolve_profile(model: str, settings: Settings) -> ModelProfile:
+    """`model`'s profile: litellm's model info under the config's `[models."..."]` overrides."""
+    return _resolve(model, settings, model_info)
 
 
 def unpriced_models(settings: Settings) -> list[str]:

@@ -6,13 +6,13 @@ sections and whole-file edits; the embedded model must keep exactly today's size
 by the request, so a changed size would be a replay miss). Limits scale with the context window in whole steps of
 the embedded model's 4096 tokens, capped at 8x, and never ask for more output than the model may produce.
 
-A profile comes from litellm's model info, overridden per model by `[models."provider/name"]` in scientist.toml;
-the embedded model's is fixed here.
+A profile comes from litellm's model info (looked up by the gateway, the one module that imports litellm),
+overridden per model by `[models."provider/name"]` in scientist.toml; the embedded model's is fixed here.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from scientist.config import ModelOverride, Settings, StructuredMode
 
 LOCAL_PROVIDER = "local"
+ModelInfo = Callable[[str], Mapping[str, Any]]  # litellm's model info for a model ({} when it does not know it)
 TINY_CONTEXT = 4096  # the embedded model's window: the unit the limits scale by
 MAX_SCALE = 8
 UNKNOWN_CONTEXT = 8192  # a model litellm does not know: assume a small window (override it in config)
@@ -99,21 +100,6 @@ class ModelProfile(BaseModel):
         )
 
 
-def _litellm_info(model: str) -> dict[str, Any]:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    try:
-        info: dict[str, Any] = dict(litellm.get_model_info(model))
-    except Exception:
-        info = {}
-    try:
-        info["_supports_response_schema"] = bool(litellm.supports_response_schema(model=model))
-    except Exception:
-        info["_supports_response_schema"] = False
-    return info
-
-
 def default_mode(model: str, supports_response_schema: bool) -> StructuredMode:
     """The provider's documented structured-output route when litellm says the model supports schemas."""
     provider = provider_of(model)
@@ -140,8 +126,7 @@ def _embedded(model: str, settings: Settings) -> ModelProfile:
     )
 
 
-def _from_litellm(model: str) -> ModelProfile:
-    info = _litellm_info(model)
+def _from_info(model: str, info: Mapping[str, Any]) -> ModelProfile:
     known = bool(info.get("max_input_tokens") or info.get("max_tokens"))
     window = int(info.get("max_input_tokens") or info.get("max_tokens") or UNKNOWN_CONTEXT)
     output = int(info.get("max_output_tokens") or info.get("max_tokens") or UNKNOWN_OUTPUT)
@@ -152,7 +137,7 @@ def _from_litellm(model: str) -> ModelProfile:
         max_output_tokens=min(output, window),
         input_usd_per_token=float(prompt_price) if prompt_price is not None else None,
         output_usd_per_token=float(completion_price) if completion_price is not None else None,
-        structured_output=default_mode(model, bool(info.get("_supports_response_schema"))),
+        structured_output=default_mode(model, bool(info.get("supports_response_schema"))),
         source="litellm" if known else "default",
     )
 
@@ -175,8 +160,13 @@ def _override(profile: ModelProfile, override: ModelOverride) -> ModelProfile:
     return profile.model_copy(update=update)
 
 
-def resolve(model: str, settings: Settings) -> ModelProfile:
-    """The profile of `model` under `settings` (the embedded model's is fixed; config overrides any field)."""
-    profile = _embedded(model, settings) if provider_of(model) == LOCAL_PROVIDER else _from_litellm(model)
+def resolve(model: str, settings: Settings, model_info: ModelInfo) -> ModelProfile:
+    """The profile of `model` under `settings` (the embedded model's is fixed; config overrides any field).
+
+    `model_info` is litellm's lookup (scientist.llm.model_info: only the gateway imports litellm); {} = unknown."""
+    if provider_of(model) == LOCAL_PROVIDER:
+        profile = _embedded(model, settings)
+    else:
+        profile = _from_info(model, model_info(model))
     override = settings.models.get(model)
     return _override(profile, override) if override is not None else profile

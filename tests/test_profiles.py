@@ -4,6 +4,7 @@ more earlier-section context, bigger edits and a longer reviewer cut; config ove
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from scientist.audit import AuditLog
 from scientist.config import ModelOverride, Settings, load_settings
 from scientist.context import RunContext
 from scientist.llm import LLMGateway
-from scientist.profiles import resolve
+from scientist.llm import resolve_profile as resolve
 from scientist.sandbox import get_sandbox
 from scientist.stages.writing import draft_sections, section_schema
 from scientist.template import load_template
@@ -116,8 +117,8 @@ LONG_SECTION = "word " * 500  # 2500 characters: more than the embedded model's 
 
 def _draft_with(tmp_path: Path, stub: OpenAIStub, model: str, **knobs: Any) -> list[dict[str, Any]]:
     def answer(request: dict[str, Any]) -> ScriptedReply:
-        schema = request["response_format"]["json_schema"]["schema"]
-        cap = schema["properties"]["text"]["maxLength"]
+        schema = request["response_format"]["json_schema"]["schema"]  # strict form: the cap is in the description
+        cap = int(re.search(r"at most (\d+) characters", schema["properties"]["text"]["description"]).group(1))
         body = {"text": LONG_SECTION.strip()[:cap]}
         if "title" in schema["properties"]:
             body["title"] = "A title"

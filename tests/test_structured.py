@@ -17,8 +17,9 @@ from scientist.audit import AuditLog
 from scientist.config import ModelOverride, Settings
 from scientist.errors import ModelRuntimeError, SchemaRejectedError
 from scientist.llm import LLMGateway
+from scientist.llm import resolve_profile as resolve
 from scientist.probes.judge import TraceRating
-from scientist.profiles import default_mode, resolve
+from scientist.profiles import default_mode
 from scientist.reviews.form import MetaReviewForm, ReviewForm
 from scientist.stages.experiment import variant_plan_schema
 from scientist.stages.ideation import Idea
