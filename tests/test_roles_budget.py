@@ -30,6 +30,20 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: p
     return int(exited.value.code or 0), captured.out + captured.err
 
 
+def run_main_ok(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """As run_main, for a command that returns normally (typer's app exits 0 through SystemExit)."""
+    monkeypatch.setattr("sys.argv", ["scientist", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exited:
+        code = int(exited.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 @pytest.fixture
 def stub() -> Iterator[OpenAIStub]:
     yield from serve(OpenAIStub())
@@ -142,3 +156,42 @@ def test_priced_budget_stops_cleanly_and_resumes(tmp_path: Path, stub: OpenAIStu
     assert resumed.spend.usd == pytest.approx(0.01 * calls)
     resumed.complete(prompt, sample_index=99)
     assert resumed.spend.calls == calls + 1
+
+
+# -- dry run ----------------------------------------------------------------------------------------------------------
+def test_dry_run_plans_every_stage_and_calls_nothing(
+    tmp_path: Path, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rich.console import Console
+
+    monkeypatch.setattr("scientist.cli.console", Console(width=400))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    config = tmp_path / "scientist.toml"
+    config.write_text('[models."openai/priced-model"]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtok = 2.0\n'
+                      'context_window = 131072\nmax_output_tokens = 16384\n')
+    monkeypatch.setenv("SCIENTIST_CONFIG", str(config))
+    runs = tmp_path / "runs"
+    code, output = run_main_ok([
+        "run", "reward hacking", "--dry-run", "--model", "openai/priced-model", "--api-base", stub.base_url,
+        "--budget-usd", "3", "--role-model", "review=local/smollm2-135m", "--runs-dir", str(runs),
+    ], capsys, monkeypatch)
+    assert code == 0 and stub.requests == [] and not runs.exists()
+    lines = {line.split("│")[1].strip(): line for line in output.splitlines() if line.count("│") > 5}
+    assert {"ideation", "novelty", "experiment", "writeup", "review", "total"} <= set(lines)
+    assert "local/smollm2-135m" in lines["review"] and "$0.0000" in lines["review"]  # the embedded model is free
+    assert "openai/priced-model" in lines["writeup"] and "$0.0000" not in lines["writeup"]
+    assert "no model was called" in output
+
+
+def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
+    from scientist.dryrun import plan
+    from scientist.llm import resolve_profile
+
+    small = Settings(llm_cache_dir=tmp_path)
+    big = Settings(model="openai/gpt-4o-mini", llm_cache_dir=tmp_path)
+    small_plan = {stage.stage: stage for stage in plan(small, lambda m: resolve_profile(m, small))}
+    big_plan = {stage.stage: stage for stage in plan(big, lambda m: resolve_profile(m, big))}
+    assert small_plan["writeup"].calls == big_plan["writeup"].calls == 7 * 2 + 7 * 2
+    assert small_plan["writeup"].completion_tokens == 28 * 650 and small_plan["writeup"].usd == 0.0
+    assert big_plan["writeup"].completion_tokens > 4 * small_plan["writeup"].completion_tokens
+    assert big_plan["writeup"].usd is not None and big_plan["writeup"].usd > 0
