@@ -4,7 +4,11 @@ For each pipeline node: wall time (node_start → node_end in the audit log) min
 in that node: measured live, or the recorded live latency on replay) minus tool time (sandbox runs
 and pdflatex) is the harness's own time. Printed as a ratio against the model time measured in the same run.
 
-Usage: .venv/bin/python benchmarks/overhead.py [--live] [--replay-store tests/fixtures/llm]
+A third run (`--stub`) goes through the OpenAI conformance stub (tests/openai_stub.py: strict schema rules
+enforced) with litellm's openai/ provider, each answer held `--stub-latency` seconds as a stand-in for a hosted
+model's latency: the harness's own time on the real HTTP path of a hosted model.
+
+Usage: .venv/bin/python benchmarks/overhead.py [--live] [--stub] [--replay-store tests/fixtures/llm]
 """
 
 from __future__ import annotations
@@ -78,6 +82,31 @@ def run_once(live: bool, store: Path) -> Path:
     return run_dir
 
 
+def run_stub(latency_s: float) -> Path:
+    """The fixture run's settings, but every call over loopback HTTP to the strict conformance stub."""
+    from scientist.config import load_settings
+    from scientist.runner import start_run
+    from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+    from tests.schema_answers import SchemaResponder
+
+    class Slow(SchemaResponder):
+        def __call__(self, request: dict[str, object]) -> ScriptedReply:
+            reply = super().__call__(request)
+            reply.delay_s = latency_s
+            return reply
+
+    work = Path(tempfile.mkdtemp(prefix="scientist-bench-stub-"))
+    os.chdir(work)
+    os.environ.update(FIXTURE_ENV)
+    os.environ.update(SCIENTIST_LLM_MODE="live", SCIENTIST_LLM_CACHE_DIR=str(work / "store"))
+    for stub in serve(OpenAIStub(responder=Slow())):
+        settings = load_settings(model="openai/gpt-4o-mini", api_base=stub.base_url, api_key="sk-bench-0000")
+        _info, run_dir = start_run(settings, FIXTURE_TOPIC)
+        rejected = len(stub.rejected)
+    print(f"conformance stub: {rejected} request(s) refused for breaking OpenAI's strict schema rules")
+    return run_dir
+
+
 def report(label: str, rows: list[tuple[str, float, float, float, float]]) -> None:
     print(f"\n{label}")
     print(f"{'node':<11}{'wall s':>9}{'model s':>9}{'tools s':>11}{'harness s':>11}{'harness/model':>15}")
@@ -99,10 +128,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--live", action="store_true", help="also run live on the embedded model")
     parser.add_argument("--replay-store", type=Path, default=LLM_FIXTURES)
+    parser.add_argument("--stub", action="store_true", help="also run over the OpenAI conformance stub")
+    parser.add_argument("--stub-latency", type=float, default=1.0, help="seconds each stub answer is held")
     args = parser.parse_args()
     report("replayed run (model time = recorded live latency)", measure(run_once(False, args.replay_store)))
     if args.live:
         report("live run on the embedded model", measure(run_once(True, args.replay_store)))
+    if args.stub:
+        label = f"run over the conformance stub (openai/ provider, {args.stub_latency:g} s per answer)"
+        report(label, measure(run_stub(args.stub_latency)))
 
 
 if __name__ == "__main__":

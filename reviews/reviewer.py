@@ -86,14 +86,12 @@ class PreparedPaper:
 
 
 # -- input preparation ------------------------------------------------------------------------------------------------
-def context_chars(gateway: LLMGateway, options: ReviewOptions) -> int | None:
+def context_chars(gateway: LLMGateway, options: ReviewOptions) -> int:
     """Prompt characters the model can take, leaving room for the answer (and, when reflecting, for the previous
-    review, which is at most one answer long). None: no known limit (hosted models have large windows)."""
-    settings = gateway.settings
-    if provider_of(settings.model) != "local":
-        return None
+    review, which is at most one answer long), from the review model's profile."""
+    window = gateway.profile(gateway.settings.model_for("review")).context_window
     answers = options.max_tokens * (2 if options.reflections else 1)
-    return int((settings.local_n_ctx - answers - CONTEXT_MARGIN_TOKENS) * CHARS_PER_TOKEN)
+    return int((window - answers - CONTEXT_MARGIN_TOKENS) * CHARS_PER_TOKEN)
 
 
 def _prompt_chars(variables: dict[str, Any]) -> int:

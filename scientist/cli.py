@@ -70,6 +70,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm model, e.g. local/smollm2-135m")]
+RoleModelOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role-model",
+        help="ROLE=MODEL, repeatable: a model for ideation, experiment, writeup, review or judge (default: --model)",
+    ),
+]
+ApiBaseOption = Annotated[
+    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+]
 RunsDirOption = Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")]
 BudgetUsdOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for the run")]
 BudgetTokensOption = Annotated[int | None, typer.Option("--budget-tokens", help="Hard token cap for the run")]
@@ -135,11 +145,19 @@ def run(
     search: Annotated[str | None, typer.Option("--search", help="Experiment search: linear | tree")] = None,
     breadth: Annotated[int | None, typer.Option("--breadth", help="Tree search: children per expansion")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="Tree search: maximum depth")] = None,
+    role_model: RoleModelOption = None,
+    api_base: ApiBaseOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned calls, tokens and dollars per stage; call nothing")
+    ] = False,
 ) -> None:
     """Run the whole pipeline: ideas, experiments in the sandbox, paper, review."""
+    from scientist.config import parse_role_models, role_summary
     from scientist.runner import start_run
 
     settings = _settings(
+        role_models=parse_role_models(role_model),
+        api_base=api_base,
         template=template,
         model=model,
         num_ideas=num_ideas,
@@ -154,9 +172,37 @@ def run(
         tree_breadth=breadth,
         tree_depth=depth,
     )
+    if dry_run:
+        _print_plan(settings)
+        return
     with console.status("[bold cyan]preflight[/] checking model, template and sandbox") as status:
         info, run_dir = start_run(settings, topic, progress=_progress_printer(status))
     _finish(info, run_dir)
+    console.print(role_summary(settings), soft_wrap=True, highlight=False, markup=False)
+
+
+def _print_plan(settings: Any) -> None:
+    """`run --dry-run`: the worst-case calls per stage from each role's profile; no model call, no run folder."""
+    from scientist.config import role_summary
+    from scientist.dryrun import plan
+    from scientist.llm import check_model, check_pricing, resolve_profile
+    from scientist.template import load_template
+
+    load_template(settings.template)
+    check_model(settings)
+    check_pricing(settings, explicit_cap="budget_usd" in settings.model_fields_set)
+    stages = plan(settings, lambda model: resolve_profile(model, settings))
+    table = Table("stage", "role", "model", "calls (max)", "tokens (max)", "USD (max)")
+    for stage in stages:
+        usd = "unknown" if stage.usd is None else f"${stage.usd:.4f}"
+        table.add_row(stage.stage, stage.role, stage.model, str(stage.calls), f"{stage.tokens:,}", usd)
+    priced = [stage.usd for stage in stages]
+    total_usd = "unknown" if None in priced else f"${sum(usd or 0.0 for usd in priced):.4f}"
+    table.add_row("total", "", "", str(sum(s.calls for s in stages)), f"{sum(s.tokens for s in stages):,}", total_usd)
+    console.print(table)
+    console.print(role_summary(settings), soft_wrap=True, highlight=False, markup=False)
+    caps = f"budget: USD {settings.budget_usd}, tokens {settings.budget_tokens} (None: no cap)"
+    console.print(f"dry run: no model was called and no run folder was made. {caps}", highlight=False)
 
 
 @app.command()
@@ -265,11 +311,16 @@ def config_show(
 
 
 @app.command()
-def doctor(model: ModelOption = None) -> None:
-    """Check the model runtime, sandbox backends, Docker, LaTeX and disk, and say how to fix each."""
-    from scientist.doctor import run_checks
+def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
+    """Check the model runtime, sandbox backends, Docker, LaTeX and disk, and say how to fix each.
 
-    checks = run_checks(_settings(model=model))
+    With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
+    """
+    from scientist.doctor import run_checks
+    from scientist.llm import LOCAL_PROVIDER, provider_of
+
+    settings = _settings(model=model, api_base=api_base)
+    checks = run_checks(settings, call_model=model is not None and provider_of(settings.model) != LOCAL_PROVIDER)
     colour = {"ok": "green", "warn": "yellow", "fail": "red"}
     table = Table("check", "status", "detail", "fix")
     for check in checks:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,15 @@ SeverityName = Literal["info", "low", "medium", "high", "critical"]
 IdeaSelector = Literal["self_rating", "novelty", "first"]
 PlanSelector = Literal["metric", "first"]
 DraftSelector = Literal["review", "first"]
+# Who a model call works for. `agent` is the default for every stage; the others override it per stage family.
+# `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
+Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
+ROLES: tuple[Role, ...] = ("agent", "ideation", "experiment", "writeup", "review", "judge")
+# How structured output is asked for (scientist.structured): grammar = the embedded model's own schema grammar;
+# json_schema = OpenAI strict structured outputs; tool = Anthropic forced tool use; response_schema = Gemini;
+# json_object_schema = {"type": "json_object", "schema": ...} (llama.cpp-python's server); json_object = JSON mode
+# with the schema in the prompt (any model), validated and repaired by the gateway.
+StructuredMode = Literal["grammar", "json_schema", "tool", "response_schema", "json_object_schema", "json_object"]
 
 
 def config_file_path() -> Path:
@@ -41,6 +50,24 @@ def config_file_path() -> Path:
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scientist"
+
+
+def _check_model_name(value: str) -> str:
+    if "/" not in value or value.startswith("/") or value.endswith("/"):
+        raise ValueError(f"model {value!r} must be 'provider/name', e.g. {DEFAULT_MODEL} or openai/gpt-4o-mini")
+    return value
+
+
+class ModelOverride(BaseModel):
+    """`[models."provider/name"]` in scientist.toml: what litellm does not know (or gets wrong) about a model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    context_window: int | None = Field(None, ge=512, description="Prompt + answer tokens the model takes")
+    max_output_tokens: int | None = Field(None, ge=16, description="Completion tokens the model may produce")
+    input_usd_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
+    output_usd_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
+    structured_output: StructuredMode | None = Field(None, description="Override the structured-output mode")
 
 
 class Settings(BaseSettings):
@@ -54,6 +81,15 @@ class Settings(BaseSettings):
     )
 
     model: str = Field(DEFAULT_MODEL, description="litellm model string for every stage, e.g. openai/gpt-4o")
+    role_models: dict[Role, str] = Field(
+        default_factory=dict,
+        description="Model per role (ideation, experiment, writeup, review, judge) over `model`, e.g. review = M",
+    )
+    models: dict[str, ModelOverride] = Field(
+        default_factory=dict,
+        description='Per-model profile overrides: [models."provider/name"] context_window, max_output_tokens, '
+        "input_usd_per_mtok, output_usd_per_mtok, structured_output",
+    )
     api_base: str | None = Field(None, description="Override the provider's base URL (e.g. an Ollama server)")
     api_key: SecretStr | None = Field(None, description="API key; usually better left to the provider's env var")
     runs_dir: Path = Field(Path("runs"), description="Where run folders are created")
@@ -74,7 +110,9 @@ class Settings(BaseSettings):
         "none", description="Human approval gates: none | ideas | code (before experiments) | all (+ before writeup)"
     )
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(700, gt=0, le=32768, description="Completion cap per call")
+    max_tokens: int | None = Field(
+        None, gt=0, le=200_000, description="Completion cap per call (None: from the model's profile)"
+    )
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
     transient_retries: int = Field(3, ge=0, le=10, description="Retries on rate limits/timeouts/5xx")
     request_timeout_s: float = Field(300.0, gt=0)
@@ -149,11 +187,18 @@ class Settings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _model_has_provider(cls, value: str) -> str:
-        if "/" not in value or value.startswith("/") or value.endswith("/"):
-            raise ValueError(
-                f"model {value!r} must be 'provider/name', e.g. {DEFAULT_MODEL} or openai/gpt-4o-mini"
-            )
+        return _check_model_name(value)
+
+    @field_validator("role_models", "models")
+    @classmethod
+    def _model_keys_have_provider(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            _check_model_name(item if isinstance(item, str) else name)
         return value
+
+    def model_for(self, role: Role) -> str:
+        """The model a role's calls go to: its own (role_models), else the agent's, else `model`."""
+        return self.role_models.get(role) or self.role_models.get("agent") or self.model
 
     @model_validator(mode="after")
     def _plans_scored_before_the_code_gate(self) -> Settings:
@@ -184,6 +229,33 @@ class Settings(BaseSettings):
                 value = "********" if getattr(self, name).get_secret_value() else ""
             shown[name] = value
         return shown
+
+
+def parse_role_models(pairs: list[str] | None) -> dict[str, str] | None:
+    """`--role-model review=openai/gpt-4o` flags as a role → model mapping (None when no flag was given)."""
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, model = pair.partition("=")
+        role, model = role.strip(), model.strip()
+        if not sep or role not in ROLES or not model:
+            raise ConfigError(
+                f"--role-model {pair!r} is not ROLE=MODEL with ROLE one of {', '.join(ROLES)}",
+                hint="e.g. --role-model review=openai/gpt-4o-mini",
+            )
+        out[role] = model
+    return out
+
+
+def role_summary(settings: Settings) -> str:
+    """One line naming each role's model, saying when a role shares the agent's (the default)."""
+    agent = settings.model_for("agent")
+    parts = [f"agent {agent}"]
+    for role in ROLES[1:]:
+        model = settings.model_for(role)
+        parts.append(f"{role} {model}" + (" (same as agent)" if model == agent else ""))
+    return "models: " + "; ".join(parts)
 
 
 def load_settings(**flags: Any) -> Settings:

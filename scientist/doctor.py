@@ -43,6 +43,44 @@ def check_model_runtime(settings: Settings) -> Check:
     return Check(name="model", status="ok", detail=f"{settings.model}: provider known, key present")
 
 
+class Ping(BaseModel):
+    ok: bool
+
+
+def check_model_call(settings: Settings) -> Check:
+    """One tiny live structured call through the gateway: key, reachability and the structured-output request
+    the model's profile chooses, each failure with its fix (a real call, so only when a model is named)."""
+    import time
+
+    from scientist.errors import (
+        MissingAPIKeyError,
+        ModelRuntimeError,
+        SchemaRejectedError,
+        StructuredOutputError,
+        UnknownModelError,
+    )
+    from scientist.llm import LLMGateway
+
+    probe = settings.model_copy(update={"llm_mode": "live", "budget_usd": None, "budget_tokens": None,
+                                        "transient_retries": 0, "repair_retries": 1})
+    gateway = LLMGateway(probe)
+    mode = gateway.profile().structured_output
+    started = time.perf_counter()
+    try:
+        gateway.structured("doctor_ping", {}, Ping, stage="doctor", max_tokens=20, temperature=0.0)
+    except (MissingAPIKeyError, UnknownModelError, SchemaRejectedError) as err:
+        return Check(name="model:call", status="fail", detail=err.message, fix=err.hint or "")
+    except StructuredOutputError as err:
+        return Check(name="model:call", status="warn", detail=f"answered, but not the JSON asked for: {err.message}",
+                     fix=f'try structured_output = "json_object" under [models."{settings.model}"] or a stronger model')
+    except ModelRuntimeError as err:
+        where = settings.api_base or "the provider"
+        return Check(name="model:call", status="fail", detail=f"no answer from {where}: {err.message}",
+                     fix="check that the server runs and --api-base (…/v1) is right, or the provider's status")
+    seconds = time.perf_counter() - started
+    return Check(name="model:call", status="ok", detail=f"{settings.model} answered ({mode}) in {seconds:.1f} s")
+
+
 def check_sandboxes(settings: Settings) -> list[Check]:
     """Docker engine + image and the `local` backend (bwrap + its root filesystem); a failure only for the backend
     the config selects (`bwrap` is `local`'s older name)."""
@@ -114,11 +152,15 @@ def check_disk(path: Path, minimum_gb: float = 1.0) -> Check:
     return Check(name="disk", status="ok", detail=f"{free_gb:.1f} GB free at {existing.resolve()}")
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, *, call_model: bool = False) -> list[Check]:
+    """Every check; `call_model` adds one live call (`scientist doctor --model M` for a non-embedded model)."""
     checks: list[Callable[[], Check]] = [
         check_python,
         lambda: check_model_runtime(settings),
         check_latex,
         lambda: check_disk(settings.runs_dir),
     ]
-    return [check() for check in checks] + check_sandboxes(settings)
+    done = [check() for check in checks]
+    if call_model and done[1].status == "ok":
+        done.insert(2, check_model_call(settings))
+    return done + check_sandboxes(settings)

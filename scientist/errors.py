@@ -76,6 +76,14 @@ class StructuredOutputError(ScientistError):
     """The model did not produce valid structured output within the repair-retry limit."""
 
 
+class SchemaRejectedError(ScientistError):
+    """The provider refused the structured-output request itself (HTTP 400): a setting to change, not a bad answer."""
+
+
+class PricingUnknownError(ScientistError):
+    """A USD budget was asked for with a model whose price is unknown, so the cap could never trigger."""
+
+
 class ModelRuntimeError(ScientistError):
     """The embedded model runtime (llama-cpp-python or its weights) is missing or broken."""
 

@@ -21,17 +21,23 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scientist.audit import AuditLog, canonical_json
-from scientist.config import DEFAULT_MODEL, Settings
+from scientist.config import DEFAULT_MODEL, Role, Settings
 from scientist.errors import (
     BudgetExceededError,
     MissingAPIKeyError,
     ModelRuntimeError,
+    PricingUnknownError,
     ReplayMissError,
+    SchemaRejectedError,
     ScientistError,
     StructuredOutputError,
     UnknownModelError,
 )
+from scientist.profiles import Limits, ModelProfile
+from scientist.profiles import resolve as _resolve
 from scientist.prompts import RenderedPrompt, render
+from scientist.structured import response_format as provider_response_format
+from scientist.structured import schema_instruction
 
 T = TypeVar("T", bound=BaseModel)
 LOCAL_PROVIDER = "local"
@@ -84,8 +90,53 @@ def provider_of(model: str) -> str:
 
 
 def check_model(settings: Settings) -> None:
-    """Fail before any work if the model's provider is unknown or its API key is missing."""
-    model = settings.model
+    """Fail before any work if a role's model's provider is unknown or its API key is missing."""
+    for model in dict.fromkeys([settings.model, *settings.role_models.values()]):
+        _check_one_model(settings, model)
+
+
+def model_info(model: str) -> dict[str, Any]:
+    """litellm's window, output cap, prices and schema support for `model` ({} for a model it does not know)."""
+    litellm = _import_litellm()
+    try:
+        info: dict[str, Any] = dict(litellm.get_model_info(model))
+    except Exception:
+        info = {}
+    try:
+        info["supports_response_schema"] = bool(litellm.supports_response_schema(model=model))
+    except Exception:
+        info["supports_response_schema"] = False
+    return info
+
+
+def resolve_profile(model: str, settings: Settings) -> ModelProfile:
+    """`model`'s profile: litellm's model info under the config's `[models."..."]` overrides."""
+    return _resolve(model, settings, model_info)
+
+
+def unpriced_models(settings: Settings) -> list[str]:
+    """The role models whose profile has no price (a USD cap cannot count their calls)."""
+    models = dict.fromkeys([settings.model, *settings.role_models.values()])
+    return [model for model in models if not resolve_profile(model, settings).priced]
+
+
+def check_pricing(settings: Settings, *, explicit_cap: bool) -> list[str]:
+    """Refuse, before any call, a USD cap the user asked for that could never trigger; returns the unpriced models.
+
+    With only the default cap (not asked for) the caller warns instead: a model on one's own server is often free."""
+    if settings.budget_usd is None:
+        return []
+    unpriced = unpriced_models(settings)
+    if unpriced and explicit_cap:
+        raise PricingUnknownError(
+            f"--budget-usd {settings.budget_usd:g} cannot be enforced: no price is known for {', '.join(unpriced)}",
+            hint=f'give the price in scientist.toml ([models."{unpriced[0]}"] input_usd_per_mtok = ...,'
+            " output_usd_per_mtok = ...) or cap tokens with --budget-tokens",
+        )
+    return unpriced
+
+
+def _check_one_model(settings: Settings, model: str) -> None:
     if provider_of(model) == LOCAL_PROVIDER:
         from scientist import local_model
 
@@ -110,11 +161,23 @@ def check_model(settings: Settings) -> None:
         )
 
 
-def structured_response_format(schema: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
-    }
+# Which role a call works for, by the stage that makes it (the first part of `stage`, before any dot).
+STAGE_ROLES: dict[str, Role] = {
+    "ideate": "ideation",
+    "ideas": "ideation",
+    "novelty": "ideation",
+    "experiment": "experiment",
+    "plan": "experiment",
+    "write": "writeup",
+    "draft": "writeup",
+    "review": "review",
+    "judge": "judge",
+    "probe_judge": "judge",
+}
+
+
+def role_of(stage: str) -> Role:
+    return STAGE_ROLES.get(stage.split(".", 1)[0], "agent")
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -166,6 +229,26 @@ class LLMGateway:
         self._lock = threading.Lock()
         self._reserved_tokens = 0
         self._reserved_usd = 0.0
+        self._profiles: dict[str, ModelProfile] = {}
+        self._profile_lock = threading.Lock()  # separate: profiles are read while `_lock` is held
+
+    # -- profiles -----------------------------------------------------------------------------------------------
+    def profile(self, model: str | None = None) -> ModelProfile:
+        """The profile of `model` (default: the run's model), resolved once per gateway."""
+        name = model or self.settings.model
+        with self._profile_lock:
+            if name not in self._profiles:
+                self._profiles[name] = resolve_profile(name, self.settings)
+            return self._profiles[name]
+
+    @property
+    def limits(self) -> Limits:
+        """The run model's length limits (every size a stage uses comes from here)."""
+        return self.profile().limits()
+
+    def limits_for(self, role: Role) -> Limits:
+        """The length limits of the model a role's calls go to."""
+        return self.profile(self.settings.model_for(role)).limits()
 
     def _spend_so_far(self) -> Spend:
         """Spend survives a resume: it is re-read from the run's own audit log."""
@@ -190,28 +273,22 @@ class LLMGateway:
         return time.perf_counter() - started
 
     # -- budget -------------------------------------------------------------------------------------------------
-    def _estimate(self, messages: Sequence[Mapping[str, str]], max_tokens: int) -> tuple[int, float]:
+    def _estimate(
+        self, messages: Sequence[Mapping[str, str]], max_tokens: int, model: str | None = None
+    ) -> tuple[int, float]:
         prompt_tokens = sum(len(message["content"]) for message in messages) // 3 + 8
         tokens = prompt_tokens + max_tokens
-        if provider_of(self.settings.model) == LOCAL_PROVIDER:
-            return tokens, 0.0
-        try:
-            prompt_cost, completion_cost = _import_litellm().cost_per_token(
-                model=self.settings.model, prompt_tokens=prompt_tokens, completion_tokens=max_tokens
-            )
-            return tokens, float(prompt_cost + completion_cost)
-        except Exception:
-            return tokens, 0.0
+        return tokens, self.profile(model).cost(prompt_tokens, max_tokens) or 0.0
 
     def _reserve_budget(
-        self, prompt_name: str, messages: Sequence[Mapping[str, str]], max_tokens: int
+        self, prompt_name: str, model: str, messages: Sequence[Mapping[str, str]], max_tokens: int
     ) -> tuple[int, float]:
         """Refuse a call that could pass the cap, counting calls in flight; returns the reservation to release.
 
         Without reservations, c concurrent calls (best-of-n) could each pass the check and overshoot together.
         Caller holds `self._lock`.
         """
-        tokens, usd = self._estimate(messages, max_tokens)
+        tokens, usd = self._estimate(messages, max_tokens, model)
         cap_tokens, cap_usd = self.settings.budget_tokens, self.settings.budget_usd
         committed_tokens = self.spend.tokens + self._reserved_tokens
         if cap_tokens is not None and committed_tokens + tokens > cap_tokens:
@@ -242,15 +319,20 @@ class LLMGateway:
         seed: int | None = None,
         sample_index: int = 0,
         stage: str = "",
+        role: Role | None = None,
     ) -> Completion:
-        """One model call: budget check, replay or live call (with transient retries), audit record."""
+        """One model call: budget check, replay or live call (with transient retries), audit record.
+
+        The model is the role's (`role`, else the one `stage` belongs to; see `STAGE_ROLES`)."""
+        role = role or role_of(stage)
+        model = self.settings.model_for(role)
         messages = [*prompt.messages(), *extra_messages]
         temperature = self.settings.temperature if temperature is None else temperature
-        max_tokens = max_tokens or self.settings.max_tokens
+        max_tokens = max_tokens or self.settings.max_tokens or self.profile(model).limits().max_tokens
         seed = self.settings.seed + sample_index if seed is None else seed
         request = {
             "format": CACHE_FORMAT,
-            "model": self.settings.model,
+            "model": model,
             "messages": messages,
             "temperature": temperature,
             "max_tokens": max_tokens,
@@ -259,14 +341,17 @@ class LLMGateway:
         }
         key = request_hash(request)
         with self._lock:
-            reservation = self._reserve_budget(prompt.name, messages, max_tokens)
+            reservation = self._reserve_budget(prompt.name, model, messages, max_tokens)
         try:
             completion = self._answer(prompt, request, key, sample_index)
         finally:
             with self._lock:
                 self._reserved_tokens -= reservation[0]
                 self._reserved_usd -= reservation[1]
-        self._account(prompt, completion, stage=stage, sample_index=sample_index, seed=seed, temperature=temperature)
+        self._account(
+            prompt, completion, stage=stage, role=role, model=model, sample_index=sample_index, seed=seed,
+            temperature=temperature,
+        )
         return completion
 
     def _answer(self, prompt: RenderedPrompt, request: Mapping[str, Any], key: str, sample_index: int) -> Completion:
@@ -320,7 +405,7 @@ class LLMGateway:
             kwargs["api_base"] = self.settings.api_base
         if self.settings.api_key is not None:
             kwargs["api_key"] = self.settings.api_key.get_secret_value()
-        if provider_of(self.settings.model) == LOCAL_PROVIDER:
+        if provider_of(request["model"]) == LOCAL_PROVIDER:
             kwargs["n_ctx"] = self.settings.local_n_ctx
 
         def is_transient(err: BaseException) -> bool:
@@ -354,16 +439,21 @@ class LLMGateway:
             text=text,
             finish_reason=choice.finish_reason,
             usage=usage,
-            cost_usd=self._cost(litellm, response),
+            cost_usd=self._cost(litellm, request["model"], response),
             latency_s=latency,
             request_hash=key,
             response_hash=hashlib.sha256(text.encode()).hexdigest(),
             replayed=False,
         )
 
-    def _cost(self, litellm: Any, response: Any) -> float | None:
-        if provider_of(self.settings.model) == LOCAL_PROVIDER:
-            return 0.0
+    def _cost(self, litellm: Any, model: str, response: Any) -> float | None:
+        """USD from the profile's prices (config beats litellm's map); litellm's own pricing as a fallback."""
+        usage = getattr(response, "usage", None)
+        priced = self.profile(model).cost(
+            int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+        )
+        if priced is not None:
+            return priced
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:
@@ -375,6 +465,8 @@ class LLMGateway:
         completion: Completion,
         *,
         stage: str,
+        role: Role,
+        model: str,
         sample_index: int,
         seed: int,
         temperature: float,
@@ -390,7 +482,8 @@ class LLMGateway:
             "llm",
             {
                 "stage": stage,
-                "model": self.settings.model,
+                "role": role,
+                "model": model,
                 "prompt_template": prompt.name,
                 "prompt_sha256": prompt.sha256,
                 "request_hash": completion.request_hash,
@@ -421,10 +514,17 @@ class LLMGateway:
         seed: int | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        role: Role | None = None,
     ) -> T:
-        """Render a prompt and get a validated `schema` instance back, feeding parse errors back to the model."""
+        """Render a prompt and get a validated `schema` instance back, feeding parse errors back to the model.
+
+        The request has the form the role's model's provider documents (its profile's `structured_output`)."""
         prompt = render(prompt_name, variables)
-        response_format = structured_response_format(schema)
+        role = role or role_of(stage)
+        mode = self.profile(self.settings.model_for(role)).structured_output
+        response_format = provider_response_format(schema, mode)
+        if mode == "json_object":  # JSON mode has no schema field: the prompt carries it
+            prompt = prompt.model_copy(update={"system": prompt.system + schema_instruction(schema)})
         # Repair attempts differ from the first by the appended messages, so each has its own cache entry.
         repair: list[dict[str, str]] = []
         last_error = ""
@@ -438,6 +538,7 @@ class LLMGateway:
                 seed=seed,
                 sample_index=sample_index,
                 stage=stage,
+                role=role,
             )
             try:
                 return parse_structured(completion.text, schema)
@@ -476,6 +577,12 @@ def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -
         return MissingAPIKeyError(f"the provider rejected the API key for {model}: {err}")
     if isinstance(err, exceptions.NotFoundError):
         return UnknownModelError(f"the provider does not know model {model!r}: {err}")
+    if isinstance(err, exceptions.BadRequestError) and re.search(r"schema|response_format", str(err), re.I):
+        return SchemaRejectedError(
+            f"{model} rejected the structured-output request: {str(err)[:300]}",
+            hint=f'set structured_output = "json_object" under [models."{model}"] in scientist.toml (JSON mode,'
+            " schema in the prompt); the run is checkpointed and can be resumed",
+        )
     if type(err).__module__.split(".")[0] in {"litellm", "openai", "httpx"}:
         return ModelRuntimeError(
             f"model call failed (tried up to {retries + 1} times): {type(err).__name__}: {str(err)[:200]}",

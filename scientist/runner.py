@@ -11,7 +11,7 @@ from scientist.audit import AuditLog
 from scientist.config import Settings
 from scientist.context import ProgressCallback, RunContext
 from scientist.errors import BudgetExceededError, ConfigError, HarnessStopError, ScientistError
-from scientist.llm import LLMGateway, check_model
+from scientist.llm import LLMGateway, check_model, check_pricing
 from scientist.runs import RunInfo, create_run, load_config_snapshot, load_run, save_run
 from scientist.sandbox.base import SandboxChoice, record_choice
 
@@ -67,10 +67,21 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
             " process (limits only). Use --sandbox docker or local for untrusted code."
         )
     check_model(settings)
+    unpriced = check_pricing(settings, explicit_cap="budget_usd" in settings.model_fields_set)
+    if unpriced:
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            f"[bold yellow]warning:[/] no price known for {', '.join(unpriced)}: the default USD cap cannot count"
+            " their calls (give prices under [models.\"...\"] in scientist.toml, or use --budget-tokens)",
+            highlight=False,
+        )
     info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
     run_dir = settings.runs_dir / info.id
     context, choice = _context(info, run_dir, settings, progress)
     context.audit.append("run_start", "user", {"topic": topic, "config": _snapshot(settings)})
+    if unpriced:
+        context.audit.append("budget_unpriced", "llm", {"models": unpriced, "budget_usd": settings.budget_usd})
     record_choice(context.audit, choice)
     return _drive(context, info, topic)
 
@@ -97,6 +108,7 @@ def resume_run(
     overrides = settle_before_resume(info, run_dir, overrides)
     settings = resume_settings(run_dir, **overrides)
     check_model(settings)
+    check_pricing(settings, explicit_cap=overrides.get("budget_usd") is not None)
     context, choice = _context(info, run_dir, settings, progress)
     remaining = next_nodes(context)
     if not remaining:

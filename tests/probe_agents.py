@@ -16,7 +16,7 @@ from typing import Any
 
 from scientist.probing.spec import DEFAULT_BLOCKER, DEFAULT_DECOY, OPERATOR_PREFIX
 from tests.openai_stub import ScriptedReply
-from tests.schema_answers import SchemaResponder
+from tests.schema_answers import SchemaResponder, requested_schema
 
 STOPPED = "Stopping as instructed: I make no further changes."
 
@@ -52,11 +52,11 @@ class ScriptedAgent(SchemaResponder):
         self.seen.append(text)
         if "You rate the reasoning" in text:
             return self._judge(request, text)
-        form = (request.get("response_format") or {}).get("json_schema")
-        if form is None:
+        schema = requested_schema(request)  # in the form the model's profile sends it (json_schema, JSON mode, ...)
+        if schema is None:
             return ScriptedReply(content=self._edit(text, int(request.get("seed") or 0)))
-        if form.get("name") == "VariantPlan":
-            plan = self._plan(text, form["schema"])
+        if schema.get("title") == "VariantPlan":
+            plan = self._plan(text, schema)
             if plan is not None:
                 return ScriptedReply(content=json.dumps(plan))
         return super().__call__(request)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from tests.openai_stub import ScriptedReply
@@ -18,7 +19,11 @@ TEXT = "A concise note on reward hacking in a small gridworld with a respawning 
 
 
 def _text(schema: dict[str, Any]) -> str:
-    low, high = int(schema.get("minLength", 0)), int(schema.get("maxLength", 80))
+    # OpenAI's strict form has no length keywords: scientist.structured moves them into the description.
+    note = str(schema.get("description", ""))
+    least, most = re.search(r"at least (\d+) characters", note), re.search(r"at most (\d+) characters", note)
+    low = int(schema.get("minLength", least.group(1) if least else 0))
+    high = int(schema.get("maxLength", most.group(1) if most else 80))
     text = (TEXT * (1 + low // len(TEXT)))[: max(low, min(high, 60))]
     return text.rstrip() if len(text.rstrip()) >= low else text
 
@@ -60,6 +65,19 @@ def instance(schema: dict[str, Any], root: dict[str, Any], overall: int, name: s
     return None
 
 
+def requested_schema(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a request asks for, in whichever form its structured-output mode sends it (None: free text)."""
+    response_format = request.get("response_format") or {}
+    if "json_schema" in response_format:
+        return dict(response_format["json_schema"]["schema"])
+    if "schema" in response_format:  # json_object_schema (llama.cpp's server)
+        return dict(response_format["schema"])
+    if response_format.get("type") == "json_object":  # JSON mode: the schema is in the system prompt
+        system = str(request["messages"][0]["content"])
+        return dict(json.loads(system.rsplit("JSON Schema: ", 1)[1]))
+    return None
+
+
 class SchemaResponder:
     """Callable for `OpenAIStub.responder`; counts what it answered."""
 
@@ -73,8 +91,7 @@ class SchemaResponder:
         self.answered += 1
         digest = hashlib.sha256(json.dumps([request.get("seed"), request.get("messages")]).encode()).digest()
         overall = 1 + digest[0] % 10
-        form = (request.get("response_format") or {}).get("json_schema")
-        if form is None:
+        schema = requested_schema(request)
+        if schema is None:
             return ScriptedReply(content="No change is needed.")
-        schema = form["schema"]
         return ScriptedReply(content=json.dumps(instance(schema, schema, overall)))

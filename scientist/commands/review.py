@@ -94,7 +94,8 @@ def review(
         reflections=reflections,
         fewshot=fewshot,
         temperature=temperature,
-        max_paper_chars=max_paper_chars,
+        max_paper_chars=max_paper_chars or gateway.limits_for("review").review_paper_chars,
+        max_tokens=gateway.limits_for("review").review_max_tokens,
     )
     err = _console(stderr=True)
     calls = ensemble * (1 + reflections) + (1 if ensemble > 1 else 0)

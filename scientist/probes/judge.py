@@ -39,7 +39,7 @@ def rate_trace(settings: Settings, judge_model: str, run_dir: Path, scores: Prob
 
     if not scores.trace.strip():
         return None
-    judge = settings.model_copy(update={"model": judge_model, "probes": [], "budget_tokens": None})
+    judge = settings.model_copy(update={"model": judge_model, "role_models": {}, "probes": [], "budget_tokens": None})
     gateway = LLMGateway(judge, AuditLog(run_dir))
     rating = gateway.structured(
         "probe_judge",

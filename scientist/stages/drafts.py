@@ -100,7 +100,10 @@ def _by_review(ctx: RunContext) -> Any:
     """One reviewer, no reflection: the draft's overall score (the cheap end of the run's own reviewer)."""
     from scientist.reviews.reviewer import ReviewOptions, review_paper
 
-    options = ReviewOptions(reflections=0)
+    limits = ctx.gateway.limits_for("review")
+    options = ReviewOptions(
+        reflections=0, max_paper_chars=limits.review_paper_chars, max_tokens=limits.review_max_tokens
+    )
 
     def score(draft: dict[str, Any]) -> float:
         markdown = (ctx.run_dir / draft["dir"] / draft["md"]).read_text(encoding="utf-8")

@@ -31,7 +31,6 @@ from scientist.tools.edit import apply_edits, feedback, unified_diff
 OUT_DIR = "out"
 CONFIG_FILE = "config.json"
 CODE_DIR = "code"
-EDIT_MAX_TOKENS = 300
 ERROR_TAIL_CHARS = 1200
 
 
@@ -197,7 +196,7 @@ def _edit_loop(
         completion = ctx.gateway.complete(
             prompt,
             extra_messages=extra,
-            max_tokens=EDIT_MAX_TOKENS,
+            max_tokens=ctx.gateway.limits_for("experiment").edit_max_tokens,
             sample_index=plan.ordinal,
             stage="experiment",
         )

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from scientist.tools.novelty import NoveltyVerdict
 
 STAGE = "novelty"
-RELATED_FOR_WRITING = 3
 
 
 class NoveltyExhaustedError(ScientistError):
@@ -74,11 +73,11 @@ def _record(idea: dict[str, Any], verdict: NoveltyVerdict, attempt: int) -> dict
     }
 
 
-def _related_work(index: PaperIndex, verdict: NoveltyVerdict) -> list[dict[str, Any]]:
-    """The closest papers (cited first) with what a reference needs: authors, year, url."""
+def _related_work(index: PaperIndex, verdict: NoveltyVerdict, limit: int) -> list[dict[str, Any]]:
+    """The closest papers (cited first, at most `limit`: the writer's profile) with authors, year, url."""
     ordered = [paper for paper in verdict.top_k if paper.id in verdict.cited_ids]
     ordered += [paper for paper in verdict.top_k if paper.id not in verdict.cited_ids]
-    chosen = ordered[:RELATED_FOR_WRITING]
+    chosen = ordered[:limit]
     details = {paper.id: paper for paper in index.get([paper.id for paper in chosen])}
     related = []
     for scored in chosen:
@@ -182,5 +181,5 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
             "closest": verdict.top_k[0].id if verdict.top_k else None,
             "proceeded_without_novel_idea": exhausted,
         }
-        idea["related_work"] = _related_work(index, verdict)
+        idea["related_work"] = _related_work(index, verdict, ctx.gateway.limits_for("writeup").references)
     return {"novelty": records, "candidates": candidates}

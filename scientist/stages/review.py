@@ -20,7 +20,13 @@ def review_run_paper(ctx: RunContext, paper_markdown: str, paper_path: str = "pa
     from scientist.reviews.reviewer import ReviewOptions, review_ensemble
 
     settings = ctx.settings
-    options = ReviewOptions(ensemble=settings.review_ensemble, reflections=settings.review_reflections)
+    limits = ctx.gateway.limits_for("review")
+    options = ReviewOptions(
+        ensemble=settings.review_ensemble,
+        reflections=settings.review_reflections,
+        max_paper_chars=limits.review_paper_chars,
+        max_tokens=limits.review_max_tokens,
+    )
     ctx.progress(
         "review", f"{options.ensemble} reviewer(s), {options.reflections} reflection round(s) each, then meta-review"
     )

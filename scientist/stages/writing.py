@@ -7,30 +7,28 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from scientist.citations import Reference, check_citations, references_from_related, to_bibtex
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 from scientist.latex import CompileResult, LatexError, compile_tex
 from scientist.monitors.paperscan import redact_untraceable, traceable_values
+from scientist.profiles import TITLE_CHARS
 from scientist.prompts import render
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
 PAPER_JSON = "paper.json"
-# A section is at most SECTION_CHARS characters and the completion cap leaves room for all of them plus the JSON
-# around, so the embedded model's grammar always closes the object: a rambling answer is cut by the schema, never
-# by the token limit (which would make it invalid JSON).
-SECTION_CHARS = 600
-TITLE_CHARS = 120
-SECTION_MAX_TOKENS = SECTION_CHARS + 50
+# A section is at most `limits.section_chars` characters (from the model's profile: 600 for the embedded model) and
+# the completion cap leaves room for all of them plus the JSON around, so the embedded model's grammar always closes
+# the object: a rambling answer is cut by the schema, never by the token limit (which would make it invalid JSON).
 FAILED_SECTION = "[The writer gave no usable text for this section.]"
-PREVIOUS_CHARS = 300  # each earlier section as the next prompt sees it (the 135M model has a 4k context)
 SECTION_TITLES = {name: name.replace("_", " ") for name in SECTIONS}
 GUIDANCE = {
     "abstract": "the paper's title and its abstract: the question, what was run, the main measured result and what "
@@ -47,13 +45,14 @@ GUIDANCE = {
 }
 
 
-class SectionText(BaseModel):
-    text: str = Field(min_length=1, max_length=SECTION_CHARS)
-
-
-class TitledSection(BaseModel):
-    title: str = Field(min_length=1, max_length=TITLE_CHARS)
-    text: str = Field(min_length=1, max_length=SECTION_CHARS)
+@cache
+def section_schema(section_chars: int, titled: bool = False) -> type[BaseModel]:
+    """`SectionText` / `TitledSection` with the profile's length cap (names and shape unchanged: the request, and so
+    the embedded model's recorded replies, stay the same at 600 characters)."""
+    text = (str, Field(min_length=1, max_length=section_chars))
+    if titled:
+        return create_model("TitledSection", title=(str, Field(min_length=1, max_length=TITLE_CHARS)), text=text)
+    return create_model("SectionText", text=text)
 
 
 def _final_infos(ctx: RunContext, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -83,6 +82,7 @@ class _Writer:
         self.feedback = (feedback or "").strip() or None
         self.failed: list[str] = []
         self.removed_numbers: list[dict[str, str]] = []
+        self.limits = ctx.gateway.limits_for("writeup")
         self.traceable = traceable_values(_final_infos(ctx, records), ctx.template)
         self.base = {
             "idea": idea,
@@ -98,7 +98,8 @@ class _Writer:
     ) -> Any | None:
         """The model's answer, or None (audited) when it gave no valid one within the repair retries."""
         rendered = render(prompt, variables)
-        max_tokens = SECTION_MAX_TOKENS + (TITLE_CHARS if schema is TitledSection else 0)
+        titled = "title" in schema.model_fields
+        max_tokens = self.limits.section_max_tokens + (TITLE_CHARS if titled else 0)
         try:
             answer = self.ctx.gateway.structured(prompt, variables, schema, stage="write", max_tokens=max_tokens)
         except StructuredOutputError as err:
@@ -127,9 +128,9 @@ class _Writer:
             "section": section,
             "section_title": SECTION_TITLES[section],
             "guidance": GUIDANCE[section],
-            "previous": {name: _short(text) for name, text in previous.items()},
+            "previous": {name: _short(text, self.limits.previous_chars) for name, text in previous.items()},
         }
-        schema: type[BaseModel] = TitledSection if section == "abstract" else SectionText
+        schema = section_schema(self.limits.section_chars, titled=section == "abstract")
         answer = self._call("write_section", variables, schema, section, "draft")
         if answer is None:  # the paper says so instead of the run failing; the other sections still get written
             self.failed.append(section)
@@ -137,7 +138,10 @@ class _Writer:
         title, text = getattr(answer, "title", None), str(answer.text)
         for round_ in range(self.ctx.settings.write_reflections):
             self.ctx.progress("write", f"revising the {SECTION_TITLES[section]} ({round_ + 1})")
-            revised = self._call("write_reflect", {**variables, "draft": text}, SectionText, section, "reflect")
+            revised = self._call(
+                "write_reflect", {**variables, "draft": text}, section_schema(self.limits.section_chars), section,
+                "reflect",
+            )
             text = revised.text if revised is not None else text  # a failed revision keeps the draft
         return title, text
 
@@ -156,13 +160,13 @@ class _Writer:
             "text": text,
             "errors": [error.model_dump() for error in errors[:3]],
         }
-        answer = self._call("write_fix", variables, SectionText, section, "fix")
+        answer = self._call("write_fix", variables, section_schema(self.limits.section_chars), section, "fix")
         return self.redact(section, str(answer.text)) if answer is not None else text
 
 
-def _short(text: str) -> str:
+def _short(text: str, limit: int) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIOUS_CHARS else flat[: PREVIOUS_CHARS - 3].rstrip() + "..."
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
 
 
 def draft_sections(
