@@ -220,43 +220,44 @@ def read_json(root: Path, rel: str | PurePosixPath, limits: ReadLimits = DEFAULT
     return parse_json(read_bytes(root, rel, limits, limits.max_json_bytes), str(rel), limits)
 
 
-def read_tail(root: Path, rel: str | PurePosixPath, max_bytes: int) -> str:
-    """The last `max_bytes` of a regular file (a log), decoded leniently; "" when there is none."""
+@contextlib.contextmanager
+def _open_log(root: Path, rel: str | PurePosixPath) -> Iterator[tuple[int, os.stat_result] | None]:
+    """A regular file of the run opened for a blocking read (no link followed), with its stat; None when absent."""
     parts = _parts(rel)
     try:
         with open_dir(root, PurePosixPath(*parts[:-1]) if len(parts) > 1 else "") as dir_fd:
             fd = os.open(parts[-1], FILE_FLAGS, dir_fd=dir_fd)
     except (OSError, RunOutputError, IndexError):
-        return ""
+        yield None
+        return
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return ""
+            yield None
+            return
         os.set_blocking(fd, True)
-        os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
-        chunks, total = [], 0
-        while total < max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes - total))):
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        yield fd, info
     finally:
         os.close(fd)
+
+
+def read_tail(root: Path, rel: str | PurePosixPath, max_bytes: int) -> str:
+    """The last `max_bytes` of a regular file (a log), decoded leniently; "" when there is none."""
+    with _open_log(root, rel) as opened:
+        if opened is None:
+            return ""
+        fd, info = opened
+        os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
+        return _read_at_most(fd, max_bytes).decode("utf-8", errors="replace")
 
 
 def read_head_tail(root: Path, rel: str | PurePosixPath, max_bytes: int) -> str:
     """The first and the last `max_bytes` of a regular file (all of it when smaller); "" when there is none.
     Evidence printed early (a trace line) cannot be pushed out by flooding the log afterwards, nor the reverse."""
-    parts = _parts(rel)
-    try:
-        with open_dir(root, PurePosixPath(*parts[:-1]) if len(parts) > 1 else "") as dir_fd:
-            fd = os.open(parts[-1], FILE_FLAGS, dir_fd=dir_fd)
-    except (OSError, RunOutputError, IndexError):
-        return ""
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+    with _open_log(root, rel) as opened:
+        if opened is None:
             return ""
-        os.set_blocking(fd, True)
+        fd, info = opened
         if info.st_size <= 2 * max_bytes:
             data = _read_at_most(fd, 2 * max_bytes)
         else:
@@ -264,8 +265,6 @@ def read_head_tail(root: Path, rel: str | PurePosixPath, max_bytes: int) -> str:
             os.lseek(fd, info.st_size - max_bytes, os.SEEK_SET)
             data = head + b"\n[... middle of the log not read ...]\n" + _read_at_most(fd, max_bytes)
         return data.decode("utf-8", errors="replace")
-    finally:
-        os.close(fd)
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
