@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scientist.batch import BatchPolicy, BatchSummary, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
 from scientist.errors import ScientistError
 from scientist.llm import LLMGateway
@@ -107,6 +108,7 @@ class PaperResult(BaseModel):
     fewshot: list[str] = Field(default_factory=list)
     injection_flags: int = 0
     failures: list[str] = Field(default_factory=list)
+    seed_offset: int = Field(default=0, description="Added to the base seed (a --reseed retry of a failed paper)")
 
 
 def _fingerprint(dataset: Path, model: str, options: ReviewOptions) -> dict[str, Any]:
@@ -119,26 +121,7 @@ def _fingerprint(dataset: Path, model: str, options: ReviewOptions) -> dict[str,
 
 def _read_results(path: Path) -> list[PaperResult]:
     """Completed results; a torn last line (a kill mid-write) is dropped and the file rewritten without it."""
-    if not path.exists():
-        return []
-    results, torn = [], False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            results.append(PaperResult.model_validate_json(line))
-        except ValidationError:
-            torn = True
-    if torn:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(result.model_dump_json() + "\n" for result in results), encoding="utf-8")
-        tmp.replace(path)
-    return results
-
-
-def _append(path: Path, result: PaperResult) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(result.model_dump_json() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    return list(ResultsFile(path, PaperResult).load()[0].values())
 
 
 def run_calibration(
@@ -150,8 +133,51 @@ def run_calibration(
     *,
     restart: bool = False,
     progress: Callable[[int, int, CalibrationPaper], None] | None = None,
+    policy: BatchPolicy | None = None,
 ) -> list[PaperResult]:
     """Review each paper not yet in `out_dir`'s results; returns results for `papers`, in their order."""
+    return calibrate_batch(
+        gateway, dataset, papers, options, out_dir, restart=restart, progress=progress, policy=policy
+    ).results
+
+
+class FailedPaper(BaseModel):
+    """A paper the reviewer could not review (after its retries), with its true outcome for the report."""
+
+    id: str
+    accepted: bool
+    reason: str
+    error: str
+
+
+class CalibrationRun(BaseModel):
+    """The reviewed papers (dataset order), the ones that failed, and the batch's summary."""
+
+    results: list[PaperResult]
+    failed: list[FailedPaper]
+    summary: BatchSummary
+
+
+def _with_seed(gateway: LLMGateway, offset: int) -> Settings:
+    """Shift the gateway's base seed by `offset` (a `--reseed` retry); returns the settings to restore."""
+    saved = gateway.settings
+    if offset:
+        gateway.settings = saved.model_copy(update={"seed": saved.seed + offset})
+    return saved
+
+
+def calibrate_batch(
+    gateway: LLMGateway,
+    dataset: Path,
+    papers: Sequence[CalibrationPaper],
+    options: ReviewOptions,
+    out_dir: Path,
+    *,
+    restart: bool = False,
+    progress: Callable[[int, int, CalibrationPaper], None] | None = None,
+    policy: BatchPolicy | None = None,
+) -> CalibrationRun:
+    """Review each paper not yet done (scientist.batch policy): a paper that fails is recorded and the rest go on."""
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path, results_path = out_dir / CONFIG_FILE, out_dir / RESULTS_FILE
     fingerprint = _fingerprint(dataset, gateway.settings.model, options)
@@ -166,15 +192,17 @@ def run_calibration(
                 hint="pass --restart to discard them, or --out to use another folder",
             )
     config_path.write_text(json.dumps(fingerprint, indent=2, sort_keys=True), encoding="utf-8")
-    done = {result.id: result for result in _read_results(results_path)}
-    for index, paper in enumerate(papers, 1):
-        if paper.id in done:
-            continue
-        if progress is not None:
-            progress(index, len(papers), paper)
-        review = review_ensemble(gateway, paper.paper(), options)
+    results_file = ResultsFile(results_path, PaperResult)
+    done, failed = results_file.load()
+
+    def review_one(paper: CalibrationPaper, seed_offset: int) -> PaperResult:
+        saved = _with_seed(gateway, seed_offset)
+        try:
+            review = review_ensemble(gateway, paper.paper(), options)
+        finally:
+            gateway.settings = saved
         overall: list[int] = [member.form.overall for member in review.reviews]
-        result = PaperResult(
+        return PaperResult(
             id=paper.id,
             accepted=paper.accepted,
             human_recommendations=list(paper.human_recommendations),
@@ -186,10 +214,40 @@ def run_calibration(
             fewshot=review.reviews[0].fewshot,
             injection_flags=len(review.injection_flags),
             failures=review.failures,
+            seed_offset=seed_offset,
         )
-        _append(results_path, result)
+
+    def finished(paper: CalibrationPaper, result: PaperResult) -> None:
+        results_file.append(result)
         done[paper.id] = result
-    return [done[paper.id] for paper in papers if paper.id in done]
+
+    def failed_paper(paper: CalibrationPaper, failure: ItemFailure) -> None:
+        results_file.append(failure)
+        if gateway.audit is not None:
+            payload = {"batch": "calibrate reviewer", **failure.model_dump()}
+            gateway.audit.append("batch_item_failed", "calibrate", payload)
+
+    summary = run_batch(
+        papers,
+        key=lambda paper: paper.id,
+        work=review_one,
+        done=done,
+        failed=failed,
+        policy=policy or BatchPolicy(),
+        label="calibrate reviewer",
+        on_done=finished,
+        on_failed=failed_paper,
+        on_start=progress,
+    )
+    truth = {paper.id: paper.accepted for paper in papers}
+    return CalibrationRun(
+        results=[done[paper.id] for paper in papers if paper.id in done],
+        failed=[
+            FailedPaper(id=failure.id, accepted=truth[failure.id], reason=failure.reason, error=failure.error)
+            for failure in summary.failures
+        ],
+        summary=summary,
+    )
 
 
 # -- report -----------------------------------------------------------------------------------------------------------
@@ -206,9 +264,16 @@ class RuleMetrics(BaseModel):
 
 
 class CalibrationReport(BaseModel):
+    """Metrics on the reviewed papers; and, so a model that fails on the hard half is not reported as calibrated on
+    the easy half, the same rules with every failed paper counted as a rejection."""
+
     dataset: str
     model: str
-    n_papers: int
+    n_papers: int = Field(description="Papers in the calibration: reviewed + failed")
+    n_reviewed: int = 0
+    n_failed: int = 0
+    failures_by_reason: dict[str, int] = Field(default_factory=dict)
+    failed_papers: list[FailedPaper] = Field(default_factory=list)
     n_accepted: int
     n_rejected: int
     ensemble: int
@@ -216,7 +281,13 @@ class CalibrationReport(BaseModel):
     threshold: float
     resamples: int
     seed: int
-    rules: list[RuleMetrics]
+    rules: list[RuleMetrics] = Field(description="On the reviewed papers")
+    rules_failures_as_reject: list[RuleMetrics] = Field(
+        default_factory=list, description="On all papers, each failed paper counted as a rejection (empty: none failed)"
+    )
+    roc_auc_failures_as_reject: Estimate | None = Field(
+        default=None, description="ROC AUC on all papers, each failed paper scored below every reviewed one"
+    )
     roc_auc: Estimate = Field(description="Ranking AUC of the mean Overall score (continuous), accept = positive")
     spearman_human: Estimate | None = Field(description="Spearman of mean Overall with the mean human recommendation")
     n_with_humans: int
@@ -250,8 +321,10 @@ def build_report(
     resamples: int = 1000,
     seed: int = 0,
     skipped_lines: Sequence[LineError] = (),
+    failed: Sequence[FailedPaper] = (),
 ) -> CalibrationReport:
-    """All metrics for the reviewed papers, with bootstrap CIs over papers."""
+    """All metrics for the reviewed papers, with bootstrap CIs over papers; with failures, also on all papers with
+    each failed paper counted as a rejection (scored 0, below the 1-10 scale, for the AUC)."""
     n = len(results)
     truth = np.asarray([result.accepted for result in results], dtype=bool)
     score = np.asarray([result.mean_overall for result in results], dtype=float)
@@ -282,6 +355,29 @@ def build_report(
             ),
             **common,
         )
+    failure_rules: list[RuleMetrics] = []
+    failure_auc = None
+    if failed:
+        n_all = n + len(failed)
+        all_truth = np.concatenate([truth, np.asarray([paper.accepted for paper in failed], dtype=bool)])
+        all_score = np.concatenate([score, np.zeros(len(failed))])
+        none = np.zeros(len(failed), dtype=bool)
+        all_form, all_by_score = np.concatenate([by_form, none]), np.concatenate([by_score, none])
+        failure_rules = [
+            _rule(
+                "decision field, failures as reject",
+                n_all,
+                lambda idx: metrics.counts(all_truth[idx], all_form[idx]),
+                **common,
+            ),
+            _rule(
+                f"overall >= {threshold:g}, failures as reject",
+                n_all,
+                lambda idx: metrics.counts(all_truth[idx], all_by_score[idx]),
+                **common,
+            ),
+        ]
+        failure_auc = metrics.estimate(lambda idx: metrics.roc_auc(all_truth[idx], all_score[idx]), n_all, **common)
     alpha = None
     if options.ensemble >= 2:
         units: list[list[float | None]] = [[float(value) for value in result.overall] for result in results]
@@ -289,15 +385,21 @@ def build_report(
     return CalibrationReport(
         dataset=dataset,
         model=model,
-        n_papers=n,
-        n_accepted=int(truth.sum()),
-        n_rejected=int((~truth).sum()),
+        n_papers=n + len(failed),
+        n_reviewed=n,
+        n_failed=len(failed),
+        failures_by_reason=dict(Counter(paper.reason for paper in failed).most_common()),
+        failed_papers=list(failed),
+        n_accepted=int(truth.sum()) + sum(paper.accepted for paper in failed),
+        n_rejected=int((~truth).sum()) + sum(not paper.accepted for paper in failed),
         ensemble=options.ensemble,
         reflections=options.reflections,
         threshold=threshold,
         resamples=resamples,
         seed=seed,
         rules=rules,
+        rules_failures_as_reject=failure_rules,
+        roc_auc_failures_as_reject=failure_auc,
         roc_auc=auc,
         spearman_human=spearman,
         n_with_humans=len(humans),

@@ -149,3 +149,15 @@ class EnsembleReview(BaseModel):
     failures: list[str] = Field(default_factory=list)
     injection_flags: list[InjectionFlag] = Field(default_factory=list)
     paper: PaperInfo = Field(default_factory=PaperInfo)
+
+
+class FolderReview(BaseModel):
+    """One paper of `scientist review DIR` (a line of its results.jsonl; the full review is in `review_file`)."""
+
+    id: str = Field(description="The paper's file name inside the folder")
+    decision: Decision
+    overall: int
+    reviewers: int
+    failures: list[str] = Field(default_factory=list)
+    review_file: str
+    seed_offset: int = 0

@@ -63,14 +63,15 @@ def user_text(request: Request) -> str:
 class ReviewStub(OpenAIStub):
     """Scripted replies first; after that, `respond(request)` answers (default: a valid form or meta-review)."""
 
-    respond: Callable[[Request], str] | None = None
+    respond: Callable[[Request], str | ScriptedReply] | None = None  # a ScriptedReply e.g. for finish_reason
 
     def next_reply(self, request: Request | None = None) -> ScriptedReply:
         if self.replies:
             return self.replies.pop(0)
         request = request if request is not None else self.requests[-1]
         if self.respond is not None:
-            return ScriptedReply(content=self.respond(request))
+            answer = self.respond(request)
+            return answer if isinstance(answer, ScriptedReply) else ScriptedReply(content=answer)
         return ScriptedReply(content=meta_json() if is_meta(request) else form_json())
 
 

@@ -13,9 +13,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from scientist.commands.options import (
+    MaxFailuresOption,
+    MaxTokensOption,
+    ModelOption,
+    RepairRetriesOption,
+    ReseedOption,
+    RetryFailedOption,
+    TemperatureOption,
+    batch_policy,
+)
+
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from scientist.batch import BatchPolicy
     from scientist.llm import LLMGateway
     from scientist.reviews.calibrate import CalibrationReport, RuleMetrics
     from scientist.reviews.form import EnsembleReview
@@ -26,13 +38,9 @@ app = typer.Typer(help="Review papers with the automated reviewer, and calibrate
 calibrate_app = typer.Typer(help="Measure automated judges against human decisions.", no_args_is_help=True)
 app.add_typer(calibrate_app, name="calibrate")
 
-ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="litellm model, e.g. local/smollm2-135m")]
 EnsembleOption = Annotated[int, typer.Option("--ensemble", "-e", min=1, max=16, help="Independent reviewers")]
 ReflectionsOption = Annotated[int, typer.Option("--reflections", "-r", min=0, max=5, help="Self-revision rounds")]
 FewshotOption = Annotated[int, typer.Option("--fewshot", min=0, max=8, help="Human example reviews in the prompt")]
-TemperatureOption = Annotated[
-    float | None, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature (default: config)")
-]
 BudgetOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for this command")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 
@@ -41,12 +49,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "x"
 
 
-def _gateway(out_dir: Path, model: str | None, budget_usd: float | None) -> LLMGateway:
+def _gateway(
+    out_dir: Path, model: str | None, budget_usd: float | None, repair_retries: int | None = None
+) -> LLMGateway:
     from scientist.audit import AuditLog
     from scientist.config import load_settings
     from scientist.llm import LLMGateway, check_model
 
-    settings = load_settings(model=model, budget_usd=budget_usd)
+    settings = load_settings(model=model, budget_usd=budget_usd, repair_retries=repair_retries)
     check_model(settings)
     return LLMGateway(settings, AuditLog(out_dir))
 
@@ -63,39 +73,71 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr)
 
 
-# -- scientist review FILE --------------------------------------------------------------------------------------------
+# -- scientist review FILE|DIR ----------------------------------------------------------------------------------------
+PAPER_SUFFIXES = (".pdf", ".tex", ".md", ".markdown")
+
+
 @app.command()
 def review(
-    file: Annotated[Path, typer.Argument(help="The paper: a .pdf, a LaTeX .tex source or a Markdown .md file")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="The paper (.pdf, LaTeX .tex or Markdown .md), or a folder of them to review each"),
+    ],
     ensemble: EnsembleOption = 1,
     reflections: ReflectionsOption = 0,
     fewshot: FewshotOption = 2,
     model: ModelOption = None,
     temperature: TemperatureOption = None,
+    repair_retries: RepairRetriesOption = None,
+    max_tokens: MaxTokensOption = None,
     max_paper_chars: Annotated[
         int | None, typer.Option("--max-paper-chars", min=500, help="Cap on the paper text (whole sections)")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for review.json and the audit log (default: a new one)")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the review(s) and the audit log (default: a new one; a folder of papers resumes in"
+            " scientist-reviews/<folder>)",
+        ),
     ] = None,
     budget_usd: BudgetOption = None,
+    max_failures: MaxFailuresOption = None,
+    retry_failed: RetryFailedOption = False,
+    reseed: ReseedOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Review a paper: M independent reviews with R reflection rounds each, aggregated, plus a meta-review."""
+    """Review a paper: M independent reviews with R reflection rounds each, aggregated, plus a meta-review.
+
+    Given a folder, reviews every paper in it (resumable; a paper that fails is recorded and the rest go on)."""
+    if file.is_dir():
+        policy = batch_policy(max_failures, retry_failed, reseed)
+        out_dir = out or Path("scientist-reviews") / _slug(file.resolve().name)
+        gateway = _gateway(out_dir, model, budget_usd, repair_retries)
+        options = _options(
+            ensemble=ensemble,
+            reflections=reflections,
+            fewshot=fewshot,
+            temperature=temperature,
+            max_paper_chars=max_paper_chars or gateway.limits_for("review").review_paper_chars,
+            max_tokens=max_tokens or gateway.limits_for("review").review_max_tokens,
+        )
+        _review_folder(gateway, file, out_dir, options, policy, as_json)
+        return
     from scientist.reviews.paper import load_paper
     from scientist.reviews.reviewer import review_ensemble
 
     paper = load_paper(file)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("scientist-reviews") / f"{_slug(file.stem)}-{stamp}"
-    gateway = _gateway(out_dir, model, budget_usd)
+    gateway = _gateway(out_dir, model, budget_usd, repair_retries)
     options = _options(
         ensemble=ensemble,
         reflections=reflections,
         fewshot=fewshot,
         temperature=temperature,
         max_paper_chars=max_paper_chars or gateway.limits_for("review").review_paper_chars,
-        max_tokens=gateway.limits_for("review").review_max_tokens,
+        max_tokens=max_tokens or gateway.limits_for("review").review_max_tokens,
     )
     err = _console(stderr=True)
     calls = ensemble * (1 + reflections) + (1 if ensemble > 1 else 0)
@@ -107,6 +149,86 @@ def review(
         return
     _print_review(_console(), result)
     err.print(f"saved {out_dir / 'review.json'} (audit log: {out_dir / 'audit.jsonl'})", soft_wrap=True)
+
+
+def _review_folder(
+    gateway: LLMGateway, folder: Path, out_dir: Path, options: ReviewOptions, policy: BatchPolicy, as_json: bool
+) -> None:
+    """`review DIR`: one review per paper file (scientist.batch policy), a results.jsonl line per paper."""
+    from scientist.batch import ItemFailure, ResultsFile, run_batch
+    from scientist.reviews.form import FolderReview
+    from scientist.reviews.paper import PaperReadError, load_paper
+    from scientist.reviews.reviewer import review_ensemble
+
+    papers = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in PAPER_SUFFIXES)
+    if not papers:
+        raise PaperReadError(
+            f"no paper files ({', '.join(PAPER_SUFFIXES)}) in {folder}", hint="pass a folder of papers or one file"
+        )
+    (out_dir / "reviews").mkdir(parents=True, exist_ok=True)
+    results = ResultsFile(out_dir / "results.jsonl", FolderReview)
+    done, failed = results.load()
+
+    def review_one(path: Path, seed_offset: int) -> FolderReview:
+        saved = gateway.settings
+        if seed_offset:
+            gateway.settings = saved.model_copy(update={"seed": saved.seed + seed_offset})
+        try:
+            result = review_ensemble(gateway, load_paper(path), options)
+        finally:
+            gateway.settings = saved
+        target = out_dir / "reviews" / f"{_slug(path.stem)}.json"
+        target.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+        return FolderReview(
+            id=path.name,
+            decision=result.form.decision,
+            overall=result.form.overall,
+            reviewers=len(result.reviews),
+            failures=result.failures,
+            review_file=str(target.relative_to(out_dir)),
+            seed_offset=seed_offset,
+        )
+
+    def failed_one(path: Path, failure: ItemFailure) -> None:
+        results.append(failure)
+        if gateway.audit is not None:
+            gateway.audit.append("batch_item_failed", "review", {"batch": "review", **failure.model_dump()})
+
+    err = _console(stderr=True)
+    with err.status(f"[bold cyan]review[/] {folder}") as status:
+
+        def progress(index: int, total: int, path: Path) -> None:
+            status.update(f"[bold cyan]review[/] paper {index}/{total}: {path.name}")
+
+        summary = run_batch(
+            papers,
+            key=lambda path: path.name,
+            work=review_one,
+            done=done,
+            failed=failed,
+            policy=policy,
+            label="review",
+            on_done=lambda path, result: results.append(result),
+            on_failed=failed_one,
+            on_start=progress,
+        )
+    done, _ = results.load()
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+        return
+    from rich.table import Table
+
+    from scientist.display import safe
+
+    table = Table("paper", "decision", "overall", "reviewers", title=f"{len(done)} review(s), {gateway.settings.model}")
+    for path in papers:
+        if path.name in done:
+            row = done[path.name]
+            table.add_row(safe(row.id), row.decision, str(row.overall), str(row.reviewers))
+    _console().print(table)
+    for line in summary.lines():
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    err.print(f"saved {out_dir / 'results.jsonl'} (audit log: {out_dir / 'audit.jsonl'})", soft_wrap=True)
 
 
 def _print_review(console: Console, result: EnsembleReview) -> None:
@@ -167,20 +289,29 @@ def calibrate_reviewer(
     resamples: Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the CIs")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed")] = 0,
     budget_usd: BudgetOption = None,
+    repair_retries: RepairRetriesOption = None,
+    max_tokens: MaxTokensOption = None,
+    max_failures: MaxFailuresOption = None,
+    retry_failed: RetryFailedOption = False,
+    reseed: ReseedOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Review every paper of a labelled set and report how well decisions and scores track acceptance.
 
     Reports both decision rules (the form's Decision field, and mean Overall >= a fixed threshold), a ranking ROC AUC
     on the continuous mean Overall, Spearman with the mean human score, Krippendorff's alpha inside the ensemble and
-    a one-human baseline, with bootstrap CIs. A killed calibration resumes from its --out folder.
+    a one-human baseline, with bootstrap CIs. A killed calibration resumes from its --out folder. A paper the model
+    cannot review is recorded as failed and the rest go on; the report shows metrics on the reviewed papers and
+    with failures counted as rejections.
     """
     from scientist.reviews.calibrate import (
         SHIPPED_DATASET,
         build_report,
+        calibrate_batch,
         load_dataset,
-        run_calibration,
     )
+
+    policy = batch_policy(max_failures, retry_failed, reseed)
 
     path = dataset or SHIPPED_DATASET
     papers, bad_lines = load_dataset(path)
@@ -192,14 +323,27 @@ def calibrate_reviewer(
 
     model_name = load_settings(model=model).model
     out_dir = out or Path("scientist-calibration") / f"{_slug(path.stem)}-{_slug(model_name)}"
-    gateway = _gateway(out_dir, model, budget_usd)
-    options = _options(ensemble=ensemble, reflections=reflections, fewshot=fewshot, temperature=temperature)
+    gateway = _gateway(out_dir, model, budget_usd, repair_retries)
+    options = _options(
+        ensemble=ensemble, reflections=reflections, fewshot=fewshot, temperature=temperature, max_tokens=max_tokens
+    )
     with err.status("[bold cyan]calibrate[/] starting") as status:
 
         def progress(index: int, total: int, paper: Any) -> None:
             status.update(f"[bold cyan]calibrate[/] paper {index}/{total}: {paper.title[:60]}")
 
-        results = run_calibration(gateway, path, papers, options, out_dir, restart=restart, progress=progress)
+        run = calibrate_batch(
+            gateway, path, papers, options, out_dir, restart=restart, progress=progress, policy=policy
+        )
+    if not run.results:
+        from scientist.batch import BatchStoppedError
+
+        raise BatchStoppedError(
+            f"no paper could be reviewed: {run.summary.lines()[0]}",
+            hint=f"see {out_dir / 'results.jsonl'}; try a stronger --model, more --max-tokens or --repair-retries,"
+            " then run again with --retry-failed",
+        )
+    results = run.results
     threshold = float(gateway.settings.review_accept_threshold)
     report = build_report(
         results,
@@ -210,12 +354,15 @@ def calibrate_reviewer(
         resamples=resamples,
         seed=seed,
         skipped_lines=bad_lines,
+        failed=run.failed,
     )
     (out_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
     _print_report(_console(), report)
+    for line in run.summary.lines()[:1]:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
     err.print(f"saved {out_dir / 'report.json'}", soft_wrap=True)
 
 
@@ -228,15 +375,23 @@ def _fmt(estimate: Estimate | None) -> str:
 
 
 def _print_report(console: Console, report: CalibrationReport) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console.print(
         f"[bold]{report.model}[/] on {report.n_papers} papers ({report.n_accepted} accepted, {report.n_rejected}"
-        f" rejected); ensemble {report.ensemble}, reflections {report.reflections}; 95% bootstrap CIs"
-        f" ({report.resamples} resamples)"
+        f" rejected): {report.n_reviewed} reviewed, {report.n_failed} failed; ensemble {report.ensemble},"
+        f" reflections {report.reflections}; 95% bootstrap CIs ({report.resamples} resamples)"
     )
+    if report.n_failed:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in report.failures_by_reason.items())
+        console.print(f"[yellow]could not review {report.n_failed} paper(s):[/] {reasons}", highlight=False)
     table = Table("rule", "n", "accuracy", "balanced acc.", "F1", "FPR", "FNR")
-    rows: list[RuleMetrics] = [*report.rules, *([report.human_baseline] if report.human_baseline else [])]
+    rows: list[RuleMetrics] = [
+        *report.rules,
+        *report.rules_failures_as_reject,
+        *([report.human_baseline] if report.human_baseline else []),
+    ]
     for rule in rows:
         table.add_row(
             rule.rule,
@@ -245,9 +400,13 @@ def _print_report(console: Console, report: CalibrationReport) -> None:
         )
     console.print(table)
     console.print(f"ROC AUC of mean Overall (continuous): {_fmt(report.roc_auc)}")
+    if report.roc_auc_failures_as_reject is not None:
+        console.print(f"ROC AUC with failures scored lowest: {_fmt(report.roc_auc_failures_as_reject)}")
     console.print(f"Spearman with mean human recommendation (n={report.n_with_humans}): {_fmt(report.spearman_human)}")
     console.print(f"Krippendorff's alpha (interval) inside the ensemble: {_fmt(report.krippendorff_alpha)}")
     for bad in report.skipped_lines:
         console.print(f"[yellow]skipped line {bad.line}:[/] {bad.error}")
     for failure in report.failures:
         console.print(f"[yellow]failed:[/] {failure}")
+    for paper in report.failed_papers:
+        console.print(f"[yellow]not reviewed:[/] {escape(f'{paper.id}: [{paper.reason}] {paper.error}')}")
