@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scientist.approvals.errors import ApprovalPendingError
+from scientist.commands.options import MaxTokensOption, RepairRetriesOption, TemperatureOption
 from scientist.errors import BudgetExceededError, ExitCode, ScientistError
 
 app = typer.Typer(
@@ -147,6 +148,9 @@ def run(
     depth: Annotated[int | None, typer.Option("--depth", help="Tree search: maximum depth")] = None,
     role_model: RoleModelOption = None,
     api_base: ApiBaseOption = None,
+    temperature: TemperatureOption = None,
+    repair_retries: RepairRetriesOption = None,
+    max_tokens: MaxTokensOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned calls, tokens and dollars per stage; call nothing")
     ] = False,
@@ -171,6 +175,9 @@ def run(
         search=search,
         tree_breadth=breadth,
         tree_depth=depth,
+        temperature=temperature,
+        repair_retries=repair_retries,
+        max_tokens=max_tokens,
     )
     if dry_run:
         _print_plan(settings)

@@ -27,6 +27,9 @@ MaxTokensOption = Annotated[
     int | None,
     typer.Option("--max-tokens", min=1, max=200_000, help="Completion cap per call (default: the model's profile)"),
 ]
+BudgetTokensOption = Annotated[
+    int | None, typer.Option("--budget-tokens", min=0, help="Hard token cap for this command")
+]
 MaxFailuresOption = Annotated[
     str | None,
     typer.Option(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from scientist.commands.options import (
+    BudgetTokensOption,
     MaxFailuresOption,
     MaxTokensOption,
     ModelOption,
@@ -50,13 +51,19 @@ def _slug(text: str) -> str:
 
 
 def _gateway(
-    out_dir: Path, model: str | None, budget_usd: float | None, repair_retries: int | None = None
+    out_dir: Path,
+    model: str | None,
+    budget_usd: float | None,
+    repair_retries: int | None = None,
+    budget_tokens: int | None = None,
 ) -> LLMGateway:
     from scientist.audit import AuditLog
     from scientist.config import load_settings
     from scientist.llm import LLMGateway, check_model
 
-    settings = load_settings(model=model, budget_usd=budget_usd, repair_retries=repair_retries)
+    settings = load_settings(
+        model=model, budget_usd=budget_usd, budget_tokens=budget_tokens, repair_retries=repair_retries
+    )
     check_model(settings)
     return LLMGateway(settings, AuditLog(out_dir))
 
@@ -102,6 +109,7 @@ def review(
         ),
     ] = None,
     budget_usd: BudgetOption = None,
+    budget_tokens: BudgetTokensOption = None,
     max_failures: MaxFailuresOption = None,
     retry_failed: RetryFailedOption = False,
     reseed: ReseedOption = False,
@@ -113,7 +121,7 @@ def review(
     if file.is_dir():
         policy = batch_policy(max_failures, retry_failed, reseed)
         out_dir = out or Path("scientist-reviews") / _slug(file.resolve().name)
-        gateway = _gateway(out_dir, model, budget_usd, repair_retries)
+        gateway = _gateway(out_dir, model, budget_usd, repair_retries, budget_tokens)
         options = _options(
             ensemble=ensemble,
             reflections=reflections,
@@ -130,7 +138,7 @@ def review(
     paper = load_paper(file)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = out or Path("scientist-reviews") / f"{_slug(file.stem)}-{stamp}"
-    gateway = _gateway(out_dir, model, budget_usd, repair_retries)
+    gateway = _gateway(out_dir, model, budget_usd, repair_retries, budget_tokens)
     options = _options(
         ensemble=ensemble,
         reflections=reflections,
@@ -289,6 +297,7 @@ def calibrate_reviewer(
     resamples: Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the CIs")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed")] = 0,
     budget_usd: BudgetOption = None,
+    budget_tokens: BudgetTokensOption = None,
     repair_retries: RepairRetriesOption = None,
     max_tokens: MaxTokensOption = None,
     max_failures: MaxFailuresOption = None,
@@ -323,7 +332,7 @@ def calibrate_reviewer(
 
     model_name = load_settings(model=model).model
     out_dir = out or Path("scientist-calibration") / f"{_slug(path.stem)}-{_slug(model_name)}"
-    gateway = _gateway(out_dir, model, budget_usd, repair_retries)
+    gateway = _gateway(out_dir, model, budget_usd, repair_retries, budget_tokens)
     options = _options(
         ensemble=ensemble, reflections=reflections, fewshot=fewshot, temperature=temperature, max_tokens=max_tokens
     )

@@ -77,7 +77,10 @@ def run(
     ctx: typer.Context,
     script: Annotated[Path, typer.Argument(help="Python script to run; extra arguments are passed to it")],
     backend: Annotated[
-        Backend | None, typer.Option(help="Sandbox backend (default: the configured one and its fallback)")
+        Backend | None,
+        typer.Option(
+            "--backend", "--sandbox", help="Sandbox backend (default: the configured one and its fallback)"
+        ),
     ] = None,
     template: Annotated[
         str | None, typer.Option(help="Run inside this template's workspace, with its limits and protected files")
