@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         None, gt=0, le=200_000, description="Completion cap per call (None: from the model's profile)"
     )
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
+    truncation_growth: float = Field(
+        2.0,
+        ge=1.0,
+        le=16.0,
+        description="An answer cut at max_tokens is re-asked with the cap times this, within the model's output"
+        " limit (1: re-ask with the same cap, as recordings made before this setting did)",
+    )
     transient_retries: int = Field(3, ge=0, le=10, description="Retries on rate limits/timeouts/5xx")
     request_timeout_s: float = Field(300.0, gt=0)
     num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node (the ideas' best-of-n)")

@@ -528,13 +528,16 @@ class LLMGateway:
         # Repair attempts differ from the first by the appended messages, so each has its own cache entry.
         repair: list[dict[str, str]] = []
         last_error = ""
+        model = self.settings.model_for(role)
+        cap = max_tokens or self.settings.max_tokens or self.profile(model).limits().max_tokens
+        truncated = False
         for attempt in range(self.settings.repair_retries + 1):
             completion = self.complete(
                 prompt,
                 extra_messages=repair,
                 response_format=response_format,
                 temperature=temperature,
-                max_tokens=max_tokens,
+                max_tokens=cap,
                 seed=seed,
                 sample_index=sample_index,
                 stage=stage,
@@ -544,12 +547,24 @@ class LLMGateway:
                 return parse_structured(completion.text, schema)
             except ValidationError as err:
                 last_error = _short_validation_error(err, completion.finish_reason)
+                truncated = completion.finish_reason == "length"
+                next_cap = self._raised_cap(model, cap) if truncated else cap
                 if self.audit is not None:
                     self.audit.append(
                         "llm_parse_error",
                         "llm",
-                        {"stage": stage, "prompt_template": prompt_name, "attempt": attempt, "error": last_error},
+                        {
+                            "stage": stage,
+                            "prompt_template": prompt_name,
+                            "attempt": attempt,
+                            "error": last_error,
+                            "finish_reason": completion.finish_reason,
+                            "max_tokens": cap,
+                            # a cut answer is re-asked with a larger cap (within the profile), not the same request
+                            "next_max_tokens": next_cap,
+                        },
                     )
+                cap = next_cap
                 repair = [
                     {"role": "assistant", "content": completion.text[:4000]},
                     {
@@ -558,11 +573,24 @@ class LLMGateway:
                         " object matching the schema, keeping every string short.",
                     },
                 ]
+        if truncated:
+            ceiling = self.profile(model).max_output_tokens
+            hint = (
+                f"the last try had max_tokens {cap} of the model's {ceiling}: raise --max-tokens or --repair-retries,"
+                " or use a stronger --model; the run is checkpointed and can be resumed"
+            )
+        else:
+            hint = "raise --repair-retries or use a stronger --model; the run is checkpointed and can be resumed"
         raise StructuredOutputError(
             f"'{prompt_name}' gave no valid {schema.__name__} after {self.settings.repair_retries + 1} tries:"
             f" {last_error}",
-            hint="raise --repair-retries or use a stronger --model; the run is checkpointed and can be resumed",
+            hint=hint,
         )
+
+    def _raised_cap(self, model: str, cap: int) -> int:
+        """The completion cap for re-asking after an answer was cut at `cap`: grown, never past the model's limit."""
+        ceiling = self.profile(model).max_output_tokens
+        return max(cap, min(ceiling, int(cap * self.settings.truncation_growth)))
 
 
 def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -> Exception:

@@ -87,6 +87,34 @@ def test_repair_gives_up_with_a_clear_error(stub: OpenAIStub, tmp_path: Path) ->
     assert len(stub.requests) == 3
 
 
+def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_profile(
+    stub: OpenAIStub, tmp_path: Path
+) -> None:
+    cut = ScriptedReply(content='{"verdict": "a very long verdict that never', finish_reason="length")
+    stub.replies = [cut] * 4
+    audit = AuditLog(tmp_path / "run")
+    small = {"openai/gpt-4o-mini": {"max_output_tokens": 500}}  # the profile's output limit caps the growth
+    with pytest.raises(StructuredOutputError, match="cut off at the token limit") as caught:
+        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=3, models=small), audit))
+    assert [request["max_tokens"] for request in stub.requests] == [200, 400, 500, 500]
+    assert caught.value.hint is not None and "max_tokens 500 of the model's 500" in caught.value.hint
+    assert "--max-tokens" in caught.value.hint
+    errors = [record.payload for record in audit.find(kind="llm_parse_error")]
+    assert [(e["max_tokens"], e["next_max_tokens"], e["finish_reason"]) for e in errors] == [
+        (200, 400, "length"), (400, 500, "length"), (500, 500, "length"), (500, 500, "length"),
+    ]  # fmt: skip
+    # the raised cap is enough: the answer parses on the retry
+    stub.requests.clear()
+    stub.replies = [cut, ScriptedReply(content=GOOD)]
+    assert ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=1))).score == 3
+    assert [request["max_tokens"] for request in stub.requests] == [200, 400]
+    # growth 1 (recordings made before it) and an answer that is wrong but not cut both repeat the cap
+    stub.requests.clear()
+    stub.replies = [cut, ScriptedReply(content='{"verdict": "x"}'), ScriptedReply(content=GOOD)]
+    assert ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=2, truncation_growth=1.0))).score == 3
+    assert [request["max_tokens"] for request in stub.requests] == [200, 200, 200]
+
+
 def test_token_budget_refuses_the_call_that_would_pass_it(stub: OpenAIStub, tmp_path: Path) -> None:
     gateway = LLMGateway(make_settings(stub, tmp_path, budget_tokens=100))
     with pytest.raises(BudgetExceededError, match="token budget"):
