@@ -83,6 +83,7 @@ class ItemFailure(BaseModel):
     reason: str = Field(description="Short cause to count by: truncated, structured_output, model_runtime, ...")
     error: str = Field(description="The one-line error message")
     error_type: str
+    hint: str | None = Field(default=None, description="The error's own fix, when it gave one")
     attempts: int = Field(default=1, ge=1, description="How many times this item has failed so far")
     seed_offset: int = 0
     at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -148,6 +149,13 @@ class BatchPolicy(BaseModel):
     max_failures: FailureLimit | None = None
     retry_failed: bool = False
     reseed: bool = False
+    resumable: bool = Field(default=True, description="The command has --retry-failed (its stop hint names it)")
+
+
+RETRY_HINT = (
+    "finished items are kept; fix the cause (model, key, server) and run the same command again to continue,"
+    " adding --retry-failed to retry the failed items"
+)
 
 
 class BatchStoppedError(ScientistError):
@@ -193,8 +201,11 @@ def run_batch(
     on_done: Callable[[I, R], None],
     on_failed: Callable[[I, ItemFailure], None],
     on_start: Callable[[int, int, I], None] | None = None,
+    item_errors: tuple[type[Exception], ...] = (Exception,),
 ) -> BatchSummary:
-    """Run `work(item, seed_offset)` for each item not done yet, recording failures; see the module docstring."""
+    """Run `work(item, seed_offset)` for each item not done yet, recording failures; see the module docstring.
+
+    `item_errors` narrows what counts as one item's failure (anything else, and the `FATAL` errors, propagate)."""
     failures = {item_id: failure for item_id, failure in failed.items()}
     todo = [item for item in items if key(item) not in done and (policy.retry_failed or key(item) not in failed)]
     summary = BatchSummary(
@@ -220,15 +231,14 @@ def run_batch(
         try:
             result = work(item, offset)
         except Exception as err:
-            if not is_item_failure(err):
+            if not is_item_failure(err) or not isinstance(err, item_errors):
                 raise
             failure = ItemFailure(
                 id=item_id,
                 reason=reason_of(err),
-                error=(err.message if isinstance(err, ScientistError) else str(err)).splitlines()[0][:500]
-                if str(err)
-                else type(err).__name__,
+                error=_one_line(err),
                 error_type=type(err).__name__,
+                hint=err.hint if isinstance(err, ScientistError) else None,
                 attempts=(previous.attempts + 1) if previous is not None else 1,
                 seed_offset=offset,
             )
@@ -242,8 +252,7 @@ def run_batch(
                     f"{label} stopped: {failed_now} of {position} item(s) failed in this run, more than"
                     f" --max-failures {policy.max_failures.describe()} allows (last: {item_id}: [{failure.reason}]"
                     f" {failure.error[:160]})",
-                    hint="finished items are kept; fix the cause (model, key, server) and run the same command"
-                    " again to continue, adding --retry-failed to retry the failed items",
+                    hint=RETRY_HINT if policy.resumable else "fix the cause and run the same command again",
                 ) from err
             continue
         on_done(item, result)
@@ -251,6 +260,11 @@ def run_batch(
         summary.succeeded += 1
     summary.failures = [failures[key(item)] for item in items if key(item) in failures]
     return summary
+
+
+def _one_line(err: Exception) -> str:
+    text = err.message if isinstance(err, ScientistError) else str(err)
+    return (text.strip().splitlines() or [type(err).__name__])[0][:500]
 
 
 class ResultsFile(Generic[R]):

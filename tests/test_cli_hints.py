@@ -60,7 +60,7 @@ def _with(option: str) -> tuple[str, ...]:
 # Library modules: the commands whose work can raise their hints.
 REACHED_BY: dict[str, tuple[str, ...]] = {
     "scientist/llm.py": MODEL_COMMANDS,
-    "scientist/batch.py": BATCH_COMMANDS,
+    "scientist/batch.py": (*BATCH_COMMANDS, "store import"),
     "scientist/config.py": ("run",),
     "scientist/stages/ideation.py": ("run",),
     "scientist/stages/novelty.py": ("run",),
@@ -81,6 +81,7 @@ REACHED_BY: dict[str, tuple[str, ...]] = {
 # A module whose hints split by command: (file, option) -> the commands that can raise that hint.
 REACHED_BY_OPTION: dict[tuple[str, str], tuple[str, ...]] = {
     ("scientist/approvals/decide.py", "--reason"): ("reject",),  # a rejection without a reason
+    ("scientist/batch.py", "--retry-failed"): BATCH_COMMANDS,  # a policy with resumable=False does not name it
 }
 
 
@@ -92,16 +93,29 @@ class Hint:
     function: str | None  # the enclosing top-level function
 
 
-def _text(node: ast.expr) -> str:
+def _text(node: ast.expr, names: dict[str, list[ast.expr]]) -> str:
+    """The hint's words; a name is every value assigned to it in the file, an f-string's holes are HOLE."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(_text(value) if isinstance(value, ast.Constant) else HOLE for value in node.values)
+        return "".join(_text(value, names) if isinstance(value, ast.Constant) else HOLE for value in node.values)
     if isinstance(node, ast.BinOp):
-        return _text(node.left) + _text(node.right)
+        return _text(node.left, names) + _text(node.right, names)
     if isinstance(node, ast.IfExp):
-        return _text(node.body) + " " + _text(node.orelse)
+        return _text(node.body, names) + " " + _text(node.orelse, names)
+    if isinstance(node, ast.Name) and node.id in names:
+        return " ".join(_text(value, {}) for value in names[node.id])
     return HOLE
+
+
+def _assignments(tree: ast.Module) -> dict[str, list[ast.expr]]:
+    names: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names.setdefault(target.id, []).append(node.value)
+    return names
 
 
 def hints() -> list[Hint]:
@@ -109,13 +123,14 @@ def hints() -> list[Hint]:
     for root in SOURCES:
         for path in sorted((REPO / root).rglob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = _assignments(tree)
             for top in tree.body:
                 function = top.name if isinstance(top, ast.FunctionDef) else None
                 for node in ast.walk(top):
                     for keyword in getattr(node, "keywords", []) if isinstance(node, ast.Call) else []:
                         if keyword.arg == "hint":
                             relative = str(path.relative_to(REPO))
-                            found.append(Hint(relative, node.lineno, _text(keyword.value), function))
+                            found.append(Hint(relative, node.lineno, _text(keyword.value, names), function))
     return found
 
 
@@ -146,6 +161,7 @@ def _quoted_command(span: str) -> str | None:
 def test_the_walk_finds_the_hints_and_commands() -> None:
     assert len(HINTS) >= 30 and len(COMMANDS) >= 30
     assert any(hint.file == "scientist/llm.py" and "--repair-retries" in hint.text for hint in HINTS)
+    assert any(hint.file == "scientist/batch.py" and "--retry-failed" in hint.text for hint in HINTS)  # via a name
 
 
 @pytest.mark.parametrize("hint", HINTS, ids=lambda hint: f"{hint.file}:{hint.line}")

@@ -119,7 +119,11 @@ def test_corrupt_run_folders_are_reported_and_the_rest_imported(db: str, real_ru
     assert "Traceback" not in result.stderr
     for bad in ("no-run-file", "garbled-run-json", "garbled-review"):
         assert bad in result.stderr
-    assert "imported 2 run(s)" in result.stdout and "3 skipped" in result.stdout
+    assert "imported 2 run(s)" in result.stdout and "3 skipped (" in result.stdout  # counted per reason
+    # --max-failures (issue 29): the import stops at the second unreadable folder, after reporting it
+    stopped = run_cli("store", "import", str(runs), "--db", db, "--max-failures", "1")
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert "store import stopped: 2 of 3 item(s) failed" in stopped.stderr and "--retry-failed" not in stopped.stderr
     store = open_store(db)
     with store.session() as session:
         assert set(session.scalars(select(Run.id))) == {"good", "edited-audit"}

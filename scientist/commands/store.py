@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from scientist.commands.options import MaxFailuresOption, batch_policy
 from scientist.errors import ExitCode
 
 app = typer.Typer(help="The run store (SQLite by default, PostgreSQL with --db): import runs, inspect it.",
@@ -26,21 +27,36 @@ DbOption = Annotated[
 def import_(
     runs_dir: Annotated[Path, typer.Argument(help="A folder of run folders (or one run folder)")],
     db: DbOption = None,
+    max_failures: MaxFailuresOption = None,
 ) -> None:
     """Import run folders; re-importing updates rows, never duplicates. Unreadable folders are reported, not fatal."""
+    from collections import Counter
+
     from rich.console import Console
+    from rich.markup import escape
 
     from scientist.store import import_runs, open_store
 
     console, err_console = Console(), Console(stderr=True)
+    policy = batch_policy(max_failures, retry_failed=False, reseed=False).model_copy(update={"resumable": False})
     store = open_store(db)
     try:
-        report = import_runs(store, runs_dir)
+        report = import_runs(store, runs_dir, policy)
     finally:
         store.close()
     for problem in report.failed:
-        err_console.print(f"[yellow]skipped[/] {problem.path}: {problem.error}", highlight=False, soft_wrap=True)
-    console.print(f"imported {len(report.imported)} run(s) into {store.where}; {len(report.failed)} skipped")
+        err_console.print(
+            f"[yellow]skipped[/] {escape(f'{problem.path}: [{problem.reason}] {problem.error}')}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    reasons = ", ".join(f"{reason} {count}" for reason, count in Counter(p.reason for p in report.failed).items())
+    console.print(
+        f"imported {len(report.imported)} run(s) into {store.where}; {len(report.failed)} skipped"
+        + (f" ({reasons})" if reasons else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     if report.failed and not report.imported:
         raise typer.Exit(ExitCode.FAILED)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from scientist.batch import BatchPolicy, BatchSummary, ItemFailure, run_batch
 from scientist.errors import ScientistError
 from scientist.runs import RUN_FILE
 from scientist.store.engine import Store
@@ -22,6 +23,7 @@ CHILDREN = (Candidate, Review, Score, Experiment, MonitorFlag)
 class ImportProblem(BaseModel):
     path: str
     error: str
+    reason: str = "error"
 
 
 class ImportReport(BaseModel):
@@ -29,6 +31,7 @@ class ImportReport(BaseModel):
 
     imported: list[str] = Field(default_factory=list)
     failed: list[ImportProblem] = Field(default_factory=list)
+    summary: BatchSummary | None = None
 
 
 def _now() -> str:
@@ -84,20 +87,33 @@ def run_folders(runs_dir: Path) -> list[Path]:
     return sorted(path for path in runs_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
-def import_runs(store: Store, runs_dir: Path) -> ImportReport:
-    """Import every run folder; a folder that cannot be read is reported and the rest still imported."""
+def import_runs(store: Store, runs_dir: Path, policy: BatchPolicy | None = None) -> ImportReport:
+    """Import every run folder; a folder that cannot be read is reported and the rest still imported.
+
+    The scientist.batch policy: `policy.max_failures` stops early (BatchStoppedError, after recording); a database
+    error is not a folder's failure and stops the import at once."""
     if not runs_dir.is_dir():
         raise ScientistError(f"{runs_dir} is not a folder", hint="pass the folder holding run folders, e.g. runs/")
     report = ImportReport()
-    for folder in run_folders(runs_dir):
-        try:
-            record = import_run(store, folder)
-        except ScientistError as err:
-            report.failed.append(ImportProblem(path=str(folder), error=str(err)))
-        except (OSError, ValueError) as err:
-            report.failed.append(ImportProblem(path=str(folder), error=f"{type(err).__name__}: {err}"))
-        else:
-            report.imported.append(record.info.id)
+
+    def failed(folder: Path, failure: ItemFailure) -> None:
+        error = f"{failure.error} ({failure.hint})" if failure.hint else failure.error
+        if failure.reason == "error":  # not one of ours: say what kind of error
+            error = f"{failure.error_type}: {error}"
+        report.failed.append(ImportProblem(path=str(folder), error=error, reason=failure.reason))
+
+    report.summary = run_batch(
+        run_folders(runs_dir),
+        key=lambda folder: folder.name,
+        work=lambda folder, _seed: import_run(store, folder).info,
+        done={},
+        failed={},
+        policy=policy or BatchPolicy(),
+        label="store import",
+        on_done=lambda folder, info: report.imported.append(info.id),
+        on_failed=failed,
+        item_errors=(ScientistError, OSError, ValueError),
+    )
     return report
 
 
