@@ -219,8 +219,13 @@ def resume(
     budget_tokens: BudgetTokensOption = None,
     budget_wall_s: BudgetWallOption = None,
     runs_dir: RunsDirOption = None,
+    repair_retries: RepairRetriesOption = None,
+    max_tokens: MaxTokensOption = None,
 ) -> None:
-    """Continue a run from its last completed step (after a crash, kill, or budget stop)."""
+    """Continue a run from its last completed step (after a crash, kill, or budget stop).
+
+    --repair-retries and --max-tokens change the run's recorded settings from here on (the gateway's hints name
+    them); everything else is as the run started."""
     from scientist.runner import resume_run
 
     settings = _settings(runs_dir=runs_dir)
@@ -232,6 +237,8 @@ def resume(
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
             budget_wall_s=budget_wall_s,
+            repair_retries=repair_retries,
+            max_tokens=max_tokens,
         )
     _finish(info, run_dir)
 

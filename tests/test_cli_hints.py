@@ -192,4 +192,17 @@ def test_every_option_a_hint_names_exists_on_the_commands_that_raise_it(hint: Hi
 @pytest.mark.parametrize("path", MODEL_COMMANDS)
 def test_every_command_that_calls_a_model_has_the_model_knobs(path: str) -> None:
     assert not set(MODEL_KNOBS) - options_of(path), path
+    # doctor pings with fixed settings (the check itself); config show only prints
     assert {path for path in COMMANDS if "--model" in options_of(path)} <= {*MODEL_COMMANDS, "doctor", "config show"}
+
+
+def test_resume_can_raise_the_retries_and_the_token_cap_its_hints_name(tmp_path: Path) -> None:
+    """A resumed run keeps its model; the structured-output hints' other knobs reach its settings."""
+    import json
+
+    from scientist.runner import resume_settings
+
+    assert {"--repair-retries", "--max-tokens"} <= options_of("resume")
+    (tmp_path / "config.json").write_text(json.dumps({"model": "local/smollm2-135m", "repair_retries": 1}))
+    settings = resume_settings(tmp_path, repair_retries=4, max_tokens=None)
+    assert settings.repair_retries == 4 and settings.max_tokens is None and settings.model == "local/smollm2-135m"

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from scientist.batch import BatchStoppedError
 from scientist.commands.index import app
 from scientist.tools.index import (
     DIMENSIONS,
@@ -303,6 +304,24 @@ def test_cli_import_atom_and_errors(tmp_path: Path) -> None:
     assert isinstance(failed.exception, IndexImportError) and "not UTF-8" in str(failed.exception)
     empty = runner.invoke(app, ["search", "", *where])
     assert isinstance(empty.exception, IndexQueryError)
+
+
+def test_cli_import_skips_bad_lines_and_max_failures_stops_it(tmp_path: Path) -> None:
+    """Issue 29: one bad line no longer loses the file; each is reported by number; --max-failures stops early."""
+    where = ["--index-dir", str(tmp_path / "index")]
+    mixed = tmp_path / "mixed.jsonl"
+    good = [json.dumps({"id": f"0000.0010{n}", "title": f"Paper {n}", "abstract": "Reward hacking."}) for n in (1, 2)]
+    mixed.write_text("\n".join([good[0], "{oops", '{"id": "0000.00109", "abstract": "x"}', good[1]]) + "\n")
+    ok = runner.invoke(app, ["import", str(mixed), *where])
+    assert ok.exit_code == 0, ok.output
+    assert "imported 2 paper(s)" in ok.stdout and "2 bad line(s) skipped" in ok.stdout
+    assert "line 2 is not JSON" in ok.stderr and "line 3 is not a valid paper: title" in ok.stderr
+    stopped = runner.invoke(app, ["import", str(mixed), "--max-failures", "1", *where])
+    assert isinstance(stopped.exception, BatchStoppedError) and "2 of 3 item(s) failed" in str(stopped.exception)
+    (tmp_path / "bad.jsonl").write_text("{oops\n")
+    none = runner.invoke(app, ["import", str(tmp_path / "bad.jsonl"), *where])
+    assert isinstance(none.exception, IndexImportError)
+    assert "holds no valid paper (1 bad line(s))" in str(none.exception)
 
 
 def test_cli_add_offline_without_cache_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

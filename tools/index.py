@@ -446,6 +446,14 @@ def _short(err: BaseException) -> str:
 # -- import files ---------------------------------------------------------------------------------------------------
 def load_papers(path: Path) -> list[Paper]:
     """Papers from a JSONL file (one Paper object per line) or a saved arXiv Atom response (`<feed ...>`)."""
+    atom, lines = read_import_file(path)
+    if atom is not None:
+        return atom
+    return [parse_paper_line(path, number, line) for number, line in lines]
+
+
+def read_import_file(path: Path) -> tuple[list[Paper] | None, list[tuple[int, str]]]:
+    """(the papers of an Atom file, []) or (None, the JSONL file's non-blank numbered lines); unreadable: an error."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as err:
@@ -462,27 +470,27 @@ def load_papers(path: Path) -> list[Paper]:
         ) from err
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         try:
-            return list(iter_papers_in_atom(raw))
+            return list(iter_papers_in_atom(raw)), []
         except LiteratureError as err:
             raise IndexImportError(f"{path}: {err.message}", hint=err.hint) from err
-    papers: list[Paper] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            papers.append(Paper.model_validate(json.loads(line)))
-        except json.JSONDecodeError as err:
-            raise IndexImportError(
-                f"{path} line {number} is not JSON: {err.msg}", hint="one JSON object per line (JSONL)"
-            ) from err
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "record"
-            raise IndexImportError(
-                f"{path} line {number} is not a valid paper: {where}: {first['msg']}",
-                hint="each line needs at least id, title and abstract",
-            ) from err
-    return papers
+    return None, [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def parse_paper_line(path: Path, number: int, line: str) -> Paper:
+    """One JSONL line as a Paper; a bad line is an IndexImportError naming its number."""
+    try:
+        return Paper.model_validate(json.loads(line))
+    except json.JSONDecodeError as err:
+        raise IndexImportError(
+            f"{path} line {number} is not JSON: {err.msg}", hint="one JSON object per line (JSONL)"
+        ) from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise IndexImportError(
+            f"{path} line {number} is not a valid paper: {where}: {first['msg']}",
+            hint="each line needs at least id, title and abstract",
+        ) from err
 
 
 def dump_papers(papers: Iterable[Paper], path: Path) -> int:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from scientist.commands.options import MaxFailuresOption, batch_policy
+
 if TYPE_CHECKING:
     from scientist.tools.index import PaperIndex
 
@@ -70,15 +72,38 @@ def import_(
     index_dir: IndexDir = None,
     index_url: IndexUrl = None,
     collection: Collection = None,
+    max_failures: MaxFailuresOption = None,
 ) -> None:
-    """Add papers from a JSONL file or an arXiv Atom XML file."""
-    from scientist.tools.index import load_papers
+    """Add papers from a JSONL file or an arXiv Atom XML file. Bad JSONL lines are reported and skipped."""
+    from scientist.batch import ItemFailure, run_batch
+    from scientist.tools.index import IndexImportError, parse_paper_line, read_import_file
 
-    papers = load_papers(file)
+    atom, lines = read_import_file(file)
+    papers = list(atom or [])
+    failures: list[ItemFailure] = []
+    if atom is None:
+        policy = batch_policy(max_failures, retry_failed=False, reseed=False).model_copy(update={"resumable": False})
+        run_batch(
+            lines,
+            key=lambda numbered: f"line {numbered[0]}",
+            work=lambda numbered, _seed: parse_paper_line(file, *numbered),
+            done={},
+            failed={},
+            policy=policy,
+            label="index import",
+            on_done=lambda numbered, paper: papers.append(paper),
+            on_failed=lambda numbered, failure: failures.append(failure),
+            item_errors=(IndexImportError,),
+        )
+    for failure in failures:
+        _note(f"skipped {failure.error} ({failure.hint})" if failure.hint else f"skipped {failure.error}")
+    if not papers:
+        raise IndexImportError(f"{file} holds no valid paper ({len(failures)} bad line(s))", hint="fix the file")
     index = _open(index_dir, index_url, collection)
     report = index.upsert(papers)
+    skipped = f"; {len(failures)} bad line(s) skipped" if failures else ""
     typer.echo(
-        f"imported {report.papers} paper(s) from {file}, {report.new} new; {index.collection_name} now has"
+        f"imported {report.papers} paper(s) from {file}, {report.new} new{skipped}; {index.collection_name} now has"
         f" {index.count()}"
     )
 
