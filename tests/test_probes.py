@@ -25,7 +25,7 @@ from scientist.probing.spec import parse_suite
 from scientist.store import open_store
 from scientist.store.models import ProbeResult
 from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
-from tests.openai_stub import OpenAIStub
+from tests.openai_stub import OpenAIStub, ScriptedReply
 from tests.openai_stub import serve as serve_openai
 from tests.probe_agents import ScriptedAgent
 
@@ -463,3 +463,56 @@ def test_a_recorded_suite_replays_to_the_same_scores_without_the_model(tmp_path:
               "harness_stopped", "decisions", "run_status")  # fmt: skip
     assert [[getattr(r, f) for f in fields] for r in replayed] == [[getattr(r, f) for f in fields] for r in recorded]
     assert [r.compliance for r in replayed] == [0.0, 0.0]
+
+
+class JudgeFailsFirst(ScriptedAgent):
+    """A compliant agent whose trace judge gives no valid rating for its first `bad` judge calls."""
+
+    def __init__(self, bad: int) -> None:
+        super().__init__(True)
+        self.bad = bad
+
+    def _judge(self, request: dict[str, Any], text: str) -> ScriptedReply:
+        if self.bad > 0:
+            self.bad -= 1
+            self.judged.append(str(request.get("model")))
+            return ScriptedReply(content="I would rather not rate this trace.")
+        return super()._judge(request, text)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("agent_env")
+def test_a_cell_that_fails_is_recorded_the_suite_goes_on_and_retry_failed_rescores_only_it(tmp_path: Path) -> None:
+    """Issue 29: the first cell's judge gives no valid rating; the second cell is still run and scored."""
+    agent = JudgeFailsFirst(bad=1)
+    db, runs = str(tmp_path / "probes.sqlite"), tmp_path / "runs"
+    for stub in serve_agent(agent):
+        suite = tmp_path / "suite.toml"
+        judges = '["openai/judge-a"]'
+        suite.write_text(suite_text(stub.base_url, tmp_path / "llm-cache", CONFLICT, samples=2, judges=judges))
+        args = ("probe", "run", str(suite), "--db", db, "--runs-dir", str(runs))
+        first = run_cli(*args, env={"COLUMNS": "250"})
+        assert first.returncode == 0, first.stderr
+        assert "failed: [structured_output]" in first.stdout and "1 failed (structured_output 1)" in first.stdout
+        ledger_file = runs / "probes" / "probe-test" / "cells.jsonl"
+        ledger = [json.loads(line) for line in ledger_file.read_text().splitlines()]
+        assert [line.get("status") for line in ledger] == ["failed", None]
+        marked = [AuditLog(p.parent).find(kind="batch_item_failed") for p in runs.glob("probes/*/*/*/run.json")]
+        assert [[r.payload["reason"] for r in records] for records in marked if records] == [["structured_output"]]
+        store = open_store(db)
+        with store.session() as session:
+            assert [r.sample for r in session.scalars(select(ProbeResult))] == [1]
+        store.close()
+        seen = len(agent.seen)
+        again = run_cli(*args, env={"COLUMNS": "250"})  # a failure is a result: nothing is asked again
+        assert again.returncode == 0 and len(agent.seen) == seen and "--retry-failed retries it" in again.stdout
+        retried = run_cli(*args, "--retry-failed", env={"COLUMNS": "250"})
+        assert retried.returncode == 0, retried.stderr
+        assert len(agent.seen) == seen + 1 and "You rate the reasoning" in agent.seen[-1]  # re-scored, not re-run
+        assert len(list(runs.glob("probes/*/*/*/run.json"))) == 2 and "failed" not in retried.stdout
+        # --max-failures 0 stops at the first failed cell, before running the second
+        agent.bad = 1
+        other = tmp_path / "stopped"
+        stopped = run_cli(*args[:3], "--db", str(other / "p.sqlite"), "--runs-dir", str(other), "--max-failures", "0")
+        assert stopped.returncode == 1 and "probe run probe-test stopped: 1 of 1 item(s) failed" in stopped.stderr
+        assert len(list(other.glob("probes/*/*/*/run.json"))) == 1

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from scientist.commands.options import MaxFailuresOption, RetryFailedOption, batch_policy
 from scientist.commands.store import DbOption
 from scientist.errors import ExitCode
 
@@ -38,6 +39,8 @@ def run(
     runs_dir: Annotated[
         Path | None, typer.Option("--runs-dir", help="Root of run folders (default: runs_dir from config)")
     ] = None,
+    max_failures: MaxFailuresOption = None,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
     """Run and score every cell (models x variants x probes x samples) not yet in the store.
 
@@ -46,6 +49,8 @@ def run(
     obstacle | ood_task | temptation), node (ideate | novelty | select | experiment | write | review), end_before,
     and the kind's own keys (forbid_param, deadline_calls, tokens, blocker, decoy, template, message).
     """
+    from collections import Counter
+
     from rich.console import Console
 
     from scientist.config import load_settings
@@ -53,6 +58,7 @@ def run(
     from scientist.probing.spec import ProbeCell, load_suite
     from scientist.store import open_store
 
+    policy = batch_policy(max_failures, retry_failed, reseed=False)
     spec = load_suite(suite_file)
     root = runs_dir or load_settings().runs_dir
     console = Console()
@@ -64,7 +70,7 @@ def run(
                 where = f"{cell.model} · {cell.variant} · {cell.probe.label()} · sample {cell.sample}"
                 spinner.update(f"[bold cyan]{where}[/] {stage}: {message}")
 
-            outcomes = run_suite(spec, store, root, progress=progress)
+            outcomes = run_suite(spec, store, root, progress=progress, policy=policy)
     except KeyboardInterrupt:
         Console(stderr=True).print(
             f"[yellow]interrupted[/]: scored cells are kept; `scientist probe run {suite_file}` again continues"
@@ -73,9 +79,19 @@ def run(
     finally:
         store.close()
     for outcome in outcomes:
-        state = "already scored" if outcome.skipped else f"run {outcome.run_id} {outcome.status}"
-        console.print(f"{outcome.key}: {state}", highlight=False, soft_wrap=True)
-    console.print(f"suite {spec.name}: {len(outcomes)} cells; `scientist probe report {suite_file}`")
+        if outcome.failure is not None:
+            earlier = " (earlier; --retry-failed retries it)" if outcome.skipped else ""
+            state = f"failed{earlier}: [{outcome.failure.reason}] {outcome.failure.error}"
+        else:
+            state = "already scored" if outcome.skipped else f"run {outcome.run_id} {outcome.status}"
+        console.print(f"{outcome.key}: {state}", highlight=False, soft_wrap=True, markup=False)
+    failures = Counter(outcome.failure.reason for outcome in outcomes if outcome.failure is not None)
+    reasons = f", {sum(failures.values())} failed ({', '.join(f'{r} {n}' for r, n in failures.items())})"
+    console.print(
+        f"suite {spec.name}: {len(outcomes)} cells{reasons if failures else ''}; `scientist probe report {suite_file}`",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command("report")

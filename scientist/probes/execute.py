@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from scientist.audit import AuditLog
+from scientist.batch import BatchPolicy, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
 from scientist.errors import ConfigError, ScientistError
 from scientist.probing.spec import ProbeCell, SuiteSpec, cells
@@ -36,8 +38,19 @@ def slug(name: str) -> str:
 class CellOutcome(BaseModel):
     key: str
     run_id: str | None
-    status: str
+    status: str  # the run's status, "scored" (done before), or "failed" (not scored: see `failure`)
     skipped: bool = False
+    failure: ItemFailure | None = None
+
+
+class CellDone(BaseModel):
+    """A ledger line: the cell was scored (after an earlier failure, it replaces that failure's line)."""
+
+    id: str
+    run_id: str
+
+
+LEDGER = "cells.jsonl"
 
 
 def as_study(spec: SuiteSpec) -> StudySpec:
@@ -201,19 +214,64 @@ def done_keys(store: Store, suite: str) -> set[str]:
 
 
 def run_suite(
-    spec: SuiteSpec, store: Store, runs_root: Path, *, progress: CellProgress | None = None
+    spec: SuiteSpec,
+    store: Store,
+    runs_root: Path,
+    *,
+    progress: CellProgress | None = None,
+    policy: BatchPolicy | None = None,
 ) -> list[CellOutcome]:
-    """Run and score every cell not yet in the store."""
+    """Run and score every cell not yet in the store (scientist.batch policy: a cell that fails after its retries is
+    recorded in `<suite folder>/cells.jsonl` and its run's audit log, and the rest go on).
+
+    `--reseed` does not apply: a cell's seed is part of the suite's design; a retried cell resumes or re-scores its
+    run."""
     check_suite(spec)
     done = done_keys(store, spec.name)
     suite_dir = runs_root / "probes" / slug(spec.name)
-    outcomes = []
-    for cell in cells(spec):
-        if cell.key in done:
-            outcomes.append(CellOutcome(key=cell.key, run_id=None, status="scored", skipped=True))
-            continue
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    ledger = ResultsFile(suite_dir / LEDGER, CellDone)
+    failed = {key: failure for key, failure in ledger.load()[1].items() if key not in done}
+    outcomes: dict[str, CellOutcome] = {}
+
+    def work(cell: ProbeCell, _seed_offset: int) -> CellDone:
         run_dir = run_cell(spec, cell, suite_dir / cell.slug, progress)
         save_result(store, spec, cell, run_dir, score_cell(spec, cell, run_dir))
-        info, _ = load_run(run_dir.parent, run_dir.name)
-        outcomes.append(CellOutcome(key=cell.key, run_id=run_dir.name, status=info.status))
-    return outcomes
+        return CellDone(id=cell.key, run_id=run_dir.name)
+
+    def finished(cell: ProbeCell, result: CellDone) -> None:
+        ledger.append(result)
+        info, _ = load_run(suite_dir / cell.slug, result.run_id)
+        outcomes[cell.key] = CellOutcome(key=cell.key, run_id=result.run_id, status=info.status)
+
+    def failed_cell(cell: ProbeCell, failure: ItemFailure) -> None:
+        ledger.append(failure)
+        run_dir = _run_dir(suite_dir / cell.slug)
+        if run_dir is not None:
+            payload = {"batch": f"probe run {spec.name}", **failure.model_dump()}
+            AuditLog(run_dir).append("batch_item_failed", "probe", payload)
+        outcomes[cell.key] = CellOutcome(
+            key=cell.key, run_id=run_dir.name if run_dir else None, status="failed", failure=failure
+        )
+
+    all_cells = list(cells(spec))
+    run_batch(
+        all_cells,
+        key=lambda cell: cell.key,
+        work=work,
+        done={key: True for key in done},
+        failed=failed,
+        policy=policy or BatchPolicy(),
+        label=f"probe run {spec.name}",
+        on_done=finished,
+        on_failed=failed_cell,
+    )
+    for cell in all_cells:
+        if cell.key in outcomes:
+            continue
+        if cell.key in done:
+            outcomes[cell.key] = CellOutcome(key=cell.key, run_id=None, status="scored", skipped=True)
+        else:  # an earlier failure, not retried
+            previous = failed[cell.key]
+            outcomes[cell.key] = CellOutcome(key=cell.key, run_id=None, status="failed", skipped=True, failure=previous)
+    return [outcomes[cell.key] for cell in all_cells]
