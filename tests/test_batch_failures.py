@@ -297,6 +297,8 @@ def test_review_folder_goes_on_past_a_failing_paper(stub: ReviewStub, tmp_path: 
     retried = run_cli(*args, "--retry-failed", "--json")
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout)["failures"] == [] and len(stub.requests) - before == 1
+    mixed = run_cli(*args, "--ensemble", "2")  # resuming with other settings would mix two kinds of review
+    assert mixed.returncode == 2 and "changed: options" in mixed.stderr and "--out" in mixed.stderr
 
 
 def test_a_killed_calibration_resumes_without_redoing_finished_papers(stub: ReviewStub, tmp_path: Path) -> None:

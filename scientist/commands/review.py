@@ -159,6 +159,24 @@ def review(
     err.print(f"saved {out_dir / 'review.json'} (audit log: {out_dir / 'audit.jsonl'})", soft_wrap=True)
 
 
+def _check_batch_settings(out_dir: Path, settings: dict[str, Any]) -> None:
+    """A folder's reviews are resumed only with the settings they were made with (else mixed results)."""
+    import json
+
+    from scientist.errors import ConfigError
+
+    path = out_dir / "batch.json"
+    if path.exists() and (out_dir / "results.jsonl").exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        changed = [key for key in settings if stored.get(key) != json.loads(json.dumps(settings[key]))]
+        if changed:
+            raise ConfigError(
+                f"{out_dir} holds reviews made with other settings (changed: {', '.join(changed)})",
+                hint="pass --out to use another folder, or the settings they were made with",
+            )
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True), encoding="utf-8")
+
+
 def _review_folder(
     gateway: LLMGateway, folder: Path, out_dir: Path, options: ReviewOptions, policy: BatchPolicy, as_json: bool
 ) -> None:
@@ -175,6 +193,7 @@ def _review_folder(
         )
     (out_dir / "reviews").mkdir(parents=True, exist_ok=True)
     results = ResultsFile(out_dir / "results.jsonl", FolderReview)
+    _check_batch_settings(out_dir, {"model": gateway.settings.model, "options": options.model_dump()})
     done, failed = results.load()
 
     def review_one(path: Path, seed_offset: int) -> FolderReview:
