@@ -312,3 +312,11 @@ def test_a_killed_calibration_resumes_without_redoing_finished_papers(stub: Revi
     asked = [user_text(request) for request in stub.requests[before:]]
     assert len(asked) == 2 and "Another accepted" in asked[0] and "Another rejected" in asked[1]
     assert json.loads(resumed.stdout)["n_reviewed"] == 4
+
+
+def test_calibrate_with_every_paper_failed_says_so_instead_of_an_empty_report(stub: ReviewStub, tmp_path: Path) -> None:
+    FAIL_TITLES.update({"illustrative paper"})
+    result = calibrate(tmp_path / "cal", "--repair-retries", "0")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no paper could be reviewed: calibrate reviewer: 0 of 4 done, 4 failed (truncated 4)" in result.stderr
+    assert "--retry-failed" in result.stderr and len(stub.requests) == 4
