@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     )
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int | None = Field(
-        None, gt=0, le=200_000, description="Completion cap per call (None: from the model's profile)"
+        None,
+        gt=0,
+        le=200_000,
+        description="Completion cap for every call, stages' own caps included (None: each from the model's profile)",
     )
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
     truncation_growth: float = Field(

@@ -320,15 +320,19 @@ class LLMGateway:
         sample_index: int = 0,
         stage: str = "",
         role: Role | None = None,
+        exact_cap: bool = False,
     ) -> Completion:
         """One model call: budget check, replay or live call (with transient retries), audit record.
 
-        The model is the role's (`role`, else the one `stage` belongs to; see `STAGE_ROLES`)."""
+        The model is the role's (`role`, else the one `stage` belongs to; see `STAGE_ROLES`). The completion cap is
+        the user's `max_tokens` setting when given (it beats a stage's profile-derived cap), else `max_tokens`, else
+        the profile's; `exact_cap` sends `max_tokens` as is (a retry that raised the cap after a cut answer)."""
         role = role or role_of(stage)
         model = self.settings.model_for(role)
         messages = [*prompt.messages(), *extra_messages]
         temperature = self.settings.temperature if temperature is None else temperature
-        max_tokens = max_tokens or self.settings.max_tokens or self.profile(model).limits().max_tokens
+        if not (exact_cap and max_tokens):
+            max_tokens = self._cap(model, max_tokens)
         seed = self.settings.seed + sample_index if seed is None else seed
         request = {
             "format": CACHE_FORMAT,
@@ -529,7 +533,7 @@ class LLMGateway:
         repair: list[dict[str, str]] = []
         last_error = ""
         model = self.settings.model_for(role)
-        cap = max_tokens or self.settings.max_tokens or self.profile(model).limits().max_tokens
+        cap = self._cap(model, max_tokens)
         truncated = False
         for attempt in range(self.settings.repair_retries + 1):
             completion = self.complete(
@@ -542,6 +546,7 @@ class LLMGateway:
                 sample_index=sample_index,
                 stage=stage,
                 role=role,
+                exact_cap=True,
             )
             try:
                 return parse_structured(completion.text, schema)
@@ -586,6 +591,10 @@ class LLMGateway:
             f" {last_error}",
             hint=hint,
         )
+
+    def _cap(self, model: str, asked: int | None) -> int:
+        """The completion cap: the user's max_tokens setting, else the caller's (a stage's), else the profile's."""
+        return self.settings.max_tokens or asked or self.profile(model).limits().max_tokens
 
     def _raised_cap(self, model: str, cap: int) -> int:
         """The completion cap for re-asking after an answer was cut at `cap`: grown, never past the model's limit."""

@@ -115,6 +115,21 @@ def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_pr
     assert [request["max_tokens"] for request in stub.requests] == [200, 200, 200]
 
 
+def test_the_users_max_tokens_beats_a_stages_own_cap(stub: OpenAIStub, tmp_path: Path) -> None:
+    """`--max-tokens` (settings.max_tokens) reaches every call; without it, the stage's profile-derived cap does."""
+    from scientist.prompts import render
+
+    stub.replies = [ScriptedReply(content=GOOD)] * 4
+    capped = LLMGateway(make_settings(stub, tmp_path, max_tokens=150))
+    capped.structured("review", {"paper": "x"}, Verdict, stage="write", max_tokens=900)
+    capped.complete(render("review", {"paper": "x"}), stage="experiment", max_tokens=900)
+    free = LLMGateway(make_settings(stub, tmp_path, max_tokens=None))
+    free.structured("review", {"paper": "x"}, Verdict, stage="write", max_tokens=900)
+    free.complete(render("review", {"paper": "x"}), stage="experiment")
+    profile_cap = free.limits.max_tokens  # gpt-4o-mini's profile-derived default
+    assert [request["max_tokens"] for request in stub.requests] == [150, 150, 900, profile_cap] and profile_cap != 900
+
+
 def test_token_budget_refuses_the_call_that_would_pass_it(stub: OpenAIStub, tmp_path: Path) -> None:
     gateway = LLMGateway(make_settings(stub, tmp_path, budget_tokens=100))
     with pytest.raises(BudgetExceededError, match="token budget"):

@@ -195,3 +195,12 @@ def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
     assert small_plan["writeup"].completion_tokens == 28 * 650 and small_plan["writeup"].usd == 0.0
     assert big_plan["writeup"].completion_tokens > 4 * small_plan["writeup"].completion_tokens
     assert big_plan["writeup"].usd is not None and big_plan["writeup"].usd > 0
+
+
+def test_dry_run_follows_the_users_max_tokens(tmp_path: Path) -> None:
+    from scientist.dryrun import plan
+    from scientist.llm import resolve_profile
+
+    settings = Settings(llm_cache_dir=tmp_path, max_tokens=123)
+    stages = plan(settings, lambda m: resolve_profile(m, settings))
+    assert all(stage.completion_tokens == 123 * stage.calls for stage in stages)
