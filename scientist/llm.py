@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -579,9 +580,9 @@ class LLMGateway:
                     },
                 ]
         if truncated:
-            ceiling = self.profile(model).max_output_tokens
+            ceiling = min(self.profile(model).max_output_tokens, self.settings.max_tokens or sys.maxsize)
             hint = (
-                f"the last try had max_tokens {cap} of the model's {ceiling}: raise --max-tokens or --repair-retries,"
+                f"the last try had max_tokens {cap} of at most {ceiling}: raise --max-tokens or --repair-retries,"
                 " or use a stronger --model; the run is checkpointed and can be resumed"
             )
         else:
@@ -597,8 +598,9 @@ class LLMGateway:
         return self.settings.max_tokens or asked or self.profile(model).limits().max_tokens
 
     def _raised_cap(self, model: str, cap: int) -> int:
-        """The completion cap for re-asking after an answer was cut at `cap`: grown, never past the model's limit."""
-        ceiling = self.profile(model).max_output_tokens
+        """The completion cap for re-asking after an answer was cut at `cap`: grown, never past the model's limit
+        nor past the user's own max_tokens setting (a cap the user set is a ceiling, and the hint names it)."""
+        ceiling = min(self.profile(model).max_output_tokens, self.settings.max_tokens or sys.maxsize)
         return max(cap, min(ceiling, int(cap * self.settings.truncation_growth)))
 
 

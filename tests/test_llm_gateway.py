@@ -94,10 +94,14 @@ def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_pr
     stub.replies = [cut] * 4
     audit = AuditLog(tmp_path / "run")
     small = {"openai/gpt-4o-mini": {"max_output_tokens": 500}}  # the profile's output limit caps the growth
+
+    def ask_capped(gateway: LLMGateway) -> Verdict:  # a stage's own cap, as the writer and reviewer pass theirs
+        return gateway.structured("review", {"paper": "A tiny paper."}, Verdict, stage="test", max_tokens=200)
+
     with pytest.raises(StructuredOutputError, match="cut off at the token limit") as caught:
-        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=3, models=small), audit))
+        ask_capped(LLMGateway(make_settings(stub, tmp_path, repair_retries=3, models=small, max_tokens=None), audit))
     assert [request["max_tokens"] for request in stub.requests] == [200, 400, 500, 500]
-    assert caught.value.hint is not None and "max_tokens 500 of the model's 500" in caught.value.hint
+    assert caught.value.hint is not None and "max_tokens 500 of at most 500" in caught.value.hint
     assert "--max-tokens" in caught.value.hint
     errors = [record.payload for record in audit.find(kind="llm_parse_error")]
     assert [(e["max_tokens"], e["next_max_tokens"], e["finish_reason"]) for e in errors] == [
@@ -106,8 +110,15 @@ def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_pr
     # the raised cap is enough: the answer parses on the retry
     stub.requests.clear()
     stub.replies = [cut, ScriptedReply(content=GOOD)]
-    assert ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=1))).score == 3
+    assert ask_capped(LLMGateway(make_settings(stub, tmp_path, repair_retries=1, max_tokens=None))).score == 3
     assert [request["max_tokens"] for request in stub.requests] == [200, 400]
+    # a cap the user set (--max-tokens) is a ceiling: the retry stays within it, and the hint says so
+    stub.requests.clear()
+    stub.replies = [cut, cut]
+    with pytest.raises(StructuredOutputError) as capped:
+        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=1)))  # settings max_tokens 200
+    assert [request["max_tokens"] for request in stub.requests] == [200, 200]
+    assert capped.value.hint is not None and "max_tokens 200 of at most 200: raise --max-tokens" in capped.value.hint
     # growth 1 (recordings made before it) and an answer that is wrong but not cut both repeat the cap
     stub.requests.clear()
     stub.replies = [cut, ScriptedReply(content='{"verdict": "x"}'), ScriptedReply(content=GOOD)]
