@@ -14,7 +14,15 @@ from sqlalchemy import func, inspect, select, text
 
 from scientist.audit import AuditLog
 from scientist.store import import_runs, open_store
-from scientist.store.engine import current_revision, make_engine, migrate, resolve_url
+from scientist.store.engine import (
+    current_revision,
+    export_password,
+    make_engine,
+    migrate,
+    resolve_url,
+    shareable_url,
+    with_local_password,
+)
 from scientist.store.models import Candidate, Experiment, MonitorFlag, Review, Run, Score
 from tests.conftest import run_cli
 from tests.store_support import clone_run, make_real_run, plant_gaming, store_url
@@ -214,3 +222,22 @@ def test_a_study_and_its_cells_fit_the_schema(db: str, real_run: Path, tmp_path:
         assert [(r.id, r.variant, r.sample_index) for r in members] == [("cell-run-0", "plain", 0),
                                                                           ("cell-run-1", "plain", 1)]
     store.close()
+
+
+def test_the_store_url_a_worker_gets_has_no_password_and_its_own_environment_completes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: the study store's URL travelled, password included, in every Ray task's arguments."""
+    for name in ("SCIENTIST_DB", "SCIENTIST_STORE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    url = resolve_url("postgresql://study:hunter2@db.lab:5432/studies?options=-csearch_path%3Dt_1")
+    shared = shareable_url(url)
+    assert "hunter2" not in shared and shared.startswith("postgresql+psycopg://study@db.lab:5432/studies?")
+    assert with_local_password(shared) == shared  # nothing on this machine: left to libpq (PGPASSWORD, .pgpass)
+    monkeypatch.setenv("SCIENTIST_DB", "postgresql://study:from-db-env@db.lab:5432/studies?options=-csearch_path%3Dt_1")
+    assert ":from-db-env@" in with_local_password(shared)  # SCIENTIST_DB names the same database: its password
+    monkeypatch.setenv("SCIENTIST_DB", "postgresql://other:nope@elsewhere:5432/x")
+    export_password(url)  # what the driver does before it starts local workers
+    completed = with_local_password(shared)
+    assert ":hunter2@db.lab" in completed and resolve_url(completed) == url
+    assert with_local_password("sqlite:////tmp/s.sqlite") == "sqlite:////tmp/s.sqlite"
