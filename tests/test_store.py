@@ -241,3 +241,24 @@ def test_the_store_url_a_worker_gets_has_no_password_and_its_own_environment_com
     completed = with_local_password(shared)
     assert ":hunter2@db.lab" in completed and resolve_url(completed) == url
     assert with_local_password("sqlite:////tmp/s.sqlite") == "sqlite:////tmp/s.sqlite"
+
+
+def test_audit_verify_compares_the_log_with_the_stores_copy_of_its_head(recorded_run: Path, tmp_path: Path) -> None:
+    """The copied run has no anchor at its new path (as after a move): the store's row is what still catches a log
+    cut back with a matching audit.head."""
+    db = str(tmp_path / "witness.sqlite")
+    assert run_cli("audit", "verify", recorded_run.name, "--db", db).returncode == 0
+    assert not Path(db).exists()  # reading never creates a store
+    assert run_cli("store", "import", str(recorded_run.parent), "--db", db).returncode == 0
+    intact = run_cli("audit", "verify", recorded_run.name, "--db", db)
+    assert intact.returncode == 0 and "matches the run store's copy" in intact.stdout, intact.stdout
+    log = recorded_run / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-3]))
+    last = json.loads(lines[-4])
+    (recorded_run / "audit.head").write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    cut = run_cli("audit", "verify", recorded_run.name, "--db", db)
+    assert cut.returncode == 1 and "truncated: the run store" in cut.stdout and "Traceback" not in cut.stderr
+    down = run_cli("audit", "verify", recorded_run.name, "--db", "postgresql://u:secret-pw@127.0.0.1:1/none")
+    assert down.returncode == 0 and "run store not compared (cannot open the run store" in down.stdout
+    assert "secret-pw" not in down.stdout  # the log's own check still holds; the store was not there to compare

@@ -182,6 +182,15 @@ class Store:
         self.engine.dispose()
 
 
+def existing_store(db: str | None = None) -> Store | None:
+    """The store when there is one to read; None for a SQLite file that does not exist yet (a read must not
+    create it). A server that does not answer is open_store's clear error."""
+    url = resolve_url(db)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None
+    return open_store(db)
+
+
 def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:
     """Connect, check the server answers, and migrate; unreachable or broken databases are one clear error."""
     url = resolve_url(db)
