@@ -214,10 +214,14 @@ def resume(
     budget_wall_s: BudgetWallOption = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
-    """Continue a run from its last completed step (after a crash, kill, or budget stop)."""
+    """Continue a run from its last completed step (after a crash, kill, or budget stop).
+
+    The run keeps its recorded settings, except the flags given here and the current config's `[models."..."]`
+    entries (e.g. a structured_output fix after a provider refused a request), which are recorded in the audit log."""
     from scientist.runner import resume_run
 
     settings = _settings(runs_dir=runs_dir)
+    profiles = {name: entry.model_dump(exclude_none=True) for name, entry in settings.models.items()}
     with console.status("[bold cyan]resume[/] loading the checkpoint") as status:
         info, run_dir = resume_run(
             settings.runs_dir,
@@ -226,6 +230,7 @@ def resume(
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
             budget_wall_s=budget_wall_s,
+            models={name: entry for name, entry in profiles.items() if entry} or None,
         )
     _finish(info, run_dir)
 

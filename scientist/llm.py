@@ -592,7 +592,7 @@ def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -
         return SchemaRejectedError(
             f"{model} rejected the structured-output request: {str(err)[:300]}",
             hint=f'set structured_output = "json_object" under [models."{model}"] in scientist.toml (JSON mode,'
-            " schema in the prompt); the run is checkpointed and can be resumed",
+            " schema in the prompt); the run is checkpointed: `scientist resume RUN` continues with that fix",
         )
     if type(err).__module__.split(".")[0] in {"litellm", "openai", "httpx"}:
         return ModelRuntimeError(
