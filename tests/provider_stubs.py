@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.openai_stub import ScriptedReply
+from tests.openai_stub import ScriptedReply, loopback
 from tests.provider_rules import anthropic_request_errors, gemini_request_errors
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON payload, extra headers
@@ -132,12 +131,6 @@ def _handler(stub: ProviderStub) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(stub: ProviderStub) -> Iterator[ProviderStub]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    for origin in loopback(_handler(stub)):
+        stub.base_url = origin
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()

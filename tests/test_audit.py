@@ -74,6 +74,16 @@ def forge_line(record: dict[str, Any]) -> bytes:
     return (canonical_json(record) + "\n").encode()
 
 
+def rechain(records: list[dict[str, Any]]) -> list[bytes]:
+    """The forger's next step after an edit: every prev_hash and hash recomputed, so the chain is self-consistent."""
+    lines, prev = [], GENESIS_HASH
+    for record in records:
+        line = forge_line({**record, "prev_hash": prev})
+        prev = load(line)["hash"]
+        lines.append(line)
+    return lines
+
+
 def load(line: bytes) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(line)
     return data
@@ -247,13 +257,8 @@ def test_rewriting_the_whole_chain_after_an_edit_is_caught_while_the_head_is_int
     log = make_log(tmp_path)
     records = [load(line) for line in lines_of(log)]
     records[1]["payload"]["stage"] = "forged"
-    forged: list[bytes] = []
-    prev = GENESIS_HASH
-    for record in records:
-        record["prev_hash"] = prev
-        line = forge_line(record)
-        prev = load(line)["hash"]
-        forged.append(line)
+    forged = rechain(records)
+    prev = load(forged[-1])["hash"]
     write_lines(log, forged)
     assert_names(tmp_path, 4, "record 4 does not match the head")
 
@@ -685,12 +690,8 @@ def test_the_stores_copy_of_the_head_catches_what_a_moved_folder_has_no_anchor_f
 
     records = [load(line) for line in lines_of(log)]
     records[2]["payload"]["stage"] = "forged"
-    prev, forged = GENESIS_HASH, []
-    for record in records:
-        record["prev_hash"] = prev
-        line = forge_line(record)
-        prev = load(line)["hash"]
-        forged.append(line)
+    forged = rechain(records)
+    prev = load(forged[-1])["hash"]
     write_lines(log, forged)
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 5, "hash": prev}))
     audit_anchor.anchor_path(log.path).unlink()
