@@ -194,10 +194,23 @@ def role_of(stage: str) -> Role:
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
-def parse_structured(text: str, schema: type[T]) -> T:
-    """Parse a model's JSON answer (tolerating a markdown fence around it) into `schema`."""
+def parse_structured(text: str, schema: type[T], *, control_characters: bool = False) -> T:
+    """Parse a model's JSON answer (tolerating a markdown fence around it) into `schema`.
+
+    `control_characters`: raw newlines and tabs inside strings are taken as written. llama.cpp's JSON-schema
+    grammar (the `json_object_schema` route of its server) lets any character but a quote or backslash into a
+    string, so a grammar-conformant answer from it can be invalid JSON; strict parsing would fail every such
+    answer (and its repairs) on a model that did what it was asked."""
     match = _FENCE.match(text)
-    return schema.model_validate_json(match.group(1) if match else text.strip())
+    body = match.group(1) if match else text.strip()
+    if control_characters:
+        try:
+            data = json.loads(body, strict=False)
+        except ValueError:
+            pass  # not JSON even so: the strict parse below reports it the usual way
+        else:
+            return schema.model_validate(data)
+    return schema.model_validate_json(body)
 
 
 class ResponseStore:
@@ -561,7 +574,7 @@ class LLMGateway:
                 exact_cap=True,
             )
             try:
-                return parse_structured(completion.text, schema)
+                return parse_structured(completion.text, schema, control_characters=mode == "json_object_schema")
             except ValidationError as err:
                 last_error = _short_validation_error(err, completion.finish_reason)
                 truncated = completion.finish_reason == "length"

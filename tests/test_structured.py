@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from scientist.audit import AuditLog
 from scientist.config import ModelOverride, Settings
-from scientist.errors import ModelRuntimeError, SchemaRejectedError
+from scientist.errors import ModelRuntimeError, SchemaRejectedError, StructuredOutputError
 from scientist.llm import LLMGateway
 from scientist.llm import resolve_profile as resolve
 from scientist.probes.judge import TraceRating
@@ -191,3 +191,16 @@ def test_unreachable_api_base_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelRuntimeError, match="resume") as caught:
         ask(LLMGateway(settings, AuditLog(tmp_path / "run")))
     assert "\n" not in caught.value.message
+
+
+def test_raw_newlines_in_strings_from_llama_cpps_grammar_route_are_accepted(tmp_path: Path, stub: OpenAIStub) -> None:
+    """llama.cpp's schema grammar admits raw control characters in strings: its answers are taken as written on
+    that route only; strict JSON everywhere else (a hosted JSON mode never sends them)."""
+    raw = json.dumps(IDEA).replace("Raise coin_respawn_steps and compare.", "Raise coin_respawn_steps\n\tand compare.")
+    stub.replies = [ScriptedReply(content=raw)]
+    served = {"openai/my-own-server-model": ModelOverride(structured_output="json_object_schema")}
+    idea = ask(gateway(tmp_path, stub, model="openai/my-own-server-model", models=served))
+    assert idea.experiment_plan == "Raise coin_respawn_steps\n\tand compare." and len(stub.requests) == 1
+    stub.replies = [ScriptedReply(content=raw)]
+    with pytest.raises(StructuredOutputError, match="control character"):
+        ask(gateway(tmp_path / "strict", stub))  # the strict OpenAI route: invalid JSON stays invalid
