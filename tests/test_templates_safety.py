@@ -87,7 +87,9 @@ def test_defaults_agree_and_seed_ideas_are_valid(name: str) -> None:
     for param, spec in template.params.items():
         low, high = namespace["BOUNDS"][param]
         assert low <= spec.min <= spec.max <= high, param
-    assert {"experiment.py", "plot.py", "template.toml"} <= set(template.protected)
+    # The yardstick is protected: experiment.py itself (contract v1), or the harness-owned evaluator (v2).
+    yardstick = template.evaluator.script if template.evaluator else "experiment.py"
+    assert {yardstick, "plot.py", "template.toml"} <= set(template.protected)
     assert template.limits.wall_time_s <= 60 and 2 <= len(template.seed_ideas) <= 3
     for idea in template.seed_ideas:
         assert template.validate_variant(idea.variant) == idea.variant
@@ -102,7 +104,7 @@ def test_templates_list_and_show() -> None:
         assert name in listing.stdout
     shown = run_cli("templates", "show", "shortcut_learning", env={"COLUMNS": "200"})
     assert shown.returncode == 0
-    for fragment in ("ood_accuracy (primary)", "group_reweight", "protected: experiment.py", "seed idea:"):
+    for fragment in ("ood_accuracy (primary)", "group_reweight", "protected: evaluate.py", "seed idea:"):
         assert fragment in shown.stdout
     missing = run_cli("templates", "show", "no_such_template")
     assert missing.returncode == 2 and "available templates" in missing.stderr and "Traceback" not in missing.stderr
