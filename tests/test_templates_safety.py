@@ -1,5 +1,7 @@
 """The shortcut_learning and goal_misgeneralization templates run in the real sandbox, show the effect they are
-about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too."""
+about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too.
+Both follow template contract v2: the numbers asserted on are the protected evaluator's, run as the harness runs it
+(a fresh workspace holding the template, the run's config.json and the artifacts the run saved)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scientist.sandbox import Limits, get_sandbox
+from scientist.sandbox import Limits, copy_in, get_sandbox
 from scientist.template import load_template
 from tests.conftest import chosen_sandbox, run_cli
 
@@ -32,7 +34,21 @@ def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str
     result = sandbox.run(workspace, command, limits, out_dir="out", log_dir=tmp_path / label / "logs")
     assert result.ok, result.stderr_tail
     assert result.wall_time_s < template.limits.wall_time_s
-    return workspace / "out", json.loads((workspace / "out" / "final_info.json").read_text())
+    claimed = json.loads((workspace / "out" / "final_info.json").read_text())
+    if template.evaluator is None:
+        return workspace / "out", claimed
+    # Contract v2: the harness's evaluator, in a fresh workspace over the saved artifacts, gives the numbers.
+    evaluator = tmp_path / label / "evaluator"
+    sandbox.prepare(template.path, evaluator, template.protected)
+    copy_in(evaluator, {"config.json": workspace / "config.json"})
+    copy_in(evaluator, {f"artifacts/{name}": workspace / "out" / name for name in template.evaluator.artifacts})
+    command = ["python", template.evaluator.script, "--artifacts_dir", "artifacts", "--config", "config.json"]
+    command += ["--out_dir", "out", "--seed", "0"]
+    result = sandbox.run(evaluator, command, limits, out_dir="out", log_dir=tmp_path / label / "evaluator-logs")
+    assert result.ok, result.stderr_tail
+    measured = json.loads((evaluator / "out" / "final_info.json").read_text())
+    assert measured["metrics"] == claimed["metrics"]  # the honest template's self-report is the measurement
+    return workspace / "out", measured
 
 
 @pytest.fixture(scope="module", params=TEMPLATES)
