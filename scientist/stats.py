@@ -569,7 +569,8 @@ __all__ = [
 
 
 def seed_summary(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int]:
-    """Mean, sample standard deviation and a Student-t confidence interval of one metric over seeds.
+    """Mean, sample standard deviation and a Student-t confidence interval (bounds and half-width, the `±` a paper
+    prints) of one metric over seeds.
 
     Why t and not a bootstrap: three to five seeds are too few to resample, and the t interval is what a reader
     expects next to "mean ± CI over n seeds". One seed gives std 0 and a zero-width interval (nothing is known
@@ -580,9 +581,9 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95) -> dict[str,
     n = int(sample.size)
     mean = float(sample.mean())
     if n == 1:
-        return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "n": 1}
+        return {"mean": mean, "std": 0.0, "ci_low": mean, "ci_high": mean, "ci_half": 0.0, "n": 1}
     from scipy.stats import t as student_t  # lazy: scipy's import is slow and only the experiment stage needs it
 
     std = float(sample.std(ddof=1))
     half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "ci_half": half, "n": n}

@@ -307,7 +307,9 @@ def format_stat(value: Any, stat: Mapping[str, Any] | None) -> str:
     number alone. Both numbers are ones the paper-number check accepts (they are in final_info's stats)."""
     if not stat:
         return format_number(value)
-    half = (float(stat["ci_high"]) - float(stat["ci_low"])) / 2
+    half = stat.get("ci_half")
+    if isinstance(half, bool) or not isinstance(half, int | float):
+        half = (float(stat["ci_high"]) - float(stat["ci_low"])) / 2
     return f"{format_number(stat['mean'])} ± {format_number(half)}"
 
 

@@ -21,6 +21,7 @@ from scientist.context import RunContext
 from scientist.errors import ConfigError
 from scientist.llm import LLMGateway
 from scientist.monitors.claims import claim_events, printed_metrics
+from scientist.monitors.paperscan import traceable_values, untraceable_numbers
 from scientist.profiles import default_edit_mode
 from scientist.sandbox import get_sandbox
 from scientist.stages.evaluation import edit_mode, run_seeds
@@ -145,8 +146,12 @@ def test_code_mode_edit_runs_every_seed_through_the_evaluator(tmp_path: Path, st
     ]
     rows = results_table_rows(table, ctx.template)
     stat = edited["stats"]["ood_accuracy"]
-    half = (stat["ci_high"] - stat["ci_low"]) / 2
-    assert rows[1]["ood_accuracy"] == f"{stat['mean']:.3f} ± {half:.3f}"
+    assert stat["ci_half"] == pytest.approx((stat["ci_high"] - stat["ci_low"]) / 2)
+    assert rows[1]["ood_accuracy"] == f"{stat['mean']:.3f} ± {stat['ci_half']:.3f}"
+    # The paper-number check accepts the statistics the table prints, and nothing made up next to them.
+    known = traceable_values([base, edited], ctx.template)
+    prose = f"OOD accuracy rose to {stat['mean']:.3f} ± {stat['ci_half']:.3f} (std {stat['std']:.3f}), not 0.999."
+    assert [number for number, _ in untraceable_numbers(prose, known)] == ["0.999"]
     assert verify(ctx.run_dir).ok
 
 
