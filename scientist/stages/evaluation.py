@@ -98,10 +98,12 @@ def evaluate_attempt(
             location=f"experiments/{label}/seed_{seed}",
         )
         check_claims(ctx, label, events)
+        details = {key: value for key, value in measured.as_dict().items() if key not in ("metrics", "config", "seed")}
         per_seed.append(
             {
                 "seed": seed,
                 "metrics": dict(measured.metrics),
+                "details": details,  # what else the evaluator reported (curves, protocol), for plots
                 "claimed": dict(claimed.metrics) if claimed else None,
                 "printed": printed,
                 "claim_events": [event.rule for event in events],
@@ -186,7 +188,10 @@ def _write_summary(ctx: RunContext, attempt_root: Path, code: dict[str, str], pe
         "config": config if isinstance(config, dict) else {},
         "seed": per_seed[0]["seed"],
         "seeds": [entry["seed"] for entry in per_seed],
-        "per_seed": [{"seed": entry["seed"], "metrics": entry["metrics"]} for entry in per_seed],
+        "per_seed": [
+            {"seed": entry["seed"], "metrics": entry["metrics"], "details": entry.get("details") or {}}
+            for entry in per_seed
+        ],
         "measured_by": "evaluator" if ctx.template.evaluator is not None else "experiment",
     }
     path = attempt_root / SUMMARY_DIR / FINAL_INFO
