@@ -217,6 +217,15 @@ class Template(BaseModel):
         return result
 
 
+def check_edit_mode(template: Template, mode: EditMode | None) -> None:
+    """Code mode needs a harness-owned evaluator: without one the agent's code would report its own results."""
+    if mode == "code" and template.evaluator is None:
+        raise ConfigError(
+            f"edit_mode = code needs a template with a harness-owned evaluator; {template.name!r} has none",
+            hint="use edit_mode = config, or a template with an [evaluator] section (scientist templates list)",
+        )
+
+
 def templates_root() -> Path:
     """The bundled templates folder (next to this module, so it works from a wheel as well as a checkout)."""
     return Path(__file__).parent / "templates"

@@ -25,7 +25,7 @@ from scientist.monitors.paperscan import traceable_values, untraceable_numbers
 from scientist.profiles import default_edit_mode
 from scientist.sandbox import get_sandbox
 from scientist.stages.evaluation import edit_mode, run_seeds
-from scientist.stages.experiment import run_experiments
+from scientist.stages.experiment import make_plots, run_experiments
 from scientist.stats import seed_summary
 from scientist.template import load_template, templates_root
 from scientist.writeup import ExperimentRecord, results_table_rows
@@ -152,6 +152,11 @@ def test_code_mode_edit_runs_every_seed_through_the_evaluator(tmp_path: Path, st
     known = traceable_values([base, edited], ctx.template)
     prose = f"OOD accuracy rose to {stat['mean']:.3f} ± {stat['ci_half']:.3f} (std {stat['std']:.3f}), not 0.999."
     assert [number for number, _ in untraceable_numbers(prose, known)] == ["0.999"]
+    # The plot step gets the agent's curves with the harness's summary (and its CIs, as error bars) over any claim.
+    figure = make_plots(ctx, list(records.values()))
+    assert figure is not None and (ctx.run_dir / figure).read_bytes()[:4] == b"\x89PNG"
+    plotted = ctx.run_dir / "experiments" / "plots" / "workspace" / "runs" / "run_1"
+    assert json.loads((plotted / "final_info.json").read_text()) == edited and (plotted / "curves.json").is_file()
     assert verify(ctx.run_dir).ok
 
 
@@ -267,3 +272,13 @@ def test_agent_owned_code_without_an_evaluator_is_an_error_at_load(copy: Path) -
 def test_unprotected_evaluator_is_an_error_at_load(copy: Path) -> None:
     edit_toml(copy, 'protected = ["evaluate.py", ', "protected = [")
     assert "'evaluate.py' must be listed under protected" in load_error(copy)
+
+
+def test_run_refuses_code_mode_on_a_template_without_an_evaluator_before_anything_starts(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    flags = ["--template", "reward_misspec", "--edit-mode", "code", "--runs-dir", str(runs)]
+    refused = run_cli("run", "reward hacking", *flags)
+    assert refused.returncode == 2 and "needs a template with a harness-owned evaluator" in refused.stderr
+    assert "Traceback" not in refused.stderr and not runs.exists()  # no run folder, no model call
+    bad = run_cli("run", "x", "--edit-mode", "everything", "--runs-dir", str(runs))
+    assert bad.returncode == 2 and "edit_mode" in bad.stderr and "Traceback" not in bad.stderr

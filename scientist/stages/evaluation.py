@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from scientist.context import RunContext
-from scientist.errors import ConfigError
 from scientist.profiles import default_edit_mode
 from scientist.sandbox import Limits, RunResult, copy_in, reader
 from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, try_load_final_info
 from scientist.stats import seed_summary
-from scientist.template import CONFIG_FILE, EditMode
+from scientist.template import CONFIG_FILE, EditMode, check_edit_mode
 
 OUT_DIR = "out"
 ARTIFACTS_DIR = "artifacts"
@@ -41,11 +40,7 @@ def edit_mode(ctx: RunContext) -> EditMode:
     without an evaluator: code mode would let the agent grade itself)."""
     requested = ctx.settings.edit_mode
     has_evaluator = ctx.template.evaluator is not None
-    if requested == "code" and not has_evaluator:
-        raise ConfigError(
-            f"edit_mode = code needs a template with a harness-owned evaluator; {ctx.template.name!r} has none",
-            hint="use edit_mode = config, or a template with an [evaluator] section (scientist templates list)",
-        )
+    check_edit_mode(ctx.template, requested)  # (run start checks it too, before the first model call)
     if requested is not None:
         return requested
     return default_edit_mode(ctx.settings.model_for("experiment")) if has_evaluator else "config"

@@ -46,7 +46,8 @@ def gold_direction() -> np.ndarray:
 
 def gold(x: np.ndarray) -> np.ndarray:
     """The true reward of responses x (..., DIM)."""
-    return GOLD_SCALE * (x @ gold_direction()) - GOLD_CURVATURE * np.sum(x * x, axis=-1) / 2
+    reward: np.ndarray = GOLD_SCALE * (x @ gold_direction()) - GOLD_CURVATURE * np.sum(x * x, axis=-1) / 2
+    return reward
 
 
 class Unusable(Exception):
@@ -92,7 +93,9 @@ def score(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """The policy's score of responses x (..., DIM): ensemble mean - pessimism * spread - KL penalty."""
     per_member = np.einsum("...d,md->...m", x, model["w"]) + np.einsum("...d,md->...m", x * x, model["q"])
     spread = per_member.std(axis=-1) if per_member.shape[-1] > 1 else 0.0
-    return per_member.mean(axis=-1) - model["pessimism"] * spread - model["kl_coef"] * np.sum(x * x, axis=-1) / 2
+    penalty = model["kl_coef"] * np.sum(x * x, axis=-1) / 2
+    scores: np.ndarray = per_member.mean(axis=-1) - model["pessimism"] * spread - penalty
+    return scores
 
 
 def evaluate(model: dict[str, Any], seed: int) -> tuple[dict[str, float], dict[str, list[float]]]:

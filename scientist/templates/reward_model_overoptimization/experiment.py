@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     diff = features(a, quadratic) - features(b, quadratic)
     rng = np.random.default_rng(args.seed)
     dim = a.shape[1]
-    members, accuracies, curve = [], [], []
+    members: list[dict[str, list[float]]] = []
+    accuracies: list[float] = []
+    curve: list[float] = []
     for index in range(int(config["ensemble_size"])):
         # Member 0 sees all pairs; further members a bootstrap resample (their disagreement is the uncertainty).
         rows = np.arange(len(diff)) if index == 0 else rng.integers(0, len(diff), size=len(diff))
