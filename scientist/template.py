@@ -267,8 +267,8 @@ def _find(name: str) -> Path:
     if _NAME.match(name) and name in available:
         return templates_root() / name
     raise UnknownTemplateError(
-        f"unknown experiment template {name!r}",
-        hint=f"available templates: {', '.join(available) or 'none'} (or pass a folder that holds {TEMPLATE_FILE})",
+        f"unknown template {name!r}",  # short: the error must stay a few lines as templates are added
+        hint=f"available templates: {', '.join(available) or 'none'}, or a folder with {TEMPLATE_FILE}",
     )
 
 
