@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from scientist.stages.evaluation import edit_mode, run_seeds
 from scientist.stages.experiment import make_plots, run_experiments
 from scientist.stats import seed_summary
 from scientist.template import load_template, templates_root
-from scientist.writeup import ExperimentRecord, results_table_rows
+from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper, results_table_rows
 from tests.cli_runner import run_cli
 from tests.conftest import chosen_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
@@ -158,6 +159,18 @@ def test_code_mode_edit_runs_every_seed_through_the_evaluator(tmp_path: Path, st
     plotted = ctx.run_dir / "experiments" / "plots" / "workspace" / "runs" / "run_1"
     assert json.loads((plotted / "final_info.json").read_text()) == edited and (plotted / "curves.json").is_file()
     assert verify(ctx.run_dir).ok
+    # ...and the compiled paper carries them: mean ± CI per metric, and the caption that says what ± means.
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed: the PDF part of this test needs it")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    sections = dict.fromkeys(("title", "abstract", "introduction", "method", "results", "conclusion"), "Text.")
+    tex, _ = render_paper(PaperDraft(**sections), table, ctx.template, figures=[], references=[], bibtex=False)
+    (paper / "paper.tex").write_text(tex, encoding="utf-8")
+    pdf = compile_pdf(paper / "paper.tex", timeout_s=120)
+    assert pdf is not None
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert f"{stat['mean']:.3f} ± {stat['ci_half']:.3f}" in text and "95% confidence interval" in text
 
 
 @pytest.mark.slow
