@@ -207,6 +207,26 @@ def test_run_that_saves_no_artifact_fails_with_the_reason_and_the_pipeline_goes_
     assert reported(ctx, records["variant"])["measured_by"] == "evaluator"
 
 
+@pytest.mark.slow
+def test_config_mode_seeds_and_a_half_done_run_is_redone_on_resume(tmp_path: Path, stub: OpenAIStub) -> None:
+    stub.replies = [ScriptedReply(content=PLAN)]
+    ctx = context(tmp_path, stub, edit_mode="config", seeds_per_run=2, experiment_runs=0)
+    first = by_label(run_experiments(ctx, IDEA))
+    assert set(first) == {"baseline", "variant"} and first["variant"]["overrides"] == {"group_reweight": 1.0}
+    assert reported(ctx, first["variant"])["seeds"] == [0, 1]
+    notes = (ctx.run_dir / "experiments" / "notes.md").read_text()
+    assert "- seeds: 0, 1 (mean over seeds above)" in notes
+    # Killed after its evaluator ran but before result.json: resume redoes the whole run, seeds and evaluator.
+    variant = ctx.run_dir / "experiments" / "variant"
+    (variant / "result.json").unlink()
+    stale = variant / "attempt_0" / "eval" / "seed_1" / "workspace" / "stale.txt"
+    stale.write_text("left by the killed run")
+    again = by_label(run_experiments(ctx, IDEA))
+    assert not stale.exists() and reported(ctx, again["variant"]) == reported(ctx, first["variant"])
+    skipped = [e.payload["label"] for e in ctx.audit.find(kind="sandbox_run_skipped")]
+    assert skipped == ["baseline"] and len(stub.requests) == 1  # the plan was kept; no second model call
+
+
 # --- modes and seeds -------------------------------------------------------------------------------------------
 
 

@@ -166,8 +166,10 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
         ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": plan.label, "reason": "finished before resume"})
         return done
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
-        for workspace in sorted(run_root.glob("attempt_*/workspace")):
-            ctx.sandbox.cleanup(workspace)
+        # (per attempt: the first seed's workspace, further seeds' and the evaluator's, stages.evaluation)
+        for pattern in ("attempt_*/workspace", "attempt_*/seed_*/workspace", "attempt_*/eval/seed_*/workspace"):
+            for workspace in sorted(run_root.glob(pattern)):
+                ctx.sandbox.cleanup(workspace)
         remove_tree(run_root)  # whatever the run left: deep, long-named, linked (never followed)
     start = parent_code(ctx, plan.parent)
     if plan.mode == "edit":
