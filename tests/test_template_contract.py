@@ -26,7 +26,8 @@ from scientist.monitors.paperscan import traceable_values, untraceable_numbers
 from scientist.profiles import default_edit_mode
 from scientist.sandbox import get_sandbox
 from scientist.stages.evaluation import edit_mode, run_seeds
-from scientist.stages.experiment import make_plots, run_experiments
+from scientist.stages.experiment import make_plots, run_experiments, run_planned
+from scientist.stages.search import PlannedRun
 from scientist.stats import seed_summary
 from scientist.template import load_template, templates_root
 from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper, results_table_rows
@@ -225,6 +226,21 @@ def test_config_mode_seeds_and_a_half_done_run_is_redone_on_resume(tmp_path: Pat
     assert not stale.exists() and reported(ctx, again["variant"]) == reported(ctx, first["variant"])
     skipped = [e.payload["label"] for e in ctx.audit.find(kind="sandbox_run_skipped")]
     assert skipped == ["baseline"] and len(stub.requests) == 1  # the plan was kept; no second model call
+
+
+@pytest.mark.slow
+def test_contract_v1_template_with_seeds_summarises_its_own_final_info(tmp_path: Path, stub: OpenAIStub) -> None:
+    ctx = context(tmp_path, stub, template="reward_misspec", seeds_per_run=2)
+    record = run_planned(ctx, PlannedRun(label="baseline", mode="baseline"), IDEA)
+    assert record["ok"] and record["final_info_path"].endswith("attempt_0/evaluation/final_info.json")
+    info = reported(ctx, record)
+    assert info["measured_by"] == "experiment" and info["seeds"] == [0, 1]  # no evaluator: the template's own
+    attempt = ctx.run_dir / "experiments" / "baseline" / "attempt_0"
+    for entry in info["per_seed"]:
+        workspace = attempt / ("workspace" if entry["seed"] == 0 else f"seed_{entry['seed']}/workspace")
+        own = json.loads((workspace / "out" / "final_info.json").read_text())
+        assert own["metrics"] == entry["metrics"] and own["seed"] == entry["seed"]
+    assert info["stats"]["true_return"]["n"] == 2 and record["metric"] == info["stats"]["true_return"]["mean"]
 
 
 # --- modes and seeds -------------------------------------------------------------------------------------------
