@@ -288,7 +288,7 @@ def _check_files(template: Template) -> None:
         if not (template.path / file).is_file():
             raise ConfigError(f"template {toml_path} names {file!r}, which is missing", hint="add the file")
     if template.evaluator is not None:
-        _check_evaluator(template, toml_path)
+        _check_evaluator(template, template.evaluator, toml_path)
     config_path = template.path / CONFIG_FILE
     if not config_path.is_file():
         return
@@ -302,14 +302,13 @@ def _check_files(template: Template) -> None:
         )
 
 
-def _check_evaluator(template: Template, toml_path: Path) -> None:
+def _check_evaluator(template: Template, evaluator: EvaluatorSpec, toml_path: Path) -> None:
     """The evaluator exists, and every declared artifact is written by agent-owned code and read by the evaluator
     (a name in neither is a typo that would fail every run, so it fails at load instead)."""
-    assert template.evaluator is not None
-    script = template.path / template.evaluator.script
+    script = template.path / evaluator.script
     if not script.is_file():
         raise ConfigError(
-            f"template {toml_path} declares the evaluator {template.evaluator.script!r}, which is missing",
+            f"template {toml_path} declares the evaluator {evaluator.script!r}, which is missing",
             hint="add the harness-owned evaluator script, or remove the [evaluator] section",
         )
     evaluator_text = script.read_text(encoding="utf-8", errors="replace")
@@ -319,7 +318,7 @@ def _check_evaluator(template: Template, toml_path: Path) -> None:
         for name in agent_files
         if name.endswith(".py") and (template.path / name).is_file()
     )
-    for artifact in template.evaluator.artifacts:
+    for artifact in evaluator.artifacts:
         base = PurePosixPath(artifact).name
         if base not in agent_text:
             raise ConfigError(
@@ -329,7 +328,7 @@ def _check_evaluator(template: Template, toml_path: Path) -> None:
             )
         if base not in evaluator_text:
             raise ConfigError(
-                f"template {toml_path} declares the artifact {artifact!r}, but {template.evaluator.script} never "
+                f"template {toml_path} declares the artifact {artifact!r}, but {evaluator.script} never "
                 "reads it",
                 hint="make the evaluator load it from --artifacts_dir, or fix [evaluator].artifacts",
             )

@@ -127,7 +127,8 @@ def _evaluate_seed(
     """The protected evaluator over one seed's artifacts, in a fresh workspace; (measurement, None) or
     (None, why the run fails)."""
     spec = ctx.template.evaluator
-    assert spec is not None
+    if spec is None:  # only called for a template that has one
+        raise ValueError(f"template {ctx.template.name!r} has no evaluator")
     files: dict[str, Path | bytes] = {}
     if CONFIG_FILE in code:
         files[CONFIG_FILE] = code[CONFIG_FILE].encode("utf-8")
