@@ -91,6 +91,19 @@ class VerifyReport(BaseModel):
     first_bad_line: int | None = None
     problem: str | None = None
     anchored: bool = Field(default=False, description="An anchor outside the run folder was found and checked")
+    witnessed: bool = Field(default=False, description="A copy of the head kept elsewhere (the run store) matched")
+
+
+class Witness(BaseModel):
+    """A copy of a log's head kept outside the run folder when the run was recorded (the run store's row): how many
+    records there were and the last one's hash. Later appends (a resume) are fine; fewer records or another hash
+    at that place mean the log was cut or rewritten since."""
+
+    model_config = ConfigDict(frozen=True)
+
+    records: int
+    head_hash: str
+    source: str  # where the copy came from, for the message (e.g. "the run store")
 
 
 class _Head(BaseModel):
@@ -669,7 +682,7 @@ def _bad(checked: int, seq: int | None, problem: str) -> VerifyReport:
     )
 
 
-def verify(run_dir_or_file: Path | str) -> VerifyReport:
+def verify(run_dir_or_file: Path | str, witness: Witness | None = None) -> VerifyReport:
     """Check the chain, the head and every referenced blob; report the first problem, in file order.
 
     Detects an edit of any byte (hash or canonical-form mismatch), deleted, reordered, duplicated or inserted
@@ -730,10 +743,25 @@ def verify(run_dir_or_file: Path | str) -> VerifyReport:
         return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
     anchored = audit_anchor.read(log_path)
     problem = audit_anchor.problem(anchored or {}, [record.hash for record in records])
+    if problem is None and witness is not None:
+        problem = _witness_problem(witness, records)
     if problem is not None:
         bad_seq, text = problem
         return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored))
+    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored), witnessed=witness is not None)
+
+
+def _witness_problem(witness: Witness, records: list[AuditRecord]) -> tuple[int, str] | None:
+    seq = witness.records - 1
+    if seq < 0:
+        return None
+    if seq >= len(records):
+        return len(records), (
+            f"truncated: {witness.source} recorded {witness.records} records, the log has {len(records)}"
+        )
+    if records[seq].hash != witness.head_hash:
+        return seq, f"record {seq} does not match the copy of the head in {witness.source} (rewritten since)"
+    return None
 
 
 def _seq_problem(index: int, seq: int, parsed: list[AuditRecord | _BadLine]) -> str:

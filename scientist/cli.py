@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scientist.approvals.errors import ApprovalPendingError
+from scientist.commands.store import DbOption
 from scientist.errors import BudgetExceededError, ExitCode, ScientistError
 
 app = typer.Typer(
@@ -226,10 +227,14 @@ def resume(
     budget_wall_s: BudgetWallOption = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
-    """Continue a run from its last completed step (after a crash, kill, or budget stop)."""
+    """Continue a run from its last completed step (after a crash, kill, or budget stop).
+
+    The run keeps its recorded settings, except the flags given here and the current config's `[models."..."]`
+    entries (e.g. a structured_output fix after a provider refused a request), which are recorded in the audit log."""
     from scientist.runner import resume_run
 
     settings = _settings(runs_dir=runs_dir)
+    profiles = {name: entry.model_dump(exclude_none=True) for name, entry in settings.models.items()}
     with console.status("[bold cyan]resume[/] loading the checkpoint") as status:
         info, run_dir = resume_run(
             settings.runs_dir,
@@ -238,6 +243,7 @@ def resume(
             budget_usd=budget_usd,
             budget_tokens=budget_tokens,
             budget_wall_s=budget_wall_s,
+            models={name: entry for name, entry in profiles.items() if entry} or None,
         )
     _finish(info, run_dir)
 
@@ -291,19 +297,37 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(run_id: str, runs_dir: RunsDirOption = None) -> None:
-    """Check the run's hash-chained audit log; exits 1 at the first broken record."""
+def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = None) -> None:
+    """Check the run's hash-chained audit log; exits 1 at the first broken record.
+
+    Also compares the log with the two copies of its head kept outside the run folder: the anchor file in your
+    data folder and the run store's row (when the run was imported or recorded by a study)."""
     from scientist.audit import verify
     from scientist.runs import run_dir_of
+    from scientist.store.engine import existing_store
+    from scientist.store.queries import audit_witness
 
     settings = _settings(runs_dir=runs_dir)
-    report = verify(run_dir_of(settings.runs_dir, run_id))
+    run_dir = run_dir_of(settings.runs_dir, run_id)
+    witness, unchecked = None, "not in the run store"
+    try:
+        store = existing_store(db)
+    except ScientistError as err:  # the log is still checked; the store's copy is reported as not compared
+        store, unchecked = None, f"run store not compared ({err.message})"
+    if store is not None:
+        try:
+            witness = audit_witness(store, run_dir.name)
+        finally:
+            store.close()
+    report = verify(run_dir, witness)
     if report.ok:
         anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
-        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}")
+        stored = ", matches the run store's copy" if report.witnessed else f", {unchecked}"
+        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}{stored}",
+                      soft_wrap=True, highlight=False)
         return
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
-    console.print(f"[red]BROKEN[/]{where}: {report.problem}")
+    console.print(f"[red]BROKEN[/]{where}: {report.problem}", soft_wrap=True, highlight=False)
     raise typer.Exit(ExitCode.FAILED)
 
 

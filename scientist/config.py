@@ -68,6 +68,7 @@ class ModelOverride(BaseModel):
     input_usd_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens")
     output_usd_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens")
     structured_output: StructuredMode | None = Field(None, description="Override the structured-output mode")
+    max_temperature: float | None = Field(None, ge=0, le=2, description="Highest sampling temperature it accepts")
 
 
 class Settings(BaseSettings):

@@ -24,6 +24,7 @@ from scientist.audit import AuditLog, canonical_json
 from scientist.config import DEFAULT_MODEL, Role, Settings
 from scientist.errors import (
     BudgetExceededError,
+    ConfigError,
     MissingAPIKeyError,
     ModelRuntimeError,
     PricingUnknownError,
@@ -73,14 +74,11 @@ class Spend(BaseModel):
 
 
 def _import_litellm() -> Any:
-    # Offline, litellm retries a network fetch of its price map for ~8 s on import; the bundled map is enough.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True
     from scientist import local_model
 
+    litellm = local_model.import_litellm()
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
     local_model.register()
     return litellm
 
@@ -90,9 +88,21 @@ def provider_of(model: str) -> str:
 
 
 def check_model(settings: Settings) -> None:
-    """Fail before any work if a role's model's provider is unknown or its API key is missing."""
+    """Fail before any work if a role's model's provider is unknown, its API key is missing, or the configured
+    temperature is outside the range its API accepts."""
     for model in dict.fromkeys([settings.model, *settings.role_models.values()]):
         _check_one_model(settings, model)
+        check_temperature(model, settings.temperature, resolve_profile(model, settings))
+
+
+def check_temperature(model: str, temperature: float, profile: ModelProfile) -> None:
+    """A temperature the provider would refuse with a 400 is a config error now, not a failed call mid-run."""
+    if temperature > profile.max_temperature:
+        raise ConfigError(
+            f"temperature {temperature:g} is above what {model} accepts (at most {profile.max_temperature:g})",
+            hint=f"set temperature = {profile.max_temperature:g} or lower (scientist.toml, SCIENTIST_TEMPERATURE or "
+            f'the command\'s --temperature), or [models."{model}"] max_temperature if its API takes more',
+        )
 
 
 def model_info(model: str) -> dict[str, Any]:
@@ -328,6 +338,7 @@ class LLMGateway:
         model = self.settings.model_for(role)
         messages = [*prompt.messages(), *extra_messages]
         temperature = self.settings.temperature if temperature is None else temperature
+        check_temperature(model, temperature, self.profile(model))  # per-call ones too (sampling, --temperature)
         max_tokens = max_tokens or self.settings.max_tokens or self.profile(model).limits().max_tokens
         seed = self.settings.seed + sample_index if seed is None else seed
         request = {
@@ -581,7 +592,7 @@ def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -
         return SchemaRejectedError(
             f"{model} rejected the structured-output request: {str(err)[:300]}",
             hint=f'set structured_output = "json_object" under [models."{model}"] in scientist.toml (JSON mode,'
-            " schema in the prompt); the run is checkpointed and can be resumed",
+            " schema in the prompt); the run is checkpointed: `scientist resume RUN` continues with that fix",
         )
     if type(err).__module__.split(".")[0] in {"litellm", "openai", "httpx"}:
         return ModelRuntimeError(

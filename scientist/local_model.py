@@ -323,7 +323,10 @@ def scientist_error_in(err: BaseException) -> ScientistError | None:
 # -- the litellm side (imported lazily: litellm takes ~4 s to import) ----------------------------------------------
 def import_litellm() -> Any:
     # Offline, litellm retries a network fetch of its price map for ~8 s on import; the bundled map is enough.
+    # Its Anthropic beta-header table is fetched the same way on the first Anthropic call: the bundled one keeps a
+    # request's headers the same on- and offline, and pinned with the lock.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     import litellm
 
     return litellm

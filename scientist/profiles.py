@@ -6,7 +6,7 @@ sections and whole-file edits; the embedded model must keep exactly today's size
 by the request, so a changed size would be a replay miss). Limits scale with the context window in whole steps of
 the embedded model's 4096 tokens, capped at 8x, and never ask for more output than the model may produce.
 
-A profile comes from litellm's model info (looked up by the gateway, the one module that imports litellm),
+A profile comes from litellm's model info (looked up by the gateway, the one module that calls litellm),
 overridden per model by `[models."provider/name"]` in scientist.toml; the embedded model's is fixed here.
 """
 
@@ -27,6 +27,10 @@ TINY_CONTEXT = 4096  # the embedded model's window: the unit the limits scale by
 MAX_SCALE = 8
 UNKNOWN_CONTEXT = 8192  # a model litellm does not know: assume a small window (override it in config)
 UNKNOWN_OUTPUT = 4096
+# The sampling temperature each API documents as its range: Anthropic's is 0-1 (it refuses more with a 400),
+# OpenAI's, Gemini's and llama.cpp's 0-2. Settings allow 2, so a run checks its models' ranges before any call.
+MAX_TEMPERATURE = 2.0
+PROVIDER_MAX_TEMPERATURE = {"anthropic": 1.0}
 # The embedded model's sizes (unchanged since its fixtures were recorded).
 BASE_MAX_TOKENS = 700
 BASE_SECTION_CHARS = 600
@@ -71,6 +75,7 @@ class ModelProfile(BaseModel):
     input_usd_per_token: float | None
     output_usd_per_token: float | None
     structured_output: StructuredMode
+    max_temperature: float = MAX_TEMPERATURE
     source: str  # embedded | litellm | default, "+config" when scientist.toml overrode a field
 
     @property
@@ -115,6 +120,14 @@ def default_mode(model: str, supports_response_schema: bool) -> StructuredMode:
     return "json_schema"
 
 
+def default_max_temperature(model: str) -> float:
+    """The top of the provider's documented temperature range (Claude on Bedrock keeps Anthropic's)."""
+    provider = provider_of(model)
+    if provider == "bedrock" and "claude" in model:
+        provider = "anthropic"
+    return PROVIDER_MAX_TEMPERATURE.get(provider, MAX_TEMPERATURE)
+
+
 def _embedded(model: str, settings: Settings) -> ModelProfile:
     return ModelProfile(
         model=model,
@@ -139,6 +152,7 @@ def _from_info(model: str, info: Mapping[str, Any]) -> ModelProfile:
         input_usd_per_token=float(prompt_price) if prompt_price is not None else None,
         output_usd_per_token=float(completion_price) if completion_price is not None else None,
         structured_output=default_mode(model, bool(info.get("supports_response_schema"))),
+        max_temperature=default_max_temperature(model),
         source="litellm" if known else "default",
     )
 
@@ -155,6 +169,8 @@ def _override(profile: ModelProfile, override: ModelOverride) -> ModelProfile:
         update["output_usd_per_token"] = override.output_usd_per_mtok / 1e6
     if override.structured_output is not None:
         update["structured_output"] = override.structured_output
+    if override.max_temperature is not None:
+        update["max_temperature"] = override.max_temperature
     if not update:
         return profile
     update["source"] = profile.source + "+config"
@@ -164,7 +180,7 @@ def _override(profile: ModelProfile, override: ModelOverride) -> ModelProfile:
 def resolve(model: str, settings: Settings, model_info: ModelInfo) -> ModelProfile:
     """The profile of `model` under `settings` (the embedded model's is fixed; config overrides any field).
 
-    `model_info` is litellm's lookup (scientist.llm.model_info: only the gateway imports litellm); {} = unknown."""
+    `model_info` is litellm's lookup (scientist.llm.model_info: only the gateway calls litellm); {} = unknown."""
     if provider_of(model) == LOCAL_PROVIDER:
         profile = _embedded(model, settings)
     else:

@@ -88,8 +88,19 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
 
 
 def resume_settings(run_dir: Path, **overrides: Any) -> Settings:
-    """A resumed run keeps its recorded config; only the flags given now (e.g. a raised budget) change it."""
+    """A resumed run keeps its recorded config; only the flags given now (e.g. a raised budget) change it.
+
+    `models` (the `[models."..."]` profile entries of the current config) is merged per model and field over the
+    recorded ones: a profile says how to talk to a provider (its structured-output form, window, prices), which
+    is what a user fixes after a provider refused a request, while entries the current config does not name keep
+    their recorded values."""
     snapshot = load_config_snapshot(run_dir)
+    models = overrides.pop("models", None) or {}
+    if models:
+        merged = {name: dict(entry) for name, entry in (snapshot.get("models") or {}).items()}
+        for name, entry in models.items():
+            merged[name] = {**merged.get(name, {}), **entry}
+        snapshot["models"] = merged
     snapshot.update({key: value for key, value in overrides.items() if value is not None})
     try:
         return Settings(**snapshot)

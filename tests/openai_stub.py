@@ -114,13 +114,19 @@ def _handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(stub: OpenAIStub) -> Iterator[OpenAIStub]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+def loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 (a free port) in a thread; yields the origin, stops the server after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        yield stub
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve(stub: OpenAIStub) -> Iterator[OpenAIStub]:
+    for origin in loopback(_handler(stub)):
+        stub.base_url = f"{origin}/v1"
+        yield stub

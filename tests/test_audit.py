@@ -27,6 +27,7 @@ from scientist.audit import (
     GENESIS_HASH,
     AuditLog,
     AuditRecord,
+    Witness,
     canonical_json,
     is_secret_name,
     redact,
@@ -71,6 +72,16 @@ def forge_line(record: dict[str, Any]) -> bytes:
     body = {key: value for key, value in record.items() if key != "hash"}
     record = {**body, "hash": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
     return (canonical_json(record) + "\n").encode()
+
+
+def rechain(records: list[dict[str, Any]]) -> list[bytes]:
+    """The forger's next step after an edit: every prev_hash and hash recomputed, so the chain is self-consistent."""
+    lines, prev = [], GENESIS_HASH
+    for record in records:
+        line = forge_line({**record, "prev_hash": prev})
+        prev = load(line)["hash"]
+        lines.append(line)
+    return lines
 
 
 def load(line: bytes) -> dict[str, Any]:
@@ -246,13 +257,8 @@ def test_rewriting_the_whole_chain_after_an_edit_is_caught_while_the_head_is_int
     log = make_log(tmp_path)
     records = [load(line) for line in lines_of(log)]
     records[1]["payload"]["stage"] = "forged"
-    forged: list[bytes] = []
-    prev = GENESIS_HASH
-    for record in records:
-        record["prev_hash"] = prev
-        line = forge_line(record)
-        prev = load(line)["hash"]
-        forged.append(line)
+    forged = rechain(records)
+    prev = load(forged[-1])["hash"]
     write_lines(log, forged)
     assert_names(tmp_path, 4, "record 4 does not match the head")
 
@@ -668,6 +674,35 @@ def test_a_forged_append_is_not_repaired_as_an_interrupted_one(tmp_path: Path) -
         AuditLog(tmp_path).append("run_resume", "user", {})
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 5, "hash": load(forge_line(forged))["hash"]}))
     assert_names(tmp_path, 5, "record 5 was never anchored by scientist")
+
+
+def test_the_stores_copy_of_the_head_catches_what_a_moved_folder_has_no_anchor_for(tmp_path: Path) -> None:
+    """A folder moved to another machine has no anchor there; the run store's row (records and head hash, saved
+    when the run was recorded) still catches a rewritten chain and a cut log, with head files forged to match."""
+    log = make_log(tmp_path)
+    lines = lines_of(log)
+    witness = Witness(records=5, head_hash=load(lines[-1])["hash"], source="the run store (test)")
+    audit_anchor.anchor_path(log.path).unlink()  # moved: no anchor here
+    assert verify(tmp_path, witness).witnessed
+    AuditLog(tmp_path).append("run_resume", "user", {})  # later appends (a resume) are fine
+    report = verify(tmp_path, witness)
+    assert report.ok and report.witnessed and report.records_checked == 6
+
+    records = [load(line) for line in lines_of(log)]
+    records[2]["payload"]["stage"] = "forged"
+    forged = rechain(records)
+    prev = load(forged[-1])["hash"]
+    write_lines(log, forged)
+    (tmp_path / "audit.head").write_text(json.dumps({"seq": 5, "hash": prev}))
+    audit_anchor.anchor_path(log.path).unlink()
+    assert verify(tmp_path).ok  # without a witness: the documented limit
+    bad = verify(tmp_path, witness)
+    assert not bad.ok and bad.first_bad_seq == 4 and "copy of the head in the run store (test)" in str(bad.problem)
+
+    write_lines(log, forged[:3])
+    (tmp_path / "audit.head").write_text(json.dumps({"seq": 2, "hash": load(forged[2])["hash"]}))
+    cut = verify(tmp_path, witness)
+    assert not cut.ok and "truncated: the run store (test) recorded 5 records, the log has 3" in str(cut.problem)
 
 
 def test_an_append_interrupted_between_anchor_and_line_is_repaired(tmp_path: Path) -> None:

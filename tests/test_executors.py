@@ -82,8 +82,12 @@ def test_only_scientist_settings_travel_to_tasks() -> None:
         "SCIENTIST_API_KEY": "sk-secret",  # issue 21: these travelled in every Ray task's arguments
         "SCIENTIST_SERVE_TOKEN": "web-token",
         "SCIENTIST_MAX_TOKENS": "512",
+        "SCIENTIST_DB": "postgresql://study:hunter2@db.lab:5432/studies",  # a password in a value, not a name
+        "SCIENTIST_API_BASE": "http://proxy-user:pw@127.0.0.1:8000/v1",
     }
     assert settings_env(env) == {"SCIENTIST_LLM_MODE": "replay", "SCIENTIST_MAX_TOKENS": "512"}
+    unsecret = {"SCIENTIST_DB": "postgresql://study@db.lab:5432/studies", "SCIENTIST_API_BASE": "http://h:8000/v1"}
+    assert settings_env(unsecret) == unsecret  # a URL without a password (or with a port) still travels
 
 
 def test_ray_executor_without_ray_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,5 +169,6 @@ def test_the_ray_executor_never_puts_a_secret_in_task_arguments() -> None:
     pytest.importorskip("ray")
     from scientist.executors.ray import RayExecutor
 
-    executor = RayExecutor(env={"SCIENTIST_API_KEY": "sk-secret", "SCIENTIST_SERVE_TOKEN": "t", "SCIENTIST_SEED": "1"})
+    executor = RayExecutor(env={"SCIENTIST_API_KEY": "sk-secret", "SCIENTIST_SERVE_TOKEN": "t", "SCIENTIST_SEED": "1",
+                                "SCIENTIST_DB": "postgresql://u:pw@h/d"})
     assert executor.env == {"SCIENTIST_SEED": "1"}  # what every task's arguments carry

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from scientist.executors import get_executor
 from scientist.store import open_store
@@ -36,10 +37,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[None]:
+    # As on a cluster's nodes (docs/ray.md): the store password is in the workers' environment, never in a task.
+    password = make_url(os.environ.get("SCIENTIST_TEST_POSTGRES_URL", "postgresql://x@h/d")).password
+    if password:
+        os.environ["SCIENTIST_STORE_PASSWORD"] = password
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, logging_level="WARNING",
              configure_logging=False)  # fmt: skip
     yield
     ray.shutdown()
+    os.environ.pop("SCIENTIST_STORE_PASSWORD", None)
 
 
 def study(replay: Path) -> StudySpec:
@@ -92,8 +98,25 @@ def rows(db: str) -> dict[str, Any]:
     return {"cells": cells, "runs": run_rows, "scores": scores, "candidates": candidates}
 
 
-def run_with(executor_name: str, db: str, root: Path, replay: Path, **env: str) -> Any:
+class TaskArguments:
+    """Records every Ray task's arguments as Ray serialises them, then submits the task unchanged."""
+
+    def __init__(self, remote: Any) -> None:
+        self.remote_function, self.sent = remote, []
+
+    def remote(self, fn_ref: Any, item: Any, env: dict[str, str]) -> Any:
+        self.sent.append(ray.cloudpickle.dumps((item, env)))
+        return self.remote_function.remote(fn_ref, item, env)
+
+
+def run_with(executor_name: str, db: str, root: Path, replay: Path, spy: list[bytes] | None = None,
+             **env: str) -> Any:
     executor = get_executor(executor_name, env=task_env(**env)) if executor_name == "ray" else get_executor("local")
+    if spy is not None:
+        executor.start()
+        recorder = TaskArguments(executor._remote)
+        executor._remote = recorder
+        recorder.sent = spy
     store = open_store(db)
     try:
         return run_study(study(replay), store, root / "runs", executor=executor)
@@ -131,9 +154,12 @@ def postgres(tmp_path: Path) -> Iterator[str]:
 def test_ray_gives_the_local_executors_rows(
     ray_instance: None, baseline: dict[str, Any], postgres: str, tmp_path: Path, replay_store: Path
 ) -> None:
-    result = run_with("ray", postgres, tmp_path, replay_store)
+    sent: list[bytes] = []
+    result = run_with("ray", postgres, tmp_path, replay_store, spy=sent)
     assert [cell.status for cell in result.cells] == ["completed", "completed"], result
     assert rows(postgres) == baseline
+    password = make_url(postgres).password
+    assert len(sent) == 2 and password and not [args for args in sent if f":{password}@".encode() in args]
     audits = list((tmp_path / "runs").glob("studies/*/*/sample-0/*/audit.jsonl"))
     assert len(audits) == 2  # each cell's run folder, with its audit log, where the local executor puts it
 

@@ -195,3 +195,20 @@ def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
     assert small_plan["writeup"].completion_tokens == 28 * 650 and small_plan["writeup"].usd == 0.0
     assert big_plan["writeup"].completion_tokens > 4 * small_plan["writeup"].completion_tokens
     assert big_plan["writeup"].usd is not None and big_plan["writeup"].usd > 0
+
+
+def test_resume_takes_the_current_configs_model_profiles_per_field_and_keeps_the_rest(tmp_path: Path) -> None:
+    """A profile fix (how to talk to a provider) reaches a resumed run; what the current config does not name keeps
+    its recorded value, and every other recorded setting stays as it was."""
+    from scientist.runner import resume_settings
+    from scientist.runs import CONFIG_SNAPSHOT
+
+    recorded = Settings(model="openai/mine", temperature=0.3, models={
+        "openai/mine": ModelOverride(context_window=32768, structured_output="grammar"),
+        "openai/other": ModelOverride(input_usd_per_mtok=1.0, output_usd_per_mtok=2.0),
+    })
+    (tmp_path / CONFIG_SNAPSHOT).write_text(recorded.model_dump_json())
+    resumed = resume_settings(tmp_path, models={"openai/mine": {"structured_output": "json_object"}})
+    assert resumed.models["openai/mine"] == ModelOverride(context_window=32768, structured_output="json_object")
+    assert resumed.models["openai/other"] == recorded.models["openai/other"] and resumed.temperature == 0.3
+    assert resume_settings(tmp_path).models == recorded.models

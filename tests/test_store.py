@@ -14,7 +14,15 @@ from sqlalchemy import func, inspect, select, text
 
 from scientist.audit import AuditLog
 from scientist.store import import_runs, open_store
-from scientist.store.engine import current_revision, make_engine, migrate, resolve_url
+from scientist.store.engine import (
+    current_revision,
+    export_password,
+    make_engine,
+    migrate,
+    resolve_url,
+    shareable_url,
+    with_local_password,
+)
 from scientist.store.models import Candidate, Experiment, MonitorFlag, Review, Run, Score
 from tests.conftest import run_cli
 from tests.store_support import clone_run, make_real_run, plant_gaming, store_url
@@ -214,3 +222,43 @@ def test_a_study_and_its_cells_fit_the_schema(db: str, real_run: Path, tmp_path:
         assert [(r.id, r.variant, r.sample_index) for r in members] == [("cell-run-0", "plain", 0),
                                                                           ("cell-run-1", "plain", 1)]
     store.close()
+
+
+def test_the_store_url_a_worker_gets_has_no_password_and_its_own_environment_completes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: the study store's URL travelled, password included, in every Ray task's arguments."""
+    for name in ("SCIENTIST_DB", "SCIENTIST_STORE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    url = resolve_url("postgresql://study:hunter2@db.lab:5432/studies?options=-csearch_path%3Dt_1")
+    shared = shareable_url(url)
+    assert "hunter2" not in shared and shared.startswith("postgresql+psycopg://study@db.lab:5432/studies?")
+    assert with_local_password(shared) == shared  # nothing on this machine: left to libpq (PGPASSWORD, .pgpass)
+    monkeypatch.setenv("SCIENTIST_DB", "postgresql://study:from-db-env@db.lab:5432/studies?options=-csearch_path%3Dt_1")
+    assert ":from-db-env@" in with_local_password(shared)  # SCIENTIST_DB names the same database: its password
+    monkeypatch.setenv("SCIENTIST_DB", "postgresql://other:nope@elsewhere:5432/x")
+    export_password(url)  # what the driver does before it starts local workers
+    completed = with_local_password(shared)
+    assert ":hunter2@db.lab" in completed and resolve_url(completed) == url
+    assert with_local_password("sqlite:////tmp/s.sqlite") == "sqlite:////tmp/s.sqlite"
+
+
+def test_audit_verify_compares_the_log_with_the_stores_copy_of_its_head(recorded_run: Path, tmp_path: Path) -> None:
+    """The copied run has no anchor at its new path (as after a move): the store's row is what still catches a log
+    cut back with a matching audit.head."""
+    db = str(tmp_path / "witness.sqlite")
+    assert run_cli("audit", "verify", recorded_run.name, "--db", db).returncode == 0
+    assert not Path(db).exists()  # reading never creates a store
+    assert run_cli("store", "import", str(recorded_run.parent), "--db", db).returncode == 0
+    intact = run_cli("audit", "verify", recorded_run.name, "--db", db)
+    assert intact.returncode == 0 and "matches the run store's copy" in intact.stdout, intact.stdout
+    log = recorded_run / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-3]))
+    last = json.loads(lines[-4])
+    (recorded_run / "audit.head").write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    cut = run_cli("audit", "verify", recorded_run.name, "--db", db)
+    assert cut.returncode == 1 and "truncated: the run store" in cut.stdout and "Traceback" not in cut.stderr
+    down = run_cli("audit", "verify", recorded_run.name, "--db", "postgresql://u:secret-pw@127.0.0.1:1/none")
+    assert down.returncode == 0 and "run store not compared (cannot open the run store" in down.stdout
+    assert "secret-pw" not in down.stdout  # the log's own check still holds; the store was not there to compare

@@ -118,3 +118,33 @@ def test_write_gate_feedback_reaches_every_section_prompt(
     assert len(write_requests) == 14 and all(FEEDBACK in r["messages"][-1]["content"] for r in write_requests)
     assert json.loads((run_dir / "paper.json").read_text())["operator_feedback"] == FEEDBACK
     assert run_cli("audit", "verify", run_dir.name).returncode == 0
+
+
+def test_a_schema_the_reviewers_server_refuses_stops_the_run_and_resume_after_the_fix_keeps_the_rest(
+    isolated_env: Path, stub: OpenAIStub, tmp_path: Path
+) -> None:
+    """Issue 19: the reviewer's model, forced onto the embedded model's plain schema, gets OpenAI's 400 only at the
+    review; the run stops there with the config fix named, and a resume after the fix reviews without redoing
+    ideation, experiments or the paper."""
+    env = {**stub_env(stub, tmp_path), "SCIENTIST_ROLE_MODELS": '{"review": "openai/gpt-4o"}'}
+    broken = {**env, "SCIENTIST_MODELS": '{"openai/gpt-4o": {"structured_output": "grammar"}}'}
+    stopped = run_cli("run", FIXTURE_TOPIC, env=broken)
+    assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
+    message = " ".join(stopped.stderr.split())
+    assert "openai/gpt-4o rejected the structured-output request" in message
+    assert 'structured_output = "json_object" under [models."openai/gpt-4o"]' in message
+    run_dir = only_run(isolated_env)
+    assert run_info(run_dir)["status"] != "completed" and (run_dir / "paper.json").exists()
+    asked_before = len(stub.requests)
+    assert stub.rejected and all(r["model"] == "gpt-4o" for r in stub.requests[asked_before - len(stub.rejected):])
+
+    fixed = {**env, "SCIENTIST_MODELS": '{"openai/gpt-4o": {"structured_output": "json_object"}}'}  # the hint's fix
+    resumed = run_cli("resume", run_dir.name, env=fixed)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    assert run_info(run_dir)["status"] == "completed" and (run_dir / "review.json").exists()
+    after = stub.requests[asked_before:]
+    assert after and all(r["model"] == "gpt-4o" for r in after)  # only the review was asked again
+    assert all(r["response_format"] == {"type": "json_object"} for r in after) and len(stub.rejected) == 1
+    (resume,) = AuditLog(run_dir).find(kind="run_resume")
+    assert resume.payload["overrides"]["models"] == {"openai/gpt-4o": {"structured_output": "json_object"}}
+    assert run_cli("audit", "verify", run_dir.name).returncode == 0

@@ -7,6 +7,7 @@ carries that as `error`, and callers record it instead of crashing the whole stu
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
@@ -37,8 +38,9 @@ def settings_env(environ: dict[str, str] | None = None) -> dict[str, str]:
 
     Secrets are deliberately not among them (provider API keys, SCIENTIST_API_KEY, the web token: any name
     `audit.is_secret_name` calls a credential): they would travel in every task's arguments, where Ray keeps and
-    shows them. Workers read them from their own environment: a local Ray instance inherits the driver's; on a
-    cluster, set them on the nodes (docs/ray.md).
+    shows them; nor is a value holding a URL with a password (SCIENTIST_DB=postgresql://user:password@...). Workers
+    read them from their own environment: a local Ray instance inherits the driver's; on a cluster, set them on
+    the nodes (docs/ray.md).
     """
     import os
 
@@ -46,8 +48,18 @@ def settings_env(environ: dict[str, str] | None = None) -> dict[str, str]:
 
     source = os.environ if environ is None else environ
     return {
-        name: value for name, value in source.items() if name.startswith("SCIENTIST_") and not is_secret_name(name)
+        name: value for name, value in source.items()
+        if name.startswith("SCIENTIST_") and not is_secret_name(name) and not carries_credentials(value)
     }
+
+
+# scheme://user:password@host: a URL with a password in it (SCIENTIST_DB=postgresql://u:pw@host/db, a proxy URL).
+_CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]+@", re.IGNORECASE)
+
+
+def carries_credentials(value: str) -> bool:
+    """Whether a setting's value holds a URL with a password, which must not travel in task arguments either."""
+    return bool(_CREDENTIAL_URL.search(value))
 
 
 def describe(err: BaseException) -> str:

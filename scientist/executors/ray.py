@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from scientist.executors.base import Done, Executor, ExecutorError, R, T, describe
+from scientist.executors.base import Done, Executor, ExecutorError, R, T, carries_credentials, describe
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _INSTALL_HINT = "install it on the driver and on every node: pip install 'scientist[ray]'"
@@ -63,7 +63,10 @@ class RayExecutor(Executor):
         from scientist.audit import is_secret_name
 
         # Never a secret in a task's arguments, even when a caller passes one (settings_env leaves them out too).
-        self.env = {name: value for name, value in (env or {}).items() if not is_secret_name(name)}
+        self.env = {
+            name: value for name, value in (env or {}).items()
+            if not is_secret_name(name) and not carries_credentials(value)
+        }
         self.num_cpus = num_cpus
         self._owns = False
         self._remote: Any = None

@@ -8,6 +8,7 @@ revision (alembic, shipped in `migrations/`), so an older store never needs a ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,45 @@ _URL_HINT = "use sqlite:///path/store.sqlite, a file path, or postgresql://user:
 def safe_url(url: URL) -> str:
     """The URL without its password, for messages."""
     return url.render_as_string(hide_password=True)
+
+
+PASSWORD_ENV = "SCIENTIST_STORE_PASSWORD"
+
+
+def shareable_url(url: URL) -> str:
+    """The URL another process or machine opens the store by, without its password.
+
+    Executors ship it in task arguments, which Ray keeps and shows (`ray list tasks`, the dashboard, logs); the
+    password reaches a worker through its own environment instead (`with_local_password`)."""
+    return _without_password(url).render_as_string(hide_password=False)
+
+
+def _without_password(url: URL) -> URL:
+    # URL.set(password=None) means "unchanged", so the URL is built again without it.
+    return URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+
+
+def export_password(url: URL) -> None:
+    """Put the store's password where `with_local_password` finds it, for workers this process starts (a local
+    Ray instance inherits the environment it was started with); cluster nodes need it set on them (docs/ray.md)."""
+    if url.password is not None:
+        os.environ.setdefault(PASSWORD_ENV, str(url.password))
+
+
+def with_local_password(db: str) -> str:
+    """A password-less URL completed on this machine: SCIENTIST_DB's password when it names the same database,
+    else SCIENTIST_STORE_PASSWORD; with neither, libpq's own PGPASSWORD and ~/.pgpass still apply."""
+    url = resolve_url(db)
+    if url.password is not None or url.get_backend_name() != "postgresql":
+        return db
+    configured = os.environ.get(DB_ENV, "")
+    if "://" in configured:
+        with contextlib.suppress(StoreError):
+            known = resolve_url(configured)
+            if known.password is not None and _without_password(known) == url:
+                return known.render_as_string(hide_password=False)
+    password = os.environ.get(PASSWORD_ENV)
+    return url.set(password=password).render_as_string(hide_password=False) if password else db
 
 
 def make_engine(url: URL) -> Engine:
@@ -140,6 +180,15 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def existing_store(db: str | None = None) -> Store | None:
+    """The store when there is one to read; None for a SQLite file that does not exist yet (a read must not
+    create it). A server that does not answer is open_store's clear error."""
+    url = resolve_url(db)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None
+    return open_store(db)
 
 
 def open_store(db: str | None = None, *, upgrade: bool = True) -> Store:

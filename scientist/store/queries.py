@@ -1,10 +1,12 @@
-"""Read the store back: one row per run for a metric (with its flags), and the metrics the store knows."""
+"""Read the store back: one row per run for a metric (with its flags), the metrics the store knows, and the copy
+of a run's audit head kept when it was recorded."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from scientist.audit import Witness
 from scientist.reviews.form import SCORE_FIELDS
 from scientist.store.engine import Store
 from scientist.store.models import MonitorFlag, Run, Score
@@ -83,3 +85,12 @@ def run_scores(store: Store, metric: str) -> list[RunScore]:
             )
             for run, value in rows
         ]  # fmt: skip
+
+
+def audit_witness(store: Store, run_id: str) -> Witness | None:
+    """The audit head the store saved for `run_id` (None: not recorded, or recorded without its log)."""
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or not run.audit_head or not run.audit_records:
+            return None
+        return Witness(records=run.audit_records, head_hash=run.audit_head, source=f"the run store ({store.where})")

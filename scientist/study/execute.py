@@ -27,7 +27,7 @@ from scientist.context import ProgressCallback
 from scientist.errors import BudgetExceededError, ConfigError, ScientistError
 from scientist.executors import Executor, LocalExecutor
 from scientist.runs import RUN_FILE, load_run
-from scientist.store.engine import Store
+from scientist.store.engine import Store, export_password, shareable_url, with_local_password
 from scientist.store.models import Cell, Run, Study
 from scientist.study.budget import StudyBudgetError, StudyStoppedError, check_study_budget
 from scientist.study.spec import CellSpec, StudySpec
@@ -54,7 +54,7 @@ class CellJob(BaseModel):
     cell_id: int
     cell_dir: str
     cell_ids: list[int]
-    db: str  # the store's URL (with its password: the task must write there)
+    db: str  # the store's URL without its password (the worker adds it from its environment: with_local_password)
 
 
 class StudyResult(BaseModel):
@@ -192,13 +192,15 @@ def run_study(
 
     check_study(spec)
     executor = executor or LocalExecutor()
+    if not executor.in_process:  # before the executor starts workers, so a local Ray instance inherits it
+        export_password(store.url)
     check_store_for(executor, store)
     ids = record_study(store, spec)
     cell_ids = [ids[cell.key] for cell in spec.cells()]
     statuses = _statuses(store, cell_ids)
     outcomes: dict[str, CellOutcome] = {}
     study_dir = runs_root.resolve() / "studies" / slug(spec.name)
-    db = store.url.render_as_string(hide_password=False)
+    db = shareable_url(store.url)  # never the password in a task's arguments
     jobs: list[CellJob] = []
     for cell in spec.cells():
         cell_id = ids[cell.key]
@@ -246,7 +248,7 @@ def execute_cell(job: CellJob, store: Store | None = None, progress: CellProgres
     from scientist.store import open_store
 
     own = store is None
-    active = open_store(job.db) if store is None else store
+    active = open_store(with_local_password(job.db)) if store is None else store
     try:
         return _run_cell(job.spec, job.cell, job.cell_id, Path(job.cell_dir), active, job.cell_ids, progress)
     except StudyBudgetError as err:
