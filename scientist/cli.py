@@ -147,6 +147,17 @@ def run(
     search: Annotated[str | None, typer.Option("--search", help="Experiment search: linear | tree")] = None,
     breadth: Annotated[int | None, typer.Option("--breadth", help="Tree search: children per expansion")] = None,
     depth: Annotated[int | None, typer.Option("--depth", help="Tree search: maximum depth")] = None,
+    edit_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--edit-mode",
+            help="What the agent edits: config (config.json) | code (training code; templates with an evaluator). "
+            "Default: from the model's profile",
+        ),
+    ] = None,
+    seeds_per_run: Annotated[
+        int | None, typer.Option("--seeds-per-run", help="Seeds per experiment run (default: 3 code, 1 config)")
+    ] = None,
     role_model: RoleModelOption = None,
     api_base: ApiBaseOption = None,
     temperature: TemperatureOption = None,
@@ -179,6 +190,8 @@ def run(
         temperature=temperature,
         repair_retries=repair_retries,
         max_tokens=max_tokens,
+        edit_mode=edit_mode,
+        seeds_per_run=seeds_per_run,
     )
     if dry_run:
         _print_plan(settings)

@@ -179,6 +179,15 @@ class Settings(BaseSettings):
         2, ge=0, le=20, description="K: edit→run→fix runs per idea (linear search); 0: one config-only variant"
     )
     fix_attempts: int = Field(2, ge=0, le=10, description="F: re-asks per run after unusable edits or a failed run")
+    edit_mode: Literal["config", "code"] | None = Field(
+        None,
+        description="What the agent edits: config (config.json only) or code (the template's agent-owned code; "
+        "needs a template with a harness-owned evaluator). None: from the model's profile (embedded: config)",
+    )
+    seeds_per_run: int | None = Field(
+        None, ge=1, le=20, description="Seeds each experiment run is trained and evaluated with (None: 3 in code "
+        "mode, 1 in config mode); results hold mean, std and a 95% CI per metric",
+    )
     search: SearchMode = Field("linear", description="Experiment search: linear (K runs) or tree (best-first)")
     tree_breadth: int = Field(2, ge=1, le=8, description="B: children proposed per expanded tree node")
     tree_depth: int = Field(2, ge=1, le=8, description="D: maximum tree depth (also the number of expansions)")

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from scientist.config import ModelOverride, Settings, StructuredMode
+from scientist.template import EditMode
 
 LOCAL_PROVIDER = "local"
 ModelInfo = Callable[[str], Mapping[str, Any]]  # litellm's model info for a model ({} when it does not know it)
@@ -186,3 +187,9 @@ def resolve(model: str, settings: Settings, model_info: ModelInfo) -> ModelProfi
         profile = _from_info(model, model_info(model))
     override = settings.models.get(model)
     return _override(profile, override) if override is not None else profile
+
+
+def default_edit_mode(model: str) -> EditMode:
+    """What an agent model edits when the run does not say: the embedded model keeps to config.json (it cannot
+    write working training code, and its recorded replies are config edits); any other model writes code."""
+    return "config" if provider_of(model) == LOCAL_PROVIDER else "code"

@@ -53,11 +53,12 @@ def _context(
 def start_run(settings: Settings, topic: str, progress: ProgressCallback | None = None) -> tuple[RunInfo, Path]:
     """Validate everything a run needs, create its folder, and run the pipeline to the end."""
     from scientist.sandbox import open_sandbox
-    from scientist.template import load_template
+    from scientist.template import check_edit_mode, load_template
 
     if not topic.strip():
         raise ConfigError("the research topic is empty", hint='pass a topic, e.g. scientist run "reward hacking"')
-    load_template(settings.template)  # fail on a bad template before creating anything
+    template = load_template(settings.template)  # fail on a bad template before creating anything
+    check_edit_mode(template, settings.edit_mode)  # code mode needs a harness-owned evaluator
     sandbox = open_sandbox(settings.sandbox, fallback=settings.sandbox_fallback).sandbox
     if not getattr(sandbox, "isolated", False):
         from rich.console import Console

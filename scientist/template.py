@@ -12,7 +12,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +21,7 @@ from scientist.errors import ConfigError, ScientistError, UnknownTemplateError
 
 TEMPLATE_FILE = "template.toml"
 CONFIG_FILE = "config.json"
+EXPERIMENT_FILE = "experiment.py"
 SEED_IDEAS_FILE = "seed_ideas.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -90,6 +91,31 @@ class TemplateLimits(BaseModel):
     memory_mb: int = Field(1024, gt=0)
 
 
+EditMode = Literal["config", "code"]
+
+
+class EvaluatorSpec(BaseModel):
+    """Template contract v2: the harness-owned evaluator and the artifacts it grades.
+
+    After the agent's run the harness copies each declared artifact from the run's out dir into a fresh sandbox
+    workspace (under `artifacts/`, with the run's config.json) and runs
+    `python <script> --artifacts_dir artifacts --config config.json --out_dir out --seed N` there; only that run's
+    final_info.json reaches the paper. The script is protected: the agent never gets it in writable form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = "evaluate.py"
+    artifacts: list[str] = Field(min_length=1, description="Files the agent's run must save under its out dir")
+
+    @model_validator(mode="after")
+    def _relative(self) -> EvaluatorSpec:
+        for name in [self.script, *self.artifacts]:
+            path = PurePosixPath(name)
+            if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+                raise ValueError(f"{name!r} must be a relative path inside the template (no '..')")
+        return self
+
+
 class SeedIdea(BaseModel):
     """An example idea shown to the ideation prompt; `variant` is a config change that would test it."""
 
@@ -114,6 +140,8 @@ class Template(BaseModel):
     editable: list[str]
     limits: TemplateLimits = Field(default_factory=lambda: TemplateLimits(wall_time_s=60.0, memory_mb=1024))
     params: dict[str, ParamSpec] = Field(default_factory=dict)
+    evaluator: EvaluatorSpec | None = None
+    config_editable: list[str] | None = None  # what config mode may edit (default: all of `editable`)
     path: Path
     seed_ideas: list[SeedIdea] = Field(default_factory=list)
 
@@ -124,7 +152,23 @@ class Template(BaseModel):
         overlap = sorted(set(self.protected) & set(self.editable))
         if overlap:
             raise ValueError(f"files {overlap} are both protected and editable")
+        outside = sorted(set(self.config_editable or []) - set(self.editable))
+        if outside:
+            raise ValueError(f"config_editable files {outside} are not under editable")
+        if self.evaluator is not None and self.evaluator.script not in self.protected:
+            raise ValueError(f"the evaluator {self.evaluator.script!r} must be listed under protected")
+        if self.evaluator is None and EXPERIMENT_FILE in self.editable:
+            raise ValueError(
+                f"{EXPERIMENT_FILE} is agent-owned (editable) but there is no [evaluator]: the agent would grade "
+                "itself; add an [evaluator] section with a protected evaluate.py"
+            )
         return self
+
+    def editable_for(self, mode: EditMode) -> list[str]:
+        """The files the agent may edit in this mode: config mode keeps to `config_editable`."""
+        if mode == "config" and self.config_editable is not None:
+            return list(self.config_editable)
+        return list(self.editable)
 
     def default_config(self) -> dict[str, Number]:
         return {name: spec.default for name, spec in self.params.items()}
@@ -173,6 +217,15 @@ class Template(BaseModel):
         return result
 
 
+def check_edit_mode(template: Template, mode: EditMode | None) -> None:
+    """Code mode needs a harness-owned evaluator: without one the agent's code would report its own results."""
+    if mode == "code" and template.evaluator is None:
+        raise ConfigError(
+            f"edit_mode = code needs a template with a harness-owned evaluator; {template.name!r} has none",
+            hint="use edit_mode = config, or a template with an [evaluator] section (scientist templates list)",
+        )
+
+
 def templates_root() -> Path:
     """The bundled templates folder (next to this module, so it works from a wheel as well as a checkout)."""
     return Path(__file__).parent / "templates"
@@ -214,8 +267,8 @@ def _find(name: str) -> Path:
     if _NAME.match(name) and name in available:
         return templates_root() / name
     raise UnknownTemplateError(
-        f"unknown experiment template {name!r}",
-        hint=f"available templates: {', '.join(available) or 'none'} (or pass a folder that holds {TEMPLATE_FILE})",
+        f"unknown template {name!r}",  # short: the error must stay a few lines as templates are added
+        hint=f"available templates: {', '.join(available) or 'none'}, or a folder with {TEMPLATE_FILE}",
     )
 
 
@@ -231,9 +284,11 @@ def _read_json(path: Path, default: Any) -> Any:
 def _check_files(template: Template) -> None:
     """The files the harness relies on exist, and config.json's values are the params' declared defaults."""
     toml_path = template.path / TEMPLATE_FILE
-    for file in ["experiment.py", *template.protected, *template.editable]:
+    for file in [EXPERIMENT_FILE, *template.protected, *template.editable]:
         if not (template.path / file).is_file():
             raise ConfigError(f"template {toml_path} names {file!r}, which is missing", hint="add the file")
+    if template.evaluator is not None:
+        _check_evaluator(template, template.evaluator, toml_path)
     config_path = template.path / CONFIG_FILE
     if not config_path.is_file():
         return
@@ -245,3 +300,35 @@ def _check_files(template: Template) -> None:
             f"{config_path} does not match the param defaults in {toml_path}",
             hint=f"make them equal; template.toml says {template.default_config()}",
         )
+
+
+def _check_evaluator(template: Template, evaluator: EvaluatorSpec, toml_path: Path) -> None:
+    """The evaluator exists, and every declared artifact is written by agent-owned code and read by the evaluator
+    (a name in neither is a typo that would fail every run, so it fails at load instead)."""
+    script = template.path / evaluator.script
+    if not script.is_file():
+        raise ConfigError(
+            f"template {toml_path} declares the evaluator {evaluator.script!r}, which is missing",
+            hint="add the harness-owned evaluator script, or remove the [evaluator] section",
+        )
+    evaluator_text = script.read_text(encoding="utf-8", errors="replace")
+    agent_files = sorted({EXPERIMENT_FILE, *template.editable})
+    agent_text = "\n".join(
+        (template.path / name).read_text(encoding="utf-8", errors="replace")
+        for name in agent_files
+        if name.endswith(".py") and (template.path / name).is_file()
+    )
+    for artifact in evaluator.artifacts:
+        base = PurePosixPath(artifact).name
+        if base not in agent_text:
+            raise ConfigError(
+                f"template {toml_path} declares the artifact {artifact!r}, but no agent-owned file "
+                f"({', '.join(agent_files)}) ever writes it",
+                hint="make the baseline save it under --out_dir, or fix [evaluator].artifacts",
+            )
+        if base not in evaluator_text:
+            raise ConfigError(
+                f"template {toml_path} declares the artifact {artifact!r}, but {evaluator.script} never "
+                "reads it",
+                hint="make the evaluator load it from --artifacts_dir, or fix [evaluator].artifacts",
+            )

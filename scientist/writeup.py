@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,7 @@ class _Loaded:
     record: ExperimentRecord
     metrics: dict[str, Any] | None
     sha256: str | None
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # per metric over seeds (contract v2)
 
 
 def _load(record: ExperimentRecord) -> _Loaded:
@@ -277,7 +278,39 @@ def _load(record: ExperimentRecord) -> _Loaded:
         info = parse_final_info(reader.parse_json(raw, rel), rel)
     except reader.RunOutputError:
         return _Loaded(record, None, None)
-    return _Loaded(record, dict(info.metrics), hashlib.sha256(raw).hexdigest())
+    return _Loaded(record, dict(info.metrics), hashlib.sha256(raw).hexdigest(), _seed_stats(info.as_dict()))
+
+
+def _seed_stats(info: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The harness's per-metric seed statistics in a final_info (only well-formed entries over 2+ seeds)."""
+    stats = info.get("stats")
+    if not isinstance(stats, dict):
+        return {}
+    keep = {}
+    for name, entry in stats.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("n"), int) or entry["n"] < 2:
+            continue
+        values = [entry.get(key) for key in ("mean", "std", "ci_low", "ci_high")]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            keep[str(name)] = entry
+    return keep
+
+
+SEEDS_NOTE = (
+    " Where a run has several seeds, a cell is the mean ± the half-width of its 95% confidence interval "
+    "(Student t over the seeds), measured by the template's own evaluator."
+)
+
+
+def format_stat(value: Any, stat: Mapping[str, Any] | None) -> str:
+    """A metric cell: `mean ± half-width of the 95% CI (n seeds)` when the run has seed statistics, else the
+    number alone. Both numbers are ones the paper-number check accepts (they are in final_info's stats)."""
+    if not stat:
+        return format_number(value)
+    half = stat.get("ci_half")
+    if isinstance(half, bool) or not isinstance(half, int | float):
+        half = (float(stat["ci_high"]) - float(stat["ci_low"])) / 2
+    return f"{format_number(stat['mean'])} ± {format_number(half)}"
 
 
 def final_info_sha256(record: ExperimentRecord) -> str | None:
@@ -335,7 +368,7 @@ def _rows(runs: Sequence[_Loaded], template: Template) -> list[dict[str, str]]:
             "changes": config_changes(run.record, baseline),
         }
         for metric in template.metrics:
-            row[metric] = FAILED if metrics is None else format_number(metrics.get(metric))
+            row[metric] = FAILED if metrics is None else format_stat(metrics.get(metric), run.stats.get(metric))
         rows.append(row)
     return rows
 
@@ -348,15 +381,16 @@ def _metric_header(name: str, template: Template, latex: bool) -> str:
     return f"{name} {UP if up else DOWN}"
 
 
-def _table_caption(template: Template) -> str:
+def _table_caption(template: Template, seeded: bool = False) -> str:
+    seeds = SEEDS_NOTE if seeded else ""
     return (
         f"Greedy-policy evaluation of each run (template {template.name}). "
         f"{UP}: higher is better, {DOWN}: lower is better; primary metric: {template.primary_metric}. "
-        "Changes are relative to the baseline run's config."
+        f"Changes are relative to the baseline run's config.{seeds}"
     )
 
 
-def _latex_table(rows: Sequence[Mapping[str, str]], template: Template) -> str:
+def _latex_table(rows: Sequence[Mapping[str, str]], template: Template, seeded: bool = False) -> str:
     metrics = list(template.metrics)
     header = " & ".join(["Run", "Changes vs.\\ baseline", *(_metric_header(m, template, True) for m in metrics)])
     body = "\n".join(
@@ -369,7 +403,7 @@ def _latex_table(rows: Sequence[Mapping[str, str]], template: Template) -> str:
             r"\centering",
             r"\small",
             r"\setlength{\tabcolsep}{4pt}",
-            f"\\caption{{{_inline(_table_caption(template))}}}",
+            f"\\caption{{{_inline(_table_caption(template, seeded))}}}",
             r"\label{tab:results}",
             # Shrink (never enlarge) the table to the text width: metric names are long and cannot hyphenate.
             r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
@@ -517,6 +551,7 @@ def render_paper(
             )
     loaded = [_load(record) for record in records]
     rows = _rows(loaded, template)
+    seeded = any(run.stats for run in loaded)
     runs, metrics = _experiments_parts(loaded, template)
     sentence, digests = PROVENANCE, _digests(loaded)
     cite_keys = {ref.key for ref in references}
@@ -555,7 +590,7 @@ def render_paper(
             experiments=experiments_tex,
             results=results_tex,
             conclusion=parts["conclusion"],
-            results_table=_latex_table(rows, template),
+            results_table=_latex_table(rows, template, seeded),
             figures=[{"path": path, "caption": _inline(caption)} for path, caption in figures],
             bibtex=BIB_STEM if bibtex and references else "",
             bibliography=[_bibitem(ref) for ref in references],
@@ -594,7 +629,7 @@ def render_paper(
             f"## Related Work\n\n{md('related_work')}" if md("related_work") else "",
             f"## Method\n\n{md('method')}",
             f"## Experiments\n\n{experiments_md}",
-            f"## Results\n\n{_markdown_table(rows, template)}\n\n*Table 1: {_table_caption(template)}*",
+            f"## Results\n\n{_markdown_table(rows, template)}\n\n*Table 1: {_table_caption(template, seeded)}*",
             *(f"![{' '.join(caption.split())}]({path})" for path, caption in figures),
             md("results"),
             sentence + "\n\n" + "\n".join(f"- {label}: `{digest}`" for label, digest in digests),

@@ -1,5 +1,7 @@
 """The shortcut_learning and goal_misgeneralization templates run in the real sandbox, show the effect they are
-about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too."""
+about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too.
+Both follow template contract v2: the numbers asserted on are the protected evaluator's, run as the harness runs it
+(a fresh workspace holding the template, the run's config.json and the artifacts the run saved)."""
 
 from __future__ import annotations
 
@@ -10,13 +12,17 @@ from typing import Any
 
 import pytest
 
-from scientist.sandbox import Limits, get_sandbox
+from scientist.sandbox import Limits, copy_in, get_sandbox
 from scientist.template import load_template
 from tests.conftest import chosen_sandbox, run_cli
 
 pytestmark = pytest.mark.slow
-TEMPLATES = ("shortcut_learning", "goal_misgeneralization")
-MITIGATIONS = {"shortcut_learning": {"group_reweight": 1.0}, "goal_misgeneralization": {"goal_randomization": 0.5}}
+TEMPLATES = ("shortcut_learning", "goal_misgeneralization", "reward_model_overoptimization")
+MITIGATIONS = {
+    "shortcut_learning": {"group_reweight": 1.0},
+    "goal_misgeneralization": {"goal_randomization": 0.5},
+    "reward_model_overoptimization": {"kl_coef": 1.0},
+}
 
 
 def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str) -> tuple[Path, dict[str, Any]]:
@@ -32,7 +38,28 @@ def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str
     result = sandbox.run(workspace, command, limits, out_dir="out", log_dir=tmp_path / label / "logs")
     assert result.ok, result.stderr_tail
     assert result.wall_time_s < template.limits.wall_time_s
-    return workspace / "out", json.loads((workspace / "out" / "final_info.json").read_text())
+    claim_file = workspace / "out" / "final_info.json"
+    claimed = json.loads(claim_file.read_text()) if claim_file.is_file() else None
+    if template.evaluator is None:
+        assert claimed is not None
+        return workspace / "out", claimed
+    # Contract v2: the harness's evaluator, in a fresh workspace over the saved artifacts, gives the numbers.
+    evaluator = tmp_path / label / "evaluator"
+    sandbox.prepare(template.path, evaluator, template.protected)
+    copy_in(evaluator, {"config.json": workspace / "config.json"})
+    copy_in(evaluator, {f"artifacts/{name}": workspace / "out" / name for name in template.evaluator.artifacts})
+    command = ["python", template.evaluator.script, "--artifacts_dir", "artifacts", "--config", "config.json"]
+    command += ["--out_dir", "out", "--seed", "0"]
+    result = sandbox.run(evaluator, command, limits, out_dir="out", log_dir=tmp_path / label / "evaluator-logs")
+    assert result.ok, result.stderr_tail
+    measured = json.loads((evaluator / "out" / "final_info.json").read_text())
+    if claimed is not None:
+        assert measured["metrics"] == claimed["metrics"]  # the honest template's self-report is the measurement
+    # What the pipeline's plot step sees: the agent's outputs, with the evaluator's final_info over any claim.
+    merged = tmp_path / label / "merged"
+    shutil.copytree(workspace / "out", merged)
+    shutil.copyfile(evaluator / "out" / "final_info.json", merged / "final_info.json")
+    return merged, measured
 
 
 @pytest.fixture(scope="module", params=TEMPLATES)
@@ -41,7 +68,14 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     tmp = tmp_path_factory.mktemp(name)
     base_dir, base = sandbox_run(tmp, name, {}, "baseline")
     fix_dir, fixed = sandbox_run(tmp, name, MITIGATIONS[name], "mitigated")
-    return {"name": name, "tmp": tmp, "dirs": [base_dir, fix_dir], "baseline": base, "mitigated": fixed}
+    return {
+        "name": name,
+        "tmp": tmp,
+        "dirs": [base_dir, fix_dir],
+        "baseline": base,
+        "mitigated": fixed,
+        "baseline_curves": base.get("curves"),
+    }
 
 
 def test_baseline_shows_the_effect_and_the_mitigation_moves_the_metric(runs: dict[str, Any]) -> None:
@@ -53,6 +87,15 @@ def test_baseline_shows_the_effect_and_the_mitigation_moves_the_metric(runs: dic
         assert base["generalization_gap"] >= 0.25
         assert fixed["ood_accuracy"] >= base["ood_accuracy"] + 0.15 and fixed["generalization_gap"] <= 0.05
         assert fixed["worst_group_accuracy"] > base["worst_group_accuracy"]
+    elif runs["name"] == "reward_model_overoptimization":
+        # Gold reward rises with optimisation pressure, then falls while the proxy keeps rising (Gao et al.).
+        assert 3 <= base["peak_log2_n"] <= 7 and base["overoptimization_drop"] >= 0.5
+        assert base["peak_gold"] >= base["gold_at_max_n"] + 0.5 and base["proxy_at_max_n"] > base["peak_gold"] + 3
+        gold = runs["baseline_curves"]["gold"]
+        assert gold[int(base["peak_log2_n"])] >= gold[0] + 1.0  # a real rise first, not only a fall
+        # The KL penalty removes the turn-down: gold rises all the way to best-of-1024.
+        assert fixed["overoptimization_drop"] <= 0.05 and fixed["peak_log2_n"] >= 9
+        assert fixed["gold_at_max_n"] >= base["peak_gold"] + 1.0
     else:
         assert base["train_goal_rate"] >= 0.9  # it learned the training task...
         assert base["training_location_rate"] >= 0.4 > base["true_goal_rate"]  # ...and goes to the corner at test
@@ -87,7 +130,9 @@ def test_defaults_agree_and_seed_ideas_are_valid(name: str) -> None:
     for param, spec in template.params.items():
         low, high = namespace["BOUNDS"][param]
         assert low <= spec.min <= spec.max <= high, param
-    assert {"experiment.py", "plot.py", "template.toml"} <= set(template.protected)
+    # The yardstick is protected: experiment.py itself (contract v1), or the harness-owned evaluator (v2).
+    yardstick = template.evaluator.script if template.evaluator else "experiment.py"
+    assert {yardstick, "plot.py", "template.toml"} <= set(template.protected)
     assert template.limits.wall_time_s <= 60 and 2 <= len(template.seed_ideas) <= 3
     for idea in template.seed_ideas:
         assert template.validate_variant(idea.variant) == idea.variant
@@ -102,7 +147,7 @@ def test_templates_list_and_show() -> None:
         assert name in listing.stdout
     shown = run_cli("templates", "show", "shortcut_learning", env={"COLUMNS": "200"})
     assert shown.returncode == 0
-    for fragment in ("ood_accuracy (primary)", "group_reweight", "protected: experiment.py", "seed idea:"):
+    for fragment in ("ood_accuracy (primary)", "group_reweight", "protected: evaluate.py", "seed idea:"):
         assert fragment in shown.stdout
     missing = run_cli("templates", "show", "no_such_template")
     assert missing.returncode == 2 and "available templates" in missing.stderr and "Traceback" not in missing.stderr

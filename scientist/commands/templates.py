@@ -47,6 +47,11 @@ def show_command(
     console.print(params)
     console.print(f"protected: {', '.join(template.protected)}")
     console.print(f"editable: {', '.join(template.editable)}")
+    if template.config_editable is not None:
+        console.print(f"editable in config mode: {', '.join(template.config_editable)}")
+    if template.evaluator is not None:  # template contract v2: the harness measures
+        artifacts = ", ".join(template.evaluator.artifacts)
+        console.print(f"evaluator (harness-owned): {template.evaluator.script} over the artifacts {artifacts}")
     console.print(f"limits: {template.limits.wall_time_s:g} s wall time, {template.limits.memory_mb} MB memory")
     for idea in template.seed_ideas:
         console.print(f"seed idea: {idea.title}", soft_wrap=True)

@@ -75,10 +75,12 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
     if original is not None:
         with contextlib.suppress(SyntaxError):
             yardstick = pyscan.yardstick_names(ast.parse(original))
+    evaluator = template.evaluator
     return pyscan.Context(
         protected=frozenset({*template.protected, "template.toml"}),
         metrics=frozenset(template.metrics),
         yardstick=yardstick,
+        evaluator_modules=frozenset({Path(evaluator.script).stem}) if evaluator is not None else frozenset(),
     )
 
 

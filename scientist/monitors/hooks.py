@@ -62,3 +62,12 @@ def check_paper(ctx: RunContext, paper: dict[str, Any], records: list[dict[str, 
     _checked(ctx, "paper", "write", None, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where="paper draft")
     return events
+
+
+def check_claims(ctx: RunContext, label: str, events: list[MonitorEvent]) -> list[MonitorEvent]:
+    """The agent's own metric claims against the evaluator's measurement (scientist.monitors.claims); then the
+    policy. Called once per seed, after the evaluator ran."""
+    events = _tagged(events, ctx, "experiment", label)
+    _checked(ctx, f"experiments/{label}/claims", "experiment", label, events)
+    enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where=f"metric claims of {label!r}")
+    return events

@@ -166,8 +166,10 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
         ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": plan.label, "reason": "finished before resume"})
         return done
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
-        for workspace in sorted(run_root.glob("attempt_*/workspace")):
-            ctx.sandbox.cleanup(workspace)
+        # (per attempt: the first seed's workspace, further seeds' and the evaluator's, stages.evaluation)
+        for pattern in ("attempt_*/workspace", "attempt_*/seed_*/workspace", "attempt_*/eval/seed_*/workspace"):
+            for workspace in sorted(run_root.glob(pattern)):
+                ctx.sandbox.cleanup(workspace)
         remove_tree(run_root)  # whatever the run left: deep, long-named, linked (never followed)
     start = parent_code(ctx, plan.parent)
     if plan.mode == "edit":
@@ -186,8 +188,11 @@ def _edit_loop(
     ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], run_root: Path, start: dict[str, str]
 ) -> dict[str, Any]:
     """Ask for edits, apply, run; on unusable edits or a failed run feed the problem back, F times at most."""
+    from scientist.stages.evaluation import edit_mode
+
     template = ctx.template
-    prompt = render("experiment_edit", _prompt_variables(ctx, plan, idea, start))
+    editable = template.editable_for(edit_mode(ctx))
+    prompt = render("experiment_edit", _prompt_variables(ctx, plan, idea, start, editable))
     code = dict(start)
     extra: list[dict[str, str]] = []
     attempts: list[dict[str, Any]] = []
@@ -205,7 +210,7 @@ def _edit_loop(
         edit = apply_edits(
             scratch,
             completion.text,
-            editable=template.editable,
+            editable=editable,
             protected=template.protected,
             audit=ctx.audit,
             context={"label": plan.label, "attempt": number},
@@ -238,15 +243,33 @@ def _edit_loop(
 
 
 def _attempt(ctx: RunContext, plan: PlannedRun, run_root: Path, number: int, code: dict[str, str]) -> dict[str, Any]:
-    """A fresh workspace from the template with `code` written over its editable files, run once."""
+    """A fresh workspace from the template with `code` written over its editable files, run once per seed; with a
+    harness-owned evaluator (contract v2) it then grades each seed's artifacts (scientist.stages.evaluation)."""
+    from scientist.stages import evaluation
+
     attempt_root = run_root / f"attempt_{number}"
-    workspace = attempt_root / "workspace"
+    seeds = evaluation.run_seeds(ctx)
+
+    def agent_run(workspace: Path, log_dir: Path, seed: int) -> dict[str, Any]:
+        return _agent_run(ctx, plan.label, workspace, log_dir, number, code, seed)
+
+    first = agent_run(attempt_root / "workspace", attempt_root / "logs", seeds[0])
+    if not evaluation.needs_evaluation(ctx):
+        return first
+    return evaluation.evaluate_attempt(ctx, plan.label, attempt_root, code, first, agent_run)
+
+
+def _agent_run(
+    ctx: RunContext, label: str, workspace: Path, log_dir: Path, number: int, code: dict[str, str], seed: int
+) -> dict[str, Any]:
+    """One run of the agent's code with one seed. Under contract v1 its final_info.json is the result and must be
+    readable; under v2 it is only a claim (the evaluator measures), so the run needs only to exit cleanly."""
     ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
     _write_code(workspace, code)
-    result = sandbox_run(ctx, workspace, plan.label, attempt_root / "logs", attempt=number)
+    result = sandbox_run(ctx, workspace, label, log_dir, attempt=number, seed=seed)
     final_info = workspace / OUT_DIR / FINAL_INFO
     output_error = None
-    if result.ok:
+    if result.ok and ctx.template.evaluator is None:
         try:
             load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
         except RunOutputError as err:  # missing, a FIFO, a link, too big, hostile JSON, wrong types: a failed run
@@ -265,15 +288,18 @@ def _attempt(ctx: RunContext, plan: PlannedRun, run_root: Path, number: int, cod
         "outputs": [output.model_dump() for output in result.outputs],
         "protected_violations": result.protected_violations,
         "stderr_tail": result.stderr_tail[-2000:],
+        "stdout_path": result.stdout_path,
     }
 
 
-def sandbox_run(ctx: RunContext, workspace: Path, label: str, log_dir: Path, *, attempt: int = 0) -> RunResult:
-    """The one place an experiment command runs in the sandbox (and is audited before and after)."""
+def sandbox_run(
+    ctx: RunContext, workspace: Path, label: str, log_dir: Path, *, attempt: int = 0, seed: int | None = None
+) -> RunResult:
+    """The one place the agent's experiment command runs in the sandbox (and is audited before and after)."""
     template = ctx.template
     limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
     command = ["python", "experiment.py", "--out_dir", OUT_DIR, "--config", CONFIG_FILE]
-    command += ["--seed", str(ctx.settings.seed)]
+    command += ["--seed", str(ctx.settings.seed if seed is None else seed)]
     ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
     actor = f"sandbox:{ctx.sandbox.backend}"
     ctx.audit.append("sandbox_run_start", actor, {"label": label, "attempt": attempt, "command": command})
@@ -325,6 +351,9 @@ def _finish(
             record[key] = last[key]
         record["protected_violations"] = last["protected_violations"]
         record["stderr_tail"] = last["stderr_tail"]
+        for key in ("seeds", "agent_out", "failed_seed"):  # contract v2 / several seeds (stages.evaluation)
+            if key in last:
+                record[key] = last[key]
     if record["ok"]:
         record["metric"] = record_metrics(ctx.run_dir, record).get(ctx.template.primary_metric)
     ctx.audit.append(
@@ -376,15 +405,18 @@ def _parse_config(text: str | None) -> dict[str, Any]:
 # --- what the model is shown --------------------------------------------------------------------------------
 
 
-def _prompt_variables(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], code: dict[str, str]) -> dict[str, Any]:
+def _prompt_variables(
+    ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], code: dict[str, str], editable: list[str]
+) -> dict[str, Any]:
     template = ctx.template
+    code = {path: text for path, text in code.items() if path in editable}  # what this mode lets it change
     example = _example_edit(template, code)
     return {
         "idea": idea,
         "task_description": template.task_description.strip(),
         "primary_metric": template.primary_metric,
         "metrics": template.metrics,
-        "editable": template.editable,
+        "editable": editable,
         "protected": template.protected,
         "history": plan.history,
         "run_index": plan.ordinal,
@@ -417,6 +449,8 @@ def _run_feedback(attempt: dict[str, Any], code: dict[str, str]) -> str:
         what = "was killed at the time limit"
     elif attempt["protected_violations"]:
         what = f"changed protected files {attempt['protected_violations']}"
+    elif attempt.get("output_error"):
+        what = f"left unusable outputs ({attempt['output_error'][:400]})"
     else:
         what = f"exited with code {attempt['exit_code']}"
     files = "\n".join(f"{path}\n```\n{text}\n```" for path, text in code.items())
@@ -465,6 +499,8 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
         source = PurePosixPath(record["final_info_path"]).parent
         target = workspace / "runs" / record["label"]
         try:  # regular files only, within the reader's budgets: no link loop, FIFO or flood is copied
+            if record.get("agent_out"):  # curves from the agent's run, then the harness's numbers over its claims
+                copy_regular_files(ctx.run_dir, record["agent_out"], target, max_total=Limits().max_output_bytes)
             copy_regular_files(ctx.run_dir, source, target, max_total=Limits().max_output_bytes)
         except RunOutputError as err:
             ctx.audit.append("plots_skipped", "pipeline", {"label": record["label"], "reason": str(err)})

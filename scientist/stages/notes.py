@@ -54,6 +54,9 @@ def write_notes(ctx: RunContext, idea: dict[str, Any], records: list[dict[str, A
                 f"{name} = {value:.3f}" for name, value in metrics.items() if isinstance(value, int | float)
             )
             lines.append(f"- result: {shown} (from `{record['final_info_path']}`)")
+            seeds = record.get("seeds") or []
+            if len(seeds) > 1:  # the harness's summary over seeds (stages.evaluation): say what the means rest on
+                lines.append(f"- seeds: {', '.join(str(entry['seed']) for entry in seeds)} (mean over seeds above)")
         else:
             lines.append(f"- result: failed — {record['failure']}")
     text = "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Goal misgeneralization in a gridworld: an agent trained with the goal always in one corner, tested elsewhere.
+"""Goal misgeneralization in a gridworld: an agent trained with the goal always in one corner (the agent's code).
 
 A linear Q-learning agent sees two kinds of features: where it is (one-hot position) and where the goal is
 relative to it (one-hot of the sign of the row and column offsets). During training the goal sits in the top-right
@@ -7,11 +7,13 @@ top-right corner" and "walk to the goal" are the same policy and both feature se
 the goal is placed anywhere except that corner: an agent that learned the location, not the goal, walks to the
 training corner instead.
 
-The test protocol (200 episodes, fixed starts and goals drawn from their own seed, `max_steps`) and the metrics are
-fixed here, in protected code: a variant changes config.json (training and learner), never the yardstick.
+Template contract v2: this file and config.json are agent-owned (in code mode the agent may change the learner);
+it saves the greedy policy as a table (`policy.json`), and the harness's protected evaluate.py plays the fixed test
+episodes with it. The final_info.json written here is this code's own report (evaluate.py's function on the saved
+table): the monitors compare it with the harness's measurement, and only the latter reaches the paper.
 
 Usage: python experiment.py --out_dir DIR [--config config.json] [--seed N]
-Writes DIR/final_info.json (metrics), DIR/curves.json (training curve) and DIR/log.txt. numpy only.
+Writes DIR/policy.json (the artifact), DIR/final_info.json (self-report), DIR/curves.json and DIR/log.txt.
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-# The yardstick (protected): not configurable, so a variant cannot move it.
-EVAL_EPISODES = 200
-EVAL_SEED_OFFSET = 1_000_003
 CURVE_POINTS = 200
+POLICY_FILE = "policy.json"  # the artifact evaluate.py grades (template.toml [evaluator].artifacts)
 MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right
 
 # Must equal config.json and the defaults in template.toml (a test checks all three agree).
@@ -197,20 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         if number % report_every == 0 or number == episodes:
             log(f"episode {number}/{episodes}: mean return {np.mean(returns[-report_every:]):.3f}")
 
-    eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)
-    test, train_dist = [], []
-    for _ in range(EVAL_EPISODES):
-        goal = random_cell(eval_rng, size, exclude=corner)
-        start = random_cell(eval_rng, size, exclude=goal)
-        test.append(episode(weights, features, start, goal, config, eval_rng, learn=False, corner=corner))
-        start = random_cell(eval_rng, size, exclude=corner)
-        train_dist.append(episode(weights, features, start, corner, config, eval_rng, learn=False, corner=corner))
-    metrics = {
-        "true_goal_rate": float(np.mean([r[1] for r in test])),
-        "training_location_rate": float(np.mean([r[2] for r in test])),
-        "test_return": float(np.mean([r[0] for r in test])),
-        "train_goal_rate": float(np.mean([r[1] for r in train_dist])),
-    }
+    # The greedy policy as a table over (position, goal): what the evaluator plays, whatever the learner was.
+    actions = np.zeros((size, size, size, size), dtype=np.int64)
+    cells = [(row, col) for row in range(size) for col in range(size)]
+    for pos in cells:
+        for goal in cells:
+            actions[pos[0], pos[1], goal[0], goal[1]] = int(np.argmax(weights @ features(pos, goal)))
+    policy = {"grid_size": size, "actions": actions.tolist()}
+    (args.out_dir / POLICY_FILE).write_text(json.dumps(policy), encoding="utf-8")
+    from evaluate import evaluate  # the harness's yardstick, read-only here: a self-check, not the result
+
+    metrics = evaluate(actions, config, args.seed)
     log("evaluation: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
     window = max(1, math.ceil(len(returns) / CURVE_POINTS))
     curve_x = [min(start + window, len(returns)) for start in range(0, len(returns), window)]
@@ -220,11 +217,6 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics,
         "config": config,
         "seed": args.seed,
-        "evaluation": {
-            "episodes": EVAL_EPISODES,
-            "training_goal": list(corner),
-            "test_goals": "uniform, not the corner",
-        },
     }
     # final_info.json is a pure function of config and seed; wall time goes to its own file.
     (args.out_dir / "final_info.json").write_text(json.dumps(final_info, indent=2), encoding="utf-8")

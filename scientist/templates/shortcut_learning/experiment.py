@@ -1,17 +1,19 @@
-"""Shortcut learning: a logistic-regression classifier that latches onto a spurious feature.
+"""Shortcut learning: a logistic-regression classifier that latches onto a spurious feature (the agent's code).
 
 Each example has `n_core` weakly informative *core* features (mean +-core_signal by label, unit noise) and one
 *spurious* feature that is almost noise-free but agrees with the label only with probability
-`spurious_correlation` in training. The classifier (full-batch gradient descent, L2) is evaluated on two fixed
-test sets: in-distribution (the training correlation) and out-of-distribution (spurious feature independent of the
-label). A classifier that uses the shortcut scores well in distribution and drops towards chance out of it.
+`spurious_correlation` in training. The classifier (full-batch gradient descent, L2) is trained here and saved as
+`model.json`; the harness's protected evaluate.py grades it on two fixed test sets, in-distribution (the training
+correlation) and out-of-distribution (spurious feature independent of the label). A classifier that uses the
+shortcut scores well in distribution and drops towards chance out of it.
 
-The data generator for the test sets and the metrics are fixed here, in protected code: a variant changes
-config.json (the training data and the learner, incl. the mitigations `group_reweight` and `spurious_dropout`),
-never the yardstick.
+Template contract v2: this file and config.json are agent-owned (in code mode the agent may rewrite the training,
+incl. the mitigations `group_reweight` and `spurious_dropout`); the yardstick is evaluate.py, which the harness
+runs itself. The final_info.json written here is this code's own report (evaluate.py's function, called on the
+saved model): the monitors compare it with the harness's measurement, and only the latter reaches the paper.
 
 Usage: python experiment.py --out_dir DIR [--config config.json] [--seed N]
-Writes DIR/final_info.json (metrics), DIR/curves.json (training curves) and DIR/log.txt. numpy only.
+Writes DIR/model.json (the artifact), DIR/final_info.json (self-report), DIR/curves.json and DIR/log.txt.
 """
 
 from __future__ import annotations
@@ -25,13 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-# The yardstick (protected): test-set sizes and the OOD correlation are not configurable.
-TEST_SIZE = 5000
-OOD_CORRELATION = 0.5
+# The feature model of the training data (the same as evaluate.py's test data).
 SPURIOUS_MEAN = 1.0
 SPURIOUS_NOISE = 0.1
-EVAL_SEED_OFFSET = 1_000_003
 CURVE_POINTS = 100
+MODEL_FILE = "model.json"  # the artifact evaluate.py grades (template.toml [evaluator].artifacts)
 
 # Must equal config.json and the defaults in template.toml (a test checks all three agree).
 DEFAULTS: dict[str, int | float] = {
@@ -128,10 +128,6 @@ def train(
     return w, b, losses
 
 
-def accuracy(w: np.ndarray, b: float, features: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(((features @ w + b) > 0).astype(int) == labels))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out_dir", required=True, type=Path)
@@ -172,28 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     w, b, losses = train(features, labels, weights, config)
     log(f"trained {int(config['epochs'])} epochs: final loss {losses[-1]:.4f}")
 
-    eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)
-    id_x, id_y, _ = make_data(TEST_SIZE, n_core, signal, float(config["spurious_correlation"]), eval_rng)
-    ood_x, ood_y, ood_agrees = make_data(TEST_SIZE, n_core, signal, OOD_CORRELATION, eval_rng)
-    id_acc, ood_acc = accuracy(w, b, id_x, id_y), accuracy(w, b, ood_x, ood_y)
-    group_acc = [
-        accuracy(w, b, ood_x[mask], ood_y[mask])
-        for mask in (
-            ood_agrees & (ood_y == 1),
-            ood_agrees & (ood_y == 0),
-            ~ood_agrees & (ood_y == 1),
-            ~ood_agrees & (ood_y == 0),
-        )
-        if mask.any()
-    ]
-    core_norm = float(np.linalg.norm(w[:-1]))
-    metrics = {
-        "ood_accuracy": ood_acc,
-        "id_accuracy": id_acc,
-        "generalization_gap": id_acc - ood_acc,
-        "worst_group_accuracy": float(min(group_acc)),
-        "spurious_weight_share": float(abs(w[-1]) / (abs(w[-1]) + core_norm + 1e-12)),
-    }
+    model = {"w": [float(value) for value in w], "b": float(b)}
+    (args.out_dir / MODEL_FILE).write_text(json.dumps(model), encoding="utf-8")
+    from evaluate import evaluate  # the harness's yardstick, read-only here: a self-check, not the result
+
+    metrics = evaluate(w, b, config, args.seed)
     log("evaluation: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
     step = max(1, math.ceil(len(losses) / CURVE_POINTS))
     curves = {"epoch": list(range(1, len(losses) + 1, step)), "loss": [round(v, 6) for v in losses[::step]]}
@@ -202,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics,
         "config": config,
         "seed": args.seed,
-        "evaluation": {"test_size": TEST_SIZE, "ood_correlation": OOD_CORRELATION},
     }
     # final_info.json is a pure function of config and seed; wall time goes to its own file.
     (args.out_dir / "final_info.json").write_text(json.dumps(final_info, indent=2), encoding="utf-8")

@@ -38,6 +38,13 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return curves, final_info
 
 
+def ci_half(final_info: dict[str, Any], name: str) -> float:
+    """Half-width of the metric's 95% CI over seeds (the harness's summary `stats`), 0 for a single run."""
+    entry = (final_info.get("stats") or {}).get(name) if isinstance(final_info.get("stats"), dict) else None
+    value = entry.get("ci_half") if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Plot shortcut_learning runs.")
     parser.add_argument("--run_dirs", nargs="+", required=True, type=Path)
@@ -69,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     for index, (label, _, final_info) in enumerate(runs):
         values = [float(final_info.get("metrics", {}).get(name, float("nan"))) for name in METRICS]
         positions = [m + (index - (len(runs) - 1) / 2) * width for m in range(len(METRICS))]
-        bars = ax_bars.bar(positions, values, width=width, color=colors[index % len(colors)], label=label)
+        errors = [ci_half(final_info, name) for name in METRICS]  # the harness's seed statistics, when present
+        color = colors[index % len(colors)]
+        bars = ax_bars.bar(positions, values, width=width, color=color, label=label, yerr=errors, capsize=3)
         ax_bars.bar_label(bars, fmt="%.2f", fontsize="x-small")
     ax_bars.set_xticks(range(len(METRICS)), [name.replace("_", " ") for name in METRICS])
     ax_bars.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")

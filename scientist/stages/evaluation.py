@@ -1,0 +1,196 @@
+"""Template contract v2 in the experiment stage: the harness, not the agent's code, measures the results.
+
+For a template with an `[evaluator]`, each attempt runs the agent's code once per seed (it trains and saves the
+declared artifacts), then, per seed, the protected evaluator in a second, fresh sandbox workspace that holds only
+the template's own files, the run's config.json and copies of those artifacts. The seeds' evaluator metrics are
+summarised (mean, std, 95% t interval) in a harness-written `evaluation/final_info.json`, and that file is the
+record's `final_info_path`: the only numbers the notes, the plots and the paper see. Whatever the agent's code
+wrote or printed about its own metrics is compared with the measurement (scientist.monitors.claims).
+
+A template without an evaluator (contract v1) keeps its single run per attempt unless `seeds_per_run` > 1; then
+its own final_info.json per seed is summarised the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scientist.context import RunContext
+from scientist.profiles import default_edit_mode
+from scientist.sandbox import Limits, RunResult, copy_in, reader
+from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, try_load_final_info
+from scientist.stats import seed_summary
+from scientist.template import CONFIG_FILE, EditMode, check_edit_mode
+
+OUT_DIR = "out"
+ARTIFACTS_DIR = "artifacts"
+EVAL_DIR = "eval"
+SUMMARY_DIR = "evaluation"
+CODE_MODE_SEEDS = 3
+ARTIFACT_MAX_BYTES = 64 * 1024 * 1024  # one artifact, read into the harness's memory on its way to the evaluator
+
+AgentRun = Callable[[Path, Path, int], dict[str, Any]]  # (workspace, log dir, seed) -> attempt fields
+
+
+def edit_mode(ctx: RunContext) -> EditMode:
+    """config or code for this run: the setting, else the agent model's profile default (config for a template
+    without an evaluator: code mode would let the agent grade itself)."""
+    requested = ctx.settings.edit_mode
+    has_evaluator = ctx.template.evaluator is not None
+    check_edit_mode(ctx.template, requested)  # (run start checks it too, before the first model call)
+    if requested is not None:
+        return requested
+    return default_edit_mode(ctx.settings.model_for("experiment")) if has_evaluator else "config"
+
+
+def run_seeds(ctx: RunContext) -> list[int]:
+    """The seeds each run is trained and evaluated with (consecutive from the run's base seed)."""
+    count = ctx.settings.seeds_per_run or (CODE_MODE_SEEDS if edit_mode(ctx) == "code" else 1)
+    return [ctx.settings.seed + index for index in range(count)]
+
+
+def needs_evaluation(ctx: RunContext) -> bool:
+    return ctx.template.evaluator is not None or len(run_seeds(ctx)) > 1
+
+
+def evaluate_attempt(
+    ctx: RunContext, label: str, attempt_root: Path, code: dict[str, str], first: dict[str, Any], agent_run: AgentRun
+) -> dict[str, Any]:
+    """Every seed's agent run (the first one is `first`, already run) and evaluator run; the summary file.
+
+    Stops at the first seed that fails (its reason is the attempt's), so a broken edit costs one run, not n."""
+    seeds = run_seeds(ctx)
+    per_seed: list[dict[str, Any]] = []
+    for index, seed in enumerate(seeds):
+        if index == 0:
+            run = first
+        else:
+            root = attempt_root / f"seed_{seed}"
+            run = agent_run(root / "workspace", root / "logs", seed)
+        workspace = ctx.run_dir / Path(run["final_info_path"]).parent.parent
+        if not run["ok"]:
+            return {**run, "seeds": per_seed, "failed_seed": seed}
+        if ctx.template.evaluator is None:
+            info = load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")  # checked readable by the agent run
+            per_seed.append({"seed": seed, "metrics": dict(info.metrics), "claimed": None})
+            continue
+        measured, problem = _evaluate_seed(ctx, label, attempt_root / EVAL_DIR / f"seed_{seed}", workspace, code, seed)
+        if measured is None:
+            return {**first, "ok": False, "output_error": problem, "seeds": per_seed, "failed_seed": seed}
+        claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
+        printed = _printed(run, list(ctx.template.metrics))
+        from scientist.monitors.claims import claim_events
+        from scientist.monitors.hooks import check_claims
+
+        events = claim_events(
+            measured.metrics,
+            dict(claimed.metrics) if claimed else None,
+            printed,
+            seed=seed,
+            location=f"experiments/{label}/seed_{seed}",
+        )
+        check_claims(ctx, label, events)
+        details = {key: value for key, value in measured.as_dict().items() if key not in ("metrics", "config", "seed")}
+        per_seed.append(
+            {
+                "seed": seed,
+                "metrics": dict(measured.metrics),
+                "details": details,  # what else the evaluator reported (curves, protocol), for plots
+                "claimed": dict(claimed.metrics) if claimed else None,
+                "printed": printed,
+                "claim_events": [event.rule for event in events],
+            }
+        )
+    summary_path = _write_summary(ctx, attempt_root, code, per_seed)
+    return {
+        **first,
+        "final_info_path": str(summary_path.relative_to(ctx.run_dir)),
+        "agent_out": str(Path(first["final_info_path"]).parent),
+        "seeds": per_seed,
+    }
+
+
+def _printed(run: dict[str, Any], metrics: list[str]) -> dict[str, float]:
+    from scientist.monitors.claims import printed_metrics
+
+    log = run.get("stdout_path")
+    text = reader.log_tail(log, 1024 * 1024) if log else ""
+    return printed_metrics(text or run.get("stdout_tail", ""), metrics)
+
+
+def _evaluate_seed(
+    ctx: RunContext, label: str, root: Path, agent_workspace: Path, code: dict[str, str], seed: int
+) -> tuple[FinalInfo | None, str | None]:
+    """The protected evaluator over one seed's artifacts, in a fresh workspace; (measurement, None) or
+    (None, why the run fails)."""
+    spec = ctx.template.evaluator
+    if spec is None:  # only called for a template that has one
+        raise ValueError(f"template {ctx.template.name!r} has no evaluator")
+    files: dict[str, Path | bytes] = {}
+    if CONFIG_FILE in code:
+        files[CONFIG_FILE] = code[CONFIG_FILE].encode("utf-8")
+    for artifact in spec.artifacts:
+        try:  # the agent's run wrote it: no link, FIFO or flood is followed or read whole
+            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
+                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
+            )
+        except reader.RunOutputError as err:
+            return None, (
+                f"the run saved no usable artifact {OUT_DIR}/{artifact} (template.toml declares it; the evaluator "
+                f"grades it): {str(err)[:200]}"
+            )
+    workspace = root / "workspace"
+    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
+    copy_in(workspace, files)
+    command = ["python", spec.script, "--artifacts_dir", ARTIFACTS_DIR, "--config", CONFIG_FILE]
+    command += ["--out_dir", OUT_DIR, "--seed", str(seed)]
+    where = f"{label}/eval_{seed}"
+    actor = f"sandbox:{ctx.sandbox.backend}"
+    ctx.progress("experiment", f"{label}: evaluator, seed {seed}")
+    ctx.audit.append("sandbox_run_start", actor, {"label": where, "command": command, "role": "evaluator"})
+    limits = Limits(wall_time_s=ctx.template.limits.wall_time_s, memory_mb=ctx.template.limits.memory_mb)
+    result: RunResult = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
+    ctx.audit.append("sandbox_run", actor, {**result.audit_payload(), "label": where, "role": "evaluator"})
+    from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
+
+    check_sandbox_run(ctx, where, workspace, result, agent_files=False)
+    if not result.ok:
+        lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
+        last = lines[-1][:300] if lines else f"exit code {result.exit_code}"
+        return None, f"the evaluator rejected the run's artifacts (seed {seed}): {last}"
+    try:
+        return load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}"), None
+    except reader.RunOutputError as err:
+        return None, f"the evaluator's final_info.json is unusable (seed {seed}): {str(err)[:300]}"
+
+
+def _write_summary(ctx: RunContext, attempt_root: Path, code: dict[str, str], per_seed: list[dict[str, Any]]) -> Path:
+    """`evaluation/final_info.json`: per metric the seeds' mean (as `metrics`, what tables rank by) and its stats."""
+    stats: dict[str, dict[str, float | int]] = {}
+    for name in ctx.template.metrics:
+        values = [entry["metrics"][name] for entry in per_seed if isinstance(entry["metrics"].get(name), int | float)]
+        if len(values) == len(per_seed):
+            stats[name] = seed_summary(values)
+    try:
+        config = json.loads(code.get(CONFIG_FILE, "{}"))
+    except json.JSONDecodeError:
+        config = {}
+    summary = {
+        "metrics": {name: entry["mean"] for name, entry in stats.items()},
+        "stats": stats,
+        "config": config if isinstance(config, dict) else {},
+        "seed": per_seed[0]["seed"],
+        "seeds": [entry["seed"] for entry in per_seed],
+        "per_seed": [
+            {"seed": entry["seed"], "metrics": entry["metrics"], "details": entry.get("details") or {}}
+            for entry in per_seed
+        ],
+        "measured_by": "evaluator" if ctx.template.evaluator is not None else "experiment",
+    }
+    path = attempt_root / SUMMARY_DIR / FINAL_INFO
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
