@@ -76,7 +76,11 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
     """The report as Markdown; `plots` maps plot names to the image paths to reference."""
     lines = [f"# Study report: {report.name}", ""]
     status = ", ".join(f"{count} {name}" for name, count in sorted(report.cell_status.items()))
-    lines += [f"Cells: {status}. Quality = the `{report.metric}` review score of each run.", ""]
+    judge = report.judge or "no judge recorded"
+    kind = (f"the judge's `{report.metric}` score ({judge}; the same for every variant)" if report.score == "judge"
+            else f"each run's own review's `{report.metric}` score (self-grading)")  # fmt: skip
+    failed = "left out" if report.failed_score is None else f"counted as {report.failed_score:g}"
+    lines += [f"Cells: {status}. Quality = {kind}. Failed or unscored runs are {failed} in the pools.", ""]
     for key, error in report.failed_cells:
         lines.append(f"- failed cell `{key}`: {error}")
     lines += [f"- note: {note}" for note in report.notes]
@@ -85,14 +89,42 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
         if plots and name in plots:
             lines += [f"![{name}]({plots[name]})", ""]
     for v in report.variants:
+        rate = "-" if v.success_rate is None else f"{v.success_rate:.0%}"
         lines += [f"## {v.variant}", "",
-                  f"{len(v.scores)} scored of {v.runs} runs; mean tokens per run {v.mean_tokens:,.0f}.", "",
-                  "| k | E[max of k] | 95% CI | variance | skewness |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [
-            f"| {p.k} | {p.mean:.3f} | {_ci(p.ci_low, p.ci_high)} | {p.variance:.3f} | {_num(p.skewness)} |"
-            for p in v.curve
-        ]
+                  f"{v.successes} scored, {v.failures} failed or unscored, {v.pending} pending of {v.runs} runs"
+                  f" (success rate {rate}); {len(v.scores)} in the pool; mean tokens per run {v.mean_tokens:,.0f}.",
+                  "", "| k | E[max of k] | 95% CI | variance | skewness | over successes only |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        success = {p.k: p for p in v.success_curve}
+        for point in v.curve:
+            only = success.get(point.k)
+            beside = (f"{only.mean:.3f} {_ci(only.ci_low, only.ci_high)}" if only is not None
+                      else f"only {v.successes} scored runs")  # fmt: skip
+            lines.append(f"| {point.k} | {point.mean:.3f} | {_ci(point.ci_low, point.ci_high)} |"
+                         f" {point.variance:.3f} | {_num(point.skewness)} | {beside} |")  # fmt: skip
         lines += ["", f"Log-k fit: {v.fit_note}.", ""]
+    if report.cells:
+        lines += ["## Success rate per cell", "",
+                  "| cell | runs | scored | failed | pending | success rate | best-of-n over successes |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for row in report.cells:
+            rate = "-" if row.success_rate is None else f"{row.success_rate:.0%}"
+            best = _num(row.best_of_n) if row.best_of_n is not None else row.note
+            lines.append(f"| `{row.key}` | {row.runs} | {row.successes} | {row.failures} | {row.pending} | {rate} |"
+                         f" {best} |")  # fmt: skip
+        lines.append("")
+    if report.gaps:
+        lines += ["## Self-grading gap (own review minus the judge's, paired by run)", "",
+                  "| model | variant | runs | mean self | mean judge | gap | 95% CI | p (permutation) |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for gap in report.gaps:
+            if gap.comparison is None:
+                lines.append(f"| {gap.model} | {gap.variant} | {gap.pairs} | {gap.note} | | | | |")
+                continue
+            g = gap.comparison
+            lines.append(f"| {gap.model} | {gap.variant} | {gap.pairs} | {g.mean_a:.3f} | {g.mean_b:.3f} |"
+                         f" {g.mean_diff:.3f} | {_ci(g.ci_low, g.ci_high)} | {g.p_value:.3g} |")  # fmt: skip
+        lines.append("")
     for m in report.matched:
         lines += [f"## {m.variant} vs plain best-of-n at the same token budget", "",
                   f"Mean tokens per run: {m.variant} {m.mean_tokens:,.0f}, plain {m.plain_mean_tokens:,.0f}.", "",
