@@ -240,7 +240,8 @@ class JudgePass(BaseModel):
     kept: list[str] = Field(default_factory=list, description="already judged by this judge: not asked again")
     failed: list[str] = Field(default_factory=list, description="the judge produced no valid form")
     no_paper: list[str] = Field(default_factory=list)
-    unfinished: list[str] = Field(default_factory=list)
+    unfinished: list[str] = Field(default_factory=list, description="still going: judged by a later pass")
+    run_failed: list[str] = Field(default_factory=list, description="the run itself failed: nothing to judge")
     cost_usd: float = 0.0
 
 
@@ -261,7 +262,8 @@ def judge_runs(
             progress(run_dir, "kept" if before is not None else "judging")
         verdict = before or judge_run(run_dir, settings, judge)
         if verdict is None:
-            result.unfinished.append(run_dir.name)
+            status = RunInfo.model_validate_json((run_dir / RUN_FILE).read_bytes()).status
+            (result.run_failed if status == "failed" else result.unfinished).append(run_dir.name)
             continue
         if record is not None:
             record(run_dir)

@@ -167,8 +167,9 @@ def test_judge_command_keeps_both_scores_audits_and_survives_reimport(
     db = str(isolated_env / "s.sqlite")
     result = run_cli("judge", "runs", "--db", db)
     assert result.returncode == 0, result.stderr
-    assert "4 run(s): 1 judged, 0 already judged, 1 without a valid form, 1 without a paper, 1 unfinished" in (
-        result.stdout.replace("\n", " "))  # fmt: skip
+    summary = ("4 run(s): 1 judged, 0 already judged, 1 without a valid form, 1 without a paper, 0 failed runs,"
+               " 1 unfinished")
+    assert summary in result.stdout.replace("\n", " ")
     store = open_store(db)
     with store.session() as session:
         verdicts = {j.run_id: (j.status, j.overall, j.model) for j in session.scalars(select(Judgement))}
@@ -195,6 +196,17 @@ def test_judge_command_keeps_both_scores_audits_and_survives_reimport(
     other = run_cli("judge", "runs", "--db", db, "--judge-model", "openai/gpt-4o")
     assert other.returncode == 0 and "1 judged, 0 already judged" in other.stdout  # another hash: judged anew
     assert len(list((good / "judge").iterdir())) == 2 and scripted.papers.count("7") == 2
+
+    # the leaderboard: the configured judge's verdicts by default, the runs' own reviews with --score self
+    board = run_cli("leaderboard", "--db", db, env={"COLUMNS": "200"})
+    assert board.returncode == 0 and "overall (judge) by model" in board.stdout and "7.000" in board.stdout
+    own = run_cli("leaderboard", "--db", db, "--score", "self", env={"COLUMNS": "200"})
+    assert "(self: each run's own review)" in own.stdout and "8.500" in own.stdout  # (9 + 8) / 2
+    fresh = str(isolated_env / "fresh.sqlite")
+    assert run_cli("store", "import", str(runs), "--db", fresh).returncode == 0
+    unjudged = run_cli("leaderboard", "--db", fresh, env={"COLUMNS": "200"})
+    assert "no stored run has a verdict of judge" in unjudged.stdout and "(self: each run's own review)" in (
+        unjudged.stdout)  # fmt: skip
 
 
 def test_a_killed_judging_pass_loses_nothing_already_judged(
@@ -245,8 +257,8 @@ def test_a_scaffold_that_inflates_its_own_review_shows_no_gain_and_a_large_gap(
     qualities = [3, 5, 4, 6]  # what the papers are worth, the same for both variants sample by sample
     runs = {
         "plain": [{"quality": q, "self_overall": q} for q in qualities],
-        "inflate": [{"quality": q, "self_overall": 9 + i % 2} for i, q in enumerate(qualities)],
-    }
+        "inflate": [{"quality": q, "self_overall": 9 + i % 2, "cost_usd": 0.02} for i, q in enumerate(qualities)],
+    }  # the same tokens per run; inflate pays twice plain's price per run (its extra reflections)
     db, spec = build_study(tmp_path, study_toml(["plain", "inflate"], 4), runs)
     judge_the_study(db, spec)
     store = open_store(db)
@@ -258,6 +270,15 @@ def test_a_scaffold_that_inflates_its_own_review_shows_no_gain_and_a_large_gap(
     (paired,) = judged.paired
     assert paired.comparison is not None and paired.comparison.mean_diff == 0 and paired.comparison.p_value == 1
     assert all(row.difference == 0 for row in judged.matched[0].rows if row.difference is not None)
+    # (e) compute matching on each axis from the recorded costs: at inflate's dollars plain affords twice the runs
+    (dollars,) = judged.matched_usd
+    assert (dollars.axis, dollars.mean_tokens, dollars.plain_mean_tokens) == ("usd", 0.02, 0.01)
+    assert [(row.k, row.plain_k) for row in dollars.rows] == [(1, 2), (2, 4), (3, 6), (4, 8)]
+    plain_curve = by_judge["plain"].curve
+    assert dollars.rows[0].plain_quality == plain_curve[1].mean and dollars.rows[1].plain_quality == plain_curve[3].mean
+    assert dollars.rows[0].difference == pytest.approx(by_judge["inflate"].curve[0].mean - plain_curve[1].mean)
+    assert dollars.rows[2].plain_quality is None and "needs plain best-of-6" in dollars.rows[2].note
+    assert [(row.k, row.plain_k) for row in judged.matched[0].rows] == [(1, 1), (2, 2), (3, 3), (4, 4)]  # tokens
     (paired_self,) = own.paired  # what the study would have claimed from the runs' own reviews
     assert paired_self.comparison is not None and paired_self.comparison.mean_diff == pytest.approx(5.0)
     gaps = {g.variant: g for g in judged.gaps}
@@ -269,6 +290,7 @@ def test_a_scaffold_that_inflates_its_own_review_shows_no_gain_and_a_large_gap(
     assert result.returncode == 0, result.stderr
     markdown = (out / "report.md").read_text()
     assert f"the judge's `overall` score ({JUDGE_MODEL} (settings " in markdown
+    assert "## inflate vs plain best-of-n at the same dollar budget" in markdown and "| 1 | $0.0200 |" in markdown
     assert "## Self-grading gap" in markdown and "| openai/agent-model | inflate | 4 | 9.500 | 4.500 | 5.000 |" in (
         markdown)  # fmt: skip
     self_out = tmp_path / "self"
@@ -324,3 +346,78 @@ def test_finished_runs_not_judged_yet_are_pending_not_failed(tmp_path: Path) -> 
     store.close()
     assert report.variants == [] and any("no judge yet" in note for note in report.notes)
     assert any("2 finished run(s) not judged yet" in note for note in report.notes)
+
+
+# -- (d) pre-registration: frozen before the first run, a change stops the study, --amend records it ----------------
+def test_a_changed_study_stops_with_the_preregistration_error_and_amend_records_it(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scientist.study import prereg
+    from tests.conftest import chosen_sandbox
+    from tests.openai_stub import ScriptedReply
+
+    stub, scripted = judge_llm
+    stub.responder = lambda request: ScriptedReply(status=400) if request.get("model") == "crashy" else scripted(
+        request)  # fmt: skip
+    text = f"""
+name = "registered"
+topics = ["reward hacking"]
+templates = ["reward_misspec"]
+models = ["openai/crashy"]  # its runs fail at their first call: the test is about the study, not the runs
+variants = ["plain", "full"]
+n = 1
+[settings]
+api_base = "{stub.base_url}"
+sandbox = "{chosen_sandbox()}"
+transient_retries = 0
+[hypotheses.full-beats-plain]
+variant = "full"
+direction = "greater"
+[budget]
+usd = 1.0
+"""
+    study, db, runs = tmp_path / "study.toml", str(tmp_path / "s.sqlite"), tmp_path / "runs"
+    study.write_text(text)
+    args = ["study", "run", str(study), "--db", db, "--runs-dir", str(runs)]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr + first.stdout
+    record = json.loads((runs / "studies" / "registered" / "preregistration.json").read_text())
+    assert record["frozen"]["hypotheses"] == {"full-beats-plain": {"variant": "full", "baseline": "plain",
+                                                                   "direction": "greater", "note": ""}}  # fmt: skip
+    assert record["frozen"]["judge"]["model"] == JUDGE_MODEL and record["frozen"]["code"]["package"]
+    assert verify(runs / "studies" / "registered").ok
+    folders = sorted(runs.rglob("run.json"))
+
+    study.write_text(text.replace("usd = 1.0", "usd = 2.0"))  # a budget is not part of the design
+    assert run_cli(*args).returncode == 0
+    study.write_text(text.replace("n = 1", "n = 2"))
+    changed = run_cli(*args)
+    assert changed.returncode == 2 and "changed since it was pre-registered" in changed.stderr
+    assert "the study file (n)" in changed.stderr and "--amend" in changed.stderr and "Traceback" not in changed.stderr
+    assert sorted(runs.rglob("run.json")) == folders  # stopped before any run
+    study.write_text(text)
+    (tmp_path / "judge.toml").write_text(Path(os.environ["SCIENTIST_CONFIG"]).read_text() + "seed = 3\n")
+    judge_changed = run_cli(*args, env={"SCIENTIST_CONFIG": str(tmp_path / "judge.toml")})
+    assert judge_changed.returncode == 2 and "the judge settings (seed;" in judge_changed.stderr
+    assert "the study file" not in judge_changed.stderr
+
+    study.write_text(text.replace("n = 1", "n = 2"))
+    amended = run_cli(*args, "--amend")
+    assert amended.returncode == 0, amended.stderr
+    assert len(sorted(runs.rglob("run.json"))) == len(folders) + 4  # the amended design ran (two cells of n = 2)
+    monkeypatch.setattr(prereg, "code_version", lambda: prereg.CodeVersion(package="0.0.0", git_commit="f" * 40))
+    with pytest.raises(prereg.PreregistrationError, match="the code version"):
+        from scientist.study.execute import run_study
+
+        store = open_store(db)
+        try:
+            run_study(parse_study(text.replace("n = 1", "n = 2")), store, runs)
+        finally:
+            store.close()
+    out = tmp_path / "report"
+    assert run_cli("study", "report", "registered", "--db", db, "--out", str(out), "--score", "self").returncode == 0
+    markdown = (out / "report.md").read_text()
+    assert "Pre-registered " in markdown and "1 amendment(s) since:" in markdown and "the study file (n)" in markdown
+    # every run failed: both variants sit at the form's minimum, so the hypothesis has an estimate of 0
+    assert "| full-beats-plain | full - plain | greater | 3 | 0.000 | [0.000, 0.000] | 1 | not supported |" in (
+        markdown)  # fmt: skip

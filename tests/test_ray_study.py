@@ -96,7 +96,8 @@ def run_with(executor_name: str, db: str, root: Path, replay: Path, **env: str) 
     executor = get_executor(executor_name, env=task_env(**env)) if executor_name == "ray" else get_executor("local")
     store = open_store(db)
     try:
-        return run_study(study(replay), store, root / "runs", executor=executor)
+        # judge=False: the recorded responses hold no judge calls (the judge is tested in tests/test_judge.py)
+        return run_study(study(replay), store, root / "runs", executor=executor, judge=False)
     finally:
         store.close()
         executor.close()

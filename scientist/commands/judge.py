@@ -59,7 +59,8 @@ def judge(
         store.close()
     console.print(
         f"{len(folders)} run(s): {len(result.judged)} judged, {len(result.kept)} already judged, {len(result.failed)}"
-        f" without a valid form, {len(result.no_paper)} without a paper, {len(result.unfinished)} unfinished;"
+        f" without a valid form, {len(result.no_paper)} without a paper, {len(result.run_failed)} failed runs,"
+        f" {len(result.unfinished)} unfinished;"
         f" judge spend ${result.cost_usd:.4f}",
         highlight=False,
         soft_wrap=True,

@@ -53,6 +53,9 @@ def run(
     no_judge: Annotated[
         bool, typer.Option("--no-judge", help="Skip the judge pass (a later `study run` judges what is left)")
     ] = False,
+    amend: Annotated[
+        bool, typer.Option("--amend", help="Record a change to the pre-registered study as an amendment and go on")
+    ] = False,
 ) -> None:
     """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
 
@@ -61,6 +64,8 @@ def run(
     cap the study pauses on a `scientist approvals` question: raise it or stop), [settings] for every run, and
     [judge] (model, ensemble, reflections, fewshot, form_version, temperature, seed): the fixed judge that reviews
     every finished run's paper after the cells (checked before the first run; presets may not change it).
+    Before the first run the study is pre-registered (file, judge, code version, [hypotheses.NAME] variant,
+    baseline, direction); a later run with anything changed stops unless --amend records an amendment.
     With --executor ray, each cell is a Ray task (retried when its worker dies); use a PostgreSQL --db that every
     node reaches (docs/ray.md).
     """
@@ -89,7 +94,7 @@ def run(
                 spinner.update(f"[bold cyan]judge[/] {what} {run_dir.name}")
 
             result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner,
-                               judge=not no_judge, judge_progress=judging)  # fmt: skip
+                               judge=not no_judge, judge_progress=judging, amend=amend)  # fmt: skip
     except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
         console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.OK) from None

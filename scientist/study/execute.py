@@ -19,6 +19,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Run, Study
 from scientist.study.budget import StudyBudgetError, StudyStoppedError, check_study_budget
+from scientist.study.prereg import Preregistration, preregister
 from scientist.study.spec import CellSpec, StudySpec
 
 FINISHED_RUNS = ("completed", "stopped")  # a stopped run ended by its own rule (e.g. no novel idea): no resume
@@ -76,7 +78,19 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "study"
 
 
-def record_study(store: Store, spec: StudySpec, judge: Judge | None = None) -> dict[str, int]:
+KEPT_WITH_STUDY = ("judge_resolved", "judge_hash", "preregistration")
+
+
+def existing_preregistration(store: Store, name: str) -> dict[str, Any] | None:
+    with store.session() as session:
+        study = session.scalar(select(Study).where(Study.name == name))
+        found = (study.spec or {}).get("preregistration") if study is not None else None
+    return found if isinstance(found, dict) else None
+
+
+def record_study(
+    store: Store, spec: StudySpec, judge: Judge | None = None, preregistration: Preregistration | None = None
+) -> dict[str, int]:
     """Upsert the study and insert its missing cells (existing cells and their status are kept); key → cell id.
 
     The resolved judge and its settings hash are kept with the study (the report scores with that judge); without
@@ -86,9 +100,11 @@ def record_study(store: Store, spec: StudySpec, judge: Judge | None = None) -> d
         if study is None:
             study = Study(name=spec.name, spec={}, created_at=_now())
             session.add(study)
-        recorded = {key: value for key, value in (study.spec or {}).items() if key in ("judge_resolved", "judge_hash")}
+        recorded = {key: value for key, value in (study.spec or {}).items() if key in KEPT_WITH_STUDY}
         if judge is not None:
-            recorded = {"judge_resolved": judge.model_dump(mode="json"), "judge_hash": judge.hash}
+            recorded.update({"judge_resolved": judge.model_dump(mode="json"), "judge_hash": judge.hash})
+        if preregistration is not None:
+            recorded["preregistration"] = preregistration.model_dump(mode="json")
         study.spec = {**spec.model_dump(mode="json"), **recorded}
         session.flush()
         cells = {cell.key: cell for cell in session.scalars(select(Cell).where(Cell.study_id == study.id))}
@@ -197,6 +213,7 @@ def run_study(
     executor: Executor | None = None,
     judge: bool = True,
     judge_progress: JudgeProgress | None = None,
+    amend: bool = False,
 ) -> StudyResult:
     """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`); then the
     study's judge reviews every finished run not judged yet (`judge=False`: later, by another `study run`)."""
@@ -206,15 +223,15 @@ def run_study(
     check_study(spec)
     executor = executor or LocalExecutor()
     check_store_for(executor, store)
-    resolved: tuple[Judge, Settings] | None = None
+    resolved = study_judge(spec)
     if judge:  # before the first run: a judge that cannot work must not let the study spend first
-        resolved = study_judge(spec)
         check_judge(resolved[1], resolved[0])
-    ids = record_study(store, spec, resolved[0] if resolved else None)
+    study_dir = runs_root.resolve() / "studies" / slug(spec.name)
+    prereg = preregister(existing_preregistration(store, spec.name), spec, resolved[0], study_dir, amend=amend)
+    ids = record_study(store, spec, resolved[0], prereg)
     cell_ids = [ids[cell.key] for cell in spec.cells()]
     statuses = _statuses(store, cell_ids)
     outcomes: dict[str, CellOutcome] = {}
-    study_dir = runs_root.resolve() / "studies" / slug(spec.name)
     db = store.url.render_as_string(hide_password=False)
     jobs: list[CellJob] = []
     for cell in spec.cells():
@@ -244,7 +261,7 @@ def run_study(
     if budget is not None:
         raise StudyBudgetError(budget.error or "the study's budget is spent", hint=budget.hint or _BUDGET_HINT)
     result = StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
-    if resolved is not None:
+    if judge:
         result.judged = judge_study(store, cell_ids, resolved[0], resolved[1], judge_progress)
     return result
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, select
@@ -50,6 +50,7 @@ class StoredRun(BaseModel):
     model: str = ""
     total_tokens: int
     cost_usd: float
+    wall_s: float = Field(default=0.0, description="active wall time of the run (its sessions, from its audit log)")
     score: float | None = Field(default=None, description="the chosen kind's score; None unless the outcome is scored")
     outcome: Outcome = "scored"
     self_score: float | None = None
@@ -69,6 +70,8 @@ class VariantReport(BaseModel):
     scores: list[float] = Field(description="each run's value in the pool: its score, or failed_score if it failed")
     tokens: list[int] = Field(description="total tokens of each run in the pool, same order")
     mean_tokens: float
+    mean_usd: float = 0.0
+    mean_wall_s: float = 0.0
     curve: list[BestOfKPoint] = Field(description="best-of-k over the pool, failures counted")
     fit: LogFit | None
     fit_note: str
@@ -128,11 +131,19 @@ class MatchedRow(BaseModel):
     note: str = ""
 
 
+CostAxis = Literal["tokens", "usd", "wall_s"]
+COST_AXES: tuple[CostAxis, ...] = ("tokens", "usd", "wall_s")
+
+
 class MatchedComparison(BaseModel):
+    """On one cost axis (tokens, USD or active wall seconds): `mean_tokens` and `plain_mean_tokens` are the per-run
+    means on that axis, each row's `budget_tokens` the budget on it (names kept from the token-only report)."""
+
     variant: str
     mean_tokens: float
     plain_mean_tokens: float
     rows: list[MatchedRow]
+    axis: CostAxis = "tokens"
 
 
 class PairedComparison(BaseModel):
@@ -142,6 +153,18 @@ class PairedComparison(BaseModel):
     pairs: int
     comparison: Comparison | None
     note: str = ""
+
+
+class HypothesisResult(BaseModel):
+    """A pre-registered hypothesis with its estimate (variant minus baseline, paired by run), CI and permutation p."""
+
+    name: str
+    variant: str
+    baseline: str
+    direction: str
+    pairs: int
+    comparison: Comparison | None
+    verdict: str
 
 
 class StudyReport(BaseModel):
@@ -157,6 +180,11 @@ class StudyReport(BaseModel):
     runs: list[StoredRun]
     variants: list[VariantReport]
     matched: list[MatchedComparison]
+    matched_usd: list[MatchedComparison] = Field(default_factory=list)
+    matched_wall: list[MatchedComparison] = Field(default_factory=list)
+    hypotheses: list[HypothesisResult] = Field(default_factory=list)
+    registered_at: str | None = None
+    amendments: list[tuple[str, str]] = Field(default_factory=list, description="(when, what changed)")
     paired: list[PairedComparison]
     notes: list[str]
 
@@ -198,6 +226,7 @@ def stored_runs(
                 model=cell.model,
                 total_tokens=run.total_tokens,
                 cost_usd=run.cost_usd,
+                wall_s=_wall_seconds(run.run_dir),
                 self_score=value,
                 judge_score=float(judged) if isinstance(judged, int | float) else None,
                 judge_status=judgement.status if judgement is not None else None,
@@ -205,6 +234,19 @@ def stored_runs(
             stored.outcome, stored.score = _outcome(stored, score)
             runs.append(stored)
     return cells, runs
+
+
+def _wall_seconds(run_dir: str) -> float:
+    """Active wall time of a run from its audit log (0 when its folder is not on this machine)."""
+    from pathlib import Path
+
+    from scientist.approvals.budget import active_seconds
+    from scientist.audit import AuditLog
+
+    folder = Path(run_dir)
+    if not (folder / "audit.jsonl").is_file():
+        return 0.0
+    return round(active_seconds(AuditLog(folder)), 3)
 
 
 def _outcome(run: StoredRun, score: ScoreKind) -> tuple[Outcome, float | None]:
@@ -245,6 +287,8 @@ def variant_report(
     return VariantReport(
         variant=variant, runs=len(runs), scores=scores, tokens=[run.total_tokens for run, _ in pool],
         mean_tokens=sum(run.total_tokens for run, _ in pool) / len(pool), curve=curve, fit=fit, fit_note=note,
+        mean_usd=sum(run.cost_usd for run, _ in pool) / len(pool),
+        mean_wall_s=sum(run.wall_s for run, _ in pool) / len(pool),
         successes=len(successes), failures=sum(run.outcome == "failed" for run in runs),
         pending=sum(run.outcome == "pending" for run in runs), success_scores=successes,
         success_curve=best_of_k_curve(successes, seed=seed) if successes else [],
@@ -285,18 +329,24 @@ def self_judge_gaps(runs: list[StoredRun]) -> list[GapRow]:
     return rows
 
 
-def compute_matched(variant: VariantReport, plain: VariantReport) -> MatchedComparison:
-    """Best-of-k of `variant` against plain best-of-k' at the same token budget (k' from mean tokens per run)."""
+_AXIS_MEAN = {"tokens": "mean_tokens", "usd": "mean_usd", "wall_s": "mean_wall_s"}
+_AXIS_WHAT = {"tokens": "tokens", "usd": "cost", "wall_s": "wall time"}
+
+
+def compute_matched(variant: VariantReport, plain: VariantReport, axis: CostAxis = "tokens") -> MatchedComparison:
+    """Best-of-k of `variant` against plain best-of-k' at the same budget on `axis` (k' = floor(k x mean per run
+    of the variant / plain's mean per run), read off plain's own curve)."""
     rows = []
     pool = {point.k: point for point in plain.curve}
+    mine, theirs = getattr(variant, _AXIS_MEAN[axis]), getattr(plain, _AXIS_MEAN[axis])
     for point in variant.curve:
-        budget = point.k * variant.mean_tokens
+        budget = point.k * mine
         row = MatchedRow(k=point.k, budget_tokens=budget, quality=point.mean, ci_low=point.ci_low,
                          ci_high=point.ci_high, plain_k=None)  # fmt: skip
-        if plain.mean_tokens <= 0:
-            row.note = "plain runs recorded no tokens"
+        if theirs <= 0:
+            row.note = f"plain runs recorded no {_AXIS_WHAT[axis]}"
         else:
-            plain_k = max(1, math.floor(budget / plain.mean_tokens + 1e-9))
+            plain_k = max(1, math.floor(budget / theirs + 1e-9))
             row.plain_k = plain_k
             if plain_k in pool:
                 match = pool[plain_k]
@@ -305,8 +355,8 @@ def compute_matched(variant: VariantReport, plain: VariantReport) -> MatchedComp
             else:
                 row.note = f"needs plain best-of-{plain_k}; its pool has {len(plain.scores)} scored runs"
         rows.append(row)
-    return MatchedComparison(variant=variant.variant, mean_tokens=variant.mean_tokens,
-                             plain_mean_tokens=plain.mean_tokens, rows=rows)  # fmt: skip
+    return MatchedComparison(variant=variant.variant, mean_tokens=mine, plain_mean_tokens=theirs, rows=rows,
+                             axis=axis)  # fmt: skip
 
 
 def paired_with_plain(
@@ -332,6 +382,45 @@ def paired_with_plain(
         pairs=len(pairs),
         comparison=compare_paired([a for a, _ in pairs], [b for _, b in pairs]),
     )
+
+
+def paired_values(
+    variant: str, baseline: str, runs: list[StoredRun], failed_score: float | None
+) -> list[tuple[float, float]]:
+    """(variant, baseline) values of runs sharing topic, template, model, n, seed and sample index."""
+    other = {
+        run.pair_key: value
+        for run in runs
+        if run.variant == baseline and (value := run.value(failed_score)) is not None
+    }
+    pairs = []
+    for run in runs:
+        mine = run.value(failed_score)
+        if run.variant == variant and mine is not None and run.pair_key in other:
+            pairs.append((mine, other[run.pair_key]))
+    return pairs
+
+
+def hypothesis_results(
+    spec: dict[str, Any], runs: list[StoredRun], failed_score: float | None
+) -> list[HypothesisResult]:
+    """Each pre-registered hypothesis: supported when the CI lies wholly on its side of 0, else not supported."""
+    results = []
+    hypotheses = spec.get("hypotheses")
+    for name, raw in (hypotheses if isinstance(hypotheses, dict) else {}).items():
+        variant, baseline = str(raw.get("variant")), str(raw.get("baseline", BASELINE))
+        direction = str(raw.get("direction", "greater"))
+        pairs = paired_values(variant, baseline, runs, failed_score)
+        comparison = compare_paired([a for a, _ in pairs], [b for _, b in pairs]) if len(pairs) >= 2 else None
+        if comparison is None:
+            verdict = "not testable yet (needs ≥ 2 paired runs)"
+        else:
+            side = {"greater": comparison.ci_low > 0, "less": comparison.ci_high < 0,
+                    "different": comparison.ci_low > 0 or comparison.ci_high < 0}[direction]  # fmt: skip
+            verdict = "supported (95% CI excludes 0 on the expected side)" if side else "not supported"
+        results.append(HypothesisResult(name=name, variant=variant, baseline=baseline, direction=direction,
+                                        pairs=len(pairs), comparison=comparison, verdict=verdict))  # fmt: skip
+    return results
 
 
 def build_report(
@@ -379,7 +468,10 @@ def build_report(
     if len(contexts) > 1:
         notes.append(f"each variant's pool mixes {len(contexts)} topic/template/model combinations")
     plain = next((v for v in variants if v.variant == BASELINE), None)
-    matched = [compute_matched(v, plain) for v in variants if plain is not None and v.variant != BASELINE]
+    others = [v for v in variants if plain is not None and v.variant != BASELINE]
+    matched = [compute_matched(v, plain) for v in others if plain is not None]
+    matched_usd = [compute_matched(v, plain, "usd") for v in others if plain is not None]
+    matched_wall = [compute_matched(v, plain, "wall_s") for v in others if plain is not None]
     paired = [paired_with_plain(v.variant, runs, failed_score) for v in variants
               if plain is not None and v.variant != BASELINE]  # fmt: skip
     if plain is None:
@@ -387,10 +479,16 @@ def build_report(
     judge_label = ""
     if judge is not None:
         judge_label = f"{judge.get('model')} (settings {spec.get('judge_hash')})"
+    found = spec.get("preregistration")
+    prereg: dict[str, Any] = found if isinstance(found, dict) else {}
+    amendments = [(str(a.get("at")), "; ".join(a.get("changes") or [])) for a in prereg.get("amendments") or []]
     return StudyReport(
         name=name,
         metric=metric,
         score=score,
+        hypotheses=hypothesis_results(spec, runs, failed_score),
+        registered_at=prereg.get("registered_at"),
+        amendments=amendments,
         judge=judge_label,
         failed_score=failed_score,
         cells=cell_rows(cells, runs),
@@ -400,6 +498,8 @@ def build_report(
         runs=runs,
         variants=variants,
         matched=matched,
+        matched_usd=matched_usd,
+        matched_wall=matched_wall,
         paired=paired,
         notes=notes,
     )

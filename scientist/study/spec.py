@@ -30,7 +30,7 @@ import hashlib
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,6 +76,17 @@ class StudyBudget(BaseModel):
     wall_s: float | None = Field(None, ge=0, description="Active wall time summed over the study's runs")
 
 
+class Hypothesis(BaseModel):
+    """`[hypotheses.NAME]`: a pre-registered comparison (variant minus baseline, paired by run) and its direction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: str
+    baseline: str = "plain"
+    direction: Literal["greater", "less", "different"] = "greater"
+    note: str = ""
+
+
 class StudySpec(BaseModel):
     """The parsed study file. `cells()` expands the grid; `settings_for()` gives a run its Settings overrides."""
 
@@ -92,6 +103,7 @@ class StudySpec(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     judge: JudgeSettings | None = Field(default=None, description="[judge] over scientist.toml's: the study's scorer")
+    hypotheses: dict[str, Hypothesis] = Field(default_factory=dict)
     failed_score: float | None = Field(
         default=None, description="Score a failed or unscored run counts as (None: the review form's minimum)"
     )
@@ -190,7 +202,8 @@ def parse_study(text: str, source: str = "study file") -> StudySpec:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "study"
         if first["type"] == "extra_forbidden":
-            valid = {"budget": "usd, tokens, wall_s", "judge": ", ".join(JudgeSettings.model_fields)}.get(
+            valid = {"budget": "usd, tokens, wall_s", "judge": ", ".join(JudgeSettings.model_fields),
+                     "hypotheses": ", ".join(Hypothesis.model_fields)}.get(
                 str(first["loc"][0]), ", ".join(StudySpec.model_fields)
             ) if len(first["loc"]) > 1 else ", ".join(StudySpec.model_fields)
             raise ConfigError(f"unknown key {where!r} in {source}", hint=f"valid keys: {valid}") from err
@@ -201,6 +214,13 @@ def parse_study(text: str, source: str = "study file") -> StudySpec:
     _check_setting_keys(spec, source)
     for variant in spec.variants:
         spec.preset(variant)
+    for name, hypothesis in spec.hypotheses.items():
+        for role, variant in (("variant", hypothesis.variant), ("baseline", hypothesis.baseline)):
+            if variant not in spec.variants:
+                raise ConfigError(
+                    f"hypotheses.{name}.{role} {variant!r} in {source} is not one of the study's variants",
+                    hint=f"valid: {', '.join(spec.variants)}",
+                )
     if len(set(spec.variants)) != len(spec.variants):
         raise ConfigError(f"a variant is listed twice in {source}: {spec.variants}", hint="list each variant once")
     return spec
@@ -219,7 +239,7 @@ def load_study(path: Path) -> StudySpec:
 def _check_setting_keys(spec: StudySpec, source: str) -> None:
     from scientist.config import Settings
 
-    valid = sorted(set(Settings.model_fields) - set(GRID_FIELDS))
+    valid = sorted(set(Settings.model_fields) - set(GRID_FIELDS) - set(JUDGE_FIELDS))
     tables = [("settings", spec.settings)] + [(f"presets.{name}", preset) for name, preset in spec.presets.items()]
     for table, values in tables:
         for key in values:
