@@ -179,7 +179,12 @@ def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecor
     out_dir = run_dir / JUDGE_DIR / judge.hash
     record = JudgementRecord(judge_hash=judge.hash, model=judge.model, status="no_paper",
                              settings=judge.model_dump(mode="json"), created_at=_now())  # fmt: skip
-    paper = _paper(run_dir)
+    try:
+        paper = _paper(run_dir)
+    except ScientistError as err:  # a link, a special file, an unreadable PDF: this run's paper fails, not the pass
+        record.status, record.error = "failed", f"the paper cannot be read safely: {err.message}"
+        _write_atomic(out_dir / JUDGEMENT_FILE, record.model_dump(mode="json"))
+        return record
     if paper is None:
         record.error = f"the run ended ({info.status}) without a paper"
         _write_atomic(out_dir / JUDGEMENT_FILE, record.model_dump(mode="json"))

@@ -209,6 +209,28 @@ def test_judge_command_keeps_both_scores_audits_and_survives_reimport(
         unjudged.stdout)  # fmt: skip
 
 
+def test_a_hostile_paper_link_fails_that_run_and_is_never_read(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path, tmp_path: Path
+) -> None:
+    """An attacker-made run folder whose paper is a symlink to a host secret: the judge must not follow it."""
+    stub, _ = judge_llm
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("JUDGE-QUALITY: 10 the host's private key")
+    runs = isolated_env / "runs"
+    evil = make_run(runs, "evil", variant="plain", quality=None, self_overall=9)
+    (evil / "paper").mkdir()
+    (evil / "paper" / "paper.md").symlink_to(secret)
+    make_run(runs, "honest", variant="plain", quality=6, self_overall=6)
+    result = run_cli("judge", str(runs), "--db", str(isolated_env / "s.sqlite"))
+    assert result.returncode == 0, result.stderr
+    assert "1 judged, 0 already judged, 1 without a valid form" in result.stdout.replace("\n", " ")
+    verdict = json.loads(next((evil / "judge").glob("*/judgement.json")).read_text())
+    assert verdict["status"] == "failed" and "symlink" in verdict["error"]
+    assert all("private key" not in json.dumps(request) for request in stub.requests) and len(stub.requests) == 1
+    missing = run_cli("judge", str(isolated_env / "no-such-runs"))
+    assert missing.returncode == 2 and "neither a run folder nor a folder of runs" in missing.stderr
+
+
 def test_a_killed_judging_pass_loses_nothing_already_judged(
     judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
 ) -> None:

@@ -22,6 +22,10 @@ and the valid options, never a crash halfway through a grid.
     [judge]          # the fixed scorer of every run's paper (over scientist.toml's [judge]); never in a preset
     model = "openai/gpt-4o-mini"
     ensemble = 3
+    [hypotheses.full-beats-plain]   # pre-registered (scientist.study.prereg): variant - baseline, expected sign
+    variant = "full"
+    baseline = "plain"
+    direction = "greater"
 """
 
 from __future__ import annotations
