@@ -37,6 +37,14 @@ FINISHED = ("completed", "stopped")  # a run's own end; anything else may still 
 FORM_OUTPUT_TOKENS = 1100
 MAX_PAPER_BYTES = 4 * 1024 * 1024
 JudgeProgress = Callable[[Path, str], None]
+# A judge whose first papers all come back without a valid form cannot fill it: stop rather than score every run at
+# the minimum (those verdicts would measure the judge, not the papers, so they are removed).
+BROKEN_AFTER = 3
+UNREADABLE = "the paper cannot be read safely"
+
+
+class JudgeBrokenError(ConfigError):
+    """The judge produced no valid review form for any of the first papers it was given."""
 
 
 class Judge(BaseModel):
@@ -182,7 +190,7 @@ def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecor
     try:
         paper = _paper(run_dir)
     except ScientistError as err:  # a link, a special file, an unreadable PDF: this run's paper fails, not the pass
-        record.status, record.error = "failed", f"the paper cannot be read safely: {err.message}"
+        record.status, record.error = "failed", f"{UNREADABLE}: {err.message}"
         _write_atomic(out_dir / JUDGEMENT_FILE, record.model_dump(mode="json"))
         return record
     if paper is None:
@@ -261,8 +269,11 @@ def judge_runs(
     """Judge every finished run in `run_dirs` (the judge checked first); `record` stores each verdict at once."""
     check_judge(settings, judge)
     result = JudgePass(judge=judge)
+    failed_first: list[Path] = []  # new verdicts without a form, while this judge has filled none
+    worked = False
     for run_dir in run_dirs:
         before = existing_judgement(run_dir, judge)
+        worked = worked or (before is not None and before.status == "judged")
         if progress is not None:
             progress(run_dir, "kept" if before is not None else "judging")
         verdict = before or judge_run(run_dir, settings, judge)
@@ -279,4 +290,22 @@ def judge_runs(
         {"judged": result.judged, "failed": result.failed, "no_paper": result.no_paper}[verdict.status].append(
             run_dir.name
         )
+        worked = worked or verdict.status == "judged"
+        if not worked and verdict.status == "failed" and not (verdict.error or "").startswith(UNREADABLE):
+            failed_first.append(run_dir)
+            if len(failed_first) >= BROKEN_AFTER:
+                _broken(judge, failed_first, verdict.error, record)
     return result
+
+
+def _broken(judge: Judge, failed: list[Path], error: str, record: Callable[[Path], object] | None) -> None:
+    for run_dir in failed:
+        judgement_path(run_dir, judge).unlink(missing_ok=True)
+        AuditLog(run_dir / JUDGE_DIR / judge.hash).append("judge_verdict_withdrawn", "judge", {"reason": "broken"})
+        if record is not None:
+            record(run_dir)
+    raise JudgeBrokenError(
+        f"the judge {judge.model} filled no valid review form for the first {len(failed)} papers (last: {error});"
+        " it cannot produce the form, so no run was scored by it",
+        hint="choose another judge model ([judge] model, or --judge-model), then run the same command again",
+    )

@@ -231,6 +231,24 @@ def test_a_hostile_paper_link_fails_that_run_and_is_never_read(
     assert missing.returncode == 2 and "neither a run folder nor a folder of runs" in missing.stderr
 
 
+def test_a_judge_that_never_fills_the_form_stops_the_pass_instead_of_scoring_every_run_at_the_minimum(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
+) -> None:
+    stub, _ = judge_llm
+    runs = isolated_env / "runs"
+    for index in range(5):
+        make_run(runs, f"run-{index}", variant="plain", quality="none", self_overall=7)  # type: ignore[arg-type]
+    result = run_cli("judge", str(runs), "--db", str(isolated_env / "s.sqlite"))
+    stderr = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "filled no valid review form for the first 3 papers" in stderr
+    assert "--judge-model" in stderr and "Traceback" not in stderr
+    assert len(stub.requests) == 3 and not list(runs.glob("*/judge/*/judgement.json"))  # withdrawn, not kept
+    store = open_store(str(isolated_env / "s.sqlite"))
+    with store.session() as session:
+        assert list(session.scalars(select(Judgement))) == []
+    store.close()
+
+
 def test_a_killed_judging_pass_loses_nothing_already_judged(
     judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
 ) -> None:
