@@ -294,7 +294,7 @@ def judge_runs(
         if not worked and verdict.status == "failed" and not (verdict.error or "").startswith(UNREADABLE):
             failed_first.append(run_dir)
             if len(failed_first) >= BROKEN_AFTER:
-                _broken(judge, failed_first, verdict.error, record)
+                _broken(judge, failed_first, verdict.error or "no valid form", record)
     return result
 
 
