@@ -39,6 +39,7 @@ def _register_command_groups() -> None:
     from scientist.commands import (
         approvals,
         index,
+        judge,
         leaderboard,
         monitors,
         probe,
@@ -56,6 +57,7 @@ def _register_command_groups() -> None:
     app.add_typer(monitors.app, name="monitors")
     app.add_typer(index.app, name="index")
     app.add_typer(review.app)
+    app.add_typer(judge.app)
     app.add_typer(store.app, name="store")
     app.add_typer(leaderboard.app)
     app.add_typer(approvals.app, name="approvals")

@@ -71,6 +71,34 @@ class ModelOverride(BaseModel):
     max_temperature: float | None = Field(None, ge=0, le=2, description="Highest sampling temperature it accepts")
 
 
+# The review form a judge fills (scientist.reviews.form.FORM_VERSION; checked there, config sits below reviews).
+JUDGE_FORM_VERSION = "neurips-2024.2"
+
+
+class JudgeSettings(BaseModel):
+    """`[judge]` in scientist.toml and in study files: the fixed instrument that scores finished papers.
+
+    Why separate from the review_* settings: those belong to the agent (a scaffold variant may change its own
+    self-review), while a study's comparisons are only fair if every variant's paper is scored by the same judge.
+    Presets and a study's [settings] can therefore never set these (scientist.study.spec rejects it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(default=None, description="The judge's litellm model (None: the judge role's)")
+    ensemble: int = Field(default=1, ge=1, le=16, description="Independent judge reviews of each paper")
+    reflections: int = Field(default=0, ge=0, le=5, description="Rounds in which each judge reviewer revises")
+    fewshot: int = Field(default=2, ge=0, le=8, description="Human example reviews in the judge's prompt")
+    form_version: str = Field(default=JUDGE_FORM_VERSION, min_length=1, description="The form the judge fills")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="Judge sampling temperature")
+    seed: int = Field(default=0, description="Judge seed: reviewer i of the ensemble uses seed + i")
+
+    @field_validator("model")
+    @classmethod
+    def _judge_model_has_provider(cls, value: str | None) -> str | None:
+        return None if value is None else _check_model_name(value)
+
+
 class Settings(BaseSettings):
     """Every knob a run reads. Field names are the TOML keys; env vars are `SCIENTIST_<NAME>`."""
 
@@ -202,6 +230,11 @@ class Settings(BaseSettings):
     )
     probes: list[dict[str, Any]] = Field(
         default_factory=list, description="Probe plan applied at node starts (set by `scientist probe run`)"
+    )
+    judge: JudgeSettings = Field(
+        default_factory=JudgeSettings,
+        description="[judge]: the independent scorer of finished papers (model, ensemble, reflections, fewshot,"
+        " form_version, temperature, seed)",
     )
 
     @field_validator("model")

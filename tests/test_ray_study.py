@@ -119,7 +119,8 @@ def run_with(executor_name: str, db: str, root: Path, replay: Path, spy: list[by
         recorder.sent = spy
     store = open_store(db)
     try:
-        return run_study(study(replay), store, root / "runs", executor=executor)
+        # judge=False: the recorded responses hold no judge calls (the judge is tested in tests/test_judge.py)
+        return run_study(study(replay), store, root / "runs", executor=executor, judge=False)
     finally:
         store.close()
         executor.close()

@@ -157,8 +157,8 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
     engine.dispose()
 
     store = open_store(db)
-    assert current_revision(store.engine) == "0003"
-    assert {"studies", "study_cells", "probe_results"} <= set(store.tables())
+    assert current_revision(store.engine) == "0004"
+    assert {"studies", "study_cells", "probe_results", "judgements"} <= set(store.tables())
     with store.session() as session:
         run = session.get(Run, "old-run")
         assert run is not None and run.total_tokens == 5 and run.cell_id is None
@@ -173,7 +173,7 @@ def test_processes_opening_a_new_store_at_once_all_get_the_schema(db: str) -> No
     errors = [process.communicate(timeout=120)[1] for process in starts]
     assert [process.returncode for process in starts] == [0] * 4, errors
     store = open_store(db)
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     store.close()
 
 

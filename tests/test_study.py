@@ -25,7 +25,7 @@ from sqlalchemy import select
 from scientist.errors import ConfigError
 from scientist.stats import best_of_k_curve, compare_paired, fit_log_k
 from scientist.store import open_store
-from scientist.store.models import Cell, Run, Score, Study
+from scientist.store.models import Cell, Judgement, Run, Score, Study
 from scientist.study.check import check_study
 from scientist.study.execute import StudyBudgetError, run_study
 from scientist.study.report import build_report
@@ -136,6 +136,8 @@ transient_retries = 0
 repair_retries = 0
 experiment_runs = 0
 review_ensemble = 1
+[judge]
+model = "openai/gpt-4o-mini"
 """
 
 
@@ -219,39 +221,50 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     over = over.replace("[settings]", "[budget]\ntokens = 1\n[settings]")
     store = open_store(db)
     with pytest.raises(StudyBudgetError) as raised:
-        run_study(parse_study(over), store, runs_root)
+        run_study(parse_study(over), store, runs_root, amend=True)  # a new variant: an amendment
     store.close()
     assert "has spent its budget" in raised.value.message and "tokens" in raised.value.message
     assert len(list(runs_root.glob("studies/*/*/sample-*/*/run.json"))) == 12
     added = [status for variant, _, status, _ in stored(db)["cells"].values() if variant == "reflect-1"]
     assert added == ["pending", "pending"]
 
-    # the report's numbers are scientist.stats on the stored scores and tokens
+    # the report's numbers are scientist.stats on the stored scores and tokens; every run is in its variant's pool,
+    # the crashed ones at the form's minimum (failures counted, not dropped)
     store = open_store(db)
-    report = build_report(store, "plain-vs-full")
+    report = build_report(store, "plain-vs-full", score="self")
+    judged = build_report(store, "plain-vs-full")
+    with store.session() as session:
+        verdicts = dict(session.execute(select(Judgement.run_id, Judgement.overall)).all())
     store.close()
+    assert set(verdicts) == {run[0] for run in ok_runs} and None not in verdicts.values()  # the judge pass ran
     by_variant = {v.variant: v for v in report.variants}
     assert set(by_variant) == {"plain", "full"}
     for variant, summary in by_variant.items():
         mine = [r for r in ok_runs if final["variant_of"][r[1]] == variant and r[0] in final["scores"]]
         scores = [final["scores"][r[0]] for r in mine]
-        assert len(scores) == 3 and summary.scores == scores
-        assert summary.curve == best_of_k_curve(scores, seed=0)
-        assert summary.fit == fit_log_k([1, 2, 3], [p.mean for p in summary.curve])
-        assert summary.mean_tokens == pytest.approx(sum(r[5] for r in mine) / 3)
+        assert len(scores) == 3 and summary.success_scores == scores
+        assert summary.scores == [1.0] * 3 + scores  # the crashy cell comes first
+        assert (summary.successes, summary.failures, summary.success_rate) == (3, 3, 0.5)
+        assert summary.curve == best_of_k_curve([1.0] * 3 + scores, seed=0)
+        assert summary.success_curve == best_of_k_curve(scores, seed=0)
+        assert summary.fit == fit_log_k(list(range(1, 7)), [p.mean for p in summary.curve])
+        crashed = [r for r in final["runs"] if final["variant_of"][r[1]] == variant and r[3] != "completed"]
+        assert summary.mean_tokens == pytest.approx(sum(r[5] for r in mine + crashed) / 6)
+        judge_pool = next(v for v in judged.variants if v.variant == variant)
+        assert judge_pool.success_scores == [verdicts[r[0]] for r in mine]
     assert by_variant["full"].mean_tokens > by_variant["plain"].mean_tokens > 0
     (matched,) = report.matched
     plain, full = by_variant["plain"], by_variant["full"]
     for row in matched.rows:
         plain_k = max(1, math.floor(row.k * full.mean_tokens / plain.mean_tokens + 1e-9))
         assert row.plain_k == plain_k and row.budget_tokens == pytest.approx(row.k * full.mean_tokens)
-        if plain_k <= 3:
+        if plain_k <= 6:
             assert row.plain_quality == plain.curve[plain_k - 1].mean
             assert row.difference == pytest.approx(full.curve[row.k - 1].mean - plain.curve[plain_k - 1].mean)
         else:
             assert row.plain_quality is None and f"best-of-{plain_k}" in row.note
     (paired,) = report.paired  # full vs plain on the same seeds: sample i of both variants shares its model seed
-    assert paired.pairs == 3 and paired.comparison == compare_paired(full.scores, plain.scores)
+    assert paired.pairs == 6 and paired.comparison == compare_paired(full.scores, plain.scores)
     assert report.cell_status == {"completed": 2, "failed": 2, "pending": 2}
     assert "no scored run yet for: reflect-1" in report.notes
 
@@ -260,7 +273,8 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     assert status.returncode == 0, status.stderr
     assert "failed" in status.stdout and "completed" in status.stdout and "3/3" in status.stdout
     out, page = tmp_path / "report", tmp_path / "report.html"
-    result = run_cli("study", "report", "plain-vs-full", "--db", db, "--out", str(out), "--html", str(page))
+    result = run_cli("study", "report", "plain-vs-full", "--db", db, "--out", str(out), "--html", str(page),
+                     "--score", "self")  # fmt: skip
     assert result.returncode == 0, result.stderr
     markdown = (out / "report.md").read_text()
     assert "## plain" in markdown and "## full vs plain best-of-n at the same token budget" in markdown

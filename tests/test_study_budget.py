@@ -54,6 +54,8 @@ transient_retries = 0
 repair_retries = 0
 experiment_runs = 0
 review_ensemble = 1
+[judge]
+model = "openai/gpt-4o-mini"
 """)
     return path
 

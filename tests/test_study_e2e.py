@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from scientist.stats import best_of_k_curve
 from scientist.store import open_store
-from scientist.store.models import Cell, Run, Score
+from scientist.store.models import Cell, Judgement, Run, Score, Study
 from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
@@ -79,7 +79,10 @@ def test_recorded_study_replays_into_a_report_with_curves_and_compute_matched_ta
     store_dir = tmp_path / "llm-replay"
     shutil.copytree(STUDY_FIXTURES, store_dir)
     expected = json.loads(OUTCOME_FILE.read_text(encoding="utf-8"))
-    run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", chosen_sandbox()), expected)
+    # The recording predates the judge (issue 20): its judge calls are not recorded, so this replay skips the judge
+    # pass and reports the runs' own scores. Re-recording (`make record-study-fixtures`) lets it drop both flags.
+    run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", chosen_sandbox()), expected,
+                  score="self")  # fmt: skip
 
 
 @pytest.mark.slow
@@ -95,18 +98,25 @@ def test_the_same_study_on_the_loopback_stub_reports_the_same_way(
         text = text.replace("n = 4\n", "n = 2\n").replace("seeds = [0, 1]\n", "seeds = [0]\n")
         assert "n = 2\n" in text and "seeds = [0]\n" in text, "tests/fixtures/study/e2e.toml changed its grid lines"
         text = text.replace("[settings]\n", f'[settings]\napi_base = "{stub.base_url}"\n')
+        text += '\n[judge]\nmodel = "openai/gpt-4o-mini"\n'  # the fixed judge of every run, at the same stub
         study = tmp_path / "e2e-stub.toml"
         study.write_text(text)
         run_and_check(tmp_path, study, study_env(tmp_path, tmp_path / "llm-cache", "live", chosen_sandbox()))
 
 
 def run_and_check(
-    tmp_path: Path, study_file: Path, env: dict[str, str], expected: dict[str, Any] | None = None
+    tmp_path: Path,
+    study_file: Path,
+    env: dict[str, str],
+    expected: dict[str, Any] | None = None,
+    score: str = "judge",
 ) -> None:
-    """Run the study and check its report; `expected` (a recorded outcome) replaces "every run completed"."""
+    """Run the study and check its report; `expected` (a recorded outcome) replaces "every run completed"; `score`
+    self: no judge pass, the report on the runs' own reviews."""
     db = str(tmp_path / "study.sqlite")
-    ran = run_cli("study", "run", str(study_file), "--db", db, "--runs-dir", str(tmp_path / "runs"), env=env,
-                  timeout=3600)  # fmt: skip
+    judging = ["--no-judge"] if score == "self" else []
+    ran = run_cli("study", "run", str(study_file), "--db", db, "--runs-dir", str(tmp_path / "runs"), *judging,
+                  env=env, timeout=3600)  # fmt: skip
     exit_code = 0 if expected is None else expected["exit_code"]  # 4 when the recording left a run at an approval
     assert ran.returncode == exit_code, ran.stderr[-3000:] + ran.stdout[-3000:]
     outcome = {**study_outcome(db), "exit_code": ran.returncode}
@@ -123,15 +133,24 @@ def run_and_check(
     with store.session() as session:  # the scores in the report's order: by cell, then sample
         variant_of = {c.id: c.variant for c in session.scalars(select(Cell))}
         overall = dict(session.execute(select(Score.run_id, Score.value).where(Score.metric == "overall")).all())
+        if score == "judge":  # every run completed (the stub answers every form), each judged by the study's judge
+            (judge_hash,) = {study.spec["judge_hash"] for study in session.scalars(select(Study))}
+            query = select(Judgement.run_id, Judgement.overall).where(Judgement.judge_hash == judge_hash)
+            overall = dict(session.execute(query).all())
+            assert len(overall) == len(outcome["runs"]) and None not in overall.values()
         scores: dict[str, list[float]] = {"plain": [], "full": []}
         for run in sorted(session.scalars(select(Run)), key=lambda r: (r.cell_id or "", r.sample_index or 0)):
-            if run.id in overall:
-                scores[variant_of[run.cell_id or ""]].append(overall[run.id])
+            value = overall.get(run.id)
+            if value is None and run.status in ("failed", "completed", "stopped"):
+                value = 1.0  # failures are counted at the form's minimum (a run still waiting is left out)
+            if value is not None:
+                scores[variant_of[run.cell_id or ""]].append(value)
     store.close()
     assert all(len(values) >= 2 for values in scores.values()), scores  # a curve needs k = 1 and 2 at least
 
     out, page = tmp_path / "report", tmp_path / "report.html"
-    reported = run_cli("study", "report", STUDY_NAME, "--db", db, "--out", str(out), "--html", str(page))
+    reported = run_cli("study", "report", STUDY_NAME, "--db", db, "--out", str(out), "--html", str(page),
+                       "--score", score)  # fmt: skip
     assert reported.returncode == 0, reported.stderr
     markdown = (out / "report.md").read_text()
     for variant in ("plain", "full"):

@@ -23,23 +23,44 @@ def leaderboard(
     ] = "overall",
     db: DbOption = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a static page here, e.g. board.html")] = None,
+    score: Annotated[
+        str, typer.Option("--score", help="judge (the configured judge's verdicts) or self (each run's own review)")
+    ] = "judge",
 ) -> None:
-    """Mean score with a 95 % CI, n, cost and monitor flags per group (import runs first: `scientist store import`)."""
+    """Mean score with a 95 % CI, n, cost and monitor flags per group (import runs first: `scientist store import`).
+
+    Scores are the configured judge's (`scientist judge runs/` first); while no stored run has one of its verdicts
+    the board says so and shows the runs' own reviews (self-grading), labelled as such."""
     from rich.console import Console
     from rich.table import Table
 
+    from scientist.errors import ConfigError
     from scientist.leaderboard.board import build
     from scientist.probes.report import all_reports
     from scientist.store import open_store
 
+    if score not in ("judge", "self"):
+        raise ConfigError(f"unknown score kind --score {score!r}", hint="use judge or self")
+    console = Console()
     store = open_store(db)
     try:
-        board = build(store, by=by, metric=metric)
+        judge_hash = None
+        if score == "judge":
+            from scientist.config import load_settings
+            from scientist.judging import resolve_judge
+            from scientist.store.queries import judged_runs
+
+            judge = resolve_judge(load_settings())
+            judge_hash = judge.hash if judged_runs(store, judge.hash) else None
+            if judge_hash is None:
+                note = "showing each run's own review (self-grading); `scientist judge RUNS_DIR` judges them"
+                console.print(f"[yellow]no stored run has a verdict of {judge.describe()}[/]: {note}", soft_wrap=True)
+        board = build(store, by=by, metric=metric, judge_hash=judge_hash)
         probes = all_reports(store) if html is not None else []
     finally:
         store.close()
-    console = Console()
-    table = Table(title=f"leaderboard: {metric} by {by}")
+    kind = "judge" if board.score == "judge" else "self: each run's own review"
+    table = Table(title=f"leaderboard: {metric} ({kind}) by {by}")
     for name in (by, f"mean {metric}", "95% CI", "n", "cost (USD)", "tokens", "monitor flags"):
         table.add_column(name, overflow="fold")  # never cut a model name or a flag short
     for e in board.entries:

@@ -50,12 +50,22 @@ def run(
         typer.Option("--concurrency", min=1, help="Cells at a time (local default 1; ray default: as the cluster's"
                      " CPUs allow)"),
     ] = None,
+    no_judge: Annotated[
+        bool, typer.Option("--no-judge", help="Skip the judge pass (a later `study run` judges what is left)")
+    ] = False,
+    amend: Annotated[
+        bool, typer.Option("--amend", help="Record a change to the pre-registered study as an amendment and go on")
+    ] = False,
 ) -> None:
     """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
 
     The file: name, topics, templates, models, variants (plain | full | novelty-off | reflect-R, or your own
     [presets.NAME] of settings), n (runs per cell), seeds, [budget] usd/tokens/wall_s for the whole study (at a
-    cap the study pauses on a `scientist approvals` question: raise it or stop), and [settings] for every run.
+    cap the study pauses on a `scientist approvals` question: raise it or stop), [settings] for every run, and
+    [judge] (model, ensemble, reflections, fewshot, form_version, temperature, seed): the fixed judge that reviews
+    every finished run's paper after the cells (checked before the first run; presets may not change it).
+    Before the first run the study is pre-registered (file, judge, code version, [hypotheses.NAME] variant,
+    baseline, direction); a later run with anything changed stops unless --amend records an amendment.
     With --executor ray, each cell is a Ray task (retried when its worker dies); use a PostgreSQL --db that every
     node reaches (docs/ray.md).
     """
@@ -80,7 +90,11 @@ def run(
                 where = f"{cell.variant} n={cell.n} seed={cell.seed} run {sample + 1}/{cell.n}"
                 spinner.update(f"[bold cyan]{where}[/] {stage}: {message}")
 
-            result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner)
+            def judging(run_dir: Path, what: str) -> None:
+                spinner.update(f"[bold cyan]judge[/] {what} {run_dir.name}")
+
+            result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner,
+                               judge=not no_judge, judge_progress=judging, amend=amend)  # fmt: skip
     except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
         console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.OK) from None
@@ -99,6 +113,11 @@ def run(
                       + (f"  {cell.error}" if cell.error else ""), highlight=False, soft_wrap=True)  # fmt: skip
     console.print(f"study {spec.name}: {result.count('completed')} of {len(result.cells)} cells completed,"
                   f" {result.count('failed')} failed; `scientist study report {study_file}`")  # fmt: skip
+    if result.judged is not None:
+        done = result.judged
+        console.print(f"{done.judge.describe()}: {len(done.judged)} run(s) judged now, {len(done.kept)} before,"
+                      f" {len(done.failed)} without a valid form, {len(done.no_paper)} without a paper;"
+                      f" judge spend ${done.cost_usd:.4f}", highlight=False, soft_wrap=True)  # fmt: skip
     if result.count("waiting"):  # runs paused on approvals: a human decides, then this command continues them
         console.print(f"[yellow]{result.count('waiting')} cell(s) wait for approvals[/]: decide them"
                       f" (`scientist approvals list`), then `scientist study run {study_file}` again resumes them",
@@ -142,8 +161,16 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for report.md and its plots")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write one self-contained page here")] = None,
     metric: Annotated[str, typer.Option("--metric", help="Quality: a review score field")] = "overall",
+    score: Annotated[
+        str, typer.Option("--score", help="judge (the study's fixed judge) or self (each run's own review)")
+    ] = "judge",
+    failed_score: Annotated[
+        float | None,
+        typer.Option("--failed-score", help="What a failed or unscored run counts as (default: the form's minimum)"),
+    ] = None,
 ) -> None:
-    """Best-of-k curves with CIs, spread and skew per k, log-k fit, and compute-matched plain best-of-n."""
+    """Best-of-k curves with CIs (failures counted), success rates, curves over successes only, log-k fit,
+    compute-matched plain best-of-n, and the self-minus-judge gap per model and variant."""
     from rich.console import Console
 
     from scientist.store import open_store
@@ -154,7 +181,7 @@ def report(
     name = _study_name(study)
     store = open_store(db)
     try:
-        built = build_report(store, name, metric)
+        built = build_report(store, name, metric, score, failed_score)  # type: ignore[arg-type]  # checked there
     finally:
         store.close()
     console = Console()

@@ -43,6 +43,7 @@ class Leaderboard(BaseModel):
     by: str
     metric: str
     entries: list[Entry]
+    score: str = Field(default="self", description="self: each run's own review; judge: one judge's verdicts")
 
 
 def _t_quantile(df: int) -> float:
@@ -67,15 +68,16 @@ def entry(key: str, runs: list[RunScore]) -> Entry:
     )  # fmt: skip
 
 
-def build(store: Store, by: str = "model", metric: str = "overall") -> Leaderboard:
-    """Entries sorted best first; unknown `by`/`metric` raise an error naming the valid options."""
+def build(store: Store, by: str = "model", metric: str = "overall", judge_hash: str | None = None) -> Leaderboard:
+    """Entries sorted best first; unknown `by`/`metric` raise an error naming the valid options. With `judge_hash`
+    the scores are that judge's (kind `judge`), else the runs' own (kind `self`)."""
     if by not in GROUPINGS:
         raise LeaderboardInputError(f"unknown grouping --by {by!r}", hint=f"use one of: {', '.join(GROUPINGS)}")
     metrics = known_metrics(store)
     if metric not in metrics:
         raise LeaderboardInputError(f"unknown metric --metric {metric!r}", hint=f"use one of: {', '.join(metrics)}")
     groups: dict[str, list[RunScore]] = {}
-    for run in run_scores(store, metric):
+    for run in run_scores(store, metric, judge_hash):
         groups.setdefault(run.group(by), []).append(run)
     entries = sorted((entry(key, runs) for key, runs in groups.items()), key=lambda e: (-e.mean, e.key))
-    return Leaderboard(by=by, metric=metric, entries=entries)
+    return Leaderboard(by=by, metric=metric, entries=entries, score="self" if judge_hash is None else "judge")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -18,6 +18,8 @@ from scientist.runs import CONFIG_SNAPSHOT, RUN_FILE, RunInfo
 from scientist.sandbox.final_info import record_metrics
 
 REVIEW_FILE = "review.json"
+JUDGE_DIR = "judge"  # judge/<judge settings hash>/{judgement.json, audit.jsonl, blobs/}: the judge's, not the run's
+JUDGEMENT_FILE = "judgement.json"
 PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
 # Settings that describe where things were, not how the run was scaffolded.
 NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key")
@@ -75,6 +77,23 @@ class FlagRecord(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+class JudgementRecord(BaseModel):
+    """The judge's verdict on one run's final paper (`judge/<hash>/judgement.json`); score kind `judge`."""
+
+    judge_hash: str
+    model: str
+    status: Literal["judged", "failed", "no_paper"]
+    error: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
+    overall: float | None = None
+    decision: str | None = None
+    cost_usd: float = 0.0
+    total_tokens: int = 0
+    path: str | None = None
+    created_at: str = ""
+
+
 class RunRecord(BaseModel):
     """Everything the store keeps about one run folder."""
 
@@ -101,6 +120,7 @@ class RunRecord(BaseModel):
     scores: list[ScoreRecord] = Field(default_factory=list)
     experiments: list[ExperimentRecord] = Field(default_factory=list)
     flags: list[FlagRecord] = Field(default_factory=list)
+    judgements: list[JudgementRecord] = Field(default_factory=list)
 
 
 def _json(path: Path, what: str) -> Any:
@@ -167,6 +187,7 @@ def read_run_folder(run_dir: Path) -> RunRecord:
     _candidates(record, run_dir, audit)
     _reviews(record, run_dir)
     _experiments(record, run_dir)
+    record.judgements = read_judgements(run_dir)
     record.flags = flags_from_audit(audit) + _chain_flag(run_dir)
     record.paper_path = next((name for name in PAPER_CANDIDATES if (run_dir / name).exists()), None)
     return record
@@ -284,6 +305,20 @@ def _reviews(record: RunRecord, run_dir: Path) -> None:
         value = _number(data["form"].get(name))
         if value is not None:
             record.scores.append(ScoreRecord(metric=name, source="review", value=value))
+
+
+def read_judgements(run_dir: Path) -> list[JudgementRecord]:
+    """Every judge's verdict kept in the run folder (an unreadable one is damage: CorruptRunError)."""
+    judgements = []
+    for path in sorted((run_dir / JUDGE_DIR).glob(f"*/{JUDGEMENT_FILE}")):
+        if path.is_symlink() or path.parent.is_symlink():
+            raise CorruptRunError(f"judgement {path} is a symlink", hint="judgements are written by `scientist judge`")
+        data = _json(path, "judgement")
+        try:
+            judgements.append(JudgementRecord.model_validate(data))
+        except ValidationError as err:
+            raise CorruptRunError(f"judgement {path} is damaged: {err.errors()[0]['msg']}") from err
+    return judgements
 
 
 def _experiments(record: RunRecord, run_dir: Path) -> None:

@@ -15,9 +15,9 @@ from scientist.errors import ScientistError
 from scientist.runs import RUN_FILE
 from scientist.store.engine import Store
 from scientist.store.folder import RunRecord, read_run_folder
-from scientist.store.models import Candidate, Experiment, MonitorFlag, Review, Run, Score
+from scientist.store.models import Candidate, Experiment, Judgement, MonitorFlag, Review, Run, Score
 
-CHILDREN = (Candidate, Review, Score, Experiment, MonitorFlag)
+CHILDREN = (Candidate, Review, Score, Experiment, MonitorFlag, Judgement)
 
 
 class ImportProblem(BaseModel):
@@ -63,6 +63,7 @@ def write_run(session: Session, record: RunRecord) -> Run:
     session.add_all(Score(run_id=info.id, **s.model_dump()) for s in _unique_scores(record))
     session.add_all(Experiment(run_id=info.id, **e.model_dump()) for e in record.experiments)
     session.add_all(MonitorFlag(run_id=info.id, **f.model_dump()) for f in record.flags)
+    session.add_all(Judgement(run_id=info.id, **j.model_dump()) for j in record.judgements)
     return run
 
 

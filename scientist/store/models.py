@@ -101,6 +101,7 @@ class Run(Base):
     scores: Mapped[list[Score]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     experiments: Mapped[list[Experiment]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     flags: Mapped[list[MonitorFlag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    judgements: Mapped[list[Judgement]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Candidate(Base):
@@ -143,7 +144,10 @@ class Review(Base):
 
 
 class Score(Base):
-    """One number per run and metric: review fields ('overall', ...) and experiment metrics ('variant.gaming_rate')."""
+    """One number per run and metric: review fields ('overall', ...) and experiment metrics ('variant.gaming_rate').
+
+    These are the run's own numbers, score kind `self`: its own review of its own paper. Scores of kind `judge`
+    (the independent judge's, per judge settings hash) are in `judgements`."""
 
     __tablename__ = "scores"
     __table_args__ = (UniqueConstraint("run_id", "metric"),)
@@ -153,6 +157,32 @@ class Score(Base):
     metric: Mapped[str] = mapped_column(String(200), index=True)
     source: Mapped[str] = mapped_column(String(100))
     value: Mapped[float] = mapped_column(Float)
+
+
+class Judgement(Base):
+    """The judge's review of a run's final paper (score kind `judge`), one per judge settings hash.
+
+    status: judged (scores hold the consensus form's numbers), failed (the judge produced no valid form for this
+    paper) or no_paper (the run finished without a paper). Read from `judge/<hash>/judgement.json` in the run
+    folder, so a re-import keeps it."""
+
+    __tablename__ = "judgements"
+    __table_args__ = (UniqueConstraint("run_id", "judge_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    judge_hash: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    overall: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(40))
 
 
 class Experiment(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from scientist.audit import Witness
 from scientist.reviews.form import SCORE_FIELDS
 from scientist.store.engine import Store
-from scientist.store.models import MonitorFlag, Run, Score
+from scientist.store.models import Judgement, MonitorFlag, Run, Score
 
 GROUPINGS = ("model", "variant", "template")
 
@@ -62,13 +62,22 @@ def known_metrics(store: Store) -> list[str]:
     return list(SCORE_FIELDS) + sorted(stored - set(SCORE_FIELDS))
 
 
-def run_scores(store: Store, metric: str) -> list[RunScore]:
-    """Every run that has `metric`, newest first, with its monitor flags."""
+def run_scores(store: Store, metric: str, judge_hash: str | None = None) -> list[RunScore]:
+    """Every run that has `metric`, newest first, with its monitor flags: score kind `self` (the run's own review
+    and metrics), or with `judge_hash` kind `judge` (that judge's verdicts)."""
     with store.session() as session:
-        rows = session.execute(
-            select(Run, Score.value).join(Score, Score.run_id == Run.id).where(Score.metric == metric)
-            .order_by(Run.created_at.desc(), Run.id)
-        ).all()  # fmt: skip
+        rows: list[tuple[Run, float]]
+        if judge_hash is None:
+            rows = [(run, value) for run, value in session.execute(
+                select(Run, Score.value).join(Score, Score.run_id == Run.id).where(Score.metric == metric)
+                .order_by(Run.created_at.desc(), Run.id)
+            ).all()]  # fmt: skip
+        else:
+            verdicts = session.execute(
+                select(Run, Judgement.scores).join(Judgement, Judgement.run_id == Run.id)
+                .where(Judgement.judge_hash == judge_hash).order_by(Run.created_at.desc(), Run.id)
+            ).all()  # fmt: skip
+            rows = [(run, scores[metric]) for run, scores in verdicts if isinstance(scores.get(metric), int | float)]
         ids = [run.id for run, _ in rows]
         flags: dict[str, list[FlagView]] = {run_id: [] for run_id in ids}
         if ids:
@@ -94,3 +103,10 @@ def audit_witness(store: Store, run_id: str) -> Witness | None:
         if run is None or not run.audit_head or not run.audit_records:
             return None
         return Witness(records=run.audit_records, head_hash=run.audit_head, source=f"the run store ({store.where})")
+
+
+def judged_runs(store: Store, judge_hash: str) -> int:
+    """How many runs this judge scored (a verdict with a filled form)."""
+    with store.session() as session:
+        query = select(Judgement.id).where(Judgement.judge_hash == judge_hash, Judgement.status == "judged")
+        return len(list(session.scalars(query)))

@@ -19,17 +19,21 @@ from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from scientist.config import Settings
 from scientist.context import ProgressCallback
 from scientist.errors import BudgetExceededError, ConfigError, ScientistError
 from scientist.executors import Executor, LocalExecutor
+from scientist.judging import Judge, JudgePass, JudgeProgress
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store, export_password, shareable_url, with_local_password
 from scientist.store.models import Cell, Run, Study
 from scientist.study.budget import StudyBudgetError, StudyStoppedError, check_study_budget
+from scientist.study.prereg import Preregistration, preregister
 from scientist.study.spec import CellSpec, StudySpec
 
 FINISHED_RUNS = ("completed", "stopped")  # a stopped run ended by its own rule (e.g. no novel idea): no resume
@@ -60,6 +64,7 @@ class CellJob(BaseModel):
 class StudyResult(BaseModel):
     name: str
     cells: list[CellOutcome] = Field(default_factory=list)
+    judged: JudgePass | None = None
 
     def count(self, status: str) -> int:
         return sum(cell.status == status for cell in self.cells)
@@ -73,14 +78,34 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "study"
 
 
-def record_study(store: Store, spec: StudySpec) -> dict[str, int]:
-    """Upsert the study and insert its missing cells (existing cells and their status are kept); key → cell id."""
+KEPT_WITH_STUDY = ("judge_resolved", "judge_hash", "preregistration")
+
+
+def existing_preregistration(store: Store, name: str) -> dict[str, Any] | None:
+    with store.session() as session:
+        study = session.scalar(select(Study).where(Study.name == name))
+        found = (study.spec or {}).get("preregistration") if study is not None else None
+    return found if isinstance(found, dict) else None
+
+
+def record_study(
+    store: Store, spec: StudySpec, judge: Judge | None = None, preregistration: Preregistration | None = None
+) -> dict[str, int]:
+    """Upsert the study and insert its missing cells (existing cells and their status are kept); key → cell id.
+
+    The resolved judge and its settings hash are kept with the study (the report scores with that judge); without
+    one (`--no-judge`) the judge recorded before stays."""
     with store.session() as session:
         study = session.scalar(select(Study).where(Study.name == spec.name))
         if study is None:
             study = Study(name=spec.name, spec={}, created_at=_now())
             session.add(study)
-        study.spec = spec.model_dump(mode="json")
+        recorded = {key: value for key, value in (study.spec or {}).items() if key in KEPT_WITH_STUDY}
+        if judge is not None:
+            recorded.update({"judge_resolved": judge.model_dump(mode="json"), "judge_hash": judge.hash})
+        if preregistration is not None:
+            recorded["preregistration"] = preregistration.model_dump(mode="json")
+        study.spec = {**spec.model_dump(mode="json"), **recorded}
         session.flush()
         cells = {cell.key: cell for cell in session.scalars(select(Cell).where(Cell.study_id == study.id))}
         for cell in spec.cells():
@@ -186,8 +211,13 @@ def run_study(
     progress: CellProgress | None = None,
     retry_failed: bool = False,
     executor: Executor | None = None,
+    judge: bool = True,
+    judge_progress: JudgeProgress | None = None,
+    amend: bool = False,
 ) -> StudyResult:
-    """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`)."""
+    """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`); then the
+    study's judge reviews every finished run not judged yet (`judge=False`: later, by another `study run`)."""
+    from scientist.judging import check_judge
     from scientist.study.check import check_study
 
     check_study(spec)
@@ -195,11 +225,15 @@ def run_study(
     if not executor.in_process:  # before the executor starts workers, so a local Ray instance inherits it
         export_password(store.url)
     check_store_for(executor, store)
-    ids = record_study(store, spec)
+    resolved = study_judge(spec)
+    if judge:  # before the first run: a judge that cannot work must not let the study spend first
+        check_judge(resolved[1], resolved[0])
+    study_dir = runs_root.resolve() / "studies" / slug(spec.name)
+    prereg = preregister(existing_preregistration(store, spec.name), spec, resolved[0], study_dir, amend=amend)
+    ids = record_study(store, spec, resolved[0], prereg)
     cell_ids = [ids[cell.key] for cell in spec.cells()]
     statuses = _statuses(store, cell_ids)
     outcomes: dict[str, CellOutcome] = {}
-    study_dir = runs_root.resolve() / "studies" / slug(spec.name)
     db = shareable_url(store.url)  # never the password in a task's arguments
     jobs: list[CellJob] = []
     for cell in spec.cells():
@@ -228,7 +262,35 @@ def run_study(
         raise StudyStoppedError(budget.error or "the study was stopped", hint=budget.hint)
     if budget is not None:
         raise StudyBudgetError(budget.error or "the study's budget is spent", hint=budget.hint or _BUDGET_HINT)
-    return StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
+    result = StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
+    if judge:
+        result.judged = judge_study(store, cell_ids, resolved[0], resolved[1], judge_progress)
+    return result
+
+
+def study_judge(spec: StudySpec) -> tuple[Judge, Settings]:
+    """The study's judge: scientist.toml's [judge] under the study file's, in the environment of its [settings]."""
+    from scientist.config import load_settings
+    from scientist.judging import judge_settings, resolve_judge
+
+    base = load_settings(**{key: value for key, value in spec.settings.items() if key != "role_models"})
+    judge = resolve_judge(base, spec.judge)
+    return judge, judge_settings(base, judge)
+
+
+def judge_study(
+    store: Store, cell_ids: list[int], judge: Judge, settings: Settings, progress: JudgeProgress | None = None
+) -> JudgePass:
+    """Judge every finished run of the cells (resumable: runs this judge already reviewed are kept)."""
+    from scientist.judging import judge_runs
+    from scientist.store.importer import import_run
+
+    with store.session() as session:
+        query = select(Run.run_dir).where(Run.cell_id.in_(cell_ids)).order_by(Run.cell_id, Run.sample_index)
+        folders = [Path(folder) for folder in session.scalars(query)]
+    # A folder this machine cannot see (a cell run on another node) is left to `scientist judge` where it is.
+    here = [folder for folder in folders if (folder / RUN_FILE).is_file()]
+    return judge_runs(here, settings, judge, record=lambda run_dir: import_run(store, run_dir), progress=progress)
 
 
 def check_store_for(executor: Executor, store: Store) -> None:

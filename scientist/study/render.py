@@ -52,9 +52,11 @@ def _figures(report: StudyReport) -> dict[str, Any]:
     figures["score_distribution"] = fig
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    dollars = any(v.mean_usd > 0 for v in report.variants)  # USD where the runs' prices are known, else tokens
     for v in report.variants:
-        ax.plot([p.k * v.mean_tokens for p in v.curve], [p.mean for p in v.curve], marker="o", label=v.variant)
-    ax.set_xlabel("tokens spent (k x mean tokens per run)")
+        per_run = v.mean_usd if dollars else v.mean_tokens
+        ax.plot([p.k * per_run for p in v.curve], [p.mean for p in v.curve], marker="o", label=v.variant)
+    ax.set_xlabel("USD spent (k x mean cost per run)" if dollars else "tokens spent (k x mean tokens per run)")
     ax.set_ylabel(f"E[max of k] {report.metric}")
     ax.set_title("cost vs quality frontier", fontsize=9)
     ax.legend(fontsize=8)
@@ -76,7 +78,29 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
     """The report as Markdown; `plots` maps plot names to the image paths to reference."""
     lines = [f"# Study report: {report.name}", ""]
     status = ", ".join(f"{count} {name}" for name, count in sorted(report.cell_status.items()))
-    lines += [f"Cells: {status}. Quality = the `{report.metric}` review score of each run.", ""]
+    judge = report.judge or "no judge recorded"
+    kind = (f"the judge's `{report.metric}` score ({judge}; the same for every variant)" if report.score == "judge"
+            else f"each run's own review's `{report.metric}` score (self-grading)")  # fmt: skip
+    failed = "left out" if report.failed_score is None else f"counted as {report.failed_score:g}"
+    lines += [f"Cells: {status}. Quality = {kind}. Failed or unscored runs are {failed} in the pools.", ""]
+    if report.registered_at:
+        lines += [f"Pre-registered {report.registered_at} (study file, judge, code version, hypotheses)"
+                  + (f"; {len(report.amendments)} amendment(s) since:" if report.amendments else "; no amendments."),
+                  ""]  # fmt: skip
+        lines += [f"- amendment {when}: {what}" for when, what in report.amendments]
+        if report.amendments:
+            lines.append("")
+    if report.hypotheses:
+        lines += ["## Pre-registered hypotheses (variant minus baseline, paired by run)", "",
+                  "| hypothesis | comparison | expected | pairs | estimate | 95% CI | p (permutation) | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for h in report.hypotheses:
+            c = h.comparison
+            numbers = (f"{c.mean_diff:.3f} | {_ci(c.ci_low, c.ci_high)} | {c.p_value:.3g}" if c is not None
+                       else "- | - | -")  # fmt: skip
+            lines.append(f"| {h.name} | {h.variant} - {h.baseline} | {h.direction} | {h.pairs} | {numbers} |"
+                         f" {h.verdict} |")  # fmt: skip
+        lines.append("")
     for key, error in report.failed_cells:
         lines.append(f"- failed cell `{key}`: {error}")
     lines += [f"- note: {note}" for note in report.notes]
@@ -85,22 +109,54 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
         if plots and name in plots:
             lines += [f"![{name}]({plots[name]})", ""]
     for v in report.variants:
+        rate = "-" if v.success_rate is None else f"{v.success_rate:.0%}"
         lines += [f"## {v.variant}", "",
-                  f"{len(v.scores)} scored of {v.runs} runs; mean tokens per run {v.mean_tokens:,.0f}.", "",
-                  "| k | E[max of k] | 95% CI | variance | skewness |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [
-            f"| {p.k} | {p.mean:.3f} | {_ci(p.ci_low, p.ci_high)} | {p.variance:.3f} | {_num(p.skewness)} |"
-            for p in v.curve
-        ]
+                  f"{v.successes} scored, {v.failures} failed or unscored, {v.pending} pending of {v.runs} runs"
+                  f" (success rate {rate}); {len(v.scores)} in the pool; mean tokens per run {v.mean_tokens:,.0f}.",
+                  "", "| k | E[max of k] | 95% CI | variance | skewness | over successes only |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        success = {p.k: p for p in v.success_curve}
+        for point in v.curve:
+            only = success.get(point.k)
+            beside = (f"{only.mean:.3f} {_ci(only.ci_low, only.ci_high)}" if only is not None
+                      else f"only {v.successes} scored runs")  # fmt: skip
+            lines.append(f"| {point.k} | {point.mean:.3f} | {_ci(point.ci_low, point.ci_high)} |"
+                         f" {point.variance:.3f} | {_num(point.skewness)} | {beside} |")  # fmt: skip
         lines += ["", f"Log-k fit: {v.fit_note}.", ""]
-    for m in report.matched:
-        lines += [f"## {m.variant} vs plain best-of-n at the same token budget", "",
-                  f"Mean tokens per run: {m.variant} {m.mean_tokens:,.0f}, plain {m.plain_mean_tokens:,.0f}.", "",
-                  f"| {m.variant} k | tokens | {m.variant} | plain k | plain | difference | note |",
+    if report.cells:
+        lines += ["## Success rate per cell", "",
+                  "| cell | runs | scored | failed | pending | success rate | best-of-n over successes |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for row in report.cells:
+            rate = "-" if row.success_rate is None else f"{row.success_rate:.0%}"
+            best = _num(row.best_of_n) if row.best_of_n is not None else row.note
+            lines.append(f"| `{row.key}` | {row.runs} | {row.successes} | {row.failures} | {row.pending} | {rate} |"
+                         f" {best} |")  # fmt: skip
+        lines.append("")
+    if report.gaps:
+        lines += ["## Self-grading gap (own review minus the judge's, paired by run)", "",
+                  "| model | variant | runs | mean self | mean judge | gap | 95% CI | p (permutation) |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for gap in report.gaps:
+            if gap.comparison is None:
+                lines.append(f"| {gap.model} | {gap.variant} | {gap.pairs} | {gap.note} | | | | |")
+                continue
+            g = gap.comparison
+            lines.append(f"| {gap.model} | {gap.variant} | {gap.pairs} | {g.mean_a:.3f} | {g.mean_b:.3f} |"
+                         f" {g.mean_diff:.3f} | {_ci(g.ci_low, g.ci_high)} | {g.p_value:.3g} |")  # fmt: skip
+        lines.append("")
+    axes = {"tokens": ("token", "tokens", "{:,.0f}"), "usd": ("dollar", "USD", "${:.4f}"),
+            "wall_s": ("wall-time", "active wall time", "{:.1f} s")}  # fmt: skip
+    for m in [*report.matched, *report.matched_usd, *report.matched_wall]:
+        name, unit, fmt = axes[m.axis]
+        lines += [f"## {m.variant} vs plain best-of-n at the same {name} budget", "",
+                  f"Mean {unit} per run: {m.variant} {fmt.format(m.mean_tokens)}, plain"
+                  f" {fmt.format(m.plain_mean_tokens)}.", "",
+                  f"| {m.variant} k | {unit} | {m.variant} | plain k | plain | difference | note |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in m.rows:
             lines.append(
-                f"| {r.k} | {r.budget_tokens:,.0f} | {r.quality:.3f} {_ci(r.ci_low, r.ci_high)} |"
+                f"| {r.k} | {fmt.format(r.budget_tokens)} | {r.quality:.3f} {_ci(r.ci_low, r.ci_high)} |"
                 f" {r.plain_k if r.plain_k is not None else '-'} |"
                 f" {_num(r.plain_quality)} {_ci(r.plain_ci_low, r.plain_ci_high)} | {_num(r.difference)} | {r.note} |"
             )

@@ -19,6 +19,13 @@ and the valid options, never a crash halfway through a grid.
     sandbox = "docker"
     [presets.wide]   # a variant of your own
     num_ideas = 8
+    [judge]          # the fixed scorer of every run's paper (over scientist.toml's [judge]); never in a preset
+    model = "openai/gpt-4o-mini"
+    ensemble = 3
+    [hypotheses.full-beats-plain]   # pre-registered (scientist.study.prereg): variant - baseline, expected sign
+    variant = "full"
+    baseline = "plain"
+    direction = "greater"
 """
 
 from __future__ import annotations
@@ -27,14 +34,17 @@ import hashlib
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from scientist.config import JudgeSettings
 from scientist.errors import ConfigError
 
 # Settings a study controls itself: a preset or [settings] table may not set them.
 GRID_FIELDS = ("model", "template", "seed", "runs_dir", "variant", "api_key")
+# The instrument: what scores a study's papers is fixed by the study's [judge] table, never by a variant.
+JUDGE_FIELDS = ("judge",)
 # Run i of a cell with seed s uses Settings.seed = s * SEED_STRIDE + i * SAMPLE_STRIDE: a run's stages use
 # seed + j for their j-th sample (< SAMPLE_STRIDE), so no two runs of a study share a model seed, while sample i
 # of two variants with the same seed share theirs (paired comparisons).
@@ -70,6 +80,17 @@ class StudyBudget(BaseModel):
     wall_s: float | None = Field(None, ge=0, description="Active wall time summed over the study's runs")
 
 
+class Hypothesis(BaseModel):
+    """`[hypotheses.NAME]`: a pre-registered comparison (variant minus baseline, paired by run) and its direction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: str
+    baseline: str = "plain"
+    direction: Literal["greater", "less", "different"] = "greater"
+    note: str = ""
+
+
 class StudySpec(BaseModel):
     """The parsed study file. `cells()` expands the grid; `settings_for()` gives a run its Settings overrides."""
 
@@ -85,6 +106,11 @@ class StudySpec(BaseModel):
     budget: StudyBudget = Field(default_factory=lambda: StudyBudget(usd=None, tokens=None, wall_s=None))
     settings: dict[str, Any] = Field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    judge: JudgeSettings | None = Field(default=None, description="[judge] over scientist.toml's: the study's scorer")
+    hypotheses: dict[str, Hypothesis] = Field(default_factory=dict)
+    failed_score: float | None = Field(
+        default=None, description="Score a failed or unscored run counts as (None: the review form's minimum)"
+    )
 
     @field_validator("n", mode="before")
     @classmethod
@@ -180,7 +206,10 @@ def parse_study(text: str, source: str = "study file") -> StudySpec:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "study"
         if first["type"] == "extra_forbidden":
-            valid = ", ".join(StudySpec.model_fields) if len(first["loc"]) == 1 else "usd, tokens"
+            valid = {"budget": "usd, tokens, wall_s", "judge": ", ".join(JudgeSettings.model_fields),
+                     "hypotheses": ", ".join(Hypothesis.model_fields)}.get(
+                str(first["loc"][0]), ", ".join(StudySpec.model_fields)
+            ) if len(first["loc"]) > 1 else ", ".join(StudySpec.model_fields)
             raise ConfigError(f"unknown key {where!r} in {source}", hint=f"valid keys: {valid}") from err
         raise ConfigError(
             f"invalid {where!r} in {source}: {first['msg']} (got {first.get('input')!r})",
@@ -189,6 +218,13 @@ def parse_study(text: str, source: str = "study file") -> StudySpec:
     _check_setting_keys(spec, source)
     for variant in spec.variants:
         spec.preset(variant)
+    for name, hypothesis in spec.hypotheses.items():
+        for role, variant in (("variant", hypothesis.variant), ("baseline", hypothesis.baseline)):
+            if variant not in spec.variants:
+                raise ConfigError(
+                    f"hypotheses.{name}.{role} {variant!r} in {source} is not one of the study's variants",
+                    hint=f"valid: {', '.join(spec.variants)}",
+                )
     if len(set(spec.variants)) != len(spec.variants):
         raise ConfigError(f"a variant is listed twice in {source}: {spec.variants}", hint="list each variant once")
     return spec
@@ -207,10 +243,18 @@ def load_study(path: Path) -> StudySpec:
 def _check_setting_keys(spec: StudySpec, source: str) -> None:
     from scientist.config import Settings
 
-    valid = sorted(set(Settings.model_fields) - set(GRID_FIELDS))
+    valid = sorted(set(Settings.model_fields) - set(GRID_FIELDS) - set(JUDGE_FIELDS))
     tables = [("settings", spec.settings)] + [(f"presets.{name}", preset) for name, preset in spec.presets.items()]
     for table, values in tables:
         for key in values:
+            roles = values[key] if key == "role_models" and isinstance(values[key], dict) else {}
+            if key in JUDGE_FIELDS or "judge" in roles:
+                named = key if key in JUDGE_FIELDS else "role_models.judge"
+                raise ConfigError(
+                    f"{table}.{named} in {source} would change the judge, which must be the same for every variant",
+                    hint="set the judge in the study's [judge] table (model, ensemble, reflections, fewshot,"
+                    " form_version, temperature, seed)",
+                )
             if key in GRID_FIELDS:
                 raise ConfigError(
                     f"{table}.{key} in {source} is set by the study grid itself",
