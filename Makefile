@@ -31,7 +31,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/overhead.py --live
 
 lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hashes; torch's CPU build)
-	uv pip compile pyproject.toml --extra dev --extra ray --extra server --generate-hashes --python-version 3.11 --find-links /opt/wheels \
+	uv pip compile pyproject.toml --extra dev --extra ray --extra server --extra postgres --extra docs --generate-hashes --python-version 3.11 --find-links /opt/wheels \
 	  -o requirements/lock.txt
 
 record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed requests (see the script)
