@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test test-fast test-live setup lint bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
+.PHONY: run test test-fast test-live setup lint docs bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -26,6 +26,9 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python scripts/lint_imports.py  # the import contract in pyproject: layers, no cycles, libraries
 	$(VENV)/bin/python scripts/typecheck.py  # mypy over the installed layout (scientist.sandbox, ...)
+
+docs:  # the documentation site (mkdocs.yml) into site/, offline; --strict: a warning fails the build
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: setup
 	$(VENV)/bin/python benchmarks/overhead.py --live

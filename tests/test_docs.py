@@ -1,0 +1,93 @@
+"""The documentation site: `make docs` builds it with --strict, and its reference holds every command and setting
+the code has (walked here independently of the generator in scripts/docs_hooks.py)."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from scientist.cli import app
+from scientist.config import ModelOverride, Settings
+from scientist.errors import ExitCode
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site as `make docs` builds it (mkdocs.yml, --strict: any warning fails), into a temporary folder."""
+    target = tmp_path_factory.mktemp("docs") / "site"
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    out = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(target)],
+        capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "WARNING" not in out.stderr, out.stderr
+    return target
+
+
+def _headings(page: Path) -> list[str]:
+    """The text of a built page's h2/h3 headings (permalink marks and tags removed)."""
+    found = re.findall(r"<h([23])[^>]*>(.*?)</h\1>", page.read_text(encoding="utf-8"), flags=re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", text)).replace("¶", "").strip() for _, text in found]
+
+
+def _command_paths(command: Any, path: list[str]) -> list[tuple[str, Any]]:
+    found = [(" ".join(path), command)]
+    if hasattr(command, "list_commands"):
+        context = command.context_class(command, info_name=path[-1])
+        for name in command.list_commands(context):
+            child = command.get_command(context, name)
+            if not child.hidden:
+                found += _command_paths(child, [*path, name])
+    return found
+
+
+def test_the_cli_reference_has_every_command_and_option(site: Path) -> None:
+    page = site / "reference" / "cli" / "index.html"
+    headings = set(_headings(page))
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    commands = _command_paths(typer.main.get_command(app), ["scientist"])
+    assert len(commands) > 40  # the walk itself found the tree
+    missing = [path for path, _ in commands if path not in headings]
+    assert not missing, f"commands missing from the CLI reference: {missing}"
+    for path, command in commands:
+        for param in command.params:
+            for name in getattr(param, "opts", []):
+                if name.startswith("-") and name != "--help":
+                    assert name in text, f"{path} {name} is missing from the CLI reference"
+
+
+def test_the_settings_reference_has_every_setting(site: Path) -> None:
+    page = site / "reference" / "settings" / "index.html"
+    headings = _headings(page)
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    missing = [name for name in [*Settings.model_fields, *ModelOverride.model_fields] if name not in headings]
+    assert not missing, f"settings missing from the settings reference: {missing}"
+    for name in Settings.model_fields:
+        assert f"SCIENTIST_{name.upper()}" in text
+
+
+def test_every_exit_code_is_documented(site: Path) -> None:
+    page = site / "reference" / "exit-codes" / "index.html"
+    cells = re.findall(r"<td[^>]*>(\d+)</td>", page.read_text(encoding="utf-8"))
+    assert sorted(map(int, cells)) == sorted(code.value for code in ExitCode)
+
+
+def test_every_docs_page_and_the_changelog_are_in_the_site(site: Path) -> None:
+    """The docs/ pages keep their paths (README and issues link to them) and are all in the site."""
+    for page in (REPO / "docs").rglob("*.md"):
+        relative = page.relative_to(REPO / "docs").with_suffix("")
+        built = site / ("index.html" if relative.name == "index" else relative / "index.html")
+        assert built.is_file(), f"{page} is not in the built site"
+    changelog = (site / "changelog" / "index.html").read_text(encoding="utf-8")
+    assert "Keep a Changelog" in changelog and "Unreleased" in changelog
+    assert 'id="getting-started"' in (site / "getting-started" / "index.html").read_text(encoding="utf-8")
