@@ -168,7 +168,114 @@ def _bounds(constraint: Any) -> list[tuple[str, Any]]:
     return [(symbol, getattr(constraint, key)) for key, symbol in symbols.items() if hasattr(constraint, key)]
 
 
+def _receiver(node: Any) -> str:
+    """`ctx.audit` for `ctx.audit.append(...)`: the dotted name the method is called on."""
+    import ast
+
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _kind_names(node: Any, constants: dict[str, list[str]]) -> list[str]:
+    """The record kind(s) an argument names: a string, `"a" if ... else "b"`, or a name assigned one of those in
+    the module or the enclosing function."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    if isinstance(node, ast.IfExp):
+        return _kind_names(node.body, constants) + _kind_names(node.orelse, constants)
+    return []
+
+
+def _kind_argument(node: Any) -> Any:
+    """The argument naming the kind in an audit write, or None when `node` is not one: `<...>audit.append(KIND,
+    ...)`, `<...>log.append(KIND, ...)`, `AuditLog(...).append(KIND, ...)`, and the log's own
+    `_write_record(fd, tail, KIND, ...)`."""
+    import ast
+
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return None
+    target = node.func.value
+    if node.func.attr == "_write_record" and len(node.args) > 2:
+        return node.args[2]
+    if node.func.attr != "append" or not node.args:
+        return None
+    made_here = isinstance(target, ast.Call) and isinstance(target.func, ast.Name) and target.func.id == "AuditLog"
+    if made_here or _receiver(target).split(".")[-1] in ("audit", "log"):
+        return node.args[0]
+    return None
+
+
+def _string_names(statements: list[Any]) -> dict[str, list[str]]:
+    """`NAME = "kind"` (or a conditional between two strings) among `statements`: name -> the strings."""
+    import ast
+
+    found: dict[str, list[str]] = {}
+    for statement in statements:
+        if isinstance(statement, ast.Assign):
+            values = _kind_names(statement.value, {})
+            for target in statement.targets:
+                if values and isinstance(target, ast.Name):
+                    found[target.id] = [*found.get(target.id, []), *values]
+    return found
+
+
+def audit_kinds() -> dict[str, list[str]]:
+    """Every audit record kind the source writes under a fixed name -> the modules that write it, from every
+    package folder (pyproject's package-dir); experiment templates are programs run in the sandbox, not the harness."""
+    import ast
+    import tomllib
+
+    mapping = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-dir"]
+    kinds: dict[str, set[str]] = {}
+    for package, folder in mapping.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            relative = path.relative_to(REPO / folder)
+            if relative.parts[0] == "templates":
+                continue
+            module = ".".join([package, *relative.with_suffix("").parts]).removesuffix(".__init__")
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            module_names = _string_names(tree.body)
+            scopes = [(tree, module_names)] + [
+                (function, {**module_names, **_string_names(list(ast.walk(function)))})
+                for function in ast.walk(tree)
+                if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+            for scope, constants in scopes:
+                for node in ast.walk(scope):
+                    for kind in _kind_names(_kind_argument(node), constants):
+                        kinds.setdefault(kind, set()).add(module)
+    return {kind: sorted(modules) for kind, modules in sorted(kinds.items())}
+
+
+def audit_reference() -> str:
+    lines = [
+        "# Audit record kinds",
+        "",
+        "Generated from the source at every build of this site: every kind of record the harness writes to a run's",
+        "`audit.jsonl` under a fixed name, and the modules that write it. Each record holds `seq`, `time`, `kind`,",
+        "`actor`, a `payload` (large values go to `blobs/` by sha256) and the hash chaining it to the record before;",
+        "`scientist audit verify RUN` checks the chain. A few kinds are named at run time (for example the model",
+        "call records of the gateway) and are not listed here.",
+        "",
+        "| kind | written by |",
+        "|---|---|",
+    ]
+    for kind, modules in audit_kinds().items():
+        lines.append(f"| `{kind}` | {', '.join(f'`{module}`' for module in modules)} |")
+    return "\n".join([*lines, ""])
+
+
 GENERATED = {
+    "reference/audit-kinds.md": audit_reference,
     "reference/cli.md": cli_reference,
     "reference/settings.md": settings_reference,
     "changelog.md": lambda: (REPO / "CHANGELOG.md").read_text(encoding="utf-8"),

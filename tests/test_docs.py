@@ -4,6 +4,7 @@ the code has (walked here independently of the generator in scripts/docs_hooks.p
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shlex
@@ -81,6 +82,15 @@ def test_every_exit_code_is_documented(site: Path) -> None:
     page = site / "reference" / "exit-codes" / "index.html"
     cells = re.findall(r"<td[^>]*>(\d+)</td>", page.read_text(encoding="utf-8"))
     assert sorted(map(int, cells)) == sorted(code.value for code in ExitCode)
+
+
+def test_every_audit_kind_a_real_run_writes_is_in_the_reference(site: Path, recorded_run: Path) -> None:
+    """Checked against a run's actual audit log, not the scan that generates the page."""
+    page = html.unescape((site / "reference" / "audit-kinds" / "index.html").read_text(encoding="utf-8"))
+    listed = set(re.findall(r"<td><code>([a-z_]+)</code></td>", page))
+    written = {json.loads(line)["kind"] for line in (recorded_run / "audit.jsonl").read_text().splitlines()}
+    assert len(written) > 15 and not sorted(written - listed), sorted(written - listed)
+    assert {"approval_decided", "audit_repair", "monitor_stop", "sandbox_unisolated"} <= listed  # not in that run
 
 
 def test_every_docs_page_and_the_changelog_are_in_the_site(site: Path) -> None:
