@@ -163,6 +163,81 @@ def settings_reference() -> str:
     return "\n".join(lines)
 
 
+def _docstring_markdown(doc: str | None) -> list[str]:
+    """A module docstring as Markdown: its indented example becomes a TOML code block."""
+    import inspect
+
+    out: list[str] = []
+    in_code = False
+    for line in inspect.cleandoc(doc or "").splitlines():
+        code = line.startswith("    ")
+        if code and not in_code:
+            out.append("```toml")
+        if not code and in_code and line.strip():
+            out += ["```", ""]
+        in_code = code or (in_code and not line.strip())
+        out.append(line[4:] if code else line)
+    if in_code:
+        out.append("```")
+    return [*out, ""]
+
+
+def _field_items(model: Any) -> list[str]:
+    """One list item per field of a pydantic model: name, type, default (or required) and description."""
+    from pydantic_core import PydanticUndefined
+
+    items = []
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            default = f"default `{field.default_factory()!r}`"
+        elif field.default is PydanticUndefined:
+            default = "required"
+        else:
+            default = f"default `{field.default!r}`"
+        description = _inline(field.description)
+        item = f"- `{name}` (`{_type_name(field.annotation)}`, {default})"
+        items.append(f"{item}: {description}" if description else item)
+    return [*items, ""]
+
+
+def formats_reference() -> str:
+    """docs/reference/file-formats.md: the study file and the probe suite file, from their pydantic models."""
+    import scientist.probing.spec as probe_spec
+    import scientist.study.spec as study_spec
+
+    lines = [
+        "# File formats",
+        "",
+        "Generated from the code at every build of this site. Both files are TOML, checked completely before any run",
+        "starts: an unknown key, variant, template, model or setting is one error naming it and the valid options.",
+        "The experiment template format (`template.toml`) is described in [Experiment templates](../templates.md).",
+        "",
+        "## Study file",
+        "",
+        "`scientist study run STUDY.toml`, `study status`, `study report`.",
+        "",
+        *_docstring_markdown(study_spec.__doc__),
+        "### Keys",
+        "",
+        *_field_items(study_spec.StudySpec),
+        "### `[budget]`",
+        "",
+        *_field_items(study_spec.StudyBudget),
+        "## Probe suite file",
+        "",
+        "`scientist probe run SUITE.toml`, `probe report`.",
+        "",
+        *_docstring_markdown(probe_spec.__doc__),
+        "### Keys",
+        "",
+        *_field_items(probe_spec.SuiteSpec),
+        "### `[[probes]]`",
+        "",
+        *_field_items(probe_spec.ProbeSpec),
+    ]
+    return "\n".join(lines)
+
+
 def _bounds(constraint: Any) -> list[tuple[str, Any]]:
     symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >=", "max_length": "length <="}
     return [(symbol, getattr(constraint, key)) for key, symbol in symbols.items() if hasattr(constraint, key)]
@@ -276,6 +351,7 @@ def audit_reference() -> str:
 
 GENERATED = {
     "reference/audit-kinds.md": audit_reference,
+    "reference/file-formats.md": formats_reference,
     "reference/cli.md": cli_reference,
     "reference/settings.md": settings_reference,
     "changelog.md": lambda: (REPO / "CHANGELOG.md").read_text(encoding="utf-8"),

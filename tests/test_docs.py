@@ -93,6 +93,23 @@ def test_every_audit_kind_a_real_run_writes_is_in_the_reference(site: Path, reco
     assert {"approval_decided", "audit_repair", "monitor_stop", "sandbox_unisolated"} <= listed  # not in that run
 
 
+def test_the_file_formats_page_has_every_key_and_valid_examples(site: Path) -> None:
+    import tomllib
+
+    from scientist.probing.spec import ProbeSpec, SuiteSpec
+    from scientist.study.spec import StudyBudget, StudySpec
+
+    page = html.unescape((site / "reference" / "file-formats" / "index.html").read_text(encoding="utf-8"))
+    for model in (StudySpec, StudyBudget, SuiteSpec, ProbeSpec):
+        missing = [name for name in model.model_fields if f"<code>{name}</code>" not in page]
+        assert not missing, f"{model.__name__} keys missing from the file formats page: {missing}"
+    blocks = re.findall(r"<pre[^>]*>(?:<span></span>)?<code>(.*?)</code></pre>", page, flags=re.S)
+    examples = [re.sub(r"<[^>]+>", "", block) for block in blocks]
+    study, suite = (tomllib.loads(example) for example in examples[:2])
+    StudySpec.model_validate(study)  # the examples the page shows are files the code accepts
+    SuiteSpec.model_validate(suite)
+
+
 def test_every_docs_page_and_the_changelog_are_in_the_site(site: Path) -> None:
     """The docs/ pages keep their paths (README and issues link to them) and are all in the site."""
     for page in (REPO / "docs").rglob("*.md"):
