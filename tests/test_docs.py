@@ -4,10 +4,12 @@ the code has (walked here independently of the generator in scripts/docs_hooks.p
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +165,44 @@ def test_the_tutorial_commands_print_what_the_page_shows(recorded_run: Path) -> 
             hits = [i for i in range(position, len(lines)) if pattern.search(lines[i])]
             assert hits, f"{command}: {shown!r} not in the output (in order):\n{result.stdout}{result.stderr}"
             position = hits[0] + 1
+
+
+CHROMIUM = os.environ.get("SCIENTIST_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.slow
+def test_the_home_and_tutorial_pages_render_in_headless_chromium(site: Path, tmp_path: Path) -> None:
+    """Screenshots of the built site in Debian's chromium (Playwright never downloads a browser): the title is
+    there and the page is not blank (the theme's CSS and the text rendered). Kept in test-artifacts/ on CI."""
+    if shutil.which(CHROMIUM) is None:
+        message = f"no chromium at {CHROMIUM} (scripts/system_deps.sh installs Debian's chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    folders = [tmp_path] + ([REPO / "test-artifacts"] if os.environ.get("CI") == "true" else [])
+    pages = {  # screenshot name: (page, its title (from the nav), its heading)
+        "docs-home": ("index.html", "scientist", "scientist"),
+        "docs-tutorial": ("tutorials/inspect-and-verify/index.html", "Inspect, compare and verify a run - scientist",
+                          "Tutorial: inspect, compare and verify a run"),
+    }  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        for name, (path, title, heading) in pages.items():
+            page.goto((site / path).as_uri())
+            assert page.title() == title
+            assert page.locator("h1").first.inner_text().replace("¶", "").strip() == heading
+            shot = page.screenshot()
+            image = Image.open(io.BytesIO(shot)).convert("L")
+            histogram = image.histogram()
+            dark = sum(histogram[:128]) / (image.width * image.height)
+            assert 0.01 < dark < 0.9 and sum(1 for count in histogram if count) > 20, f"{name}: blank page?"
+            header = Image.open(io.BytesIO(shot)).convert("RGB").getpixel((600, 20))
+            assert header != (255, 255, 255), f"{name}: the theme's header bar is missing (CSS not loaded?)"
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}.png").write_bytes(shot)
+        browser.close()
