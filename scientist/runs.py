@@ -11,10 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from scientist import __version__
 from scientist.errors import CorruptRunError, RunNotFoundError
 
 RUN_FILE = "run.json"
 CONFIG_SNAPSHOT = "config.json"
+# The scientist version that created the run, recorded beside its settings in config.json (not a setting itself).
+VERSION_KEY = "scientist_version"
 EXPERIMENTS_DIR = "experiments"  # sandbox runs, plan.json, notes.md, the search tree (stages.experiment and search)
 RunStatus = Literal["created", "running", "waiting", "paused", "stopped", "failed", "completed"]
 
@@ -46,7 +49,8 @@ def create_run(runs_dir: Path, topic: str, template: str, model: str, config: di
     run_dir.mkdir(parents=True)
     info = RunInfo(id=run_id, topic=topic, template=template, model=model, created=_now(), updated=_now())
     save_run(runs_dir, info)
-    (run_dir / CONFIG_SNAPSHOT).write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    recorded = {**config, VERSION_KEY: __version__}
+    (run_dir / CONFIG_SNAPSHOT).write_text(json.dumps(recorded, indent=2, sort_keys=True), encoding="utf-8")
     return info
 
 
@@ -74,10 +78,25 @@ def load_run(runs_dir: Path, run_id: str) -> tuple[RunInfo, Path]:
 
 
 def load_config_snapshot(run_dir: Path) -> dict[str, Any]:
+    """The run's recorded settings (without the version that recorded them: see `recorded_version`)."""
+    data = _read_config(run_dir)
+    data.pop(VERSION_KEY, None)
+    return data
+
+
+def recorded_version(run_dir: Path) -> str | None:
+    """The scientist version that created the run (None for runs made before versions were recorded)."""
+    value = _read_config(run_dir).get(VERSION_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads((run_dir / CONFIG_SNAPSHOT).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads((run_dir / CONFIG_SNAPSHOT).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is missing or damaged") from err
+    if not isinstance(data, dict):
+        raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is not a JSON object")
     return data
 
 

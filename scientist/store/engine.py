@@ -9,6 +9,7 @@ revision (alembic, shipped in `migrations/`), so an older store never needs a ma
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,9 @@ def resolve_url(db: str | None = None) -> URL:
     if backend not in SCHEMES:
         raise StoreError(f"unsupported database {backend!r} in {safe_url(url)}", hint=_URL_HINT)
     if backend == "postgresql":
+        if importlib.util.find_spec("psycopg") is None:  # an optional extra: SQLite needs no driver
+            raise StoreError("PostgreSQL needs the psycopg driver, which is not installed",
+                             hint="pip install 'scientist[postgres]'")
         url = url.set(drivername="postgresql+psycopg")
     return url
 
