@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         None,
         gt=0,
         le=200_000,
-        description="Completion cap for every call, stages' own caps included (None: each from the model's profile)",
+        description="Completion cap per call without a stage's own cap (None: from the model's profile)",
     )
     repair_retries: int = Field(2, ge=0, le=10, description="Re-asks after invalid structured output")
     truncation_growth: float = Field(

@@ -59,11 +59,11 @@ def plan(settings: Settings, profile_of: Callable[[str], ModelProfile]) -> list[
         model = settings.model_for(role)
         profile = profile_of(model)
         limits = profile.limits()
-        answer = settings.max_tokens or {  # the user's cap beats every stage's (as in the gateway)
+        answer = {  # a stage's own cap first, as in the gateway
             "experiment": limits.edit_max_tokens,
             "writeup": limits.section_max_tokens,
             "review": limits.review_max_tokens,
-        }.get(stage, limits.max_tokens)
+        }.get(stage, settings.max_tokens or limits.max_tokens)
         prompt = PROMPT_TOKENS[stage] * (profile.scale if stage in ("writeup", "review") else 1)
         prompt = max(0, min(prompt, profile.context_window - answer))
         cost = profile.cost(prompt * calls, answer * calls)

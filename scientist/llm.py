@@ -604,10 +604,12 @@ class LLMGateway:
                     },
                 ]
         if truncated:
-            ceiling = min(self.profile(model).max_output_tokens, self.settings.max_tokens or sys.maxsize)
+            limit = self.profile(model).max_output_tokens
+            ceiling = min(limit, self.settings.max_tokens or sys.maxsize)
+            raise_what = "--max-tokens or --repair-retries" if ceiling < limit else "--repair-retries"
             hint = (
-                f"the last try had max_tokens {cap} of at most {ceiling}: raise --max-tokens or --repair-retries,"
-                " or use a stronger --model; the run is checkpointed and can be resumed"
+                f"the last try had max_tokens {cap} of at most {ceiling}: raise {raise_what} (each retry grows the"
+                " cap up to that), or use a stronger --model; the run is checkpointed and can be resumed"
             )
         else:
             hint = "raise --repair-retries or use a stronger --model; the run is checkpointed and can be resumed"
@@ -618,8 +620,11 @@ class LLMGateway:
         )
 
     def _cap(self, model: str, asked: int | None) -> int:
-        """The completion cap: the user's max_tokens setting, else the caller's (a stage's), else the profile's."""
-        return self.settings.max_tokens or asked or self.profile(model).limits().max_tokens
+        """The completion cap: the caller's (a stage's, sized from the profile), else the user's max_tokens
+        setting, else the profile's default. The stage's own comes first because recorded replies are keyed by
+        the request (a study file's `max_tokens` would otherwise change every stage's request); a cut answer is
+        re-asked with a larger cap (`_raised_cap`), so a stage's cap is not a dead end."""
+        return asked or self.settings.max_tokens or self.profile(model).limits().max_tokens
 
     def _raised_cap(self, model: str, cap: int) -> int:
         """The completion cap for re-asking after an answer was cut at `cap`: grown, never past the model's limit

@@ -27,6 +27,7 @@ TINY_CONTEXT = 4096  # the embedded model's window: the unit the limits scale by
 MAX_SCALE = 8
 UNKNOWN_CONTEXT = 8192  # a model litellm does not know: assume a small window (override it in config)
 UNKNOWN_OUTPUT = 4096
+CODE_MODE_MIN_CONTEXT = 16_384  # tokens: a training script, its last errors and a whole-file answer, with room
 # The sampling temperature each API documents as its range: Anthropic's is 0-1 (it refuses more with a 400),
 # OpenAI's, Gemini's and llama.cpp's 0-2. Settings allow 2, so a run checks its models' ranges before any call.
 MAX_TEMPERATURE = 2.0
@@ -189,7 +190,10 @@ def resolve(model: str, settings: Settings, model_info: ModelInfo) -> ModelProfi
     return _override(profile, override) if override is not None else profile
 
 
-def default_edit_mode(model: str) -> EditMode:
-    """What an agent model edits when the run does not say: the embedded model keeps to config.json (it cannot
-    write working training code, and its recorded replies are config edits); any other model writes code."""
-    return "config" if provider_of(model) == LOCAL_PROVIDER else "code"
+def default_edit_mode(profile: ModelProfile) -> EditMode:
+    """What an agent model edits when the run does not say, from its profile: the embedded model, and any model
+    whose window cannot hold a training script, its errors and a rewrite (under CODE_MODE_MIN_CONTEXT; e.g. the
+    same 135M model behind a llama.cpp server), keep to config.json; any other model writes code."""
+    if profile.source == "embedded" or profile.context_window < CODE_MODE_MIN_CONTEXT:
+        return "config"
+    return "code"

@@ -102,7 +102,7 @@ def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_pr
         ask_capped(LLMGateway(make_settings(stub, tmp_path, repair_retries=3, models=small, max_tokens=None), audit))
     assert [request["max_tokens"] for request in stub.requests] == [200, 400, 500, 500]
     assert caught.value.hint is not None and "max_tokens 500 of at most 500" in caught.value.hint
-    assert "--max-tokens" in caught.value.hint
+    assert "raise --repair-retries" in caught.value.hint and "--max-tokens" not in caught.value.hint  # at the limit
     errors = [record.payload for record in audit.find(kind="llm_parse_error")]
     assert [(e["max_tokens"], e["next_max_tokens"], e["finish_reason"]) for e in errors] == [
         (200, 400, "length"), (400, 500, "length"), (500, 500, "length"), (500, 500, "length"),
@@ -126,8 +126,9 @@ def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_pr
     assert [request["max_tokens"] for request in stub.requests] == [200, 200, 200]
 
 
-def test_the_users_max_tokens_beats_a_stages_own_cap(stub: OpenAIStub, tmp_path: Path) -> None:
-    """`--max-tokens` (settings.max_tokens) reaches every call; without it, the stage's profile-derived cap does."""
+def test_a_stages_own_cap_comes_first_then_the_users_max_tokens(stub: OpenAIStub, tmp_path: Path) -> None:
+    """A stage's profile-derived cap is kept (recorded replies are keyed by it); `--max-tokens` caps the calls
+    without one, and without either the profile's default does."""
     from scientist.prompts import render
 
     stub.replies = [ScriptedReply(content=GOOD)] * 4
@@ -138,7 +139,9 @@ def test_the_users_max_tokens_beats_a_stages_own_cap(stub: OpenAIStub, tmp_path:
     free.structured("review", {"paper": "x"}, Verdict, stage="write", max_tokens=900)
     free.complete(render("review", {"paper": "x"}), stage="experiment")
     profile_cap = free.limits.max_tokens  # gpt-4o-mini's profile-derived default
-    assert [request["max_tokens"] for request in stub.requests] == [150, 150, 900, profile_cap] and profile_cap != 900
+    assert [request["max_tokens"] for request in stub.requests] == [900, 900, 900, profile_cap] and profile_cap != 900
+    capped.complete(render("review", {"paper": "x"}), stage="experiment")
+    assert stub.requests[-1]["max_tokens"] == 150
 
 
 def test_token_budget_refuses_the_call_that_would_pass_it(stub: OpenAIStub, tmp_path: Path) -> None:

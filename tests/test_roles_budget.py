@@ -197,13 +197,15 @@ def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
     assert big_plan["writeup"].usd is not None and big_plan["writeup"].usd > 0
 
 
-def test_dry_run_follows_the_users_max_tokens(tmp_path: Path) -> None:
+def test_dry_run_follows_the_users_max_tokens_where_the_gateway_does(tmp_path: Path) -> None:
     from scientist.dryrun import plan
     from scientist.llm import resolve_profile
 
     settings = Settings(llm_cache_dir=tmp_path, max_tokens=123)
-    stages = plan(settings, lambda m: resolve_profile(m, settings))
-    assert all(stage.completion_tokens == 123 * stage.calls for stage in stages)
+    stages = {stage.stage: stage for stage in plan(settings, lambda m: resolve_profile(m, settings))}
+    own = {"experiment", "writeup", "review"}  # stages with their own profile-derived cap keep it, as the gateway
+    assert all(stage.completion_tokens == 123 * stage.calls for name, stage in stages.items() if name not in own)
+    assert stages["review"].completion_tokens != 123 * stages["review"].calls
 
 
 def test_resume_takes_the_current_configs_model_profiles_per_field_and_keeps_the_rest(tmp_path: Path) -> None:

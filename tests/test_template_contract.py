@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from scientist.audit import AuditLog, verify
-from scientist.config import Settings
+from scientist.config import ModelOverride, Settings
 from scientist.context import RunContext
 from scientist.errors import ConfigError
-from scientist.llm import LLMGateway
+from scientist.llm import LLMGateway, resolve_profile
 from scientist.monitors.claims import claim_events, printed_metrics
 from scientist.monitors.paperscan import traceable_values, untraceable_numbers
 from scientist.profiles import default_edit_mode
@@ -247,7 +247,11 @@ def test_contract_v1_template_with_seeds_summarises_its_own_final_info(tmp_path:
 
 
 def test_edit_mode_follows_the_profile_and_code_mode_needs_an_evaluator(tmp_path: Path, stub: OpenAIStub) -> None:
-    assert default_edit_mode("local/smollm2-135m") == "config" and default_edit_mode("openai/gpt-4o") == "code"
+    settings = Settings(llm_cache_dir=tmp_path)
+    assert default_edit_mode(resolve_profile("local/smollm2-135m", settings)) == "config"
+    assert default_edit_mode(resolve_profile("openai/gpt-4o", settings)) == "code"
+    served_small = Settings(llm_cache_dir=tmp_path, models={"openai/smol": ModelOverride(context_window=4096)})
+    assert default_edit_mode(resolve_profile("openai/smol", served_small)) == "config"  # the profile, not the name
     ctx = context(tmp_path, stub)
     assert edit_mode(ctx) == "code" and run_seeds(ctx) == [0, 1, 2]  # a capable model: code, 3 seeds
     ctx = context(tmp_path, stub, model="local/smollm2-135m", seed=5)

@@ -25,7 +25,8 @@ RepairRetriesOption = Annotated[
 ]
 MaxTokensOption = Annotated[
     int | None,
-    typer.Option("--max-tokens", min=1, max=200_000, help="Completion cap per call (default: the model's profile)"),
+    typer.Option("--max-tokens", min=1, max=200_000,
+                 help="Completion cap for calls without a stage's own cap (default: the model's profile)"),
 ]
 BudgetTokensOption = Annotated[
     int | None, typer.Option("--budget-tokens", min=0, help="Hard token cap for this command")

@@ -43,7 +43,7 @@ def edit_mode(ctx: RunContext) -> EditMode:
     check_edit_mode(ctx.template, requested)  # (run start checks it too, before the first model call)
     if requested is not None:
         return requested
-    return default_edit_mode(ctx.settings.model_for("experiment")) if has_evaluator else "config"
+    return default_edit_mode(ctx.gateway.profile(ctx.settings.model_for("experiment"))) if has_evaluator else "config"
 
 
 def run_seeds(ctx: RunContext) -> list[int]:

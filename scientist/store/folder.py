@@ -22,7 +22,7 @@ JUDGE_DIR = "judge"  # judge/<judge settings hash>/{judgement.json, audit.jsonl,
 JUDGEMENT_FILE = "judgement.json"
 PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
 # Settings that describe where things were, not how the run was scaffolded.
-NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key")
+NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key", "scientist_version")  # provenance, not scaffold
 
 
 class CandidateRecord(BaseModel):
