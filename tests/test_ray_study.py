@@ -25,7 +25,7 @@ from scientist.store.models import Candidate, Cell, Run, Score
 from scientist.study.execute import link_run, run_study
 from scientist.study.spec import StudySpec, parse_study
 from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SYNTHETIC_CORPUS, chosen_sandbox
-from tests.store_support import clone_run, postgres_schema_url
+from tests.store_support import POSTGRES_URL, clone_run, postgres_schema_url
 
 if os.environ.get("CI") == "true":
     import ray  # CI installs requirements/lock.txt, which has Ray: missing, it is a failure
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[None]:
     # As on a cluster's nodes (docs/ray.md): the store password is in the workers' environment, never in a task.
-    password = make_url(os.environ.get("SCIENTIST_TEST_POSTGRES_URL", "postgresql://x@h/d")).password
+    password = make_url(POSTGRES_URL).password  # the test server's (SCIENTIST_TEST_POSTGRES_URL or the default)
     if password:
         os.environ["SCIENTIST_STORE_PASSWORD"] = password
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, logging_level="WARNING",
