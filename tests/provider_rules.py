@@ -131,17 +131,15 @@ def _anthropic_walk(node: Any, path: str, defs: dict[str, Any], refs: tuple[str,
             _anthropic_walk(defs[name], path, defs, (*refs, name), errors)
         return
     for key in sorted(set(node) & ANTHROPIC_UNSUPPORTED):
-        if key == "minItems" or (key in {"then", "else"} and "if" not in node):
+        if key in {"then", "else"} and "if" not in node:
             continue
         errors.append(f"{path}: For {node.get('type', 'this')!r} type, property {key!r} is not supported")
     if node.get("minItems", 0) not in (0, 1):
         errors.append(f"{path}: minItems {node['minItems']} is not supported (only 0 or 1)")
     if node.get("type") == "object" and node.get("additionalProperties") is not False:
         errors.append(f"{path}: objects must set additionalProperties to false")
-    for key in ("properties", "$defs", "definitions"):
-        for name, sub in (node.get(key) or {}).items():
-            if key == "properties":
-                _anthropic_walk(sub, f"{path}.properties.{name}", defs, refs, errors)
+    for name, sub in (node.get("properties") or {}).items():
+        _anthropic_walk(sub, f"{path}.properties.{name}", defs, refs, errors)
     for key in ("items", "anyOf", "allOf"):
         if key in node:
             _anthropic_walk(node[key], f"{path}.{key}", defs, refs, errors)
