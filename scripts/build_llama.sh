@@ -5,7 +5,11 @@
 #   bash scripts/build_llama.sh VENV_DIR
 #
 # Why build: no prebuilt llama.cpp binding runs on every Linux here, and the default (native) build segfaulted on
-# an AVX-512/AMX CPU; the portable flags below fixed it. Why our own cache: pip's wheel cache ignores CMAKE_ARGS,
+# an AVX-512/AMX CPU; the portable flags below fixed it. What is built: only the libraries the Python binding loads
+# (libllama, libggml*). The binding's CMakeLists forces llama.cpp's `common` utilities on (a C++ library the binding
+# never loads, ~45% of the compile) and builds the multimodal `mtmd` library by default (only for image chat
+# handlers): LLAVA_BUILD=OFF drops mtmd, and one checked line of the unpacked, hash-checked sdist turns `common`
+# off (a fresh machine's set-up waits on this build). Why our own cache: pip's wheel cache ignores CMAKE_ARGS,
 # so a native wheel cached earlier would be reused silently. A cached wheel is trusted only with its marker file
 # `<wheel>.portable`, holding the exact CMAKE_ARGS it was built with.
 #
@@ -33,7 +37,9 @@ case "$(uname -m)" in
     DEFAULT_FLAGS+=" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF" ;;
   *) DEFAULT_FLAGS="-DGGML_NATIVE=OFF -DGGML_OPENMP=OFF" ;;
 esac
-FLAGS="${SCIENTIST_LLAMA_CMAKE_ARGS:-$DEFAULT_FLAGS}"
+FLAGS="${SCIENTIST_LLAMA_CMAKE_ARGS:-$DEFAULT_FLAGS} -DLLAVA_BUILD=OFF"
+COMMON_ON='set(LLAMA_BUILD_COMMON ON CACHE BOOL "Build llama.cpp common library" FORCE)'
+BUILD_ID="$FLAGS; without llama-common"  # the cache marker: a wheel built any other way is not reused
 
 started=$(date +%s)
 step_started=$started
@@ -57,10 +63,10 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.build_llama.lock"
 flock 9  # two setups at once would build twice on a small machine
 
-cached_wheel() {  # the newest cached wheel whose marker matches FLAGS exactly
+cached_wheel() {  # the newest cached wheel whose marker matches BUILD_ID exactly
   local wheel
   for wheel in "$CACHE"/llama_cpp_python-"$VERSION"-*.whl; do
-    if [ -f "$wheel" ] && [ -f "$wheel.portable" ] && [ "$(cat "$wheel.portable")" = "$FLAGS" ]; then
+    if [ -f "$wheel" ] && [ -f "$wheel.portable" ] && [ "$(cat "$wheel.portable")" = "$BUILD_ID" ]; then
       echo "$wheel"
       return 0
     fi
@@ -78,13 +84,23 @@ else
   step "downloading the sdist (hash-checked)"
   "${pip[@]}" download -q --no-deps --no-binary :all: --require-hashes "${find_links[@]}" -d "$tmp/sdist" \
     -r <(grep -E "^llama-cpp-python==$VERSION " "$REQS")
-  step "building it with CMAKE_ARGS=\"$FLAGS\" on $(nproc) cores (about 4-7 min)"
+  step "unpacking it; llama.cpp's common utilities off (the binding never loads them)"
+  mkdir "$tmp/src"
+  tar -xzf "$tmp/sdist"/llama_cpp_python-"$VERSION".tar.gz -C "$tmp/src"
+  src="$tmp/src/llama_cpp_python-$VERSION"
+  if [ "$(grep -cF "$COMMON_ON" "$src/CMakeLists.txt")" != "1" ]; then
+    echo "error: llama-cpp-python $VERSION's CMakeLists.txt no longer has the line this script turns off:" >&2
+    echo "       $COMMON_ON  (update scripts/build_llama.sh for this version)" >&2
+    exit 1
+  fi
+  sed -i 's/set(LLAMA_BUILD_COMMON ON CACHE/set(LLAMA_BUILD_COMMON OFF CACHE/' "$src/CMakeLists.txt"
+  step "building it with CMAKE_ARGS=\"$FLAGS\" on $(nproc) cores (about 2-4 min)"
   CMAKE_ARGS="$FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "${pip[@]}" wheel -q --no-cache-dir --no-deps -w "$tmp/wheel" "$tmp/sdist"/llama_cpp_python-"$VERSION".tar.gz
+    "${pip[@]}" wheel -q --no-cache-dir --no-deps -w "$tmp/wheel" "$src"
   built=$(echo "$tmp/wheel"/llama_cpp_python-"$VERSION"-*.whl)
   wheel="$CACHE/$(basename "$built")"
   cp "$built" "$wheel.part" && mv "$wheel.part" "$wheel"
-  printf '%s' "$FLAGS" >"$wheel.portable.part" && mv "$wheel.portable.part" "$wheel.portable"
+  printf '%s' "$BUILD_ID" >"$wheel.portable.part" && mv "$wheel.portable.part" "$wheel.portable"
   echo "    cached $wheel"
 fi
 
