@@ -263,6 +263,32 @@ class RuleMetrics(BaseModel):
     fnr: Estimate
 
 
+class Leniency(BaseModel):
+    """The reviewer's scores against the humans' on the papers that have both: a reviewer that agrees on the
+    ranking (AUC, Spearman) can still sit a point above every human, which moves every accept decision."""
+
+    n: int
+    reviewer_mean: Estimate = Field(description="Mean of the reviewer's mean Overall")
+    human_mean: Estimate = Field(description="Mean of each paper's mean human recommendation")
+    gap: Estimate = Field(description="Reviewer minus human, paired per paper: > 0 is more lenient than the humans")
+    reviewer_accept_rate: Estimate = Field(description="Share of papers with mean Overall >= the threshold")
+    human_accept_rate: Estimate = Field(description="Share with mean human recommendation >= the threshold")
+    true_accept_rate: float = Field(description="Share of these papers actually accepted")
+
+
+class Disagreement(BaseModel):
+    """A paper where the reviewer's mean Overall is far from the humans' mean recommendation."""
+
+    id: str
+    accepted: bool
+    reviewer_overall: float
+    human_mean: float
+    gap: float = Field(description="Reviewer minus human")
+
+
+DISAGREEMENTS_SHOWN = 5
+
+
 class CalibrationReport(BaseModel):
     """Metrics on the reviewed papers; and, so a model that fails on the hard half is not reported as calibrated on
     the easy half, the same rules with every failed paper counted as a rejection."""
@@ -293,6 +319,10 @@ class CalibrationReport(BaseModel):
     n_with_humans: int
     krippendorff_alpha: Estimate | None = Field(description="Agreement of the ensemble's Overall scores (interval)")
     human_baseline: RuleMetrics | None = Field(description="One human's recommendation >= threshold, averaged")
+    leniency: Leniency | None = Field(default=None, description="Reviewer against human scores (None: no humans)")
+    disagreements: list[Disagreement] = Field(
+        default_factory=list, description=f"The {DISAGREEMENTS_SHOWN} papers with the largest |reviewer - human|"
+    )
     skipped_lines: list[LineError] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list)
 
@@ -355,6 +385,15 @@ def build_report(
             ),
             **common,
         )
+    leniency = _leniency(human_score, human_mean, human_truth, threshold, common) if humans else None
+    disagreements = sorted(
+        (
+            Disagreement(id=result.id, accepted=result.accepted, reviewer_overall=result.mean_overall,
+                         human_mean=float(mean), gap=float(result.mean_overall - mean))
+            for result, mean in zip(humans, human_mean, strict=True)
+        ),
+        key=lambda paper: (-abs(paper.gap), paper.id),
+    )[:DISAGREEMENTS_SHOWN]  # fmt: skip
     failure_rules: list[RuleMetrics] = []
     failure_auc = None
     if failed:
@@ -405,6 +444,28 @@ def build_report(
         n_with_humans=len(humans),
         krippendorff_alpha=alpha,
         human_baseline=baseline,
+        leniency=leniency,
+        disagreements=disagreements,
         skipped_lines=list(skipped_lines),
         failures=[f"{result.id}: {failure}" for result in results for failure in result.failures],
+    )
+
+
+def _leniency(
+    reviewer: np.ndarray, human: np.ndarray, accepted: Sequence[bool], threshold: float, common: dict[str, int]
+) -> Leniency:
+    """Means, their paired gap and accept rates at the threshold, each with a bootstrap CI over papers."""
+    n = len(reviewer)
+
+    def mean_of(values: np.ndarray) -> Estimate:
+        return metrics.estimate(lambda idx: float(np.mean(values[idx])), n, **common)
+
+    return Leniency(
+        n=n,
+        reviewer_mean=mean_of(reviewer),
+        human_mean=mean_of(human),
+        gap=mean_of(reviewer - human),
+        reviewer_accept_rate=mean_of((reviewer >= threshold).astype(float)),
+        human_accept_rate=mean_of((human >= threshold).astype(float)),
+        true_accept_rate=float(np.mean(np.asarray(accepted, dtype=float))),
     )

@@ -59,12 +59,17 @@ def test_replayed_calibration_reports_every_metric_as_recorded(replayed: tuple[P
                  for name in ("accuracy", "balanced_accuracy", "f1", "fpr", "fnr")]  # fmt: skip
     # Spearman and alpha are None only when undefined (e.g. every mean Overall equal): the key is still reported
     estimates += [report["roc_auc"], *[report[key] for key in ("spearman_human", "krippendorff_alpha") if report[key]]]
+    lenient = report["leniency"]  # the reviewer's scores against the humans' (issue: reviewer leniency)
+    estimates += [lenient[key] for key in ("reviewer_mean", "human_mean", "gap", "reviewer_accept_rate")]
     for estimate in estimates:  # every metric of the issue, with its bootstrap CI where one is defined
         assert set(estimate) >= {"value", "ci_low", "ci_high"}
         if estimate["value"] is not None and estimate["ci_low"] is not None:
             assert estimate["ci_low"] <= estimate["value"] <= estimate["ci_high"]
     assert report["roc_auc"]["value"] is not None and 0 <= report["roc_auc"]["value"] <= 1
     assert report["n_with_humans"] == PAPERS and report["ensemble"] == 2
+    assert lenient["n"] == PAPERS and len(report["disagreements"]) == 5
+    gaps = [abs(paper["gap"]) for paper in report["disagreements"]]
+    assert gaps == sorted(gaps, reverse=True)
 
 
 def test_a_finished_calibration_reprints_its_table_without_calling_the_model(

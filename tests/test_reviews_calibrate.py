@@ -17,6 +17,7 @@ from scientist.reviews import metrics
 from scientist.reviews.calibrate import (
     SHIPPED_DATASET,
     CalibrationError,
+    PaperResult,
     build_report,
     load_dataset,
     run_calibration,
@@ -125,6 +126,36 @@ def test_metrics_match_hand_computed_values(stub: ReviewStub, tmp_path: Path) ->
         assert estimate.ci_low is not None and estimate.ci_high is not None
         assert estimate.value is not None and estimate.ci_low <= estimate.value <= estimate.ci_high
     assert (report.n_papers, report.n_accepted, report.n_with_humans) == (4, 2, 4)
+    # leniency: reviewer 6, 6, 4.5, 2.5 against human means 20/3, 9/2, 19/3, 10/3 (paired gaps -2/3, 3/2, -11/6, -5/6)
+    lenient = report.leniency
+    assert lenient is not None and lenient.n == 4
+    assert lenient.reviewer_mean.value == pytest.approx(4.75)
+    assert lenient.human_mean.value == pytest.approx((20 / 3 + 9 / 2 + 19 / 3 + 10 / 3) / 4)
+    assert lenient.gap.value == pytest.approx(-11 / 24)  # harsher than the humans
+    assert lenient.gap.ci_low is not None and lenient.gap.ci_high is not None
+    assert lenient.gap.ci_low <= lenient.gap.value <= lenient.gap.ci_high
+    # at >= 6 the reviewer accepts t1, t2; the humans' means accept t1, t3; t1 and t3 were accepted
+    assert (lenient.reviewer_accept_rate.value, lenient.human_accept_rate.value, lenient.true_accept_rate) == (
+        0.5, 0.5, 0.5
+    )  # fmt: skip
+    assert [(paper.id, round(paper.gap, 3)) for paper in report.disagreements] == [
+        ("t3", -1.833), ("t2", 1.5), ("t5", -0.833), ("t1", -0.667)
+    ]  # fmt: skip
+
+
+def test_leniency_shows_a_reviewer_kinder_than_the_humans_and_is_absent_without_humans() -> None:
+    kind = [
+        PaperResult(id=f"p{i}", accepted=i % 2 == 0, human_recommendations=[3, 4], overall=[8, 8],
+                    decisions=["accept", "accept"], decision="accept", decision_source="majority", mean_overall=8.0)
+        for i in range(6)
+    ]  # fmt: skip
+    report = build_report(kind, dataset="d", model="m", options=ReviewOptions(ensemble=2, fewshot=0), resamples=50)
+    assert report.leniency is not None and report.leniency.gap.value == pytest.approx(4.5)
+    assert report.leniency.reviewer_accept_rate.value == 1.0 and report.leniency.human_accept_rate.value == 0.0
+    assert len(report.disagreements) == 5  # the five largest shown, not all six
+    silent = [paper.model_copy(update={"human_recommendations": []}) for paper in kind]
+    report = build_report(silent, dataset="d", model="m", options=ReviewOptions(ensemble=2, fewshot=0), resamples=50)
+    assert report.leniency is None and report.disagreements == []
 
 
 def test_metric_functions() -> None:
@@ -184,6 +215,9 @@ def test_calibrate_command_end_to_end(stub: ReviewStub, tmp_path: Path, monkeypa
     table = CliRunner().invoke(app, [*args, "--limit", "2", "--resamples", "50"])
     assert table.exit_code == 0 and len(stub.requests) == calls  # everything was already reviewed
     assert "ROC AUC of mean Overall (continuous)" in table.stdout and "decision field" in table.stdout
+    # t1 (6 against humans' 6.67) and t2 (6 against 4.5): on average half a point kinder than the humans
+    assert "Leniency on 2 papers with human scores" in table.stdout and "gap 0.417" in table.stdout
+    assert "largest disagreements with humans" in table.stdout and "+1.50" in table.stdout
     # the Overall rule's cut-off comes from config, set before calibrating; changing it re-scores stored reviews
     monkeypatch.setenv("SCIENTIST_REVIEW_ACCEPT_THRESHOLD", "4")
     rescored = json.loads(CliRunner().invoke(app, [*args, "--json", "--resamples", "50"]).stdout)

@@ -402,6 +402,30 @@ def _fmt(estimate: Estimate | None) -> str:
     return f"{estimate.value:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]"
 
 
+def _print_leniency(console: Console, report: CalibrationReport) -> None:
+    """Is the reviewer harsher or kinder than the humans, and on which papers does it disagree most."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    lenient = report.leniency
+    if lenient is None:
+        return
+    console.print(
+        f"Leniency on {lenient.n} papers with human scores: reviewer mean Overall {_fmt(lenient.reviewer_mean)},"
+        f" human mean {_fmt(lenient.human_mean)}, gap {_fmt(lenient.gap)} (> 0: kinder than the humans)"
+    )
+    console.print(
+        f"Accept rate at >= {report.threshold:g}: reviewer {_fmt(lenient.reviewer_accept_rate)}, humans"
+        f" {_fmt(lenient.human_accept_rate)}, actually accepted {lenient.true_accept_rate:.3f}"
+    )
+    if report.disagreements:
+        table = Table("paper", "accepted", "reviewer", "human mean", "gap", title="largest disagreements with humans")
+        for paper in report.disagreements:
+            table.add_row(escape(paper.id), "yes" if paper.accepted else "no", f"{paper.reviewer_overall:.2f}",
+                          f"{paper.human_mean:.2f}", f"{paper.gap:+.2f}")  # fmt: skip
+        console.print(table)
+
+
 def _print_report(console: Console, report: CalibrationReport) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -432,6 +456,7 @@ def _print_report(console: Console, report: CalibrationReport) -> None:
         console.print(f"ROC AUC with failures scored lowest: {_fmt(report.roc_auc_failures_as_reject)}")
     console.print(f"Spearman with mean human recommendation (n={report.n_with_humans}): {_fmt(report.spearman_human)}")
     console.print(f"Krippendorff's alpha (interval) inside the ensemble: {_fmt(report.krippendorff_alpha)}")
+    _print_leniency(console, report)
     for bad in report.skipped_lines:
         console.print(f"[yellow]skipped line {bad.line}:[/] {bad.error}")
     for failure in report.failures:
