@@ -517,3 +517,25 @@ def test_monitor_evidence_is_not_rich_markup(capsys: pytest.CaptureFixture[str])
     _print([event], as_json=False)
     out = capsys.readouterr().out
     assert "[link=http://evil.example]fine[/link]" in out and "\x1b]0" not in out
+
+
+def test_study_status_shows_a_cells_error_without_escapes_or_markup(tmp_path: Path) -> None:
+    """A cell's error quotes what a run raised, which can carry model or sandbox text."""
+    from scientist.store import open_store
+    from scientist.study.execute import _set_status, record_study
+    from scientist.study.spec import parse_study
+    from tests.cli_runner import run_cli
+
+    spec = parse_study('name = "hostile"\ntopics = ["t"]\ntemplates = ["reward_misspec"]\nmodels = ["openai/m"]\n'
+                       'variants = ["plain"]\nn = 1\nseeds = [0]\n')  # fmt: skip
+    db = str(tmp_path / "study.sqlite")
+    store = open_store(db)
+    try:
+        (cell_id,) = record_study(store, spec).values()
+        _set_status(store, cell_id, "failed", "run 0: " + "".join(TERMINAL_ATTACKS) + "[link=http://evil.example]ok")
+    finally:
+        store.close()
+    shown = run_cli("study", "status", "hostile", "--db", db, env={"COLUMNS": "400"})
+    assert shown.returncode == 0, shown.stderr
+    assert "[link=http://evil.example]ok" in shown.stdout  # shown as text, not turned into a link
+    assert not any(char in shown.stdout for char in ("\x1b", "\x07", "\x9b", "\u202e", "\r"))

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from scientist.commands.store import DbOption
+from scientist.display import safe
 
 app = typer.Typer()
 
@@ -68,7 +69,7 @@ def leaderboard(
         flags = f"[red]{e.flagged_runs} run(s): {', '.join(e.flags)}[/]" if e.flagged_runs else ""
         if e.notes:  # lower-severity events (e.g. a number the writer removed): shown, not counted as flags
             flags += f"{' ' if flags else ''}[yellow]notes: {', '.join(e.notes)}[/]"
-        table.add_row(e.key, f"{e.mean:.3f}", ci, str(e.n), f"{e.cost_usd:.4f}", f"{e.tokens:,}", flags)
+        table.add_row(safe(e.key), f"{e.mean:.3f}", ci, str(e.n), f"{e.cost_usd:.4f}", f"{e.tokens:,}", flags)
     console.print(table)
     if not board.entries:
         console.print(f"no stored run has {metric!r}; import runs with `scientist store import RUNS_DIR`")

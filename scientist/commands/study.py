@@ -12,6 +12,7 @@ import typer
 
 from scientist.approvals.errors import ApprovalPendingError
 from scientist.commands.store import DbOption
+from scientist.display import safe
 from scientist.errors import ExitCode
 
 app = typer.Typer(help="Studies: topics x templates x models x scaffold variants x n x seeds, and their report.",
@@ -109,8 +110,8 @@ def run(
         runner.close()
     for cell in result.cells:
         colour = {"completed": "green", "failed": "red"}.get(cell.status, "yellow")
-        console.print(f"[{colour}]{cell.status}[/] {cell.key}  {len(cell.runs)} run(s)"
-                      + (f"  {cell.error}" if cell.error else ""), highlight=False, soft_wrap=True)  # fmt: skip
+        console.print(f"[{colour}]{cell.status}[/] {safe(cell.key)}  {len(cell.runs)} run(s)"
+                      + (f"  {safe(cell.error)}" if cell.error else ""), highlight=False, soft_wrap=True)  # fmt: skip
     console.print(f"study {spec.name}: {result.count('completed')} of {len(result.cells)} cells completed,"
                   f" {result.count('failed')} failed; `scientist study report {study_file}`")  # fmt: skip
     if result.judged is not None:
@@ -146,10 +147,10 @@ def status(study: StudyArgument, db: DbOption = None) -> None:
         mine = [run for run in runs if run.cell_key == cell.key]
         scores = [run.score for run in mine if run.score is not None]
         table.add_row(
-            cell.variant, cell.model, cell.template, str(cell.n), str(cell.seed), cell.status,
+            safe(cell.variant), safe(cell.model), safe(cell.template), str(cell.n), str(cell.seed), safe(cell.status),
             f"{sum(run.status in ('completed', 'stopped') for run in mine)}/{cell.n}",
             f"{max(scores):g}" if scores else "-", f"{sum(run.total_tokens for run in mine):,}",
-            str(cell.params.get("error", "")),
+            safe(cell.params.get("error", "")),  # a run's error can quote model or sandbox text
         )  # fmt: skip
     Console().print(table)
 

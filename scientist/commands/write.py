@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scientist.display import safe
+
 app = typer.Typer()
 console = Console()
 
@@ -32,15 +34,15 @@ def write(
         info, run_dir, paper = rewrite_paper(
             settings.runs_dir, run_id, feedback, progress=lambda s, m: status.update(f"[cyan]{s}[/] {m}")
         )
-    console.print(f"[green]paper written[/] for run {info.id}: {paper['title']}", highlight=False)
+    console.print(f"[green]paper written[/] for run {info.id}: {safe(paper['title'])}", highlight=False)
     for key in ("pdf", "tex", "md", "html", "bib"):
         if paper.get(key):
             console.print(f"{key}: {(run_dir / paper[key]).resolve()}", soft_wrap=True)
     notice = paper["latex"]["notice"]
     if notice:
-        console.print(f"[yellow]{notice}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{safe(notice)}[/]", highlight=False, soft_wrap=True)
     if paper["removed_citations"]:
-        keys = ", ".join(item["key"] for item in paper["removed_citations"])
+        keys = ", ".join(safe(item["key"]) for item in paper["removed_citations"])  # the model's cite keys
         console.print(f"[yellow]removed citations of papers not in the index:[/] {keys}", highlight=False)
     console.print(f"review it with `scientist resume {info.id}` (or `scientist review {run_dir / paper['md']}`)",
                   highlight=False, soft_wrap=True)
