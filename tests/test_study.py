@@ -287,6 +287,29 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_max_failures_stops_the_study_once_too_many_cells_failed(llm: OpenAIStub, tmp_path: Path) -> None:
+    """A model that fails every run (a broken key, a dead server) should not get to spend on every cell."""
+    path = tmp_path / "study.toml"
+    path.write_text(study_text(llm.base_url, tmp_path / "llm-cache").replace("n = 3", "n = 1"))
+    db = str(tmp_path / "study.sqlite")
+    args = ["study", "run", str(path), "--db", db, "--runs-dir", str(tmp_path / "runs")]
+    refused = run_cli(*args, "--max-failures", "lots")
+    assert refused.returncode == 2 and "--max-failures 'lots' is neither a count nor a fraction" in refused.stderr
+    assert not Path(db).exists() or not stored(db)["cells"]  # refused before the study was recorded
+
+    stopped = run_cli(*args, "--max-failures", "0")
+    assert stopped.returncode == 1, stopped.stderr
+    said = " ".join(stopped.stderr.split())
+    assert "1 of the 4 cells this `study run` started failed (--max-failures 0)" in said, said
+    assert "Traceback" not in stopped.stderr and "--retry-failed" in said
+    cells = stored(db)["cells"].values()
+    assert sorted((model, status) for _, model, status, _ in cells) == [
+        ("openai/crashy", "failed"), ("openai/crashy", "pending"),
+        ("openai/gpt-4o-mini", "pending"), ("openai/gpt-4o-mini", "pending"),
+    ]  # fmt: skip
+
+
 def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: OpenAIStub, tmp_path: Path) -> None:
     text = study_text(llm.base_url, tmp_path / "llm-cache")
     text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')

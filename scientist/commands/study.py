@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from scientist.approvals.errors import ApprovalPendingError
+from scientist.commands.options import MaxFailuresOption
 from scientist.commands.store import DbOption
 from scientist.display import safe
 from scientist.errors import ExitCode
@@ -57,6 +58,7 @@ def run(
     amend: Annotated[
         bool, typer.Option("--amend", help="Record a change to the pre-registered study as an amendment and go on")
     ] = False,
+    max_failures: MaxFailuresOption = None,
 ) -> None:
     """Run every unfinished cell; re-running continues where it stopped (finished cells are skipped).
 
@@ -72,6 +74,7 @@ def run(
     """
     from rich.console import Console
 
+    from scientist.batch import FailureLimit
     from scientist.config import load_settings
     from scientist.executors import get_executor, settings_env
     from scientist.store import open_store
@@ -80,6 +83,7 @@ def run(
     from scientist.study.spec import CellSpec, load_study
 
     spec = load_study(study_file)
+    limit = FailureLimit.parse(max_failures)  # a bad value is refused before any cell runs
     root = runs_dir or load_settings().runs_dir
     console = Console()
     runner = get_executor(executor, concurrency=concurrency, address=ray_address, env=settings_env())
@@ -95,7 +99,8 @@ def run(
                 spinner.update(f"[bold cyan]judge[/] {what} {run_dir.name}")
 
             result = run_study(spec, store, root, progress=progress, retry_failed=retry_failed, executor=runner,
-                               judge=not no_judge, judge_progress=judging, amend=amend)  # fmt: skip
+                               judge=not no_judge, judge_progress=judging, amend=amend,
+                               max_failures=limit)  # fmt: skip
     except StudyStoppedError as err:  # a human rejected raising its budget: a deliberate end, reported
         console.print(f"[yellow]stopped[/] {err.message}; {err.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.OK) from None

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from scientist.batch import BatchStoppedError, FailureLimit
 from scientist.config import Settings
 from scientist.context import ProgressCallback
 from scientist.errors import BudgetExceededError, ConfigError, ScientistError
@@ -214,9 +215,14 @@ def run_study(
     judge: bool = True,
     judge_progress: JudgeProgress | None = None,
     amend: bool = False,
+    max_failures: FailureLimit | None = None,
 ) -> StudyResult:
     """Run every unfinished cell; failed cells are recorded and skipped (retried with `retry_failed`); then the
-    study's judge reviews every finished run not judged yet (`judge=False`: later, by another `study run`)."""
+    study's judge reviews every finished run not judged yet (`judge=False`: later, by another `study run`).
+
+    `max_failures` (scientist.batch's `--max-failures`): once more cells of this invocation failed than it
+    tolerates, the study stops (BatchStoppedError) with everything recorded: a broken key or server would fail
+    every cell alike, and each failed cell may have spent first."""
     from scientist.judging import check_judge
     from scientist.study.check import check_study
 
@@ -248,6 +254,8 @@ def run_study(
     if executor.in_process:
         task = partial(execute_cell, store=store, progress=_stoppable(progress, executor))
     budget: CellOutcome | None = None
+    failed_now = 0
+    too_many = False
     with closing(executor.map_unordered(task, jobs)) as finished:
         for done in finished:
             job = jobs[done.index]
@@ -258,10 +266,21 @@ def run_study(
             if outcome.budget_spent or outcome.stopped:
                 budget = outcome
                 break  # closing the map stops the other cells: they would find the budget spent too
+            failed_now += outcome.status == "failed"
+            if max_failures is not None and failed_now > max_failures.tolerated(len(jobs)):
+                too_many = True
+                break  # running cells are interrupted (resumable), queued ones never start
     if budget is not None and budget.stopped:
         raise StudyStoppedError(budget.error or "the study was stopped", hint=budget.hint)
     if budget is not None:
         raise StudyBudgetError(budget.error or "the study's budget is spent", hint=budget.hint or _BUDGET_HINT)
+    if too_many and max_failures is not None:
+        raise BatchStoppedError(
+            f"{failed_now} of the {len(jobs)} cells this `study run` started failed (--max-failures"
+            f" {max_failures.describe()}): the study stopped; every finished, failed and interrupted cell is recorded",
+            hint=f"see each cell's error with `scientist study status {spec.name}`, fix the cause, then `scientist"
+            " study run` on the same file continues (--retry-failed runs the failed cells again)",
+        )
     result = StudyResult(name=spec.name, cells=[outcomes[cell.key] for cell in spec.cells() if cell.key in outcomes])
     if judge:
         result.judged = judge_study(store, cell_ids, resolved[0], resolved[1], judge_progress)
