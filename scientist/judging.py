@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.audit import AuditLog, canonical_json
+from scientist.batch import BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
 from scientist.errors import ConfigError, ScientistError, StructuredOutputError
 from scientist.runs import RUN_FILE, RunInfo
@@ -265,14 +266,19 @@ def judge_runs(
     *,
     record: Callable[[Path], object] | None = None,
     progress: JudgeProgress | None = None,
+    max_failures: FailureLimit | None = None,
 ) -> JudgePass:
-    """Judge every finished run in `run_dirs` (the judge checked first); `record` stores each verdict at once."""
+    """Judge every finished run in `run_dirs` (the judge checked first); `record` stores each verdict at once.
+
+    `max_failures` (scientist.batch's `--max-failures`): once more papers of this pass got no valid form than it
+    tolerates (a count, or a fraction of the runs not judged before), the pass stops with every verdict kept."""
     check_judge(settings, judge)
     result = JudgePass(judge=judge)
     failed_first: list[Path] = []  # new verdicts without a form, while this judge has filled none
     worked = False
-    for run_dir in run_dirs:
-        before = existing_judgement(run_dir, judge)
+    earlier = {run_dir: existing_judgement(run_dir, judge) for run_dir in run_dirs}
+    to_judge = sum(verdict is None for verdict in earlier.values())
+    for run_dir, before in earlier.items():
         worked = worked or (before is not None and before.status == "judged")
         if progress is not None:
             progress(run_dir, "kept" if before is not None else "judging")
@@ -295,6 +301,13 @@ def judge_runs(
             failed_first.append(run_dir)
             if len(failed_first) >= BROKEN_AFTER:
                 _broken(judge, failed_first, verdict.error or "no valid form", record)
+        if max_failures is not None and len(result.failed) > max_failures.tolerated(to_judge):
+            raise BatchStoppedError(
+                f"{len(result.failed)} of the {to_judge} papers this pass judges got no valid form from {judge.model}"
+                f" (--max-failures {max_failures.describe()}): the pass stopped; every verdict so far is kept",
+                hint="see the failed verdicts' errors (judge/HASH/judgement.json in each run folder); the same"
+                " command continues with the runs not judged yet, or --judge-model judges them all with another",
+            )
     return result
 
 

@@ -249,6 +249,31 @@ def test_a_judge_that_never_fills_the_form_stops_the_pass_instead_of_scoring_eve
     store.close()
 
 
+def test_max_failures_stops_a_judging_pass_and_keeps_every_verdict(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
+) -> None:
+    stub, _ = judge_llm
+    runs = isolated_env / "runs"
+    for index, quality in enumerate([5, "none", "none", 6]):  # a judge that works, then cannot fill two forms
+        make_run(runs, f"run-{index}", variant="plain", quality=quality, self_overall=7)  # type: ignore[arg-type]
+    db = str(isolated_env / "s.sqlite")
+    result = run_cli("judge", str(runs), "--db", db, "--max-failures", "1")
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, said
+    assert "2 of the 4 papers this pass judges got no valid form" in said and "(--max-failures 1)" in said
+    assert "Traceback" not in said and len(stub.requests) == 3  # run-3 was never asked for
+    verdicts = {path.parents[2].name: json.loads(path.read_text())["status"]
+                for path in runs.glob("*/judge/*/judgement.json")}  # fmt: skip
+    assert verdicts == {"run-0": "judged", "run-1": "failed", "run-2": "failed"}  # kept, and in the store
+    store = open_store(db)
+    with store.session() as session:
+        assert sorted(session.scalars(select(Judgement.run_id))) == ["run-0", "run-1", "run-2"]
+    store.close()
+    again = run_cli("judge", str(runs), "--db", db, "--max-failures", "1")  # continues with the run not judged yet
+    assert again.returncode == 0, again.stderr
+    assert "1 judged, 3 already judged" in again.stdout.replace("\n", " ") and len(stub.requests) == 4
+
+
 def test_a_killed_judging_pass_loses_nothing_already_judged(
     judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
 ) -> None:

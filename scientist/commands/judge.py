@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from scientist.commands.options import MaxFailuresOption
 from scientist.commands.store import DbOption
 
 app = typer.Typer()
@@ -26,6 +27,7 @@ def judge(
     budget_usd: Annotated[
         float | None, typer.Option("--budget-usd", min=0, help="Hard USD cap per judged run (default: config)")
     ] = None,
+    max_failures: MaxFailuresOption = None,
 ) -> None:
     """Review each finished run's final paper with the judge settings (the judge table of scientist.toml).
 
@@ -35,11 +37,13 @@ def judge(
     """
     from rich.console import Console
 
+    from scientist.batch import FailureLimit
     from scientist.config import load_settings
     from scientist.judging import judge_runs, judge_settings, resolve_judge, run_folders_under
     from scientist.store import open_store
     from scientist.store.importer import import_run
 
+    limit = FailureLimit.parse(max_failures)
     base = load_settings(budget_usd=budget_usd)
     resolved = resolve_judge(base, model=judge_model)
     settings = judge_settings(base, resolved)
@@ -54,7 +58,7 @@ def judge(
                 spinner.update(f"[bold cyan]{what}[/] {run_dir.name}")
 
             result = judge_runs(folders, settings, resolved, record=lambda run_dir: import_run(store, run_dir),
-                                progress=progress)  # fmt: skip
+                                progress=progress, max_failures=limit)  # fmt: skip
     finally:
         store.close()
     console.print(
