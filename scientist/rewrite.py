@@ -20,9 +20,16 @@ REFUSED = {
 
 
 def rewrite_paper(
-    runs_dir: Path, run_id: str, feedback: str | None = None, progress: ProgressCallback | None = None
+    runs_dir: Path,
+    run_id: str,
+    feedback: str | None = None,
+    progress: ProgressCallback | None = None,
+    **overrides: Any,
 ) -> tuple[RunInfo, Path, dict[str, Any]]:
-    """Write the run's paper again from its recorded idea and experiments; returns (run info, folder, paper.json)."""
+    """Write the run's paper again from its recorded idea and experiments; returns (run info, folder, paper.json).
+
+    The run's recorded settings apply, except `overrides` (as for `scientist resume`: repair_retries, max_tokens,
+    the current config's `models` entries), which are audited with the rewrite."""
     from scientist.llm import check_model
     from scientist.monitors.hooks import check_paper
     from scientist.pipeline import build_graph, checkpointer, thread_config
@@ -32,7 +39,7 @@ def rewrite_paper(
     info, run_dir = load_run(runs_dir, run_id)
     if info.status in REFUSED:
         raise ScientistError(f"run {info.id} is {info.status}: {info.status_detail}", hint=REFUSED[info.status])
-    settings = resume_settings(run_dir)
+    settings = resume_settings(run_dir, **overrides)
     check_model(settings)
     context, _ = _context(info, run_dir, settings, progress)
     with checkpointer(run_dir) as saver:
@@ -45,7 +52,9 @@ def rewrite_paper(
                 hint=f"`scientist resume {info.id}` runs them first (see `scientist runs show {info.id}`)",
             )
         feedback = (feedback or "").strip() or state.get("write_feedback")
-        context.audit.append("write_rerun", "user", {"feedback": feedback is not None, "previous_status": info.status})
+        changed = {key: value for key, value in overrides.items() if value is not None}
+        context.audit.append("write_rerun", "user", {"feedback": feedback is not None, "previous_status": info.status,
+                                                     "overrides": changed})  # fmt: skip
         context.audit.append("node_start", "pipeline", {"node": "write", "rerun": True})
         # No bound graph: a finding that needs a human stops this command (MonitorStopError); the checkpoint stays.
         try:

@@ -202,7 +202,7 @@ def test_resume_can_raise_the_retries_and_the_token_cap_its_hints_name(tmp_path:
 
     from scientist.runner import resume_settings
 
-    assert {"--repair-retries", "--max-tokens"} <= options_of("resume")
+    assert {"--repair-retries", "--max-tokens"} <= options_of("resume") & options_of("write")
     (tmp_path / "config.json").write_text(json.dumps({"model": "local/smollm2-135m", "repair_retries": 1}))
     settings = resume_settings(tmp_path, repair_retries=4, max_tokens=None)
     assert settings.repair_retries == 4 and settings.max_tokens is None and settings.model == "local/smollm2-135m"

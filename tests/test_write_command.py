@@ -35,8 +35,10 @@ def test_write_rewrites_a_finished_replay_run_then_resume_reviews_it(recorded_ru
     before = (run_dir / "paper" / "paper.md").read_text()
     calls_before = len(AuditLog(run_dir).find(kind="llm_call"))
 
-    result = run_cli("write", run_dir.name, env=env)
+    result = run_cli("write", run_dir.name, "--repair-retries", "4", env=env)  # a knob the structured hints name
     assert result.returncode == 0, result.stderr + result.stdout
+    (rerun,) = AuditLog(run_dir).find(kind="write_rerun")
+    assert rerun.payload["overrides"] == {"repair_retries": 4}
     assert "paper written" in result.stdout and f"scientist resume {run_dir.name}" in " ".join(result.stdout.split())
     paper = json.loads((run_dir / "paper.json").read_text())
     assert (run_dir / paper["md"]).read_text() == before  # same recorded answers, same paper
