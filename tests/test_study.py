@@ -310,6 +310,13 @@ def test_max_failures_stops_the_study_once_too_many_cells_failed(llm: OpenAIStub
     ]  # fmt: skip
 
 
+def _answers_ctrl_c() -> None:
+    """In the child before exec: SIGINT handled and unblocked. A process inherits an ignored or blocked SIGINT from
+    whatever started it (Python then installs no KeyboardInterrupt handler); a terminal's Ctrl-C assumes neither."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: OpenAIStub, tmp_path: Path) -> None:
     text = study_text(llm.base_url, tmp_path / "llm-cache")
     text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')
@@ -318,7 +325,8 @@ def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: 
     db, runs_root = str(tmp_path / "study.sqlite"), tmp_path / "runs"
     args = ["study", "run", str(path), "--db", db, "--runs-dir", str(runs_root)]
     process = subprocess.Popen([*SCIENTIST, *args], env=dict(os.environ), start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               preexec_fn=_answers_ctrl_c, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
     deadline, interrupted = time.monotonic() + 600, False
     while time.monotonic() < deadline and process.poll() is None:
         logs = list(runs_root.glob("studies/*/*/sample-1/*/audit.jsonl"))
@@ -327,9 +335,9 @@ def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: 
             interrupted = True
             break
         time.sleep(0.05)
-    _, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=120)
     assert interrupted, "the study ended before its second run reached the experiment"
-    assert process.returncode == 130, stderr
+    assert process.returncode == 130, (process.returncode, stderr, stdout)
     assert "study run" in stderr and "Traceback" not in stderr
     (cell,) = stored(db)["cells"].values()
     assert cell[2] == "interrupted"
