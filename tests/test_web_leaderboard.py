@@ -157,3 +157,35 @@ def test_the_token_guards_the_leaderboard_and_files(board) -> None:  # type: ign
     assert client.get("/leaderboard?token=s3cret-token").status_code == 200
     assert client.get(f"/files/{ids['a']}/review.json").status_code == 200  # the cookie the token URL set
     assert os.environ.get("SCIENTIST_SERVE_TOKEN") is None
+
+
+def test_the_page_shows_the_judges_scores_by_default_and_says_when_there_are_none(board) -> None:  # type: ignore[no-untyped-def]
+    """As `scientist leaderboard`: the configured judge's verdicts, else the runs' own reviews with a note."""
+    from scientist.config import load_settings
+    from scientist.judging import judgement_path, resolve_judge
+    from scientist.store.folder import JudgementRecord
+
+    client, runs, db, ids = board
+    fallback = client.get("/leaderboard").text
+    assert "no stored run has a verdict of" in fallback and 'id="score-kind">self' in fallback
+    own = client.get("/leaderboard?score=self").text
+    assert 'id="score-note"' not in own and 'id="score-kind">self' in own
+    refused = client.get("/leaderboard?score=vibes")
+    assert refused.status_code == 400 and "unknown score kind 'vibes'" in refused.text
+
+    judge = resolve_judge(load_settings())  # the page's judge: the same config, read by the same process
+    for name, overall in {"a": 9.0, "b": 2.0, "evil": 5.0}.items():  # the judge disagrees with the self-reviews
+        path = judgement_path(runs / ids[name], judge)
+        path.parent.mkdir(parents=True)
+        verdict = JudgementRecord(judge_hash=judge.hash, model=judge.model, status="judged", scores={"overall": overall},
+                                  overall=overall)  # fmt: skip
+        path.write_text(verdict.model_dump_json())
+    store = open_store(db)
+    assert not import_runs(store, runs).failed
+    store.close()
+    judged = client.get("/leaderboard").text
+    assert 'id="score-kind">judge' in judged and 'id="score-note"' not in judged
+    entries = judged.split('id="entries"')[1].split("</table>")[0]
+    means = re.findall(r'<tr class="[^"]*">\s*<td data-sort="[^"]*">.*?</td>\s*<td class="num" data-sort="([^"]+)"',
+                       entries, re.S)  # fmt: skip
+    assert [float(mean) for mean in means] == [9.0, 5.0, 2.0]

@@ -36,27 +36,19 @@ def leaderboard(
     from rich.table import Table
 
     from scientist.errors import ConfigError
-    from scientist.leaderboard.board import build
+    from scientist.leaderboard.board import SCORE_KINDS, build, scored_by
     from scientist.probes.report import all_reports
     from scientist.store import open_store
 
-    if score not in ("judge", "self"):
+    if score not in SCORE_KINDS:
         raise ConfigError(f"unknown score kind --score {score!r}", hint="use judge or self")
     console = Console()
     store = open_store(db)
     try:
-        judge_hash = None
-        if score == "judge":
-            from scientist.config import load_settings
-            from scientist.judging import resolve_judge
-            from scientist.store.queries import judged_runs
-
-            judge = resolve_judge(load_settings())
-            judge_hash = judge.hash if judged_runs(store, judge.hash) else None
-            if judge_hash is None:
-                note = "showing each run's own review (self-grading); `scientist judge RUNS_DIR` judges them"
-                console.print(f"[yellow]no stored run has a verdict of {judge.describe()}[/]: {note}", soft_wrap=True)
-        board = build(store, by=by, metric=metric, judge_hash=judge_hash)
+        judge_hash, note = scored_by(store, score)
+        if note is not None:
+            console.print(f"[yellow]{safe(note)}[/]", soft_wrap=True)
+        board = build(store, by=by, metric=metric, judge_hash=judge_hash).model_copy(update={"note": note})
         probes = all_reports(store) if html is not None else []
     finally:
         store.close()

@@ -44,6 +44,31 @@ class Leaderboard(BaseModel):
     metric: str
     entries: list[Entry]
     score: str = Field(default="self", description="self: each run's own review; judge: one judge's verdicts")
+    note: str | None = Field(default=None, description="Why the board shows other scores than asked for")
+
+
+SCORE_KINDS = ("judge", "self")
+
+
+def scored_by(store: Store, score: str = "judge") -> tuple[str | None, str | None]:
+    """Whose scores a board shows, for the CLI and the web page alike: `judge` is the configured judge's verdicts
+    (its settings hash) while any stored run has one, else the runs' own reviews with a note saying so; `self` is
+    always the runs' own. Returns (judge hash or None, note or None)."""
+    if score not in SCORE_KINDS:
+        raise LeaderboardInputError(f"unknown score kind {score!r}", hint=f"use one of: {', '.join(SCORE_KINDS)}")
+    if score == "self":
+        return None, None
+    from scientist.config import load_settings
+    from scientist.judging import resolve_judge
+    from scientist.store.queries import judged_runs
+
+    judge = resolve_judge(load_settings())
+    if judged_runs(store, judge.hash):
+        return judge.hash, None
+    return None, (
+        f"no stored run has a verdict of {judge.describe()}: showing each run's own review (self-grading);"
+        " `scientist judge RUNS_DIR` judges them"
+    )
 
 
 def _t_quantile(df: int) -> float:

@@ -68,17 +68,19 @@ def _resume_detached(runs_dir: Path, run_id: str) -> None:
     )
 
 
-def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str) -> Response:
-    """The leaderboard (scientist.leaderboard, same entries and page as `scientist leaderboard --html`), with its
-    paper/review links served by this app from the runs folder only."""
-    from scientist.leaderboard.board import build
+def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str, score: str = "judge") -> Response:
+    """The leaderboard (scientist.leaderboard, same entries and page as `scientist leaderboard --html`: the judge's
+    scores by default, `?score=self` for the runs' own), with its paper/review links served by this app from the
+    runs folder only."""
+    from scientist.leaderboard.board import build, scored_by
     from scientist.leaderboard.html import page_html
     from scientist.store import open_store
 
     try:
         store = open_store(db)
         try:
-            board = build(store, by=by, metric=metric)
+            judge_hash, note = scored_by(store, score)
+            board = build(store, by=by, metric=metric, judge_hash=judge_hash).model_copy(update={"note": note})
         finally:
             store.close()
     except ScientistError as err:
@@ -143,7 +145,9 @@ def create_app(
 
     def leaderboard(request: Request) -> Response:
         query = request.query_params
-        return leaderboard_page(runs_dir, db, query.get("by", "model"), query.get("metric", "overall"))
+        return leaderboard_page(
+            runs_dir, db, query.get("by", "model"), query.get("metric", "overall"), query.get("score", "judge")
+        )
 
     def run_file(request: Request) -> Response:
         return file_response(runs_dir, request.path_params["path"])
