@@ -344,6 +344,45 @@ def test_seed_corpus_is_loaded_once_per_file_version(tmp_path: Path) -> None:
     assert ensure_seed(index, seed) == 41 and index.count() == 41
 
 
+SEED_ONE = """
+import json, sys, time
+from pathlib import Path
+from scientist.tools.index import PaperIndex
+from scientist.tools.seed import ensure_seed, seeding
+folder, seed, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+while not go.exists():  # both processes start seeding together
+    time.sleep(0.01)
+with seeding(folder):
+    index = PaperIndex(folder, collection="shared")
+    added = ensure_seed(index, seed)
+hits = [hit.paper.id for hit in index.search("reward hacking in a gridworld", k=3)]
+print(json.dumps({"added": added, "count": index.count(), "hits": hits}))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_seeding_one_folder_seed_it_once_and_see_the_same_index(tmp_path: Path) -> None:
+    """Parallel study cells (threads, or Ray workers on one machine) open the same index folder at once: one seeds,
+    the other waits and then sees every paper, so their runs' prompts (and replayed answers) are the same."""
+    import subprocess
+    import sys
+
+    seed, go = CORPUS / "synthetic_ai_safety.jsonl", tmp_path / "go"
+    command = [sys.executable, "-c", SEED_ONE, str(tmp_path / "index"), str(seed), str(go)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    go.touch()
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(result["added"] for result in results) == [0, 40]  # seeded once
+    assert [result["count"] for result in results] == [40, 40]
+    assert results[0]["hits"] == results[1]["hits"] and len(results[0]["hits"]) == 3
+
+
 def test_the_cli_module_imports_nothing_heavy() -> None:
     """`scientist --help` stays fast: chromadb, torch and sentence-transformers load only when a command runs."""
     import subprocess

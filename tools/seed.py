@@ -3,13 +3,19 @@
 So a run without network (the embedded demo) still judges novelty against real neighbours. The file is
 `tools/corpus/seed.jsonl` (the `scientist index import` format); how it is recorded is in `tools/corpus/README.md`.
 Loading is skipped when the collection already holds this exact file (its sha256 is kept in the collection's
-metadata), so only the first run pays for embedding it.
+metadata), so only the first run pays for embedding it. Several processes on one machine (a study's cells in
+parallel, Ray workers) share the index folder: `seeding(path)` makes one of them seed while the others wait, then
+open the folder afterwards (a chroma client opened mid-seed sees a partial collection, or a locked database, and
+its runs' prompts differ from a run that came later).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from scientist.errors import ConfigError
@@ -33,6 +39,25 @@ def seed_corpus_path() -> Path | None:
             )
         return path
     return SEED_FILE if SEED_FILE.is_file() else None
+
+
+LOCK_FILE = ".seeding.lock"
+
+
+@contextlib.contextmanager
+def seeding(index_dir: Path | None) -> Iterator[None]:
+    """Hold the index folder's seeding lock (an flock, released if the process dies); None (a chroma server,
+    which serialises writes itself): no lock."""
+    if index_dir is None:
+        yield
+        return
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def ensure_seed(index: PaperIndex, path: Path | None = None) -> int:

@@ -21,18 +21,20 @@ _indexes: dict[tuple[str, str], PaperIndex] = {}
 def paper_index(ctx: RunContext) -> PaperIndex:
     """The workspace index (`$SCIENTIST_INDEX_*` or ~/.cache/scientist/index), seeded once, shared in-process."""
     from scientist.tools.index import PaperIndex, default_index_dir
-    from scientist.tools.seed import ensure_seed, seed_corpus_path
+    from scientist.tools.seed import ensure_seed, seed_corpus_path, seeding
 
-    location = os.environ.get("SCIENTIST_INDEX_URL") or str(default_index_dir())
+    url = os.environ.get("SCIENTIST_INDEX_URL")
+    location = url or str(default_index_dir())
     key = (location, os.environ.get("SCIENTIST_INDEX_COLLECTION", ""))
-    index = _indexes.get(key)
-    if index is None:
-        index = _indexes[key] = PaperIndex()
     source = seed_corpus_path()
-    if source is not None:
-        added = ensure_seed(index, source)
-        if added:
-            ctx.audit.append("seed_corpus_loaded", ACTOR, {"path": str(source), "papers": added})
+    # Opened and seeded under the folder's lock: another process seeding it now is waited for, not read half-done.
+    with seeding(None if url else default_index_dir()):
+        index = _indexes.get(key)
+        if index is None:
+            index = _indexes[key] = PaperIndex()
+        added = ensure_seed(index, source) if source is not None else 0
+    if added:
+        ctx.audit.append("seed_corpus_loaded", ACTOR, {"path": str(source), "papers": added})
     return index
 
 
