@@ -559,20 +559,29 @@ class LLMGateway:
         last_error = ""
         model = self.settings.model_for(role)
         cap = self._cap(model, max_tokens)
-        truncated = False
+        truncated = overflowed = False
         for attempt in range(self.settings.repair_retries + 1):
-            completion = self.complete(
-                prompt,
-                extra_messages=repair,
-                response_format=response_format,
-                temperature=temperature,
-                max_tokens=cap,
-                seed=seed,
-                sample_index=sample_index,
-                stage=stage,
-                role=role,
-                exact_cap=True,
-            )
+            try:
+                completion = self.complete(
+                    prompt,
+                    extra_messages=repair,
+                    response_format=response_format,
+                    temperature=temperature,
+                    max_tokens=cap,
+                    seed=seed,
+                    sample_index=sample_index,
+                    stage=stage,
+                    role=role,
+                    exact_cap=True,
+                )
+            except ScientistError as err:
+                if attempt == 0 or not context_overflow(err):
+                    raise
+                # The bad answer plus the request to fix it no longer fit the window: no valid answer for this
+                # item (a batch records it and goes on), not a broken model (which would stop the batch).
+                last_error += f"; its repair did not fit {model}'s context window"
+                overflowed = True
+                break
             try:
                 return parse_structured(completion.text, schema, control_characters=mode == "json_object_schema")
             except ValidationError as err:
@@ -603,7 +612,12 @@ class LLMGateway:
                         " object matching the schema, keeping every string short.",
                     },
                 ]
-        if truncated:
+        if overflowed:
+            hint = (
+                f"the prompt, the cut answer and the repair request exceed {model}'s context window: use a model"
+                " with a longer window (for the embedded model, raise local_n_ctx), or fewer --repair-retries"
+            )
+        elif truncated:
             limit = self.profile(model).max_output_tokens
             ceiling = min(limit, self.settings.max_tokens or sys.maxsize)
             raise_what = "--max-tokens or --repair-retries" if ceiling < limit else "--repair-retries"
@@ -631,6 +645,15 @@ class LLMGateway:
         nor past the user's own max_tokens setting (a cap the user set is a ceiling, and the hint names it)."""
         ceiling = min(self.profile(model).max_output_tokens, self.settings.max_tokens or sys.maxsize)
         return max(cap, min(ceiling, int(cap * self.settings.truncation_growth)))
+
+
+_OVERFLOW_SIGNS = ("exceed context window", "ContextWindowExceededError")  # llama.cpp's words; litellm's error type
+
+
+def context_overflow(err: ScientistError) -> bool:
+    """Whether a model call failed because its prompt did not fit the context window (the embedded model's
+    error, or a hosted provider's as litellm maps it: see `_user_facing_error`)."""
+    return any(sign in err.message for sign in _OVERFLOW_SIGNS)
 
 
 def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -> Exception:

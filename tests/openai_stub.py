@@ -32,6 +32,7 @@ class ScriptedReply:
     delay_s: float = 0.0  # hold the answer, so concurrent calls overlap
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "1"} with status 429
     raw_body: bytes | None = None  # sent as is instead of a completion (garbage or a truncated JSON body)
+    error: dict[str, Any] | None = None  # with a 4xx status: the provider's own error object (e.g. context length)
 
 
 @dataclass
@@ -77,7 +78,9 @@ def _handler(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             if reply.raw_body is not None:
                 self._send(reply, reply.raw_body)
                 return
-            if reply.status != 200:
+            if reply.status != 200 and reply.error is not None:
+                payload = {"error": reply.error}
+            elif reply.status != 200:
                 kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
                 payload = {"error": {"message": "scripted error", "type": kind, "param": None, "code": kind}}
             else:

@@ -16,10 +16,11 @@ from scientist.errors import (
     MissingAPIKeyError,
     ModelRuntimeError,
     ReplayMissError,
+    ScientistError,
     StructuredOutputError,
     UnknownModelError,
 )
-from scientist.llm import LLMGateway, check_model, parse_structured
+from scientist.llm import LLMGateway, check_model, context_overflow, parse_structured
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 
@@ -85,6 +86,29 @@ def test_repair_gives_up_with_a_clear_error(stub: OpenAIStub, tmp_path: Path) ->
     with pytest.raises(StructuredOutputError, match="no valid Verdict after 3 tries"):
         ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=2)))
     assert len(stub.requests) == 3
+
+
+TOO_LONG = ScriptedReply(status=400, error={  # OpenAI's documented error for a prompt past the window
+    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072"
+    " tokens. Please reduce the length of the messages.",
+    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded",
+})  # fmt: skip
+
+
+def test_a_repair_that_no_longer_fits_the_window_is_this_items_failure_not_a_broken_model(
+    stub: OpenAIStub, tmp_path: Path
+) -> None:
+    """A long prompt, a cut answer, and the request to fix it: the repair overflows the context. That is no valid
+    answer for this item (a batch records it and goes on), not a model error that would stop the whole batch."""
+    cut = ScriptedReply(content='{"verdict": "a very long verdict that never', finish_reason="length")
+    stub.replies = [cut, TOO_LONG]
+    with pytest.raises(StructuredOutputError, match="its repair did not fit openai/gpt-4o-mini's context") as caught:
+        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=2)))
+    assert len(stub.requests) == 2 and caught.value.hint is not None and "longer window" in caught.value.hint
+    stub.replies = [TOO_LONG]  # the first request itself too long: the model error, as before
+    with pytest.raises(ScientistError) as first:
+        ask(LLMGateway(make_settings(stub, tmp_path, repair_retries=2)))
+    assert not isinstance(first.value, StructuredOutputError) and context_overflow(first.value)
 
 
 def test_an_answer_cut_at_max_tokens_is_re_asked_with_a_larger_cap_within_the_profile(
