@@ -561,6 +561,10 @@ class LLMGateway:
         cap = self._cap(model, max_tokens)
         truncated = overflowed = False
         for attempt in range(self.settings.repair_retries + 1):
+            if attempt and self._repair_overflows(model, prompt, repair, cap):
+                last_error += f"; its repair did not fit {model}'s context window"
+                overflowed = True
+                break
             try:
                 completion = self.complete(
                     prompt,
@@ -633,6 +637,21 @@ class LLMGateway:
             hint=hint,
         )
 
+    def _repair_overflows(
+        self, model: str, prompt: RenderedPrompt, repair: Sequence[Mapping[str, str]], cap: int
+    ) -> bool:
+        """Whether the embedded model would refuse the repair request (prompt, cut answer, fix request) for want of
+        context, as scientist.local_model decides: less room than min(cap, MIN_ANSWER_TOKENS) left. Counted before
+        the call so a replay decides as the recording did (a call that fails is never recorded). Hosted models:
+        False (their overflow error is caught after the call)."""
+        if provider_of(model) != "local":
+            return False
+        from scientist.local_model import MIN_ANSWER_TOKENS, count_tokens
+
+        text = "\n".join([prompt.system, prompt.user, *(message["content"] for message in repair)])
+        used = count_tokens(text, model=model, n_ctx=self.settings.local_n_ctx) + REPAIR_MARGIN_TOKENS
+        return self.settings.local_n_ctx - used < min(cap, MIN_ANSWER_TOKENS)
+
     def _cap(self, model: str, asked: int | None) -> int:
         """The completion cap: the caller's (a stage's, sized from the profile), else the user's max_tokens
         setting, else the profile's default. The stage's own comes first because recorded replies are keyed by
@@ -647,6 +666,7 @@ class LLMGateway:
         return max(cap, min(ceiling, int(cap * self.settings.truncation_growth)))
 
 
+REPAIR_MARGIN_TOKENS = 32  # the chat template's role markers around the four messages
 _OVERFLOW_SIGNS = ("exceed context window", "ContextWindowExceededError")  # llama.cpp's words; litellm's error type
 
 

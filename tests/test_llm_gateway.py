@@ -240,3 +240,20 @@ def render_review_prompt() -> list[dict[str, str]]:
     from scientist.prompts import render
 
     return render("review", {"paper": "A tiny paper."}).messages()
+
+
+def test_a_repair_the_embedded_models_window_cannot_hold_is_not_sent(tmp_path: Path) -> None:
+    """Decided by counting tokens before the call, as the model would: a recording and its replay agree (a call
+    that fails is never recorded, so a replay that sent it would miss)."""
+    pytest.importorskip("llama_cpp", reason="the embedded runtime counts the tokens")
+    from scientist.config import Settings
+    from scientist.prompts import RenderedPrompt
+
+    gateway = LLMGateway(Settings(model="local/smollm2-135m", llm_cache_dir=tmp_path / "store"))
+    prompt = RenderedPrompt(name="review", sha256="0", system="You review papers.", user="A paper. " * 600)
+    answer = [{"role": "assistant", "content": '{"summary": "' + "a long cut answer " * 450}]  # ~1.8k tokens
+    fix = [{"role": "user", "content": "That reply was not valid. Reply again."}]
+    assert not gateway._repair_overflows("local/smollm2-135m", prompt, [*answer[:1], *fix], cap=1200)
+    assert gateway._repair_overflows("local/smollm2-135m", prompt, [*answer * 2, *fix], cap=1200)  # ~4.8k > 4096
+    assert gateway._repair_overflows("local/smollm2-135m", prompt, [*answer * 2, *fix], cap=100)
+    assert not gateway._repair_overflows("openai/gpt-4o-mini", prompt, [*answer * 40, *fix], cap=1200)  # hosted
