@@ -13,6 +13,7 @@ its worker dies; that is safe because the run folders say what is done and `link
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from contextlib import closing
@@ -391,11 +392,16 @@ def _run_cell(
         try:
             run_dir = run_sample(spec, cell, sample, sample_dir, report)
         except _RunRaised as raised:
-            runs.append(link_run(store, raised.run_dir, cell_id, sample))
             cause = raised.__context__
             if isinstance(cause, KeyboardInterrupt):
+                # Ctrl-C wins over anything the linking of a half-written run folder could raise (that error would
+                # otherwise reach the executor as the cell's failure and the study would run on to exit 0); the
+                # next `study run` resumes the run and links it then.
+                with contextlib.suppress(Exception):
+                    runs.append(link_run(store, raised.run_dir, cell_id, sample))
                 _set_status(store, cell_id, "interrupted")
                 raise cause from None
+            runs.append(link_run(store, raised.run_dir, cell_id, sample))
             if _waits_for_a_human(cause):
                 waiting.append(f"run {sample}: {cause}".splitlines()[0])
                 continue  # its approval is listed by `scientist approvals list`; the next `study run` resumes it
