@@ -177,8 +177,8 @@ def test_the_page_shows_the_judges_scores_by_default_and_says_when_there_are_non
     for name, overall in {"a": 9.0, "b": 2.0, "evil": 5.0}.items():  # the judge disagrees with the self-reviews
         path = judgement_path(runs / ids[name], judge)
         path.parent.mkdir(parents=True)
-        verdict = JudgementRecord(judge_hash=judge.hash, model=judge.model, status="judged", scores={"overall": overall},
-                                  overall=overall)  # fmt: skip
+        verdict = JudgementRecord(judge_hash=judge.hash, model=judge.model, status="judged",
+                                  scores={"overall": overall}, overall=overall)  # fmt: skip
         path.write_text(verdict.model_dump_json())
     store = open_store(db)
     assert not import_runs(store, runs).failed
