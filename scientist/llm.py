@@ -667,13 +667,12 @@ class LLMGateway:
 
 
 REPAIR_MARGIN_TOKENS = 32  # the chat template's role markers around the four messages
-_OVERFLOW_SIGNS = ("exceed context window", "ContextWindowExceededError")  # llama.cpp's words; litellm's error type
-
-
 def context_overflow(err: ScientistError) -> bool:
     """Whether a model call failed because its prompt did not fit the context window (the embedded model's
     error, or a hosted provider's as litellm maps it: see `_user_facing_error`)."""
-    return any(sign in err.message for sign in _OVERFLOW_SIGNS)
+    from scientist.local_model import is_overflow
+
+    return is_overflow(err.message) or "ContextWindowExceededError" in err.message
 
 
 def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -> Exception:

@@ -240,6 +240,11 @@ _OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d
 MIN_ANSWER_TOKENS = 256  # below this a structured answer cannot close; better the clear context error
 
 
+def is_overflow(error: str) -> bool:
+    """Whether `error` is llama.cpp's refusal of a prompt (plus answer) longer than the context window."""
+    return _OVERFLOW.search(error) is not None
+
+
 def answer_room(error: str, max_tokens: int | None) -> int | None:
     """The completion tokens that still fit when prompt + max_tokens overflowed the context, or None.
 
