@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.errors import StructuredOutputError
-from scientist.llm import LLMGateway, provider_of
+from scientist.llm import LLMGateway
 from scientist.prompts import prompt_sha256, render
 from scientist.reviews.aggregate import aggregate_scores, consensus_form, scores_table
 from scientist.reviews.examples import FewShotExample, load_examples
@@ -105,18 +105,13 @@ def context_tokens(gateway: LLMGateway) -> int | None:
     whole answer; this is the hard limit a prompt must never pass."""
     from scientist.local_model import MIN_ANSWER_TOKENS
 
-    settings = gateway.settings
-    if provider_of(settings.model) != "local":
-        return None
-    return settings.local_n_ctx - MIN_ANSWER_TOKENS - CONTEXT_MARGIN_TOKENS
+    window = gateway.local_context(gateway.settings.model_for("review"))
+    return None if window is None else window - MIN_ANSWER_TOKENS - CONTEXT_MARGIN_TOKENS
 
 
 def _prompt_tokens(gateway: LLMGateway, variables: dict[str, Any]) -> int:
-    from scientist.local_model import count_tokens
-
     prompt = render(REVIEW_PROMPT, variables)
-    settings = gateway.settings
-    return count_tokens(prompt.system + "\n" + prompt.user, model=settings.model, n_ctx=settings.local_n_ctx)
+    return gateway.prompt_tokens(gateway.settings.model_for("review"), prompt.system, prompt.user)
 
 
 def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> PreparedPaper:

@@ -644,13 +644,25 @@ class LLMGateway:
         context, as scientist.local_model decides: less room than min(cap, MIN_ANSWER_TOKENS) left. Counted before
         the call so a replay decides as the recording did (a call that fails is never recorded). Hosted models:
         False (their overflow error is caught after the call)."""
-        if provider_of(model) != "local":
+        window = self.local_context(model)
+        if window is None:
             return False
-        from scientist.local_model import MIN_ANSWER_TOKENS, count_tokens
+        from scientist.local_model import MIN_ANSWER_TOKENS
 
-        text = "\n".join([prompt.system, prompt.user, *(message["content"] for message in repair)])
-        used = count_tokens(text, model=model, n_ctx=self.settings.local_n_ctx) + REPAIR_MARGIN_TOKENS
-        return self.settings.local_n_ctx - used < min(cap, MIN_ANSWER_TOKENS)
+        used = self.prompt_tokens(model, prompt.system, prompt.user, *(message["content"] for message in repair))
+        return window - (used + REPAIR_MARGIN_TOKENS) < min(cap, MIN_ANSWER_TOKENS)
+
+    def local_context(self, model: str) -> int | None:
+        """The embedded model's context window in tokens (`local_n_ctx`); None for a hosted model, whose window is
+        not known here and whose overflow error is caught after the call instead."""
+        return self.settings.local_n_ctx if provider_of(model) == "local" else None
+
+    def prompt_tokens(self, model: str, *texts: str) -> int:
+        """Tokens the texts (joined by newlines) take in the embedded `model`, by its own tokenizer. Only for local
+        models (see `local_context`): counting before a call is what lets a replay decide as the recording did."""
+        from scientist.local_model import count_tokens
+
+        return count_tokens("\n".join(texts), model=model, n_ctx=self.settings.local_n_ctx)
 
     def _cap(self, model: str, asked: int | None) -> int:
         """The completion cap: the caller's (a stage's, sized from the profile), else the user's max_tokens

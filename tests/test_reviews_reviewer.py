@@ -236,6 +236,25 @@ def test_a_paper_of_numbers_is_cut_by_the_models_own_token_count(tmp_path: Path)
     assert len(prepared.text) > 1_000 and "Run 0 reached" in prepared.text  # cut to fit, not to nothing
 
 
+def test_the_review_roles_model_decides_the_token_count_not_the_agents(tmp_path: Path) -> None:
+    """A hosted agent with the embedded model as its reviewer: the reviewer's prompt is counted by the embedded
+    model's tokenizer and cut to its window (before, the agent's provider decided and nothing was counted)."""
+    from scientist.config import Settings
+    from scientist.reviews.reviewer import context_tokens
+
+    long_paper = from_markdown(CLEAN_MARKDOWN + "\n## 5 Appendix\n" + "Extra detail sentence. " * 600)
+    mixed = Settings(model="openai/gpt-4o-mini", role_models={"review": "local/smollm2-135m"},
+                     llm_cache_dir=tmp_path, local_n_ctx=2048)  # fmt: skip
+    gateway = LLMGateway(mixed)
+    budget = context_tokens(gateway)
+    assert budget is not None and budget < 2048
+    prepared = prepare(gateway, long_paper, ReviewOptions(fewshot=2, max_tokens=600))
+    assert prepared.examples == () and "5 Appendix" in "; ".join(prepared.paper.omitted)
+    hosted_reviewer = Settings(model="local/smollm2-135m", role_models={"review": "openai/gpt-4o-mini"},
+                               llm_cache_dir=tmp_path, local_n_ctx=2048)  # fmt: skip
+    assert context_tokens(LLMGateway(hosted_reviewer)) is None  # a hosted reviewer's window is not counted here
+
+
 def test_score_statistics_and_consensus() -> None:
     stats = score_stats([3, 5, 7, 9])
     assert (stats.mean, stats.median, stats.min, stats.max, stats.spread) == (6.0, 6.0, 3, 9, 6)
