@@ -16,7 +16,9 @@ Limits are rlimits set before bwrap starts (CPU, processes, file size) plus the 
 is polled and the run stopped past `max_output_mb`. Memory: where scientist may create a memory cgroup (root, or a
 delegated cgroup v2 subtree; `scientist.sandbox.cgroup`) the run is put in one capped at `memory_mb` and an
 overrun is an OOM kill counted by the kernel, as in Docker; elsewhere memory is capped as address space
-(RLIMIT_AS: a MemoryError, reported as `oom_killed` from the log). A seccomp filter (`scientist.sandbox.seccomp`,
+(RLIMIT_AS: a MemoryError, reported as `oom_killed` from the log), and the harness sums what the run's whole
+process tree uses (Pss) while it waits, killing the run past `memory_mb` (RLIMIT_AS alone is per process: n
+processes could use n times the cap). A seccomp filter (`scientist.sandbox.seccomp`,
 a deny-list: keyring, ptrace, bpf, io_uring, namespaces, mounts, modules, ...) is applied right before the command
 runs; with `keyctl` denied, the operator's session keyring is out of reach.
 
@@ -267,6 +269,7 @@ class BwrapSandbox:
                 should_stop=lambda: (
                     output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
                 ),
+                memory_cap_mb=None if group is not None else limits.memory_mb,
             )
             started = _child_started(status_read)
             oom_kills = group.oom_kills() if group else 0
@@ -299,8 +302,9 @@ class BwrapSandbox:
         timed_out = outcome.wall_expired or cpu_limit_hit
         if group is not None:  # the kernel counted it
             oom_killed = oom_kills > 0
-        else:  # a failed allocation in the log, or a SIGKILL we did not send
-            oom_killed = looks_oom_killed(exit_code, sig, timed_out or outcome.stopped, stderr_tail)
+        else:  # the tree's sum passed the cap, a failed allocation in the log, or a SIGKILL we did not send
+            sent = timed_out or outcome.stopped or outcome.memory_exceeded
+            oom_killed = outcome.memory_exceeded or looks_oom_killed(exit_code, sig, sent, stderr_tail)
         return finish_run(
             plan,
             backend=self.backend,

@@ -222,16 +222,49 @@ def high_water_mb(pids: Iterable[int]) -> float:
     return total_kb / 1024
 
 
+def descendants(pid: int, limit: int = 100_000) -> list[int]:
+    """`pid` and every live process below it, from the kernel's child lists (/proc/PID/task/TID/children).
+
+    Why not the marker in each environment: a process may exec with an empty environment; nothing it does takes it
+    out of its parent's child list, and an orphan is adopted by the sandbox's own init, still below `pid`."""
+    found: list[int] = []
+    queue = [pid]
+    while queue and len(found) < limit:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.scandir(f"/proc/{current}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    queue.extend(int(child) for child in Path(f"{task.path}/children").read_text().split())
+    return found
+
+
+def resident_mb(pids: Iterable[int]) -> float:
+    """What the processes use now: the sum of their proportional set sizes (Pss, so pages a fork shares are counted
+    once across the processes), or resident sizes where smaps_rollup cannot be read."""
+    total_kb = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            try:
+                text, field = Path(f"/proc/{pid}/smaps_rollup").read_text(), "Pss:"
+            except OSError:
+                text, field = Path(f"/proc/{pid}/status").read_text(), "VmRSS:"
+            total_kb += next((int(line.split()[1]) for line in text.splitlines() if line.startswith(field)), 0)
+    return total_kb / 1024
+
+
 @dataclass
 class Outcome:
     """How a supervised process ended: `wall_expired` (we killed it at the wall time), `stopped` (we killed it
-    because `should_stop` said so), its wait status and rusage (None if it could not be reaped), sampled peak."""
+    because `should_stop` said so), `memory_exceeded` (we killed it because its tree used more than the memory
+    cap), its wait status and rusage (None if it could not be reaped), sampled peak."""
 
     wall_expired: bool
     stopped: bool
     status: int | None
     usage: resource.struct_rusage | None
     peak_mb: float
+    memory_exceeded: bool = False
 
 
 def wait_and_kill(
@@ -239,17 +272,21 @@ def wait_and_kill(
     wall_time_s: float,
     marker: str,
     should_stop: Callable[[], bool] | None = None,
+    memory_cap_mb: float | None = None,
 ) -> Outcome:
     """Wait for the child up to the wall time, kill whatever is left of its tree, then reap it.
 
     Leftovers are killed *before* the child is reaped, so its pid (the process group id) cannot have been reused.
     Only the direct child is waited for, and only for a bounded time: orphans never block the run.
+    `memory_cap_mb` (the local backend without a memory cgroup): the whole tree is killed once what its processes
+    use together passes the cap. Per-process RLIMIT_AS alone lets n processes use n times the limit; this sum is
+    sampled (every 10-200 ms), so a run may pass the cap briefly before it is stopped — a cgroup is exact.
     """
     pidfd = os.pidfd_open(proc.pid)
     deadline = time.monotonic() + wall_time_s
     next_check = time.monotonic() + CHECK_EVERY_S
     peak_mb, interval = 0.0, 0.01
-    stopped = False
+    stopped = memory_exceeded = False
     try:
         exited = False
         while not exited and (remaining := deadline - time.monotonic()) > 0:
@@ -257,6 +294,9 @@ def wait_and_kill(
             if not exited:
                 peak_mb = max(peak_mb, high_water_mb({proc.pid, *marked_pids(marker)}))
                 interval = min(interval * 2, 0.2)
+                if memory_cap_mb is not None and resident_mb(descendants(proc.pid)) > memory_cap_mb:
+                    memory_exceeded = True
+                    break
                 if should_stop is not None and time.monotonic() >= next_check:
                     next_check = time.monotonic() + CHECK_EVERY_S
                     if should_stop():
@@ -267,9 +307,9 @@ def wait_and_kill(
             select.select([pidfd], [], [], REAP_GRACE_S)
     finally:
         os.close(pidfd)
-    wall_expired = not exited and not stopped
+    wall_expired = not exited and not stopped and not memory_exceeded
     pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
     if pid == 0:
-        return Outcome(wall_expired, stopped, None, None, peak_mb)
+        return Outcome(wall_expired, stopped, None, None, peak_mb, memory_exceeded)
     proc.returncode = os.waitstatus_to_exitcode(status)  # we reaped it, so Popen must not try again
-    return Outcome(wall_expired, stopped, status, usage, peak_mb)
+    return Outcome(wall_expired, stopped, status, usage, peak_mb, memory_exceeded)

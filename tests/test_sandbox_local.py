@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,41 @@ def test_without_a_cgroup_memory_is_capped_as_address_space(tmp_path: Path) -> N
     result = run(sandbox, workspace, Limits(wall_time_s=20, memory_mb=128))
     assert result.oom_killed and not result.timed_out and not result.ok
     assert result.exit_code == 1 and "MemoryError" in result.stderr_tail
+
+
+FORKED_HOGS = """
+import os, time
+for _ in range(4):  # four processes, each well under the address-space cap, together far above the run's memory
+    ready, told = os.pipe()
+    if os.fork() == 0:
+        held = bytearray(70 * 1024 * 1024)
+        for offset in range(0, len(held), 4096):
+            held[offset] = 1
+        print("holding 70 MB", flush=True)
+        os.write(told, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.read(ready, 1)  # one at a time: the next child starts once this one holds its memory
+time.sleep(60)
+"""
+
+
+def test_without_a_cgroup_the_runs_whole_process_tree_is_held_to_its_memory(tmp_path: Path) -> None:
+    """RLIMIT_AS is per process: four children of 70 MB each pass it one by one. The harness sums the tree's use
+    and kills the run past memory_mb, long before the wall clock; a child that clears its environment (the marker
+    kill_processes looks for) is still below the run's pid and still counted."""
+    require("local")
+    sandbox: Any = get_sandbox("local", memory_cgroup=False)
+    script = FORKED_HOGS.replace("if os.fork() == 0:", "if os.fork() == 0:\n        os.environ.clear()")
+    workspace = make_workspace(sandbox, tmp_path, script)
+    started = time.monotonic()
+    result = run(sandbox, workspace, Limits(wall_time_s=40, memory_mb=160))
+    assert result.oom_killed and not result.timed_out and not result.ok, result
+    assert result.signal == signal.SIGKILL and time.monotonic() - started < 30
+    assert result.stdout_tail.count("holding 70 MB") in (1, 2)  # stopped once the sum passed 160 MB
+    spared = make_workspace(sandbox, tmp_path / "fits", FORKED_HOGS.replace("range(4)", "range(1)"))
+    fits = run(sandbox, spared, Limits(wall_time_s=3, memory_mb=160))  # one 70 MB child fits: the clock ends it
+    assert fits.timed_out and not fits.oom_killed and "holding 70 MB" in fits.stdout_tail
 
 
 def test_the_cgroup_counts_what_is_used_not_what_is_reserved(tmp_path: Path) -> None:
