@@ -5,8 +5,11 @@ the workspace as `.sandbox/trace/sitecustomize.py` (inside the read-only `.sandb
 backends) and the sandbox puts that folder on PYTHONPATH, so Python imports it at start-up, before any experiment
 code runs. It installs an audit hook (PEP 578: it cannot be removed once added) that writes one line,
 `scientist-protected: <event> <path>`, to a private duplicate of stderr for each distinct attempt to open for
-writing, rename, remove, chmod, truncate or link a protected path, or to move or delete a folder holding one. The
-dynamic monitor turns those lines into critical `protected_files/write_attempt` events.
+writing, rename, remove, chmod, truncate or link a protected path, or to move or delete a folder holding one —
+relative paths resolved against the event's dir_fd (or, for `open`, every folder descriptor the process holds).
+The dynamic monitor turns those lines into critical `protected_files/write_attempt` events. A libc file function
+looked up through ctypes (open, unlink, syscall...) raises no event when called, so its path cannot be seen: the
+lookup itself is reported (`scientist-bypass: ctypes.dlsym <name>`, a high `protected_files/trace_bypass` event).
 
 It is evidence, not the barrier: code that starts Python with -I or -S, or changes files from a shell, is not
 traced (the mounts still refuse it, and the shell's own "Read-only file system" message is scanned instead).
@@ -44,6 +47,30 @@ CHANGES = {
 }
 TAKES_CONTENTS = {"os.rename", "os.rmdir", "shutil.rmtree", "shutil.move"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+# Where each event carries its dir_fd arguments (Python's audit events table): a relative path is resolved against
+# that folder, not the working directory. `open` carries none, so for it every open folder descriptor is tried.
+DIR_FD_AT = {
+    "os.rename": (2, 3),
+    "os.link": (2, 3),
+    "os.remove": (1,),
+    "os.rmdir": (1,),
+    "os.chmod": (2,),
+    "os.chown": (3,),
+    "os.utime": (3,),
+    "os.symlink": (2,),
+    "os.mkdir": (2,),
+}
+# A foreign function called through ctypes (libc's open, unlink, rename, syscall...) raises no event at its call,
+# so its path is never seen: looking such a function up (`ctypes.dlsym`) is reported instead, as a bypass of this
+# trace (`scientist-bypass: ctypes.dlsym <name>`; the mounts still refuse the write itself).
+BYPASS_PREFIX = "scientist-bypass:"
+DLSYM_EVENTS = {"ctypes.dlsym", "ctypes.dlsym/handle"}
+FILE_CALLS = {
+    "open", "open64", "openat", "openat64", "openat2", "creat", "creat64", "fopen", "fopen64", "freopen",
+    "unlink", "unlinkat", "remove", "rmdir", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+    "symlinkat", "chmod", "fchmodat", "chown", "lchown", "fchownat", "truncate", "truncate64", "utime", "utimes",
+    "utimensat", "mkdir", "mkdirat", "syscall",
+}  # fmt: skip
 
 
 def protected_paths(root: str) -> list[str]:
@@ -60,19 +87,58 @@ def _is_write_open(args: tuple[Any, ...]) -> bool:
     return any(ch in mode for ch in "wax+") or bool(flags & _WRITE_FLAGS)
 
 
+def _folder_of(fd: object) -> str | None:
+    if not isinstance(fd, int) or isinstance(fd, bool) or fd < 0:
+        return None
+    with contextlib.suppress(OSError):
+        folder = os.readlink(f"/proc/self/fd/{fd}")
+        return folder if os.path.isdir(folder) else None
+    return None
+
+
+def _open_folders() -> list[str]:
+    """Every folder this process holds a descriptor of (what `os.open(name, flags, dir_fd=fd)` may be relative to)."""
+    with contextlib.suppress(OSError):
+        return [f for f in map(_folder_of, map(int, os.listdir("/proc/self/fd"))) if f is not None]
+    return []
+
+
+def _bases(event: str, args: tuple[Any, ...], protected: list[str]) -> list[str]:
+    """The folders a relative path of this event may be relative to: its dir_fd's, else the working directory."""
+    if event == "open":  # the folder descriptors are listed only for a name that ends some protected path
+        names = [os.sep + os.path.normpath(path) for path in _paths(args)]
+        if any(target.endswith(name) for target in protected for name in names):
+            return [os.getcwd(), *_open_folders()]
+        return [os.getcwd()]
+    folders = [_folder_of(args[i]) for i in DIR_FD_AT.get(event, ()) if i < len(args)]
+    return [os.getcwd(), *(f for f in folders if f is not None)]
+
+
+def _paths(args: tuple[Any, ...]) -> list[str]:
+    return [os.fsdecode(arg) for arg in args[:2] if isinstance(arg, str | bytes | os.PathLike)]
+
+
+def bypass(event: str, args: tuple[Any, ...]) -> str | None:
+    """The libc file function this ctypes lookup reaches (past every path event), or None."""
+    if event not in DLSYM_EVENTS or len(args) < 2 or not isinstance(args[1], str):
+        return None
+    return args[1] if args[1] in FILE_CALLS else None
+
+
 def touched(event: str, args: tuple[Any, ...], protected: list[str], root: str) -> str | None:
     """The workspace-relative protected path this audit event tries to change, or None."""
     if event == "open" and not _is_write_open(args):
         return None
-    for arg in args[:2]:
-        if not isinstance(arg, str | bytes | os.PathLike):
-            continue
-        path = os.path.realpath(os.fsdecode(arg))
-        for target in protected:
-            inside = path == target or path.startswith(target + os.sep)
-            holds = event in TAKES_CONTENTS and target.startswith(path + os.sep)
-            if inside or holds:
-                return os.path.relpath(path, root)
+    paths = _paths(args)
+    bases = _bases(event, args, protected) if any(not os.path.isabs(path) for path in paths) else [os.sep]
+    for name in paths:
+        for base in bases:
+            path = os.path.realpath(os.path.join(base, name))
+            for target in protected:
+                inside = path == target or path.startswith(target + os.sep)
+                holds = event in TAKES_CONTENTS and target.startswith(path + os.sep)
+                if inside or holds:
+                    return os.path.relpath(path, root)
     return None
 
 
@@ -84,12 +150,16 @@ def install(root: str) -> None:
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         nonlocal busy
-        if busy or event not in CHANGES:
+        if busy or (event not in CHANGES and event not in DLSYM_EVENTS):
             return
         busy = True
         try:
-            rel = touched(event, args, protected, root)
-            line = f"{PREFIX} {event} {rel}\n" if rel is not None else ""
+            if event in DLSYM_EVENTS:
+                name = bypass(event, args)
+                line = f"{BYPASS_PREFIX} {event} {name}\n" if name is not None else ""
+            else:
+                rel = touched(event, args, protected, root)
+                line = f"{PREFIX} {event} {rel}\n" if rel is not None else ""
             if line and line not in seen:
                 seen.add(line)
                 # Always on a line of its own: a script that leaves half a line on stderr first (or writes one

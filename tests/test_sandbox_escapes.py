@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from scientist.monitors.dynamic import protected_attempt_events
 from scientist.sandbox import Limits, RunResult, Sandbox
 from scientist.sandbox.process import marked_pids, workspace_marker
 from tests.test_sandbox_docker import ISOLATED, make_workspace, require
@@ -593,9 +594,46 @@ def test_attempts_on_protected_files_are_traced_even_when_caught_and_stderr_is_c
         "scientist-protected: open src/evaluate.py",  # the append is the same line: reported once
         "scientist-protected: os.rename src",
         "scientist-protected: shutil.rmtree src",
+        "scientist-protected: os.remove src/evaluate.py",  # rmtree's own unlink, relative to its folder's dir_fd
         "scientist-protected: os.chmod template.toml",
         "scientist-protected: open .sandbox/protected.json",
     ], result.stderr_tail
+
+
+def test_attempts_through_a_folder_descriptor_or_ctypes_are_traced(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Past Python's path events: `dir_fd=` makes the event's path relative to a folder the working directory is
+    not (`open` does not even carry the dir_fd), and libc reached through ctypes raises no path event at all. The
+    mounts refuse every one; the trace must still report each, and honest files stay unreported."""
+    script = """
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        folder = os.open("src", os.O_RDONLY | os.O_DIRECTORY)
+        attempts = [attempt(os.open, "evaluate.py", os.O_WRONLY | os.O_TRUNC, dir_fd=folder),
+                    attempt(os.remove, "evaluate.py", dir_fd=folder),
+                    attempt(os.chmod, "evaluate.py", 0o666, dir_fd=folder),
+                    libc.open(b"template.toml", os.O_WRONLY | os.O_TRUNC),
+                    libc.unlink(ctypes.c_char_p(b"src/evaluate.py")),
+                    attempt(os.open, "model.py", os.O_WRONLY | os.O_TRUNC, dir_fd=folder),
+                    libc.getpid()]
+        report(attempts=attempts[:-1])
+    """
+    files = {"src/evaluate.py": "score = 0\n", "src/model.py": "w = 1\n", "template.toml": "wall_time_s = 5\n"}
+    result, workspace = attack(sandbox, tmp_path, script, files=files, protected=("src/evaluate.py", "template.toml"))
+    outcome = reported(result)["attempts"]
+    assert all(code in ("EACCES", "EROFS", "EBUSY") for code in outcome[:3]) and outcome[3:5] == [-1, -1]
+    assert outcome[5] == "ok"  # the agent's own file in the same folder
+    traced = [line for line in result.stderr_tail.splitlines() if line.startswith("scientist-")]
+    assert traced == [
+        "scientist-protected: open src/evaluate.py",
+        "scientist-protected: os.remove src/evaluate.py",
+        "scientist-protected: os.chmod src/evaluate.py",
+        "scientist-bypass: ctypes.dlsym open",  # the call itself raises no event: the lookup is the evidence
+        "scientist-bypass: ctypes.dlsym unlink",  # (getpid is no file call: not reported)
+    ], result.stderr_tail
+    events = protected_attempt_events(result.stderr_tail, "sandbox run")  # what the dynamic monitor makes of them
+    expected = [("write_attempt", "critical")] * 3 + [("trace_bypass", "high")] * 2
+    assert [(e.rule, e.severity) for e in events] == expected
+    assert (workspace / "src" / "evaluate.py").read_text() == "score = 0\n"
 
 
 def test_the_protected_manifest_cannot_be_forged(sandbox: Sandbox, tmp_path: Path) -> None:
