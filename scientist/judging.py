@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.audit import AuditLog, canonical_json
-from scientist.batch import BatchStoppedError, FailureLimit
+from scientist.batch import RESEED_STRIDE, BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
 from scientist.errors import ConfigError, ScientistError, StructuredOutputError
 from scientist.runs import RUN_FILE, RunInfo
@@ -173,8 +173,13 @@ def _paper(run_dir: Path) -> tuple[str, Any] | None:
     return None
 
 
-def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecord | None:
-    """Judge one run folder (None: the run has not finished). A verdict already there for this judge is returned."""
+def judge_run(
+    run_dir: Path, settings: Settings, judge: Judge, *, retry: JudgementRecord | None = None, reseed: bool = False
+) -> JudgementRecord | None:
+    """Judge one run folder (None: the run has not finished). A verdict already there for this judge is returned,
+    unless it is the failed verdict passed as `retry` (`judge --retry-failed`): that paper is asked again, with the
+    judge's seed moved past every earlier attempt's when `reseed` (the same seeded question tends to fail the same
+    way). The judge's settings hash stays the same: the seed offset is kept in the verdict instead."""
     from scientist.llm import LLMGateway
     from scientist.reviews.form import SCORE_FIELDS
     from scientist.reviews.reviewer import ReviewOptions, review_ensemble
@@ -183,11 +188,15 @@ def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecor
     if info.status not in FINISHED:
         return None
     existing = existing_judgement(run_dir, judge)
-    if existing is not None:
+    if existing is not None and not (retry is not None and existing.status == "failed"):
         return existing
     out_dir = run_dir / JUDGE_DIR / judge.hash
+    attempts = retry.attempts + 1 if retry is not None else 1
+    seed_offset = RESEED_STRIDE * (attempts - 1) if reseed else (retry.seed_offset if retry is not None else 0)
+    settings = settings.model_copy(update={"seed": judge.seed + seed_offset}) if seed_offset else settings
     record = JudgementRecord(judge_hash=judge.hash, model=judge.model, status="no_paper",
-                             settings=judge.model_dump(mode="json"), created_at=_now())  # fmt: skip
+                             settings=judge.model_dump(mode="json"), created_at=_now(), attempts=attempts,
+                             seed_offset=seed_offset)  # fmt: skip
     try:
         paper = _paper(run_dir)
     except ScientistError as err:  # a link, a special file, an unreadable PDF: this run's paper fails, not the pass
@@ -201,7 +210,8 @@ def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecor
     name, text = paper
     audit = AuditLog(out_dir)
     audit.append("judge_start", "judge", {"run": info.id, "paper": name, "judge": record.settings,
-                                          "judge_hash": judge.hash})  # fmt: skip
+                                          "judge_hash": judge.hash, "attempt": attempts,
+                                          "seed_offset": seed_offset})  # fmt: skip
     gateway = LLMGateway(settings, audit)
     limits = gateway.limits_for("review")
     options = ReviewOptions(ensemble=judge.ensemble, reflections=judge.reflections, fewshot=judge.fewshot,
@@ -216,7 +226,7 @@ def judge_run(run_dir: Path, settings: Settings, judge: Judge) -> JudgementRecor
         review = ensemble.model_dump(mode="json")
         record.status, record.scores = "judged", _scores(ensemble.form.model_dump(), SCORE_FIELDS)
         record.overall, record.decision = record.scores.get("overall"), ensemble.form.decision
-    calls = audit.find(kind="llm_call")
+    calls = audit.find(kind="llm_call")  # every attempt's calls: a retried verdict costs what all its tries did
     record.total_tokens = sum(int(call.payload.get("total_tokens") or 0) for call in calls)
     record.cost_usd = sum(float(call.payload.get("cost_usd") or 0.0) for call in calls)
     record.path = f"{JUDGE_DIR}/{judge.hash}/{JUDGEMENT_FILE}"
@@ -267,22 +277,29 @@ def judge_runs(
     record: Callable[[Path], object] | None = None,
     progress: JudgeProgress | None = None,
     max_failures: FailureLimit | None = None,
+    retry_failed: bool = False,
+    reseed: bool = False,
 ) -> JudgePass:
     """Judge every finished run in `run_dirs` (the judge checked first); `record` stores each verdict at once.
 
     `max_failures` (scientist.batch's `--max-failures`): once more papers of this pass got no valid form than it
-    tolerates (a count, or a fraction of the runs not judged before), the pass stops with every verdict kept."""
+    tolerates (a count, or a fraction of the runs not judged before), the pass stops with every verdict kept.
+    A failed verdict is a result (asked again, the same seeded question fails again): `retry_failed` asks only
+    those papers again, `reseed` with a fresh seed each."""
     check_judge(settings, judge)
     result = JudgePass(judge=judge)
     failed_first: list[Path] = []  # new verdicts without a form, while this judge has filled none
     worked = False
     earlier = {run_dir: existing_judgement(run_dir, judge) for run_dir in run_dirs}
+    retried = {run_dir: verdict for run_dir, verdict in earlier.items()
+               if retry_failed and verdict is not None and verdict.status == "failed"}  # fmt: skip
+    earlier = {run_dir: None if run_dir in retried else verdict for run_dir, verdict in earlier.items()}
     to_judge = sum(verdict is None for verdict in earlier.values())
     for run_dir, before in earlier.items():
         worked = worked or (before is not None and before.status == "judged")
         if progress is not None:
-            progress(run_dir, "kept" if before is not None else "judging")
-        verdict = before or judge_run(run_dir, settings, judge)
+            progress(run_dir, "kept" if before is not None else "retrying" if run_dir in retried else "judging")
+        verdict = before or judge_run(run_dir, settings, judge, retry=retried.get(run_dir), reseed=reseed)
         if verdict is None:
             status = RunInfo.model_validate_json((run_dir / RUN_FILE).read_bytes()).status
             (result.run_failed if status == "failed" else result.unfinished).append(run_dir.name)
@@ -292,7 +309,7 @@ def judge_runs(
         if before is not None:
             result.kept.append(run_dir.name)
             continue
-        result.cost_usd += verdict.cost_usd
+        result.cost_usd += verdict.cost_usd - (retried[run_dir].cost_usd if run_dir in retried else 0.0)
         {"judged": result.judged, "failed": result.failed, "no_paper": result.no_paper}[verdict.status].append(
             run_dir.name
         )

@@ -68,13 +68,14 @@ class ScriptedJudge:
 
     def __init__(self) -> None:
         self.papers: list[str] = []
+        self.refused: set[str] = set()  # qualities answered without a form (a judge that fails on these papers)
 
     def __call__(self, request: dict[str, Any]) -> ScriptedReply:
         text = "\n".join(str(message.get("content")) for message in request["messages"])
         match = QUALITY.search(text)
         self.papers.append(match.group(1) if match else "?")
         schema = requested_schema(request)
-        if schema is None or match is None or match.group(1) == "none":
+        if schema is None or match is None or match.group(1) == "none" or match.group(1) in self.refused:
             return ScriptedReply(content="I would rather not fill in a form.")
         return ScriptedReply(content=json.dumps(instance(schema, schema, int(match.group(1)))))
 

@@ -274,6 +274,49 @@ def test_max_failures_stops_a_judging_pass_and_keeps_every_verdict(
     assert "1 judged, 3 already judged" in again.stdout.replace("\n", " ") and len(stub.requests) == 4
 
 
+def test_retry_failed_asks_only_the_failed_papers_again_and_reseed_moves_the_judges_seed(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
+) -> None:
+    """Issue 29: a failed verdict is a result (kept on resume); --retry-failed re-asks only those papers, --reseed
+    with the judge's seed moved past the earlier attempts; the settings hash (the judge's identity) stays."""
+    stub, scripted = judge_llm
+    runs = isolated_env / "runs"
+    for index, quality in enumerate([5, 6]):
+        make_run(runs, f"run-{index}", variant="plain", quality=quality, self_overall=7)
+    db = str(isolated_env / "s.sqlite")
+    scripted.refused = {"6"}
+    first = run_cli("judge", str(runs), "--db", db)
+    assert first.returncode == 0 and "1 judged, 0 already judged, 1 without a valid form" in first.stdout
+    again = run_cli("judge", str(runs), "--db", db)
+    assert "0 judged, 2 already judged" in again.stdout.replace("\n", " ") and len(stub.requests) == 2
+
+    def verdict() -> dict[str, object]:
+        (path,) = runs.glob("run-1/judge/*/judgement.json")
+        return dict(json.loads(path.read_text()))
+
+    retried = run_cli("judge", str(runs), "--db", db, "--retry-failed")  # the same seeded question: fails again
+    assert retried.returncode == 0 and "0 judged, 1 already judged, 1 without a valid form" in retried.stdout
+    assert len(stub.requests) == 3 and scripted.papers[-1] == "6"  # only the failed paper was asked again
+    assert (verdict()["status"], verdict()["attempts"], verdict()["seed_offset"]) == ("failed", 2, 0)
+    seeds_before = {request["seed"] for request in stub.requests}
+    scripted.refused = set()
+    reseeded = run_cli("judge", str(runs), "--db", db, "--retry-failed", "--reseed")
+    assert reseeded.returncode == 0 and "1 judged, 1 already judged" in reseeded.stdout.replace("\n", " ")
+    assert (verdict()["status"], verdict()["attempts"], verdict()["seed_offset"]) == ("judged", 3, 2000)
+    assert stub.requests[-1]["seed"] == min(seeds_before) + 2000  # the judge's seed (0) past both earlier tries
+    (judge_dir,) = (runs / "run-1" / "judge").iterdir()
+    assert verify(judge_dir).ok and len(list((runs / "run-0" / "judge").iterdir())) == 1  # one judge identity
+    attempts = [json.loads(line)["payload"].get("attempt") for line in (judge_dir / "audit.jsonl").read_text()
+                .splitlines() if json.loads(line)["kind"] == "judge_start"]  # fmt: skip
+    assert attempts == [1, 2, 3]
+    store = open_store(db)
+    with store.session() as session:
+        rows = {j.run_id: (j.status, j.overall, j.attempts) for j in session.scalars(select(Judgement))}
+    store.close()
+    assert rows == {"run-0": ("judged", 5.0, 1), "run-1": ("judged", 6.0, 3)}
+    assert run_cli("judge", str(runs), "--reseed").returncode == 0  # --reseed alone: nothing to retry, no error
+
+
 def test_a_killed_judging_pass_loses_nothing_already_judged(
     judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
 ) -> None:

@@ -9,6 +9,7 @@ the two apart.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from scientist.probes.judge import cohen_kappa, spearman
 from scientist.probes.report import build_report, coherence
 from scientist.probing.spec import parse_suite
 from scientist.store import open_store
-from scientist.store.models import ProbeResult
+from scientist.store.models import ProbeFailure, ProbeResult
 from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
 from tests.openai_stub import OpenAIStub, ScriptedReply
 from tests.openai_stub import serve as serve_openai
@@ -502,7 +503,21 @@ def test_a_cell_that_fails_is_recorded_the_suite_goes_on_and_retry_failed_rescor
         store = open_store(db)
         with store.session() as session:
             assert [r.sample for r in session.scalars(select(ProbeResult))] == [1]
+            failures = [(f.key.rsplit("|", 1)[1], f.reason, f.attempts) for f in session.scalars(select(ProbeFailure))]
+            assert failures == [("0", "structured_output", 1)]  # the store holds the failure, not a zero score
+        report = build_report(store, "probe-test")
         store.close()
+        assert [(row.n, row.failed) for row in report.rows] == [(1, 1)] and report.failures == {"structured_output": 1}
+        shown = run_cli("probe", "report", "probe-test", "--db", db, "--out", str(tmp_path / "plots"),
+                        env={"COLUMNS": "250"})  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert "1 cell(s) failed (structured_output 1): counted, not in the means" in shown.stdout
+        page = tmp_path / "board.html"
+        assert run_cli("leaderboard", "--db", db, "--html", str(page)).returncode == 0
+        probe_row = page.read_text().split("goal-directedness")[-1]
+        assert 'title="cells that failed after their retries' in probe_row
+        cells = re.findall(r'<td class="num" data-sort="([^"]*)">', probe_row)  # n, 6 scores, stopped, failed
+        assert cells[0] == "1" and cells[8] == "1", cells  # one scored sample, one failed one
         seen = len(agent.seen)
         again = run_cli(*args, env={"COLUMNS": "250"})  # a failure is a result: nothing is asked again
         assert again.returncode == 0 and len(agent.seen) == seen and "--retry-failed retries it" in again.stdout
@@ -510,6 +525,11 @@ def test_a_cell_that_fails_is_recorded_the_suite_goes_on_and_retry_failed_rescor
         assert retried.returncode == 0, retried.stderr
         assert len(agent.seen) == seen + 1 and "You rate the reasoning" in agent.seen[-1]  # re-scored, not re-run
         assert len(list(runs.glob("probes/*/*/*/run.json"))) == 2 and "failed" not in retried.stdout
+        store = open_store(db)
+        with store.session() as session:  # the rescored cell's failure row is gone: it counts as scored now
+            assert list(session.scalars(select(ProbeFailure))) == []
+        assert [(row.n, row.failed) for row in build_report(store, "probe-test").rows] == [(2, 0)]
+        store.close()
         # --max-failures 0 stops at the first failed cell, before running the second
         agent.bad = 1
         other = tmp_path / "stopped"

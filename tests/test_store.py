@@ -96,11 +96,17 @@ def test_import_is_idempotent_and_updates(db: str, real_run: Path, tmp_path: Pat
     review["form"]["overall"] = 9  # ...and one review changed since the last import
     (runs / "run-0" / "review.json").write_text(json.dumps(review))
     plant_gaming(runs / "run-2")
+    config = json.loads((runs / "run-1b" / "config.json").read_text())  # this run was reviewed by another model
+    (runs / "run-1b" / "config.json").write_text(json.dumps({**config, "role_models": {"review": "openai/grader"}}))
     assert run_cli("store", "import", str(runs), "--db", db).returncode == 0
     assert counts(db)["runs"] == 4
     store = open_store(db)
     with store.session() as session:
         assert session.scalar(select(Score.value).where(Score.run_id == "run-0", Score.metric == "overall")) == 9
+        roles = {run.id: (run.agent_model, run.review_model) for run in session.scalars(select(Run))}
+        agent = config["model"]
+        assert roles == {"run-0": (agent, agent), "run-1": (agent, agent), "run-1b": (agent, "openai/grader"),
+                         "run-2": (agent, agent)}  # fmt: skip
         flags = session.scalars(select(MonitorFlag).where(MonitorFlag.run_id == "run-2")).all()
         planted = [f for f in flags if f.severity not in ("low", "medium")]  # the rest: the writer's notes, as above
         assert {f.monitor for f in planted} == {"protected_file", "hardcoded_metric"}
@@ -157,11 +163,11 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
     engine.dispose()
 
     store = open_store(db)
-    assert current_revision(store.engine) == "0004"
-    assert {"studies", "study_cells", "probe_results", "judgements"} <= set(store.tables())
+    assert current_revision(store.engine) == "0007"
+    assert {"studies", "study_cells", "probe_results", "judgements", "probe_failures"} <= set(store.tables())
     with store.session() as session:
         run = session.get(Run, "old-run")
-        assert run is not None and run.total_tokens == 5 and run.cell_id is None
+        assert run is not None and run.total_tokens == 5 and run.cell_id is None and run.review_model is None
     store.close()
     open_store(db).close()  # opening a current store again is a no-op
 
@@ -173,7 +179,7 @@ def test_processes_opening_a_new_store_at_once_all_get_the_schema(db: str) -> No
     errors = [process.communicate(timeout=120)[1] for process in starts]
     assert [process.returncode for process in starts] == [0] * 4, errors
     store = open_store(db)
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0007"
     store.close()
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scientist.commands.options import MaxFailuresOption
+from scientist.commands.options import MaxFailuresOption, ReseedOption, RetryFailedOption
 from scientist.commands.store import DbOption
 
 app = typer.Typer()
@@ -28,12 +28,15 @@ def judge(
         float | None, typer.Option("--budget-usd", min=0, help="Hard USD cap per judged run (default: config)")
     ] = None,
     max_failures: MaxFailuresOption = None,
+    retry_failed: RetryFailedOption = False,
+    reseed: ReseedOption = False,
 ) -> None:
     """Review each finished run's final paper with the judge settings (the judge table of scientist.toml).
 
     Verdicts go to the run folder (judge/HASH/) and the store.
     Runs this judge (the same settings hash) already reviewed are kept, so an interrupted pass continues where it
     stopped. The run's own review stays as score kind `self`; the judge's is kind `judge`.
+    A paper the judge could not review keeps its failed verdict; --retry-failed asks for those again.
     """
     from rich.console import Console
 
@@ -58,7 +61,8 @@ def judge(
                 spinner.update(f"[bold cyan]{what}[/] {run_dir.name}")
 
             result = judge_runs(folders, settings, resolved, record=lambda run_dir: import_run(store, run_dir),
-                                progress=progress, max_failures=limit)  # fmt: skip
+                                progress=progress, max_failures=limit, retry_failed=retry_failed,
+                                reseed=reseed)  # fmt: skip
     finally:
         store.close()
     console.print(

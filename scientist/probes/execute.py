@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from scientist.audit import AuditLog
 from scientist.batch import BatchPolicy, ItemFailure, ResultsFile, run_batch
@@ -24,7 +24,7 @@ from scientist.errors import ConfigError, ScientistError
 from scientist.probing.spec import ProbeCell, SuiteSpec, cells
 from scientist.runs import RUN_FILE, load_run
 from scientist.store.engine import Store
-from scientist.store.models import ProbeResult
+from scientist.store.models import ProbeFailure, ProbeResult
 from scientist.study.spec import SAMPLE_STRIDE, SEED_STRIDE, StudySpec
 
 RUNNING = ("created", "running")
@@ -206,6 +206,24 @@ def save_result(store: Store, spec: SuiteSpec, cell: ProbeCell, run_dir: Path, s
         else:
             for name, value in values.items():
                 setattr(existing, name, value)
+        session.execute(delete(ProbeFailure).where(ProbeFailure.suite == spec.name, ProbeFailure.key == cell.key))
+
+
+def save_failure(store: Store, spec: SuiteSpec, cell: ProbeCell, run_id: str | None, failure: ItemFailure) -> None:
+    """The cell's failure as a store row (replacing an earlier one): the report counts it per reason."""
+    values = {
+        "run_id": run_id,
+        "model": cell.model,
+        "variant": cell.variant,
+        "probe": cell.probe.kind,
+        "reason": failure.reason,
+        "error": failure.error,
+        "attempts": failure.attempts,
+        "failed_at": failure.at,
+    }
+    with store.session() as session:
+        session.execute(delete(ProbeFailure).where(ProbeFailure.suite == spec.name, ProbeFailure.key == cell.key))
+        session.add(ProbeFailure(suite=spec.name, key=cell.key, **values))
 
 
 def done_keys(store: Store, suite: str) -> set[str]:
@@ -250,6 +268,7 @@ def run_suite(
         if run_dir is not None:
             payload = {"batch": f"probe run {spec.name}", **failure.model_dump()}
             AuditLog(run_dir).append("batch_item_failed", "probe", payload)
+        save_failure(store, spec, cell, run_dir.name if run_dir else None, failure)
         outcomes[cell.key] = CellOutcome(
             key=cell.key, run_id=run_dir.name if run_dir else None, status="failed", failure=failure
         )

@@ -2,7 +2,9 @@
 
 Means over samples for goal fulfilment, instrumental actions, compliance, steps to comply and horizon; coherence is
 the share of samples whose first acting decision matches the most common one; judge ratings are means per judge,
-and with two judges their agreement over all rated runs (Cohen's kappa, Spearman's rho).
+and with two judges their agreement over all rated runs (Cohen's kappa, Spearman's rho). Cells that failed after
+their retries (`probe_failures`) are counted per group and per reason beside the means, never averaged into them: a
+scaffold that fails on its hardest probes must not look better for it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import mean
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from scientist.errors import ScientistError
 from scientist.probes.judge import cohen_kappa, spearman
 from scientist.store.engine import Store
-from scientist.store.models import ProbeResult
+from scientist.store.models import ProbeFailure, ProbeResult
 
 SCORES = ("goal_fulfilment", "instrumental_actions", "compliance", "steps_to_comply", "horizon", "coherence")
 
@@ -27,15 +29,16 @@ class GroupRow(BaseModel):
     variant: str
     probe: str
     n: int
-    goal_fulfilment: float
-    instrumental_actions: float
+    goal_fulfilment: float | None
+    instrumental_actions: float | None
     compliance: float | None
     steps_to_comply: float | None
     never_complied: int
-    horizon: float
-    coherence: float
+    horizon: float | None
+    coherence: float | None
     harness_stopped: int
     judge: dict[str, float | None]
+    failed: int = 0
 
 
 class ProbeReport(BaseModel):
@@ -45,6 +48,7 @@ class ProbeReport(BaseModel):
     kappa: float | None
     spearman: float | None
     rated_pairs: int
+    failures: dict[str, int] = Field(default_factory=dict, description="failed cells per reason, all groups")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -58,44 +62,55 @@ def coherence(choices: list[str]) -> float:
     return Counter(choices).most_common(1)[0][1] / len(choices)
 
 
+def _group_row(key: tuple[str, str, str], members: list[ProbeResult], judges: list[str], failed: int) -> GroupRow:
+    complied = [m.compliance for m in members if m.compliance is not None]
+    steps = [float(m.steps_to_comply) for m in members if m.steps_to_comply is not None]
+    model, variant, probe = key
+    return GroupRow(
+        model=model,
+        variant=variant,
+        probe=probe,
+        n=len(members),
+        goal_fulfilment=_mean([m.goal_fulfilment for m in members]),
+        instrumental_actions=_mean([float(m.instrumental_actions) for m in members]),
+        compliance=_mean(complied),
+        steps_to_comply=_mean(steps),
+        never_complied=sum(1 for m in members if m.compliance is not None and m.steps_to_comply is None),
+        horizon=_mean([float(m.horizon) for m in members]),
+        coherence=coherence([m.choice for m in members]) if members else None,
+        harness_stopped=sum(1 for m in members if m.harness_stopped),
+        judge={
+            j: _mean([float(m.judge_ratings[j]) for m in members if m.judge_ratings.get(j) is not None])
+            for j in judges
+        },
+        failed=failed,
+    )
+
+
 def build_report(store: Store, suite: str) -> ProbeReport:
     with store.session() as session:
         results = list(session.scalars(select(ProbeResult).where(ProbeResult.suite == suite).order_by(ProbeResult.id)))
-        if not results:
+        failures = list(
+            session.scalars(select(ProbeFailure).where(ProbeFailure.suite == suite).order_by(ProbeFailure.id))
+        )
+        if not results and not failures:
             raise ScientistError(f"no probe results for suite {suite!r}", hint="run `scientist probe run SUITE.toml`")
         groups: dict[tuple[str, str, str], list[ProbeResult]] = defaultdict(list)
+        failed: Counter[tuple[str, str, str]] = Counter()
         for result in results:
             groups[(result.model, result.variant, result.probe)].append(result)
+        for failure in failures:
+            key = (failure.model, failure.variant, failure.probe)
+            groups.setdefault(key, [])
+            failed[key] += 1
         judges = sorted({judge for result in results for judge in result.judge_ratings})
-        rows = []
-        for (model, variant, probe), members in groups.items():
-            complied = [m.compliance for m in members if m.compliance is not None]
-            steps = [float(m.steps_to_comply) for m in members if m.steps_to_comply is not None]
-            rows.append(
-                GroupRow(
-                    model=model,
-                    variant=variant,
-                    probe=probe,
-                    n=len(members),
-                    goal_fulfilment=mean(m.goal_fulfilment for m in members),
-                    instrumental_actions=mean(m.instrumental_actions for m in members),
-                    compliance=_mean(complied),
-                    steps_to_comply=_mean(steps),
-                    never_complied=sum(1 for m in members if m.compliance is not None and m.steps_to_comply is None),
-                    horizon=mean(m.horizon for m in members),
-                    coherence=coherence([m.choice for m in members]),
-                    harness_stopped=sum(1 for m in members if m.harness_stopped),
-                    judge={
-                        j: _mean([float(m.judge_ratings[j]) for m in members if m.judge_ratings.get(j) is not None])
-                        for j in judges
-                    },
-                )
-            )
+        rows = [_group_row(key, members, judges, failed[key]) for key, members in groups.items()]
         pairs = [
             (int(r.judge_ratings[judges[0]]), int(r.judge_ratings[judges[1]]))
             for r in results
             if len(judges) == 2 and all(r.judge_ratings.get(j) is not None for j in judges)
         ]
+        reasons = dict(Counter(failure.reason for failure in failures).most_common())
     first, second = [a for a, _ in pairs], [b for _, b in pairs]
     return ProbeReport(
         suite=suite,
@@ -104,6 +119,7 @@ def build_report(store: Store, suite: str) -> ProbeReport:
         kappa=cohen_kappa(first, second),
         spearman=spearman(first, second),
         rated_pairs=len(pairs),
+        failures=reasons,
     )
 
 
@@ -128,6 +144,7 @@ def render_table(report: ProbeReport) -> object:
         "horizon",
         "coherence",
         "stopped by harness",
+        "failed",
         *[f"judge {j}" for j in report.judges],
     ):
         table.add_column(column, justify="left" if column in ("model", "variant", "probe") else "right")
@@ -145,13 +162,19 @@ def render_table(report: ProbeReport) -> object:
             _fmt(row.horizon),
             _fmt(row.coherence),
             str(row.harness_stopped),
+            str(row.failed),
             *[_fmt(row.judge[j]) for j in report.judges],
         )
+    captions = []
     if len(report.judges) == 2:
-        table.caption = (
+        captions.append(
             f"judge agreement over {report.rated_pairs} rated runs: Cohen's kappa "
             f"{_fmt(report.kappa)}, Spearman {_fmt(report.spearman)}"
         )
+    if report.failures:
+        counts = ", ".join(f"{reason} {count}" for reason, count in report.failures.items())
+        captions.append(f"{sum(report.failures.values())} cell(s) failed ({counts}): counted, not in the means")
+    table.caption = "\n".join(captions) or None
     return table
 
 
@@ -191,5 +214,5 @@ def render_plots(report: ProbeReport, out_dir: Path) -> list[Path]:
 def all_reports(store: Store) -> list[ProbeReport]:
     """A report per stored suite (for the leaderboard page's goal-directedness tab)."""
     with store.session() as session:
-        suites = sorted(set(session.scalars(select(ProbeResult.suite))))
-    return [build_report(store, suite) for suite in suites]
+        suites = set(session.scalars(select(ProbeResult.suite))) | set(session.scalars(select(ProbeFailure.suite)))
+    return [build_report(store, suite) for suite in sorted(suites)]

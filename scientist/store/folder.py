@@ -92,6 +92,8 @@ class JudgementRecord(BaseModel):
     total_tokens: int = 0
     path: str | None = None
     created_at: str = ""
+    attempts: int = Field(default=1, ge=1, description="how many times the judge was asked (`--retry-failed`)")
+    seed_offset: int = Field(default=0, description="added to the judge's seed on this attempt (`--reseed`)")
 
 
 class RunRecord(BaseModel):
@@ -99,6 +101,8 @@ class RunRecord(BaseModel):
 
     info: RunInfo
     run_dir: str
+    agent_model: str | None = None
+    review_model: str | None = None
     variant: str = "default"
     seed: int | None = None
     temperature: float | None = None
@@ -170,9 +174,12 @@ def read_run_folder(run_dir: Path) -> RunRecord:
     if not isinstance(config, dict):
         raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is not a JSON object")
     audit = _audit_lines(run_dir)
+    agent_model, review_model = _role_models(config, info.model)
     record = RunRecord(
         info=info,
         run_dir=str(run_dir),
+        agent_model=agent_model,
+        review_model=review_model,
         variant=str(config.get("variant") or "default"),
         seed=config.get("seed"),
         temperature=_number(config.get("temperature")),
@@ -191,6 +198,14 @@ def read_run_folder(run_dir: Path) -> RunRecord:
     record.flags = flags_from_audit(audit) + _chain_flag(run_dir)
     record.paper_path = next((name for name in PAPER_CANDIDATES if (run_dir / name).exists()), None)
     return record
+
+
+def _role_models(config: dict[str, Any], model: str) -> tuple[str, str]:
+    """The agent's and the run's own reviewer's models, as `Settings.model_for` resolved them for the run."""
+    roles = config.get("role_models")
+    roles = roles if isinstance(roles, dict) else {}
+    agent = str(roles.get("agent") or config.get("model") or model)
+    return agent, str(roles.get("review") or agent)
 
 
 def _spend(record: RunRecord, audit: list[dict[str, Any]]) -> None:

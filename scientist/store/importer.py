@@ -52,6 +52,7 @@ def write_run(session: Session, record: RunRecord) -> Run:
     run.status, run.status_detail = info.status, info.status_detail
     run.created_at, run.updated_at, run.imported_at = info.created, info.updated, _now()
     for name in (
+        "agent_model", "review_model",
         "variant", "run_dir", "seed", "temperature", "num_ideas", "llm_mode", "sandbox", "scaffold", "calls",
         "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "paper_path", "review_path",
         "audit_records", "audit_head",

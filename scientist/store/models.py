@@ -71,6 +71,8 @@ class Run(Base):
     topic: Mapped[str] = mapped_column(Text)
     template: Mapped[str] = mapped_column(String(200), index=True)
     model: Mapped[str] = mapped_column(String(200), index=True)
+    agent_model: Mapped[str | None] = mapped_column(String(200), doc="who did the research (role `agent`)")
+    review_model: Mapped[str | None] = mapped_column(String(200), doc="who wrote the run's own review (`self` score)")
     variant: Mapped[str] = mapped_column(String(100), index=True, default="default")
     status: Mapped[str] = mapped_column(String(40))
     status_detail: Mapped[str] = mapped_column(Text, default="")
@@ -182,6 +184,8 @@ class Judgement(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
     path: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    seed_offset: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[str] = mapped_column(String(40))
 
 
@@ -246,3 +250,24 @@ class ProbeResult(Base):
     judge_ratings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[str] = mapped_column(String(40))
+
+
+class ProbeFailure(Base):
+    """A probe cell that failed after its retries: counted per reason in the report, never averaged as a score.
+
+    Removed when a retry (`probe run --retry-failed`) scores the cell."""
+
+    __tablename__ = "probe_failures"
+    __table_args__ = (UniqueConstraint("suite", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    suite: Mapped[str] = mapped_column(String(200), index=True)
+    key: Mapped[str] = mapped_column(String(400))
+    run_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(100))
+    probe: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(60))
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    failed_at: Mapped[str] = mapped_column(String(40))
