@@ -92,6 +92,7 @@ class VerifyReport(BaseModel):
     problem: str | None = None
     anchored: bool = Field(default=False, description="An anchor outside the run folder was found and checked")
     witnessed: bool = Field(default=False, description="A copy of the head kept elsewhere (the run store) matched")
+    signed: bool = Field(default=False, description="Every anchor carried a valid HMAC of the audit key")
 
 
 class Witness(BaseModel):
@@ -741,14 +742,17 @@ def verify(run_dir_or_file: Path | str, witness: Witness | None = None) -> Verif
     if problem is not None:
         bad_seq, text = problem
         return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    anchored = audit_anchor.read(log_path)
-    problem = audit_anchor.problem(anchored or {}, [record.hash for record in records])
+    anchors = audit_anchor.read_anchors(log_path)
+    anchored = anchors.entries if anchors is not None else None
+    problem = anchors.bad if anchors is not None else None
+    problem = problem or audit_anchor.problem(anchored or {}, [record.hash for record in records])
     if problem is None and witness is not None:
         problem = _witness_problem(witness, records)
     if problem is not None:
         bad_seq, text = problem
         return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored), witnessed=witness is not None)
+    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored), witnessed=witness is not None,
+                        signed=anchors is not None and anchors.signed)  # fmt: skip
 
 
 def _witness_problem(witness: Witness, records: list[AuditRecord]) -> tuple[int, str] | None:

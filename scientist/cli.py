@@ -328,6 +328,25 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
             console.print(f"{name}: {(run_dir / name).resolve()}")
 
 
+@audit_app.command("keygen")
+def audit_keygen() -> None:
+    """Create the audit key that signs every anchor (HMAC-SHA256), so anchors cannot be rewritten by whoever can write
+    your data folder but not read the key; signs the anchors already there. Never overwrites an existing key."""
+    from scientist.audit_anchor import KEY_FILE_ENV, audit_key, key_path, sign_existing, write_key
+
+    try:
+        path = write_key()
+    except FileExistsError:
+        raise ScientistError(
+            f"an audit key already exists at {key_path()}",
+            hint=f"keep it (it signs your existing anchors); set {KEY_FILE_ENV} to use a key elsewhere",
+        ) from None
+    key = audit_key()
+    signed = sign_existing(key) if key is not None else 0
+    console.print(f"audit key written to {path} (mode 0600); {signed} existing anchor line(s) signed, new ones will be",
+                  soft_wrap=True, highlight=False)  # fmt: skip
+
+
 @audit_app.command("verify")
 def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = None) -> None:
     """Check the run's hash-chained audit log; exits 1 at the first broken record.
@@ -354,6 +373,7 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = Non
     report = verify(run_dir, witness)
     if report.ok:
         anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
+        anchor += " (signed with the audit key)" if report.signed else ""
         stored = ", matches the run store's copy" if report.witnessed else f", {unchecked}"
         console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}{stored}",
                       soft_wrap=True, highlight=False)

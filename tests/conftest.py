@@ -60,6 +60,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv(ROOTFS_ENV, str(REAL_ROOTFS))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the default run store
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("SCIENTIST_AUDIT_KEY_FILE", str(tmp_path / "config" / "audit.key"))  # none unless made
     yield work
 
 

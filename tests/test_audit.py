@@ -34,6 +34,7 @@ from scientist.audit import (
     verify,
 )
 from scientist.errors import CorruptRunError
+from tests.conftest import run_cli
 
 SECRET = "abcd1234efgh"
 
@@ -713,6 +714,41 @@ def test_an_append_interrupted_between_anchor_and_line_is_repaired(tmp_path: Pat
     assert [r.kind for r in log.records()][-2:] == ["audit_repair", "run_resume"]
     report = verify(tmp_path)
     assert report.ok and report.anchored
+
+
+def test_signed_anchors_catch_a_log_and_its_anchors_rewritten_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a key, whoever can write the data folder can rewrite the anchors to match a rewritten log. With the
+    audit key (which that attacker cannot read) every anchor line carries an HMAC: unsigned or mis-signed lines are
+    reported. `audit keygen` signs the anchors already there, so older logs stay verifiable."""
+    run = tmp_path / "run"
+    older = make_log(tmp_path / "older", n=3)  # anchored before the key existed
+    keygen = run_cli("audit", "keygen")
+    assert keygen.returncode == 0 and "3 existing anchor line(s) signed" in keygen.stdout, keygen.stderr
+    key_file = audit_anchor.key_path()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) == 64
+    again = run_cli("audit", "keygen")  # never overwritten: it signs every anchor so far
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    report = verify(older.path.parent)
+    assert report.ok and report.signed
+    log = make_log(run)
+    assert verify(run).ok and verify(run).signed
+    records = [load(line) for line in lines_of(log)]
+    records[2]["payload"]["stage"] = "forged"
+    forged = rechain(records)
+    write_lines(log, forged)
+    (run / "audit.head").write_text(json.dumps({"seq": 4, "hash": load(forged[-1])["hash"]}))
+    anchor_file = audit_anchor.anchor_path(log.path)
+    plain = [json.dumps({"seq": i, "hash": load(line)["hash"]}) + "\n" for i, line in enumerate(forged)]
+    anchor_file.write_text("".join(plain))  # the attacker's anchors, unsigned: they cannot compute the MAC
+    assert_names(run, 0, "not signed with the audit key")
+    guessed = [json.dumps({"seq": i, "hash": load(line)["hash"], "mac": "0" * 64}) for i, line in enumerate(forged)]
+    anchor_file.write_text("\n".join(guessed) + "\n")
+    assert_names(run, 0, "fails its HMAC")
+    anchor_file.write_text("".join(plain))
+    monkeypatch.setenv(audit_anchor.KEY_FILE_ENV, str(tmp_path / "no-key"))  # the same forgery, no key configured:
+    assert verify(run).ok and not verify(run).signed  # the documented limit of unsigned anchors
 
 
 # -- concurrency ----------------------------------------------------------------------------------------------------
