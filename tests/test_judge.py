@@ -317,6 +317,18 @@ def test_retry_failed_asks_only_the_failed_papers_again_and_reseed_moves_the_jud
     assert run_cli("judge", str(runs), "--reseed").returncode == 0  # --reseed alone: nothing to retry, no error
 
 
+def test_judge_repair_retries_is_an_option_of_the_command(
+    judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
+) -> None:
+    """The failure hint names --repair-retries; the config says 0 repairs, the option asks once more."""
+    stub, scripted = judge_llm
+    make_run(isolated_env / "runs", "run-0", variant="plain", quality=6, self_overall=7)
+    scripted.refused = {"6"}
+    result = run_cli("judge", str(isolated_env / "runs"), "--repair-retries", "1")
+    assert result.returncode == 0 and "1 without a valid form" in result.stdout, result.stderr
+    assert len(stub.requests) == 2  # the answer and one repair (the config alone: one request)
+
+
 def test_a_killed_judging_pass_loses_nothing_already_judged(
     judge_llm: tuple[OpenAIStub, ScriptedJudge], isolated_env: Path
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from scientist.commands.options import MaxFailuresOption, ReseedOption, RetryFailedOption
+from scientist.commands.options import MaxFailuresOption, RepairRetriesOption, ReseedOption, RetryFailedOption
 from scientist.commands.store import DbOption
 
 app = typer.Typer()
@@ -30,6 +30,7 @@ def judge(
     max_failures: MaxFailuresOption = None,
     retry_failed: RetryFailedOption = False,
     reseed: ReseedOption = False,
+    repair_retries: RepairRetriesOption = None,
 ) -> None:
     """Review each finished run's final paper with the judge settings (the judge table of scientist.toml).
 
@@ -47,7 +48,7 @@ def judge(
     from scientist.store.importer import import_run
 
     limit = FailureLimit.parse(max_failures)
-    base = load_settings(budget_usd=budget_usd)
+    base = load_settings(budget_usd=budget_usd, repair_retries=repair_retries)
     resolved = resolve_judge(base, model=judge_model)
     settings = judge_settings(base, resolved)
     folders = run_folders_under(path)
