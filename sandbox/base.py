@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import math
@@ -18,7 +17,7 @@ import shutil
 import signal
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Protocol, runtime_checkable
@@ -26,6 +25,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.errors import SandboxError
+from scientist.registry import Registry
 from scientist.sandbox import reader
 
 MANIFEST_DIR = ".sandbox"
@@ -579,13 +579,13 @@ def finish_run(
 # (bubblewrap: namespaces + rlimits + the host's wall clock) isolate; `bwrap` is `local`'s older name, kept so
 # recorded run configs still resume. `unsafe-subprocess` does not isolate: it exists only under that explicit
 # name, logs a loud warning and is audited (`sandbox_unisolated`).
-BACKENDS: dict[str, str] = {
-    "docker": "scientist.sandbox.docker:DockerSandbox",
-    "local": "scientist.sandbox.bwrap:BwrapSandbox",
-    "bwrap": "scientist.sandbox.bwrap:BwrapSandbox",
-    "unsafe-subprocess": "scientist.sandbox.unsafe:UnsafeSubprocessSandbox",
-}
-CHOICES = ("docker", "local", "unsafe-subprocess")
+# Third-party backends register under the entry-point group `scientist.sandbox` (scientist.registry).
+BACKENDS: Registry[Callable[..., Sandbox]] = Registry("sandbox", error=SandboxError, what="sandbox backend")
+BACKENDS.add("docker", "scientist.sandbox.docker:DockerSandbox")
+BACKENDS.add("local", "scientist.sandbox.bwrap:BwrapSandbox")
+BACKENDS.add("bwrap", "scientist.sandbox.bwrap:BwrapSandbox", hidden=True)
+BACKENDS.add("unsafe-subprocess", "scientist.sandbox.unsafe:UnsafeSubprocessSandbox")
+CHOICES = ("docker", "local", "unsafe-subprocess")  # the project's own (`BACKENDS.names()` adds plugins)
 
 
 class AuditSink(Protocol):
@@ -606,12 +606,9 @@ class SandboxChoice:
 def open_sandbox(name: str, *, fallback: str | None = None, **options: Any) -> SandboxChoice:
     """Make backend `name`; with `fallback`, a backend that cannot start here (Docker engine down, image missing)
     is replaced by that one, with a warning (and `record_choice` writes it to the audit log); never silently."""
-    target = BACKENDS.get(name)
-    if target is None:
-        raise SandboxError(f"unknown sandbox backend {name!r}", hint=f"choose one of: {', '.join(CHOICES)}")
-    module_name, _, class_name = target.partition(":")
+    make = BACKENDS.get(name)
     try:
-        backend: Sandbox = getattr(importlib.import_module(module_name), class_name)(**options)
+        backend: Sandbox = make(**options)
     except SandboxError as err:
         if fallback is None or fallback == name:
             raise

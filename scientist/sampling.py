@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from scientist.errors import BudgetExceededError, ScientistError
 from scientist.executors.base import Executor
 from scientist.executors.local import LocalExecutor
+from scientist.registry import Registry
 
 if TYPE_CHECKING:
     from scientist.llm import LLMGateway
@@ -128,18 +129,21 @@ class BestOfNResult(BaseModel, Generic[T]):
 
 
 # -- selectors ------------------------------------------------------------------------------------------------------
-_SELECTORS: dict[str, tuple[SelectorFactory, str]] = {}
+# A plugin selector is a SelectorFactory under the entry-point group `scientist.selector` (scientist.registry).
+SELECTORS: Registry[SelectorFactory] = Registry("selector", error=UnknownSelectorError)
+_USAGE: dict[str, str] = {}  # how each selector is written, for the list in errors ("max_field:<name>")
 
 
 def register_selector(name: str, factory: SelectorFactory, usage: str | None = None) -> None:
     """Register `name` (used as "name" or "name:arg"); the factory gets the arg ("" if none) and returns a scorer."""
     if not name or ":" in name:
         raise ValueError(f"selector name must be non-empty and contain no ':', got {name!r}")
-    _SELECTORS[name] = (factory, usage or name)
+    SELECTORS.add(name, factory)
+    _USAGE[name] = usage or name
 
 
 def selector_names() -> list[str]:
-    return sorted(usage for _, usage in _SELECTORS.values())
+    return sorted(_USAGE.get(name, name) for name in SELECTORS.names())
 
 
 def resolve_selector(spec: str | Selector) -> tuple[str, Selector]:
@@ -147,11 +151,11 @@ def resolve_selector(spec: str | Selector) -> tuple[str, Selector]:
     if callable(spec):
         return getattr(spec, "__qualname__", repr(spec)), spec
     name, _, arg = spec.partition(":")
-    if name not in _SELECTORS:
+    if name not in SELECTORS:
         raise UnknownSelectorError(
             f"unknown selector {spec!r}", hint=f"valid selectors: {', '.join(selector_names())} or a callable"
         )
-    return spec, _SELECTORS[name][0](arg)
+    return spec, SELECTORS.get(name)(arg)
 
 
 def _field_value(value: Any, path: str) -> float:

@@ -18,7 +18,7 @@ from scientist.errors import ExitCode, ScientistError
 app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
 
 OUT_DIR = "out"
-Backend = Literal["docker", "local", "unsafe-subprocess"]
+Backend = str  # docker | local | unsafe-subprocess, or a plugin's (scientist.registry): checked when opened
 Target = Literal["all", "docker", "rootfs"]
 Source = Literal["debian", "registry"]
 
@@ -79,7 +79,8 @@ def run(
     backend: Annotated[
         Backend | None,
         typer.Option(
-            "--backend", "--sandbox", help="Sandbox backend (default: the configured one and its fallback)"
+            "--backend", "--sandbox",
+            help="Sandbox backend: docker, local, unsafe-subprocess or a plugin's (default: the configured one)",
         ),
     ] = None,
     template: Annotated[

@@ -6,12 +6,45 @@ an optional extra.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from scientist.executors.base import Done, Executor, ExecutorError, settings_env
 from scientist.executors.local import LocalExecutor
+from scientist.registry import Registry
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray")  # the project's own; plugins register under the entry-point group `scientist.executor`
 
-__all__ = ["EXECUTORS", "Done", "Executor", "ExecutorError", "LocalExecutor", "get_executor", "settings_env"]
+__all__ = [
+    "EXECUTORS", "REGISTRY", "Done", "Executor", "ExecutorError", "ExecutorFactory", "LocalExecutor", "get_executor",
+    "settings_env",
+]  # fmt: skip
+
+
+class ExecutorFactory(Protocol):
+    """What an executor plugin's entry point is: called with every option; it uses those that mean something to it."""
+
+    def __call__(
+        self, *, concurrency: int | None, address: str | None, max_retries: int, env: dict[str, str] | None
+    ) -> Executor: ...
+
+
+def _local(
+    *, concurrency: int | None, address: str | None, max_retries: int, env: dict[str, str] | None
+) -> Executor:
+    if address is not None:
+        raise ExecutorError("--ray-address needs --executor ray", hint="add --executor ray, or drop --ray-address")
+    return LocalExecutor(concurrency or 1)
+
+
+def _ray(*, concurrency: int | None, address: str | None, max_retries: int, env: dict[str, str] | None) -> Executor:
+    from scientist.executors.ray import RayExecutor
+
+    return RayExecutor(address=address, concurrency=concurrency, max_retries=max_retries, env=env)
+
+
+REGISTRY: Registry[ExecutorFactory] = Registry("executor", error=ExecutorError)
+REGISTRY.add("local", _local)
+REGISTRY.add("ray", _ray)
 
 
 def get_executor(
@@ -23,12 +56,4 @@ def get_executor(
     env: dict[str, str] | None = None,
 ) -> Executor:
     """The executor called `name`; `address`/`max_retries`/`env` only mean something to `ray`."""
-    if name == "local":
-        if address is not None:
-            raise ExecutorError("--ray-address needs --executor ray", hint="add --executor ray, or drop --ray-address")
-        return LocalExecutor(concurrency or 1)
-    if name == "ray":
-        from scientist.executors.ray import RayExecutor
-
-        return RayExecutor(address=address, concurrency=concurrency, max_retries=max_retries, env=env)
-    raise ExecutorError(f"unknown executor {name!r}", hint=f"valid: {', '.join(EXECUTORS)}")
+    return REGISTRY.get(name)(concurrency=concurrency, address=address, max_retries=max_retries, env=env)

@@ -1,0 +1,100 @@
+"""scientist.registry (issue 25): one way to name sandbox backends, executors and selectors, open to plugins.
+
+The plugin test installs tests/plugins/example with pip (no index, no build isolation: offline) into a temporary
+folder and runs scientist in a new process with that folder on its path: the plugin's backend and selector are
+found through their entry points and used by name, with no change to the project.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scientist.errors import SandboxError, ScientistError
+from scientist.executors import ExecutorError, get_executor
+from scientist.registry import PluginError, Registry
+from scientist.sampling import UnknownSelectorError, resolve_selector, selector_names
+from scientist.sandbox.base import BACKENDS, open_sandbox
+from tests.conftest import run_cli
+from tests.test_sandbox_docker import require
+
+PLUGIN = Path(__file__).parent / "plugins" / "example"
+
+
+def test_entries_resolve_lazily_hidden_names_resolve_and_unknown_names_list_the_valid_ones() -> None:
+    registry: Registry[object] = Registry("widget")
+    registry.add("json-dumps", "json:dumps")
+    registry.add("old-name", "json:dumps", hidden=True)
+
+    @registry.register("doubler")
+    def doubler(x: int) -> int:
+        return 2 * x
+
+    assert registry.names() == ["json-dumps", "doubler"]  # registration order; the hidden name is not listed
+    assert registry.get("json-dumps") is json.dumps and registry.get("old-name") is json.dumps
+    assert registry.get("doubler") is doubler and "doubler" in registry and "nothing" not in registry
+    with pytest.raises(ScientistError, match="unknown widget 'nothing'") as raised:
+        registry.get("nothing")
+    assert raised.value.hint == "choose one of: json-dumps, doubler"
+    registry.add("broken", "no_such_module_anywhere:thing")
+    with pytest.raises(PluginError, match=r"'broken' .* cannot be loaded: ModuleNotFoundError"):
+        registry.get("broken")
+
+
+def test_each_kind_keeps_its_own_error_and_names() -> None:
+    with pytest.raises(SandboxError, match="unknown sandbox backend 'vm'") as backend:
+        open_sandbox("vm")
+    assert backend.value.hint == "choose one of: docker, local, unsafe-subprocess"
+    with pytest.raises(ExecutorError, match="unknown executor 'dask'"):
+        get_executor("dask")
+    with pytest.raises(UnknownSelectorError, match="unknown selector 'best'"):
+        resolve_selector("best")
+    assert "bwrap" not in BACKENDS.names() and BACKENDS.get("bwrap") is BACKENDS.get("local")
+
+
+def test_no_plugin_is_loaded_when_none_is_installed() -> None:
+    assert "labelled-local" not in BACKENDS.names() and "shortest" not in selector_names()
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin installed as a package (a dist-info with its entry points) into its own folder."""
+    site = tmp_path_factory.mktemp("plugin-site")
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation",
+               "--disable-pip-version-check", "--target", str(site), str(PLUGIN)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert list(site.glob("scientist_plugin_example-0.1.0.dist-info/entry_points.txt"))
+    return site
+
+
+def test_an_installed_plugin_backend_and_selector_are_found_and_used_by_name(plugin_site: Path, tmp_path: Path) -> None:
+    require("local")
+    script = tmp_path / "hello.py"
+    script.write_text("import os\nprint('hello from', os.getuid() != 0 or 'root')\n")
+    env = {"PYTHONPATH": str(plugin_site)}
+    result = run_cli("sandbox", "run", str(script), "--backend", "labelled-local", "--json", "--workdir",
+                     str(tmp_path / "work"), env=env, isolated=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout)
+    assert ran["backend"] == "labelled-local" and "hello from" in ran["stdout_tail"]
+    unknown = run_cli("sandbox", "run", str(script), "--backend", "vm", env=env, isolated=True)
+    assert unknown.returncode == 2 and "labelled-local" in unknown.stderr  # the plugin is among the choices
+    assert "Traceback" not in unknown.stderr
+    probe = ("from scientist.sampling import resolve_selector, selector_names\n"
+             "label, score = resolve_selector('shortest')\n"
+             "print(label, 'shortest' in selector_names(), max(['a long one', 'short'], key=score))")  # fmt: skip
+    picked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,
+                            env={**_clean_env(), **env})  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert picked.stdout.split() == ["shortest", "True", "short"]
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
