@@ -8,6 +8,7 @@ found through their entry points and used by name, with no change to the project
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +64,10 @@ def test_no_plugin_is_loaded_when_none_is_installed() -> None:
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin installed as a package (a dist-info with its entry points) into its own folder."""
-    site = tmp_path_factory.mktemp("plugin-site")
+    site, source = tmp_path_factory.mktemp("plugin-site"), tmp_path_factory.mktemp("plugin-src") / "example"
+    shutil.copytree(PLUGIN, source)  # pip builds in the source folder: never in the checkout
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation",
-               "--disable-pip-version-check", "--target", str(site), str(PLUGIN)]  # fmt: skip
+               "--disable-pip-version-check", "--target", str(site), str(source)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert list(site.glob("scientist_plugin_example-0.1.0.dist-info/entry_points.txt"))
