@@ -37,6 +37,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scientist.files import write_text_atomic
+
 ANCHORS_ENV = "SCIENTIST_AUDIT_ANCHORS"
 KEY_FILE_ENV = "SCIENTIST_AUDIT_KEY_FILE"
 KEY_BYTES = 32
@@ -171,10 +173,8 @@ def sign_existing(key: bytes) -> int:
             if "mac" not in entry:
                 entry["mac"], signed = _mac(key, path.stem, seq, record_hash), signed + 1
             lines.append(json.dumps(entry, separators=(",", ":")))
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_text_atomic(path, "".join(f"{line}\n" for line in lines))
+        os.chmod(path, 0o600)
     return signed
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from scientist.audit import AuditLog, canonical_json
 from scientist.batch import RESEED_STRIDE, BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
 from scientist.errors import ConfigError, ScientistError, StructuredOutputError
+from scientist.files import write_text_atomic
 from scientist.runs import RUN_FILE, RunInfo
 from scientist.store.folder import JUDGE_DIR, JUDGEMENT_FILE, PAPER_CANDIDATES, JudgementRecord
 
@@ -147,12 +147,7 @@ def existing_judgement(run_dir: Path, judge: Judge) -> JudgementRecord | None:
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False), fsync=True)
 
 
 def _paper(run_dir: Path) -> tuple[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import threading
@@ -35,6 +34,7 @@ from scientist.errors import (
     StructuredOutputError,
     UnknownModelError,
 )
+from scientist.files import write_text_atomic
 from scientist.profiles import Limits, ModelProfile
 from scientist.profiles import resolve as _resolve
 from scientist.prompts import RenderedPrompt, render
@@ -230,11 +230,7 @@ class ResponseStore:
         return data
 
     def put(self, request_hash: str, entry: Mapping[str, Any]) -> None:
-        path = self.path(request_hash)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(entry, indent=1, sort_keys=True, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(self.path(request_hash), json.dumps(entry, indent=1, sort_keys=True, ensure_ascii=False))
 
 
 def request_hash(request: Mapping[str, Any]) -> str:

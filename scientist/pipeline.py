@@ -18,6 +18,7 @@ from typing import Any, TypedDict, cast
 from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
+from scientist.files import write_text_atomic
 
 NODES = ("ideate", "novelty", "select", "experiment", "write", "review")
 # The graph's order: NODES with the approval gates (no-ops unless --approve asks for them) between them.
@@ -110,10 +111,7 @@ def _plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save(ctx: RunContext, name: str, data: Any) -> None:
-    path = ctx.run_dir / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(ctx.run_dir / name, json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineState]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from scientist import __version__
 from scientist.errors import CorruptRunError, RunNotFoundError
+from scientist.files import write_text_atomic
 
 RUN_FILE = "run.json"
 CONFIG_SNAPSHOT = "config.json"
@@ -102,10 +103,7 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
 
 def save_run(runs_dir: Path, info: RunInfo, run_dir: Path | None = None) -> None:
     folder = run_dir or runs_dir / info.id
-    path = folder / RUN_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(info.model_copy(update={"updated": _now()}).model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(folder / RUN_FILE, info.model_copy(update={"updated": _now()}).model_dump_json(indent=2))
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
@@ -120,7 +118,4 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
 
 def write_json(path: Path, data: Any) -> None:
     """Write a run-folder JSON file atomically (a temporary file, then rename), creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str))

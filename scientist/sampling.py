@@ -8,7 +8,6 @@ the pool and its winner must not depend on which thread finished first, so a rep
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 from scientist.errors import BudgetExceededError, ScientistError
 from scientist.executors.base import Executor
 from scientist.executors.local import LocalExecutor
+from scientist.files import write_text_atomic
 from scientist.registry import Registry
 
 if TYPE_CHECKING:
@@ -115,12 +115,7 @@ class BestOfNResult(BaseModel, Generic[T]):
 
     def write_json(self, path: Path) -> Path:
         """Write atomically (tmp + rename); values that are not JSON-able are stored as their repr."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(self.model_dump_json(indent=1, fallback=repr), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_text_atomic(Path(path), self.model_dump_json(indent=1, fallback=repr))
 
     @classmethod
     def load(cls, path: Path) -> BestOfNResult[Any]:

@@ -26,6 +26,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from scientist.config import default_cache_dir
 from scientist.errors import ConfigError, ScientistError
+from scientist.files import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -226,11 +227,7 @@ class ResponseCache:
             return None
 
     def put(self, url: str, content: bytes) -> None:
-        path = self.path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+        write_bytes_atomic(self.path(url), content)
 
 
 _rate_lock = threading.Lock()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
 from scientist.audit import canonical_json
+from scientist.files import write_text_atomic
 from scientist.runs import EXPERIMENTS_DIR
 from scientist.sandbox.final_info import record_metrics
 
@@ -186,10 +187,7 @@ def apply_decision(ctx: RunContext, kind: str, state: dict[str, Any], decision: 
 
 def _edit_idea(ctx: RunContext, idea: dict[str, Any], edit: dict[str, Any]) -> dict[str, Any]:
     edited = {**idea, **{k: str(v) for k, v in edit.items() if k in IDEA_TEXT_FIELDS}, "edited_by_human": True}
-    path = ctx.run_dir / "selected_idea.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(edited, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(ctx.run_dir / "selected_idea.json", json.dumps(edited, indent=2, ensure_ascii=False))
     return edited
 
 
@@ -203,9 +201,7 @@ def _edit_plan(ctx: RunContext, edit: dict[str, Any]) -> None:
     plan = json.loads(path.read_text(encoding="utf-8"))
     plan["applied"] = ctx.template.clamp_variant({**plan["applied"], **edit})
     plan["edited_by_human"] = edit
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plan, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(plan, indent=2, ensure_ascii=False))
 
 
 def _ideas_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:

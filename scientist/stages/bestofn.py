@@ -13,12 +13,12 @@ each candidate's score, seed, tokens, cost, error and flags, goes to `candidates
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scientist.errors import BudgetExceededError, StructuredOutputError
+from scientist.files import write_text_atomic
 from scientist.monitors.events import MonitorEvent, severity_rank
 from scientist.monitors.selection import monitored_selector
 from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
@@ -152,11 +152,7 @@ def write_pool(
         "flags": {str(index): events for index, events in flags.items() if events},
         "excluded": excluded,
     }
-    path = pool_path(ctx, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    path = write_text_atomic(pool_path(ctx, stage), json.dumps(data, indent=1, ensure_ascii=False, default=str))
     if status != "drawn":
         ctx.audit.append(
             "best_of_n",

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog, canonical_json
 from scientist.errors import ConfigError
+from scientist.files import write_text_atomic
 from scientist.judging import Judge
 from scientist.study.spec import StudySpec
 
@@ -161,9 +162,5 @@ def preregister(
 
 
 def _write(record: Preregistration, study_dir: Path, audit: AuditLog, kind: str, payload: dict[str, Any]) -> None:
-    study_dir.mkdir(parents=True, exist_ok=True)
-    path = study_dir / PREREG_FILE
-    tmp = path.with_name(f".{PREREG_FILE}.tmp")
-    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=1), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(study_dir / PREREG_FILE, json.dumps(record.model_dump(mode="json"), indent=1))
     audit.append(kind, "study", {**payload, "study": record.study, "file": PREREG_FILE})
