@@ -341,6 +341,15 @@ class PaperIndex:
             self.upsert_vectors(ids, batch_vectors, texts, [_metadata(paper) for paper in batch])
         return UpsertReport(papers=len(positions), new=new)
 
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` the collection already holds (a resumed build embeds only the others)."""
+        known: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), UPSERT_BATCH):
+            with self._guard("read"):
+                known.update(self.collection.get(ids=unique[start : start + UPSERT_BATCH], include=[])["ids"])
+        return known
+
     def upsert_vectors(
         self,
         ids: Sequence[str],
