@@ -134,7 +134,8 @@ def make_record(
         return None
     doi = normalize_doi(doi)
     arxiv_id = arxiv_id or arxiv_id_of(doi)
-    candidates = [arxiv_id, f"doi:{doi}" if doi else None, f"{source}:{native_id}"]
+    safe_native = re.sub(r"[^A-Za-z0-9._:/-]", "_", native_id)  # DOIs may hold ( ) ; < > which ids cannot
+    candidates = [arxiv_id, f"doi:{doi}" if doi else None, f"{source}:{native_id}", f"{source}:{safe_native}"[:100]]
     paper_id = next(
         (value for value in candidates if value and len(value) <= 100 and _ID_CHARS.match(value)),
         None,
