@@ -23,16 +23,15 @@ from scientist.tools.scholarly import (
     Sources,
     SourceUnavailableError,
     breaker,
-    build_sources,
     make_record,
     merge,
     normalize_doi,
     normalize_title,
     reset_breakers,
     retry_after_s,
-    source_order,
 )
 from scientist.tools.semantic_scholar import SemanticScholar
+from scientist.tools.sources import build_sources, source_order
 from tests.arxiv_stub import Answer, ArxivStub, serve
 from tests.scholarly_stubs import GAMING, MISGEN, JsonStub, json_answer, serve_json
 

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -303,8 +303,8 @@ class JsonSource:
     an error message or a log line.
     """
 
-    name: ClassVar[str] = ""
-    default_url: ClassVar[str] = ""
+    name: str = ""
+    default_url: str = ""
     min_interval_s: float = 1.0
     secret_params: ClassVar[frozenset[str]] = frozenset()
 
@@ -397,7 +397,7 @@ class JsonSource:
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
-            backoff = min(self.backoff_s * 2 ** (state.attempt_number - 1), 30.0)
+            backoff = min(self.backoff_s * float(2 ** (state.attempt_number - 1)), 30.0)
             asked = error.wait_s if isinstance(error, _Transient) and error.wait_s is not None else 0.0
             return max(backoff, asked)
 
@@ -598,39 +598,6 @@ class Sources:
         return MergedResult(query=query, records=records[:max_results], outcomes=outcomes)
 
 
-def source_order(value: str | Sequence[str] | None) -> list[str]:
-    """Source names from a comma list or a sequence (`$SCIENTIST_LITERATURE_SOURCES`, else DEFAULT_BUILD_ORDER)."""
-    if value is None:
-        value = os.environ.get("SCIENTIST_LITERATURE_SOURCES") or ",".join(DEFAULT_BUILD_ORDER)
-    items = value.split(",") if isinstance(value, str) else [part for item in value for part in item.split(",")]
-    names = [item.strip().lower().replace("-", "_") for item in items if item.strip()]
-    aliases = {"s2": "semantic_scholar", "semanticscholar": "semantic_scholar"}
-    names = [aliases.get(name, name) for name in names]
-    unknown = [name for name in names if name not in SOURCE_NAMES]
-    if unknown or not names:
-        raise SourceConfigError(
-            f"unknown literature source(s): {', '.join(unknown) or '(none given)'}",
-            hint=f"choose from {', '.join(SOURCE_NAMES)} (comma-separated, in the order to ask them)",
-        )
-    return list(dict.fromkeys(names))
-
-
-def build_sources(names: Sequence[str] | str | None = None, **overrides: Any) -> Sources:
-    """`Sources` for the named sources, each configured from the environment (see `from_env` of each)."""
-    from scientist.tools.crossref import Crossref
-    from scientist.tools.openalex import OpenAlex
-    from scientist.tools.semantic_scholar import SemanticScholar
-
-    factories: dict[str, Callable[[], Source]] = {
-        "arxiv": ArxivSource,
-        "openalex": lambda: OpenAlex.from_env(**overrides),
-        "semantic_scholar": lambda: SemanticScholar.from_env(**overrides),
-        "crossref": lambda: Crossref.from_env(**overrides),
-    }
-    threshold = _env_int("SCIENTIST_SOURCE_BREAKER_THRESHOLD", 3)
-    return Sources([factories[name]() for name in source_order(names)], breaker_threshold=threshold)
-
-
 def env_options(prefix: str, **overrides: Any) -> dict[str, Any]:
     """`SCIENTIST_<PREFIX>_URL` / `_MIN_INTERVAL_S` and `SCIENTIST_LITERATURE_CACHE_DIR`, then `overrides`."""
     options: dict[str, Any] = {}
@@ -647,13 +614,3 @@ def env_options(prefix: str, **overrides: Any) -> dict[str, Any]:
             ) from err
     options.update({key: value for key, value in overrides.items() if value is not None})
     return options
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return max(1, int(value))
-    except ValueError as err:
-        raise SourceConfigError(f"{name} must be a whole number, got {value!r}", hint="e.g. 3") from err

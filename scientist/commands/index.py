@@ -99,7 +99,7 @@ def build(
 
     from scientist.tools.build import IndexBuildError, QueryOutcome, build_index, preset_queries
     from scientist.tools.index import PaperIndex, default_index_dir
-    from scientist.tools.scholarly import build_sources
+    from scientist.tools.sources import build_sources
     from scientist.tools.seed import seeding
 
     planned = [query for query in (queries or []) if query.strip()]
@@ -136,8 +136,10 @@ def build(
                 elif outcome.error:
                     note = f"[red]failed[/red]: {escape(outcome.error[:150])}"
                 else:
-                    note = f"+{outcome.added} new of {outcome.found}"
-                progress.update(task, advance=1, description=f"{escape(outcome.query[:40])}: {note}")
+                    via = ", ".join(f"{name} {count}" for name, count in outcome.sources.items())
+                    note = f"+{outcome.added} new of {outcome.found} ({via})"
+                progress.console.print(f"{escape(outcome.query)}: {note}")  # a line per query, above the bar
+                progress.update(task, advance=1, description=escape(outcome.query[:40]))
 
             report = build_index(
                 index,
