@@ -61,8 +61,15 @@ def check_model_call(settings: Settings) -> Check:
     )
     from scientist.llm import LLMGateway
 
-    probe = settings.model_copy(update={"llm_mode": "live", "budget_usd": None, "budget_tokens": None,
-                                        "transient_retries": 0, "repair_retries": 1})
+    probe = settings.model_copy(
+        update={
+            "llm_mode": "live",
+            "budget_usd": None,
+            "budget_tokens": None,
+            "transient_retries": 0,
+            "repair_retries": 1,
+        }
+    )
     gateway = LLMGateway(probe)
     mode = gateway.profile().structured_output
     started = time.perf_counter()
@@ -71,12 +78,20 @@ def check_model_call(settings: Settings) -> Check:
     except (MissingAPIKeyError, UnknownModelError, SchemaRejectedError) as err:
         return Check(name="model:call", status="fail", detail=err.message, fix=err.hint or "")
     except StructuredOutputError as err:
-        return Check(name="model:call", status="warn", detail=f"answered, but not the JSON asked for: {err.message}",
-                     fix=f'try structured_output = "json_object" under [models."{settings.model}"] or a stronger model')
+        return Check(
+            name="model:call",
+            status="warn",
+            detail=f"answered, but not the JSON asked for: {err.message}",
+            fix=f'try structured_output = "json_object" under [models."{settings.model}"] or a stronger model',
+        )
     except ModelRuntimeError as err:
         where = settings.api_base or "the provider"
-        return Check(name="model:call", status="fail", detail=f"no answer from {where}: {err.message}",
-                     fix="check that the server runs and --api-base (…/v1) is right, or the provider's status")
+        return Check(
+            name="model:call",
+            status="fail",
+            detail=f"no answer from {where}: {err.message}",
+            fix="check that the server runs and --api-base (…/v1) is right, or the provider's status",
+        )
     seconds = time.perf_counter() - started
     return Check(name="model:call", status="ok", detail=f"{settings.model} answered ({mode}) in {seconds:.1f} s")
 
@@ -135,8 +150,12 @@ def check_latex() -> Check:
         )
     latexmk = shutil.which("latexmk")
     if latexmk is None:
-        return Check(name="latex", status="ok", detail=f"{pdflatex} (latexmk not found: pdflatex + bibtex are run)",
-                     fix="apt-get install latexmk")
+        return Check(
+            name="latex",
+            status="ok",
+            detail=f"{pdflatex} (latexmk not found: pdflatex + bibtex are run)",
+            fix="apt-get install latexmk",
+        )
     return Check(name="latex", status="ok", detail=f"{latexmk} + {pdflatex}")
 
 
@@ -150,6 +169,31 @@ def check_disk(path: Path, minimum_gb: float = 1.0) -> Check:
             name="disk", status="fail", detail=f"{free_gb:.1f} GB free at {existing}", fix="free space or --runs-dir"
         )
     return Check(name="disk", status="ok", detail=f"{free_gb:.1f} GB free at {existing.resolve()}")
+
+
+def check_index() -> Check:
+    """How many papers the local paper index holds (novelty checks compare ideas against it), and how to fill it.
+    Only `scientist doctor` runs it: a run's preflight does not open the index."""
+    import os
+
+    from scientist.tools.index import IndexStoreError, default_index_dir, index_size
+
+    build = 'scientist index build --preset ai-safety (or index build "QUERY" ...)'
+    if url := os.environ.get("SCIENTIST_INDEX_URL"):
+        return Check(name="index", status="ok", detail=f"a chroma server at {url} (not counted)")
+    folder = default_index_dir()
+    try:
+        size = index_size(folder)
+    except IndexStoreError as err:
+        return Check(name="index", status="warn", detail=err.message, fix=err.hint or "")
+    if not size:
+        return Check(
+            name="index",
+            status="warn",
+            detail=f"no paper indexed at {folder}: novelty checks have nothing to compare with",
+            fix=build,
+        )
+    return Check(name="index", status="ok", detail=f"{size} papers at {folder}")
 
 
 def run_checks(settings: Settings, *, call_model: bool = False) -> list[Check]:

@@ -75,6 +75,23 @@ def test_build_fetches_embeds_and_adds_then_a_rerun_sends_nothing(
     assert other.returncode == 0 and "0 query(ies) done before" in other.stdout  # other settings: a new query
 
 
+def test_doctor_reports_the_index_size_and_how_to_build_it(
+    stubs: tuple[ArxivStub, JsonStub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scientist.doctor import check_index
+
+    monkeypatch.setenv("SCIENTIST_INDEX_DIR", str(tmp_path / "index"))
+    empty = check_index()
+    assert empty.status == "warn" and "index build --preset ai-safety" in empty.fix
+    assert not (tmp_path / "index").exists()  # the doctor creates nothing
+    assert run_cli("index", "build", "reward hacking", "--max", "3").returncode == 0
+    filled = check_index()
+    assert filled.status == "ok" and filled.detail.startswith("3 papers at")
+    (tmp_path / "index" / "chroma.sqlite3").write_bytes(b"not a database")
+    damaged = check_index()
+    assert damaged.status == "warn" and "cannot be read" in damaged.detail and "untouched" in damaged.fix
+
+
 def test_a_build_killed_after_writing_a_query_resumes_without_fetching_or_embedding_it_again(
     stubs: tuple[ArxivStub, JsonStub], tmp_path: Path
 ) -> None:

@@ -99,8 +99,8 @@ def build(
 
     from scientist.tools.build import IndexBuildError, QueryOutcome, build_index, preset_queries
     from scientist.tools.index import PaperIndex, default_index_dir
-    from scientist.tools.sources import build_sources
     from scientist.tools.seed import seeding
+    from scientist.tools.sources import build_sources
 
     planned = [query for query in (queries or []) if query.strip()]
     if preset is not None:
