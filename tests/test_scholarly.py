@@ -32,7 +32,7 @@ from scientist.tools.scholarly import (
 )
 from scientist.tools.semantic_scholar import SemanticScholar
 from scientist.tools.sources import build_sources, source_order
-from tests.arxiv_stub import Answer, ArxivStub, serve
+from tests.arxiv_stub import Answer, ArxivStub, closed_port_url, serve
 from tests.scholarly_stubs import GAMING, MISGEN, JsonStub, json_answer, serve_json
 
 FAST = {"min_interval_s": 0.0, "backoff_s": 0.01, "retries": 2, "timeout_s": 5.0, "deadline_s": 20.0}
@@ -357,3 +357,17 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 def test_sources_need_at_least_one() -> None:
     with pytest.raises(SourceConfigError):
         Sources([])
+
+
+def test_an_unreachable_source_fails_at_once_and_the_next_one_answers(crossref: JsonStub, tmp_path: Path) -> None:
+    dead = closed_port_url().removesuffix("/api/query")
+    sources = Sources(
+        [
+            OpenAlex(base_url=dead, cache_dir=tmp_path / "o", **{**FAST, "backoff_s": 5.0}),
+            Crossref(base_url=crossref.base_url, cache_dir=tmp_path / "c", **FAST),
+        ]
+    )
+    started = time.monotonic()
+    result = sources.search("misgeneralization", 2)
+    assert time.monotonic() - started < 3  # no 5 s backoff: a refused connection is not retried
+    assert "unreachable" in (result.outcomes[0].error or "") and len(result.papers) == 2

@@ -135,7 +135,7 @@ class Crossref(JsonSource):
         if answer.status != "ok" or answer.message_type != "work-list":
             raise _shape_error(answer.status, answer.message_type, "work-list")
         records = [record for work in answer.message.items if (record := self._record(work)) is not None]
-        return records, bool(answer.message.items) and len(answer.message.items) >= 1
+        return records, bool(answer.message.items)
 
     def lookup(self, doi: str) -> Record | None:
         """One DOI's metadata (None: Crossref does not know the DOI)."""

@@ -38,6 +38,8 @@ from scientist.tools.literature import (
     LiteratureQueryError,
     Paper,
     ResponseCache,
+    _first_line,
+    _unreachable,
     normalize_id,
     parse_arxiv_id,
 )
@@ -323,7 +325,7 @@ class JsonSource:
         params: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = (base_url or self.default_url).rstrip("/")
-        self.cache = ResponseCache(cache_dir or default_cache_dir() / "sources" / self.name)
+        self.cache = ResponseCache(cache_dir or default_cache_dir() / "sources" / self.name, suffix=".json")
         if min_interval_s is not None:
             self.min_interval_s = max(0.0, min_interval_s)
         self.retries = retries
@@ -421,7 +423,12 @@ class JsonSource:
                     full_url, timeout=remaining, headers={"User-Agent": _user_agent(), **self.headers}
                 )
             except requests.exceptions.ConnectionError as err:
-                raise _Transient(f"connection failed ({err.__class__.__name__})") from None
+                if _unreachable(err):  # refused, unresolvable, unroutable: retrying cannot help, ask the next source
+                    raise SourceUnavailableError(
+                        f"{self.name} is unreachable ({_first_line(err)})",
+                        hint="the next source is asked instead; check the network or the source's URL",
+                    ) from None
+                raise _Transient(f"connection dropped ({err.__class__.__name__})") from None
             except requests.exceptions.Timeout:
                 raise _Transient(f"no answer within {remaining:.1f} s") from None
             self.on_response(response.headers)
