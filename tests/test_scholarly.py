@@ -371,3 +371,11 @@ def test_an_unreachable_source_fails_at_once_and_the_next_one_answers(crossref: 
     result = sources.search("misgeneralization", 2)
     assert time.monotonic() - started < 3  # no 5 s backoff: a refused connection is not retried
     assert "unreachable" in (result.outcomes[0].error or "") and len(result.papers) == 2
+
+
+def test_an_unreachable_source_does_not_quote_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCIENTIST_OPENALEX_API_KEY", "oa-secret-key")
+    dead = closed_port_url().removesuffix("/api/query")
+    with pytest.raises(SourceUnavailableError, match="unreachable") as caught:
+        OpenAlex.from_env(base_url=dead, cache_dir=tmp_path / "o", **FAST).search("reward", 1)
+    assert "oa-secret-key" not in caught.value.message and "api_key=***" in caught.value.message

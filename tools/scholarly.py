@@ -368,6 +368,13 @@ class JsonSource:
         shown = {key: value for key, value in every.items() if secrets or key not in self.secret_params}
         return f"{self.base_url}{path}" + (f"?{urlencode(sorted(shown.items()))}" if shown else "")
 
+    def redact(self, text: str) -> str:
+        """`text` (an exception's message may quote the full URL) without the value of any secret parameter."""
+        for name in self.secret_params:
+            if secret := self.params.get(name):
+                text = text.replace(secret, "***")
+        return text
+
     def get_json(self, path: str, params: Mapping[str, str], deadline: float) -> Any:
         """One page's JSON from the cache or the source (then cached). The cache key leaves out the host (a cache
         recorded against the real host answers for a test server) and every secret parameter."""
@@ -425,7 +432,7 @@ class JsonSource:
             except requests.exceptions.ConnectionError as err:
                 if _unreachable(err):  # refused, unresolvable, unroutable: retrying cannot help, ask the next source
                     raise SourceUnavailableError(
-                        f"{self.name} is unreachable ({_first_line(err)})",
+                        f"{self.name} is unreachable ({self.redact(_first_line(err))})",
                         hint="the next source is asked instead; check the network or the source's URL",
                     ) from None
                 raise _Transient(f"connection dropped ({err.__class__.__name__})") from None
