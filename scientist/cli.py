@@ -88,7 +88,6 @@ def _main(
 ) -> None:
     """An automated AI-safety research agent in a measurement and safety harness."""
 
-
 console = Console()
 err_console = Console(stderr=True)
 
@@ -101,8 +100,7 @@ RoleModelOption = Annotated[
     ),
 ]
 ApiBaseOption = Annotated[
-    str | None,
-    typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
+    str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
 ]
 RunsDirOption = Annotated[Path | None, typer.Option("--runs-dir", help="Folder holding run folders")]
 BudgetUsdOption = Annotated[float | None, typer.Option("--budget-usd", help="Hard USD cap for the run")]
@@ -357,11 +355,8 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = Non
     if report.ok:
         anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
         stored = ", matches the run store's copy" if report.witnessed else f", {unchecked}"
-        console.print(
-            f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}{stored}",
-            soft_wrap=True,
-            highlight=False,
-        )
+        console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}{stored}",
+                      soft_wrap=True, highlight=False)
         return
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
     console.print(f"[red]BROKEN[/]{where}: {report.problem}", soft_wrap=True, highlight=False)

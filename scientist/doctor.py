@@ -61,15 +61,8 @@ def check_model_call(settings: Settings) -> Check:
     )
     from scientist.llm import LLMGateway
 
-    probe = settings.model_copy(
-        update={
-            "llm_mode": "live",
-            "budget_usd": None,
-            "budget_tokens": None,
-            "transient_retries": 0,
-            "repair_retries": 1,
-        }
-    )
+    probe = settings.model_copy(update={"llm_mode": "live", "budget_usd": None, "budget_tokens": None,
+                                        "transient_retries": 0, "repair_retries": 1})
     gateway = LLMGateway(probe)
     mode = gateway.profile().structured_output
     started = time.perf_counter()
@@ -78,20 +71,12 @@ def check_model_call(settings: Settings) -> Check:
     except (MissingAPIKeyError, UnknownModelError, SchemaRejectedError) as err:
         return Check(name="model:call", status="fail", detail=err.message, fix=err.hint or "")
     except StructuredOutputError as err:
-        return Check(
-            name="model:call",
-            status="warn",
-            detail=f"answered, but not the JSON asked for: {err.message}",
-            fix=f'try structured_output = "json_object" under [models."{settings.model}"] or a stronger model',
-        )
+        return Check(name="model:call", status="warn", detail=f"answered, but not the JSON asked for: {err.message}",
+                     fix=f'try structured_output = "json_object" under [models."{settings.model}"] or a stronger model')
     except ModelRuntimeError as err:
         where = settings.api_base or "the provider"
-        return Check(
-            name="model:call",
-            status="fail",
-            detail=f"no answer from {where}: {err.message}",
-            fix="check that the server runs and --api-base (…/v1) is right, or the provider's status",
-        )
+        return Check(name="model:call", status="fail", detail=f"no answer from {where}: {err.message}",
+                     fix="check that the server runs and --api-base (…/v1) is right, or the provider's status")
     seconds = time.perf_counter() - started
     return Check(name="model:call", status="ok", detail=f"{settings.model} answered ({mode}) in {seconds:.1f} s")
 
@@ -150,12 +135,8 @@ def check_latex() -> Check:
         )
     latexmk = shutil.which("latexmk")
     if latexmk is None:
-        return Check(
-            name="latex",
-            status="ok",
-            detail=f"{pdflatex} (latexmk not found: pdflatex + bibtex are run)",
-            fix="apt-get install latexmk",
-        )
+        return Check(name="latex", status="ok", detail=f"{pdflatex} (latexmk not found: pdflatex + bibtex are run)",
+                     fix="apt-get install latexmk")
     return Check(name="latex", status="ok", detail=f"{latexmk} + {pdflatex}")
 
 
