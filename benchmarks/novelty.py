@@ -6,13 +6,15 @@ Each number is printed beside a baseline measured in the same run:
 - query latency: chromadb's HNSW query (which also reads documents and metadata) vs an exact numpy scan of the same
   vectors (ids only), with HNSW recall@10 against that exact answer, and with the query-embedding cost added
   (goal: p50 < 10 ms at 100k);
-- upserts: seconds per 1,000 papers (vector, document and metadata), as the index grows.
+- upserts: seconds per 1,000 papers (vector, document and metadata), as the index grows;
+- `index build`: papers/s through `build_index` (a source answering from memory, the known-id check, embedding and
+  chromadb writes) vs the sentence-transformers model alone on the same texts (goal: ≥ 0.9x).
 
 Embedding 100k texts takes ~20 min on 2 cores, so the large indexes are filled with *cached* vectors: a few hundred
 synthetic abstracts are embedded for real, and the index vectors are those embeddings plus small noise
 (renormalised), which keeps the clustered geometry of real embeddings. Nothing here touches the network.
 
-Usage: .venv/bin/python benchmarks/novelty.py [--quick] [--sizes 10000 100000] [--queries 200]
+Usage: .venv/bin/python benchmarks/novelty.py [--quick] [--build-only] [--sizes 10000 100000] [--queries 200]
 """
 
 from __future__ import annotations
@@ -95,6 +97,54 @@ def bench_embedding(texts: list[str], repeats: int) -> np.ndarray[Any, Any]:
     return vectors
 
 
+def bench_build(texts: list[str], repeats: int, folder: Path) -> float:
+    """`index build` throughput (search answered from memory, then known-id check, embedding and chromadb writes)
+    vs the sentence-transformers model alone on the same texts; each round builds into a fresh collection."""
+    from scientist.tools.build import build_index
+    from scientist.tools.index import EMBED_BATCH, PaperIndex, load_model
+    from scientist.tools.scholarly import Record, Sources, make_record
+
+    class Memory:
+        """A Source that answers from memory, so the benchmark measures the build, not the network."""
+
+        name = "memory"
+
+        def __init__(self, records: list[Record]) -> None:
+            self.records = records
+
+        def search(self, query: str, max_results: int, since: int | None = None) -> list[Record]:
+            return self.records[:max_results]
+
+    records = []
+    for number, text in enumerate(texts):
+        title, _, abstract = text.partition("\n\n")
+        record = make_record("memory", native_id=f"p{number}", title=f"{title} {number}", abstract=abstract)
+        assert record is not None
+        records.append(record)
+    model = load_model()
+    rounds = iter(range(10_000))
+
+    def build(_: Any) -> Any:
+        index = PaperIndex(folder / "build", collection=f"build-{next(rounds)}")
+        return build_index(index, ["q"], sources=Sources([Memory(records)]), max_results=len(records))
+
+    def direct(batch: list[str]) -> Any:
+        return model.encode(batch, batch_size=EMBED_BATCH, normalize_embeddings=True, convert_to_numpy=True)
+
+    texts_built = [record.paper.text() for record in records]
+    results = best_times(
+        {"sentence-transformers, direct": direct, "scientist index build": build}, texts_built, repeats
+    )
+    baseline = len(texts) / results["sentence-transformers, direct"]
+    rate = len(texts) / results["scientist index build"]
+    print(f"\n## index build throughput ({len(texts)} papers, fresh collection each round, best of {repeats})")
+    print(f"{'path':<32} {'papers/s':>9} {'vs direct':>10}")
+    print(f"{'sentence-transformers, direct':<32} {baseline:>9.1f} {1.0:>9.2f}x")
+    print(f"{'scientist index build':<32} {rate:>9.1f} {rate / baseline:>9.2f}x")
+    print("goal: index build ≥ 0.9x direct embedding")
+    return rate / baseline
+
+
 def cached_vectors(base: np.ndarray[Any, Any], count: int, seed: int, noise: float = 0.06) -> np.ndarray[Any, Any]:
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(base), size=count)
@@ -162,6 +212,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="index sizes (default 10000 100000; --quick: 10000)")
     parser.add_argument("--queries", type=int, help="vector queries per size (default 200; --quick: 100)")
     parser.add_argument("--texts", type=int, help="abstracts embedded for real (default 512; --quick: 256)")
+    parser.add_argument("--build-only", action="store_true", help="only embedding and `index build` throughput")
     args = parser.parse_args()
     sizes = args.sizes or ([10_000] if args.quick else [10_000, 100_000])
     queries = args.queries or (100 if args.quick else 200)
@@ -170,6 +221,10 @@ def main() -> None:
     started = time.perf_counter()
     texts = synthetic_abstracts(count, seed=7)
     base = bench_embedding(texts, repeats=2 if args.quick else 3)
+    with tempfile.TemporaryDirectory(prefix="scientist-bench-build-") as folder:
+        bench_build(texts, repeats=2 if args.quick else 3, folder=Path(folder))
+    if args.build_only:
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="scientist-bench-index-") as folder:
         for size in sizes:

@@ -405,11 +405,12 @@ def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
 
     With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
     """
-    from scientist.doctor import run_checks
+    from scientist.doctor import check_index, run_checks
     from scientist.llm import LOCAL_PROVIDER, provider_of
 
     settings = _settings(model=model, api_base=api_base)
     checks = run_checks(settings, call_model=model is not None and provider_of(settings.model) != LOCAL_PROVIDER)
+    checks.append(check_index())
     colour = {"ok": "green", "warn": "yellow", "fail": "red"}
     table = Table("check", "status", "detail", "fix")
     for check in checks:

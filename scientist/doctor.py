@@ -152,6 +152,31 @@ def check_disk(path: Path, minimum_gb: float = 1.0) -> Check:
     return Check(name="disk", status="ok", detail=f"{free_gb:.1f} GB free at {existing.resolve()}")
 
 
+def check_index() -> Check:
+    """How many papers the local paper index holds (novelty checks compare ideas against it), and how to fill it.
+    Only `scientist doctor` runs it: a run's preflight does not open the index."""
+    import os
+
+    from scientist.tools.index import IndexStoreError, default_index_dir, index_size
+
+    build = 'scientist index build --preset ai-safety (or index build "QUERY" ...)'
+    if url := os.environ.get("SCIENTIST_INDEX_URL"):
+        return Check(name="index", status="ok", detail=f"a chroma server at {url} (not counted)")
+    folder = default_index_dir()
+    try:
+        size = index_size(folder)
+    except IndexStoreError as err:
+        return Check(name="index", status="warn", detail=err.message, fix=err.hint or "")
+    if not size:
+        return Check(
+            name="index",
+            status="warn",
+            detail=f"no paper indexed at {folder}: novelty checks have nothing to compare with",
+            fix=build,
+        )
+    return Check(name="index", status="ok", detail=f"{size} papers at {folder}")
+
+
 def run_checks(settings: Settings, *, call_model: bool = False) -> list[Check]:
     """Every check; `call_model` adds one live call (`scientist doctor --model M` for a non-embedded model)."""
     checks: list[Callable[[], Check]] = [

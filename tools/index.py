@@ -341,6 +341,15 @@ class PaperIndex:
             self.upsert_vectors(ids, batch_vectors, texts, [_metadata(paper) for paper in batch])
         return UpsertReport(papers=len(positions), new=new)
 
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` the collection already holds (a resumed build embeds only the others)."""
+        known: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), UPSERT_BATCH):
+            with self._guard("read"):
+                known.update(self.collection.get(ids=unique[start : start + UPSERT_BATCH], include=[])["ids"])
+        return known
+
     def upsert_vectors(
         self,
         ids: Sequence[str],
@@ -441,6 +450,26 @@ class PaperIndex:
 def _short(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{err.__class__.__name__}: {text[:300]}" if text else err.__class__.__name__
+
+
+def index_size(path: Path | None = None, collection: str | None = None) -> int | None:
+    """Papers in a local index collection without creating anything (for `scientist doctor`): None when the folder
+    or the collection does not exist. A damaged index is an IndexCorruptError, as when it is opened."""
+    folder = (path or default_index_dir()).expanduser()
+    name = collection or os.environ.get("SCIENTIST_INDEX_COLLECTION") or DEFAULT_COLLECTION
+    if not (folder / "chroma.sqlite3").is_file():
+        return None
+    try:
+        client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
+        names = {getattr(item, "name", str(item)) for item in client.list_collections()}
+        if name not in names:
+            return None
+        return int(client.get_collection(name).count())
+    except Exception as err:
+        raise IndexCorruptError(
+            f"the index at {folder} cannot be read: {_short(err)}",
+            hint=f"it was left untouched; move it aside (mv {folder} {folder}.bad) and rebuild it",
+        ) from err
 
 
 # -- import files ---------------------------------------------------------------------------------------------------

@@ -205,9 +205,10 @@ class ResponseCache:
     `ttl_s=None` keeps answers forever (a novelty verdict should be reproducible, not silently refreshed).
     """
 
-    def __init__(self, root: Path, ttl_s: float | None = None) -> None:
+    def __init__(self, root: Path, ttl_s: float | None = None, *, suffix: str = ".atom") -> None:
         self.root = root
         self.ttl_s = ttl_s
+        self.suffix = suffix
 
     @staticmethod
     def key(url: str) -> str:
@@ -215,7 +216,7 @@ class ResponseCache:
 
     def path(self, url: str) -> Path:
         key = self.key(url)
-        return self.root / key[:2] / f"{key}.atom"
+        return self.root / key[:2] / f"{key}{self.suffix}"
 
     def get(self, url: str) -> bytes | None:
         path = self.path(url)

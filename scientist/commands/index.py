@@ -6,10 +6,12 @@ stays fast.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from scientist.commands.options import MaxFailuresOption, batch_policy
 
@@ -64,6 +66,99 @@ def add(
         how += "; arXiv unreachable, cached pages only"
     _note(f"arXiv: {len(result.papers)} paper(s) for {query!r} ({how})")
     typer.echo(f"added {report.papers} paper(s), {report.new} new; {index.collection_name} now has {index.count()}")
+
+
+@app.command()
+def build(
+    queries: Annotated[
+        list[str] | None, typer.Argument(help='Searches, e.g. "reward hacking" "goal misgeneralization"')
+    ] = None,
+    max_results: Annotated[
+        int | None, typer.Option("--max", "-n", min=1, max=1000, help="Papers per query (default 50; 70 with --preset)")
+    ] = None,
+    since: Annotated[
+        int | None, typer.Option("--since", min=1900, max=2100, help="Only papers published in or after this year")
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Sources to ask, in order (repeat or comma-separate): arxiv, openalex, semantic_scholar, crossref"
+            " (default: $SCIENTIST_LITERATURE_SOURCES or arxiv,openalex,semantic_scholar)",
+        ),
+    ] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="A shipped list of queries: ai-safety")] = None,
+    index_dir: IndexDir = None,
+    index_url: IndexUrl = None,
+    collection: Collection = None,
+) -> None:
+    """Search the sources, embed and add the papers in one command; re-running it resumes (nothing twice)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scientist.tools.build import IndexBuildError, QueryOutcome, build_index, preset_queries
+    from scientist.tools.index import PaperIndex, default_index_dir
+    from scientist.tools.seed import seeding
+    from scientist.tools.sources import build_sources
+
+    planned = [query for query in (queries or []) if query.strip()]
+    if preset is not None:
+        planned += preset_queries(preset)
+    if not planned:
+        raise IndexBuildError(
+            "no query to build the index from", hint='give queries ("reward hacking" ...) or --preset ai-safety'
+        )
+    per_query = max_results or (70 if preset else 50)
+    sources = build_sources(source)
+    folder = (
+        None
+        if index_url or (index_dir is None and os.environ.get("SCIENTIST_INDEX_URL"))
+        else (index_dir or default_index_dir()).expanduser()
+    )
+    console = Console(stderr=True)
+    with seeding(folder):
+        index = PaperIndex(folder, url=index_url, collection=collection)
+        with Progress(
+            TextColumn("[bold]index build"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("", total=len(planned))
+
+            def advance(outcome: QueryOutcome) -> None:
+                if outcome.skipped:
+                    note = "done before"
+                elif outcome.error:
+                    note = f"[red]failed[/red]: {escape(outcome.error[:150])}"
+                else:
+                    via = ", ".join(f"{name} {count}" for name, count in outcome.sources.items())
+                    note = f"+{outcome.added} new of {outcome.found} ({via})"
+                progress.console.print(f"{escape(outcome.query)}: {note}")  # a line per query, above the bar
+                progress.update(task, advance=1, description=escape(outcome.query[:40]))
+
+            report = build_index(
+                index,
+                planned,
+                sources=sources,
+                max_results=per_query,
+                since=since,
+                journal_dir=folder,
+                on_query=advance,
+            )
+    skipped = sum(1 for outcome in report.queries if outcome.skipped)
+    for outcome in report.failed:
+        _note(f"failed: {outcome.query!r}: {outcome.error}")
+    typer.echo(
+        f"built {len(report.queries)} query(ies): {report.added} paper(s) added, {skipped} query(ies) done before,"
+        f" {len(report.failed)} failed; {index.collection_name} now has {report.total}"
+    )
+    if report.failed and len(report.failed) == len(report.queries):
+        raise typer.Exit(1)
 
 
 @app.command(name="import")
