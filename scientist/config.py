@@ -29,9 +29,10 @@ NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 # Best-of-n selectors per sampling stage (scientist.stages.bestofn registers what each name does).
-IdeaSelector = Literal["self_rating", "novelty", "first"]
-PlanSelector = Literal["metric", "first"]
-DraftSelector = Literal["review", "first"]
+# `tournament` (any stage): position-swapped pairwise comparisons by the model, rated by Bradley-Terry.
+IdeaSelector = Literal["self_rating", "novelty", "first", "tournament"]
+PlanSelector = Literal["metric", "first", "tournament"]
+DraftSelector = Literal["review", "first", "tournament"]
 # Who a model call works for. `agent` is the default for every stage; the others override it per stage family.
 # `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
 Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
@@ -159,16 +160,30 @@ class Settings(BaseSettings):
     ideas_selector: IdeaSelector = Field(
         "self_rating",
         description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
-        " indexed papers; needs the novelty check), first",
+        " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model)",
     )
     plan_n: int = Field(1, ge=1, le=16, description="Config-only experiment plans sampled (best-of-n)")
     plan_selector: PlanSelector = Field(
-        "metric", description="Which plan wins: metric (run each in the sandbox, best primary metric) or first"
+        "metric",
+        description="Which plan wins: metric (run each in the sandbox, best primary metric), first, or tournament"
+        " (pairwise comparisons by the model, no sandbox run)",
     )
     draft_n: int = Field(1, ge=1, le=16, description="Paper drafts written (best-of-n)")
     draft_selector: DraftSelector = Field(
-        "review", description="Which draft wins: review (one reviewer's overall score, no reflection) or first"
+        "review",
+        description="Which draft wins: review (one reviewer's overall score, no reflection), first, or tournament"
+        " (pairwise comparisons by the model)",
     )
+    tournament_all_pairs_max: int = Field(
+        6, ge=2, le=16,
+        description="selector = tournament: pools of at most this many candidates compare every pair, each in both"
+        " orders (n(n-1) calls); larger pools play tournament_rounds Swiss rounds",
+    )  # fmt: skip
+    tournament_rounds: int = Field(
+        3, ge=1, le=10,
+        description="selector = tournament on a pool larger than tournament_all_pairs_max: Swiss rounds, each"
+        " 2 * floor(n / 2) comparisons (adjacent ratings meet, no rematch where avoidable)",
+    )  # fmt: skip
     best_of_n_concurrency: int = Field(1, ge=1, le=32, description="Candidates of a best-of-n drawn at once")
     flagged_candidates: Literal["exclude", "allow"] = Field(
         "exclude", description="Candidates with monitor events at flag_severity or worse: exclude (reported) or allow"

@@ -109,11 +109,15 @@ def novelty_score(idea: Any) -> float:
     return -float(verdict["max_similarity"])
 
 
-IDEA_SELECTORS = {"self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0}
+IDEA_SELECTORS = {
+    "self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0, "tournament": lambda idea: 0.0,
+}  # fmt: skip
 IDEA_RULES = {
     "self_rating": "max(interestingness + feasibility), ties to the lowest sample index",
     "novelty": "min(max cosine similarity to indexed papers), ties to the lowest sample index",
     "first": "the first eligible sample",
+    "tournament": "max Bradley-Terry rating from position-swapped pairwise comparisons by the model, ties to the"
+    " lowest sample index",
 }
 
 
@@ -125,7 +129,7 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     """
     from scientist.errors import ConfigError
     from scientist.sampling import BestOfNResult, Candidate
-    from scientist.stages import bestofn
+    from scientist.stages import bestofn, tournament
 
     name = ctx.settings.ideas_selector
     if name == "novelty" and ctx.settings.novelty_policy == "off":
@@ -158,7 +162,8 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     )  # fmt: skip
     if len(eligible) == 1:  # one eligible idea (e.g. the least similar one after novelty): it wins unscored
         name = "first"
-    scored = bestofn.select(ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded)
+    ranker = tournament.idea_ranker(ctx, IDEAS_STAGE) if name == "tournament" else None
+    scored = bestofn.select(ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded, ranker=ranker)
     winner: dict[str, Any] = scored.winner.value or {}
     return winner, IDEA_RULES[name]
 
