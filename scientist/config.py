@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         "filter",
         description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; off: no check",
     )
+    retrieval: Literal["on", "off"] = Field(
+        "on",
+        description="Related papers from the index as context: in the ideation prompts (the nearest papers) and for"
+        " the writer (related work and references from the novelty check). off: neither, while the novelty check"
+        " (novelty_policy) still searches and judges; a study can switch the two apart",
+    )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
     novelty_duplicate_threshold: float = Field(
@@ -274,6 +280,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "plan_n > 1 with plan_selector = metric runs every plan in the sandbox, before the code gate could"
                 " approve it: set plan_selector = first, plan_n = 1, or approve = none|ideas"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _novelty_selector_needs_the_check(self) -> Settings:
+        # Caught here, before any model call, rather than at the select node after the ideas were paid for.
+        if self.ideas_selector == "novelty" and self.novelty_policy == "off":
+            raise ValueError(
+                "ideas_selector = novelty needs the novelty check, but novelty_policy is off: set novelty_policy to"
+                " filter, revise or keep, or choose another ideas_selector (e.g. a study's full-novelty variant with"
+                " ideas_selector = novelty in [settings])"
             )
         return self
 

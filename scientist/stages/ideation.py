@@ -40,16 +40,21 @@ def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
     """Sample `num_ideas` ideas (best-of-n draw: seeds differ, `best_of_n_concurrency` at a time); failures are
     recorded, not fatal. The drawn pool goes to candidates/ideas.json; the select node scores it.
 
-    The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work.
+    The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work
+    (unless `retrieval = "off"`).
     """
     from scientist.sampling import AllCandidatesFailedError, structured_sampler
     from scientist.stages import bestofn
     from scientist.stages.papers import related_papers
 
     n = ctx.settings.num_ideas
-    ctx.progress("ideate", "looking up related papers in the local index")
-    related = related_papers(ctx, topic)
-    ctx.audit.append("ideation_context", "pipeline", {"related": related})
+    if ctx.settings.retrieval == "off":  # the prompt's related block is then left out (it renders only when set)
+        related: list[dict[str, Any]] = []
+        ctx.audit.append("ideation_context", "pipeline", {"related": related, "retrieval": "off"})
+    else:
+        ctx.progress("ideate", "looking up related papers in the local index")
+        related = related_papers(ctx, topic)
+        ctx.audit.append("ideation_context", "pipeline", {"related": related})
     sampler = structured_sampler(ctx.gateway, "ideate", _variables(ctx, topic, related), Idea, stage="ideate")
 
     def sample(index: int, seed: int) -> Any:
@@ -85,7 +90,7 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
     """
     from scientist.stages.papers import related_papers
 
-    related = related_papers(ctx, f"{idea['title']} {idea['hypothesis']}")
+    related = [] if ctx.settings.retrieval == "off" else related_papers(ctx, f"{idea['title']} {idea['hypothesis']}")
     variables = {**_variables(ctx, topic, related), "revise": {"title": idea["title"], "feedback": feedback}}
     try:
         revised = ctx.gateway.structured("ideate", variables, Idea, stage="ideate.revise", sample_index=index)
