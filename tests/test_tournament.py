@@ -331,3 +331,49 @@ def test_one_eligible_idea_wins_without_a_comparison(stub: OpenAIStub, tmp_path:
     drawn = ideas([2, 9])
     winner, _ = select_idea(ctx, drawn, [drawn[0]])
     assert winner["index"] == 0 and not stub.requests and "tournament" not in pool(ctx)
+
+
+PLAN_QUALITY = re.compile(r"=== (A|B) ===\nRationale: plan of quality (\d+)")
+DRAFT_QUALITY = re.compile(r"=== (A|B) ===\n# Draft of quality (\d+)")
+
+
+class ShownComparer:
+    """Prefers the higher quality number that `pattern` finds in each shown candidate."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def __call__(self, request: dict[str, Any]) -> ScriptedReply:
+        shown = dict(self.pattern.findall(request["messages"][1]["content"]))
+        better = "A" if int(shown["A"]) > int(shown["B"]) else "B"
+        return ScriptedReply(content=json.dumps({"reasoning": "clearer", "better": better}))
+
+
+def test_the_plan_and_draft_tournaments_show_each_stage_its_own_candidates(stub: OpenAIStub, tmp_path: Path) -> None:
+    from scientist.sampling import BestOfN
+    from scientist.stages import bestofn
+    from scientist.stages.tournament import draft_ranker, plan_ranker
+
+    ctx = context(stub, tmp_path)
+    plans = [
+        {"candidate": i, "rationale": f"plan of quality {q}", "applied": {"lr": q}} for i, q in enumerate([1, 8, 3])
+    ]
+    stub.responder = ShownComparer(PLAN_QUALITY)
+    pool = BestOfN(n=3, selector=lambda v: 0.0).run(lambda index, seed: plans[index])
+    scored = bestofn.select(ctx, "plan", pool, "tournament", lambda v: 0.0, ranker=plan_ranker(ctx, "plan"))
+    assert scored.winner_index == 1
+    assert {r.payload["stage"] for r in ctx.audit.find(kind="llm_call")} == {"plan.tournament"}
+    assert {r.payload["role"] for r in ctx.audit.find(kind="llm_call")} == {"experiment"}
+
+    drafts = []
+    for index, quality in enumerate([5, 2, 7]):
+        folder = ctx.run_dir / "candidates" / f"draft_{index}"
+        folder.mkdir(parents=True)
+        (folder / "paper.md").write_text(f"# Draft of quality {quality}\n\nBody.", encoding="utf-8")
+        drafts.append({"candidate": index, "dir": f"candidates/draft_{index}", "md": "paper.md"})
+    stub.responder = ShownComparer(DRAFT_QUALITY)
+    pool = BestOfN(n=3, selector=lambda v: 0.0).run(lambda index, seed: drafts[index])
+    scored = bestofn.select(ctx, "draft", pool, "tournament", lambda v: 0.0, ranker=draft_ranker(ctx, "draft"))
+    assert scored.winner_index == 2
+    kept = json.loads((ctx.run_dir / "candidates" / "draft.json").read_text())["tournament"]
+    assert len(kept["comparisons"]) == 6 and kept["ratings"]["2"] > kept["ratings"]["0"] > kept["ratings"]["1"]
