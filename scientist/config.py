@@ -162,6 +162,11 @@ class Settings(BaseSettings):
         description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
         " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model)",
     )
+    idea_reflections: int = Field(
+        0, ge=0, le=5,
+        description="Rounds in which the model critiques and revises each drawn idea, seeing its nearest indexed"
+        " papers when retrieval is on; every round kept in candidates/ideas.json (0: none)",
+    )  # fmt: skip
     plan_n: int = Field(1, ge=1, le=16, description="Config-only experiment plans sampled (best-of-n)")
     plan_selector: PlanSelector = Field(
         "metric",

@@ -42,6 +42,7 @@ def _tournament_calls(settings: Settings, n: int) -> int:
 def _calls(settings: Settings) -> dict[str, int]:
     ideas = settings.num_ideas
     ideation = ideas + (ideas * settings.novelty_revisions if settings.novelty_policy == "revise" else 0)
+    ideation += ideas * settings.idea_reflections
     novelty = 0 if settings.novelty_policy == "off" else ideas * (settings.novelty_rounds + 1)
     runs = settings.experiment_runs if settings.search == "linear" else settings.tree_breadth * settings.tree_depth
     experiment = settings.plan_n + runs * (settings.fix_attempts + 1)

@@ -107,12 +107,13 @@ def select(
     scan: Scan = no_events,
     excluded: dict[int, str] | None = None,
     ranker: TournamentRanker | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> BestOfNResult[Any]:
     """Score `pool` with `selector` under the monitor policy, write and audit it; returns the scored pool.
 
     A single candidate wins unscored (no judge call for n = 1, so a default run costs what it did before). A
     `ranker` (selector = tournament) then rates the eligible candidates against each other; its comparisons go
-    into the pool file.
+    into the pool file, as do the `extra` keys (e.g. the ideas' reflection rounds).
     """
     settings = ctx.settings
     label, base = (selector_name, selector) if pool.n > 1 else ("first", _unscored)
@@ -121,12 +122,13 @@ def select(
     try:
         scored = rescore(pool, guarded, excluded=excluded, fatal=fatal_errors(), ranker=ranker)
     except AllCandidatesFailedError as err:
-        write_pool(ctx, stage, err.result.model_copy(update={"selector": label}), scan, status="no_winner")
+        failed = err.result.model_copy(update={"selector": label})
+        write_pool(ctx, stage, failed, scan, status="no_winner", extra=extra)
         raise
     scored = scored.model_copy(update={"selector": label})
     tournament = ranker.record() if ranker is not None else None
-    extra = {"tournament": tournament} if tournament is not None else None
-    write_pool(ctx, stage, scored, scan, status="selected", extra=extra)
+    keys = {**(extra or {}), **({"tournament": tournament} if tournament is not None else {})}
+    write_pool(ctx, stage, scored, scan, status="selected", extra=keys or None)
     return scored
 
 
