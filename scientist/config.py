@@ -29,9 +29,10 @@ NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 # Best-of-n selectors per sampling stage (scientist.stages.bestofn registers what each name does).
-IdeaSelector = Literal["self_rating", "novelty", "first"]
-PlanSelector = Literal["metric", "first"]
-DraftSelector = Literal["review", "first"]
+# `tournament` (any stage): position-swapped pairwise comparisons by the model, rated by Bradley-Terry.
+IdeaSelector = Literal["self_rating", "novelty", "first", "tournament"]
+PlanSelector = Literal["metric", "first", "tournament"]
+DraftSelector = Literal["review", "first", "tournament"]
 # Who a model call works for. `agent` is the default for every stage; the others override it per stage family.
 # `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
 Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
@@ -159,16 +160,35 @@ class Settings(BaseSettings):
     ideas_selector: IdeaSelector = Field(
         "self_rating",
         description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
-        " indexed papers; needs the novelty check), first",
+        " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model)",
     )
+    idea_reflections: int = Field(
+        0, ge=0, le=5,
+        description="Rounds in which the model critiques and revises each drawn idea, seeing its nearest indexed"
+        " papers when retrieval is on; every round kept in candidates/ideas.json (0: none)",
+    )  # fmt: skip
     plan_n: int = Field(1, ge=1, le=16, description="Config-only experiment plans sampled (best-of-n)")
     plan_selector: PlanSelector = Field(
-        "metric", description="Which plan wins: metric (run each in the sandbox, best primary metric) or first"
+        "metric",
+        description="Which plan wins: metric (run each in the sandbox, best primary metric), first, or tournament"
+        " (pairwise comparisons by the model, no sandbox run)",
     )
     draft_n: int = Field(1, ge=1, le=16, description="Paper drafts written (best-of-n)")
     draft_selector: DraftSelector = Field(
-        "review", description="Which draft wins: review (one reviewer's overall score, no reflection) or first"
+        "review",
+        description="Which draft wins: review (one reviewer's overall score, no reflection), first, or tournament"
+        " (pairwise comparisons by the model)",
     )
+    tournament_all_pairs_max: int = Field(
+        6, ge=2, le=16,
+        description="selector = tournament: pools of at most this many candidates compare every pair, each in both"
+        " orders (n(n-1) calls); larger pools play tournament_rounds Swiss rounds",
+    )  # fmt: skip
+    tournament_rounds: int = Field(
+        3, ge=1, le=10,
+        description="selector = tournament on a pool larger than tournament_all_pairs_max: Swiss rounds, each"
+        " 2 * floor(n / 2) comparisons (adjacent ratings meet, no rematch where avoidable)",
+    )  # fmt: skip
     best_of_n_concurrency: int = Field(1, ge=1, le=32, description="Candidates of a best-of-n drawn at once")
     flagged_candidates: Literal["exclude", "allow"] = Field(
         "exclude", description="Candidates with monitor events at flag_severity or worse: exclude (reported) or allow"
@@ -185,6 +205,12 @@ class Settings(BaseSettings):
     novelty_policy: NoveltyPolicy = Field(
         "filter",
         description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; off: no check",
+    )
+    retrieval: Literal["on", "off"] = Field(
+        "on",
+        description="Related papers from the index as context: in the ideation prompts (the nearest papers) and for"
+        " the writer (related work and references from the novelty check). off: neither, while the novelty check"
+        " (novelty_policy) still searches and judges; a study can switch the two apart",
     )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
@@ -259,6 +285,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "plan_n > 1 with plan_selector = metric runs every plan in the sandbox, before the code gate could"
                 " approve it: set plan_selector = first, plan_n = 1, or approve = none|ideas"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _novelty_selector_needs_the_check(self) -> Settings:
+        # Caught here, before any model call, rather than at the select node after the ideas were paid for.
+        if self.ideas_selector == "novelty" and self.novelty_policy == "off":
+            raise ValueError(
+                "ideas_selector = novelty needs the novelty check, but novelty_policy is off: set novelty_policy to"
+                " filter, revise or keep, or choose another ideas_selector (e.g. a study's full-novelty variant with"
+                " ideas_selector = novelty in [settings])"
             )
         return self
 

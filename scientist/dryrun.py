@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from scientist.config import Role, Settings
 from scientist.profiles import ModelProfile
+from scientist.tournament import comparisons_needed
 
 SECTIONS = 7  # abstract, introduction, related work, method, experiments, results, conclusion
 # Nominal prompt tokens per call of a stage (what its templates render to with typical inputs).
@@ -34,9 +35,14 @@ class StagePlan(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
 
+def _tournament_calls(settings: Settings, n: int) -> int:
+    return comparisons_needed(n, all_pairs_max=settings.tournament_all_pairs_max, rounds=settings.tournament_rounds)
+
+
 def _calls(settings: Settings) -> dict[str, int]:
     ideas = settings.num_ideas
     ideation = ideas + (ideas * settings.novelty_revisions if settings.novelty_policy == "revise" else 0)
+    ideation += ideas * settings.idea_reflections
     novelty = 0 if settings.novelty_policy == "off" else ideas * (settings.novelty_rounds + 1)
     runs = settings.experiment_runs if settings.search == "linear" else settings.tree_breadth * settings.tree_depth
     experiment = settings.plan_n + runs * (settings.fix_attempts + 1)
@@ -44,6 +50,13 @@ def _calls(settings: Settings) -> dict[str, int]:
     review = settings.review_ensemble * (1 + settings.review_reflections) + (1 if settings.review_ensemble > 1 else 0)
     if settings.draft_n > 1 and settings.draft_selector == "review":
         review += settings.draft_n
+    if settings.draft_n > 1 and settings.draft_selector == "tournament":
+        writeup += _tournament_calls(settings, settings.draft_n)
+    if settings.plan_n > 1 and settings.plan_selector == "tournament":
+        experiment += _tournament_calls(settings, settings.plan_n)
+    if ideas > 1 and settings.ideas_selector == "tournament":
+        revised = ideas * settings.novelty_revisions if settings.novelty_policy == "revise" else 0
+        ideation += _tournament_calls(settings, ideas + revised)
     return {"ideation": ideation, "novelty": novelty, "experiment": experiment, "writeup": writeup, "review": review}
 
 

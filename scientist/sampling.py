@@ -28,6 +28,9 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Selector = Callable[[Any], float]
 SelectorFactory = Callable[[str], Selector]
+# Scores a whole pool at once (a tournament compares candidates with each other): eligible index -> value in,
+# index -> score out. It runs after the per-value selector, which then only decides eligibility (monitor flags).
+PoolRanker = Callable[[Mapping[int, Any]], Mapping[int, float]]
 
 
 class UnknownSelectorError(ScientistError):
@@ -127,14 +130,35 @@ class BestOfNResult(BaseModel, Generic[T]):
 # A plugin selector is a SelectorFactory under the entry-point group `scientist.selector` (scientist.registry).
 SELECTORS: Registry[SelectorFactory] = Registry("selector", error=UnknownSelectorError)
 _USAGE: dict[str, str] = {}  # how each selector is written, for the list in errors ("max_field:<name>")
+_POOL_SELECTORS: set[str] = set()
 
 
-def register_selector(name: str, factory: SelectorFactory, usage: str | None = None) -> None:
-    """Register `name` (used as "name" or "name:arg"); the factory gets the arg ("" if none) and returns a scorer."""
+def register_selector(name: str, factory: SelectorFactory, usage: str | None = None, *, pool: bool = False) -> None:
+    """Register `name` (used as "name" or "name:arg"); the factory gets the arg ("" if none) and returns a scorer.
+
+    `pool=True`: the selector ranks the pool as a whole, through a `PoolRanker` its caller supplies (BestOfN's and
+    `rescore`'s `ranker`); its scorer only gates eligibility."""
     if not name or ":" in name:
         raise ValueError(f"selector name must be non-empty and contain no ':', got {name!r}")
     SELECTORS.add(name, factory)
     _USAGE[name] = usage or name
+    if pool:
+        _POOL_SELECTORS.add(name)
+    else:
+        _POOL_SELECTORS.discard(name)
+
+
+def ranks_pool(spec: str | Selector) -> bool:
+    """Whether `spec` names a pool-level selector (one that needs a `ranker`, e.g. tournament)."""
+    return isinstance(spec, str) and spec.partition(":")[0] in _POOL_SELECTORS
+
+
+def _check_ranker(spec: str | Selector, ranker: PoolRanker | None) -> None:
+    if ranks_pool(spec) and ranker is None:
+        raise UnknownSelectorError(
+            f"selector {spec!r} ranks candidates against each other and needs a ranker",
+            hint="pass ranker= (e.g. a tournament over the pool), or choose a per-candidate selector",
+        )
 
 
 def selector_names() -> list[str]:
@@ -179,9 +203,17 @@ def _first(arg: str) -> Selector:
     return lambda value: 0.0  # every candidate ties, so the lowest index wins
 
 
+def _pool_gate(arg: str) -> Selector:
+    if arg:
+        raise UnknownSelectorError(f"selector 'tournament' takes no argument, got {arg!r}")
+    return lambda value: 0.0  # eligibility only: the ranker's scores replace this one
+
+
 register_selector("first", _first, "first")
 register_selector("max_field", _field_selector(1.0), "max_field:<name>")
 register_selector("min_field", _field_selector(-1.0), "min_field:<name>")
+# Pairwise comparisons by a model, rated by Bradley-Terry (scientist.tournament); the ranker comes from the caller.
+register_selector("tournament", _pool_gate, "tournament", pool=True)
 
 
 # -- best-of-n ------------------------------------------------------------------------------------------------------
@@ -206,9 +238,13 @@ class BestOfN(BaseModel):
     # Draws through a scientist.executors executor instead of this control's own threads (then `concurrency` is the
     # executor's). In-process executors only: draws share the run's gateway, budget and sandbox.
     executor: Executor | None = None
+    # Scores the drawn pool as a whole after the per-draw selector (required by, and only used with, a pool-level
+    # selector such as "tournament"; see `register_selector`).
+    ranker: PoolRanker | None = None
 
     def model_post_init(self, context: Any) -> None:
         resolve_selector(self.selector)  # fail on a bad name now, not after n model calls
+        _check_ranker(self.selector, self.ranker)
 
     def seeds(self) -> list[int]:
         return [self.seed + index for index in range(self.n)]
@@ -218,7 +254,10 @@ class BestOfN(BaseModel):
         label, scorer = resolve_selector(self.selector)
         started = time.perf_counter()
         executor = self.executor or LocalExecutor(self.concurrency)
-        return self._finish(self._draw_on(executor, sample, scorer), label, started)
+        candidates = self._draw_on(executor, sample, scorer)
+        if self.ranker is not None:
+            _rank_pool(candidates, self.ranker)
+        return self._finish(candidates, label, started)
 
     def _finish(self, candidates: list[Candidate[T]], label: str, started: float) -> BestOfNResult[T]:
         winner = _pick_winner(candidates)
@@ -318,6 +357,7 @@ def rescore(
     *,
     excluded: Mapping[int, str] | None = None,
     fatal: tuple[type[BaseException], ...] = (BudgetExceededError,),
+    ranker: PoolRanker | None = None,
 ) -> BestOfNResult[T]:
     """The pool scored again by `selector` (in index order, in this thread), the winner re-marked; a new result.
 
@@ -325,9 +365,11 @@ def rescore(
     plan's metric from running it in the sandbox (which must happen where approval gates can interrupt). Draws that
     failed keep their error; `excluded` (index → reason) turns further candidates into errors that cannot win, e.g.
     ideas the novelty check filtered out. Errors of a `fatal` type (a spent budget, a human being asked) propagate.
-    Raises `AllCandidatesFailedError` when nothing is left to win.
+    Raises `AllCandidatesFailedError` when nothing is left to win. A `ranker` then scores the candidates the
+    selector scored, as a whole (required by a pool-level selector).
     """
     label, scorer = resolve_selector(selector)
+    _check_ranker(selector, ranker)
     excluded = excluded or {}
     candidates: list[Candidate[T]] = []
     for old in pool.candidates:
@@ -348,6 +390,8 @@ def rescore(
                 except Exception as err:
                     candidate.error = f"selector: {_describe(err)}"
         candidates.append(candidate)
+    if ranker is not None:
+        _rank_pool(candidates, ranker)
     winner = _pick_winner(candidates)
     if winner is not None:
         candidates[winner].winner = True
@@ -368,6 +412,23 @@ def _pick_winner(candidates: list[Candidate[T]]) -> int | None:
         if candidate.scored and (best is None or (candidate.score or 0.0) > (best.score or 0.0)):
             best = candidate
     return None if best is None else best.index
+
+
+def _rank_pool(candidates: list[Candidate[T]], ranker: PoolRanker) -> None:
+    """Replace the scores of the scored candidates by `ranker`'s over all of them at once (in place).
+
+    With fewer than two eligible candidates there is nothing to compare: the per-value scores stand (no model call).
+    """
+    eligible = {c.index: c.value for c in candidates if c.scored}
+    if len(eligible) < 2:
+        return
+    scores = ranker(eligible)
+    for candidate in candidates:
+        if candidate.index in eligible:
+            score = float(scores[candidate.index])
+            if not math.isfinite(score):
+                raise ValueError(f"ranker returned a non-finite score ({score}) for candidate {candidate.index}")
+            candidate.score = score
 
 
 def _describe(err: BaseException) -> str:
@@ -435,10 +496,12 @@ __all__ = [
     "BestOfN",
     "BestOfNResult",
     "Candidate",
+    "PoolRanker",
     "SampleError",
     "Sampled",
     "Selector",
     "UnknownSelectorError",
+    "ranks_pool",
     "register_selector",
     "rescore",
     "resolve_selector",

@@ -25,6 +25,7 @@ from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult,
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
+    from scientist.stages.tournament import TournamentRanker
 
 CANDIDATES_DIR = "candidates"
 Scan = Callable[[Any], list[MonitorEvent]]
@@ -105,30 +106,44 @@ def select(
     *,
     scan: Scan = no_events,
     excluded: dict[int, str] | None = None,
+    ranker: TournamentRanker | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> BestOfNResult[Any]:
     """Score `pool` with `selector` under the monitor policy, write and audit it; returns the scored pool.
 
-    A single candidate wins unscored (no judge call for n = 1, so a default run costs what it did before).
+    A single candidate wins unscored (no judge call for n = 1, so a default run costs what it did before). A
+    `ranker` (selector = tournament) then rates the eligible candidates against each other; its comparisons go
+    into the pool file, as do the `extra` keys (e.g. the ideas' reflection rounds).
     """
     settings = ctx.settings
     label, base = (selector_name, selector) if pool.n > 1 else ("first", _unscored)
+    ranker = ranker if pool.n > 1 else None
     guarded = monitored_selector(base, scan, threshold=settings.flag_severity, policy=settings.flagged_candidates)
     try:
-        scored = rescore(pool, guarded, excluded=excluded, fatal=fatal_errors())
+        scored = rescore(pool, guarded, excluded=excluded, fatal=fatal_errors(), ranker=ranker)
     except AllCandidatesFailedError as err:
-        write_pool(ctx, stage, err.result.model_copy(update={"selector": label}), scan, status="no_winner")
+        failed = err.result.model_copy(update={"selector": label})
+        write_pool(ctx, stage, failed, scan, status="no_winner", extra=extra)
         raise
     scored = scored.model_copy(update={"selector": label})
-    write_pool(ctx, stage, scored, scan, status="selected")
+    tournament = ranker.record() if ranker is not None else None
+    keys = {**(extra or {}), **({"tournament": tournament} if tournament is not None else {})}
+    write_pool(ctx, stage, scored, scan, status="selected", extra=keys or None)
     return scored
 
 
 def write_pool(
-    ctx: RunContext, stage: str, pool: BestOfNResult[Any], scan: Scan = no_events, *, status: str = "drawn"
+    ctx: RunContext,
+    stage: str,
+    pool: BestOfNResult[Any],
+    scan: Scan = no_events,
+    *,
+    status: str = "drawn",
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """`candidates/<stage>.json`: the pool plus each candidate's monitor flags and the exclusions, then the audit.
 
-    A `drawn` pool is not selected yet: no scores, no winner."""
+    A `drawn` pool is not selected yet: no scores, no winner. `extra` adds top-level keys (a tournament's record)."""
     settings = ctx.settings
     if status == "drawn":
         unscored = [c.model_copy(update={"score": None, "winner": False}) for c in pool.candidates]
@@ -151,6 +166,7 @@ def write_pool(
         **json.loads(pool.model_dump_json(fallback=repr)),
         "flags": {str(index): events for index, events in flags.items() if events},
         "excluded": excluded,
+        **(extra or {}),
     }
     path = write_text_atomic(pool_path(ctx, stage), json.dumps(data, indent=1, ensure_ascii=False, default=str))
     if status != "drawn":

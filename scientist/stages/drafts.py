@@ -121,6 +121,7 @@ def write_best_draft(
 ) -> dict[str, Any]:
     """`write_paper` once (draft_n = 1), or draft_n times and the winner by `draft_selector` as the run's paper."""
     from scientist.stages import bestofn
+    from scientist.stages.tournament import draft_ranker
     from scientist.stages.writing import write_paper
 
     n = ctx.settings.draft_n
@@ -140,7 +141,8 @@ def write_best_draft(
     pool = bestofn.draw(ctx, n, sample)
     name = ctx.settings.draft_selector
     selector = _by_review(ctx) if name == "review" else (lambda draft: 0.0)
-    scored = bestofn.select(ctx, DRAFT_STAGE, pool, name, selector, scan=_scan(ctx, records))
+    ranker = draft_ranker(ctx, DRAFT_STAGE) if name == "tournament" else None
+    scored = bestofn.select(ctx, DRAFT_STAGE, pool, name, selector, scan=_scan(ctx, records), ranker=ranker)
     winner: dict[str, Any] = scored.winner.value or {}
     target = ctx.run_dir / PAPER_DIR
     if target.exists():

@@ -98,6 +98,7 @@ def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
     from scientist.sampling import Sampled
     from scientist.stages import bestofn
     from scientist.stages.search import score as metric_score
+    from scientist.stages.tournament import plan_ranker
 
     def sample(index: int, seed: int) -> Sampled[dict[str, Any]]:
         ctx.progress("experiment", f"plan {index + 1}/{ctx.settings.plan_n}")
@@ -119,7 +120,8 @@ def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
 
     name = ctx.settings.plan_selector
     selector = by_metric if name == "metric" else (lambda plan: 0.0)
-    scored = bestofn.select(ctx, PLAN_STAGE, pool, name, selector, scan=scan)
+    ranker = plan_ranker(ctx, PLAN_STAGE) if name == "tournament" else None
+    scored = bestofn.select(ctx, PLAN_STAGE, pool, name, selector, scan=scan, ranker=ranker)
     winner: dict[str, Any] = dict(scored.winner.value or {})
     return {**winner, "selector": scored.selector, "score": scored.winner.score}
 

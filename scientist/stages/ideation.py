@@ -24,6 +24,13 @@ class Idea(BaseModel):
     feasibility: Rating = Field(description="Self-rated, 1..10")
 
 
+class IdeaReflection(BaseModel):
+    """One reflection round's answer: what is weak about the idea, and the idea revised (or unchanged)."""
+
+    critique: str = Field(max_length=600)
+    idea: Idea
+
+
 def _variables(ctx: RunContext, topic: str, related: list[dict[str, Any]]) -> dict[str, Any]:
     template = ctx.template
     return {
@@ -40,34 +47,105 @@ def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
     """Sample `num_ideas` ideas (best-of-n draw: seeds differ, `best_of_n_concurrency` at a time); failures are
     recorded, not fatal. The drawn pool goes to candidates/ideas.json; the select node scores it.
 
-    The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work.
+    The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work
+    (unless `retrieval = "off"`).
     """
-    from scientist.sampling import AllCandidatesFailedError, structured_sampler
+    from scientist.sampling import AllCandidatesFailedError, Sampled, structured_sampler
     from scientist.stages import bestofn
     from scientist.stages.papers import related_papers
 
     n = ctx.settings.num_ideas
-    ctx.progress("ideate", "looking up related papers in the local index")
-    related = related_papers(ctx, topic)
-    ctx.audit.append("ideation_context", "pipeline", {"related": related})
+    if ctx.settings.retrieval == "off":  # the prompt's related block is then left out (it renders only when set)
+        related: list[dict[str, Any]] = []
+        ctx.audit.append("ideation_context", "pipeline", {"related": related, "retrieval": "off"})
+    else:
+        ctx.progress("ideate", "looking up related papers in the local index")
+        related = related_papers(ctx, topic)
+        ctx.audit.append("ideation_context", "pipeline", {"related": related})
     sampler = structured_sampler(ctx.gateway, "ideate", _variables(ctx, topic, related), Idea, stage="ideate")
+    reflections: dict[str, list[dict[str, Any]]] = {}
 
     def sample(index: int, seed: int) -> Any:
         ctx.progress("ideate", f"idea {index + 1}/{n}")
-        return sampler(index, seed)
+        drawn = sampler(index, seed)
+        if not ctx.settings.idea_reflections:
+            return drawn
+        before = len(ctx.audit.records())
+        idea, reflections[str(index)] = _reflect(ctx, topic, drawn.value, index, seed)
+        tokens, cost = _reflection_spend(ctx, before, index, seed)
+        total = None if drawn.cost_usd is None or cost is None else drawn.cost_usd + cost
+        return Sampled(value=idea, tokens=(drawn.tokens or 0) + tokens, cost_usd=total)
 
     try:
         pool = bestofn.draw(ctx, n, sample)
     except AllCandidatesFailedError as err:
         _record_failures(ctx, err.result)
-        bestofn.write_pool(ctx, IDEAS_STAGE, err.result, status="no_winner")
+        bestofn.write_pool(ctx, IDEAS_STAGE, err.result, status="no_winner", extra=_kept(reflections))
         raise StructuredOutputError(
             f"none of the {n} idea samples was valid",
             hint="raise --num-ideas or use a stronger --model; resume continues from here",
         ) from None
     _record_failures(ctx, pool)
-    bestofn.write_pool(ctx, IDEAS_STAGE, pool)
+    bestofn.write_pool(ctx, IDEAS_STAGE, pool, extra=_kept(reflections))
     return [{"index": c.index, **c.value.model_dump()} for c in pool.candidates if c.value is not None]
+
+
+def _kept(reflections: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The reflection rounds as the pool file's "reflections" (sample index -> rounds); None when there were none."""
+    return {"reflections": dict(sorted(reflections.items(), key=lambda item: int(item[0])))} if reflections else None
+
+
+def _reflect(ctx: RunContext, topic: str, idea: Idea, index: int, seed: int) -> tuple[Idea, list[dict[str, Any]]]:
+    """`idea_reflections` rounds of critique and revision of one drawn idea (prompt `idea_reflect`, stage
+    `ideate.reflect`, the sample's index and seed); its nearest indexed papers are shown when retrieval is on.
+
+    Every round is returned (critique, the idea before and after, the neighbours shown) and audited
+    (`idea_reflected`); a round whose answer stays invalid is a `stage_failure` and the idea stays as it was.
+    """
+    from scientist.stages.papers import related_papers
+
+    rounds: list[dict[str, Any]] = []
+    total = ctx.settings.idea_reflections
+    for number in range(1, total + 1):
+        shown = [] if ctx.settings.retrieval == "off" else related_papers(ctx, f"{idea.title} {idea.hypothesis}")
+        variables = {
+            "topic": topic, "task_description": ctx.template.task_description, "idea": idea.model_dump(),
+            "related": [{"id": paper["id"], "title": paper["title"]} for paper in shown], "round": number,
+            "rounds": total,
+        }  # fmt: skip
+        try:
+            answer = ctx.gateway.structured(
+                "idea_reflect", variables, IdeaReflection, stage="ideate.reflect", sample_index=index, seed=seed
+            )
+        except StructuredOutputError as err:
+            failure = {"stage": "ideate.reflect", "sample": index, "round": number, "error": str(err)}
+            ctx.audit.append("stage_failure", "pipeline", failure)
+            rounds.append({"round": number, "error": str(err)})
+            continue
+        rounds.append({
+            "round": number, "critique": answer.critique, "neighbours": [paper["id"] for paper in shown],
+            "before": idea.model_dump(), "after": answer.idea.model_dump(),
+        })  # fmt: skip
+        reflected = {"sample": index, "round": number, "from": idea.title, "to": answer.idea.title}
+        ctx.audit.append("idea_reflected", "pipeline", reflected)
+        idea = answer.idea
+    return idea, rounds
+
+
+def _reflection_spend(ctx: RunContext, before: int, index: int, seed: int) -> tuple[int, float | None]:
+    """Tokens and cost of one sample's reflection calls (audit records after `before`), so a reflected idea's
+    candidate carries its whole cost (compute-matched comparisons charge reflection too)."""
+    calls = [
+        record.payload
+        for record in ctx.audit.records()[before:]
+        if record.kind == "llm_call"
+        and record.payload.get("stage") == "ideate.reflect"
+        and record.payload.get("seed") == seed
+        and record.payload.get("sample_index") == index
+    ]
+    costs = [call.get("cost_usd") for call in calls]
+    known = [float(cost) for cost in costs if cost is not None]
+    return sum(int(call.get("total_tokens", 0)) for call in calls), sum(known) if len(known) == len(costs) else None
 
 
 def _record_failures(ctx: RunContext, pool: Any) -> None:
@@ -85,7 +163,7 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
     """
     from scientist.stages.papers import related_papers
 
-    related = related_papers(ctx, f"{idea['title']} {idea['hypothesis']}")
+    related = [] if ctx.settings.retrieval == "off" else related_papers(ctx, f"{idea['title']} {idea['hypothesis']}")
     variables = {**_variables(ctx, topic, related), "revise": {"title": idea["title"], "feedback": feedback}}
     try:
         revised = ctx.gateway.structured("ideate", variables, Idea, stage="ideate.revise", sample_index=index)
@@ -109,11 +187,15 @@ def novelty_score(idea: Any) -> float:
     return -float(verdict["max_similarity"])
 
 
-IDEA_SELECTORS = {"self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0}
+IDEA_SELECTORS = {
+    "self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0, "tournament": lambda idea: 0.0,
+}  # fmt: skip
 IDEA_RULES = {
     "self_rating": "max(interestingness + feasibility), ties to the lowest sample index",
     "novelty": "min(max cosine similarity to indexed papers), ties to the lowest sample index",
     "first": "the first eligible sample",
+    "tournament": "max Bradley-Terry rating from position-swapped pairwise comparisons by the model, ties to the"
+    " lowest sample index",
 }
 
 
@@ -125,7 +207,7 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     """
     from scientist.errors import ConfigError
     from scientist.sampling import BestOfNResult, Candidate
-    from scientist.stages import bestofn
+    from scientist.stages import bestofn, tournament
 
     name = ctx.settings.ideas_selector
     if name == "novelty" and ctx.settings.novelty_policy == "off":
@@ -158,9 +240,23 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     )  # fmt: skip
     if len(eligible) == 1:  # one eligible idea (e.g. the least similar one after novelty): it wins unscored
         name = "first"
-    scored = bestofn.select(ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded)
+    ranker = tournament.idea_ranker(ctx, IDEAS_STAGE) if name == "tournament" else None
+    kept = _drawn_reflections(ctx)  # the drawn file's reflection rounds survive its rewrite as the selected pool
+    scored = bestofn.select(
+        ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded, ranker=ranker, extra=kept
+    )
     winner: dict[str, Any] = scored.winner.value or {}
     return winner, IDEA_RULES[name]
+
+
+def _drawn_reflections(ctx: RunContext) -> dict[str, Any] | None:
+    import json
+
+    from scientist.stages import bestofn
+
+    path = bestofn.pool_path(ctx, IDEAS_STAGE)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {"reflections": data["reflections"]} if isinstance(data, dict) and data.get("reflections") else None
 
 
 def _pool_order(drawn: Any, by_index: dict[int, dict[str, Any]]) -> list[int]:

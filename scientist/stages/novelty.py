@@ -181,5 +181,6 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
             "closest": verdict.top_k[0].id if verdict.top_k else None,
             "proceeded_without_novel_idea": exhausted,
         }
-        idea["related_work"] = _related_work(index, verdict, ctx.gateway.limits_for("writeup").references)
+        if ctx.settings.retrieval == "on":  # off: the writer gets no related papers (the gate still judged)
+            idea["related_work"] = _related_work(index, verdict, ctx.gateway.limits_for("writeup").references)
     return {"novelty": records, "candidates": candidates}

@@ -1,7 +1,8 @@
 """A study file (TOML): the grid topics x templates x models x scaffold variants x n x seeds, and its budget.
 
 Why named variants: a study compares *scaffolds*, so each variant is a named preset of Settings overrides that a
-report can refer to (`plain`, `full`, `reflect-2`, or one the file defines under `[presets.NAME]`). Everything is
+report can refer to (`plain`, `full`, `reflect-2`, a component preset `plain+novelty` / `full-novelty` generated
+from `COMPONENTS`, or one the file defines under `[presets.NAME]`). Everything is
 checked before any run starts, so a typo in a variant, template, model or setting is one error naming the bad key
 and the valid options, never a crash halfway through a grid.
 
@@ -51,23 +52,36 @@ JUDGE_FIELDS = ("judge",)
 SEED_STRIDE = 100_000
 SAMPLE_STRIDE = 100
 
-# `plain`: one-shot. One idea, no novelty check, reviewers and writer without reflection, the config-only
-# experiment (no edit→run→fix loop).
-PLAIN: dict[str, Any] = {
-    "num_ideas": 1,
-    "novelty_policy": "off",
-    "review_reflections": 0,
-    "write_reflections": 0,
-    "experiment_runs": 0,
-    "fix_attempts": 0,
-    "search": "linear",
+# Scaffold components, one row each: the Settings overrides that switch it off. The one table the `plain` preset
+# and the component presets are generated from, so a study can add one component to plain or drop one from full.
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "ideas": {"num_ideas": 1},  # several ideas drawn and one selected, instead of one
+    "novelty": {"novelty_policy": "off"},  # the novelty check (search, judge, filter)
+    "review-reflection": {"review_reflections": 0},  # reviewers revising their reviews
+    "write-reflection": {"write_reflections": 0},  # the writer revising each section
+    "experiment-loop": {"experiment_runs": 0, "fix_attempts": 0, "search": "linear"},  # edit→run→fix runs
+    "retrieval": {"retrieval": "off"},  # related papers in the ideation prompt and for the writer
 }
+# `plain`: one-shot. One idea, no novelty check, reviewers and writer without reflection, the config-only
+# experiment (no edit→run→fix loop). Retrieval stays on in plain (as before the switch existed: recorded studies
+# replay plain's prompts), so it has a `full-retrieval` preset but no `plain+retrieval`.
+PLAIN_COMPONENTS = ("ideas", "novelty", "review-reflection", "write-reflection", "experiment-loop")
+PLAIN: dict[str, Any] = {key: value for name in PLAIN_COMPONENTS for key, value in COMPONENTS[name].items()}
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "plain": PLAIN,
     "full": {},  # the defaults of Settings (and of the study's [settings])
     "novelty-off": {"novelty_policy": "off"},
 }
 REFLECT = re.compile(r"^reflect-(\d+)$")  # plain + R review-reflection rounds
+# `plain+C`: plain with component C back on (its keys fall back to [settings] or the defaults, as in `full`).
+# `full-C`: full with only C switched off.
+COMPONENT_PRESETS: dict[str, dict[str, Any]] = {
+    **{
+        f"plain+{name}": {key: value for key, value in PLAIN.items() if key not in COMPONENTS[name]}
+        for name in PLAIN_COMPONENTS
+    },
+    **{f"full-{name}": dict(overrides) for name, overrides in COMPONENTS.items()},
+}
 
 
 class StudyBudget(BaseModel):
@@ -140,9 +154,20 @@ class StudySpec(BaseModel):
         match = REFLECT.match(variant)
         if match:
             return {**PLAIN, "review_reflections": int(match.group(1))}
+        if variant in COMPONENT_PRESETS:
+            return dict(COMPONENT_PRESETS[variant])
+        if variant.startswith(("plain+", "full-")):
+            base, component = ("plain", variant[6:]) if variant.startswith("plain+") else ("full", variant[5:])
+            valid = PLAIN_COMPONENTS if base == "plain" else tuple(COMPONENTS)
+            raise ConfigError(
+                f"unknown component {component!r} in variant {variant!r}",
+                hint=f"{base}{'+' if base == 'plain' else '-'}C takes C = {', '.join(valid)}",
+            )
         raise ConfigError(
             f"unknown variant {variant!r} in the study's variants",
-            hint=f"valid: {', '.join(self.variant_names())}, reflect-R (R = 0..5), or define [presets.{variant}]",
+            hint=f"valid: {', '.join(self.variant_names())}, reflect-R (R = 0..5), plain+C"
+            f" (C = {', '.join(PLAIN_COMPONENTS)}), full-C (C = {', '.join(COMPONENTS)}),"
+            f" or define [presets.{variant}]",
         )
 
     def variant_names(self) -> list[str]:
