@@ -5,8 +5,9 @@ A page is executed from its Markdown source, in order:
 - every `$ ` line of a ```console block is a command; the lines after it are the output the page shows, each a
   pattern where `...` stands for anything, matched in order against the printed lines. A trailing
   `# exits N` says the command exits N (default 0).
-Commands are `scientist ...` (run through the CLI entry point, in process), `python ...` (this interpreter) or a
-plain tool such as `sed` (an argument list, never a shell).
+Commands are `scientist ...` (run through the CLI entry point, in process), `python ...` (this interpreter), a
+plain tool such as `sed` (an argument list, never a shell), or `export NAME=VALUE ...` (set for the commands after
+it, as in the reader's shell).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run_page(
     """Every step of `page`, in order, in `work` (the test's cwd); fails on the first step that differs from the page.
     `substitute` maps each argument (e.g. the placeholder RUN to a real run id)."""
     steps = page_steps(page)
+    exported: dict[str, str] = {}
     for step in steps:
         if step.path:
             target = work / step.path
@@ -77,8 +79,13 @@ def run_page(
             target.write_text(step.text, encoding="utf-8")
             continue
         args = [substitute(arg) for arg in shlex.split(step.command)]
+        if args[0] == "export":
+            for assignment in args[1:]:
+                name, _, value = assignment.partition("=")
+                exported[name] = value
+            continue
         if args[0] == "scientist":
-            result = run_cli(*args[1:], env={"COLUMNS": "200", **(env or {})})
+            result = run_cli(*args[1:], env={"COLUMNS": "200", **(env or {}), **exported})
         else:
             program = sys.executable if args[0] == "python" else args[0]
             result = subprocess.run([program, *args[1:]], capture_output=True, text=True, cwd=work, timeout=300)

@@ -5,10 +5,13 @@ review and calibration pages replay recorded answers."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from tests.conftest import REPO, chosen_sandbox
-from tests.docs_support import page_steps, run_page
+import pytest
+
+from tests.conftest import FIXTURES, REPO, chosen_sandbox
+from tests.docs_support import run_page
 
 TUTORIALS = REPO / "docs" / "tutorials"
 
@@ -25,3 +28,27 @@ def test_writing_a_template_page_runs_as_written(isolated_env: Path) -> None:
     evaluator = next(step.text for step in steps if step.path == "tiny_threshold/evaluate.py")
     assert (isolated_env / "tiny_threshold" / "evaluate.py").read_text() == evaluator
     assert json.loads((isolated_env / "eval" / "final_info.json").read_text())["metrics"]["test_accuracy"] > 0.8
+
+
+def test_review_and_calibrate_page_runs_as_written(recorded_run: Path, tmp_path: Path) -> None:
+    """The run's paper reviewed again (the pipeline's review settings, so the recorded answers replay) and the
+    reviewer calibrated on 10 papers of the shipped set; the report the page explains is the one the test reads."""
+    page = TUTORIALS / "review-and-calibrate.md"
+    stores = tmp_path / "fixtures"  # private copies: a test never alters the shared recordings
+    for name in ("llm", "llm_calibration"):
+        shutil.copytree(FIXTURES / name, stores / name)
+
+    def substitute(arg: str) -> str:
+        arg = arg.replace("=tests/fixtures/", f"={stores}/")
+        return arg.replace("runs/RUN/", f"runs/{recorded_run.name}/")
+
+    work = recorded_run.parent.parent
+    steps = run_page(page, work, substitute=substitute)
+    assert [step.command.split()[1] for step in steps if step.command.startswith("scientist")] == [
+        "review", "calibrate"
+    ]  # fmt: skip
+    review = json.loads((work / "review" / "review.json").read_text())
+    assert len(review["reviews"]) == 2 and review["meta"] is not None
+    report = json.loads((work / "calibration" / "report.json").read_text())
+    assert report["n_papers"] == 10 and report["roc_auc"]["value"] == pytest.approx(0.64)
+    assert report["leniency"]["gap"]["value"] == pytest.approx(0.192, abs=5e-4)
