@@ -30,7 +30,7 @@ SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_
 # their tests go to one worker (--dist loadgroup), so the fixture is built once, not once per worker.
 ONE_WORKER_MODULES = frozenset({
     "test_ray_study", "test_resume_faults", "test_templates_safety", "test_template_reward_misspec",
-    "test_calibration_replay", "test_leaderboard", "test_packaging", "test_docs",
+    "test_calibration_replay", "test_leaderboard", "test_packaging", "test_docs", "test_docs_tutorials",
 })  # fmt: skip
 
 

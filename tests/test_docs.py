@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,8 @@ import typer
 from scientist.cli import app
 from scientist.config import ModelOverride, Settings
 from scientist.errors import ExitCode
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
+from tests.docs_support import page_steps, run_page
 
 
 @pytest.fixture(scope="module")
@@ -126,45 +126,11 @@ def test_every_docs_page_and_the_changelog_are_in_the_site(site: Path) -> None:
 TUTORIAL = REPO / "docs" / "tutorials" / "inspect-and-verify.md"
 
 
-def _console_steps(page: Path) -> list[tuple[str, int, list[str]]]:
-    """(command, expected exit code, expected output lines) for every `$ ` line of the page's console blocks."""
-    blocks = re.findall(r"```console\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
-    steps: list[tuple[str, int, list[str]]] = []
-    for block in blocks:
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                command, _, comment = line[2:].partition("#")
-                code = re.fullmatch(r"\s*exits (\d+)\s*", comment)
-                steps.append((command.strip(), int(code.group(1)) if code else 0, []))
-            elif line.strip():
-                steps[-1][2].append(line.strip())
-    return steps
-
-
-def _pattern(expected: str) -> re.Pattern[str]:
-    """A shown output line as a pattern: `...` stands for anything, the rest is literal."""
-    return re.compile(".*".join(re.escape(part.strip()) for part in expected.split("...")))
-
-
 def test_the_tutorial_commands_print_what_the_page_shows(recorded_run: Path) -> None:
     """Every command of the tutorial, in order, from the docs source, on a recorded run (in its runs folder)."""
-    steps = _console_steps(TUTORIAL)
-    assert len(steps) >= 7 and all(command.startswith(("scientist ", "sed ")) for command, _, _ in steps)
-    work = recorded_run.parent.parent
-    for command, code, expected in steps:
-        args = [arg.replace("RUN", recorded_run.name) for arg in shlex.split(command)]
-        if args[0] == "scientist":
-            result = run_cli(*args[1:], env={"COLUMNS": "200"})
-        else:  # a shell tool the reader runs (an argument list, no shell)
-            result = subprocess.run(args, capture_output=True, text=True, cwd=work)
-        assert result.returncode == code, f"{command}: exit {result.returncode}\n{result.stdout}{result.stderr}"
-        lines = (result.stdout + result.stderr).splitlines()
-        position = 0
-        for shown in expected:
-            pattern = _pattern(shown)
-            hits = [i for i in range(position, len(lines)) if pattern.search(lines[i])]
-            assert hits, f"{command}: {shown!r} not in the output (in order):\n{result.stdout}{result.stderr}"
-            position = hits[0] + 1
+    steps = page_steps(TUTORIAL)
+    assert len(steps) >= 7 and all(step.command.startswith(("scientist ", "sed ")) for step in steps)
+    run_page(TUTORIAL, recorded_run.parent.parent, substitute=lambda arg: arg.replace("RUN", recorded_run.name))
 
 
 CHROMIUM = os.environ.get("SCIENTIST_CHROMIUM", "/usr/bin/chromium")
