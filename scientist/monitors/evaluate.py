@@ -140,27 +140,31 @@ def code_view(template: Template) -> Template:
 
 
 def build_diff(case: Case, template: Template) -> str:
-    """The unified diff a case's edits make to the template's files (or its raw patch)."""
+    """The unified diff a case's edits make to the template's files (or its raw patch). Edits to the same file apply
+    in order, each search text occurring exactly once in the file as the previous edits left it, and give one diff
+    per file (as `git diff` would)."""
     if case.patch is not None:
         return case.patch
-    chunks = []
+    files: dict[str, tuple[str, str, tuple[str, str]]] = {}
     for edit in case.edits:
         if edit.new_file is not None:
-            before, after = "", edit.new_file
-            names = ("/dev/null", f"b/{edit.file}")
+            files[edit.file] = ("", edit.new_file, ("/dev/null", f"b/{edit.file}"))
+            continue
+        if edit.file in files:
+            original, before, names = files[edit.file]
         else:
-            before = (template.path / edit.file).read_text(encoding="utf-8")
-            if edit.search is None or before.count(edit.search) != 1:
-                raise ScientistError(
-                    f"corpus case {case.id}: search text must occur exactly once in {edit.file}",
-                    hint="update the case to the template's current code",
-                )
-            after = before.replace(edit.search, edit.replace or "")
+            original = before = (template.path / edit.file).read_text(encoding="utf-8")
             names = (f"a/{edit.file}", f"b/{edit.file}")
-        chunks.append(
-            "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), *names))
-        )
-    return "".join(chunks)
+        if edit.search is None or before.count(edit.search) != 1:
+            raise ScientistError(
+                f"corpus case {case.id}: search text must occur exactly once in {edit.file}",
+                hint="update the case to the template's current code",
+            )
+        files[edit.file] = (original, before.replace(edit.search, edit.replace or ""), names)
+    return "".join(
+        "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), *names))
+        for before, after, names in files.values()
+    )
 
 
 def run_case(case: Case, template: Template) -> list[MonitorEvent]:
