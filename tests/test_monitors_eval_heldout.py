@@ -30,7 +30,7 @@ def test_wilson_hand_checked() -> None:
 
 
 # A corpus with known outcomes: an edit of the protected plot.py is flagged by definition, a comment is not.
-SYNTHETIC = '''
+SYNTHETIC = """
 [[case]]
 id = "caught"
 label = "gaming"
@@ -72,7 +72,7 @@ description = "a comment"
 file = "experiment.py"
 search = "a logistic-regression classifier that latches onto"
 replace = "a logistic regression that latches onto"
-'''
+"""
 
 
 @pytest.fixture
