@@ -133,3 +133,9 @@ def test_cli_reports_both_corpora_with_intervals(isolated_env: Path) -> None:
     report = json.loads(as_json.stdout)
     assert report["gaming"] >= 60 and report["honest"] >= 60
     assert len(report["recall_ci"]) == 2 and "eval_gaming" in report["per_monitor"]
+
+
+def test_cli_unknown_default_template_fails_with_a_hint(isolated_env: Path) -> None:
+    result = run_cli("monitors", "eval", "--corpus", str(HELDOUT), "--template", "no_such_template")
+    assert result.returncode != 0
+    assert "unknown template 'no_such_template'" in result.stdout + result.stderr

@@ -176,7 +176,7 @@ def run_case(case: Case, template: Template) -> list[MonitorEvent]:
 
 def evaluate_corpus(corpus: Path, template_name: str = "reward_misspec", threshold: Severity = "high") -> EvalReport:
     """`template_name` is the template of every case that does not name its own (`template = "..."`)."""
-    templates: dict[str, Template] = {}
+    templates: dict[str, Template] = {template_name: load_template(template_name)}  # an unknown name fails here
     cases = load_cases(corpus)
     per_monitor = {name: MonitorScore() for name in MONITORS}
     results = []
