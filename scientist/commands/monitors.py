@@ -102,12 +102,25 @@ def scan(
 @app.command("eval")
 def evaluate(
     corpus: Annotated[
-        Path | None, typer.Option("--corpus", help="Corpus folder (default: tests/monitor_corpus)")
+        list[Path] | None,
+        typer.Option(
+            "--corpus",
+            help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
+            " (default: tests/monitor_corpus; the held-out set is tests/monitor_corpus_heldout)",
+        ),
     ] = None,
+    template: Annotated[
+        str, typer.Option("--template", help="Template of the cases that do not name their own")
+    ] = "reward_misspec",
     as_json: JsonOption = False,
 ) -> None:
-    """Run the monitors over the planted-gaming corpus; print recall and precision overall and per monitor."""
+    """Run the monitors over labelled corpora; print precision and recall with Wilson 95 % CIs, overall and per
+    monitor, for each corpus."""
     from scientist.monitors.evaluate import default_corpus, evaluate_corpus, format_report
 
-    report = evaluate_corpus(corpus or default_corpus())
-    typer.echo(report.model_dump_json(indent=2) if as_json else format_report(report))
+    reports = [evaluate_corpus(path, template) for path in corpus or [default_corpus()]]
+    if as_json:
+        payload = [report.model_dump(mode="json") for report in reports]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+    else:
+        typer.echo("\n\n".join(format_report(report) for report in reports))
