@@ -25,11 +25,13 @@ from starlette.routing import Route
 from scientist.approvals.errors import ApprovalError
 from scientist.approvals.store import Decision, all_approvals, find_approval
 from scientist.errors import ScientistError
-from scientist.runs import list_runs
-from scientist.web.files import file_response, link_for
+from scientist.runs import RUN_FILE, list_runs
+from scientist.web.files import SAFE_HEADERS, file_response, link_for
+from scientist.web.runread import is_regular_file, read_page, safe_relative
 from scientist.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    NO_SCRIPT_CSP,
     TOKEN_COOKIE,
     csrf_field,
     csrf_ok,
@@ -38,6 +40,7 @@ from scientist.web.security import (
     token_ok,
 )
 
+RUN_PAGE_HEADERS = {"Content-Security-Policy": NO_SCRIPT_CSP, "X-Content-Type-Options": "nosniff"}
 _templates = Environment(loader=PackageLoader("scientist.web", "templates"), autoescape=select_autoescape(default=True))
 
 
@@ -66,6 +69,59 @@ def _resume_detached(runs_dir: Path, run_id: str) -> None:
         [sys.executable, "-m", "scientist.cli", "resume", run_id, "--runs-dir", str(runs_dir)],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
     )
+
+
+def _run_folder(runs_dir: Path, run_id: str) -> Path | None:
+    """The folder of run `run_id` (a plain name directly in the runs folder holding a run.json), else None."""
+    if safe_relative(run_id) != run_id or "/" in run_id:
+        return None
+    folder = (runs_dir / run_id).resolve()
+    return folder if folder.is_dir() and is_regular_file(folder, RUN_FILE) else None
+
+
+def _int_param(request: Request, name: str) -> int:
+    try:
+        return max(0, int(request.query_params.get(name, "0")))
+    except ValueError:
+        return 0
+
+
+def run_page_context(runs_dir: Path, run_id: str, kind: str, stage: str, page: int) -> dict[str, Any] | None:
+    """Everything the run page shows (None when there is no such run): its sections and one timeline page."""
+    from scientist.web import runview
+    from scientist.web.events import TIMELINE_PAGE, blob_preview, filtered, load_events
+
+    run_dir = _run_folder(runs_dir, run_id)
+    if run_dir is None:
+        return None
+    audit = load_events(run_dir)
+    info = runview.load_info(run_dir)
+    shown = filtered(audit.events, kind, stage)
+    pages = max(1, -(-len(shown) // TIMELINE_PAGE))
+    page = min(page, pages - 1)
+    window = shown[page * TIMELINE_PAGE : (page + 1) * TIMELINE_PAGE]
+    previews = {sha: blob_preview(run_dir, sha) for event in window for _, sha in event.blobs}
+    paper = runview.paper(run_dir)
+    experiments = runview.experiments(run_dir, audit.events)
+    return {
+        "run_id": run_id,
+        "summary": runview.summary(run_dir, info, audit),
+        "ideas": runview.ideas(run_dir, audit.events),
+        "experiments": experiments,
+        "paper": paper,
+        "paper_links": {} if paper is None else {
+            key: link_for(runs_dir, run_dir / paper[key]) for key in ("pdf", "figure") if paper[key]
+        },
+        "plot_links": {path: link_for(runs_dir, run_dir / path) for path in experiments["plots"]},
+        "reviews": runview.reviews(run_dir),
+        "approvals": runview.approvals(run_dir),
+        "audit": audit,
+        "timeline": window,
+        "previews": previews,
+        "kinds": sorted({event.kind for event in audit.events}),
+        "stages": sorted({event.stage for event in audit.events if event.stage}),
+        "filter": {"kind": kind, "stage": stage, "page": page, "pages": pages, "matching": len(shown)},
+    }
 
 
 def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str, score: str = "judge") -> Response:
@@ -101,10 +157,10 @@ def create_app(
     the leaderboard reads (default: the user's)."""
     allowed = None if allowed_hosts is None else {host.lower() for host in allowed_hosts}
 
-    def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    def render(request: Request, name: str, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
         csrf = csrf_token(request)
         html = _templates.get_template(name).render(csrf=csrf_field(csrf, token), csrf_field=CSRF_FIELD, **context)
-        response = HTMLResponse(html)
+        response = HTMLResponse(html, headers=headers)
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
         return response
 
@@ -149,6 +205,27 @@ def create_app(
             runs_dir, db, query.get("by", "model"), query.get("metric", "overall"), query.get("score", "judge")
         )
 
+    def run_page(request: Request) -> Response:
+        query = request.query_params
+        context = run_page_context(
+            runs_dir, request.path_params["run_id"], query.get("kind", ""), query.get("stage", ""),
+            _int_param(request, "page"),
+        )  # fmt: skip
+        if context is None:
+            return PlainTextResponse("no such run", status_code=404)
+        return render(request, "run.html", headers=RUN_PAGE_HEADERS, **context)
+
+    def run_text(request: Request) -> Response:
+        """One page of a text file of the run (a log, a blob, the paper's text), never the whole file."""
+        run_id = request.path_params["run_id"]
+        run_dir = _run_folder(runs_dir, run_id)
+        relative = safe_relative(request.path_params["path"])
+        offset = _int_param(request, "offset")
+        page = None if run_dir is None or relative is None else read_page(run_dir, relative, offset)
+        if page is None:
+            return PlainTextResponse("no such file in the run folder", status_code=404, headers=SAFE_HEADERS)
+        return render(request, "text.html", headers=RUN_PAGE_HEADERS, run_id=run_id, path=relative, page=page)
+
     def run_file(request: Request) -> Response:
         return file_response(runs_dir, request.path_params["path"])
 
@@ -169,6 +246,8 @@ def create_app(
             Route("/approvals/{approval_id}", approval),
             Route("/api/status", status),
             Route("/leaderboard", leaderboard),
+            Route("/runs/{run_id}", run_page),
+            Route("/runs/{run_id}/text/{path:path}", run_text),
             Route("/files/{path:path}", run_file),
             Route("/approvals/{approval_id}/{action:str}", decide_view, methods=["POST"]),
         ],
