@@ -75,8 +75,12 @@ def _run_folder(runs_dir: Path, run_id: str) -> Path | None:
     """The folder of run `run_id` (a plain name directly in the runs folder holding a run.json), else None."""
     if safe_relative(run_id) != run_id or "/" in run_id:
         return None
-    folder = (runs_dir / run_id).resolve()
-    return folder if folder.is_dir() and is_regular_file(folder, RUN_FILE) else None
+    candidates = [runs_dir / run_id, *sorted(runs_dir.glob(f"studies/*/*/sample-*/{run_id}"))]  # a study's runs
+    for candidate in candidates:
+        folder = candidate.resolve()
+        if folder.is_dir() and is_regular_file(folder, RUN_FILE):
+            return folder
+    return None
 
 
 def _int_param(request: Request, name: str) -> int:
@@ -157,9 +161,9 @@ def create_app(
     the leaderboard reads (default: the user's)."""
     allowed = None if allowed_hosts is None else {host.lower() for host in allowed_hosts}
 
-    def render(request: Request, name: str, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    def render(request: Request, template: str, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
         csrf = csrf_token(request)
-        html = _templates.get_template(name).render(csrf=csrf_field(csrf, token), csrf_field=CSRF_FIELD, **context)
+        html = _templates.get_template(template).render(csrf=csrf_field(csrf, token), csrf_field=CSRF_FIELD, **context)
         response = HTMLResponse(html, headers=headers)
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
         return response
@@ -226,6 +230,27 @@ def create_app(
             return PlainTextResponse("no such file in the run folder", status_code=404, headers=SAFE_HEADERS)
         return render(request, "text.html", headers=RUN_PAGE_HEADERS, run_id=run_id, path=relative, page=page)
 
+    def studies(request: Request) -> Response:
+        from scientist.web.studyview import studies as study_list
+
+        try:
+            names, where = study_list(db)
+        except ScientistError as err:
+            return PlainTextResponse(str(err), status_code=400)
+        return render(request, "studies.html", names=names, where=where)
+
+    def study(request: Request) -> Response:
+        from scientist.web.studyview import study_context
+
+        query = request.query_params
+        try:
+            context = study_context(
+                db, request.path_params["name"], query.get("metric", "overall"), query.get("score", "judge")
+            )
+        except ScientistError as err:
+            return PlainTextResponse(str(err), status_code=404)
+        return render(request, "study.html", headers=RUN_PAGE_HEADERS, **context)
+
     def run_file(request: Request) -> Response:
         return file_response(runs_dir, request.path_params["path"])
 
@@ -247,6 +272,8 @@ def create_app(
             Route("/api/status", status),
             Route("/leaderboard", leaderboard),
             Route("/runs/{run_id}", run_page),
+            Route("/studies", studies),
+            Route("/studies/{name}", study),
             Route("/runs/{run_id}/text/{path:path}", run_text),
             Route("/files/{path:path}", run_file),
             Route("/approvals/{approval_id}/{action:str}", decide_view, methods=["POST"]),
