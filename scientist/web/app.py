@@ -12,7 +12,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -145,7 +145,14 @@ def leaderboard_page(runs_dir: Path, db: str | None, by: str, metric: str, score
             store.close()
     except ScientistError as err:
         return PlainTextResponse(str(err), status_code=400)
-    html = page_html(board, lambda path: link_for(runs_dir, path), where=store.where, home="/")
+
+    def href(path: Path) -> str | None:
+        """A run's `run` link opens its run page; its paper and review are served as files."""
+        if path.name == RUN_FILE and _run_folder(runs_dir, path.parent.name) == path.parent.resolve():
+            return f"/runs/{quote(path.parent.name)}"
+        return link_for(runs_dir, path)
+
+    html = page_html(board, href, where=store.where, home="/")
     return HTMLResponse(html)
 
 
