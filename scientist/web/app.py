@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Collection
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from scientist.approvals.errors import ApprovalError
 from scientist.approvals.store import Decision, all_approvals, find_approval
+from scientist.display import clean
 from scientist.errors import ScientistError
 from scientist.runs import RUN_FILE, list_runs
 from scientist.web.files import SAFE_HEADERS, file_response, link_for
@@ -31,6 +33,7 @@ from scientist.web.runread import is_regular_file, read_page, safe_relative
 from scientist.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    LIVE_CSP,
     NO_SCRIPT_CSP,
     TOKEN_COOKIE,
     csrf_field,
@@ -41,6 +44,9 @@ from scientist.web.security import (
 )
 
 RUN_PAGE_HEADERS = {"Content-Security-Policy": NO_SCRIPT_CSP, "X-Content-Type-Options": "nosniff"}
+# The run page runs one script, the live view, served by this app (`script-src 'self'`, nothing inline).
+LIVE_PAGE_HEADERS = {"Content-Security-Policy": LIVE_CSP, "X-Content-Type-Options": "nosniff"}
+_LIVE_JS = (resources.files("scientist.web") / "templates" / "live.js").read_text(encoding="utf-8")
 _templates = Environment(loader=PackageLoader("scientist.web", "templates"), autoescape=select_autoescape(default=True))
 
 
@@ -93,7 +99,7 @@ def _int_param(request: Request, name: str) -> int:
 def run_page_context(runs_dir: Path, run_id: str, kind: str, stage: str, page: int) -> dict[str, Any] | None:
     """Everything the run page shows (None when there is no such run): its sections and one timeline page."""
     from scientist.web import runview
-    from scientist.web.events import TIMELINE_PAGE, blob_preview, filtered, load_events
+    from scientist.web.events import TIMELINE_PAGE, blob_preview, filtered, live_status, load_events
 
     run_dir = _run_folder(runs_dir, run_id)
     if run_dir is None:
@@ -109,6 +115,7 @@ def run_page_context(runs_dir: Path, run_id: str, kind: str, stage: str, page: i
     experiments = runview.experiments(run_dir, audit.events)
     return {
         "run_id": run_id,
+        "live": live_status(run_dir),
         "summary": runview.summary(run_dir, info, audit),
         "ideas": runview.ideas(run_dir, audit.events),
         "experiments": experiments,
@@ -224,7 +231,24 @@ def create_app(
         )  # fmt: skip
         if context is None:
             return PlainTextResponse("no such run", status_code=404)
-        return render(request, "run.html", headers=RUN_PAGE_HEADERS, **context)
+        return render(request, "run.html", headers=LIVE_PAGE_HEADERS, **context)
+
+    def run_status(request: Request) -> Response:
+        """What the run page's live view polls: status, stage and how many audit records there are."""
+        from scientist.web.events import live_status
+        from scientist.web.runview import load_info
+
+        run_dir = _run_folder(runs_dir, request.path_params["run_id"])
+        if run_dir is None:
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        info = load_info(run_dir)
+        status = {"status": "unknown", "status_detail": ""} if info is None else {
+            "status": clean(info.status), "status_detail": clean(info.status_detail)
+        }  # fmt: skip
+        return JSONResponse({**status, **live_status(run_dir)})
+
+    def live_script(request: Request) -> Response:
+        return Response(_LIVE_JS, media_type="text/javascript", headers={"X-Content-Type-Options": "nosniff"})
 
     def run_text(request: Request) -> Response:
         """One page of a text file of the run (a log, a blob, the paper's text), never the whole file."""
@@ -279,6 +303,8 @@ def create_app(
             Route("/api/status", status),
             Route("/leaderboard", leaderboard),
             Route("/runs/{run_id}", run_page),
+            Route("/api/runs/{run_id}", run_status),
+            Route("/static/live.js", live_script),
             Route("/studies", studies),
             Route("/studies/{name}", study),
             Route("/runs/{run_id}/text/{path:path}", run_text),

@@ -137,3 +137,41 @@ def models_by_role(events: list[Event]) -> dict[str, list[str]]:
             role, model = event.payload.get("role"), event.payload.get("model")
             roles.setdefault(str(role or "?"), set()).add(str(model or "?"))
     return {role: sorted(models) for role, models in sorted(roles.items())}
+
+
+TAIL_BYTES = 256 * 1024  # the live view reads the log's tail only, whatever its length
+
+
+def live_status(run_dir: Path) -> dict[str, Any]:
+    """The run's current stage (from the last node or approval record in the log's tail), how many records the log
+    holds, and its last record: what the live view polls, read in bounded time however long the log grows."""
+    from scientist.sandbox import reader
+    from scientist.sandbox.reader import RunOutputError
+
+    try:
+        tail = reader.read_tail(run_dir, "audit.jsonl", TAIL_BYTES).encode("utf-8")
+    except (RunOutputError, OSError):
+        tail = b""
+    lines = tail.split(b"\n")[:-1]  # the last piece has no newline yet: not a committed record
+    if len(tail) >= TAIL_BYTES:
+        lines = lines[1:]  # the first piece may be cut
+    parsed: list[AuditRecord] = []
+    for line in lines:
+        try:
+            parsed.append(AuditRecord.model_validate_json(line))
+        except ValidationError:
+            continue
+    stage = ""
+    for record in reversed(parsed):
+        if record.kind in NODE_KINDS and isinstance(record.payload.get("node"), str):
+            stage = f"{record.payload['node']} ({record.kind.removeprefix('node_')})"
+            break
+        if record.kind == "approval_requested":
+            stage = f"waiting: {record.payload.get('kind')}"
+            break
+    last = parsed[-1] if parsed else None
+    return {
+        "stage": cleaned(stage),
+        "events": last.seq + 1 if last is not None else 0,
+        "last": None if last is None else {"seq": last.seq, "kind": cleaned(last.kind), "ts": last.ts},
+    }

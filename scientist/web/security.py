@@ -30,6 +30,7 @@ NO_SCRIPT_CSP = (
     "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src 'self'; object-src 'self'; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+LIVE_CSP = NO_SCRIPT_CSP.replace("script-src 'none'", "script-src 'self'; connect-src 'self'")
 
 
 def is_loopback(host: str) -> bool:
