@@ -308,3 +308,23 @@ def test_the_live_status_follows_the_log_without_reading_it_whole(recorded_run: 
     assert client.get("/api/runs/nope").status_code == 404
     script = client.get("/static/live.js")
     assert script.status_code == 200 and "textContent" in script.text and "innerHTML" not in script.text
+
+
+def test_a_reloaded_page_sees_every_change_to_the_log_and_blobs(recorded_run: Path) -> None:
+    """The page keeps its parse and its verification while the files are unchanged; any change is seen."""
+    from scientist.audit import AuditLog
+
+    run_dir = recorded_run
+    client = client_for(run_dir)
+    log = records(run_dir)
+    assert f"OK: {len(log)} records" in text_of(page(client, f"/runs/{run_dir.name}"), "verify")
+    AuditLog(run_dir).append("monitor_event", "monitor", {"monitor": "late", "severity": "low", "evidence": "new"})
+    tree = page(client, f"/runs/{run_dir.name}")
+    assert f"OK: {len(log) + 1} records" in text_of(tree, "verify") and "late" in text_of(tree, "flags")
+    call = next(r for r in log if r["kind"] == "llm_call")
+    blob = run_dir / "blobs" / call["payload"]["response_blob"]
+    size = blob.stat().st_size
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" * size)  # same size: only the content (and so the ctime) changes
+    verdict = text_of(page(client, f"/runs/{run_dir.name}"), "verify")
+    assert "BROKEN" in verdict and "altered" in verdict

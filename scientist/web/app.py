@@ -73,7 +73,10 @@ def _resume_detached(runs_dir: Path, run_id: str) -> None:
     log = (runs_dir / run_id / "serve-resume.log").open("ab")
     subprocess.Popen(
         [sys.executable, "-m", "scientist.cli", "resume", run_id, "--runs-dir", str(runs_dir)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -120,9 +123,9 @@ def run_page_context(runs_dir: Path, run_id: str, kind: str, stage: str, page: i
         "ideas": runview.ideas(run_dir, audit.events),
         "experiments": experiments,
         "paper": paper,
-        "paper_links": {} if paper is None else {
-            key: link_for(runs_dir, run_dir / paper[key]) for key in ("pdf", "figure") if paper[key]
-        },
+        "paper_links": {}
+        if paper is None
+        else {key: link_for(runs_dir, run_dir / paper[key]) for key in ("pdf", "figure") if paper[key]},
         "plot_links": {path: link_for(runs_dir, run_dir / path) for path in experiments["plots"]},
         "reviews": runview.reviews(run_dir),
         "approvals": runview.approvals(run_dir),
@@ -312,4 +315,3 @@ def create_app(
             Route("/approvals/{approval_id}/{action:str}", decide_view, methods=["POST"]),
         ],
     )
-

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scientist.audit import GENESIS_HASH, AuditRecord, blob_refs
-from scientist.web.runread import PREVIEW_BYTES, cleaned, read_audit_bytes, read_text
+from scientist.web.runread import PREVIEW_BYTES, StampCache, cleaned, read_audit_bytes, read_text, stamp
 
 NODE_KINDS = ("node_start", "node_end", "node_waiting")
 TIMELINE_PAGE = 200  # events per timeline page
@@ -46,7 +46,15 @@ class AuditView:
     unreadable: str | None = None  # why the log could not be read at all
 
 
+_parsed: StampCache[AuditView] = StampCache()
+
+
 def load_events(run_dir: Path) -> AuditView:
+    """The log's records as events (parsed again only when the log changed since the last request)."""
+    return _parsed.get((str(run_dir), stamp(run_dir, "audit.jsonl")), lambda: _parse(run_dir))
+
+
+def _parse(run_dir: Path) -> AuditView:
     data = read_audit_bytes(run_dir)
     if data is None:
         return AuditView([], [], "no readable audit log (absent, not a regular file, or too large for the page)")

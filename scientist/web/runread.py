@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from scientist.display import clean
 from scientist.sandbox import reader
@@ -117,3 +120,39 @@ def read_audit_bytes(run_dir: Path) -> bytes | None:
         return reader.read_bytes(run_dir, "audit.jsonl", max_bytes=MAX_AUDIT_BYTES)
     except (RunOutputError, OSError):
         return None
+
+
+Stamp = tuple[int, int, int, int] | None
+T = TypeVar("T")
+
+
+def stamp(run_dir: Path, relative: str) -> Stamp:
+    """(inode, size, mtime, ctime) of a name in the run, the link itself if it is one; None when absent. The ctime
+    moves on any write or chmod and cannot be set back by the writer, so a result keyed on stamps is never stale."""
+    try:
+        info = os.lstat(run_dir / relative)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+class StampCache(Generic[T]):
+    """The last few results of an expensive read of a run (parsing a long audit log, verifying its chain), keyed on
+    the stamps of the files it read: a page reloaded or polled while nothing changed costs nothing again."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value

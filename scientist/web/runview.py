@@ -20,12 +20,14 @@ from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs
 from scientist.web.runread import (
     MAX_AUDIT_BYTES,
+    StampCache,
     cleaned,
     is_regular_file,
     list_names,
     read_json,
     read_text,
     safe_relative,
+    stamp,
 )
 
 ARXIV_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7})(?:v\d+)?")
@@ -54,7 +56,17 @@ class Verified:
     text: str
 
 
+_verified: StampCache[Verified] = StampCache()
+
+
 def verify_status(run_dir: Path) -> Verified:
+    """`scientist audit verify`'s answer (kept while the log, its head and every blob are unchanged)."""
+    blobs = tuple((name, stamp(run_dir, f"blobs/{name}")) for name in list_names(run_dir, "blobs"))
+    key = (str(run_dir), stamp(run_dir, "audit.jsonl"), stamp(run_dir, "audit.head"), blobs)
+    return _verified.get(key, lambda: _verify_now(run_dir))
+
+
+def _verify_now(run_dir: Path) -> Verified:
     """`scientist audit verify`'s answer, when the page can afford it safely: the log and every blob must be
     regular files (a FIFO would block the hash, a symlink lead out of the run) and of bounded size."""
     if not is_regular_file(run_dir, "audit.jsonl"):
