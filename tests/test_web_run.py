@@ -328,3 +328,37 @@ def test_a_reloaded_page_sees_every_change_to_the_log_and_blobs(recorded_run: Pa
     blob.write_bytes(b"X" * size)  # same size: only the content (and so the ctime) changes
     verdict = text_of(page(client, f"/runs/{run_dir.name}"), "verify")
     assert "BROKEN" in verdict and "altered" in verdict
+
+
+def test_special_files_in_a_run_folder_stall_neither_the_runs_list_nor_the_run_page(
+    recorded_run: Path, tmp_path: Path
+) -> None:
+    """FIFOs named run.json, audit.jsonl, audit.head and approvals.sqlite, and a blobs folder linked elsewhere: every
+    page still answers (before, the runs list read them with blocking opens, on the server's event loop)."""
+    runs_dir = recorded_run.parent
+    other = runs_dir / "fifo-run"
+    other.mkdir()
+    os.mkfifo(other / "run.json")
+    os.mkfifo(other / "approvals.sqlite")
+    (recorded_run / "audit.head").unlink()
+    os.mkfifo(recorded_run / "audit.head")
+    client = client_for(recorded_run)
+    index = get_within(client, "/", 30)
+    assert index.status_code == 200 and recorded_run.name in index.text and "fifo-run" not in index.text
+    assert get_within(client, "/api/status", 30).status_code == 200
+    reply = get_within(client, f"/runs/{recorded_run.name}", 30)
+    assert "audit.head is not a regular file" in text_of(lxml.html.fromstring(reply.text), "verify")
+    (recorded_run / "audit.head").unlink()
+    elsewhere = tmp_path / "blobs-elsewhere"
+    shutil.move(recorded_run / "blobs", elsewhere)
+    (recorded_run / "blobs").symlink_to(elsewhere)
+    reply = get_within(client, f"/runs/{recorded_run.name}", 30)
+    assert "blobs is not a folder" in text_of(lxml.html.fromstring(reply.text), "verify")
+    log = recorded_run / "audit.jsonl"
+    log.unlink()
+    os.mkfifo(log)
+    index = get_within(client, "/", 30)
+    assert index.status_code == 200
+    reply = get_within(client, f"/runs/{recorded_run.name}", 30)
+    assert reply.status_code == 200 and "no audit log" in reply.text
+    assert get_within(client, f"/api/runs/{recorded_run.name}", 30).json()["events"] == 0

@@ -51,15 +51,12 @@ _templates = Environment(loader=PackageLoader("scientist.web", "templates"), aut
 
 
 def current_stage(run_dir: Path) -> str:
-    """The node the run is in (or last ran), from the tail of its audit log."""
-    from scientist.audit import AuditLog
+    """The node the run is in (or last ran), from the tail of its audit log (read bounded: a FIFO or a huge log in
+    a run folder cannot stall the page)."""
+    from scientist.web.events import live_status
 
-    for record in reversed(AuditLog(run_dir).records()):
-        if record.kind in ("node_start", "node_end", "node_waiting") and "node" in record.payload:
-            return f"{record.payload['node']} ({record.kind.removeprefix('node_')})"
-        if record.kind == "approval_requested":
-            return f"waiting: {record.payload.get('kind')}"
-    return ""
+    stage = live_status(run_dir.resolve())["stage"]
+    return stage if isinstance(stage, str) else ""
 
 
 def _run_rows(runs_dir: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from scientist.web.runread import PREVIEW_BYTES, StampCache, cleaned, read_audit
 
 NODE_KINDS = ("node_start", "node_end", "node_waiting")
 TIMELINE_PAGE = 200  # events per timeline page
+MAX_PAYLOAD_CHARS = 8_000  # of one record's payload shown in the timeline
 
 
 @dataclass
@@ -36,7 +37,11 @@ class Event:
 
     @property
     def payload_json(self) -> str:
-        return json.dumps(self.payload, indent=1, ensure_ascii=False, sort_keys=True)
+        """The payload as indented JSON, cut at MAX_PAYLOAD_CHARS (one record must not swell the page)."""
+        text = json.dumps(self.payload, indent=1, ensure_ascii=False, sort_keys=True)
+        if len(text) <= MAX_PAYLOAD_CHARS:
+            return text
+        return f"{text[:MAX_PAYLOAD_CHARS]}\n[... {len(text) - MAX_PAYLOAD_CHARS} more characters not shown]"
 
 
 @dataclass

@@ -9,6 +9,7 @@ Every file is read through `scientist.web.runread` (bounded, no link followed, c
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ def _verify_now(run_dir: Path) -> Verified:
     regular files (a FIFO would block the hash, a symlink lead out of the run) and of bounded size."""
     if not is_regular_file(run_dir, "audit.jsonl"):
         return Verified(False, "no audit log (absent, or not a regular file)")
+    if stamp(run_dir, "audit.head") is not None and not is_regular_file(run_dir, "audit.head"):
+        return Verified(False, "audit.head is not a regular file (a link or a special file)")
+    if stamp(run_dir, "blobs") is not None and not stat.S_ISDIR((run_dir / "blobs").lstat().st_mode):
+        return Verified(False, "blobs is not a folder (a link or a special file)")
     if (run_dir / "audit.jsonl").lstat().st_size > MAX_AUDIT_BYTES:
         return Verified(None, "log too large to verify in the page: run `scientist audit verify`")
     total = 0
