@@ -267,6 +267,17 @@ def read_head_tail(root: Path, rel: str | PurePosixPath, max_bytes: int) -> str:
         return data.decode("utf-8", errors="replace")
 
 
+def read_range(root: Path, rel: str | PurePosixPath, offset: int, max_bytes: int) -> tuple[bytes, int] | None:
+    """At most `max_bytes` of a regular file from byte `offset`, and the file's size; None when there is none.
+    A page of a log of any size (the web view pages stdout instead of loading it whole)."""
+    with _open_log(root, rel) as opened:
+        if opened is None:
+            return None
+        fd, info = opened
+        os.lseek(fd, max(0, offset), os.SEEK_SET)
+        return _read_at_most(fd, max_bytes), info.st_size
+
+
 def _read_at_most(fd: int, limit: int) -> bytes:
     chunks, total = [], 0
     while total < limit and (chunk := os.read(fd, min(1 << 20, limit - total))):

@@ -109,6 +109,8 @@ def save_run(runs_dir: Path, info: RunInfo, run_dir: Path | None = None) -> None
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     infos = []
     for path in sorted(runs_dir.glob(f"*/{RUN_FILE}")):
+        if not path.is_file():  # a FIFO named run.json would block the read (and whoever lists runs) forever
+            continue
         try:
             infos.append(RunInfo.model_validate_json(path.read_text(encoding="utf-8")))
         except (ValidationError, UnicodeDecodeError):

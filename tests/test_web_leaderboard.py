@@ -189,3 +189,11 @@ def test_the_page_shows_the_judges_scores_by_default_and_says_when_there_are_non
     means = re.findall(r'<tr class="[^"]*">\s*<td data-sort="[^"]*">.*?</td>\s*<td class="num" data-sort="([^"]+)"',
                        entries, re.S)  # fmt: skip
     assert [float(mean) for mean in means] == [9.0, 5.0, 2.0]
+
+
+def test_each_row_links_its_run_page(board) -> None:  # type: ignore[no-untyped-def]
+    client, _, _, ids = board
+    html = client.get("/leaderboard").text
+    for run_id in ids.values():
+        assert f'<a href="/runs/{run_id}">run</a>' in html
+        assert client.get(f"/runs/{run_id}").status_code == 200

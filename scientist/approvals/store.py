@@ -170,13 +170,12 @@ class ApprovalStore:
 def _stores(runs_dir: Path) -> list[Path]:
     """Every approvals file: one per run, one per study (`studies/<study>/`, its budget stops) and one per run of a
     study (`studies/<study>/<cell>/sample-<i>/<run>/`, its own gates)."""
-    return sorted(
-        [
-            *runs_dir.glob(f"*/{APPROVALS_DB}"),
-            *runs_dir.glob(f"studies/*/{APPROVALS_DB}"),
-            *runs_dir.glob(f"studies/*/*/sample-*/*/{APPROVALS_DB}"),
-        ]
-    )
+    found = [
+        *runs_dir.glob(f"*/{APPROVALS_DB}"),
+        *runs_dir.glob(f"studies/*/{APPROVALS_DB}"),
+        *runs_dir.glob(f"studies/*/*/sample-*/*/{APPROVALS_DB}"),
+    ]
+    return sorted(path for path in found if path.is_file())  # a FIFO of that name would block sqlite's open
 
 
 def find_approval(runs_dir: Path, approval_id: str) -> tuple[Approval, Path]:

@@ -195,6 +195,14 @@ def write_markdown(report: StudyReport, out_dir: Path) -> Path:
 
 def write_html(report: StudyReport, out: Path) -> Path:
     """One self-contained page: the Markdown's tables as HTML, plots inline as SVG, nothing fetched."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page_html(report), encoding="utf-8")
+    return out
+
+
+def body_html(report: StudyReport) -> str:
+    """The report's body: its heading, the plots inline as SVG, then the Markdown's tables and notes as HTML (the
+    web app's study page shows the same)."""
     svgs: dict[str, str] = {}
 
     def save(name: str, fig: Any) -> None:
@@ -208,16 +216,17 @@ def write_html(report: StudyReport, out: Path) -> Path:
     for block in markdown(report).split("\n\n"):
         body.append(_block_html(block))
     figures = "\n".join(f'<figure id="{name}">{svgs[name]}</figure>' for name in PLOTS if name in svgs)
-    page = (
+    return f"{body[0]}\n{figures}\n" + "\n".join(body[1:])
+
+
+def page_html(report: StudyReport) -> str:
+    return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Study report: {html.escape(report.name)}</title>"
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}figure{margin:1em 0}</style></head><body>\n"
-        f"{body[0]}\n{figures}\n" + "\n".join(body[1:]) + "\n</body></html>\n"
+        f"{body_html(report)}\n</body></html>\n"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
 
 
 def _inline(text: str) -> str:

@@ -189,6 +189,12 @@ class StudyReport(BaseModel):
     notes: list[str]
 
 
+def study_names(store: Store) -> list[str]:
+    """Every study recorded in the store, by name."""
+    with store.session() as session:
+        return list(session.scalars(select(Study.name).order_by(Study.name)))
+
+
 def stored_runs(
     store: Store, name: str, metric: str = "overall", score: ScoreKind = "self"
 ) -> tuple[list[Cell], list[StoredRun]]:

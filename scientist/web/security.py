@@ -25,6 +25,12 @@ from starlette.requests import Request
 TOKEN_COOKIE = "scientist_token"
 CSRF_COOKIE = "scientist_csrf"
 CSRF_FIELD = "csrf"
+# The run pages show what a run wrote and need no script: a second wall behind escaping, should one ever fail.
+NO_SCRIPT_CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src 'self'; object-src 'self'; "
+    "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+LIVE_CSP = NO_SCRIPT_CSP.replace("script-src 'none'", "script-src 'self'; connect-src 'self'")
 
 
 def is_loopback(host: str) -> bool:

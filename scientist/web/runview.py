@@ -1,0 +1,249 @@
+"""What the run page `/runs/<id>` shows, gathered from the run folder the pipeline wrote (run.json, ideas.json,
+novelty.json, candidates/, experiments/<label>/result.json and logs, paper.json, review.json, judge/, the audit
+log and the approvals file), section by section.
+
+Every file is read through `scientist.web.runread` (bounded, no link followed, cleaned); paths a run names
+(a PDF, a figure, a log) are used only when they are plain relative paths to regular files inside the run folder.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scientist.approvals.store import APPROVALS_DB, ApprovalStore
+from scientist.audit import verify
+from scientist.runs import EXPERIMENTS_DIR, RUN_FILE, RunInfo
+from scientist.sandbox.final_info import record_metrics
+from scientist.web.events import AuditView, Event, models_by_role, stage_costs
+from scientist.web.runread import (
+    MAX_AUDIT_BYTES,
+    StampCache,
+    cleaned,
+    is_regular_file,
+    list_names,
+    read_json,
+    read_text,
+    safe_relative,
+    stamp,
+)
+
+ARXIV_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7})(?:v\d+)?")
+MAX_VERIFY_BLOB_BYTES = 512 * 1024 * 1024  # past this the page does not hash the blobs (the CLI does)
+STREAMS = ("stdout", "stderr")
+
+
+def arxiv_url(paper_id: Any) -> str | None:
+    """An arXiv abstract URL built from a well-formed arXiv id only (never a URL the run wrote)."""
+    if isinstance(paper_id, str) and ARXIV_ID.fullmatch(paper_id):
+        return f"https://arxiv.org/abs/{paper_id}"
+    return None
+
+
+def load_info(run_dir: Path) -> RunInfo | None:
+    data = read_json(run_dir, RUN_FILE)
+    try:
+        return RunInfo.model_validate(data)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Verified:
+    ok: bool | None  # None: not checked by the page (the reason says why)
+    text: str
+
+
+_verified: StampCache[Verified] = StampCache()
+
+
+def verify_status(run_dir: Path) -> Verified:
+    """`scientist audit verify`'s answer (kept while the log, its head and every blob are unchanged)."""
+    blobs = tuple((name, stamp(run_dir, f"blobs/{name}")) for name in list_names(run_dir, "blobs"))
+    key = (str(run_dir), stamp(run_dir, "audit.jsonl"), stamp(run_dir, "audit.head"), blobs)
+    return _verified.get(key, lambda: _verify_now(run_dir))
+
+
+def _verify_now(run_dir: Path) -> Verified:
+    """`scientist audit verify`'s answer, when the page can afford it safely: the log and every blob must be
+    regular files (a FIFO would block the hash, a symlink lead out of the run) and of bounded size."""
+    if not is_regular_file(run_dir, "audit.jsonl"):
+        return Verified(False, "no audit log (absent, or not a regular file)")
+    if stamp(run_dir, "audit.head") is not None and not is_regular_file(run_dir, "audit.head"):
+        return Verified(False, "audit.head is not a regular file (a link or a special file)")
+    if stamp(run_dir, "blobs") is not None and not stat.S_ISDIR((run_dir / "blobs").lstat().st_mode):
+        return Verified(False, "blobs is not a folder (a link or a special file)")
+    if (run_dir / "audit.jsonl").lstat().st_size > MAX_AUDIT_BYTES:
+        return Verified(None, "log too large to verify in the page: run `scientist audit verify`")
+    total = 0
+    for name in list_names(run_dir, "blobs"):
+        if not is_regular_file(run_dir, f"blobs/{name}"):
+            return Verified(False, f"blob {name} is not a regular file (a link or a special file)")
+        total += (run_dir / "blobs" / name).lstat().st_size
+    if total > MAX_VERIFY_BLOB_BYTES:
+        return Verified(None, "blobs too large to hash in the page: run `scientist audit verify`")
+    report = verify(run_dir)
+    if report.ok:
+        anchor = "matches its anchor outside the run folder" if report.anchored else "not anchored on this machine"
+        return Verified(True, f"OK: {report.records_checked} records, chain intact, {anchor}")
+    return Verified(False, cleaned(f"BROKEN at record {report.first_bad_seq}: {report.problem}"))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _last(events: list[Event], kind: str) -> dict[str, Any]:
+    found = [event.payload for event in events if event.kind == kind]
+    return found[-1] if found else {}
+
+
+def judgements(run_dir: Path) -> list[dict[str, Any]]:
+    """Every judge's verdict on the run (`judge/<hash>/judgement.json`)."""
+    found = []
+    for name in list_names(run_dir, "judge"):
+        record = read_json(run_dir, f"judge/{name}/judgement.json")
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def summary(run_dir: Path, info: RunInfo | None, audit: AuditView) -> dict[str, Any]:
+    review = _mapping(read_json(run_dir, "review.json"))
+    events = audit.events
+    return {
+        "info": None if info is None else cleaned(info.model_dump()),
+        "roles": models_by_role(events),
+        "stages": stage_costs(events),
+        "calls": sum(1 for event in events if event.kind == "llm_call"),
+        "self_score": _mapping(review.get("form")).get("overall"),
+        "self_decision": _mapping(review.get("form")).get("decision"),
+        "judges": judgements(run_dir),
+        "flags": [event for event in events if event.kind == "monitor_event"],
+        "notes": read_text(run_dir, f"{EXPERIMENTS_DIR}/notes.md"),
+        "end": _last(events, "run_end"),
+        "verified": verify_status(run_dir),
+    }
+
+
+def ideas(run_dir: Path, events: list[Event]) -> dict[str, Any]:
+    """Every candidate idea with its self-rating and novelty verdict (and the papers it was judged against)."""
+    verdicts = {item.get("index"): item for item in _dicts(read_json(run_dir, "novelty.json"))}
+    selected = read_json(run_dir, "selected_idea.json")
+    chosen = selected.get("index") if isinstance(selected, dict) else None
+    rows = []
+    for idea in _dicts(read_json(run_dir, "ideas.json")):
+        verdict = verdicts.get(idea.get("index"), {})
+        neighbours = [{**paper, "arxiv": arxiv_url(paper.get("id"))} for paper in _dicts(verdict.get("top_k"))]
+        rows.append({"idea": idea, "verdict": verdict, "neighbours": neighbours, "won": idea.get("index") == chosen})
+    return {"rows": rows, "selection": _last(events, "idea_selected"), "best_of_n": _last(events, "best_of_n")}
+
+
+def _attempt_logs(run_dir: Path, label: str, attempt: Any) -> list[tuple[str, str]]:
+    if not isinstance(attempt, int):
+        return []
+    logs = []
+    for stream in STREAMS:
+        relative = f"{EXPERIMENTS_DIR}/{label}/attempt_{attempt}/logs/{stream}.log"
+        if is_regular_file(run_dir, relative):
+            logs.append((stream, relative))
+    return logs
+
+
+def _sandbox_runs(events: list[Event]) -> dict[tuple[str, Any], dict[str, Any]]:
+    return {
+        (str(event.payload.get("label")), event.payload.get("attempt")): event.payload
+        for event in events
+        if event.kind == "sandbox_run"
+    }
+
+
+def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
+    """The run tree (baseline, edited runs or tree nodes, the variant) with, per run, its config, diff, metrics,
+    attempts (sandbox limits and outcome, paged logs) and the plots."""
+    sandbox = _sandbox_runs(events)
+    runs = []
+    for label in list_names(run_dir, EXPERIMENTS_DIR):
+        result = read_json(run_dir, f"{EXPERIMENTS_DIR}/{label}/result.json")
+        if not isinstance(result, dict):
+            continue
+        attempts = []
+        for attempt in _dicts(result.get("attempts")):
+            number = attempt.get("attempt")
+            attempts.append({
+                **attempt, "logs": _attempt_logs(run_dir, label, number),
+                "sandbox": sandbox.get((label, number), {}),
+            })  # fmt: skip
+        diff_blob = result.get("code_diff_blob")
+        diff = read_text(run_dir, f"blobs/{diff_blob}") if isinstance(diff_blob, str) else None
+        runs.append({
+            "label": label, "result": result, "attempts": attempts, "diff": diff,
+            "diff_blob": diff_blob if diff is not None else None, "metrics": cleaned(record_metrics(run_dir, result)),
+        })  # fmt: skip
+    runs.sort(key=lambda run: (run["result"].get("depth") if isinstance(run["result"].get("depth"), int) else 99,
+                               run["label"]))  # fmt: skip
+    plots_dir = f"{EXPERIMENTS_DIR}/plots/workspace/out"
+    plots = [
+        f"{plots_dir}/{name}"
+        for name in list_names(run_dir, plots_dir)
+        if name.endswith(".png") and is_regular_file(run_dir, f"{plots_dir}/{name}")
+    ]
+    return {
+        "runs": runs,
+        "plan": read_json(run_dir, f"{EXPERIMENTS_DIR}/plan.json"),
+        "tree": read_json(run_dir, f"{EXPERIMENTS_DIR}/tree.json"),
+        "plots": plots,
+    }
+
+
+def _run_file(run_dir: Path, value: Any) -> str | None:
+    """A path the run names, when it is a plain relative path to a regular file of the run."""
+    relative = safe_relative(value) if isinstance(value, str) else None
+    return relative if relative is not None and is_regular_file(run_dir, relative) else None
+
+
+def paper(run_dir: Path) -> dict[str, Any] | None:
+    info = read_json(run_dir, "paper.json")
+    if not isinstance(info, dict):
+        return None
+    figure = info.get("figure")
+    return {
+        "info": info,
+        "pdf": _run_file(run_dir, info.get("pdf")),
+        "text": _run_file(run_dir, info.get("md")),
+        "html": _run_file(run_dir, info.get("html")),
+        "figure": _run_file(run_dir, f"paper/{figure}") if isinstance(figure, str) else None,
+        "removed_numbers": _dicts(info.get("removed_numbers")),
+        "removed_citations": info.get("removed_citations") if isinstance(info.get("removed_citations"), list) else [],
+    }
+
+
+def reviews(run_dir: Path) -> dict[str, Any] | None:
+    review = read_json(run_dir, "review.json")
+    if not isinstance(review, dict):
+        return None
+    scores = _mapping(review.get("scores"))
+    meta = _mapping(review.get("meta"))
+    return {
+        "review": review,
+        "scores": {name: value for name, value in scores.items() if isinstance(value, dict)},
+        "reviewers": _dicts(review.get("reviews")),
+        "meta": meta.get("form") if isinstance(meta.get("form"), dict) else None,
+    }
+
+
+def approvals(run_dir: Path) -> list[dict[str, Any]]:
+    """The gates' history; only an approvals file the run already has is opened (the page creates none)."""
+    if not is_regular_file(run_dir, APPROVALS_DB):
+        return []
+    try:
+        return [cleaned(item.model_dump()) for item in ApprovalStore(run_dir).all()]
+    except Exception:  # a damaged sqlite file: the page shows no history rather than failing
+        return []
