@@ -124,6 +124,14 @@ def test_no_source_answering_fails_cleanly_and_leaves_the_index_alone(
     assert "failed: 'reward hacking'" in failed.stderr and "HTTP 400: bad" in failed.stderr
     assert "0 paper(s) added" in failed.stdout and "papers now has 0" in failed.stdout
     assert not (tmp_path / "index" / ".index-build" / "papers.jsonl").exists()  # a failed query is tried again
+    asked = len(openalex.requests)
+    stopped = run_cli("index", "build", "reward hacking", "scalable oversight", "--source", "openalex",
+                      "--max-failures", "0", *where)  # fmt: skip
+    assert stopped.returncode == 1 and "index build stopped: 1 of 2 queries failed (--max-failures 0)" in " ".join(
+        stopped.stderr.split())  # fmt: skip
+    assert "scalable oversight" not in stopped.stderr and len(openalex.requests) == asked + 1  # the second: never asked
+    bad = run_cli("index", "build", "reward hacking", "--max-failures", "lots", *where)
+    assert bad.returncode == 2 and "--max-failures" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_presets_and_bad_input(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from scientist.batch import BatchStoppedError, FailureLimit
 from scientist.errors import ConfigError
 from scientist.faults import kill_point
 from scientist.tools.index import PaperIndex
@@ -100,8 +101,13 @@ def build_index(
     since: int | None = None,
     journal_dir: Path | None = None,
     on_query: Callable[[QueryOutcome], None] | None = None,
+    max_failures: FailureLimit | None = None,
 ) -> BuildReport:
-    """Search, embed and add each query's papers; a query no source can answer is reported, the others go on."""
+    """Search, embed and add each query's papers; a query no source can answer is reported, the others go on.
+
+    `max_failures` (scientist.batch's `--max-failures`): once more queries failed than it tolerates (a count, or a
+    fraction of the queries), the build stops, every finished query kept (an unreachable network should not walk a
+    whole preset)."""
     if not queries:
         raise IndexBuildError(
             "no query to build the index from", hint='give queries ("reward hacking" ...) or --preset ai-safety'
@@ -133,5 +139,11 @@ def build_index(
         report.queries.append(outcome)
         if on_query is not None:
             on_query(outcome)
+        if max_failures is not None and len(report.failed) > max_failures.tolerated(len(queries)):
+            raise BatchStoppedError(
+                f"index build stopped: {len(report.failed)} of {len(queries)} queries failed"
+                f" (--max-failures {max_failures.describe()}); last: {outcome.error}",
+                hint="every finished query is kept: fix the sources (network, keys) and run the same command again",
+            )
     report.total = index.count()
     return report

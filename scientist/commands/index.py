@@ -92,11 +92,13 @@ def build(
     index_dir: IndexDir = None,
     index_url: IndexUrl = None,
     collection: Collection = None,
+    max_failures: MaxFailuresOption = None,
 ) -> None:
     """Search the sources, embed and add the papers in one command; re-running it resumes (nothing twice)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from scientist.batch import FailureLimit
     from scientist.tools.build import IndexBuildError, QueryOutcome, build_index, preset_queries
     from scientist.tools.index import PaperIndex, default_index_dir
     from scientist.tools.seed import seeding
@@ -109,6 +111,7 @@ def build(
         raise IndexBuildError(
             "no query to build the index from", hint='give queries ("reward hacking" ...) or --preset ai-safety'
         )
+    limit = FailureLimit.parse(max_failures)  # a bad value is refused before any request
     per_query = max_results or (70 if preset else 50)
     sources = build_sources(source)
     folder = (
@@ -149,6 +152,7 @@ def build(
                 since=since,
                 journal_dir=folder,
                 on_query=advance,
+                max_failures=limit,
             )
     skipped = sum(1 for outcome in report.queries if outcome.skipped)
     for outcome in report.failed:
