@@ -104,8 +104,10 @@ def test_without_a_cgroup_the_runs_whole_process_tree_is_held_to_its_memory(tmp_
     started = time.monotonic()
     result = run(sandbox, workspace, Limits(wall_time_s=40, memory_mb=160))
     assert result.oom_killed and not result.timed_out and not result.ok, result
-    assert result.signal == signal.SIGKILL and time.monotonic() - started < 30
-    assert result.stdout_tail.count("holding 70 MB") in (1, 2)  # stopped once the sum passed 160 MB
+    assert result.signal == signal.SIGKILL and time.monotonic() - started < 30  # the children sleep 60 s
+    # How many children got to print before the kill depends on the sampling (10-200 ms) against a loaded machine:
+    # the test holds only that the run was stopped by its memory, long before its own end or the wall clock.
+    assert "holding 70 MB" in result.stdout_tail
     spared = make_workspace(sandbox, tmp_path / "fits", FORKED_HOGS.replace("range(4)", "range(1)"))
     fits = run(sandbox, spared, Limits(wall_time_s=3, memory_mb=160))  # one 70 MB child fits: the clock ends it
     assert fits.timed_out and not fits.oom_killed and "holding 70 MB" in fits.stdout_tail
