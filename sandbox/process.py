@@ -29,6 +29,7 @@ from scientist.sandbox.base import Limits
 MARKER_VAR = "SCIENTIST_SANDBOX_ID"
 REAP_GRACE_S = 5.0  # how long to wait for a SIGKILLed child before giving up on it (e.g. stuck in disk I/O)
 KILL_ROUNDS = 50
+PEAK_EVERY_S = 0.2  # the longest wait between two scans for the run's processes (peak memory; they back off to it)
 CHECK_EVERY_S = 0.25  # how often the wall-clock loop runs the caller's `should_stop` check (e.g. output size)
 
 # prctl(2) options and the capset(2) ABI (linux/prctl.h, linux/capability.h).
@@ -280,23 +281,29 @@ def wait_and_kill(
     Only the direct child is waited for, and only for a bounded time: orphans never block the run.
     `memory_cap_mb` (the local backend without a memory cgroup): the whole tree is killed once what its processes
     use together passes the cap. Per-process RLIMIT_AS alone lets n processes use n times the limit; this sum is
-    sampled (every 10-200 ms), so a run may pass the cap briefly before it is stopped — a cgroup is exact.
+    sampled (every 10-50 ms), so a run may pass the cap briefly before it is stopped — a cgroup is exact.
     """
     pidfd = os.pidfd_open(proc.pid)
     deadline = time.monotonic() + wall_time_s
     next_check = time.monotonic() + CHECK_EVERY_S
-    peak_mb, interval = 0.0, 0.01
+    peak_mb, interval, next_peak, peak_interval = 0.0, 0.01, 0.0, 0.01
+    # With a memory cap the tree is sampled at least every 50 ms, and before the slower peak scan (which reads every
+    # process's environment in /proc): the sum is what stops a forking run, so it goes first and often.
+    longest = 0.05 if memory_cap_mb is not None else PEAK_EVERY_S
     stopped = memory_exceeded = False
     try:
         exited = False
         while not exited and (remaining := deadline - time.monotonic()) > 0:
             exited = bool(select.select([pidfd], [], [], min(interval, remaining))[0])
             if not exited:
-                peak_mb = max(peak_mb, high_water_mb({proc.pid, *marked_pids(marker)}))
-                interval = min(interval * 2, 0.2)
+                interval = min(interval * 2, longest)
                 if memory_cap_mb is not None and resident_mb(descendants(proc.pid)) > memory_cap_mb:
                     memory_exceeded = True
                     break
+                if time.monotonic() >= next_peak:
+                    next_peak = time.monotonic() + peak_interval
+                    peak_interval = min(peak_interval * 2, PEAK_EVERY_S)
+                    peak_mb = max(peak_mb, high_water_mb({proc.pid, *marked_pids(marker)}))
                 if should_stop is not None and time.monotonic() >= next_check:
                     next_check = time.monotonic() + CHECK_EVERY_S
                     if should_stop():

@@ -9,6 +9,7 @@ the paths in mypy's messages back to the repository's files. Exit status is mypy
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,13 +44,23 @@ def build_tree(root: Path, mapping: dict[str, str]) -> dict[str, str]:
     return prefixes
 
 
+def cache_dir() -> Path:
+    """mypy's cache outside the checkout, so a fresh clone on a machine that ran CI before checks in seconds, not two
+    minutes (~110 CPU-s cold on 2 cores). Sharing it between checkouts is safe: mypy re-validates every cached module
+    by the hash of its source, not by path or mtime. MYPY_CACHE_DIR overrides it, as it does for mypy itself."""
+    chosen = os.environ.get("MYPY_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scientist" / "mypy"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="scientist-typecheck-") as tmp:
         prefixes = build_tree(Path(tmp), package_dirs())
         command = [
             sys.executable, "-m", "mypy",
             "--config-file", str(REPO / "pyproject.toml"),
-            "--cache-dir", str(REPO / ".mypy_cache"),
+            "--cache-dir", str(cache_dir()),
             *sys.argv[1:],
             "-p", "scientist",
         ]

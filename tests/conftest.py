@@ -36,13 +36,22 @@ ONE_WORKER_MODULES = frozenset({
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that runs the embedded model live runs in the serial phase (scripts/test.sh), alone on the cores."""
+    """A test that runs the embedded model live runs in the serial phase (scripts/test.sh), alone on the cores.
+
+    Modules with a `slow` test are collected first: pytest-xdist hands out work in collection order (after the
+    grouped modules), so a two-minute test collected last (test_study_e2e sorts late) would run alone on one worker
+    while the other sits idle at the end of the parallel phase. Whole modules move, so a module's tests stay together
+    and its module-scoped fixtures are built once per worker as before."""
+    slow_modules: set[Path] = set()
     for item in items:
         if item.get_closest_marker("live") or item.get_closest_marker("live_full"):
             item.add_marker(pytest.mark.serial)
         module = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
         if module in ONE_WORKER_MODULES:
             item.add_marker(pytest.mark.xdist_group(module))
+        if item.get_closest_marker("slow"):
+            slow_modules.add(item.path)
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: the order within each part is kept
 
 
 @pytest.fixture(autouse=True)

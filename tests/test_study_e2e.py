@@ -117,8 +117,10 @@ def run_and_check(
     self: no judge pass, the report on the runs' own reviews."""
     db = str(tmp_path / "study.sqlite")
     judging = ["--no-judge"] if score == "self" else []
+    # Two cells at a time (the local executor's threads): the runs wait on sandbox containers more than on the CPU,
+    # and the replay must give the recorded outcome whatever order the cells finish in.
     ran = run_cli("study", "run", str(study_file), "--db", db, "--runs-dir", str(tmp_path / "runs"), *judging,
-                  env=env, timeout=3600)  # fmt: skip
+                  "--concurrency", "2", env=env, timeout=3600)  # fmt: skip
     exit_code = 0 if expected is None else expected["exit_code"]  # 4 when the recording left a run at an approval
     assert ran.returncode == exit_code, ran.stderr[-3000:] + ran.stdout[-3000:]
     outcome = {**study_outcome(db), "exit_code": ran.returncode}
