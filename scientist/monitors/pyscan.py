@@ -125,6 +125,19 @@ _ENV_DUMPS = {
     "os.environb.items",
     "os.environ.__iter__",
 }
+_PROSE_ONLY_RULES = {"held_out_data"}  # text patterns that in a message are talk, not access
+_LOG_METHODS = {"info", "debug", "warning", "warn", "error", "exception", "critical"}
+_UNKNOWN = "{?}"  # a path piece whose value cannot be known statically (Path(__file__).parent, a variable)
+_PATH_BUILDERS = {
+    "os.path.join",
+    "posixpath.join",
+    "pathlib.Path",
+    "pathlib.PurePath",
+    "pathlib.PosixPath",
+    "pathlib.PurePosixPath",
+    "Path",
+    "PurePath",
+}
 _PATCHABLE_BUILTINS = {"open", "print", "exit", "__import__", "compile", "exec", "eval", "getattr", "setattr"}
 _YARDSTICK_WORDS = ("EVAL", "TEST", "TRUE", "GOAL", "GAMING", "THRESHOLD", "METRIC", "HOLDOUT", "HELD")
 
@@ -187,6 +200,7 @@ class Analyzer(ast.NodeVisitor):
         self.scope = _Scope()
         self.findings: list[Finding] = []
         self._main_guard = 0
+        self.messages: set[int] = set()  # ids of string pieces passed to print/log calls (prose, see _check_text)
         self._function_depth = 0
 
     # -- reporting ------------------------------------------------------------------------------------------------
@@ -242,6 +256,11 @@ class Analyzer(ast.NodeVisitor):
                 return left + right
             if isinstance(left, bytes) and isinstance(right, bytes):
                 return left + right
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):  # Path(...) / "heldout" / "seeds.json"
+            right = self.fold(node.right)
+            if isinstance(right, str):
+                left = self.fold(node.left)
+                return f"{left if isinstance(left, str) else _UNKNOWN}/{right}"
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             left = self.fold(node.left)
             if isinstance(left, str) and isinstance(node.right, ast.Constant) and isinstance(node.right.value, int):
@@ -286,6 +305,11 @@ class Analyzer(ast.NodeVisitor):
                 if all(isinstance(arg, str) for arg in args):
                     return getattr(owner, func.attr)(*args)  # type: ignore[no-any-return]
         name = self.resolve(func)
+        if name in _PATH_BUILDERS and node.args:  # os.path.join(here, "evaluate.py"), Path(here, "heldout", ...)
+            pieces = [self.fold(arg) for arg in node.args]
+            if any(isinstance(piece, str) for piece in pieces):
+                return "/".join(piece if isinstance(piece, str) else _UNKNOWN for piece in pieces)
+            return None
         first = self.fold(node.args[0]) if node.args else None
         if name in ("chr", "builtins.chr") and node.args and isinstance(node.args[0], ast.Constant):
             value = node.args[0].value
@@ -572,6 +596,9 @@ class Analyzer(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name = self.resolve(node.func)
+        if self._is_message_call(node, name):
+            for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+                self.messages.update(id(piece) for piece in _message_pieces(arg))
         if name:
             self._check_call(name, node)
         if isinstance(node.func, ast.Attribute) and node.func.attr in _PATH_MUTATORS | {"open"}:
@@ -579,6 +606,16 @@ class Analyzer(ast.NodeVisitor):
         if isinstance(node.func, ast.Attribute) and node.func.attr == "update":
             self._check_metric_update(node)
         self.generic_visit(node)
+
+    @staticmethod
+    def _is_message_call(node: ast.Call, name: str | None) -> bool:
+        """print/log/logger.info/warnings.warn/argparse help: text for a reader, not a path or a key."""
+        if name in ("print", "builtins.print", "log", "warnings.warn") or (name or "").startswith("logging."):
+            return True
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _LOG_METHODS:
+            return True
+        return isinstance(func, ast.Name) and func.id.lower().endswith("log")
 
     def _check_metric_update(self, node: ast.Call) -> None:
         for keyword in node.keywords:
@@ -775,6 +812,8 @@ class Analyzer(ast.NodeVisitor):
 
     def _check_text(self, text: str, node: ast.AST, hidden: bool) -> None:
         for pattern, excerpt in match_text(text):
+            if pattern.rule in _PROSE_ONLY_RULES and not hidden and id(node) in self.messages:
+                continue  # print(f"held-out return {x:.3f}") talks about the test data; it does not read it
             self.report(pattern.monitor, pattern.severity, pattern.rule, f"string mentions {excerpt!r}", node)
 
     def generic_visit(self, node: ast.AST) -> None:
@@ -784,7 +823,13 @@ class Analyzer(ast.NodeVisitor):
             if isinstance(folded, bytes):
                 folded = folded.decode("utf-8", "replace")
             if isinstance(folded, str) and not self._is_plain_literal(node):
+                # A pattern one literal piece already shows is no hiding (f"held-out return {x}" is a log line):
+                # that piece was checked as a constant; only what the assembly alone reveals is obfuscation.
+                pieces = [sub.value for sub in ast.walk(node) if isinstance(sub, ast.Constant)]
+                shown = {p.rule for piece in pieces if isinstance(piece, str) for p, _ in match_text(piece)}
                 for pattern, excerpt in match_text(folded):
+                    if pattern.rule in shown:
+                        continue
                     self.report("obfuscation", "high", "assembled_string", f"builds {excerpt!r}", node)
                     self.report(pattern.monitor, pattern.severity, pattern.rule, f"builds {excerpt!r}", node)
         super().generic_visit(node)
@@ -794,6 +839,20 @@ class Analyzer(ast.NodeVisitor):
         if isinstance(node, ast.JoinedStr):
             return all(isinstance(value, ast.Constant) for value in node.values)
         return False
+
+
+def _message_pieces(node: ast.AST) -> list[ast.Constant]:
+    """The literal text of a message argument: constants, f-string parts, `+` and `.format` pieces (never the
+    arguments of a nested call such as open(...), which may be a path)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node]
+    if isinstance(node, ast.JoinedStr):
+        return [value for value in node.values if isinstance(value, ast.Constant)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        return _message_pieces(node.left) + _message_pieces(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _message_pieces(node.func.value)
+    return []
 
 
 def docstring_nodes(tree: ast.AST) -> set[int]:
