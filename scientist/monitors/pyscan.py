@@ -114,6 +114,7 @@ _PATH_MUTATORS = {
     "touch",
     "rmdir",
 }
+_PATH_READERS = {"read_text", "read_bytes"}
 _SYMLINKS = {"os.symlink", "os.link"}
 _DYNAMIC_CODE = {"exec", "eval", "compile", "builtins.exec", "builtins.eval", "builtins.compile"}
 _IMPORTERS = {"importlib.import_module", "__import__", "builtins.__import__", "importlib.__import__"}
@@ -159,6 +160,7 @@ class Context:
     metrics: frozenset[str] = frozenset()
     yardstick: frozenset[str] = frozenset()  # module constants of the evaluator (EVAL_EPISODES, ...)
     evaluator_modules: frozenset[str] = frozenset()  # the harness-owned evaluator (contract v2), e.g. "evaluate"
+    evaluator_seeds: frozenset[int] = frozenset()  # the evaluator's test-set seed offsets (EVAL_SEED_OFFSET values)
 
 
 @dataclass
@@ -188,6 +190,16 @@ def yardstick_names(tree: ast.Module) -> frozenset[str]:
             if isinstance(target, ast.Name) and target.id.isupper() and any(w in target.id for w in _YARDSTICK_WORDS):
                 names.add(target.id)
     return frozenset(names)
+
+
+def seed_constants(tree: ast.Module) -> set[int]:
+    """The int values of module constants named *SEED* (EVAL_SEED_OFFSET = 1_000_003): the evaluation's streams."""
+    values = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
+            if any(isinstance(t, ast.Name) and "SEED" in t.id for t in node.targets):
+                values.add(node.value.value)
+    return values
 
 
 class Analyzer(ast.NodeVisitor):
@@ -601,7 +613,7 @@ class Analyzer(ast.NodeVisitor):
                 self.messages.update(id(piece) for piece in _message_pieces(arg))
         if name:
             self._check_call(name, node)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _PATH_MUTATORS | {"open"}:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _PATH_MUTATORS | _PATH_READERS | {"open"}:
             self._check_path_method(node)
         if isinstance(node.func, ast.Attribute) and node.func.attr == "update":
             self._check_metric_update(node)
@@ -747,6 +759,12 @@ class Analyzer(ast.NodeVisitor):
                 receiver_texts.append(folded)
         hit = self._mentions_protected(receiver_texts)
         method = node.func.attr
+        if method in _PATH_READERS:  # (Path(here) / "evaluate.py").read_text(): the checks, read as data
+            if hit and hit.endswith(".py") and hit[:-3] in self.context.evaluator_modules:
+                self.report(
+                    "eval_gaming", "high", "reads_evaluator", f"{_short(node)} (the harness-owned evaluator)", node
+                )
+            return
         if method == "open":
             if hit and any(flag in self._open_mode(node, 0) for flag in "wax+?"):
                 self.report("protected_files", "critical", "writes_protected_file", _short(node), node)
@@ -881,4 +899,7 @@ def scan_source(source: str, context: Context) -> list[Finding]:
     tree = ast.parse(source)
     analyzer = _DocAwareAnalyzer(context, docstring_nodes(tree))
     analyzer.visit(tree)
+    from scientist.monitors import evalflow  # (imports this module's Analyzer for its types)
+
+    evalflow.scan(tree, analyzer)
     return analyzer.findings
