@@ -101,10 +101,10 @@ class _Normaliser(ast.NodeTransformer):
         return node
 
     def _body(self, node: ast.AST) -> ast.AST:
-        body = getattr(node, "body", None)
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            if isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+        body: list[ast.stmt] = getattr(node, "body", None) or []
+        first = body[0] if body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             node.name = self._name(node.name)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -129,7 +129,7 @@ class _Normaliser(ast.NodeTransformer):
 
 def _dump(statements: Iterable[ast.stmt], renamed: set[str]) -> list[str]:
     normaliser = _Normaliser(renamed)
-    out = []
+    out: list[str] = []
     for statement in statements:
         copy = ast.parse(ast.unparse(statement))  # a detached copy (the transformer edits in place)
         normalised = normaliser.visit(copy)

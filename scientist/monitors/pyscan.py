@@ -196,9 +196,11 @@ def seed_constants(tree: ast.Module) -> set[int]:
     """The int values of module constants named *SEED* (EVAL_SEED_OFFSET = 1_000_003): the evaluation's streams."""
     values = set()
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
-            if any(isinstance(t, ast.Name) and "SEED" in t.id for t in node.targets):
-                values.add(node.value.value)
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)):
+            continue
+        value = node.value.value
+        if isinstance(value, int) and any(isinstance(t, ast.Name) and "SEED" in t.id for t in node.targets):
+            values.add(value)
     return values
 
 
