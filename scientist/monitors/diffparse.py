@@ -14,6 +14,8 @@ MAX_DIFF_BYTES = 2 * 1024 * 1024
 SYMLINK_MODE = "120000"
 
 _GIT_HEADER = re.compile(r"^diff --git (?P<a>\S+) (?P<b>\S+)$")
+# The line plain `diff -ruN a b` prints before each file pair (its options, then the two paths): a separator.
+_PLAIN_HEADER = re.compile(r"^diff(?: -{1,2}[\w=-]+)* \S+ \S+$")
 _HUNK = re.compile(r"^@@ -(?P<os>\d+)(?:,(?P<ol>\d+))? \+(?P<ns>\d+)(?:,(?P<nl>\d+))? @@")
 
 
@@ -88,6 +90,26 @@ def _strip(path: str) -> str | None:
     return path
 
 
+def _tree_roots_removed(old: str | None, new: str | None) -> tuple[str | None, str | None]:
+    """`diff -ruN orig/x.py new/x.py`: the two compared trees' own folder names are no part of the path."""
+    if old is None or new is None:
+        return old, new
+    old_parts, new_parts = PurePosixPath(old).parts, PurePosixPath(new).parts
+    if (
+        len(old_parts) >= 2
+        and old_parts[1:] == new_parts[1:]
+        and old_parts[0] != new_parts[0]
+        and "/"
+        not in (
+            old_parts[0],
+            new_parts[0],
+        )
+    ):
+        rest = str(PurePosixPath(*old_parts[1:]))
+        return rest, rest
+    return old, new
+
+
 def normalise(path: str) -> str:
     """A posix path without './' parts; '..' and absolute paths are kept visible (they escape the workspace)."""
     parts = [part for part in PurePosixPath(path).parts if part not in (".", "")]
@@ -122,13 +144,17 @@ def parse(text: str | bytes, *, max_bytes: int = MAX_DIFF_BYTES) -> list[FileDif
             index += 1
             continue
         if line.startswith("--- ") and index + 1 < len(lines) and lines[index + 1].startswith("+++ "):
-            old, new = _strip(line[4:]), _strip(lines[index + 1][4:])
+            old, new = _tree_roots_removed(_strip(line[4:]), _strip(lines[index + 1][4:]))
             if current is None or current.hunks or not _same_file(current, old, new):
                 current = FileDiff(old, new)
                 files.append(current)
             else:
                 current.old_path, current.new_path = old, new
             index += 2
+            continue
+        if _PLAIN_HEADER.match(line) and not line.startswith("diff --git "):
+            current = None  # the next `---`/`+++` pair opens the file; a header without one is caught below
+            index += 1
             continue
         if line.startswith("@@"):
             if current is None:

@@ -12,9 +12,10 @@ import ast
 import contextlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
-from scientist.monitors import diffparse, pyscan
+from scientist.monitors import diffparse, evalslice, pyscan
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
@@ -72,15 +73,22 @@ def scan_diff(
 
 def _context(template: Template, original: str | None) -> pyscan.Context:
     yardstick: frozenset[str] = frozenset()
+    seeds: set[int] = set()
     if original is not None:
         with contextlib.suppress(SyntaxError):
-            yardstick = pyscan.yardstick_names(ast.parse(original))
+            tree = ast.parse(original)
+            yardstick = pyscan.yardstick_names(tree)
+            seeds |= pyscan.seed_constants(tree)
     evaluator = template.evaluator
+    if evaluator is not None:
+        with contextlib.suppress(SyntaxError, OSError, UnicodeDecodeError):
+            seeds |= pyscan.seed_constants(ast.parse((template.path / evaluator.script).read_text(encoding="utf-8")))
     return pyscan.Context(
         protected=frozenset({*template.protected, "template.toml"}),
         metrics=frozenset(template.metrics),
         yardstick=yardstick,
         evaluator_modules=frozenset({Path(evaluator.script).stem}) if evaluator is not None else frozenset(),
+        evaluator_seeds=frozenset(seeds),
     )
 
 
@@ -213,26 +221,47 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
         events.append(
             _event(finding.monitor, finding.severity, finding.rule, finding.evidence, f"{file.path}:{finding.line}")
         )
-    events.extend(_evaluation_edits(file, template, context))
+    events.extend(_evaluation_edits(file, template, context, original if original else None, after))
     return events
 
 
-def _evaluation_edits(file: FileDiff, template: Template, context: pyscan.Context) -> list[MonitorEvent]:
-    """Removed lines that belonged to the evaluation (yardstick constants, eval RNG, greedy evaluation, metrics)."""
+def _evaluation_edits(
+    file: FileDiff, template: Template, context: pyscan.Context, before: str | None, after: str | None
+) -> list[MonitorEvent]:
+    """Changed regions whose removed lines belonged to the evaluation (yardstick constants, eval RNG, greedy
+    evaluation, metrics): high when the code there now behaves differently, a note when only its spelling changed
+    (a rename, a reworded docstring or comment, reformatting; scientist.monitors.evalslice)."""
     markers = [*context.yardstick, "eval_rng", "learn=False", *(f'"{m}"' for m in template.metrics)]
-    for line in file.removed:
-        hit = next((marker for marker in markers if marker in line), None)
-        if hit:
-            return [
-                _event(
-                    "eval_gaming",
-                    "high",
-                    "evaluation_edited",
-                    f"changes evaluation code: {line.strip()[:120]!r}",
-                    file.path,
+
+    def hit(lines: Iterable[str]) -> str | None:
+        return next((line for line in lines if any(marker in line for marker in markers)), None)
+
+    if before is None or after is None:  # no full text to compare: the cautious verdict on the removed lines
+        line = hit(file.removed)
+        return [_edited(line, file.path)] if line is not None else []
+    notes: list[MonitorEvent] = []
+    for region in evalslice.changed_regions(before, after):
+        line = hit(region.removed)
+        if line is None:
+            continue
+        if evalslice.same_behaviour(before, after, region) is True:
+            if not notes:
+                notes.append(
+                    _event(
+                        "eval_gaming",
+                        "info",
+                        "evaluation_reworded",
+                        f"evaluation code respelled, same behaviour: {line.strip()[:120]!r}",
+                        file.path,
+                    )
                 )
-            ]
-    return []
+            continue
+        return [_edited(line, file.path)]
+    return notes
+
+
+def _edited(line: str, path: str) -> MonitorEvent:
+    return _event("eval_gaming", "high", "evaluation_edited", f"changes evaluation code: {line.strip()[:120]!r}", path)
 
 
 def _config_rules(file: FileDiff, template: Template, original: str | None) -> list[MonitorEvent]:

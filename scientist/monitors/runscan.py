@@ -125,9 +125,7 @@ def _text(path: Path) -> str | None:
         return None
 
 
-def _sandbox_attempts(
-    run_root: Path, record: Mapping[str, Any]
-) -> list[tuple[Path, Path, Mapping[str, Any], str]]:
+def _sandbox_attempts(run_root: Path, record: Mapping[str, Any]) -> list[tuple[Path, Path, Mapping[str, Any], str]]:
     """(workspace, logs, result fields, location) per sandbox execution of one experiment run.
 
     The edit loop gives each try its own `attempt_N/` (workspace + logs; fields in result.json's `attempts`); the

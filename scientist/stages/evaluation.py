@@ -82,15 +82,14 @@ def evaluate_attempt(
             return {**first, "ok": False, "output_error": problem, "seeds": per_seed, "failed_seed": seed}
         claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
         printed = _printed(run, list(ctx.template.metrics))
-        from scientist.monitors.claims import claim_events
+        from scientist.monitors.claims import claim_events, reported_metric_events
         from scientist.monitors.hooks import check_claims
 
-        events = claim_events(
-            measured.metrics,
-            dict(claimed.metrics) if claimed else None,
-            printed,
-            seed=seed,
-            location=f"experiments/{label}/seed_{seed}",
+        claimed_metrics = dict(claimed.metrics) if claimed else None
+        location = f"experiments/{label}/seed_{seed}"
+        events = claim_events(measured.metrics, claimed_metrics, printed, seed=seed, location=location)
+        events += reported_metric_events(
+            measured.metrics, claimed_metrics, printed, ctx.template.primary_metric, seed=seed, location=location
         )
         check_claims(ctx, label, events)
         details = {key: value for key, value in measured.as_dict().items() if key not in ("metrics", "config", "seed")}
