@@ -54,8 +54,11 @@ def draw(
     sample: Callable[[int, int], Any],
     *,
     failures: tuple[type[BaseException], ...] = (StructuredOutputError,),
+    concurrency: int | None = None,
 ) -> BestOfNResult[Any]:
-    """n samples at seeds seed + index, up to `best_of_n_concurrency` at a time, unscored (see `select`).
+    """n samples at seeds seed + index, up to `concurrency` (None: `best_of_n_concurrency`) at a time, unscored
+    (see `select`). A sample that runs the sandbox is drawn with concurrency 1: inline, in the node's thread, where
+    a monitor's approval interrupt must come from.
 
     Only `failures` (by default: the model's output stayed invalid) fail a candidate; anything else stops the
     stage as it would without best-of-n (a replay miss must never be hidden by the other candidates).
@@ -76,7 +79,7 @@ def draw(
             raise StageAbort(err) from err
 
     control = BestOfN(
-        n=n, seed=ctx.settings.seed, selector=_unscored, concurrency=ctx.settings.best_of_n_concurrency,
+        n=n, seed=ctx.settings.seed, selector=_unscored, concurrency=concurrency or ctx.settings.best_of_n_concurrency,
         fatal=fatal_errors(),
     )  # fmt: skip
     try:
