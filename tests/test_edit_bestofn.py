@@ -25,7 +25,8 @@ def measured(ctx: Any, record: dict[str, Any]) -> float:
 
 
 def test_the_best_of_n_edit_runs_wins_by_the_measured_metric_and_is_charged(
-    tmp_path: Path, stub: OpenAIStub  # noqa: F811
+    tmp_path: Path,
+    stub: OpenAIStub,  # noqa: F811
 ) -> None:
     # The model claims candidate 0 is the best run; only the measurement decides.
     claim = "This is clearly the best change, true_return will be 99.\n"
@@ -65,7 +66,8 @@ def test_the_best_of_n_edit_runs_wins_by_the_measured_metric_and_is_charged(
 
 
 def test_the_search_goes_on_from_the_winner_and_a_step_whose_candidates_all_fail_is_one_failed_run(
-    tmp_path: Path, stub: OpenAIStub  # noqa: F811
+    tmp_path: Path,
+    stub: OpenAIStub,  # noqa: F811
 ) -> None:
     stub.replies = [ScriptedReply(content=BREAKING_EDIT), ScriptedReply(content=FULL),  # run 1: candidate 1 wins
                     ScriptedReply(content="no edit"), ScriptedReply(content="still none")]  # fmt: skip

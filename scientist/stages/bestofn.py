@@ -25,6 +25,7 @@ from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult,
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
+    from scientist.stages.reviewselect import ReviewRanker
     from scientist.stages.tournament import TournamentRanker
 
 CANDIDATES_DIR = "candidates"
@@ -109,14 +110,15 @@ def select(
     *,
     scan: Scan = no_events,
     excluded: dict[int, str] | None = None,
-    ranker: TournamentRanker | None = None,
+    ranker: TournamentRanker | ReviewRanker | None = None,
     extra: dict[str, Any] | None = None,
 ) -> BestOfNResult[Any]:
     """Score `pool` with `selector` under the monitor policy, write and audit it; returns the scored pool.
 
     A single candidate wins unscored (no judge call for n = 1, so a default run costs what it did before). A
-    `ranker` (selector = tournament) then rates the eligible candidates against each other; its comparisons go
-    into the pool file, as do the `extra` keys (e.g. the ideas' reflection rounds).
+    `ranker` (selector = tournament or reviewer) then scores the eligible candidates; its record (comparisons,
+    review forms) goes into the pool file under its `record_key`, as do the `extra` keys (e.g. the ideas'
+    reflection rounds).
     """
     settings = ctx.settings
     label, base = (selector_name, selector) if pool.n > 1 else ("first", _unscored)
@@ -129,8 +131,8 @@ def select(
         write_pool(ctx, stage, failed, scan, status="no_winner", extra=extra)
         raise
     scored = scored.model_copy(update={"selector": label})
-    tournament = ranker.record() if ranker is not None else None
-    keys = {**(extra or {}), **({"tournament": tournament} if tournament is not None else {})}
+    kept = ranker.record() if ranker is not None else None
+    keys = {**(extra or {}), **({ranker.record_key: kept} if ranker is not None and kept is not None else {})}
     write_pool(ctx, stage, scored, scan, status="selected", extra=keys or None)
     return scored
 

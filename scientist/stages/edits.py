@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scientist.sampling import AllCandidatesFailedError, Sampled
-from scientist.stages.search import PlannedRun, score
+from scientist.stages.search import PlannedRun, Runner, score
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
@@ -41,10 +41,10 @@ def stage_name(plan: PlannedRun) -> str:
     return f"edit_{plan.label}"
 
 
-def best_edit_run(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict[str, Any]:
-    """`edit_n` candidate runs of `plan`; returns the winner's record (or the first candidate's, if all failed)."""
+def best_edit_run(ctx: RunContext, plan: PlannedRun, run_planned: Runner) -> dict[str, Any]:
+    """`edit_n` candidate runs of `plan`, each by `run_planned` (the experiment stage's, passed in: that module
+    calls this one); returns the winner's record (or the first candidate's, if all failed)."""
     from scientist.stages import bestofn
-    from scientist.stages.experiment import run_planned
 
     n = ctx.settings.edit_n
     stage = stage_name(plan)
@@ -53,7 +53,7 @@ def best_edit_run(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> di
     def sample(index: int, seed: int) -> Sampled[dict[str, Any]]:
         run = candidate_run(ctx, plan, index)
         ctx.progress("experiment", f"{plan.label}: candidate {index + 1}/{n}")
-        record = run_planned(ctx, run, idea)
+        record = run_planned(run)
         records[index] = record
         tokens, cost = spend(ctx, run)
         value = {key: record.get(key) for key in ("label", "ok", "metric", "failure", "files_changed")}

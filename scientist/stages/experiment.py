@@ -153,7 +153,7 @@ def _planned_with_notes(
     if plan.mode == "edit" and ctx.settings.edit_n > 1:
         from scientist.stages.edits import best_edit_run
 
-        record = best_edit_run(ctx, plan, idea)
+        record = best_edit_run(ctx, plan, lambda run: run_planned(ctx, run, idea))
     else:
         record = run_planned(ctx, plan, idea)
     records.append(record)
