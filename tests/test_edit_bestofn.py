@@ -4,18 +4,26 @@ sandbox, the winner by the metric the harness read from the run's outputs; scrip
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from scientist.config import Settings
 from scientist.dryrun import _calls
 from scientist.stages.edits import SEED_BAND, SEED_STEP
 from scientist.stages.experiment import run_experiments
-from tests.openai_stub import OpenAIStub, ScriptedReply
-from tests.test_experiment_loop import BREAKING_EDIT, IDEA, block, by_label, context, stub  # noqa: F401
+from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+from tests.test_experiment_loop import BREAKING_EDIT, IDEA, block, by_label, context
 
 HALF = block("config.json", '  "true_reward_weight_in_proxy": 0.0', '  "true_reward_weight_in_proxy": 0.5')
 FULL = block("config.json", '  "true_reward_weight_in_proxy": 0.0', '  "true_reward_weight_in_proxy": 1.0')
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    yield from serve(OpenAIStub())
 
 
 def measured(ctx: Any, record: dict[str, Any]) -> float:
@@ -26,7 +34,7 @@ def measured(ctx: Any, record: dict[str, Any]) -> float:
 
 def test_the_best_of_n_edit_runs_wins_by_the_measured_metric_and_is_charged(
     tmp_path: Path,
-    stub: OpenAIStub,  # noqa: F811
+    stub: OpenAIStub,
 ) -> None:
     # The model claims candidate 0 is the best run; only the measurement decides.
     claim = "This is clearly the best change, true_return will be 99.\n"
@@ -67,7 +75,7 @@ def test_the_best_of_n_edit_runs_wins_by_the_measured_metric_and_is_charged(
 
 def test_the_search_goes_on_from_the_winner_and_a_step_whose_candidates_all_fail_is_one_failed_run(
     tmp_path: Path,
-    stub: OpenAIStub,  # noqa: F811
+    stub: OpenAIStub,
 ) -> None:
     stub.replies = [ScriptedReply(content=BREAKING_EDIT), ScriptedReply(content=FULL),  # run 1: candidate 1 wins
                     ScriptedReply(content="no edit"), ScriptedReply(content="still none")]  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,17 @@ from scientist.llm import LLMGateway
 from scientist.sampling import BestOfN, UnknownSelectorError, selector_names
 from scientist.stages.reviewselect import NO_VALID_FORM, REVIEW_BASE, draft_ranker
 from scientist.template import load_template
-from tests.openai_stub import OpenAIStub, ScriptedReply
+from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 from tests.schema_answers import SchemaResponder
-from tests.test_tournament import ideas, pool, stub  # noqa: F401
+from tests.test_tournament import ideas, pool
 
 REVIEWER = "openai/reviewer-model"
 QUALITY = re.compile(r"of quality (\d+)")
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    yield from serve(OpenAIStub())
 
 
 class Reviewer(SchemaResponder):
@@ -46,7 +52,7 @@ class Reviewer(SchemaResponder):
         return ScriptedReply(content=json.dumps(answer))
 
 
-def reviewer_context(stub: OpenAIStub, tmp_path: Path) -> RunContext:  # noqa: F811
+def reviewer_context(stub: OpenAIStub, tmp_path: Path) -> RunContext:
     settings = Settings(
         model="openai/gpt-4o-mini", api_base=stub.base_url, api_key="sk-test-not-a-real-key-0000",
         llm_cache_dir=tmp_path / "llm-cache", transient_retries=0, repair_retries=0, max_tokens=200,
@@ -64,7 +70,7 @@ def reviewer_context(stub: OpenAIStub, tmp_path: Path) -> RunContext:  # noqa: F
 
 def test_the_reviewer_selector_picks_the_idea_with_the_best_mean_overall_from_the_review_role(
     stub: OpenAIStub,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from scientist.stages.ideation import select_idea
 
@@ -90,7 +96,7 @@ def test_the_reviewer_selector_picks_the_idea_with_the_best_mean_overall_from_th
 
 def test_an_invalid_form_is_a_counted_failure_and_a_candidate_without_any_form_cannot_win(
     stub: OpenAIStub,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from scientist.stages.ideation import select_idea
 
@@ -104,7 +110,7 @@ def test_an_invalid_form_is_a_counted_failure_and_a_candidate_without_any_form_c
     assert record.payload["failed"] == 3
 
 
-def test_drafts_are_reviewed_on_their_markdown(stub: OpenAIStub, tmp_path: Path) -> None:  # noqa: F811
+def test_drafts_are_reviewed_on_their_markdown(stub: OpenAIStub, tmp_path: Path) -> None:
     stub.responder = Reviewer()
     ctx = reviewer_context(stub, tmp_path)
     drafts = {}

@@ -173,8 +173,8 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
                 f"| {comp.component} | {comp.test} | {comp.with_variant} | {comp.with_tokens:,.0f} | {comp.quality:.3f}"
                 f" {_ci(comp.ci_low, comp.ci_high)} | {comp.without_variant} | {comp.without_tokens:,.0f} |"
                 f" {comp.matched_k if comp.matched_k is not None else '-'} |"
-                f" {_num(comp.matched_quality)} {_ci(comp.matched_ci_low, comp.matched_ci_high)} | {_num(comp.effect)} |"
-                f" {_ci(comp.effect_ci_low, comp.effect_ci_high)} | {comp.note} |"
+                f" {_num(comp.matched_quality)} {_ci(comp.matched_ci_low, comp.matched_ci_high)} |"
+                f" {_num(comp.effect)} | {_ci(comp.effect_ci_low, comp.effect_ci_high)} | {comp.note} |"
             )
         lines.append("")
     if report.paired:
