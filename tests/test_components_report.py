@@ -115,3 +115,41 @@ def test_the_components_study_file_checks_and_crosses_every_component_against_it
             assert all(added[key] == value for key, value in {**PLAIN, **overrides}.items())
     rows = component_rows([pool(name, [3.0, 4.0, 5.0, 4.0], tokens=1000) for name in names])
     assert len(rows) == len(component_pairs(names)) >= 9 and all(row.effect is not None for row in rows)
+
+
+@pytest.mark.slow
+def test_the_components_study_runs_on_the_loopback_stub_and_reports_the_component_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/studies/components.toml on a small grid (three variants, best-of-2, one seed) with the schema-answering
+    stub as agent and judge: `study run` then `study report`, whose Markdown has one row per component."""
+    from tests.conftest import chosen_sandbox, run_cli
+    from tests.openai_stub import OpenAIStub
+    from tests.openai_stub import serve as serve_openai
+    from tests.schema_answers import SchemaResponder
+    from tests.test_study_e2e import study_env
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000")
+    for stub in serve_openai(OpenAIStub(responder=SchemaResponder())):
+        text = STUDY.read_text(encoding="utf-8")
+        start, end = text.index("variants = ["), text.index("]\nn = 8\n")
+        text = text[:start] + 'variants = ["plain", "plain+reflection", "plain-retrieval"' + text[end:]
+        text = text.replace("n = 8\n", "n = 2\n").replace("seeds = [0, 1]\n", "seeds = [0]\n")
+        text = text.replace('"local/smollm2-135m"', '"openai/gpt-4o-mini"')
+        text = text.replace("[settings]\n", f'[settings]\napi_base = "{stub.base_url}"\nmax_tokens = 400\n')
+        study = tmp_path / "components-stub.toml"
+        study.write_text(text)
+        db = str(tmp_path / "study.sqlite")
+        env = study_env(tmp_path, tmp_path / "llm-cache", "live", chosen_sandbox())
+        ran = run_cli("study", "run", str(study), "--db", db, "--runs-dir", str(tmp_path / "runs"), env=env,
+                      timeout=1800)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]
+        assert "3 of 3 cells completed, 0 failed" in ran.stdout, ran.stdout[-3000:]
+        out = tmp_path / "report"
+        reported = run_cli("study", "report", "components", "--db", db, "--out", str(out), env=env)
+        assert reported.returncode == 0, reported.stderr
+        table = (out / "report.md").read_text().split("## Components at matched compute")[1].split("\n## ")[0]
+        rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| component")]
+        assert [row.split(" | ")[:3] for row in rows] == [
+            ["| reflection", "add", "plain+reflection"], ["| retrieval", "drop", "plain"],
+        ]  # fmt: skip
