@@ -30,9 +30,10 @@ SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 # Best-of-n selectors per sampling stage (scientist.stages.bestofn registers what each name does).
 # `tournament` (any stage): position-swapped pairwise comparisons by the model, rated by Bradley-Terry.
-IdeaSelector = Literal["self_rating", "novelty", "first", "tournament"]
+# `reviewer` (ideas, drafts): the mean Overall of `selection_reviews` review forms filled by the review role's model.
+IdeaSelector = Literal["self_rating", "novelty", "first", "tournament", "reviewer"]
 PlanSelector = Literal["metric", "first", "tournament"]
-DraftSelector = Literal["review", "first", "tournament"]
+DraftSelector = Literal["review", "first", "tournament", "reviewer"]
 # Who a model call works for. `agent` is the default for every stage; the others override it per stage family.
 # `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
 Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
@@ -160,7 +161,8 @@ class Settings(BaseSettings):
     ideas_selector: IdeaSelector = Field(
         "self_rating",
         description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
-        " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model)",
+        " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model), reviewer"
+        " (mean Overall of selection_reviews review forms by the review role's model, the idea shown as a proposal)",
     )
     idea_reflections: int = Field(
         0, ge=0, le=5,
@@ -168,6 +170,11 @@ class Settings(BaseSettings):
         " papers when retrieval is on; every round kept in candidates/ideas.json (0: none)",
     )  # fmt: skip
     plan_n: int = Field(1, ge=1, le=16, description="Config-only experiment plans sampled (best-of-n)")
+    edit_n: int = Field(
+        1, ge=1, le=8,
+        description="Candidate edit→run→fix runs per planned experiment run (best-of-n): each runs in the sandbox and"
+        " the one with the best harness-measured primary metric is kept (1: one run, as before)",
+    )  # fmt: skip
     plan_selector: PlanSelector = Field(
         "metric",
         description="Which plan wins: metric (run each in the sandbox, best primary metric), first, or tournament"
@@ -176,9 +183,14 @@ class Settings(BaseSettings):
     draft_n: int = Field(1, ge=1, le=16, description="Paper drafts written (best-of-n)")
     draft_selector: DraftSelector = Field(
         "review",
-        description="Which draft wins: review (one reviewer's overall score, no reflection), first, or tournament"
-        " (pairwise comparisons by the model)",
+        description="Which draft wins: review (one reviewer's overall score, no reflection), first, tournament"
+        " (pairwise comparisons by the model), or reviewer (mean Overall of selection_reviews review forms)",
     )
+    selection_reviews: int = Field(
+        3, ge=1, le=8,
+        description="selector = reviewer: independent review forms (the review role's model, no reflection) filled"
+        " per candidate; the candidate's score is their mean Overall",
+    )  # fmt: skip
     tournament_all_pairs_max: int = Field(
         6, ge=2, le=16,
         description="selector = tournament: pools of at most this many candidates compare every pair, each in both"

@@ -45,15 +45,20 @@ def _calls(settings: Settings) -> dict[str, int]:
     ideation += ideas * settings.idea_reflections
     novelty = 0 if settings.novelty_policy == "off" else ideas * (settings.novelty_rounds + 1)
     runs = settings.experiment_runs if settings.search == "linear" else settings.tree_breadth * settings.tree_depth
-    experiment = settings.plan_n + runs * (settings.fix_attempts + 1)
+    experiment = settings.plan_n + runs * (settings.fix_attempts + 1) * settings.edit_n
     writeup = settings.draft_n * (SECTIONS * (1 + settings.write_reflections) + SECTIONS * settings.latex_fix_attempts)
     review = settings.review_ensemble * (1 + settings.review_reflections) + (1 if settings.review_ensemble > 1 else 0)
     if settings.draft_n > 1 and settings.draft_selector == "review":
         review += settings.draft_n
+    if settings.draft_n > 1 and settings.draft_selector == "reviewer":
+        review += settings.draft_n * settings.selection_reviews
     if settings.draft_n > 1 and settings.draft_selector == "tournament":
         writeup += _tournament_calls(settings, settings.draft_n)
     if settings.plan_n > 1 and settings.plan_selector == "tournament":
         experiment += _tournament_calls(settings, settings.plan_n)
+    if ideas > 1 and settings.ideas_selector == "reviewer":
+        revised = ideas * settings.novelty_revisions if settings.novelty_policy == "revise" else 0
+        review += (ideas + revised) * settings.selection_reviews
     if ideas > 1 and settings.ideas_selector == "tournament":
         revised = ideas * settings.novelty_revisions if settings.novelty_policy == "revise" else 0
         ideation += _tournament_calls(settings, ideas + revised)

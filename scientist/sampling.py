@@ -203,17 +203,22 @@ def _first(arg: str) -> Selector:
     return lambda value: 0.0  # every candidate ties, so the lowest index wins
 
 
-def _pool_gate(arg: str) -> Selector:
-    if arg:
-        raise UnknownSelectorError(f"selector 'tournament' takes no argument, got {arg!r}")
-    return lambda value: 0.0  # eligibility only: the ranker's scores replace this one
+def _pool_gate(name: str) -> SelectorFactory:
+    def factory(arg: str) -> Selector:
+        if arg:
+            raise UnknownSelectorError(f"selector {name!r} takes no argument, got {arg!r}")
+        return lambda value: 0.0  # eligibility only: the ranker's scores replace this one
+
+    return factory
 
 
 register_selector("first", _first, "first")
 register_selector("max_field", _field_selector(1.0), "max_field:<name>")
 register_selector("min_field", _field_selector(-1.0), "min_field:<name>")
 # Pairwise comparisons by a model, rated by Bradley-Terry (scientist.tournament); the ranker comes from the caller.
-register_selector("tournament", _pool_gate, "tournament", pool=True)
+register_selector("tournament", _pool_gate("tournament"), "tournament", pool=True)
+# Review forms by the review role's model, mean Overall per candidate (scientist.stages.reviewselect's ranker).
+register_selector("reviewer", _pool_gate("reviewer"), "reviewer", pool=True)
 
 
 # -- best-of-n ------------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult,
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
+    from scientist.stages.reviewselect import ReviewRanker
     from scientist.stages.tournament import TournamentRanker
 
 CANDIDATES_DIR = "candidates"
@@ -54,8 +55,11 @@ def draw(
     sample: Callable[[int, int], Any],
     *,
     failures: tuple[type[BaseException], ...] = (StructuredOutputError,),
+    concurrency: int | None = None,
 ) -> BestOfNResult[Any]:
-    """n samples at seeds seed + index, up to `best_of_n_concurrency` at a time, unscored (see `select`).
+    """n samples at seeds seed + index, up to `concurrency` (None: `best_of_n_concurrency`) at a time, unscored
+    (see `select`). A sample that runs the sandbox is drawn with concurrency 1: inline, in the node's thread, where
+    a monitor's approval interrupt must come from.
 
     Only `failures` (by default: the model's output stayed invalid) fail a candidate; anything else stops the
     stage as it would without best-of-n (a replay miss must never be hidden by the other candidates).
@@ -76,7 +80,7 @@ def draw(
             raise StageAbort(err) from err
 
     control = BestOfN(
-        n=n, seed=ctx.settings.seed, selector=_unscored, concurrency=ctx.settings.best_of_n_concurrency,
+        n=n, seed=ctx.settings.seed, selector=_unscored, concurrency=concurrency or ctx.settings.best_of_n_concurrency,
         fatal=fatal_errors(),
     )  # fmt: skip
     try:
@@ -106,14 +110,15 @@ def select(
     *,
     scan: Scan = no_events,
     excluded: dict[int, str] | None = None,
-    ranker: TournamentRanker | None = None,
+    ranker: TournamentRanker | ReviewRanker | None = None,
     extra: dict[str, Any] | None = None,
 ) -> BestOfNResult[Any]:
     """Score `pool` with `selector` under the monitor policy, write and audit it; returns the scored pool.
 
     A single candidate wins unscored (no judge call for n = 1, so a default run costs what it did before). A
-    `ranker` (selector = tournament) then rates the eligible candidates against each other; its comparisons go
-    into the pool file, as do the `extra` keys (e.g. the ideas' reflection rounds).
+    `ranker` (selector = tournament or reviewer) then scores the eligible candidates; its record (comparisons,
+    review forms) goes into the pool file under its `record_key`, as do the `extra` keys (e.g. the ideas'
+    reflection rounds).
     """
     settings = ctx.settings
     label, base = (selector_name, selector) if pool.n > 1 else ("first", _unscored)
@@ -126,8 +131,8 @@ def select(
         write_pool(ctx, stage, failed, scan, status="no_winner", extra=extra)
         raise
     scored = scored.model_copy(update={"selector": label})
-    tournament = ranker.record() if ranker is not None else None
-    keys = {**(extra or {}), **({"tournament": tournament} if tournament is not None else {})}
+    kept = ranker.record() if ranker is not None else None
+    keys = {**(extra or {}), **({ranker.record_key: kept} if ranker is not None and kept is not None else {})}
     write_pool(ctx, stage, scored, scan, status="selected", extra=keys or None)
     return scored
 

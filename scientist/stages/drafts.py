@@ -120,8 +120,8 @@ def write_best_draft(
     feedback: str | None = None,
 ) -> dict[str, Any]:
     """`write_paper` once (draft_n = 1), or draft_n times and the winner by `draft_selector` as the run's paper."""
-    from scientist.stages import bestofn
-    from scientist.stages.tournament import draft_ranker
+    from scientist.stages import bestofn, reviewselect
+    from scientist.stages.tournament import TournamentRanker, draft_ranker
     from scientist.stages.writing import write_paper
 
     n = ctx.settings.draft_n
@@ -141,7 +141,11 @@ def write_best_draft(
     pool = bestofn.draw(ctx, n, sample)
     name = ctx.settings.draft_selector
     selector = _by_review(ctx) if name == "review" else (lambda draft: 0.0)
-    ranker = draft_ranker(ctx, DRAFT_STAGE) if name == "tournament" else None
+    ranker: TournamentRanker | reviewselect.ReviewRanker | None = None
+    if name == "tournament":
+        ranker = draft_ranker(ctx, DRAFT_STAGE)
+    elif name == "reviewer":
+        ranker = reviewselect.draft_ranker(ctx, DRAFT_STAGE)
     scored = bestofn.select(ctx, DRAFT_STAGE, pool, name, selector, scan=_scan(ctx, records), ranker=ranker)
     winner: dict[str, Any] = scored.winner.value or {}
     target = ctx.run_dir / PAPER_DIR

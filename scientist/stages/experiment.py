@@ -150,7 +150,12 @@ def _planned_with_notes(
 ) -> dict[str, Any]:
     from scientist.stages.notes import write_notes
 
-    record = run_planned(ctx, plan, idea)
+    if plan.mode == "edit" and ctx.settings.edit_n > 1:
+        from scientist.stages.edits import best_edit_run
+
+        record = best_edit_run(ctx, plan, lambda run: run_planned(ctx, run, idea))
+    else:
+        record = run_planned(ctx, plan, idea)
     records.append(record)
     write_notes(ctx, idea, records)
     return record
@@ -205,6 +210,7 @@ def _edit_loop(
             extra_messages=extra,
             max_tokens=ctx.gateway.limits_for("experiment").edit_max_tokens,
             sample_index=plan.ordinal,
+            seed=plan.seed,
             stage="experiment",
         )
         scratch = run_root / f"attempt_{number}" / "edits"

@@ -189,6 +189,7 @@ def novelty_score(idea: Any) -> float:
 
 IDEA_SELECTORS = {
     "self_rating": self_rating, "novelty": novelty_score, "first": lambda idea: 0.0, "tournament": lambda idea: 0.0,
+    "reviewer": lambda idea: 0.0,
 }  # fmt: skip
 IDEA_RULES = {
     "self_rating": "max(interestingness + feasibility), ties to the lowest sample index",
@@ -196,6 +197,8 @@ IDEA_RULES = {
     "first": "the first eligible sample",
     "tournament": "max Bradley-Terry rating from position-swapped pairwise comparisons by the model, ties to the"
     " lowest sample index",
+    "reviewer": "max mean Overall of selection_reviews review forms by the review role's model, ties to the lowest"
+    " sample index",
 }
 
 
@@ -207,7 +210,7 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     """
     from scientist.errors import ConfigError
     from scientist.sampling import BestOfNResult, Candidate
-    from scientist.stages import bestofn, tournament
+    from scientist.stages import bestofn, reviewselect, tournament
 
     name = ctx.settings.ideas_selector
     if name == "novelty" and ctx.settings.novelty_policy == "off":
@@ -240,7 +243,11 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     )  # fmt: skip
     if len(eligible) == 1:  # one eligible idea (e.g. the least similar one after novelty): it wins unscored
         name = "first"
-    ranker = tournament.idea_ranker(ctx, IDEAS_STAGE) if name == "tournament" else None
+    ranker: tournament.TournamentRanker | reviewselect.ReviewRanker | None = None
+    if name == "tournament":
+        ranker = tournament.idea_ranker(ctx, IDEAS_STAGE)
+    elif name == "reviewer":
+        ranker = reviewselect.idea_ranker(ctx, IDEAS_STAGE)
     kept = _drawn_reflections(ctx)  # the drawn file's reflection rounds survive its rewrite as the selected pool
     scored = bestofn.select(
         ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded, ranker=ranker, extra=kept

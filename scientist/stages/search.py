@@ -30,6 +30,7 @@ class PlannedRun(BaseModel):
     parent: str | None = None
     depth: int = 0
     ordinal: int = 0  # seed offset of this run's model calls (siblings with one prompt must differ)
+    seed: int | None = None  # the edit calls' own seed (a best-of-n edit candidate's); None: seed + ordinal
     total_runs: int = 1
     history: list[dict[str, str]] = Field(default_factory=list, description="label + summary of earlier runs")
     overrides: dict[str, Any] = Field(default_factory=dict, description="config values (mode 'config' only)")

@@ -37,6 +37,8 @@ class Preference(BaseModel):
 class TournamentRanker:
     """A `sampling.PoolRanker`: runs one tournament over the pool it is given; `result` keeps the last one."""
 
+    record_key = "tournament"  # where bestofn.select puts `record()` in the candidates file
+
     def __init__(
         self,
         ctx: RunContext,

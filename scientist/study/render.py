@@ -161,6 +161,22 @@ def markdown(report: StudyReport, plots: dict[str, str] | None = None) -> str:
                 f" {_num(r.plain_quality)} {_ci(r.plain_ci_low, r.plain_ci_high)} | {_num(r.difference)} | {r.note} |"
             )
         lines.append("")
+    if report.components:
+        lines += ["## Components at matched compute (one run with the component vs best-of-k' without it)", "",
+                  "Each component's effect on the quality of one run, against the variant without it given the same"
+                  " mean tokens (best-of-k' from its own pool); add: `<base>+C` vs `<base>`, drop: `<base>` vs"
+                  " `<base>-C`. CIs: 95% bootstrap (each side's best-of-k CI, and the difference over both pools).",
+                  "", "| component | test | with | tokens | quality | without | tokens | k' | best-of-k' | effect |"
+                  " 95% CI | note |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for comp in report.components:
+            lines.append(
+                f"| {comp.component} | {comp.test} | {comp.with_variant} | {comp.with_tokens:,.0f} | {comp.quality:.3f}"
+                f" {_ci(comp.ci_low, comp.ci_high)} | {comp.without_variant} | {comp.without_tokens:,.0f} |"
+                f" {comp.matched_k if comp.matched_k is not None else '-'} |"
+                f" {_num(comp.matched_quality)} {_ci(comp.matched_ci_low, comp.matched_ci_high)} |"
+                f" {_num(comp.effect)} | {_ci(comp.effect_ci_low, comp.effect_ci_high)} | {comp.note} |"
+            )
+        lines.append("")
     if report.paired:
         lines += ["## Paired comparisons with plain (same topic, template, model, seed and sample)", "",
                   "| variant | pairs | mean difference | 95% CI | p (permutation) | Cohen's dz | Cliff's delta |"

@@ -24,7 +24,15 @@ from sqlalchemy import and_, select
 
 from scientist.errors import ConfigError, ScientistError
 from scientist.reviews.form import SCORE_FIELDS
-from scientist.stats import BestOfKPoint, Comparison, LogFit, best_of_k_curve, compare_paired, fit_log_k
+from scientist.stats import (
+    BestOfKPoint,
+    Comparison,
+    LogFit,
+    best_of_k_curve,
+    bootstrap_difference_of_max,
+    compare_paired,
+    fit_log_k,
+)
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
 
@@ -146,6 +154,29 @@ class MatchedComparison(BaseModel):
     axis: CostAxis = "tokens"
 
 
+class ComponentRow(BaseModel):
+    """One component's effect at matched compute: one run with it (best-of-1) against the best-of-k' of the
+    variant without it that the same tokens buy. add: `<base>+C` vs `<base>`; drop: `<base>` vs `<base>-C`."""
+
+    component: str
+    test: Literal["add", "drop"]
+    with_variant: str
+    without_variant: str
+    with_tokens: float
+    without_tokens: float
+    quality: float
+    ci_low: float | None
+    ci_high: float | None
+    matched_k: int | None = Field(default=None, description="k' of the variant without C at the same tokens")
+    matched_quality: float | None = None
+    matched_ci_low: float | None = None
+    matched_ci_high: float | None = None
+    effect: float | None = Field(default=None, description="quality with C minus the matched best-of-k' without")
+    effect_ci_low: float | None = None
+    effect_ci_high: float | None = None
+    note: str = ""
+
+
 class PairedComparison(BaseModel):
     """A variant against plain on the same topic, template, model, seed and sample (difference = variant - plain)."""
 
@@ -182,6 +213,7 @@ class StudyReport(BaseModel):
     matched: list[MatchedComparison]
     matched_usd: list[MatchedComparison] = Field(default_factory=list)
     matched_wall: list[MatchedComparison] = Field(default_factory=list)
+    components: list[ComponentRow] = Field(default_factory=list, description="per component, add-one and drop-one")
     hypotheses: list[HypothesisResult] = Field(default_factory=list)
     registered_at: str | None = None
     amendments: list[tuple[str, str]] = Field(default_factory=list, description="(when, what changed)")
@@ -365,6 +397,48 @@ def compute_matched(variant: VariantReport, plain: VariantReport, axis: CostAxis
                              axis=axis)  # fmt: skip
 
 
+def component_pairs(names: list[str]) -> list[tuple[str, Literal["add", "drop"], str, str]]:
+    """(component, test, variant with it, variant without it) for every variant named `<base>+C` or `<base>-C`
+    whose base is a variant of the same study (the longest such base), in the study's order."""
+    pairs: list[tuple[str, Literal["add", "drop"], str, str]] = []
+    for name in names:
+        bases = [base for base in names if base != name and name.startswith((f"{base}+", f"{base}-"))]
+        if not bases:
+            continue
+        base = max(bases, key=len)
+        component = name[len(base) + 1 :]
+        if name[len(base)] == "+":
+            pairs.append((component, "add", name, base))
+        else:
+            pairs.append((component, "drop", base, name))
+    return pairs
+
+
+def component_rows(variants: list[VariantReport], *, seed: int = 0) -> list[ComponentRow]:
+    """Each component's effect at matched compute (`component_pairs`): the k = 1 row of `compute_matched` (the
+    variant with C against the best-of-k' without it at the same mean tokens, each with its best-of-k CI), and the
+    difference's CI by `stats.bootstrap_difference_of_max` over both pools."""
+    by_name = {v.variant: v for v in variants}
+    rows = []
+    for component, test, with_name, without_name in component_pairs(list(by_name)):
+        mine, theirs = by_name[with_name], by_name[without_name]
+        matched = compute_matched(mine, theirs).rows[0]
+        row = ComponentRow(
+            component=component, test=test, with_variant=with_name, without_variant=without_name,
+            with_tokens=mine.mean_tokens, without_tokens=theirs.mean_tokens, quality=matched.quality,
+            ci_low=matched.ci_low, ci_high=matched.ci_high, matched_k=matched.plain_k,
+            matched_quality=matched.plain_quality, matched_ci_low=matched.plain_ci_low,
+            matched_ci_high=matched.plain_ci_high, effect=matched.difference,
+            note=matched.note.replace("plain", without_name),
+        )  # fmt: skip
+        if matched.difference is not None and matched.plain_k is not None:
+            _, row.effect_ci_low, row.effect_ci_high = bootstrap_difference_of_max(
+                mine.scores, 1, theirs.scores, matched.plain_k, seed=seed
+            )
+        rows.append(row)
+    return rows
+
+
 def paired_with_plain(
     variant: str, runs: list[StoredRun], failed_score: float | None = FORM_MINIMUM
 ) -> PairedComparison:
@@ -506,6 +580,7 @@ def build_report(
         matched=matched,
         matched_usd=matched_usd,
         matched_wall=matched_wall,
+        components=component_rows(variants),
         paired=paired,
         notes=notes,
     )

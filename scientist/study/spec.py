@@ -83,6 +83,20 @@ COMPONENT_PRESETS: dict[str, dict[str, Any]] = {
     **{f"full-{name}": dict(overrides) for name, overrides in COMPONENTS.items()},
 }
 
+# Components that are off in plain and in full alike (opt-in settings), one row each: the overrides that switch it
+# on. `plain+C` / `full+C` add one; a study compares them with plain's or full's best-of-n at the same compute.
+OPT_IN_COMPONENTS: dict[str, dict[str, Any]] = {
+    "reflection": {"idea_reflections": 2},  # each drawn idea critiqued and revised
+    "tournament": {"num_ideas": 4, "ideas_selector": "tournament"},  # ideas ranked by pairwise comparisons
+    "reviewer": {"num_ideas": 4, "ideas_selector": "reviewer"},  # ideas ranked by review forms
+    "edit-best-of-n": {"edit_n": 2},  # each experiment run as the best of two candidate runs
+}
+OPT_IN_PRESETS: dict[str, dict[str, Any]] = {
+    **{f"plain+{name}": {**PLAIN, **overrides} for name, overrides in OPT_IN_COMPONENTS.items()},
+    **{f"full+{name}": dict(overrides) for name, overrides in OPT_IN_COMPONENTS.items()},
+    "plain-retrieval": {**PLAIN, **COMPONENTS["retrieval"]},  # the one component plain has on: dropped from it
+}
+
 
 class StudyBudget(BaseModel):
     """Caps over the whole study (sum over its runs in the store); a run is not started once one is reached."""
@@ -156,9 +170,11 @@ class StudySpec(BaseModel):
             return {**PLAIN, "review_reflections": int(match.group(1))}
         if variant in COMPONENT_PRESETS:
             return dict(COMPONENT_PRESETS[variant])
+        if variant in OPT_IN_PRESETS:
+            return dict(OPT_IN_PRESETS[variant])
         if variant.startswith(("plain+", "full-")):
             base, component = ("plain", variant[6:]) if variant.startswith("plain+") else ("full", variant[5:])
-            valid = PLAIN_COMPONENTS if base == "plain" else tuple(COMPONENTS)
+            valid = (*PLAIN_COMPONENTS, *OPT_IN_COMPONENTS) if base == "plain" else tuple(COMPONENTS)
             raise ConfigError(
                 f"unknown component {component!r} in variant {variant!r}",
                 hint=f"{base}{'+' if base == 'plain' else '-'}C takes C = {', '.join(valid)}",
@@ -166,8 +182,8 @@ class StudySpec(BaseModel):
         raise ConfigError(
             f"unknown variant {variant!r} in the study's variants",
             hint=f"valid: {', '.join(self.variant_names())}, reflect-R (R = 0..5), plain+C"
-            f" (C = {', '.join(PLAIN_COMPONENTS)}), full-C (C = {', '.join(COMPONENTS)}),"
-            f" or define [presets.{variant}]",
+            f" (C = {', '.join((*PLAIN_COMPONENTS, *OPT_IN_COMPONENTS))}), full-C (C = {', '.join(COMPONENTS)}),"
+            f" full+C (C = {', '.join(OPT_IN_COMPONENTS)}), plain-retrieval, or define [presets.{variant}]",
         )
 
     def variant_names(self) -> list[str]:
