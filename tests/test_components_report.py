@@ -141,8 +141,8 @@ def test_the_components_study_runs_on_the_loopback_stub_and_reports_the_componen
         study.write_text(text)
         db = str(tmp_path / "study.sqlite")
         env = study_env(tmp_path, tmp_path / "llm-cache", "live", chosen_sandbox())
-        ran = run_cli("study", "run", str(study), "--db", db, "--runs-dir", str(tmp_path / "runs"), env=env,
-                      timeout=1800)  # fmt: skip
+        ran = run_cli("study", "run", str(study), "--db", db, "--runs-dir", str(tmp_path / "runs"),
+                      "--concurrency", "2", env=env, timeout=1800)  # fmt: skip
         assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]
         assert "3 of 3 cells completed, 0 failed" in ran.stdout, ran.stdout[-3000:]
         out = tmp_path / "report"
