@@ -24,7 +24,7 @@ from scientist.errors import ConfigError
 CONFIG_FILE_NAME = "scientist.toml"
 DEFAULT_MODEL = "local/smollm2-135m"
 LLMMode = Literal["live", "record", "replay"]
-NoveltyPolicy = Literal["filter", "revise", "keep", "off"]
+NoveltyPolicy = Literal["filter", "revise", "keep", "require", "off"]
 NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
@@ -204,7 +204,8 @@ class Settings(BaseSettings):
     )
     novelty_policy: NoveltyPolicy = Field(
         "filter",
-        description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; off: no check",
+        description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; require: filter,"
+        " and stop the run when novelty cannot be checked (empty index, no source answered); off: no check",
     )
     retrieval: Literal["on", "off"] = Field(
         "on",

@@ -378,3 +378,29 @@ def test_a_section_the_model_cannot_write_is_marked_and_the_rest_still_written(
     assert failed.payload["section"] == "method" and "cut off at the token limit" in failed.payload["error"]
     draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
     assert draft["method"].startswith("[The writer gave no usable text")
+
+
+def test_an_unchecked_novelty_is_said_in_the_related_work_prompt_and_paper(tmp_path: Path, stub: OpenAIStub) -> None:
+    from scientist.stages.writing import UNCHECKED_GUIDANCE, UNCHECKED_NOTICE
+
+    def related_prompt() -> str:
+        request = next(r for r in stub.requests if section_of(r) == ("draft", "related_work"))
+        return str(request["messages"][-1]["content"])
+
+    stub.responder = Writer()
+    ctx = context(tmp_path, stub, write_reflections=0)
+    checked = {**IDEA, "related_work": [], "novelty": {"novel": True, "decided_by": "no_evidence"}}
+    write_paper(ctx, checked, records(ctx), None)
+    assert UNCHECKED_GUIDANCE not in related_prompt()  # a checked idea: the prompt is today's, byte for byte
+    assert UNCHECKED_NOTICE not in (ctx.run_dir / "paper" / "paper.md").read_text()
+
+    stub.requests.clear()
+    ctx = context(tmp_path / "unchecked", stub, write_reflections=0)
+    unchecked = {**IDEA, "related_work": [], "novelty": {"novel": False, "decided_by": "unchecked", "unchecked": True}}
+    write_paper(ctx, unchecked, records(ctx), None)
+    assert UNCHECKED_GUIDANCE in related_prompt()
+    others = [r for r in stub.requests if section_of(r)[1] != "related_work"]
+    assert others and all(UNCHECKED_GUIDANCE not in r["messages"][-1]["content"] for r in others)
+    draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
+    assert draft["related_work"].startswith(UNCHECKED_NOTICE)
+    assert UNCHECKED_NOTICE in (ctx.run_dir / "paper" / "paper.md").read_text()

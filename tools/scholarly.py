@@ -14,6 +14,7 @@ Nothing here is used by a default run: the ideation path keeps `Literature` (arX
 
 from __future__ import annotations
 
+import abc
 import email.utils
 import logging
 import os
@@ -296,7 +297,7 @@ class _Transient(Exception):
         self.wait_s = wait_s
 
 
-class JsonSource:
+class JsonSource(abc.ABC):
     """A JSON HTTP API: rate limited, retried (tenacity) within a deadline, cached on disk by path and query.
 
     Subclasses set `name`, `default_url`, `min_interval_s`, and implement `requests_for` (the URLs of one search,
@@ -340,15 +341,17 @@ class JsonSource:
         self._session: Any = None
 
     # -- to implement -----------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def requests_for(self, query: str, max_results: int, since: int | None) -> Iterable[tuple[str, dict[str, str]]]:
-        raise NotImplementedError
+        """The (path, params) of each page of one search, in order (a source stops asking when `parse` says so)."""
 
+    @abc.abstractmethod
     def parse(self, data: Any) -> tuple[list[Record], bool]:
         """(records of one page, whether more pages exist)."""
-        raise NotImplementedError
 
     def on_response(self, headers: Mapping[str, str]) -> None:
         """Hook: a source that advertises its limits in headers adapts `min_interval_s` (Crossref does)."""
+        return None  # by default a source keeps its configured interval
 
     # -- the search -------------------------------------------------------------------------------------------
     def search(self, query: str, max_results: int, since: int | None = None) -> list[Record]:

@@ -43,6 +43,21 @@ GUIDANCE = {
     "evidence supports the hypothesis (one paragraph).",
     "conclusion": "the conclusion and the limitations of this small study (one paragraph).",
 }
+# Only for an idea whose novelty was unchecked (empty index, no source answered): the recorded prompts never see it.
+UNCHECKED_GUIDANCE = (
+    "the novelty of this work could not be checked: no paper index or literature search was available, so no "
+    "papers are listed. Say plainly that related work was not searched, name the research area without citing "
+    "(one paragraph)."
+)
+UNCHECKED_NOTICE = (
+    "Note from the harness: the novelty of this idea was not checked against published work (the paper index was "
+    "empty and no literature source answered), so this paper cites no related work."
+)
+
+
+def _unchecked(idea: dict[str, Any]) -> bool:
+    novelty = idea.get("novelty")
+    return isinstance(novelty, dict) and novelty.get("unchecked") is True
 
 
 @cache
@@ -79,6 +94,7 @@ class _Writer:
         feedback: str | None,
     ) -> None:
         self.ctx = ctx
+        self.unchecked = _unchecked(idea)
         self.feedback = (feedback or "").strip() or None
         self.failed: list[str] = []
         self.removed_numbers: list[dict[str, str]] = []
@@ -127,7 +143,7 @@ class _Writer:
             **self.base,
             "section": section,
             "section_title": SECTION_TITLES[section],
-            "guidance": GUIDANCE[section],
+            "guidance": UNCHECKED_GUIDANCE if self.unchecked and section == "related_work" else GUIDANCE[section],
             "previous": {name: _short(text, self.limits.previous_chars) for name, text in previous.items()},
         }
         schema = section_schema(self.limits.section_chars, titled=section == "abstract")
@@ -187,6 +203,8 @@ def draft_sections(
         checked = check_citations(text, known)
         removed += [{"section": section, "key": key} for key in checked.removed]
         sections[section] = writer.redact(section, checked.text)
+        if section == "related_work" and writer.unchecked:  # harness-owned: the paper says so whatever the model wrote
+            sections[section] = f"{UNCHECKED_NOTICE} {sections[section]}".strip()
     for item in removed:  # (a field named "key" would be redacted)
         ctx.audit.append("citation_removed", "pipeline", {"section": item["section"], "citation": item["key"]})
     return PaperDraft(title=title, **sections), removed, writer
