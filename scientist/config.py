@@ -213,6 +213,12 @@ class Settings(BaseSettings):
         " the writer (related work and references from the novelty check). off: neither, while the novelty check"
         " (novelty_policy) still searches and judges; a study can switch the two apart",
     )
+    citation_check: Literal["off", "on"] = Field(
+        "off",
+        description="on: before the paper is written, re-check each reference against a scholarly source (Crossref"
+        " by DOI, else the $SCIENTIST_LITERATURE_SOURCES order by title): title, authors and year; each outcome"
+        " (verified, mismatch, unverified when no source answers) is audited as citation_check. off: no check",
+    )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
     novelty_duplicate_threshold: float = Field(

@@ -38,14 +38,25 @@ def test_a_study_report_counts_runs_whose_novelty_was_unchecked(tmp_path: Path) 
         for position, (run_id, folder) in enumerate(folders.items()):
             session.add(
                 Run(
-                    id=run_id, topic="t", template="reward_misspec", model="m", status="completed", created_at=NOW,
-                    updated_at=NOW, imported_at=NOW, run_dir=str(folder), cell_id=cell.id, sample_index=position,
+                    id=run_id,
+                    topic="t",
+                    template="reward_misspec",
+                    model="m",
+                    status="completed",
+                    created_at=NOW,
+                    updated_at=NOW,
+                    imported_at=NOW,
+                    run_dir=str(folder),
+                    cell_id=cell.id,
+                    sample_index=position,
                 )
             )
         session.commit()
     report = build_report(store, "offline", score="self")
     assert report.novelty_unchecked == 2
     assert {run.run_id: run.novelty_unchecked for run in report.runs} == {
-        "r-offline": True, "r-checked": False, "r-mixed": True,
+        "r-offline": True,
+        "r-checked": False,
+        "r-mixed": True,
     }
     assert "- note: 2 run(s) went on with novelty unchecked" in markdown(report)

@@ -170,6 +170,7 @@ def _metadata(paper: Paper) -> dict[str, str | int]:
         "url": paper.url,
         "version": paper.version,
         "source": paper.source,
+        "doi": paper.doi,  # absent in indexes built before the field existed: read back as None
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -189,6 +190,7 @@ def _paper(paper_id: str, document: str | None, metadata: dict[str, Any] | None)
         updated=_datetime(meta.get("updated")),
         url=meta.get("url"),
         source=meta.get("source", "arxiv"),
+        doi=meta.get("doi") or None,
     )
 
 

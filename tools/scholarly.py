@@ -44,6 +44,7 @@ from scientist.tools.literature import (
     normalize_id,
     parse_arxiv_id,
 )
+from scientist.tools.literature import normalize_doi as normalize_doi  # re-exported: the sources import it here
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,6 @@ class SourceConfigError(ConfigError):
 
 
 # -- identifiers and de-duplication ---------------------------------------------------------------------------------
-def normalize_doi(value: str | None) -> str | None:
-    """'https://doi.org/10.1/ABC' → '10.1/abc' (DOIs are case-insensitive); None for anything that is no DOI."""
-    if not value:
-        return None
-    doi = value.strip()
-    doi = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", "", doi, flags=re.IGNORECASE).strip().lower()
-    return doi if doi.startswith("10.") and "/" in doi else None
-
-
 def normalize_title(title: str) -> str:
     """A title reduced to lowercase letters and digits separated by single blanks (accents, case, punctuation
     and LaTeX braces differ between sources for the same paper)."""
@@ -155,6 +147,7 @@ def make_record(
         published=published,
         url=url,
         source=source,
+        doi=doi,
     )
     return Record(paper=paper, doi=doi, arxiv_id=arxiv_id, sources=[source])
 
@@ -186,6 +179,8 @@ def _combine(kept: Record, other: Record) -> Record:
         updates["authors"] = extra.authors
     if paper.published is None and extra.published is not None:
         updates["published"] = extra.published
+    if paper.doi is None and (extra.doi or other.doi):
+        updates["doi"] = extra.doi or other.doi
     if arxiv_id and paper.id != arxiv_id and kept.arxiv_id is None:
         updates["id"] = arxiv_id  # the arXiv id is the index key whenever one is known
         updates["url"] = paper.url or f"https://arxiv.org/abs/{arxiv_id}"

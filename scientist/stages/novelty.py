@@ -95,17 +95,18 @@ def _related_work(index: PaperIndex, verdict: NoveltyVerdict, limit: int) -> lis
     for scored in chosen:
         paper = details.get(scored.id)
         authors = paper.authors if paper is not None else []
-        related.append(
-            {
-                "id": scored.id,
-                "title": scored.title,
-                "score": round(scored.score, 3),
-                "url": scored.url,
-                "authors": authors,
-                "year": paper.published.year if paper is not None and paper.published else None,
-                "source": paper.source if paper is not None else "arxiv",
-            }
-        )
+        entry = {
+            "id": scored.id,
+            "title": scored.title,
+            "score": round(scored.score, 3),
+            "url": scored.url,
+            "authors": authors,
+            "year": paper.published.year if paper is not None and paper.published else None,
+            "source": paper.source if paper is not None else "arxiv",
+        }
+        if paper is not None and paper.doi:  # only then: entries of papers without a DOI stay as they were
+            entry["doi"] = paper.doi
+        related.append(entry)
     return related
 
 

@@ -21,6 +21,7 @@ from scientist.monitors.paperscan import redact_untraceable, traceable_values
 from scientist.profiles import TITLE_CHARS
 from scientist.prompts import render
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
+from scientist.stages.citing import checked_references, retrieved_ids
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
@@ -309,9 +310,15 @@ def write_paper(
     records: list[dict[str, Any]],
     figure: str | None,
     feedback: str | None = None,
+    novelty: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Draft, render and compile the paper; returns (and saves as paper.json) paths relative to the run."""
-    references = references_from_related(idea.get("related_work") or [])
+    """Draft, render and compile the paper; returns (and saves as paper.json) paths relative to the run.
+
+    `novelty` (the novelty node's records): a related paper none of its searches retrieved is dropped and audited;
+    None (a paper written outside a pipeline run) takes the idea's related work as it is."""
+    references, checks = checked_references(
+        ctx, references_from_related(idea.get("related_work") or []), retrieved_ids(novelty)
+    )
     draft, removed, writer = draft_sections(ctx, idea, records, references, feedback)
     paper = _Paper(ctx, records, figure, references)
     result, fix_rounds = _compile(ctx, paper, draft, writer)
@@ -335,6 +342,7 @@ def write_paper(
         "figure": "results.png" if paper.figures else None,
         "references": [ref.key for ref in references],
         "removed_citations": removed,
+        **({"citation_checks": checks} if checks is not None else {}),
         "removed_numbers": writer.removed_numbers,
         "failed_sections": writer.failed,
         "operator_feedback": writer.feedback,
