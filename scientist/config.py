@@ -219,6 +219,12 @@ class Settings(BaseSettings):
         " by DOI, else the $SCIENTIST_LITERATURE_SOURCES order by title): title, authors and year; each outcome"
         " (verified, mismatch, unverified when no source answers) is audited as citation_check. off: no check",
     )
+    fulltext_quotes: Literal["off", "on"] = Field(
+        "off",
+        description="on: each related paper of a kept idea carries the passage of its full text nearest to the idea"
+        " (from the <collection>-chunks collection `scientist index build --fulltext` fills; none when it has no"
+        " passages of that paper), for the novelty record and the related work. Not shown to the model",
+    )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")
     novelty_duplicate_threshold: float = Field(

@@ -403,6 +403,23 @@ class PaperIndex:
             for paper_id, document, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
         ]
 
+    def query_where(
+        self, vector: np.ndarray[Any, np.dtype[np.float32]], k: int, where: dict[str, Any]
+    ) -> list[tuple[str, str, dict[str, Any], float]]:
+        """(id, document, metadata, cosine distance) of the k entries nearest to `vector` among those whose
+        metadata matches `where` (chromadb's filter), best first; [] when none match."""
+        self._check_k(k)
+        with self._guard("query"):
+            found = self.collection.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            )
+        ids, documents = found["ids"][0], (found["documents"] or [[]])[0]
+        metadatas, distances = (found["metadatas"] or [[]])[0], (found["distances"] or [[]])[0]
+        return [
+            (entry_id, document or "", dict(meta or {}), float(distance))
+            for entry_id, document, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
+        ]
+
     def get(self, ids: Sequence[str]) -> list[Paper]:
         if not ids:
             return []

@@ -100,6 +100,7 @@ class Record(BaseModel):
     doi: str | None = None
     arxiv_id: str | None = None
     sources: list[str] = Field(default_factory=list)
+    pdf_url: str | None = Field(default=None, description="an open-access PDF the source links (full-text chunks)")
 
     def identity_keys(self) -> list[str]:
         keys = [f"doi:{self.doi}"] if self.doi else []
@@ -189,6 +190,7 @@ def _combine(kept: Record, other: Record) -> Record:
         doi=kept.doi or other.doi,
         arxiv_id=arxiv_id,
         sources=[*kept.sources, *(name for name in other.sources if name not in kept.sources)],
+        pdf_url=kept.pdf_url or other.pdf_url,
     )
 
 

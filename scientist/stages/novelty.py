@@ -110,6 +110,20 @@ def _related_work(index: PaperIndex, verdict: NoveltyVerdict, limit: int) -> lis
     return related
 
 
+def _quote_passages(index: PaperIndex, idea: dict[str, Any]) -> None:
+    """Each related paper's full-text passage nearest to the idea, where `index build --fulltext` chunked it."""
+    from scientist.tools.fulltext import ChunkIndex
+
+    chunks = ChunkIndex(index)
+    if chunks.index.count() == 0:
+        return
+    text = " ".join(str(idea.get(field) or "") for field in ("title", "hypothesis", "experiment_plan")).strip()
+    for entry in idea.get("related_work") or []:
+        found = chunks.best_passage(str(entry["id"]), text[:2000])
+        if found is not None:
+            entry["passage"], entry["passage_score"] = found[0], round(found[1], 3)
+
+
 def _require_checked(ctx: RunContext, verdicts: list[NoveltyVerdict]) -> None:
     """`novelty_policy = "require"`: stop (before any further model call) when a verdict could not be checked.
 
@@ -237,4 +251,6 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
             idea["novelty"]["unchecked"] = True
         if ctx.settings.retrieval == "on":  # off: the writer gets no related papers (the gate still judged)
             idea["related_work"] = _related_work(index, verdict, ctx.gateway.limits_for("writeup").references)
+            if ctx.settings.fulltext_quotes == "on":
+                _quote_passages(index, idea)
     return {"novelty": records, "candidates": candidates}
