@@ -28,6 +28,7 @@ class Reference(BaseModel):
     year: int | str | None = None
     url: str = ""
     arxiv_id: str | None = None
+    doi: str | None = None
 
 
 def bib_key(paper_id: str) -> str:
@@ -55,6 +56,7 @@ def references_from_related(related: Iterable[Mapping[str, Any]]) -> list[Refere
                 year=paper.get("year"),
                 url=str(paper.get("url") or ""),
                 arxiv_id=str(paper["id"]) if arxiv else None,
+                doi=str(paper["doi"]) if paper.get("doi") else None,
             )
         )
     return out
@@ -77,6 +79,8 @@ def to_bibtex(references: Sequence[Reference]) -> str:
         if ref.arxiv_id:
             fields += [("eprint", _bib_field(ref.arxiv_id)), ("archivePrefix", "arXiv")]
             fields.append(("howpublished", f"arXiv:{_bib_field(ref.arxiv_id)}"))
+        if ref.doi and re.fullmatch(r"10\.[0-9]{4,9}/[A-Za-z0-9._;()/:-]+", ref.doi):
+            fields.append(("doi", ref.doi))
         if ref.url and re.fullmatch(r"https?://[A-Za-z0-9._~:/?=&+-]+", ref.url):
             fields.append(("url", ref.url.replace("%", "")))
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)

@@ -136,7 +136,10 @@ def _finish(info: Any, run_dir: Path) -> None:
     if notice:
         console.print(f"[yellow]{notice}[/]", highlight=False, soft_wrap=True)
     from scientist.stages.bestofn import summary_lines
+    from scientist.stages.novelty import unchecked_summary
 
+    if unchecked := unchecked_summary(run_dir):
+        console.print(f"[yellow]{unchecked}[/]", highlight=False, soft_wrap=True, markup=False)
     for line in summary_lines(run_dir):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     review_path = run_dir / "review.json"

@@ -24,7 +24,7 @@ from scientist.errors import ConfigError
 CONFIG_FILE_NAME = "scientist.toml"
 DEFAULT_MODEL = "local/smollm2-135m"
 LLMMode = Literal["live", "record", "replay"]
-NoveltyPolicy = Literal["filter", "revise", "keep", "off"]
+NoveltyPolicy = Literal["filter", "revise", "keep", "require", "off"]
 NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
@@ -216,13 +216,26 @@ class Settings(BaseSettings):
     )
     novelty_policy: NoveltyPolicy = Field(
         "filter",
-        description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; off: no check",
+        description="Ideas judged not novel: filter (drop), revise (re-ideate with feedback), keep; require: filter,"
+        " and stop the run when novelty cannot be checked (empty index, no source answered); off: no check",
     )
     retrieval: Literal["on", "off"] = Field(
         "on",
         description="Related papers from the index as context: in the ideation prompts (the nearest papers) and for"
         " the writer (related work and references from the novelty check). off: neither, while the novelty check"
         " (novelty_policy) still searches and judges; a study can switch the two apart",
+    )
+    citation_check: Literal["off", "on"] = Field(
+        "off",
+        description="on: before the paper is written, re-check each reference against a scholarly source (Crossref"
+        " by DOI, else the $SCIENTIST_LITERATURE_SOURCES order by title): title, authors and year; each outcome"
+        " (verified, mismatch, unverified when no source answers) is audited as citation_check. off: no check",
+    )
+    fulltext_quotes: Literal["off", "on"] = Field(
+        "off",
+        description="on: each related paper of a kept idea carries the passage of its full text nearest to the idea"
+        " (from the <collection>-chunks collection `scientist index build --fulltext` fills; none when it has no"
+        " passages of that paper), for the novelty record and the related work. Not shown to the model",
     )
     novelty_rounds: int = Field(1, ge=0, le=5, description="Rounds of model-proposed arXiv searches per idea")
     novelty_k: int = Field(5, ge=1, le=20, description="Nearest papers the novelty judgement rests on")

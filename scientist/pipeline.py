@@ -78,7 +78,12 @@ def _write(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.drafts import write_best_draft
 
     paper = write_best_draft(
-        ctx, state["selected"], state["experiments"], state.get("figure"), feedback=state.get("write_feedback")
+        ctx,
+        state["selected"],
+        state["experiments"],
+        state.get("figure"),
+        feedback=state.get("write_feedback"),
+        novelty=state.get("novelty"),
     )
     check_paper(ctx, paper, state["experiments"])
     return {"paper": paper}

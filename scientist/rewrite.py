@@ -59,7 +59,10 @@ def rewrite_paper(
         # No bound graph: a finding that needs a human stops this command (MonitorStopError); the checkpoint stays.
         try:
             context.gateway.warm_up()
-            paper = write_paper(context, state["selected"], state["experiments"], state.get("figure"), feedback)
+            paper = write_paper(
+                context, state["selected"], state["experiments"], state.get("figure"), feedback,
+                novelty=state.get("novelty"),
+            )  # fmt: skip
             check_paper(context, paper, state["experiments"])
         except BaseException as err:
             context.audit.append("node_error", "pipeline", {"node": "write", "error": f"{type(err).__name__}: {err}"})

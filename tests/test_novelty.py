@@ -205,11 +205,33 @@ def test_a_model_that_proposes_nothing_still_gets_one_search(
     assert repeat.searches[0].cached and not repeat.fresh_search  # the same check again costs no arXiv request
 
 
-def test_nothing_to_compare_with_is_unrefuted_not_established(llm: OpenAIStub, tmp_path: Path) -> None:
+def test_an_empty_index_without_search_is_unchecked_not_novel(llm: OpenAIStub, tmp_path: Path) -> None:
     empty = PaperIndex(tmp_path / "empty-index", collection="empty")
     verdict = judge_novelty(gateway(llm, tmp_path), COIN_IDEA, empty, None, rounds=2, k=5)
-    assert (verdict.novel, verdict.decided_by, verdict.offline, verdict.top_k) == (True, "no_evidence", True, [])
-    assert "not established" in verdict.reasoning and llm.requests == []
+    assert (verdict.novel, verdict.decided_by, verdict.label, verdict.top_k) == (False, "unchecked", "unchecked", [])
+    assert verdict.unchecked and verdict.offline and "not checked" in verdict.reasoning and llm.requests == []
+
+
+@pytest.mark.slow  # the query proposal goes through the gateway (imports litellm)
+def test_an_empty_index_with_no_source_reachable_is_unchecked(llm: OpenAIStub, tmp_path: Path) -> None:
+    empty = PaperIndex(tmp_path / "empty-index", collection="empty")
+    llm.replies = [reply({"queries": ["coin respawn reward hacking"]})]
+    offline = literature(closed_port_url(), tmp_path)
+    verdict = judge_novelty(gateway(llm, tmp_path), COIN_IDEA, empty, offline, rounds=1, k=5)
+    assert [record.offline for record in verdict.searches] == [True]
+    assert (verdict.novel, verdict.label) == (False, "unchecked") and len(llm.requests) == 1  # no decide call
+
+
+@pytest.mark.slow
+def test_a_search_that_answered_nothing_is_unrefuted_not_unchecked(
+    llm: OpenAIStub, arxiv: ArxivStub, tmp_path: Path
+) -> None:
+    empty = PaperIndex(tmp_path / "empty-index", collection="empty")
+    arxiv.default_pages = False  # arXiv answers, with no paper
+    llm.replies = [reply({"queries": ["coin respawn reward hacking"]})]
+    verdict = judge_novelty(gateway(llm, tmp_path), COIN_IDEA, empty, literature(arxiv.base_url, tmp_path), rounds=1)
+    assert (verdict.novel, verdict.decided_by, verdict.label) == (True, "no_evidence", "novel")
+    assert "not established" in verdict.reasoning and verdict.fresh_search
 
 
 def test_an_idea_without_text_is_refused(llm: OpenAIStub, tmp_path: Path) -> None:
@@ -252,6 +274,11 @@ def test_policies_filter_revise_or_keep_not_novel_ideas() -> None:
     assert revised.to_revise == [ideas[1]] and set(revised.feedback) == {1}
     assert "Coin camping (arXiv 0000.00001, similarity 0.80)" in revised.feedback[1]
     assert triage(ideas, verdicts, "keep").kept == ideas
+    required = triage(ideas, verdicts, "require")  # require filters like filter (it stops earlier on unchecked)
+    assert (required.kept, required.rejected) == ([ideas[0]], [ideas[1]])
+    unchecked = _verdict(False, []).model_copy(update={"decided_by": "unchecked", "top_k": []})
+    for policy in ("filter", "revise", "keep", "require"):  # not refuted: never filtered or sent back
+        assert triage(ideas[:1], [unchecked], policy).kept == ideas[:1]  # type: ignore[arg-type]
     assert len(revision_feedback(verdicts[1])) <= 600
 
 

@@ -21,9 +21,11 @@ from scientist.context import RunContext
 from scientist.llm import LLMGateway
 from scientist.reviews.form import EnsembleReview, ReviewForm
 from scientist.sandbox import get_sandbox
-from scientist.stages.novelty import NoveltyExhaustedError, check_novelty
+from scientist.stages.novelty import NoveltyExhaustedError, NoveltyUncheckedError, check_novelty, unchecked_summary
+from scientist.stages.papers import paper_index
 from scientist.stages.review import review_run_paper
 from scientist.template import load_template
+from scientist.tools.index import load_papers
 from tests.conftest import SYNTHETIC_CORPUS
 from tests.openai_stub import OpenAIStub, ScriptedReply
 from tests.openai_stub import serve as serve_openai
@@ -210,6 +212,44 @@ def test_off_skips_the_check_and_keeps_every_idea(llm: OpenAIStub, tmp_path: Pat
     assert ctx.audit.find(kind="novelty_skipped")[0].payload == {"ideas": 2, "policy": "off"}
 
 
+def test_offline_with_an_empty_index_the_idea_goes_on_unchecked_and_the_run_says_so(
+    llm: OpenAIStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIENTIST_SEED_CORPUS", "")  # a fresh install: nothing indexed, arXiv unreachable
+    llm.replies = [queries("lava shortcut reward noise")]
+    ctx = context(llm, tmp_path, novelty_policy="filter")
+    outcome = check_novelty(ctx, "reward hacking", [FRESH])
+    (record,) = outcome["novelty"]
+    assert (record["novelty"], record["decided_by"], record["outcome"]) == ("unchecked", "unchecked", "kept")
+    (kept,) = outcome["candidates"]
+    assert kept["novelty"]["unchecked"] is True and kept["novelty"]["novel"] is False and kept["related_work"] == []
+    assert ctx.audit.find(kind="novelty_verdict")[0].payload["verdict"] == "unchecked"
+    assert prompts(ctx) == ["novelty_queries"]  # nothing to decide on: no novelty_decide call
+    assert unchecked_summary(ctx.run_dir) is None  # novelty.json is written by the pipeline node
+    (ctx.run_dir / "novelty.json").write_text(json.dumps(outcome["novelty"]), encoding="utf-8")
+    line = unchecked_summary(ctx.run_dir)
+    assert line is not None and line.startswith("novelty unchecked") and "scientist index build" in line
+
+
+def test_require_stops_a_run_that_cannot_check_novelty_and_judges_again_once_the_index_is_built(
+    llm: OpenAIStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCIENTIST_SEED_CORPUS", "")
+    llm.replies = [queries("lava shortcut reward noise")]
+    ctx = context(llm, tmp_path, novelty_policy="require")
+    with pytest.raises(NoveltyUncheckedError) as stopped:
+        check_novelty(ctx, "reward hacking", [FRESH])
+    assert "\n" not in str(stopped.value) and 'novelty_policy = "require"' in stopped.value.message
+    assert stopped.value.hint is not None and "scientist resume test-run" in stopped.value.hint
+    assert ctx.audit.find(kind="novelty_unchecked_stop")[0].payload == {"ideas": [1], "index_papers": 0}
+
+    paper_index(ctx).upsert(load_papers(SYNTHETIC_CORPUS))  # what `scientist index build` does
+    llm.replies = [queries("lava shortcut reward noise"), decision(True, ["synthetic-034"])]
+    outcome = check_novelty(ctx, "reward hacking", [FRESH])
+    assert [(r["novelty"], r["outcome"]) for r in outcome["novelty"]] == [("novel", "kept")]
+    assert "unchecked" not in outcome["candidates"][0]["novelty"]
+
+
 REVIEW = {
     "summary": "A small gridworld study.",
     "strengths": ["clear"],
@@ -238,9 +278,7 @@ META = {
 }
 
 
-def test_review_node_uses_the_configured_ensemble_reflections_and_meta_review(
-    llm: OpenAIStub, tmp_path: Path
-) -> None:
+def test_review_node_uses_the_configured_ensemble_reflections_and_meta_review(llm: OpenAIStub, tmp_path: Path) -> None:
     changed = {**REVIEW, "overall": 5}
     llm.replies = [reply(REVIEW), reply(changed), reply(REVIEW), reply(REVIEW), reply(META)]
     ctx = context(llm, tmp_path, review_ensemble=2, review_reflections=1, seed=7)

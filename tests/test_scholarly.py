@@ -17,6 +17,7 @@ from scientist.tools.literature import Literature, Paper
 from scientist.tools.openalex import OpenAlex, reconstruct_abstract
 from scientist.tools.scholarly import (
     ArxivSource,
+    JsonSource,
     Record,
     SourceConfigError,
     SourceError,
@@ -379,3 +380,14 @@ def test_an_unreachable_source_does_not_quote_its_key(tmp_path: Path, monkeypatc
     with pytest.raises(SourceUnavailableError, match="unreachable") as caught:
         OpenAlex.from_env(base_url=dead, cache_dir=tmp_path / "o", **FAST).search("reward", 1)
     assert "oa-secret-key" not in caught.value.message and "api_key=***" in caught.value.message
+
+
+def test_a_json_source_must_implement_its_requests_and_parser(tmp_path: Path) -> None:
+    class Half(JsonSource):  # parse() forgotten: refused when built, not on the first search
+        name = "half"
+
+        def requests_for(self, query: str, max_results: int, since: int | None) -> list[tuple[str, dict[str, str]]]:
+            return [("/works", {"q": query})]
+
+    with pytest.raises(TypeError, match="parse"):
+        Half(cache_dir=tmp_path)  # type: ignore[abstract]

@@ -378,3 +378,81 @@ def test_a_section_the_model_cannot_write_is_marked_and_the_rest_still_written(
     assert failed.payload["section"] == "method" and "cut off at the token limit" in failed.payload["error"]
     draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
     assert draft["method"].startswith("[The writer gave no usable text")
+
+
+def test_an_unchecked_novelty_is_said_in_the_related_work_prompt_and_paper(tmp_path: Path, stub: OpenAIStub) -> None:
+    from scientist.stages.writing import UNCHECKED_GUIDANCE, UNCHECKED_NOTICE
+
+    def related_prompt() -> str:
+        request = next(r for r in stub.requests if section_of(r) == ("draft", "related_work"))
+        return str(request["messages"][-1]["content"])
+
+    stub.responder = Writer()
+    ctx = context(tmp_path, stub, write_reflections=0)
+    checked = {**IDEA, "related_work": [], "novelty": {"novel": True, "decided_by": "no_evidence"}}
+    write_paper(ctx, checked, records(ctx), None)
+    assert UNCHECKED_GUIDANCE not in related_prompt()  # a checked idea: the prompt is today's, byte for byte
+    assert UNCHECKED_NOTICE not in (ctx.run_dir / "paper" / "paper.md").read_text()
+
+    stub.requests.clear()
+    ctx = context(tmp_path / "unchecked", stub, write_reflections=0)
+    unchecked = {**IDEA, "related_work": [], "novelty": {"novel": False, "decided_by": "unchecked", "unchecked": True}}
+    write_paper(ctx, unchecked, records(ctx), None)
+    assert UNCHECKED_GUIDANCE in related_prompt()
+    others = [r for r in stub.requests if section_of(r)[1] != "related_work"]
+    assert others and all(UNCHECKED_GUIDANCE not in r["messages"][-1]["content"] for r in others)
+    draft = json.loads((ctx.run_dir / "paper" / "draft.json").read_text())
+    assert draft["related_work"].startswith(UNCHECKED_NOTICE)
+    assert UNCHECKED_NOTICE in (ctx.run_dir / "paper" / "paper.md").read_text()
+
+
+def test_a_related_paper_no_search_retrieved_is_dropped_and_audited(tmp_path: Path, stub: OpenAIStub) -> None:
+    stub.responder = Writer()
+    ctx = context(tmp_path, stub, write_reflections=0)
+    novelty = [{"index": 0, "novelty": "novel", "top_k": [{"id": "2101.00001", "title": "x", "score": 0.5}]}]
+    paper = write_paper(ctx, IDEA, records(ctx), None, novelty=novelty)
+    assert paper["references"] == ["2101.00001"] and "citation_checks" not in paper  # citation_check is off
+    dropped = ctx.audit.find(kind="citation_dropped")
+    assert [record.payload["citation"] for record in dropped] == ["synthetic-007"]
+    bib = (ctx.run_dir / "paper" / "references.bib").read_text()
+    assert "Proxy Rewards" not in bib and "Specification Gaming" in bib
+    assert ctx.audit.find(kind="citation_check") == []
+
+
+def test_citation_check_on_audits_each_reference_against_the_sources(
+    tmp_path: Path, stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scientist.tools.scholarly import reset_breakers
+    from tests.arxiv_stub import closed_port_url
+    from tests.scholarly_stubs import JsonStub, serve_json
+
+    reset_breakers()
+    crossref = serve_json(JsonStub("crossref"))
+    server = next(crossref)
+    try:
+        monkeypatch.setenv("SCIENTIST_LITERATURE_SOURCES", "crossref,openalex")
+        monkeypatch.setenv("SCIENTIST_CROSSREF_URL", server.base_url)
+        monkeypatch.setenv("SCIENTIST_CROSSREF_MIN_INTERVAL_S", "0")
+        monkeypatch.setenv("SCIENTIST_OPENALEX_URL", closed_port_url())  # unreachable: the next source answers
+        related = [
+            {"id": "doi:10.5555/fixture.0002", "title": "Constructed Fixture: Goal Misgeneralization Under"
+             " Distribution Shift", "authors": ["Dora Sample"], "year": 2021, "doi": "10.5555/fixture.0002",
+             "source": "crossref"},
+            {"id": "doi:10.5555/fixture.0005", "title": "A Title Crossref Does Not Have For It", "authors": [],
+             "year": 2022, "doi": "10.5555/fixture.0005", "source": "crossref"},
+            RELATED[1],  # synthetic: no source knows it
+        ]
+        stub.responder = Writer()
+        ctx = context(tmp_path, stub, write_reflections=0, citation_check="on")
+        paper = write_paper(ctx, {**IDEA, "related_work": related}, records(ctx), None)
+    finally:
+        next(crossref, None)
+        reset_breakers()
+    statuses = {check["citation"]: check["status"] for check in paper["citation_checks"]}
+    assert statuses == {
+        "doi:10.5555-fixture.0002": "verified", "doi:10.5555-fixture.0005": "mismatch", "synthetic-007": "unverified",
+    }
+    audited = {record.payload["citation"]: record.payload for record in ctx.audit.find(kind="citation_check")}
+    assert {key: payload["status"] for key, payload in audited.items()} == statuses
+    assert audited["doi:10.5555-fixture.0005"]["mismatched"] == ["title"]
+    assert "doi = {10.5555/fixture.0002}" in (ctx.run_dir / "paper" / "references.bib").read_text()

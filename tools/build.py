@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,9 @@ from scientist.faults import kill_point
 from scientist.tools.index import PaperIndex
 from scientist.tools.literature import LiteratureQueryError
 from scientist.tools.scholarly import Sources, SourceUnavailableError
+
+if TYPE_CHECKING:
+    from scientist.tools.fulltext import ChunkIndex, FullTextFetcher
 
 PRESET_DIR = Path(__file__).parent / "corpus"
 PRESETS = {"ai-safety": "preset-ai-safety.txt"}
@@ -50,6 +54,8 @@ class QueryOutcome(BaseModel):
     skipped: bool = False  # finished by an earlier build with the same settings
     error: str | None = None
     sources: dict[str, int] = Field(default_factory=dict)
+    chunked: int = 0  # papers whose full text was chunked (--fulltext)
+    fulltext_failed: list[str] = Field(default_factory=list)
 
 
 class BuildReport(BaseModel):
@@ -102,12 +108,14 @@ def build_index(
     journal_dir: Path | None = None,
     on_query: Callable[[QueryOutcome], None] | None = None,
     max_failures: FailureLimit | None = None,
+    fulltext: tuple[ChunkIndex, FullTextFetcher] | None = None,
 ) -> BuildReport:
     """Search, embed and add each query's papers; a query no source can answer is reported, the others go on.
 
     `max_failures` (scientist.batch's `--max-failures`): once more queries failed than it tolerates (a count, or a
     fraction of the queries), the build stops, every finished query kept (an unreachable network should not walk a
-    whole preset)."""
+    whole preset). `fulltext` (`--fulltext`): each query's papers with an open PDF from a named source are chunked
+    into the chunk collection too (before the query is journalled; a paper chunked before is skipped)."""
     if not queries:
         raise IndexBuildError(
             "no query to build the index from", hint='give queries ("reward hacking" ...) or --preset ai-safety'
@@ -134,6 +142,9 @@ def build_index(
                     index.upsert(fresh)
                 outcome.found, outcome.added, outcome.already = len(papers), len(fresh), len(papers) - len(fresh)
                 kill_point("index-build:after-upsert")
+                if fulltext is not None:
+                    chunks = fulltext[0].add(result.records, fulltext[1])
+                    outcome.chunked, outcome.fulltext_failed = chunks.papers, chunks.failed
                 if journal is not None:
                     journal.mark(key, outcome)
         report.queries.append(outcome)

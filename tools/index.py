@@ -170,6 +170,7 @@ def _metadata(paper: Paper) -> dict[str, str | int]:
         "url": paper.url,
         "version": paper.version,
         "source": paper.source,
+        "doi": paper.doi,  # absent in indexes built before the field existed: read back as None
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -189,6 +190,7 @@ def _paper(paper_id: str, document: str | None, metadata: dict[str, Any] | None)
         updated=_datetime(meta.get("updated")),
         url=meta.get("url"),
         source=meta.get("source", "arxiv"),
+        doi=meta.get("doi") or None,
     )
 
 
@@ -399,6 +401,23 @@ class PaperIndex:
         return [
             Hit(paper=_paper(paper_id, document, dict(meta or {})), score=round(1.0 - float(distance), 6))
             for paper_id, document, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
+        ]
+
+    def query_where(
+        self, vector: np.ndarray[Any, np.dtype[np.float32]], k: int, where: dict[str, Any]
+    ) -> list[tuple[str, str, dict[str, Any], float]]:
+        """(id, document, metadata, cosine distance) of the k entries nearest to `vector` among those whose
+        metadata matches `where` (chromadb's filter), best first; [] when none match."""
+        self._check_k(k)
+        with self._guard("query"):
+            found = self.collection.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            )
+        ids, documents = found["ids"][0], (found["documents"] or [[]])[0]
+        metadatas, distances = (found["metadatas"] or [[]])[0], (found["distances"] or [[]])[0]
+        return [
+            (entry_id, document or "", dict(meta or {}), float(distance))
+            for entry_id, document, meta, distance in zip(ids, documents, metadatas, distances, strict=True)
         ]
 
     def get(self, ids: Sequence[str]) -> list[Paper]:

@@ -87,6 +87,15 @@ def normalize_id(value: str) -> str:
         return value.strip()
 
 
+def normalize_doi(value: str | None) -> str | None:
+    """'https://doi.org/10.1/ABC' → '10.1/abc' (DOIs are case-insensitive); None for anything that is no DOI."""
+    if not value:
+        return None
+    doi = value.strip()
+    doi = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", "", doi, flags=re.IGNORECASE).strip().lower()
+    return doi if doi.startswith("10.") and "/" in doi else None
+
+
 class Paper(BaseModel):
     """One paper as the index and the novelty verdict store it. `id` has no version: it is the index key."""
 
@@ -103,6 +112,7 @@ class Paper(BaseModel):
     updated: datetime | None = None
     url: str | None = None
     source: str = Field(default="arxiv", description="arxiv for arXiv records; anything else marks another origin")
+    doi: str | None = Field(default=None, description="normalised DOI (10.x/...), when a source gave one")
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +128,16 @@ class Paper(BaseModel):
         if version is not None and data.get("version") is None:
             data["version"] = version
         return data
+
+    @field_validator("doi")
+    @classmethod
+    def _normalised_doi(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        doi = normalize_doi(value)
+        if doi is None:
+            raise ValueError(f"not a DOI: {value!r} (a DOI starts with 10. and has a '/')")
+        return doi
 
     @field_validator("title")
     @classmethod

@@ -29,8 +29,13 @@ MAX_QUERY_CHARS = 100
 MAX_CITED = 3
 PROMPT_ABSTRACT_CHARS = 300
 PROMPT_PAPERS = 5
-DecidedBy = Literal["model", "similarity_guard", "fallback_threshold", "no_evidence"]
-NoveltyPolicy = Literal["filter", "revise", "keep"]
+DecidedBy = Literal["model", "similarity_guard", "fallback_threshold", "no_evidence", "unchecked"]
+NoveltyPolicy = Literal["filter", "revise", "keep", "require"]
+Label = Literal["novel", "not_novel", "unchecked"]
+UNCHECKED_REASONING = (
+    "novelty was not checked: the paper index holds no related paper and no literature search got an answer"
+    " (offline, or every source failed); build the index with `scientist index build`"
+)
 
 
 class NoveltyInputError(ScientistError):
@@ -115,8 +120,19 @@ class NoveltyVerdict(BaseModel):
     idea_title: str = ""
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def unchecked(self) -> bool:
+        """Nothing to compare with: an empty index and no search answered. Neither novel nor refuted."""
+        return self.decided_by == "unchecked"
+
+    @property
+    def label(self) -> Label:
+        return "unchecked" if self.unchecked else ("novel" if self.novel else "not_novel")
+
     @model_validator(mode="after")
     def _cited_ids_were_retrieved(self) -> NoveltyVerdict:
+        if self.unchecked and self.novel:
+            raise ValueError("an unchecked verdict cannot say novel")
         shown = {paper.id for paper in self.top_k}
         stray = [paper_id for paper_id in self.cited_ids if paper_id not in shown]
         if stray:
@@ -264,6 +280,11 @@ def _decide(
     ]
     max_similarity = max((hit.score for hit in hits), default=0.0)
     common = {"top_k": top_k, "max_similarity": max_similarity, "duplicate_threshold": duplicate_threshold, **base}
+    searched = any(record.error is None and not record.offline for record in base["searches"])
+    if not hits and not searched:  # nothing in the index and no search answered: no evidence either way
+        return NoveltyVerdict(
+            novel=False, decided_by="unchecked", reasoning=UNCHECKED_REASONING, cited_ids=[], notes=notes, **common
+        )
     if not hits:
         return NoveltyVerdict(
             novel=True,
@@ -376,7 +397,8 @@ class Triage(BaseModel):
 
 
 def triage(ideas: Sequence[dict[str, Any]], verdicts: Sequence[NoveltyVerdict], policy: NoveltyPolicy) -> Triage:
-    """Apply the policy: `filter` drops not-novel ideas, `revise` sends them back with feedback, `keep` only records.
+    """Apply the policy: `filter` (and `require`) drop not-novel ideas, `revise` sends them back with feedback, `keep`
+    only records. An unchecked idea is kept under every policy (it was not refuted; `require` stops the run first).
 
     An empty `kept` is possible and the caller's to handle (e.g. stop, or revise and judge again).
     """
@@ -384,9 +406,9 @@ def triage(ideas: Sequence[dict[str, Any]], verdicts: Sequence[NoveltyVerdict], 
         raise ValueError(f"{len(ideas)} ideas but {len(verdicts)} verdicts")
     result = Triage(kept=[], rejected=[], to_revise=[])
     for position, (idea, verdict) in enumerate(zip(ideas, verdicts, strict=True)):
-        if verdict.novel or policy == "keep":
+        if verdict.novel or verdict.unchecked or policy == "keep":  # unchecked: not refuted (require stops earlier)
             result.kept.append(idea)
-        elif policy == "filter":
+        elif policy in ("filter", "require"):
             result.rejected.append(idea)
         else:
             result.to_revise.append(idea)

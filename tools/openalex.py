@@ -133,7 +133,8 @@ class OpenAlex(JsonSource):
                 published=parse_date(work.publication_date) or parse_date(str(work.publication_year or "")),
             )
             if record is not None:
-                records.append(record)
+                pdf = next((location.pdf_url for location in locations if location.pdf_url), None)
+                records.append(record.model_copy(update={"pdf_url": pdf}) if pdf else record)
         per_page = answer.meta.per_page or len(answer.results)
         seen = (answer.meta.page or 1) * per_page
         more = bool(answer.results) and (answer.meta.count is None or seen < answer.meta.count)

@@ -14,6 +14,7 @@ Nothing here is used by a default run: the ideation path keeps `Literature` (arX
 
 from __future__ import annotations
 
+import abc
 import email.utils
 import logging
 import os
@@ -43,6 +44,7 @@ from scientist.tools.literature import (
     normalize_id,
     parse_arxiv_id,
 )
+from scientist.tools.literature import normalize_doi as normalize_doi  # re-exported: the sources import it here
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +71,6 @@ class SourceConfigError(ConfigError):
 
 
 # -- identifiers and de-duplication ---------------------------------------------------------------------------------
-def normalize_doi(value: str | None) -> str | None:
-    """'https://doi.org/10.1/ABC' → '10.1/abc' (DOIs are case-insensitive); None for anything that is no DOI."""
-    if not value:
-        return None
-    doi = value.strip()
-    doi = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", "", doi, flags=re.IGNORECASE).strip().lower()
-    return doi if doi.startswith("10.") and "/" in doi else None
-
-
 def normalize_title(title: str) -> str:
     """A title reduced to lowercase letters and digits separated by single blanks (accents, case, punctuation
     and LaTeX braces differ between sources for the same paper)."""
@@ -107,6 +100,7 @@ class Record(BaseModel):
     doi: str | None = None
     arxiv_id: str | None = None
     sources: list[str] = Field(default_factory=list)
+    pdf_url: str | None = Field(default=None, description="an open-access PDF the source links (full-text chunks)")
 
     def identity_keys(self) -> list[str]:
         keys = [f"doi:{self.doi}"] if self.doi else []
@@ -154,6 +148,7 @@ def make_record(
         published=published,
         url=url,
         source=source,
+        doi=doi,
     )
     return Record(paper=paper, doi=doi, arxiv_id=arxiv_id, sources=[source])
 
@@ -185,6 +180,8 @@ def _combine(kept: Record, other: Record) -> Record:
         updates["authors"] = extra.authors
     if paper.published is None and extra.published is not None:
         updates["published"] = extra.published
+    if paper.doi is None and (extra.doi or other.doi):
+        updates["doi"] = extra.doi or other.doi
     if arxiv_id and paper.id != arxiv_id and kept.arxiv_id is None:
         updates["id"] = arxiv_id  # the arXiv id is the index key whenever one is known
         updates["url"] = paper.url or f"https://arxiv.org/abs/{arxiv_id}"
@@ -193,6 +190,7 @@ def _combine(kept: Record, other: Record) -> Record:
         doi=kept.doi or other.doi,
         arxiv_id=arxiv_id,
         sources=[*kept.sources, *(name for name in other.sources if name not in kept.sources)],
+        pdf_url=kept.pdf_url or other.pdf_url,
     )
 
 
@@ -296,7 +294,7 @@ class _Transient(Exception):
         self.wait_s = wait_s
 
 
-class JsonSource:
+class JsonSource(abc.ABC):
     """A JSON HTTP API: rate limited, retried (tenacity) within a deadline, cached on disk by path and query.
 
     Subclasses set `name`, `default_url`, `min_interval_s`, and implement `requests_for` (the URLs of one search,
@@ -340,15 +338,17 @@ class JsonSource:
         self._session: Any = None
 
     # -- to implement -----------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def requests_for(self, query: str, max_results: int, since: int | None) -> Iterable[tuple[str, dict[str, str]]]:
-        raise NotImplementedError
+        """The (path, params) of each page of one search, in order (a source stops asking when `parse` says so)."""
 
+    @abc.abstractmethod
     def parse(self, data: Any) -> tuple[list[Record], bool]:
         """(records of one page, whether more pages exist)."""
-        raise NotImplementedError
 
     def on_response(self, headers: Mapping[str, str]) -> None:
         """Hook: a source that advertises its limits in headers adapts `min_interval_s` (Crossref does)."""
+        return None  # by default a source keeps its configured interval
 
     # -- the search -------------------------------------------------------------------------------------------
     def search(self, query: str, max_results: int, since: int | None = None) -> list[Record]:

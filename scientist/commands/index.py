@@ -93,6 +93,14 @@ def build(
     index_url: IndexUrl = None,
     collection: Collection = None,
     max_failures: MaxFailuresOption = None,
+    fulltext: Annotated[
+        str | None,
+        typer.Option(
+            "--fulltext",
+            help="Also fetch, chunk and embed the open PDFs of papers from these sources (comma-separated, e.g."
+            " arxiv,openalex) into <collection>-chunks, so a passage can be quoted; default: none",
+        ),
+    ] = None,
 ) -> None:
     """Search the sources, embed and add the papers in one command; re-running it resumes (nothing twice)."""
     from rich.console import Console
@@ -100,6 +108,7 @@ def build(
 
     from scientist.batch import FailureLimit
     from scientist.tools.build import IndexBuildError, QueryOutcome, build_index, preset_queries
+    from scientist.tools.fulltext import ChunkIndex, FullTextFetcher, fulltext_sources
     from scientist.tools.index import PaperIndex, default_index_dir
     from scientist.tools.seed import seeding
     from scientist.tools.sources import build_sources
@@ -114,6 +123,7 @@ def build(
     limit = FailureLimit.parse(max_failures)  # a bad value is refused before any request
     per_query = max_results or (70 if preset else 50)
     sources = build_sources(source)
+    fulltext_names = fulltext_sources(fulltext)  # a bad name is refused before any request
     folder = (
         None
         if index_url or (index_dir is None and os.environ.get("SCIENTIST_INDEX_URL"))
@@ -122,6 +132,7 @@ def build(
     console = Console(stderr=True)
     with seeding(folder):
         index = PaperIndex(folder, url=index_url, collection=collection)
+        chunks = (ChunkIndex(index), FullTextFetcher(fulltext_names)) if fulltext_names else None
         with Progress(
             TextColumn("[bold]index build"),
             BarColumn(),
@@ -141,6 +152,9 @@ def build(
                 else:
                     via = ", ".join(f"{name} {count}" for name, count in outcome.sources.items())
                     note = f"+{outcome.added} new of {outcome.found} ({via})"
+                    if chunks is not None:
+                        note += f", full text of {outcome.chunked}"
+                        note += f" ({len(outcome.fulltext_failed)} unreadable)" if outcome.fulltext_failed else ""
                 progress.console.print(f"{escape(outcome.query)}: {note}")  # a line per query, above the bar
                 progress.update(task, advance=1, description=escape(outcome.query[:40]))
 
@@ -153,6 +167,7 @@ def build(
                 journal_dir=folder,
                 on_query=advance,
                 max_failures=limit,
+                fulltext=chunks,
             )
     skipped = sum(1 for outcome in report.queries if outcome.skipped)
     for outcome in report.failed:

@@ -118,6 +118,7 @@ def write_best_draft(
     records: list[dict[str, Any]],
     figure: str | None,
     feedback: str | None = None,
+    novelty: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """`write_paper` once (draft_n = 1), or draft_n times and the winner by `draft_selector` as the run's paper."""
     from scientist.stages import bestofn, reviewselect
@@ -126,14 +127,14 @@ def write_best_draft(
 
     n = ctx.settings.draft_n
     if n == 1:
-        return write_paper(ctx, idea, records, figure, feedback=feedback)
+        return write_paper(ctx, idea, records, figure, feedback=feedback, novelty=novelty)
 
     def sample(index: int, seed: int) -> Sampled[dict[str, Any]]:
         folder = _candidate_dir(ctx, index)
         sub = dataclasses.replace(ctx, run_dir=folder, gateway=SeedBandGateway(ctx.gateway, index))  # type: ignore[arg-type]
         before = len(ctx.audit.records())
         ctx.progress("write", f"draft {index + 1}/{n}")
-        paper = write_paper(sub, idea, records, figure, feedback=feedback)
+        paper = write_paper(sub, idea, records, figure, feedback=feedback, novelty=novelty)
         tokens, cost = _band_spend(ctx, before, index)
         value = {"candidate": index, "dir": str(folder.relative_to(ctx.run_dir)), **paper}
         return Sampled(value=value, tokens=tokens, cost_usd=cost)

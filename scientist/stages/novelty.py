@@ -10,6 +10,7 @@ or stops with the evidence (`"stop"`). Every verdict, with its scores, queries a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scientist.errors import ScientistError
@@ -25,6 +26,16 @@ STAGE = "novelty"
 
 class NoveltyExhaustedError(ScientistError):
     """Every idea was judged not novel and the configuration says to stop."""
+
+
+class NoveltyUncheckedError(ScientistError):
+    """`novelty_policy = "require"` and novelty could not be checked (empty index, no literature source answered)."""
+
+
+UNCHECKED_NOTE = (
+    "novelty unchecked: the paper index was empty and no literature source answered, so no idea was compared with"
+    " published work; build the index with `scientist index build --preset ai-safety`"
+)
 
 
 def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature: Any) -> NoveltyVerdict:
@@ -53,6 +64,7 @@ def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature:
         {
             "idea_index": idea["index"],
             "novel": verdict.novel,
+            "verdict": verdict.label,
             "decided_by": verdict.decided_by,
             "max_similarity": verdict.max_similarity,
             "cited_ids": verdict.cited_ids,
@@ -66,7 +78,7 @@ def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature:
 def _record(idea: dict[str, Any], verdict: NoveltyVerdict, attempt: int) -> dict[str, Any]:
     return {
         "index": idea["index"],
-        "novelty": "novel" if verdict.novel else "not_novel",
+        "novelty": verdict.label,
         "attempt": attempt,
         "outcome": "pending",
         **verdict.model_dump(mode="json"),
@@ -83,18 +95,70 @@ def _related_work(index: PaperIndex, verdict: NoveltyVerdict, limit: int) -> lis
     for scored in chosen:
         paper = details.get(scored.id)
         authors = paper.authors if paper is not None else []
-        related.append(
-            {
-                "id": scored.id,
-                "title": scored.title,
-                "score": round(scored.score, 3),
-                "url": scored.url,
-                "authors": authors,
-                "year": paper.published.year if paper is not None and paper.published else None,
-                "source": paper.source if paper is not None else "arxiv",
-            }
-        )
+        entry = {
+            "id": scored.id,
+            "title": scored.title,
+            "score": round(scored.score, 3),
+            "url": scored.url,
+            "authors": authors,
+            "year": paper.published.year if paper is not None and paper.published else None,
+            "source": paper.source if paper is not None else "arxiv",
+        }
+        if paper is not None and paper.doi:  # only then: entries of papers without a DOI stay as they were
+            entry["doi"] = paper.doi
+        related.append(entry)
     return related
+
+
+def _quote_passages(index: PaperIndex, idea: dict[str, Any]) -> None:
+    """Each related paper's full-text passage nearest to the idea, where `index build --fulltext` chunked it."""
+    from scientist.tools.fulltext import ChunkIndex
+
+    chunks = ChunkIndex(index)
+    if chunks.index.count() == 0:
+        return
+    text = " ".join(str(idea.get(field) or "") for field in ("title", "hypothesis", "experiment_plan")).strip()
+    for entry in idea.get("related_work") or []:
+        found = chunks.best_passage(str(entry["id"]), text[:2000])
+        if found is not None:
+            entry["passage"], entry["passage_score"] = found[0], round(found[1], 3)
+
+
+def _require_checked(ctx: RunContext, verdicts: list[NoveltyVerdict]) -> None:
+    """`novelty_policy = "require"`: stop (before any further model call) when a verdict could not be checked.
+
+    The run ends failed at the novelty node with its checkpoint intact, so `scientist resume RUN` judges again
+    once the index is built."""
+    unchecked = [verdict for verdict in verdicts if verdict.unchecked]
+    if not unchecked:
+        return
+    ctx.audit.append(
+        "novelty_unchecked_stop",
+        STAGE,
+        {"ideas": [verdict.idea_index for verdict in unchecked], "index_papers": unchecked[0].index_papers},
+    )
+    raise NoveltyUncheckedError(
+        f"novelty could not be checked (the paper index holds {unchecked[0].index_papers} papers and no literature"
+        ' source answered) and novelty_policy = "require"',
+        hint=f"build the index (`scientist index build --preset ai-safety`, or `scientist index import FILE`), then"
+        f" `scientist resume {ctx.run_id}`",
+    )
+
+
+def unchecked_summary(run_dir: Path) -> str | None:
+    """The run summary's line when any idea's novelty was unchecked (None otherwise, or without novelty.json)."""
+    import json
+
+    try:
+        records = json.loads((run_dir / "novelty.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(records, list):
+        return None
+    count = sum(isinstance(record, dict) and record.get("novelty") == "unchecked" for record in records)
+    if not count:
+        return None
+    return f"{UNCHECKED_NOTE} ({count} of {len(records)} verdicts unchecked)"
 
 
 def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> dict[str, Any]:
@@ -121,6 +185,8 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
     attempts = settings.novelty_revisions + 1 if settings.novelty_policy == "revise" else 1
     for attempt in range(attempts):
         verdicts = [_judge(ctx, idea, index, literature) for idea in pending]
+        if settings.novelty_policy == "require":
+            _require_checked(ctx, verdicts)
         batch = [_record(idea, verdict, attempt) for idea, verdict in zip(pending, verdicts, strict=True)]
         records.extend(batch)
         for idea, verdict in zip(pending, verdicts, strict=True):
@@ -181,6 +247,10 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
             "closest": verdict.top_k[0].id if verdict.top_k else None,
             "proceeded_without_novel_idea": exhausted,
         }
+        if verdict.unchecked:  # only then: the writer is told (and the paper says) that novelty was not checked
+            idea["novelty"]["unchecked"] = True
         if ctx.settings.retrieval == "on":  # off: the writer gets no related papers (the gate still judged)
             idea["related_work"] = _related_work(index, verdict, ctx.gateway.limits_for("writeup").references)
+            if ctx.settings.fulltext_quotes == "on":
+                _quote_passages(index, idea)
     return {"novelty": records, "candidates": candidates}

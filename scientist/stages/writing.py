@@ -21,6 +21,7 @@ from scientist.monitors.paperscan import redact_untraceable, traceable_values
 from scientist.profiles import TITLE_CHARS
 from scientist.prompts import render
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
+from scientist.stages.citing import checked_references, retrieved_ids
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 PAPER_DIR = "paper"
@@ -43,6 +44,21 @@ GUIDANCE = {
     "evidence supports the hypothesis (one paragraph).",
     "conclusion": "the conclusion and the limitations of this small study (one paragraph).",
 }
+# Only for an idea whose novelty was unchecked (empty index, no source answered): the recorded prompts never see it.
+UNCHECKED_GUIDANCE = (
+    "the novelty of this work could not be checked: no paper index or literature search was available, so no "
+    "papers are listed. Say plainly that related work was not searched, name the research area without citing "
+    "(one paragraph)."
+)
+UNCHECKED_NOTICE = (
+    "Note from the harness: the novelty of this idea was not checked against published work (the paper index was "
+    "empty and no literature source answered), so this paper cites no related work."
+)
+
+
+def _unchecked(idea: dict[str, Any]) -> bool:
+    novelty = idea.get("novelty")
+    return isinstance(novelty, dict) and novelty.get("unchecked") is True
 
 
 @cache
@@ -79,6 +95,7 @@ class _Writer:
         feedback: str | None,
     ) -> None:
         self.ctx = ctx
+        self.unchecked = _unchecked(idea)
         self.feedback = (feedback or "").strip() or None
         self.failed: list[str] = []
         self.removed_numbers: list[dict[str, str]] = []
@@ -127,7 +144,7 @@ class _Writer:
             **self.base,
             "section": section,
             "section_title": SECTION_TITLES[section],
-            "guidance": GUIDANCE[section],
+            "guidance": UNCHECKED_GUIDANCE if self.unchecked and section == "related_work" else GUIDANCE[section],
             "previous": {name: _short(text, self.limits.previous_chars) for name, text in previous.items()},
         }
         schema = section_schema(self.limits.section_chars, titled=section == "abstract")
@@ -187,6 +204,8 @@ def draft_sections(
         checked = check_citations(text, known)
         removed += [{"section": section, "key": key} for key in checked.removed]
         sections[section] = writer.redact(section, checked.text)
+        if section == "related_work" and writer.unchecked:  # harness-owned: the paper says so whatever the model wrote
+            sections[section] = f"{UNCHECKED_NOTICE} {sections[section]}".strip()
     for item in removed:  # (a field named "key" would be redacted)
         ctx.audit.append("citation_removed", "pipeline", {"section": item["section"], "citation": item["key"]})
     return PaperDraft(title=title, **sections), removed, writer
@@ -291,9 +310,15 @@ def write_paper(
     records: list[dict[str, Any]],
     figure: str | None,
     feedback: str | None = None,
+    novelty: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Draft, render and compile the paper; returns (and saves as paper.json) paths relative to the run."""
-    references = references_from_related(idea.get("related_work") or [])
+    """Draft, render and compile the paper; returns (and saves as paper.json) paths relative to the run.
+
+    `novelty` (the novelty node's records): a related paper none of its searches retrieved is dropped and audited;
+    None (a paper written outside a pipeline run) takes the idea's related work as it is."""
+    references, checks = checked_references(
+        ctx, references_from_related(idea.get("related_work") or []), retrieved_ids(novelty)
+    )
     draft, removed, writer = draft_sections(ctx, idea, records, references, feedback)
     paper = _Paper(ctx, records, figure, references)
     result, fix_rounds = _compile(ctx, paper, draft, writer)
@@ -317,6 +342,7 @@ def write_paper(
         "figure": "results.png" if paper.figures else None,
         "references": [ref.key for ref in references],
         "removed_citations": removed,
+        **({"citation_checks": checks} if checks is not None else {}),
         "removed_numbers": writer.removed_numbers,
         "failed_sections": writer.failed,
         "operator_feedback": writer.feedback,

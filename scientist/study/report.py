@@ -64,6 +64,9 @@ class StoredRun(BaseModel):
     self_score: float | None = None
     judge_score: float | None = None
     judge_status: str | None = Field(default=None, description="judged | failed | no_paper; None: not judged yet")
+    novelty_unchecked: bool = Field(
+        default=False, description="an idea of the run went on with its novelty unchecked (empty index, offline)"
+    )
 
     def value(self, failed_score: float | None) -> float | None:
         """The run's number in its pool: its score, `failed_score` for a failure, None when still pending."""
@@ -220,6 +223,11 @@ class StudyReport(BaseModel):
     paired: list[PairedComparison]
     notes: list[str]
 
+    @property
+    def novelty_unchecked(self) -> int:
+        """Runs whose novelty could not be checked (counted in `notes` too)."""
+        return sum(run.novelty_unchecked for run in self.runs)
+
 
 def study_names(store: Store) -> list[str]:
     """Every study recorded in the store, by name."""
@@ -268,6 +276,7 @@ def stored_runs(
                 self_score=value,
                 judge_score=float(judged) if isinstance(judged, int | float) else None,
                 judge_status=judgement.status if judgement is not None else None,
+                novelty_unchecked=_novelty_unchecked(run.run_dir),
             )
             stored.outcome, stored.score = _outcome(stored, score)
             runs.append(stored)
@@ -285,6 +294,15 @@ def _wall_seconds(run_dir: str) -> float:
     if not (folder / "audit.jsonl").is_file():
         return 0.0
     return round(active_seconds(AuditLog(folder)), 3)
+
+
+def _novelty_unchecked(run_dir: str) -> bool:
+    """Whether the run's novelty.json holds an unchecked verdict (False when its folder is not on this machine)."""
+    from pathlib import Path
+
+    from scientist.stages.novelty import unchecked_summary
+
+    return unchecked_summary(Path(run_dir)) is not None
 
 
 def _outcome(run: StoredRun, score: ScoreKind) -> tuple[Outcome, float | None]:
@@ -544,6 +562,12 @@ def build_report(
         notes.append(f"{failed} failed run(s) are left out: {metric} has no form minimum (give --failed-score)")
     elif failed:
         notes.append(f"{failed} failed or unscored run(s) count as {failed_score:g} (failed_score)")
+    unchecked = sum(run.novelty_unchecked for run in runs)
+    if unchecked:
+        notes.append(
+            f"{unchecked} run(s) went on with novelty unchecked (empty paper index, no literature source answered):"
+            " their ideas were never compared with published work"
+        )
     contexts = {(cell.topic, cell.template, cell.model) for cell in cells}
     if len(contexts) > 1:
         notes.append(f"each variant's pool mixes {len(contexts)} topic/template/model combinations")
