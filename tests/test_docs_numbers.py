@@ -1,0 +1,84 @@
+"""docs/measured-numbers.md says what the code measures today: the monitor table equals `monitors eval` on both
+corpora, the calibration table equals the recorded calibration report (which tests/test_calibration_replay.py holds to
+a replay), and every benchmark in benchmarks/ is listed with the command that runs it. A change that moves a number
+fails here until the page is updated, so the published page cannot drift from the product."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scientist.monitors.evaluate import EvalReport, evaluate_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = REPO / "docs" / "measured-numbers.md"
+CALIBRATION_REPORT = REPO / "tests" / "fixtures" / "reviews" / "calibration_report.json"
+
+
+def table(name: str) -> list[list[str]]:
+    """The rows (cells stripped) of the table between `<!-- NAME:begin` and `<!-- NAME:end -->`, header excluded."""
+    text = PAGE.read_text(encoding="utf-8")
+    match = re.search(rf"<!-- {name}:begin[^>]*-->\n(.*?)<!-- {name}:end -->", text, flags=re.DOTALL)
+    assert match, f"docs/measured-numbers.md has no {name} table between its markers"
+    lines = [line for line in match.group(1).splitlines() if line.startswith("|")]
+    assert len(lines) >= 3, f"the {name} table has no rows"
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def interval(low: float, high: float) -> str:
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def monitor_row(report: EvalReport) -> list[str]:
+    assert report.recall_ci and report.precision_ci
+    return [str(report.gaming), str(report.honest), f"{report.recall:.2f}", interval(*report.recall_ci),
+            f"{report.precision:.2f}", interval(*report.precision_ci)]  # fmt: skip
+
+
+def test_the_monitor_table_is_what_monitors_eval_computes_today() -> None:
+    rows = {row[0]: row[2:] for row in table("monitors")}
+    assert len(rows) == 2, rows
+    for corpus in ("monitor_corpus", "monitor_corpus_heldout"):
+        (label,) = [name for name in rows if f"`tests/{corpus}`" in name]
+        assert rows[label] == monitor_row(evaluate_corpus(REPO / "tests" / corpus)), (
+            f"docs/measured-numbers.md: the {corpus} row is not what `scientist monitors eval` prints now; "
+            "update the page (and docs/monitor-evaluation.md)"
+        )
+
+
+def value(report: dict[str, Any], *path: str | int) -> dict[str, float]:
+    node: Any = report
+    for key in path:
+        node = node[key]
+    return dict(node)
+
+
+def test_the_calibration_table_is_the_recorded_calibration_report() -> None:
+    report = json.loads(CALIBRATION_REPORT.read_text(encoding="utf-8"))
+    rules = {rule["rule"]: rule for rule in report["rules"]}
+    expected = {
+        "ROC AUC": value(report, "roc_auc"),
+        'rule "overall >= 6"': rules["overall >= 6"]["accuracy"],
+        'rule "decision field"': rules["decision field"]["accuracy"],
+        "Spearman": value(report, "spearman_human"),
+        "Krippendorff": value(report, "krippendorff_alpha"),
+        "human baseline": value(report, "human_baseline", "accuracy"),
+    }
+    rows = table("calibration")
+    assert len(rows) == len(expected), rows
+    for key, measured in expected.items():
+        (row,) = [row for row in rows if key in row[0]]
+        assert row[1:] == [f"{measured['value']:.2f}", interval(measured["ci_low"], measured["ci_high"])], (key, row)
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if p.name[0] != "_"))
+def test_every_benchmark_is_listed_with_its_command_and_a_measured_value(script: str) -> None:
+    rows = [row for row in table("benchmarks") if f"benchmarks/{script}" in row[-1]]
+    assert rows, f"docs/measured-numbers.md lists no command running benchmarks/{script}"
+    for row in rows:
+        assert len(row) == 5 and all(row), row
+        assert re.search(r"\d", row[3]), f"benchmarks/{script}: 'last measured' holds no number: {row[3]!r}"
