@@ -538,7 +538,8 @@ class LLMGateway:
         assert self.audit is not None
         cap = self.settings.model_call_blob_max_bytes
         secrets = self.audit.extra_secrets
-        sent = [{"role": str(m.get("role", "")), "content": redact(str(m.get("content", "")), secrets)} for m in messages]
+        sent = [{"role": str(m.get("role", "")), "content": redact(str(m.get("content", "")), secrets)}
+                for m in messages]  # fmt: skip
         prompt = truncated(prompt_text(sent, completion.request_hash), cap)
         response = truncated(redact(completion.text, secrets), cap)
         return self.audit.put_blob(prompt), self.audit.put_blob(response)
