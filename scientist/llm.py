@@ -496,7 +496,7 @@ class LLMGateway:
         sample_index: int,
         seed: int,
         temperature: float,
-        messages: Sequence[Mapping[str, str]] = (),
+        messages: Sequence[Mapping[str, str]],
     ) -> None:
         with self._lock:
             self.spend.tokens += completion.usage.total_tokens
