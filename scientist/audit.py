@@ -16,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import errno
 import fcntl
 import hashlib
 import json
 import math
 import os
 import re
+import stat
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -53,6 +55,16 @@ HEAD_SUFFIX = ".head"  # audit.jsonl -> audit.head
 BLOBS_DIR = "blobs"
 GENESIS_HASH = "0" * 64
 REDACTED = "[REDACTED]"
+
+_MIB = 1024 * 1024
+# `verify` reads a run folder someone may have tampered with: no link followed, no FIFO or device opened for a
+# blocking read, and every read bounded (no record scientist writes comes near these; a blob is at most
+# `model_call_blob_max_bytes` or a diff, a paper or a review).
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_RECORD_BYTES = 16 * _MIB  # one line of the log
+MAX_BLOB_BYTES = 256 * _MIB  # one blob hashed by `verify`
+MAX_HEAD_BYTES = 4096
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -93,6 +105,9 @@ class VerifyReport(BaseModel):
     anchored: bool = Field(default=False, description="An anchor outside the run folder was found and checked")
     witnessed: bool = Field(default=False, description="A copy of the head kept elsewhere (the run store) matched")
     signed: bool = Field(default=False, description="Every anchor carried a valid HMAC of the audit key")
+    findings: list[str] = Field(
+        default_factory=list, description="Every problem found, in file order, one sentence each (`problem` first)"
+    )
 
 
 class Witness(BaseModel):
@@ -352,12 +367,133 @@ def blob_refs(payload: Any) -> Iterator[tuple[str, Any]]:
             yield from blob_refs(item)
 
 
-def _file_sha256(path: Path) -> str | None:
+# -- reading a folder that may be hostile ---------------------------------------------------------------------
+class _Unreadable(Exception):
+    """A name that is there but is not read: a symlink, a FIFO, a device, too large. The message completes
+    '<the file> …' in one sentence."""
+
+
+def _open_regular(name: str | Path, dir_fd: int | None = None) -> int:
+    """A blocking descriptor for regular file `name` (relative to `dir_fd` when given), opened without following
+    a link in its last component and without blocking on a FIFO. FileNotFoundError when absent."""
     try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise _Unreadable("is a symlink (not followed)") from err
+        raise _Unreadable(f"cannot be opened ({os.strerror(err.errno or 0).lower()})") from err
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _Unreadable("is not a regular file (a FIFO, socket, device or folder; not read)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_bounded(fd: int, limit: int) -> bytes:
+    """At most `limit` + 1 bytes (one more than allowed tells the caller the file is over its limit)."""
+    chunks, total = [], 0
+    while total <= limit and (chunk := os.read(fd, min(_MIB, limit + 1 - total))):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """A small regular file (the head) read whole; None when absent; _Unreadable when not a regular file or over
+    `limit` bytes."""
+    try:
+        fd = _open_regular(path)
+    except FileNotFoundError:
         return None
+    try:
+        data = _read_bounded(fd, limit)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise _Unreadable(f"is over {limit} bytes (not read)")
+    return data
+
+
+def _log_lines(path: Path) -> tuple[list[bytes], bool, bool]:
+    """(the log's lines, whether it ends with a newline, whether reading stopped at a line over MAX_RECORD_BYTES:
+    then that line, cut, is the last one). Streams the file, so a huge or sparse log costs one over-long line."""
+    fd = _open_regular(path)
+    lines: list[bytes] = []
+    pending = b""
+    try:
+        while chunk := os.read(fd, 4 * _MIB):
+            pieces = (pending + chunk).split(b"\n")
+            lines.extend(pieces[:-1])
+            pending = pieces[-1]
+            if len(pending) > MAX_RECORD_BYTES or any(len(line) > MAX_RECORD_BYTES for line in pieces[:-1]):
+                long_at = next((i for i, line in enumerate(lines) if len(line) > MAX_RECORD_BYTES), None)
+                if long_at is not None:
+                    return lines[: long_at + 1], True, True
+                return [*lines, pending[: MAX_RECORD_BYTES + 1]], True, True
+    finally:
+        os.close(fd)
+    if pending:
+        lines.append(pending)
+    return lines, not pending, False
+
+
+class _Blobs:
+    """The run's blobs folder, opened once without following a link; each blob hashed only when it is a regular
+    file within MAX_BLOB_BYTES."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.fd: int | None = None
+        self.problem: str | None = None
+        self._opened = False
+
+    def _open(self) -> None:
+        self._opened = True
+        try:
+            self.fd = os.open(self.folder, _DIR_FLAGS)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            why = "a symlink" if err.errno in (errno.ELOOP, errno.ENOTDIR) else os.strerror(err.errno or 0).lower()
+            self.problem = f"is not checked: the blobs folder {self.folder} is not a readable folder ({why})"
+
+    def digest(self, ref: str) -> tuple[str | None, str | None]:
+        """(sha256 of the blob, None), (None, None) when it is missing, or (None, why it was not read)."""
+        if not self._opened:
+            self._open()
+        if self.problem is not None:
+            return None, self.problem
+        if self.fd is None:
+            return None, None
+        try:
+            fd = _open_regular(ref, self.fd)
+        except FileNotFoundError:
+            return None, None
+        except _Unreadable as err:
+            return None, str(err)
+        try:
+            size = os.fstat(fd).st_size
+            if size > MAX_BLOB_BYTES:
+                return None, f"is {size} bytes, over the {MAX_BLOB_BYTES}-byte limit of verify (not read)"
+            digest, total = hashlib.sha256(), 0
+            while total <= MAX_BLOB_BYTES and (chunk := os.read(fd, _MIB)):
+                digest.update(chunk)
+                total += len(chunk)
+            if total > MAX_BLOB_BYTES:
+                return None, f"grew past the {MAX_BLOB_BYTES}-byte limit of verify while it was read"
+            return digest.hexdigest(), None
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 # -- parsing --------------------------------------------------------------------------------------------------------
@@ -397,10 +533,13 @@ def _head_path(log_path: Path) -> Path:
 
 
 def _read_head(path: Path) -> _Head | None:
-    """The head sidecar, None if absent; raises _BadLine if it exists but is not a valid head."""
+    """The head sidecar, None if absent; raises _BadLine if it exists but is not a valid head (or not a regular
+    file: a FIFO there must not block the reader)."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        raw = _read_regular(path, MAX_HEAD_BYTES)
+    except _Unreadable as err:
+        raise _BadLine(f"head file {path.name} {err}") from err
+    if raw is None:
         return None
     try:
         return _Head.model_validate_json(raw)
@@ -673,34 +812,69 @@ class AuditLog:
 
 
 # -- verification ---------------------------------------------------------------------------------------------------
-def _bad(checked: int, seq: int | None, problem: str) -> VerifyReport:
+def _bad(checked: int, seq: int | None, problem: str, findings: Iterable[str] = ()) -> VerifyReport:
     return VerifyReport(
         ok=False,
         records_checked=checked,
         first_bad_seq=seq,
         first_bad_line=None if seq is None else seq + 1,
         problem=problem,
+        findings=[problem, *findings],
     )
 
 
+def _chain_problem(index: int, item: AuditRecord | _BadLine, torn_end: bool, prev_hash: str,
+                   parsed: list[AuditRecord | _BadLine]) -> str | None:  # fmt: skip
+    if isinstance(item, _BadLine):
+        return "truncated: last line is not complete JSON" if torn_end else f"record {index} was edited ({item})"
+    if torn_end:
+        return f"truncated: the last line (record {index}) has no final newline"
+    if item.seq != index:
+        return _seq_problem(index, item.seq, parsed)
+    if item.prev_hash != prev_hash:
+        previous = f"record {index - 1}" if index else "the start of the log"
+        return f"chain broken: prev_hash of record {index} does not match {previous}"
+    return None
+
+
+def _blob_problems(index: int, payload: Mapping[str, Any], blobs: _Blobs, seen: set[str]) -> list[str]:
+    """One sentence per blob of this record that is not intact (each blob reported once, at its first record)."""
+    found = []
+    for key, ref in blob_refs(payload):
+        if not isinstance(ref, str) or not _SHA256.fullmatch(ref):
+            found.append(f"record {index} field {key!r} holds {ref!r}, which is not a blob sha256")
+            continue
+        if ref in seen:
+            continue
+        seen.add(ref)
+        actual, unread = blobs.digest(ref)
+        if unread is not None:
+            found.append(f"blob {ref} referenced by record {index} {unread}")
+        elif actual is None:
+            found.append(f"blob {ref} referenced by record {index} is missing")
+        elif actual != ref:
+            found.append(f"blob {ref} referenced by record {index} is altered (content hash {actual})")
+    return found
+
+
 def verify(run_dir_or_file: Path | str, witness: Witness | None = None) -> VerifyReport:
-    """Check the chain, the head and every referenced blob; report the first problem, in file order.
+    """Check the chain, the head and every referenced blob; report every problem, the first in file order first.
 
     Detects an edit of any byte (hash or canonical-form mismatch), deleted, reordered, duplicated or inserted
     records (seq and prev_hash), a torn last line, removal of the last records (head), and missing or altered
     blobs. Cannot detect a full rewrite of chain *and* head by someone with write access (see module docstring).
+    The chain is checked up to its first break; every blob of the records before it is checked. The folder may be
+    hostile: no symlink is followed (log, head, blobs folder, blob), a FIFO or device is never opened for a
+    blocking read, a log line over MAX_RECORD_BYTES or a blob over MAX_BLOB_BYTES is reported, not read.
     """
     target = Path(run_dir_or_file)
     log_path = target / LOG_NAME if target.is_dir() else target
-    blobs_dir = log_path.parent / BLOBS_DIR
     try:
-        data = log_path.read_bytes()
+        lines, terminated, overlong = _log_lines(log_path)
     except FileNotFoundError:
         return _bad(0, None, f"no audit log: {log_path} does not exist")
-    terminated = data.endswith(b"\n") or not data
-    lines = data.split(b"\n")
-    if terminated:
-        lines = lines[:-1]
+    except _Unreadable as err:
+        return _bad(0, None, f"the audit log {log_path} {err}")
 
     parsed: list[AuditRecord | _BadLine] = []
     for line in lines:
@@ -708,51 +882,45 @@ def verify(run_dir_or_file: Path | str, witness: Witness | None = None) -> Verif
             parsed.append(_parse_line(line))
         except _BadLine as err:
             parsed.append(err)
+    if overlong:
+        parsed[-1] = _BadLine(f"line is over {MAX_RECORD_BYTES} bytes, longer than any record scientist writes")
 
+    problems: list[tuple[int, int | None, str]] = []  # (records checked, seq to blame, sentence)
     prev_hash = GENESIS_HASH
-    blob_cache: dict[str, str | None] = {}
-    for index, item in enumerate(parsed):
-        torn_end = index == len(parsed) - 1 and not terminated
-        if isinstance(item, _BadLine):
-            if torn_end:
-                return _bad(index, index, "truncated: last line is not complete JSON")
-            return _bad(index, index, f"record {index} was edited ({item})")
-        if torn_end:
-            return _bad(index, index, f"truncated: the last line (record {index}) has no final newline")
-        if item.seq != index:
-            return _bad(index, index, _seq_problem(index, item.seq, parsed))
-        if item.prev_hash != prev_hash:
-            previous = f"record {index - 1}" if index else "the start of the log"
-            return _bad(index, index, f"chain broken: prev_hash of record {index} does not match {previous}")
-        for key, ref in blob_refs(item.payload):
-            if not isinstance(ref, str) or not _SHA256.fullmatch(ref):
-                return _bad(index, index, f"record {index} field {key!r} holds {ref!r}, which is not a blob sha256")
-            if ref not in blob_cache:
-                blob_cache[ref] = _file_sha256(blobs_dir / ref)
-            actual = blob_cache[ref]
-            if actual is None:
-                return _bad(index, index, f"blob {ref} referenced by record {index} is missing")
-            if actual != ref:
-                return _bad(index, index, f"blob {ref} referenced by record {index} is altered (content hash {actual})")
-        prev_hash = item.hash
+    blobs, seen = _Blobs(log_path.parent / BLOBS_DIR), set[str]()
+    chain_intact = True
+    try:
+        for index, item in enumerate(parsed):
+            torn_end = index == len(parsed) - 1 and not terminated
+            problem = _chain_problem(index, item, torn_end, prev_hash, parsed)
+            if problem is not None or not isinstance(item, AuditRecord):
+                problems.append((index, index, problem or f"record {index} was edited"))
+                chain_intact = False
+                break
+            problems += [(index, index, text) for text in _blob_problems(index, item.payload, blobs, seen)]
+            prev_hash = item.hash
+    finally:
+        blobs.close()
 
     records = [item for item in parsed if isinstance(item, AuditRecord)]
-    last_seq = len(records) - 1
-    problem = _head_problem(_head_path(log_path), records)
-    if problem is not None:
-        bad_seq, text = problem
-        return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    anchors = audit_anchor.read_anchors(log_path)
-    anchored = anchors.entries if anchors is not None else None
-    problem = anchors.bad if anchors is not None else None
-    problem = problem or audit_anchor.problem(anchored or {}, [record.hash for record in records])
-    if problem is None and witness is not None:
-        problem = _witness_problem(witness, records)
-    if problem is not None:
-        bad_seq, text = problem
-        return _bad(min(len(records), max(bad_seq, 0)), bad_seq, text)
-    return VerifyReport(ok=True, records_checked=last_seq + 1, anchored=bool(anchored), witnessed=witness is not None,
-                        signed=anchors is not None and anchors.signed)  # fmt: skip
+    anchors = None
+    if chain_intact:
+        found = _head_problem(_head_path(log_path), records)
+        if found is None:
+            anchors = audit_anchor.read_anchors(log_path)
+            anchored = anchors.entries if anchors is not None else None
+            bad = anchors.bad if anchors is not None else None
+            found = bad or audit_anchor.problem(anchored or {}, [record.hash for record in records])
+            if found is None and witness is not None:
+                found = _witness_problem(witness, records)
+        if found is not None:
+            bad_seq, text = found
+            problems.append((min(len(records), max(bad_seq, 0)), bad_seq, text))
+    if problems:
+        checked, seq, text = problems[0]
+        return _bad(checked, seq, text, [later for _, _, later in problems[1:]])
+    return VerifyReport(ok=True, records_checked=len(records), anchored=bool(anchors and anchors.entries),
+                        witnessed=witness is not None, signed=anchors is not None and anchors.signed)  # fmt: skip
 
 
 def _witness_problem(witness: Witness, records: list[AuditRecord]) -> tuple[int, str] | None:

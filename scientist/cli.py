@@ -381,8 +381,17 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = Non
         console.print(f"[green]OK[/]: {report.records_checked} records, chain intact, {anchor}{stored}",
                       soft_wrap=True, highlight=False)
         return
+    from rich.markup import escape
+
+    from scientist.display import clean
+
     where = f" at line {report.first_bad_line} (record {report.first_bad_seq})" if report.first_bad_line else ""
-    console.print(f"[red]BROKEN[/]{where}: {report.problem}", soft_wrap=True, highlight=False)
+    def line(text: str) -> str:  # one line, inert: a hostile folder's names may hold newlines, escapes or [markup]
+        return escape(clean(text).replace("\n", " ").replace("\t", " "))
+
+    console.print(f"[red]BROKEN[/]{where}: {line(report.problem or '')}", soft_wrap=True, highlight=False)
+    for finding in report.findings[1:]:  # every problem found (each hostile blob), not only the first
+        console.print(f"[red]also[/]: {line(finding)}", soft_wrap=True, highlight=False)
     raise typer.Exit(ExitCode.FAILED)
 
 

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     )
     transient_retries: int = Field(3, ge=0, le=10, description="Retries on rate limits/timeouts/5xx")
     request_timeout_s: float = Field(300.0, gt=0)
+    model_call_blob_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest prompt or response of one model call kept in the run folder's blobs (bytes; a longer"
+        " one is cut and the cut marked)",
+    )
     num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node (the ideas' best-of-n)")
     ideas_selector: IdeaSelector = Field(
         "self_rating",

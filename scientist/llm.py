@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from scientist.audit import AuditLog, canonical_json
+from scientist.audit import AuditLog, canonical_json, redact
+from scientist.call_record import prompt_text, truncated
 from scientist.config import DEFAULT_MODEL, Role, Settings
 from scientist.errors import (
     BudgetExceededError,
@@ -375,7 +376,7 @@ class LLMGateway:
                 self._reserved_usd -= reservation[1]
         self._account(
             prompt, completion, stage=stage, role=role, model=model, sample_index=sample_index, seed=seed,
-            temperature=temperature,
+            temperature=temperature, messages=messages,
         )
         return completion
 
@@ -495,6 +496,7 @@ class LLMGateway:
         sample_index: int,
         seed: int,
         temperature: float,
+        messages: Sequence[Mapping[str, str]],
     ) -> None:
         with self._lock:
             self.spend.tokens += completion.usage.total_tokens
@@ -502,6 +504,7 @@ class LLMGateway:
             self.spend.calls += 1
         if self.audit is None:
             return
+        prompt_blob, response_blob = self._call_blobs(messages, completion)
         self.audit.append(
             "llm_call",
             "llm",
@@ -513,7 +516,8 @@ class LLMGateway:
                 "prompt_sha256": prompt.sha256,
                 "request_hash": completion.request_hash,
                 "response_hash": completion.response_hash,
-                "response_blob": self.audit.put_blob(completion.text),
+                "prompt_blob": prompt_blob,
+                "response_blob": response_blob,
                 "prompt_tokens": completion.usage.prompt_tokens,
                 "completion_tokens": completion.usage.completion_tokens,
                 "total_tokens": completion.usage.total_tokens,
@@ -527,6 +531,18 @@ class LLMGateway:
                 "mode": self.settings.llm_mode,
             },
         )
+
+    def _call_blobs(self, messages: Sequence[Mapping[str, str]], completion: Completion) -> tuple[str, str]:
+        """The call's prompt and response stored as blobs (redacted, then cut at the settings' cap): what the run page
+        opens from the timeline. Only what is stored changes; the messages sent are never touched."""
+        assert self.audit is not None
+        cap = self.settings.model_call_blob_max_bytes
+        secrets = self.audit.extra_secrets
+        sent = [{"role": str(m.get("role", "")), "content": redact(str(m.get("content", "")), secrets)}
+                for m in messages]  # fmt: skip
+        prompt = truncated(prompt_text(sent, completion.request_hash), cap)
+        response = truncated(redact(completion.text, secrets), cap)
+        return self.audit.put_blob(prompt), self.audit.put_blob(response)
 
     def structured(
         self,

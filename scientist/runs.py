@@ -6,7 +6,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -53,6 +53,34 @@ def create_run(runs_dir: Path, topic: str, template: str, model: str, config: di
     recorded = {**config, VERSION_KEY: __version__}
     (run_dir / CONFIG_SNAPSHOT).write_text(json.dumps(recorded, indent=2, sort_keys=True), encoding="utf-8")
     return info
+
+
+def run_relative(run_dir: Path, path: str | Path) -> str:
+    """`path` relative to the run folder (posix style) when it lies inside it, else unchanged: what a run's files
+    store (result.json's `stdout_path`), so a folder moved or copied to another machine still finds its logs."""
+    target = Path(path)
+    for base, inside in ((Path(run_dir), target), (Path(run_dir).resolve(), target.resolve())):
+        try:
+            return inside.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def stored_run_path(run_dir: Path, stored: str) -> str | None:
+    """The run-relative path a stored path names, or None. A relative one is taken as is; an absolute one (written
+    before paths were stored relative, on this machine or another) by what follows the run folder's name in it, so
+    an old folder opens its logs wherever it now lies. Never a path that climbs out of the folder."""
+    path = PurePosixPath(stored)
+    if path.is_absolute():
+        parts = path.parts
+        if run_dir.name not in parts:
+            return None
+        last = len(parts) - 1 - parts[::-1].index(run_dir.name)
+        path = PurePosixPath(*parts[last + 1 :]) if last + 1 < len(parts) else PurePosixPath()
+    if not path.parts or ".." in path.parts or path.is_absolute():
+        return None
+    return path.as_posix()
 
 
 def run_dir_of(runs_dir: Path, run_id: str) -> Path:

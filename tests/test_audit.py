@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -461,6 +462,80 @@ def test_blobs_lists_and_nested_refs_are_checked(tmp_path: Path) -> None:
     _tamper_blob(log.blob_path(b), b"b")
     log.blob_path(c).unlink()
     assert_names(tmp_path, 1, f"blob {c}", "missing")
+
+
+# -- a hostile run folder: links, FIFOs, huge sparse files where the blobs and the log should be ------------------
+def _hostile_blobs(run: Path) -> tuple[AuditLog, list[str]]:
+    """A run whose records 1-3 reference a FIFO, a symlink to /etc/passwd and a 2 GB sparse file named as blobs."""
+    log = make_log(run)
+    (run / "run.json").write_text("{}")
+    shas = [record.payload["response_blob"] for record in log.records()[1:4]]
+    fifo, link, sparse = (log.blob_path(sha) for sha in shas)
+    for path in (fifo, link, sparse):
+        path.chmod(0o644)
+        path.unlink()
+    os.mkfifo(fifo)
+    link.symlink_to("/etc/passwd")
+    with sparse.open("wb") as handle:
+        handle.truncate(2 * 1024**3)
+    return log, shas
+
+
+def test_verify_reports_each_hostile_blob_without_blocking_following_or_reading_it(tmp_path: Path) -> None:
+    _, shas = _hostile_blobs(tmp_path / "run")
+    started = time.monotonic()
+    result = run_cli("audit", "verify", str(tmp_path / "run"), isolated=True, timeout=60)  # a hang fails here
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"BROKEN at line 2 (record 1): blob {shas[0]} referenced by record 1 is not a regular file (a FIFO, socket,"
+        " device or folder; not read)"
+    )
+    assert lines[1] == f"also: blob {shas[1]} referenced by record 2 is a symlink (not followed)"
+    assert lines[2] == (
+        f"also: blob {shas[2]} referenced by record 3 is 2147483648 bytes, over the 268435456-byte limit of verify"
+        " (not read)"
+    )
+    assert len(lines) == 3  # record 4's intact blob, the chain, the head and the anchor are fine
+    report = verify(tmp_path / "run")
+    assert report.first_bad_seq == 1 and len(report.findings) == 3 and report.findings[0] == report.problem
+
+
+@pytest.mark.parametrize("damage", ["log_fifo", "log_link", "log_sparse", "head_fifo", "blobs_link"])
+def test_verify_never_blocks_on_or_follows_a_hostile_log_head_or_blobs_folder(tmp_path: Path, damage: str) -> None:
+    run = tmp_path / "run"
+    log = make_log(run)
+    (run / "run.json").write_text("{}")
+    expected = {
+        "log_fifo": "audit.jsonl is not a regular file (a FIFO",
+        "log_link": "audit.jsonl is a symlink (not followed)",
+        "log_sparse": "BROKEN at line 1 (record 0): record 0 was edited (line is over 16777216 bytes",
+        "head_fifo": "head file audit.head is not a regular file (a FIFO",
+        "blobs_link": "is not checked: the blobs folder",
+    }[damage]
+    if damage.startswith("log_"):
+        log.path.unlink()
+        if damage == "log_fifo":
+            os.mkfifo(log.path)
+        elif damage == "log_link":
+            log.path.symlink_to("/etc/passwd")
+        else:
+            with log.path.open("wb") as handle:
+                handle.truncate(2 * 1024**3)
+    elif damage == "head_fifo":
+        log.head_path.unlink()
+        os.mkfifo(log.head_path)
+    else:  # an intact copy elsewhere: following the link would verify, so only not following is right
+        elsewhere = tmp_path / "elsewhere"
+        (run / "blobs").rename(elsewhere)
+        (run / "blobs").symlink_to(elsewhere)
+    started = time.monotonic()
+    result = run_cli("audit", "verify", str(run), isolated=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert expected in result.stdout and result.stdout.startswith("BROKEN"), result.stdout
+    assert "root:" not in result.stdout  # nothing of /etc/passwd
 
 
 def test_append_refuses_references_to_blobs_that_were_never_stored(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog
+from scientist.audit import AuditLog, verify
 from scientist.config import Settings
 from scientist.errors import (
     BudgetExceededError,
@@ -70,6 +70,51 @@ def test_structured_call_is_parsed_audited_and_costed(stub: OpenAIStub, tmp_path
     assert sent["temperature"] == 0.3 and sent["seed"] == 9 and sent["max_tokens"] == 200
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["schema"]["required"] == ["verdict", "score"]
+
+
+def test_each_call_keeps_its_prompt_and_response_as_redacted_blobs_and_sends_the_prompt_untouched(
+    stub: OpenAIStub, tmp_path: Path
+) -> None:
+    """The run page opens a model call's prompt from its `prompt_blob`: the messages actually sent (a repair turn
+    too), secrets redacted in the copy only, the request it belongs to named; identical calls share one blob."""
+    secret = "sk-" + "A1b2C3d4" * 4
+    stub.replies = [ScriptedReply(content='{"verdict": "x"}'), ScriptedReply(content=GOOD)]
+    audit = AuditLog(tmp_path / "run")
+    gateway = LLMGateway(make_settings(stub, tmp_path), audit)
+    paper = f"A tiny paper that quotes {secret} and <script>alert(1)</script>."
+    verdict = gateway.structured("review", {"paper": paper}, Verdict, stage="test")
+    assert verdict.score == 3
+    calls = audit.find(kind="llm_call")
+    assert len(calls) == 2
+    for call, sent in zip(calls, stub.requests, strict=True):
+        text = audit.blob_path(call.payload["prompt_blob"]).read_text(encoding="utf-8")
+        assert text.startswith(f"model call prompt · request {call.payload['request_hash']} · ")
+        for message in sent["messages"]:  # every message, in order, redacted in the copy
+            content = message["content"].replace(secret, "[REDACTED:openai-key]")
+            assert f"--- {message['role']} ({len(content)} characters) ---\n{content}\n" in text
+        assert secret in json.dumps(sent) and secret not in text  # sent as written, stored redacted
+    assert "Field required" in audit.blob_path(calls[1].payload["prompt_blob"]).read_text()  # the repair turn
+    assert audit.blob_path(calls[1].payload["response_blob"]).read_text() == GOOD
+    assert verify(audit.run_dir).ok
+
+
+def test_a_prompt_or_response_over_the_cap_is_cut_and_the_cut_marked(stub: OpenAIStub, tmp_path: Path) -> None:
+    long_answer = json.dumps({"verdict": "é" * 3000, "score": 3})
+    stub.replies = [ScriptedReply(content=long_answer)]
+    audit = AuditLog(tmp_path / "run")
+    gateway = LLMGateway(make_settings(stub, tmp_path, model_call_blob_max_bytes=2048), audit)
+    gateway.structured("review", {"paper": "x" * 5000}, Verdict, stage="test")
+    (call,) = audit.find(kind="llm_call")
+    prompt = audit.blob_path(call.payload["prompt_blob"]).read_bytes()
+    response = audit.blob_path(call.payload["response_blob"]).read_bytes()
+    for stored, whole in ((prompt, None), (response, long_answer.encode())):
+        body, _, marker = stored.rstrip(b"\n").rpartition(b"\n")
+        assert len(body) <= 2048 and marker.startswith(b"[... truncated by scientist: ")
+        assert b"(model_call_blob_max_bytes = 2048)]" in marker
+        body.decode("utf-8")  # cut at a character boundary
+        if whole is not None:
+            assert whole.startswith(body) and f"of {len(whole)} bytes kept".encode() in marker
+    assert "x" * 5000 in stub.requests[0]["messages"][-1]["content"]  # the model got the whole prompt
 
 
 def test_invalid_output_is_repaired_with_the_error_fed_back(stub: OpenAIStub, tmp_path: Path) -> None:

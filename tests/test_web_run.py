@@ -117,6 +117,87 @@ def test_every_section_shows_the_recorded_run(recorded_run: Path) -> None:
     assert shown.text_content() == blob[:4096]
 
 
+def hostile_call(run_dir: Path, prompt: str, answer: str, cache: Path) -> dict[str, Any]:
+    """One model call with a hostile prompt and answer, made through the real gateway (litellm against a loopback
+    OpenAI-compatible stub) into the run's own audit log, under stage "hostile"; its record."""
+    from scientist.audit import AuditLog
+    from scientist.config import Settings
+    from scientist.llm import LLMGateway
+    from scientist.prompts import RenderedPrompt
+    from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+
+    stubs = serve(OpenAIStub(replies=[ScriptedReply(content=answer)]))
+    stub = next(stubs)
+    try:
+        settings = Settings(model="openai/gpt-4o-mini", api_base=stub.base_url, api_key="sk-test-not-a-real-key-0000",
+                            llm_cache_dir=cache, max_tokens=50)  # type: ignore[arg-type]  # fmt: skip
+        gateway = LLMGateway(settings, AuditLog(run_dir))
+        gateway.complete(RenderedPrompt(name="hostile", sha256="0" * 64, system="Be brief.", user=prompt),
+                         stage="hostile")  # fmt: skip
+    finally:
+        stubs.close()
+    assert stub.requests[0]["messages"][1]["content"] == prompt  # sent as given: storing it changes nothing sent
+    return records(run_dir)[-1]
+
+
+def test_a_model_calls_prompt_and_response_open_from_the_timeline(recorded_run: Path, tmp_path: Path) -> None:
+    run_dir = recorded_run
+    client = client_for(run_dir)
+    log = records(run_dir)
+    calls = [r for r in log if r["kind"] == "llm_call"]
+    assert calls and all(c["payload"]["prompt_blob"] for c in calls)  # every call of a real run keeps its prompt
+    first = calls[0]["payload"]
+    prompt = (run_dir / "blobs" / first["prompt_blob"]).read_text(encoding="utf-8")
+    assert prompt.startswith(f"model call prompt · request {first['request_hash']} · 2 messages\n--- system (")
+    tree = page(client, f"/runs/{run_dir.name}")
+    row = f'//tr[@id="event-{calls[0]["seq"]}"]'
+    (shown,) = tree.xpath(f'{row}//details[@data-field="prompt_blob"]/pre')
+    assert shown.text_content() == prompt.encode()[:4096].decode(errors="ignore")
+    (whole,) = tree.xpath(f'{row}//details[@data-field="prompt_blob"]/a/@href')
+    assert text_of(page(client, whole), "text") == prompt.encode()[:65536].decode(errors="ignore")
+    assert "recorded as its sha256 only" not in tree.xpath(row)[0].text_content()
+
+    # a prompt and an answer carrying script and escape sequences: shown as text, run as nothing
+    record = hostile_call(run_dir, f"{EVIL}{ANSI} summarise", f"{EVIL} done", tmp_path / "cache")
+    reply = client.get(f"/runs/{run_dir.name}?kind=llm_call&stage=hostile")
+    assert reply.status_code == 200 and "<script>alert" not in reply.text and "\x1b" not in reply.text
+    tree = lxml.html.fromstring(reply.text)
+    row = f'//tr[@id="event-{record["seq"]}"]'
+    (shown,) = tree.xpath(f'{row}//details[@data-field="prompt_blob"]/pre')
+    assert "--- user (" in shown.text_content() and f"{EVIL} summarise" in shown.text_content()
+    (answer,) = tree.xpath(f'{row}//details[@data-field="response_blob"]/pre')
+    assert answer.text_content() == f"{EVIL} done"
+    assert not tree.xpath("//table[@id='events']//script")
+    assert f"OK: {len(log) + 1} records" in text_of(page(client, f"/runs/{run_dir.name}"), "verify")
+
+
+def test_a_run_folder_moved_elsewhere_still_opens_its_logs(recorded_run: Path, tmp_path: Path) -> None:
+    """result.json stores each attempt's stdout relative to the run folder: copied to another place (another
+    machine) and the original gone, the page still opens the logs; an old folder's absolute path is still read."""
+    from scientist.runs import stored_run_path
+
+    moved = tmp_path / "another-machine" / "runs" / recorded_run.name
+    shutil.copytree(recorded_run, moved, symlinks=True)
+    stdout = (recorded_run / "experiments/baseline/attempt_0/logs/stdout.log").read_text()
+    shutil.rmtree(recorded_run)
+    result_path = moved / "experiments/baseline/result.json"
+    result = json.loads(result_path.read_text())
+    stored = result["attempts"][0]["stdout_path"]
+    assert stored == "experiments/baseline/attempt_0/logs/stdout.log"
+    assert (moved / stored).read_text() == stdout and stdout
+    client = client_for(moved)
+    link = f"/runs/{moved.name}/text/{stored}"
+    assert link in page(client, f"/runs/{moved.name}").xpath('//details[@id="exp-baseline"]//a/@href')
+    assert text_of(page(client, link), "text") == stdout
+    # a folder written before: the absolute path of the machine it was made on
+    result["attempts"][0]["stdout_path"] = f"/home/someone/old/runs/{moved.name}/{stored}"
+    result_path.write_text(json.dumps(result))
+    assert stored_run_path(moved, result["attempts"][0]["stdout_path"]) == stored
+    assert link in page(client, f"/runs/{moved.name}").xpath('//details[@id="exp-baseline"]//a/@href')
+    for outside in ("/etc/passwd", f"/x/{moved.name}", f"{stored}/../../../../../etc/passwd", "../x"):
+        assert stored_run_path(moved, outside) is None, outside
+
+
 def test_the_timeline_filters_by_kind_and_stage(recorded_run: Path) -> None:
     run_dir = recorded_run
     client = client_for(run_dir)

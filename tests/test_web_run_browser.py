@@ -113,3 +113,46 @@ def test_the_run_page_and_the_study_page_in_chromium(server: tuple[str, Path, st
         page.locator("#grid a.run-link").first.click()
         expect(page.locator("#run-title")).to_contain_text("study-run-")
         browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true", reason="Debian chromium not installed")
+def test_a_model_calls_prompt_opens_in_chromium_and_a_hostile_one_stays_inert(
+    server: tuple[str, Path, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_web_run import hostile_call
+
+    base, run_dir, _ = server
+    log = [json.loads(line) for line in (run_dir / "audit.jsonl").read_text().splitlines()]
+    call = next(r for r in log if r["kind"] == "llm_call")
+    prompt = (run_dir / "blobs" / call["payload"]["prompt_blob"]).read_text(encoding="utf-8")
+    record = hostile_call(run_dir, f"{EVIL} summarise", f"{EVIL} done", tmp_path / "cache")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{base}/?token=browser-token")
+        page.goto(f"{base}/runs/{run_dir.name}?kind=llm_call#timeline")
+        blob = page.locator(f'#event-{call["seq"]} details[data-field="prompt_blob"]')
+        expect(blob.locator("pre")).to_be_hidden()
+        blob.locator("summary").click()  # the recorded prompt opens, as the text stored
+        expect(blob.locator("pre")).to_be_visible()
+        shown = blob.locator("pre").inner_text()
+        assert shown.startswith(f"model call prompt · request {call['payload']['request_hash']}")
+        assert shown.strip() == prompt.encode()[:4096].decode(errors="ignore").strip()
+        blob.locator("a").click()  # the whole prompt, on its own page
+        expect(page.locator("#text")).to_contain_text("--- user (")
+        assert page.locator("#text").inner_text().strip() == prompt.encode()[:65536].decode(errors="ignore").strip()
+
+        page.goto(f"{base}/runs/{run_dir.name}?kind=llm_call&stage=hostile#timeline")
+        expect(page.locator("tr.event")).to_have_count(1)
+        for field, text in (("prompt_blob", f"{EVIL} summarise"), ("response_blob", f"{EVIL} done")):
+            hostile = page.locator(f'#event-{record["seq"]} details[data-field="{field}"]')
+            hostile.locator("summary").click()
+            expect(hostile.locator("pre")).to_contain_text(text)  # the markup as text
+        assert page.title() != "pwned" and page.locator("#events img, #events script").count() == 0
+        page.locator(f'#event-{record["seq"]} details[data-field="prompt_blob"] a').click()
+        expect(page.locator("#text")).to_contain_text(f"{EVIL} summarise")
+        assert page.title() != "pwned" and page.locator("#text img, #text script").count() == 0
+        browser.close()

@@ -81,7 +81,7 @@ def evaluate_attempt(
         if measured is None:
             return {**first, "ok": False, "output_error": problem, "seeds": per_seed, "failed_seed": seed}
         claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
-        printed = _printed(run, list(ctx.template.metrics))
+        printed = _printed(ctx.run_dir, run, list(ctx.template.metrics))
         from scientist.monitors.claims import claim_events, reported_metric_events
         from scientist.monitors.hooks import check_claims
 
@@ -112,11 +112,11 @@ def evaluate_attempt(
     }
 
 
-def _printed(run: dict[str, Any], metrics: list[str]) -> dict[str, float]:
+def _printed(run_dir: Path, run: dict[str, Any], metrics: list[str]) -> dict[str, float]:
     from scientist.monitors.claims import printed_metrics
 
-    log = run.get("stdout_path")
-    text = reader.log_tail(log, 1024 * 1024) if log else ""
+    log = run.get("stdout_path")  # relative to the run folder (an absolute one joins as itself)
+    text = reader.log_tail(run_dir / log, 1024 * 1024) if log else ""
     return printed_metrics(text or run.get("stdout_tail", ""), metrics)
 
 

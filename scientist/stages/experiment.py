@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, create_model
 
 from scientist.context import RunContext
 from scientist.prompts import render
-from scientist.runs import EXPERIMENTS_DIR, write_json
+from scientist.runs import EXPERIMENTS_DIR, run_relative, write_json
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
 from scientist.sandbox.reader import RunOutputError, copy_regular_files, remove_tree
@@ -296,7 +296,7 @@ def _agent_run(
         "outputs": [output.model_dump() for output in result.outputs],
         "protected_violations": result.protected_violations,
         "stderr_tail": result.stderr_tail[-2000:],
-        "stdout_path": result.stdout_path,
+        "stdout_path": run_relative(ctx.run_dir, result.stdout_path),  # relative: the folder may move
     }
 
 

@@ -1,5 +1,5 @@
 """The run's audit log as typed events for the run page: each record with its stage, its place in the hash chain,
-and its blobs (a model call's response, a section's prompt) ready to open.
+and its blobs (a model call's prompt and response, a section's prompt) ready to open.
 
 The log is parsed here (bounded, leniently: a damaged line becomes a `broken` event, the page still renders);
 whether the chain as a whole holds is `scientist.audit.verify`'s answer, shown in the summary.

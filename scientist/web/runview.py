@@ -16,7 +16,7 @@ from typing import Any
 
 from scientist.approvals.store import APPROVALS_DB, ApprovalStore
 from scientist.audit import verify
-from scientist.runs import EXPERIMENTS_DIR, RUN_FILE, RunInfo
+from scientist.runs import EXPERIMENTS_DIR, RUN_FILE, RunInfo, stored_run_path
 from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs
 from scientist.web.runread import (
@@ -146,12 +146,26 @@ def ideas(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     return {"rows": rows, "selection": _last(events, "idea_selected"), "best_of_n": _last(events, "best_of_n")}
 
 
-def _attempt_logs(run_dir: Path, label: str, attempt: Any) -> list[tuple[str, str]]:
-    if not isinstance(attempt, int):
+def _logs_folder(run_dir: Path, label: str, attempt: dict[str, Any]) -> str | None:
+    """Where an attempt's logs are: the folder of the `stdout_path` its result.json stores (relative to the run
+    folder; an old absolute one read by what follows the run's name, so a moved folder still opens them), else
+    the usual `experiments/<label>/attempt_<n>/logs`."""
+    stored = attempt.get("stdout_path")
+    relative = stored_run_path(run_dir, stored) if isinstance(stored, str) else None
+    relative = safe_relative(relative) if relative is not None else None
+    if relative is not None and "/" in relative and is_regular_file(run_dir, relative):
+        return relative.rpartition("/")[0]
+    number = attempt.get("attempt")
+    return f"{EXPERIMENTS_DIR}/{label}/attempt_{number}/logs" if isinstance(number, int) else None
+
+
+def _attempt_logs(run_dir: Path, label: str, attempt: dict[str, Any]) -> list[tuple[str, str]]:
+    folder = _logs_folder(run_dir, label, attempt)
+    if folder is None:
         return []
     logs = []
     for stream in STREAMS:
-        relative = f"{EXPERIMENTS_DIR}/{label}/attempt_{attempt}/logs/{stream}.log"
+        relative = f"{folder}/{stream}.log"
         if is_regular_file(run_dir, relative):
             logs.append((stream, relative))
     return logs
@@ -178,7 +192,7 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
         for attempt in _dicts(result.get("attempts")):
             number = attempt.get("attempt")
             attempts.append({
-                **attempt, "logs": _attempt_logs(run_dir, label, number),
+                **attempt, "logs": _attempt_logs(run_dir, label, attempt),
                 "sandbox": sandbox.get((label, number), {}),
             })  # fmt: skip
         diff_blob = result.get("code_diff_blob")
