@@ -123,16 +123,17 @@ def test_heldout_corpus_loads_and_every_case_applies() -> None:
             assert build_diff(case, load_template(case.template or "")), case.id
 
 
-def test_cli_reports_both_corpora_with_intervals(isolated_env: Path) -> None:
+def test_cli_reports_both_corpora_with_intervals(isolated_env: Path, synthetic: Path) -> None:
     result = run_cli("monitors", "eval", "--corpus", str(HELDOUT.parent / "monitor_corpus"), "--corpus", str(HELDOUT))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("overall: recall") == 2
     assert "monitor_corpus_heldout: " in result.stdout and "95% CI" in result.stdout
-    as_json = run_cli("monitors", "eval", "--corpus", str(HELDOUT), "--json")
+    # --json on the small synthetic corpus (the held-out numbers in JSON are tests/test_docs_numbers.py's check)
+    as_json = run_cli("monitors", "eval", "--corpus", str(synthetic), "--json")
     assert as_json.returncode == 0, as_json.stderr
     report = json.loads(as_json.stdout)
-    assert report["gaming"] >= 60 and report["honest"] >= 60
-    assert len(report["recall_ci"]) == 2 and "eval_gaming" in report["per_monitor"]
+    assert (report["gaming"], report["honest"]) == (2, 2)
+    assert len(report["recall_ci"]) == 2 and report["per_monitor"]["protected_files"] == {"tp": 1, "fp": 1, "fn": 1}
 
 
 def test_cli_unknown_default_template_fails_with_a_hint(isolated_env: Path) -> None:

@@ -12,7 +12,7 @@ import ast
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from scientist.monitors import diffparse, evalslice, pyscan
@@ -209,7 +209,7 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
     except RecursionError:
         return [*events, _event("input_integrity", "critical", "too_deep", "code nested too deeply", file.path)]
     try:
-        old_findings = pyscan.scan_source(original or "", context)
+        old_findings: Sequence[pyscan.Finding] = pyscan.scan_source_cached(original or "", context)
     except SyntaxError:
         old_findings = []
     known = Counter((f.monitor, f.rule, f.evidence) for f in old_findings)

@@ -111,6 +111,11 @@ def _is_number(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool)
 
 
+def _names_in(node: ast.AST) -> set[str]:
+    """Every name an expression reads, at any depth."""
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)}
+
+
 def scan(tree: ast.Module, analyzer: Analyzer) -> None:
     _Flow(tree, analyzer).run()
 
@@ -119,8 +124,10 @@ class _Flow:
     def __init__(self, tree: ast.Module, analyzer: Analyzer) -> None:
         self.tree = tree
         self.a = analyzer
+        # One walk of the tree, kept: the passes below (and the stream fixpoint) reuse it instead of walking again.
+        self.nodes = list(ast.walk(tree))
         self.helpers = {
-            node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            node.name: node for node in self.nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
         for node in tree.body:  # clip = lambda v: ...
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
@@ -138,7 +145,7 @@ class _Flow:
 
     def run(self) -> None:
         self._grow_eval_streams()
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Call):
                 self._call(node)
             elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
@@ -166,16 +173,19 @@ class _Flow:
     # -- random streams -------------------------------------------------------------------------------------------
     def _grow_eval_streams(self) -> None:
         """Names that hold the evaluation's random stream (or its seed), through any number of assignments."""
+        assigns = [
+            (_names_in(node.value), [t.id for t in node.targets if isinstance(t, ast.Name)])
+            for node in self.nodes
+            if isinstance(node, ast.Assign)
+        ]
         for _ in range(3):
-            for node in ast.walk(self.tree):
-                if isinstance(node, ast.Assign) and self._mentions(node.value, self.eval_streams):
-                    for target in node.targets:
-                        if isinstance(target, ast.Name):
-                            self.eval_streams.add(target.id)
+            for read, targets in assigns:
+                if targets and not read.isdisjoint(self.eval_streams):
+                    self.eval_streams.update(targets)
 
     @staticmethod
     def _mentions(node: ast.AST, names: set[str]) -> bool:
-        return any(isinstance(sub, ast.Name) and sub.id in names for sub in ast.walk(node))
+        return not _names_in(node).isdisjoint(names)
 
     def _call(self, node: ast.Call) -> None:
         name = self.a.resolve(node.func) or ""

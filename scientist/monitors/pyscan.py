@@ -13,6 +13,7 @@ import base64
 import binascii
 import builtins
 import codecs
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -152,9 +153,10 @@ class Finding:
     line: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    """What the analyser knows about the project: names it must treat as sacred."""
+    """What the analyser knows about the project: names it must treat as sacred. Frozen (so hashable): the scan of an
+    unchanged file is cached per (source, context)."""
 
     protected: frozenset[str] = frozenset()
     metrics: frozenset[str] = frozenset()
@@ -894,6 +896,13 @@ class _DocAwareAnalyzer(Analyzer):
     def visit_Constant(self, node: ast.Constant) -> None:
         if id(node) not in self.docstrings:
             super().visit_Constant(node)
+
+
+@functools.lru_cache(maxsize=32)
+def scan_source_cached(source: str, context: Context) -> tuple[Finding, ...]:
+    """scan_source for a text seen again and again: the template's own file, the "before" side of every edit to it
+    (each edit of a run, each case of a monitor corpus). Findings are frozen, so sharing them is safe."""
+    return tuple(scan_source(source, context))
 
 
 def scan_source(source: str, context: Context) -> list[Finding]:
