@@ -54,6 +54,7 @@ def _context(
 def start_run(settings: Settings, topic: str, progress: ProgressCallback | None = None) -> tuple[RunInfo, Path]:
     """Validate everything a run needs, create its folder, and run the pipeline to the end."""
     from scientist.sandbox import open_sandbox
+    from scientist.stages.novelty import check_novelty_checkable
     from scientist.template import check_edit_mode, load_template
 
     if not topic.strip():
@@ -69,6 +70,7 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
             " process (limits only). Use --sandbox docker or local for untrusted code."
         )
     check_model(settings)
+    check_novelty_checkable(settings)  # `require` with an empty index and no search: refused before any call
     unpriced = check_pricing(settings, explicit_cap="budget_usd" in settings.model_fields_set)
     if unpriced:
         from rich.console import Console

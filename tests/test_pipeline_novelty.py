@@ -305,3 +305,51 @@ def test_a_review_with_no_valid_form_is_recorded_and_the_paper_kept(llm: OpenAIS
     assert review["hint"].startswith("review it again with a stronger model: scientist review ")
     assert str(ctx.run_dir / "paper" / "paper.md") in review["hint"]
     assert ctx.audit.find(kind="stage_failure", stage="review")
+
+
+def test_require_with_nothing_to_check_against_is_refused_before_any_model_call(
+    llm: OpenAIStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, no seed corpus, an empty index and `require`: the run could only stop at its novelty node after
+    paying for ideation, so `scientist run` refuses it up front: one line, no run folder, no request to the model."""
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("SCIENTIST_SEED_CORPUS", "")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000")
+    env = {"SCIENTIST_MODEL": "openai/gpt-4o-mini", "SCIENTIST_API_BASE": llm.base_url,
+           "SCIENTIST_NOVELTY_POLICY": "require", "SCIENTIST_SANDBOX": "local",
+           "SCIENTIST_INDEX_DIR": str(tmp_path / "empty-index"),
+           "SCIENTIST_RUNS_DIR": str(tmp_path / "runs")}  # fmt: skip
+    refused = run_cli("run", "reward hacking", env=env)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert 'novelty_policy = "require" but novelty cannot be checked' in message, refused.stderr
+    assert "literature search is offline" in message and "scientist index build" in message
+    assert llm.requests == [] and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [({}, True), ({"SCIENTIST_ARXIV_OFFLINE": "0"}, False), ({"SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS)}, False),
+     ({"SCIENTIST_INDEX_URL": "http://127.0.0.1:9"}, False)],
+)  # fmt: skip
+def test_only_a_run_that_certainly_cannot_check_novelty_is_refused(
+    change: dict[str, str], refused: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scientist.stages.novelty import check_novelty_checkable
+
+    monkeypatch.setenv("SCIENTIST_INDEX_DIR", str(tmp_path / "empty-index"))
+    monkeypatch.setenv("SCIENTIST_ARXIV_OFFLINE", "1")
+    monkeypatch.setenv("SCIENTIST_SEED_CORPUS", "")
+    for name, value in change.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(model="openai/gpt-4o-mini", novelty_policy="require")
+    if refused:
+        with pytest.raises(NoveltyUncheckedError):
+            check_novelty_checkable(settings)
+    else:
+        check_novelty_checkable(settings)
+    check_novelty_checkable(settings.model_copy(update={"novelty_policy": "filter"}))  # other policies: never
+    if change.get("SCIENTIST_ARXIV_OFFLINE") == "0":  # online, but no search: nothing can answer either
+        with pytest.raises(NoveltyUncheckedError, match="novelty_rounds = 0"):
+            check_novelty_checkable(settings.model_copy(update={"novelty_rounds": 0}))

@@ -10,6 +10,7 @@ or stops with the evidence (`"stop"`). Every verdict, with its scores, queries a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from scientist.errors import ScientistError
 from scientist.stages.papers import paper_index
 
 if TYPE_CHECKING:
+    from scientist.config import Settings
     from scientist.context import RunContext
     from scientist.tools.index import PaperIndex
     from scientist.tools.novelty import NoveltyVerdict
@@ -122,6 +124,30 @@ def _quote_passages(index: PaperIndex, idea: dict[str, Any]) -> None:
         found = chunks.best_passage(str(entry["id"]), text[:2000])
         if found is not None:
             entry["passage"], entry["passage_score"] = found[0], round(found[1], 3)
+
+
+def check_novelty_checkable(settings: Settings) -> None:
+    """`novelty_policy = "require"` with nothing to check against, known before any model call: the index is empty
+    (no folder or no papers, and no seed corpus to fill it) and no search can answer (literature offline, or
+    `novelty_rounds = 0`). Such a run could only stop at its novelty node after paying for ideation, so it is refused
+    here. A chroma server (SCIENTIST_INDEX_URL) is not probed: it may hold papers."""
+    if settings.novelty_policy != "require" or os.environ.get("SCIENTIST_INDEX_URL"):
+        return
+    from scientist.tools.index import index_size
+    from scientist.tools.literature import Literature
+    from scientist.tools.seed import seed_corpus_path
+
+    if seed_corpus_path() is not None or index_size():
+        return
+    literature = Literature.from_env()
+    if settings.novelty_rounds > 0 and not literature.offline:
+        return
+    why = "literature search is offline" if literature.offline else "novelty_rounds = 0 (no search)"
+    raise NoveltyUncheckedError(
+        f'novelty_policy = "require" but novelty cannot be checked: the paper index is empty and {why}',
+        hint="build the index first (`scientist index build --preset ai-safety`, or `scientist index import FILE`),"
+        " allow a literature search, or choose another novelty_policy",
+    )
 
 
 def _require_checked(ctx: RunContext, verdicts: list[NoveltyVerdict]) -> None:
