@@ -31,27 +31,44 @@ SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_
 ONE_WORKER_MODULES = frozenset({
     "test_ray_study", "test_resume_faults", "test_templates_safety", "test_template_reward_misspec",
     "test_calibration_replay", "test_leaderboard", "test_packaging", "test_docs", "test_docs_tutorials",
+    "test_xdist_grouping",
 })  # fmt: skip
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that runs the embedded model live runs in the serial phase (scripts/test.sh), alone on the cores.
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that runs the embedded model live runs in the serial phase (scripts/test.sh), alone on the cores; a
+    module in ONE_WORKER_MODULES goes to one pytest-xdist worker (--dist loadgroup; see group_for_xdist)."""
+    if item.get_closest_marker("live") or item.get_closest_marker("live_full"):
+        item.add_marker(pytest.mark.serial)
+    module = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
+    if module in ONE_WORKER_MODULES:
+        item.add_marker(pytest.mark.xdist_group(module))
 
-    Modules with a `slow` test are collected first: pytest-xdist hands out work in collection order (after the
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with a `slow` test are collected first: pytest-xdist hands out work in collection order (after the
     grouped modules), so a two-minute test collected last (test_study_e2e sorts late) would run alone on one worker
     while the other sits idle at the end of the parallel phase. Whole modules move, so a module's tests stay together
     and its module-scoped fixtures are built once per worker as before."""
-    slow_modules: set[Path] = set()
-    for item in items:
-        if item.get_closest_marker("live") or item.get_closest_marker("live_full"):
-            item.add_marker(pytest.mark.serial)
-        module = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
-        if module in ONE_WORKER_MODULES:
-            item.add_marker(pytest.mark.xdist_group(module))
-        if item.get_closest_marker("slow"):
-            slow_modules.add(item.path)
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)  # stable: the order within each part is kept
+    if getattr(config.option, "loadgroup", False):  # set on pytest-xdist workers under --dist loadgroup
+        group_for_xdist(items)
+
+
+def group_for_xdist(items: list[pytest.Item]) -> None:
+    """--dist loadgroup's grouping, restored for pytest 9.2: pytest-xdist (3.8) groups tests by a `@group` suffix it
+    writes to `item._nodeid`, but pytest 9.2 derives `nodeid` from `item._id`, so the suffix was silently lost and
+    every ONE_WORKER_MODULES module was spread over both workers, each building its module fixtures (a Ray
+    instance, reference runs, the docs site, a wheel): in CI the Ray module's ~26 s set-up ran twice.
+    tests/test_xdist_grouping.py fails if the grouping is lost again (e.g. after an upgrade)."""
+    from _pytest.nodeid import NodeId  # pytest's own type for node ids (9.2+)
+
+    for item in items:
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
+        if groups and "@" not in item.nodeid.rpartition("]")[2]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)
