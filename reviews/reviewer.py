@@ -55,6 +55,11 @@ class ReviewOptions(BaseModel):
         default=2, ge=0, le=8, description="Human example reviews in the prompt (fewer if they do not fit)"
     )
     temperature: float | None = Field(default=None, ge=0, le=2, description="None: the configured temperature")
+    related_work: tuple[str, ...] = Field(
+        default=(),
+        exclude=True,  # an input to the prompt (audited there), not a knob recorded with the review
+        description="Related papers retrieved for the run ('[id] title'), shown to each reviewer as a note",
+    )
     max_paper_chars: int = Field(
         default=MAX_PAPER_CHARS, ge=500, description="Cap on the paper text, by whole sections"
     )
@@ -145,6 +150,20 @@ def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> Pr
     return prepared
 
 
+RELATED_SHOWN = 10  # entries in the related-work note; each title cut at RELATED_TITLE_CHARS
+RELATED_TITLE_CHARS = 150
+
+
+def related_work_note(entries: tuple[str, ...]) -> str:
+    """The note that shows reviewers what the run's literature search retrieved (the writer may cite only these)."""
+    shown = [entry[:RELATED_TITLE_CHARS] for entry in entries[:RELATED_SHOWN]]
+    more = f" (and {len(entries) - RELATED_SHOWN} more)" if len(entries) > RELATED_SHOWN else ""
+    return (
+        "related work the run's literature search retrieved (the paper could cite only these; check its citations"
+        " and novelty claims against them): " + "; ".join(shown) + more
+    )
+
+
 def _prepare_within(
     clean: PaperText, room: int, limit: int | None, options: ReviewOptions, *, examples: bool = True
 ) -> PreparedPaper:
@@ -155,6 +174,8 @@ def _prepare_within(
         notes.append(
             "the paper was shortened to fit the reviewer's input limit; left out: " + "; ".join(capped.omitted)
         )
+    if options.related_work:
+        notes.append(related_work_note(options.related_work))
     nonce = hashlib.sha256(text.encode()).hexdigest()[:12]
     chosen: list[FewShotExample] = []
     for example in load_examples()[: options.fewshot] if options.fewshot and examples else ():

@@ -256,6 +256,11 @@ class Settings(BaseSettings):
     )
     review_ensemble: int = Field(2, ge=1, le=16, description="Independent reviews of the paper")
     review_reflections: int = Field(1, ge=0, le=5, description="Rounds in which each reviewer revises its review")
+    review_related_work: bool = Field(
+        False,
+        description="Show the run's reviewers the related papers its literature search retrieved (ids and titles, "
+        "as a note from the review system), so they can check the paper's citations and novelty claims against them",
+    )
     review_accept_threshold: int = Field(
         6, ge=1, le=10,
         description="Calibration's Overall rule: accept at Overall >= this. Set before calibrating, never tuned on "

@@ -353,3 +353,23 @@ def test_only_a_run_that_certainly_cannot_check_novelty_is_refused(
     if change.get("SCIENTIST_ARXIV_OFFLINE") == "0":  # online, but no search: nothing can answer either
         with pytest.raises(NoveltyUncheckedError, match="novelty_rounds = 0"):
             check_novelty_checkable(settings.model_copy(update={"novelty_rounds": 0}))
+
+
+def test_review_related_work_shows_reviewers_what_the_search_retrieved_and_is_off_by_default(
+    llm: OpenAIStub, tmp_path: Path
+) -> None:
+    """Opt-in: each reviewer's prompt carries the retrieved papers as a note from the review system; off (the
+    default) the prompt has no such note, so recorded review prompts are unchanged."""
+    related = [{"id": "synthetic-034", "title": "Tampering with  the reward channel"}, {"id": "synthetic-005"}]
+    paper = "# Coin camping\n\n## Abstract\n\nWe measure reward hacking.\n\n## Results\n\nThe variant games more."
+    prompts = {}
+    for enabled in (False, True):
+        llm.replies, llm.requests[:] = [reply(REVIEW)], []
+        (tmp_path / str(enabled)).mkdir()
+        ctx = context(llm, tmp_path / str(enabled), review_ensemble=1, review_reflections=0, review_related_work=enabled)
+        (ctx.run_dir / "selected_idea.json").write_text(json.dumps({"title": "t", "related_work": related}))
+        assert review_run_paper(ctx, paper)["status"] == "reviewed"
+        prompts[enabled] = llm.requests[0]["messages"][-1]["content"]
+    assert "related work the run's literature search retrieved" not in prompts[False]
+    assert "[synthetic-034] Tampering with the reward channel; [synthetic-005] " in prompts[True]
+    assert prompts[True].count("Note from the review system") == prompts[False].count("Note from the review system") + 1

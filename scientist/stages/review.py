@@ -15,6 +15,24 @@ from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 
 
+def related_work_for_review(ctx: RunContext) -> tuple[str, ...]:
+    """'[id] title' for each related paper of the run's selected idea (what its literature search retrieved)."""
+    import json
+
+    path = ctx.run_dir / "selected_idea.json"
+    if not path.is_file():
+        return ()
+    try:
+        related = json.loads(path.read_text(encoding="utf-8")).get("related_work") or []
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return tuple(
+        f"[{entry.get('id')}] {' '.join(str(entry.get('title') or '').split())}"
+        for entry in related
+        if isinstance(entry, dict) and entry.get("id")
+    )
+
+
 def review_run_paper(ctx: RunContext, paper_markdown: str, paper_path: str = "paper/paper.md") -> dict[str, Any]:
     from scientist.reviews.paper import from_markdown
     from scientist.reviews.reviewer import ReviewOptions, review_ensemble
@@ -26,6 +44,7 @@ def review_run_paper(ctx: RunContext, paper_markdown: str, paper_path: str = "pa
         reflections=settings.review_reflections,
         max_paper_chars=limits.review_paper_chars,
         max_tokens=limits.review_max_tokens,
+        related_work=related_work_for_review(ctx) if settings.review_related_work else (),
     )
     ctx.progress(
         "review", f"{options.ensemble} reviewer(s), {options.reflections} reflection round(s) each, then meta-review"
