@@ -1,4 +1,4 @@
-"""One way to name the interchangeable parts of scientist (sandbox backends, executors, selectors...): a `Registry`.
+"""One way to name the interchangeable parts of scientist (sandbox backends, executors, templates...): a `Registry`.
 
 Why one class: each kind used to have its own (a dict of module-path strings, an if/elif, a dict of factories), each
 with its own error for an unknown name and none open to code outside the project. A registry holds, per name,
@@ -37,13 +37,22 @@ class Registry(Generic[T]):
 
     `hidden` names resolve but are not listed (an old name kept so recorded configs still load)."""
 
-    def __init__(self, kind: str, *, error: type[ScientistError] = UnknownNameError, what: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        error: type[ScientistError] = UnknownNameError,
+        what: str | None = None,
+        hint: str = "choose one of: {names}",
+    ) -> None:
         self.kind = kind
         self.group = ENTRY_POINT_PREFIX + kind
         self._error = error
         self._what = what or kind
+        self._hint = hint  # "{names}" is the listed names; a kind keeps the wording its users and tests know
         self._entries: dict[str, T | str] = {}
         self._hidden: set[str] = set()
+        self._origins: dict[str, str] = {}
         self._plugins_loaded = False
 
     def add(self, name: str, target: T | str, *, hidden: bool = False) -> None:
@@ -66,6 +75,11 @@ class Registry(Generic[T]):
         self._load_plugins()
         return [name for name in self._entries if name not in self._hidden]
 
+    def origin(self, name: str) -> str | None:
+        """The distribution that installed `name` as a plugin, or None for the project's own entries."""
+        self._load_plugins()
+        return self._origins.get(name)
+
     def __contains__(self, name: object) -> bool:
         if name in self._entries:
             return True
@@ -75,15 +89,19 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The entry called `name`, imported on first use; an unknown name lists the valid ones."""
         if name not in self:
-            raise self._error(
-                f"unknown {self._what} {name!r}",
-                hint=f"choose one of: {', '.join(self.names())}",
-            )
+            raise self.unknown(name)
         target = self._entries[name]
         if isinstance(target, str):
             target = self._import(name, target)
             self._entries[name] = target
         return target
+
+    def unknown(self, name: str) -> ScientistError:
+        """This kind's error for a name it does not have (raised by `get`; a caller that rejects a name earlier,
+        e.g. one that is not a valid name at all, raises it too, so both read the same)."""
+        return self._error(
+            f"unknown {self._what} {name!r}", hint=self._hint.format(names=", ".join(self.names()) or "none")
+        )
 
     def _import(self, name: str, target: str) -> T:
         module_name, _, attr = target.partition(":")
@@ -102,4 +120,7 @@ class Registry(Generic[T]):
             return
         self._plugins_loaded = True
         for point in entry_points(group=self.group):
-            self._entries.setdefault(point.name, point.value)
+            if point.name in self._entries:
+                continue
+            self._entries[point.name] = point.value
+            self._origins[point.name] = point.dist.name if point.dist is not None else point.module

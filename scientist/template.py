@@ -1,7 +1,8 @@
 """Experiment templates: the registry of template folders and the typed view of each one's `template.toml`.
 
-A template is package data (a folder under `scientist/templates/`), so it ships inside the wheel and is found
-next to this module rather than via the working directory. `validate_variant` and `clamp_variant` are the only
+A bundled template is package data (a folder under `scientist/templates/`), so it ships inside the wheel and is
+found next to this module rather than via the working directory; an installed package adds one through the
+entry-point group `scientist.template` (`TEMPLATES`). `validate_variant` and `clamp_variant` are the only
 way an LLM-proposed config change reaches a sandbox run: unknown knobs and out-of-range values never do.
 """
 
@@ -11,13 +12,14 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scientist.errors import ConfigError, ScientistError, UnknownTemplateError
+from scientist.registry import Registry
 
 TEMPLATE_FILE = "template.toml"
 CONFIG_FILE = "config.json"
@@ -231,23 +233,48 @@ def templates_root() -> Path:
     return Path(__file__).parent / "templates"
 
 
+TemplateTarget = Path | str | Callable[[], Path | str]
+TEMPLATES: Registry[TemplateTarget] = Registry(
+    "template",
+    error=UnknownTemplateError,
+    hint=f"available templates: {{names}}, or a folder with {TEMPLATE_FILE}",
+)
+"""Template folders by name: the bundled ones (sorted), then plugins' (entry-point group `scientist.template`, each
+entry a folder path or a function returning one) added after them and never over a bundled name."""
+if templates_root().is_dir():
+    for _folder in sorted(templates_root().iterdir()):
+        if (_folder / TEMPLATE_FILE).is_file():
+            TEMPLATES.add(_folder.name, _folder)
+
+
 def list_templates() -> list[str]:
-    root = templates_root()
-    if not root.is_dir():
-        return []
-    return sorted(path.name for path in root.iterdir() if (path / TEMPLATE_FILE).is_file())
+    """The names `load_template` accepts: the bundled templates, then installed plugins' templates."""
+    return TEMPLATES.names()
+
+
+def template_folder(name: str) -> Path:
+    """The folder of the template registered as `name` (a plugin's entry may be a function returning it)."""
+    target = TEMPLATES.get(name)
+    folder = Path(target() if callable(target) else target)
+    if not (folder / TEMPLATE_FILE).is_file():
+        raise ConfigError(
+            f"template {name!r} (from {TEMPLATES.origin(name) or 'scientist'}) points at {folder}, which has no "
+            f"{TEMPLATE_FILE}",
+            hint="reinstall the package that provides it, or choose another template (scientist templates list)",
+        )
+    return folder
 
 
 def load_template(name: str) -> Template:
-    """Load a bundled template by name, or a template folder by path (a directory holding template.toml)."""
-    folder = _find(name)
+    """Load a registered template by name, or a template folder by path (a directory holding template.toml)."""
+    folder, default_name = _find(name)
     toml_path = folder / TEMPLATE_FILE
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot read {toml_path}: {err}", hint="fix the TOML syntax of the template") from None
     seed_ideas = _read_json(folder / SEED_IDEAS_FILE, default=[])
-    data.setdefault("name", folder.name)
+    data.setdefault("name", default_name)
     try:
         template = Template.model_validate({**data, "path": folder, "seed_ideas": seed_ideas})
     except ValidationError as err:
@@ -259,17 +286,15 @@ def load_template(name: str) -> Template:
     return template
 
 
-def _find(name: str) -> Path:
+def _find(name: str) -> tuple[Path, str]:
+    """The folder, and the name a template.toml without `name` gets (its registered name, or its folder's)."""
     candidate = Path(name).expanduser()
     if ("/" in name or name.startswith(".")) and (candidate / TEMPLATE_FILE).is_file():
-        return candidate.resolve()
-    available = list_templates()
-    if _NAME.match(name) and name in available:
-        return templates_root() / name
-    raise UnknownTemplateError(
-        f"unknown template {name!r}",  # short: the error must stay a few lines as templates are added
-        hint=f"available templates: {', '.join(available) or 'none'}, or a folder with {TEMPLATE_FILE}",
-    )
+        folder = candidate.resolve()
+        return folder, folder.name
+    if not _NAME.match(name):  # short: the error must stay a few lines as templates are added
+        raise TEMPLATES.unknown(name)
+    return template_folder(name), name
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -328,7 +353,6 @@ def _check_evaluator(template: Template, evaluator: EvaluatorSpec, toml_path: Pa
             )
         if base not in evaluator_text:
             raise ConfigError(
-                f"template {toml_path} declares the artifact {artifact!r}, but {evaluator.script} never "
-                "reads it",
+                f"template {toml_path} declares the artifact {artifact!r}, but {evaluator.script} never reads it",
                 hint="make the evaluator load it from --artifacts_dir, or fix [evaluator].artifacts",
             )

@@ -1,8 +1,9 @@
-"""scientist.registry (issue 25): one way to name sandbox backends, executors and selectors, open to plugins.
+"""scientist.registry (issue 25): one way to name sandbox backends, executors, selectors and templates, open to
+plugins.
 
-The plugin test installs tests/plugins/example with pip (no index, no build isolation: offline) into a temporary
-folder and runs scientist in a new process with that folder on its path: the plugin's backend and selector are
-found through their entry points and used by name, with no change to the project.
+The plugin tests install tests/plugins/example with pip (no index, no build isolation: offline) into a temporary
+folder and run scientist in a new process with that folder on its path: the plugin's backend, selector and
+experiment template are found through their entry points and used by name, with no change to the project.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from scientist.errors import SandboxError, ScientistError
+from scientist.errors import SandboxError, ScientistError, UnknownTemplateError
 from scientist.executors import ExecutorError, get_executor
 from scientist.registry import PluginError, Registry
 from scientist.sampling import UnknownSelectorError, resolve_selector, selector_names
 from scientist.sandbox.base import BACKENDS, open_sandbox
+from scientist.template import TEMPLATES, list_templates, load_template, templates_root
 from tests.conftest import run_cli
 from tests.test_sandbox_docker import require
 
@@ -59,6 +61,18 @@ def test_each_kind_keeps_its_own_error_and_names() -> None:
 
 def test_no_plugin_is_loaded_when_none_is_installed() -> None:
     assert "labelled-local" not in BACKENDS.names() and "shortest" not in selector_names()
+    assert "coin_bias" not in list_templates()
+
+
+def test_bundled_templates_are_registry_entries_with_their_folders_and_error() -> None:
+    bundled = sorted(path.name for path in templates_root().iterdir() if (path / "template.toml").is_file())
+    assert list_templates() == bundled and "reward_misspec" in bundled  # same names, same (sorted) order
+    template = load_template("reward_misspec")
+    assert template.path == templates_root() / "reward_misspec" and TEMPLATES.origin("reward_misspec") is None
+    for wrong in ("no_such_template", "../reward_misspec"):  # not a name at all reads the same as an unknown one
+        with pytest.raises(UnknownTemplateError, match=f"unknown template {wrong!r}") as raised:
+            load_template(wrong)
+        assert raised.value.hint == f"available templates: {', '.join(bundled)}, or a folder with template.toml"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +108,30 @@ def test_an_installed_plugin_backend_and_selector_are_found_and_used_by_name(plu
                             env={**_clean_env(), **env})  # fmt: skip
     assert picked.returncode == 0, picked.stderr
     assert picked.stdout.split() == ["shortest", "True", "short"]
+
+
+def test_an_installed_plugin_template_is_listed_with_its_package_and_loads(plugin_site: Path) -> None:
+    env = {"PYTHONPATH": str(plugin_site), "COLUMNS": "250"}
+    listing = run_cli("templates", "list", env=env, isolated=True)
+    assert listing.returncode == 0, listing.stderr
+    assert "coin_bias (plugin: scientist-plugin-example)" in listing.stdout and "reward_misspec" in listing.stdout
+    assert "reward_misspec (plugin" not in listing.stdout  # bundled templates are not marked
+    probe = ("import json\n"
+             "from scientist.template import list_templates, load_template\n"
+             "t = load_template('coin_bias')\n"
+             "print(json.dumps({'names': list_templates(), 'name': t.name, 'path': str(t.path), "
+             "'metric': t.primary_metric, 'config': t.default_config(), "
+             "'variant': t.validate_variant({'flips': 7})}))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,
+                            env={**_clean_env(), **env})  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    found = json.loads(loaded.stdout)
+    assert found["names"][-1] == "coin_bias" and "reward_misspec" in found["names"]  # plugins after the bundled
+    assert found["name"] == "coin_bias" and found["metric"] == "abs_error"
+    assert Path(found["path"]) == plugin_site / "scientist_plugin_example" / "templates" / "coin_bias"
+    assert found["config"] == {"bias": 0.7, "flips": 100} and found["variant"] == {"flips": 7}
+    unknown = run_cli("templates", "show", "no_such_template", env=env, isolated=True)
+    assert unknown.returncode == 2 and "coin_bias" in unknown.stderr and "available templates" in unknown.stderr
 
 
 def _clean_env() -> dict[str, str]:

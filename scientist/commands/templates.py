@@ -14,14 +14,16 @@ console = Console()
 
 @app.command("list")
 def list_command() -> None:
-    """One line per bundled template: name, primary metric, title."""
-    from scientist.template import list_templates, load_template
+    """One line per template: name, primary metric, title; a plugin's template is marked with its package."""
+    from scientist.template import TEMPLATES, list_templates, load_template
 
     table = Table("template", "primary metric", "title")
     for name in list_templates():
         template = load_template(name)
         direction = template.metrics[template.primary_metric].direction
-        table.add_row(name, f"{template.primary_metric} ({direction} is better)", template.title)
+        origin = TEMPLATES.origin(name)
+        label = name if origin is None else f"{name} (plugin: {origin})"
+        table.add_row(label, f"{template.primary_metric} ({direction} is better)", template.title)
     console.print(table)
 
 
@@ -30,11 +32,14 @@ def show_command(
     name: Annotated[str, typer.Argument(help="Template name, or a folder holding template.toml")],
 ) -> None:
     """A template's task, metrics, tunable parameters, protected and editable files, limits and seed ideas."""
-    from scientist.template import load_template
+    from scientist.template import TEMPLATES, load_template
 
     template = load_template(name)
     console.print(f"[bold]{template.name}[/]: {template.title}")
     console.print(f"folder: {template.path}", soft_wrap=True)
+    origin = TEMPLATES.origin(name) if name in TEMPLATES else None
+    if origin is not None:
+        console.print(f"plugin: {origin}")
     console.print(template.task_description.strip(), soft_wrap=True)
     metrics = Table("metric", "better", "description", title="metrics")
     for metric, spec in template.metrics.items():
