@@ -366,7 +366,8 @@ def test_review_related_work_shows_reviewers_what_the_search_retrieved_and_is_of
     for enabled in (False, True):
         llm.replies, llm.requests[:] = [reply(REVIEW)], []
         (tmp_path / str(enabled)).mkdir()
-        ctx = context(llm, tmp_path / str(enabled), review_ensemble=1, review_reflections=0, review_related_work=enabled)
+        options = {"review_ensemble": 1, "review_reflections": 0, "review_related_work": enabled}
+        ctx = context(llm, tmp_path / str(enabled), **options)
         (ctx.run_dir / "selected_idea.json").write_text(json.dumps({"title": "t", "related_work": related}))
         assert review_run_paper(ctx, paper)["status"] == "reviewed"
         prompts[enabled] = llm.requests[0]["messages"][-1]["content"]
