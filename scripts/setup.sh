@@ -52,7 +52,10 @@ background() {  # NAME COMMAND...: run in the background, output in $logs/NAME.l
 background model bash scripts/build_llama.sh "$VENV"
 # (compileall lists the few files written for newer Pythons, e.g. torch's py312 tests, as errors: harmless.)
 site_packages=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-background bytecode bash -c "'$VENV/bin/python' -m compileall -q -j 0 '$site_packages' || true"
+bytecode_stamp="${stamp/scientist-lock-/scientist-bytecode-}"  # compiled once per locked set (a rescan costs ~10 s)
+if [ ! -f "$bytecode_stamp" ]; then
+  background bytecode bash -c "'$VENV/bin/python' -m compileall -q -j 0 '$site_packages'; touch '$bytecode_stamp'"
+fi
 if [ "${SCIENTIST_SYSTEM_DEPS:-1}" = "1" ]; then
   background system bash scripts/system_tools.sh "$VENV/bin/python"
 fi
