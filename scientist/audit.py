@@ -658,28 +658,40 @@ class AuditLog:
 
         A final line without its newline is an interrupted write, never a committed record, and is skipped.
         """
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[AuditRecord]:
+        """`records`, one line at a time: the log is streamed (a FIFO, a link or a line over MAX_RECORD_BYTES is a
+        one-line CorruptRunError, never a hang or the whole hostile file in memory)."""
+        verify_hint = f"run `scientist audit verify {self.run_dir}` to see what was damaged"
         try:
-            data = self.path.read_bytes()
+            fd = _open_regular(self.path)
         except FileNotFoundError:
-            return []
-        lines = data.split(b"\n")[:-1]
-        out = []
-        for number, line in enumerate(lines, 1):
-            try:
-                out.append(AuditRecord.model_validate_json(line))
-            except ValidationError as err:
-                raise CorruptRunError(
-                    f"audit log {self.path} line {number} is not an audit record",
-                    hint=f"run `scientist audit verify {self.run_dir}` to see what was damaged",
-                ) from err
-        return out
+            return
+        except _Unreadable as err:
+            raise CorruptRunError(f"audit log {self.path} {err}", hint=verify_hint) from err
+        with os.fdopen(fd, "rb") as handle:
+            for number, line in enumerate(iter(lambda: handle.readline(MAX_RECORD_BYTES + 1), b""), 1):
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_RECORD_BYTES:
+                        raise CorruptRunError(
+                            f"audit log {self.path} line {number} is over {MAX_RECORD_BYTES} bytes (not read)",
+                            hint=verify_hint,
+                        )
+                    return  # a torn last line: an interrupted write
+                try:
+                    yield AuditRecord.model_validate_json(line[:-1])
+                except ValidationError as err:
+                    raise CorruptRunError(
+                        f"audit log {self.path} line {number} is not an audit record", hint=verify_hint
+                    ) from err
 
     def find(self, kind: str | None = None, **payload_match: Any) -> list[AuditRecord]:
         """Records of `kind` (any if None) whose payload has every given key with the given value."""
         missing = object()
         return [
             record
-            for record in self.records()
+            for record in self.iter_records()
             if (kind is None or record.kind == kind)
             and all(record.payload.get(key, missing) == value for key, value in payload_match.items())
         ]

@@ -67,6 +67,16 @@ def run_relative(run_dir: Path, path: str | Path) -> str:
     return str(path)
 
 
+LOG_PATH_KEYS = ("stdout_path", "stderr_path")
+
+
+def run_relative_logs(run_dir: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` (a sandbox run's audit record) with its log paths made run-relative like result.json's: the audit
+    log then names no host path and stays valid when the folder is moved. A path outside the folder is kept."""
+    relative = {key: run_relative(run_dir, payload[key]) for key in LOG_PATH_KEYS if isinstance(payload.get(key), str)}
+    return {**payload, **relative}
+
+
 def stored_run_path(run_dir: Path, stored: str) -> str | None:
     """The run-relative path a stored path names, or None. A relative one is taken as is; an absolute one (written
     before paths were stored relative, on this machine or another) by what follows the run folder's name in it, so

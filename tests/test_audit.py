@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from scientist import audit_anchor
 from scientist.audit import (
     GENESIS_HASH,
+    MAX_RECORD_BYTES,
     AuditLog,
     AuditRecord,
     Witness,
@@ -882,3 +883,45 @@ def test_concurrent_appends_from_processes(tmp_path: Path) -> None:
     assert [process.exitcode for process in processes] == [0, 0]
     _assert_contiguous(tmp_path, 400, ["p0", "p1"])
     assert len({r.payload["pid"] for r in AuditLog(tmp_path).records()}) == 2
+
+
+def test_records_stream_the_log_and_refuse_a_huge_line_in_one_line(tmp_path: Path) -> None:
+    """`records`/`find` (what `runs show` and reports read) stream the log: a hostile 3 GiB line is a one-line
+    CorruptRunError within a 1 GiB address space, not a MemoryError or a hang; a FIFO named like the log too."""
+    import subprocess
+    import sys
+
+    log = make_log(tmp_path / "run", 3)
+    with log.path.open("r+b") as handle:  # a sparse line of 3 GiB after the three honest records
+        handle.seek(3 * 1024**3, os.SEEK_END)
+        handle.write(b"\n")
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from pathlib import Path\n"
+        "from scientist.audit import AuditLog\n"
+        "from scientist.errors import ScientistError\n"
+        "try:\n"
+        "    AuditLog(Path(sys.argv[1])).find(kind='llm_call')\n"
+        "except ScientistError as err:\n"
+        "    print(str(err).splitlines()[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(log.run_dir)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert f"line 4 is over {MAX_RECORD_BYTES} bytes" in done.stdout, done.stdout
+
+    honest = make_log(tmp_path / "honest", 3)
+    with honest.path.open("ab") as handle:
+        handle.write(b'{"torn": ')  # an interrupted write: skipped, as before
+    assert [record.seq for record in honest.records()] == [0, 1, 2]
+    assert len(honest.find(kind="llm_call")) == 2
+
+    fifo_run = tmp_path / "fifo"
+    fifo_run.mkdir()
+    os.mkfifo(fifo_run / "audit.jsonl")
+    started = time.monotonic()
+    with pytest.raises(CorruptRunError, match="not a regular file"):
+        AuditLog(fifo_run).records()
+    assert time.monotonic() - started < 5

@@ -198,6 +198,28 @@ def test_a_run_folder_moved_elsewhere_still_opens_its_logs(recorded_run: Path, t
         assert stored_run_path(moved, outside) is None, outside
 
 
+def test_sandbox_run_records_name_log_paths_relative_to_the_run(recorded_run: Path, tmp_path: Path) -> None:
+    """The audit log's sandbox_run records name their logs relative to the run folder (no host path leaks; a moved
+    folder's log still names its files), and the run page opens those logs."""
+    sandbox_runs = [r["payload"] for r in records(recorded_run) if r["kind"] == "sandbox_run"]
+    assert {p["label"] for p in sandbox_runs} >= {"baseline", "plots"}
+    moved = tmp_path / "elsewhere" / "runs" / recorded_run.name
+    shutil.copytree(recorded_run, moved, symlinks=True)
+    for payload in sandbox_runs:
+        for key in ("stdout_path", "stderr_path"):
+            stored = payload[key]
+            assert not Path(stored).is_absolute() and str(recorded_run.parent) not in stored, (key, stored)
+            assert (moved / stored).is_file(), (key, stored)
+    audit_text = (recorded_run / "audit.jsonl").read_text()
+    assert f"/{recorded_run.name}/experiments/" not in audit_text  # the folder it was made in: elsewhere
+    (baseline,) = [p for p in sandbox_runs if p["label"] == "baseline"]
+    client = client_for(moved)
+    link = f"/runs/{moved.name}/text/{baseline['stdout_path']}"
+    assert link in page(client, f"/runs/{moved.name}").xpath('//details[@id="exp-baseline"]//a/@href')
+    stdout = (moved / baseline["stdout_path"]).read_text()
+    assert stdout and text_of(page(client, link), "text") == stdout
+
+
 def test_the_timeline_filters_by_kind_and_stage(recorded_run: Path) -> None:
     run_dir = recorded_run
     client = client_for(run_dir)

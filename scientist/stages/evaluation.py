@@ -20,6 +20,7 @@ from typing import Any
 
 from scientist.context import RunContext
 from scientist.profiles import default_edit_mode
+from scientist.runs import run_relative_logs
 from scientist.sandbox import Limits, RunResult, copy_in, reader
 from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, try_load_final_info
 from scientist.stats import seed_summary
@@ -152,7 +153,8 @@ def _evaluate_seed(
     ctx.audit.append("sandbox_run_start", actor, {"label": where, "command": command, "role": "evaluator"})
     limits = Limits(wall_time_s=ctx.template.limits.wall_time_s, memory_mb=ctx.template.limits.memory_mb)
     result: RunResult = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
-    ctx.audit.append("sandbox_run", actor, {**result.audit_payload(), "label": where, "role": "evaluator"})
+    record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
+    ctx.audit.append("sandbox_run", actor, {**record, "label": where, "role": "evaluator"})
     from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
 
     check_sandbox_run(ctx, where, workspace, result, agent_files=False)

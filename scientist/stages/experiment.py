@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, create_model
 
 from scientist.context import RunContext
 from scientist.prompts import render
-from scientist.runs import EXPERIMENTS_DIR, run_relative, write_json
+from scientist.runs import EXPERIMENTS_DIR, run_relative, run_relative_logs, write_json
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
 from scientist.sandbox.reader import RunOutputError, copy_regular_files, remove_tree
@@ -312,7 +312,8 @@ def sandbox_run(
     actor = f"sandbox:{ctx.sandbox.backend}"
     ctx.audit.append("sandbox_run_start", actor, {"label": label, "attempt": attempt, "command": command})
     result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=log_dir)
-    ctx.audit.append("sandbox_run", actor, {**result.audit_payload(), "label": label, "attempt": attempt})
+    record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
+    ctx.audit.append("sandbox_run", actor, {**record, "label": label, "attempt": attempt})
     from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
 
     check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result)
@@ -523,9 +524,8 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": "plots", "command": command})
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")
     # Like every sandbox run's record: backend, image, limits, command, outcome, output and log hashes.
-    ctx.audit.append(
-        "sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**result.audit_payload(), "label": "plots", "ok": result.ok}
-    )
+    audited = run_relative_logs(ctx.run_dir, result.audit_payload())  # log paths relative to the run folder
+    ctx.audit.append("sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**audited, "label": "plots", "ok": result.ok})
     from scientist.monitors.hooks import check_sandbox_run  # every sandbox run is monitored, template code too
 
     check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)
