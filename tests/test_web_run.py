@@ -465,3 +465,25 @@ def test_special_files_in_a_run_folder_stall_neither_the_runs_list_nor_the_run_p
     reply = get_within(client, f"/runs/{recorded_run.name}", 30)
     assert reply.status_code == 200 and "no audit log" in reply.text
     assert get_within(client, f"/api/runs/{recorded_run.name}", 30).json()["events"] == 0
+
+
+def test_the_paper_section_lists_the_citations_no_source_confirmed(recorded_run: Path) -> None:
+    run_dir = recorded_run
+    tree = page(client_for(run_dir), f"/runs/{run_dir.name}")
+    assert "not checked" in text_of(tree, "unconfirmed-citations")  # the recorded run ran with citation_check off
+    paper = json.loads((run_dir / "paper.json").read_text())
+    paper["citation_checks"] = [
+        {"citation": "verified2020", "status": "verified", "source": "crossref", "mismatched": [], "reason": ""},
+        {"citation": "moved2019", "status": "mismatch", "source": "openalex", "mismatched": ["year"],
+         "reason": "openalex has 'Moved' (2012)"},
+        {"citation": "lost2021", "status": "unverified", "source": None, "mismatched": [], "reason": EVIL},
+    ]  # fmt: skip
+    (run_dir / "paper.json").write_text(json.dumps(paper))
+    tree = page(client_for(run_dir), f"/runs/{run_dir.name}")
+    listed = text_of(tree, "unconfirmed-citations")
+    assert "moved2019: mismatch (year)" in listed and "lost2021: unverified" in listed and EVIL in listed
+    assert "verified2020" not in listed and not tree.xpath("//script[contains(., 'pwned')]")
+    paper["citation_checks"] = paper["citation_checks"][:1]
+    (run_dir / "paper.json").write_text(json.dumps(paper))
+    assert "every reference was verified" in text_of(page(client_for(run_dir), f"/runs/{run_dir.name}"),
+                                                     "unconfirmed-citations")  # fmt: skip

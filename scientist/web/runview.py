@@ -236,6 +236,12 @@ def paper(run_dir: Path) -> dict[str, Any] | None:
         "figure": _run_file(run_dir, f"paper/{figure}") if isinstance(figure, str) else None,
         "removed_numbers": _dicts(info.get("removed_numbers")),
         "removed_citations": info.get("removed_citations") if isinstance(info.get("removed_citations"), list) else [],
+        # None: the run did not check its references (citation_check off); else the ones a source did not confirm
+        "unconfirmed_citations": (
+            [check for check in _dicts(info.get("citation_checks")) if check.get("status") != "verified"]
+            if isinstance(info.get("citation_checks"), list)
+            else None
+        ),
     }
 
 
