@@ -6,7 +6,7 @@ live in `prompts/review.j2`; `FORM_VERSION` names this form so stored reviews st
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -57,6 +57,15 @@ SCORE_FIELDS: tuple[str, ...] = (
     "significance",
     "confidence",
 )
+
+
+def score_scale(field: str) -> tuple[int, int] | None:
+    """The (lowest, highest) value the form allows for a score field, read from its type so a plot or table on the
+    form's scale follows the form when it changes; None for anything that is not a form score (an experiment
+    metric has no fixed scale)."""
+    info = ReviewForm.model_fields.get(field) if field in SCORE_FIELDS else None
+    values = [v for v in get_args(info.annotation) if isinstance(v, int)] if info is not None else []
+    return (min(values), max(values)) if values else None
 
 
 class PaperInfo(BaseModel):

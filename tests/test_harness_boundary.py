@@ -505,6 +505,14 @@ def test_sandbox_run_output_reaches_the_terminal_without_escapes(tmp_path: Path)
     shown = result.stdout + (result.stderr if result.stderr_bytes is not None else "")
     assert "forged ok" in shown
     assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown and "\u202e" not in shown
+    # its audit log names the logs relative to the folder (as a run's does): the folder can be moved
+    from scientist.audit import AuditLog
+
+    folder = tmp_path / "w"
+    record = AuditLog(folder).find("sandbox_run")[-1].payload
+    assert record["stdout_path"] and not Path(record["stdout_path"]).is_absolute()
+    moved = folder.rename(tmp_path / "moved")
+    assert "forged ok" in (moved / record["stdout_path"]).read_text()
 
 
 def test_monitor_evidence_is_not_rich_markup(capsys: pytest.CaptureFixture[str]) -> None:

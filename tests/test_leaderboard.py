@@ -144,3 +144,27 @@ def test_html_page_sorts_and_links_resolve_in_chromium(db: str, tmp_path: Path, 
         page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
         browser.close()
     assert errors == []
+
+
+def _svg_texts(metric: str, mean: float) -> list[str]:
+    """The plot's text in order (matplotlib's SVG writes each text drawn as paths after a comment holding it)."""
+    from scientist.leaderboard.board import Entry, Leaderboard
+    from scientist.leaderboard.html import plot_svg
+
+    entry = Entry(key="m", n=2, mean=mean, ci_low=mean - 1, ci_high=mean + 1, cost_usd=0, tokens=0, flagged_runs=0,
+                  runs=[])  # fmt: skip
+    return re.findall(r"<!-- (.*?) -->", plot_svg(Leaderboard(by="model", metric=metric, entries=[entry])))
+
+
+def test_plot_of_a_form_score_is_on_the_forms_scale_not_from_zero() -> None:
+    from scientist.reviews.form import score_scale
+
+    assert score_scale("overall") == (1, 10) and score_scale("soundness") == (1, 4)
+    assert score_scale("confidence") == (1, 5) and score_scale("accuracy") is None and score_scale("summary") is None
+    texts = _svg_texts("overall", 3.0)  # a low mean: an automatic axis would stop near 4
+    ticks = [t for t in texts if t.isdigit()]
+    assert ticks == [str(v) for v in range(1, 11)] and "overall (1-10)" in texts
+    soundness = [t for t in _svg_texts("soundness", 2.5) if t.isdigit()]
+    assert soundness == ["1", "2", "3", "4"]
+    # an experiment metric has no fixed scale: matplotlib's own axis (from 0)
+    assert next(t for t in _svg_texts("accuracy", 3.0) if t.isdigit()) == "0"

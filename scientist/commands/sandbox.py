@@ -96,6 +96,7 @@ def run(
     """Run SCRIPT in the sandbox, exactly as the pipeline runs experiments, and report what happened."""
     from scientist.audit import AuditLog
     from scientist.config import load_settings
+    from scientist.runs import run_relative_logs
     from scientist.sandbox import Limits, copy_in, open_sandbox, record_choice
 
     if not script.is_file():
@@ -141,7 +142,8 @@ def run(
         result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=folder / "logs")
     finally:
         sandbox.cleanup(workspace)
-    audit.append("sandbox_run", f"sandbox:{sandbox.backend}", result.audit_payload())
+    # Log paths relative to the folder, as a run's audit log stores them: the folder can be moved or shared
+    audit.append("sandbox_run", f"sandbox:{sandbox.backend}", run_relative_logs(folder, result.audit_payload()))
     events = _monitor(audit, result, workspace, loaded)
     from scientist.display import clean
 

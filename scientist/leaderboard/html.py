@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from scientist.leaderboard.board import Leaderboard
 from scientist.probes.report import ProbeReport
+from scientist.reviews.form import score_scale
 from scientist.store.queries import RunScore
 
 
@@ -50,7 +51,13 @@ def plot_svg(board: Leaderboard) -> str:
         if e.flagged_runs:
             bar.set_hatch("//")
     ax.set_xticks(list(xs), [e.key for e in entries], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel(board.metric)
+    scale = score_scale(board.metric)
+    if scale is not None:  # a form score: the form's whole scale (1-10 for overall), never matplotlib's from-0 axis
+        ax.set_ylim(scale[0] - 0.5, scale[1] + 0.5)
+        ax.set_yticks(list(range(scale[0], scale[1] + 1)))
+        ax.set_ylabel(f"{board.metric} ({scale[0]}-{scale[1]})")
+    else:
+        ax.set_ylabel(board.metric)
     ax.set_title(f"{board.metric} by {board.by} (mean, 95% CI; red = monitor flags)", fontsize=9)
     fig.tight_layout()
     buffer = io.StringIO()
