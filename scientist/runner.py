@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +151,28 @@ def _remove_leftover_containers(settings: Settings, run_id: str) -> int:
     return removed
 
 
+def _index_starts_empty() -> bool:
+    """No paper to embed now: no seed corpus and an empty (or absent) local index. Loading the model would then
+    cost ~10 s for nothing; a search that does add papers loads it when it needs it. A remote or unreadable index
+    is not assumed empty (the warm-up then goes ahead and reports it, as before)."""
+    from scientist.tools.index import index_size
+    from scientist.tools.seed import seed_corpus_path
+
+    if os.environ.get("SCIENTIST_INDEX_URL"):
+        return False
+    try:
+        return seed_corpus_path() is None and not index_size()
+    except ScientistError:
+        return False
+
+
 def _warm_up_embeddings(context: RunContext) -> None:
     """Load the paper index's embedding model now (torch import, ~15 s cold) if a node still to run needs it."""
     import time
 
     from scientist.pipeline import next_nodes
 
-    if not {"ideate", "novelty"} & set(next_nodes(context)):
+    if not {"ideate", "novelty"} & set(next_nodes(context)) or _index_starts_empty():
         return
     from scientist.tools.index import load_model
 

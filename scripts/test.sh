@@ -18,10 +18,13 @@ export COVERAGE_FILE="${COVERAGE_FILE:-$PWD/.coverage}"
 rm -f "$COVERAGE_FILE" "$COVERAGE_FILE".*
 
 echo "==> phase 1: parallel ($workers workers)"
-"$PY" -m pytest -n "$workers" --dist loadgroup -m "not serial and not live_full" \
-  --cov --cov-report= "$@"
+timeline="${SCIENTIST_TEST_TIMELINE:-$PWD/test-timeline.jsonl}"  # per test: worker, start, end (tests/conftest.py)
+rm -f "$timeline"
+SCIENTIST_TEST_TIMELINE="$timeline" "$PY" -m pytest -n "$workers" --dist loadgroup \
+  -m "not serial and not live_full" --cov --cov-report= "$@"
 parallel_rc=$?
 phase1=$(( $(date +%s) - started ))
+"$PY" scripts/test_timeline.py "$timeline"  # where the phase's wall went: each worker's busy time and end
 
 echo "==> phase 2: serial (live model, whole-machine tests)"
 env -u OMP_NUM_THREADS -u MKL_NUM_THREADS -u OPENBLAS_NUM_THREADS \

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +47,26 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.xdist_group(module))
 
 
+_TIMELINE = os.environ.get("SCIENTIST_TEST_TIMELINE")
+_started: dict[str, float] = {}
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    if _TIMELINE:
+        _started[nodeid] = time.time()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """One line per test (worker, start, end) when SCIENTIST_TEST_TIMELINE names a file: scripts/test.sh prints
+    where the parallel phase's wall went (scripts/test_timeline.py). Workers only: the controller sees the same
+    reports relayed."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if _TIMELINE and worker and nodeid in _started:
+        line = json.dumps({"worker": worker, "id": nodeid, "start": _started.pop(nodeid), "end": time.time()})
+        with open(_TIMELINE, "a", encoding="utf-8") as out:  # one short append per test: lines never interleave
+            out.write(line + "\n")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules with a `slow` test are collected first: pytest-xdist hands out work in collection order (after the
@@ -69,6 +91,16 @@ def group_for_xdist(items: list[pytest.Item]) -> None:
         groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args})
         if groups and "@" not in item.nodeid.rpartition("]")[2]:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama_cpp.server serving the embedded model on loopback (its `/v1` URL), once per session: the live smoke
+    run and the server tests (all in the serial phase, one process) share it."""
+    from tests.llama_server import serve_embedded_model
+
+    with serve_embedded_model(tmp_path_factory.mktemp("llama-server")) as base:
+        yield base
 
 
 @pytest.fixture(autouse=True)

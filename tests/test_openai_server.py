@@ -1,18 +1,11 @@
 """A real OpenAI-compatible server on loopback: llama-cpp-python's own `python -m llama_cpp.server` (the `server`
 extra) serving the embedded GGUF. The gateway talks to it through litellm's `openai/` provider with `api_base`, as
 it would to vLLM, Ollama or a hosted API: a handful of calls, structured output included, kept well under a minute.
-The server is started and stopped by a fixture; only 127.0.0.1 is bound."""
+The server is the session's `llama_server` fixture (tests/llama_server.py); only 127.0.0.1 is bound."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -20,22 +13,18 @@ import pytest
 from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog
-from scientist.config import ModelOverride, Settings
+from scientist.config import Settings
 from scientist.llm import LLMGateway
 from scientist.prompts import render
+from tests.llama_server import HAS_SERVER, SERVED_MODEL, SERVED_PROFILE, SERVER_API_KEY
 
-HAS_SERVER = all(importlib.util.find_spec(name) is not None for name in ("llama_cpp", "fastapi", "sse_starlette"))
 pytestmark = [
     pytest.mark.live,
     pytest.mark.skipif(not HAS_SERVER, reason="needs the local build and the server extra (bash scripts/setup.sh)"),
     pytest.mark.timeout(400),  # ~15 s on a quiet machine; minutes when 2 cores are shared by several suites
 ]
-MODEL = "openai/smollm2-served"
-# What a user writes in scientist.toml for a llama.cpp server: its window, free, and the grammar route it documents.
-PROFILE = ModelOverride(
-    context_window=4096, max_output_tokens=4096, input_usd_per_mtok=0.0, output_usd_per_mtok=0.0,
-    structured_output="json_object_schema",
-)
+MODEL = SERVED_MODEL
+PROFILE = SERVED_PROFILE
 
 
 class Finding(BaseModel):
@@ -46,56 +35,16 @@ class Finding(BaseModel):
     confidence: int = Field(ge=1, le=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from scientist.local_model import model_path
-
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--model_alias", "smollm2-served",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--seed", "0"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def gateway(tmp_path: Path, base: str, **knobs: object) -> LLMGateway:
     settings = Settings(
-        model=MODEL, api_base=base, api_key="sk-local-server-needs-none", models={MODEL: PROFILE},
+        model=MODEL, api_base=base, api_key=SERVER_API_KEY, models={MODEL: PROFILE},
         llm_cache_dir=tmp_path / "store", temperature=0.0, transient_retries=0, budget_usd=1.0, **knobs,
     )
     return LLMGateway(settings, AuditLog(tmp_path / "run"))
 
 
-def test_structured_and_plain_calls_over_real_http(tmp_path: Path, server: str) -> None:
-    gw = gateway(tmp_path, server, repair_retries=1)
+def test_structured_and_plain_calls_over_real_http(tmp_path: Path, llama_server: str) -> None:
+    gw = gateway(tmp_path, llama_server, repair_retries=1)
     variables = {"section": "method", "section_title": "method", "text": "We ran a gridworld.", "errors": []}
     finding = gw.structured("write_fix", variables, Finding, stage="review", max_tokens=40)
     assert 1 <= finding.confidence <= 10 and finding.supported in ("yes", "no", "unclear")
@@ -108,9 +57,9 @@ def test_structured_and_plain_calls_over_real_http(tmp_path: Path, server: str) 
     assert gw.live_calls == len(calls) <= 3
 
 
-def test_the_request_on_the_wire_is_the_servers_grammar_form(tmp_path: Path, server: str) -> None:
+def test_the_request_on_the_wire_is_the_servers_grammar_form(tmp_path: Path, llama_server: str) -> None:
     """Recorded mode stores exactly what went over HTTP: json_object + the schema, which llama.cpp compiles."""
-    gw = gateway(tmp_path, server, llm_mode="record", repair_retries=1)
+    gw = gateway(tmp_path, llama_server, llm_mode="record", repair_retries=1)
     variables = {"section": "results", "section_title": "results", "text": "Return rose.", "errors": []}
     gw.structured("write_fix", variables, Finding, stage="review", max_tokens=40)
     stored = [json.loads(path.read_text()) for path in (tmp_path / "store").rglob("*.json")]
@@ -120,7 +69,7 @@ def test_the_request_on_the_wire_is_the_servers_grammar_form(tmp_path: Path, ser
 
 @pytest.mark.live_full
 @pytest.mark.timeout(1800)
-def test_a_whole_run_over_the_server(isolated_env: Path, server: str) -> None:
+def test_a_whole_run_over_the_server(isolated_env: Path, llama_server: str) -> None:
     """`scientist run --model openai/... --api-base ...` end to end over real HTTP: every stage, one pass each (as
     the live smoke run on the embedded provider), so the OpenAI-compatible path is proven for a whole run, not
     only for single calls. live_full (`make test-live`): it repeats the live smoke run's model work over HTTP,
@@ -130,9 +79,9 @@ def test_a_whole_run_over_the_server(isolated_env: Path, server: str) -> None:
     profile = {MODEL: PROFILE.model_dump(exclude_none=True)}
     result = run_cli(
         "run", "specification gaming with a gameable proxy reward", "--num-ideas", "1", "--seed", "11",
-        "--model", MODEL, "--api-base", server,
+        "--model", MODEL, "--api-base", llama_server,
         env={
-            "SCIENTIST_API_KEY": "sk-local-server-needs-none",
+            "SCIENTIST_API_KEY": SERVER_API_KEY,
             "SCIENTIST_MODELS": json.dumps(profile),
             "SCIENTIST_SANDBOX": chosen_sandbox(),
             "SCIENTIST_WRITE_REFLECTIONS": "0",
