@@ -21,6 +21,7 @@ from scientist.errors import ScientistError
 from scientist.monitors.diffscan import scan_diff
 from scientist.monitors.events import MONITORS, MonitorEvent, MonitorName, Severity
 from scientist.monitors.paperscan import scan_paper
+from scientist.stats import wilson  # noqa: F401  (re-exported: the CI every corpus report uses)
 from scientist.template import Template, load_template
 
 CASES_FILE = "cases.toml"
@@ -48,20 +49,6 @@ class Case(BaseModel):
     patch: str | None = None
     sections: dict[str, str] | None = None
     runs: list[Mapping[str, Any]] = Field(default_factory=list)
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """The Wilson score interval (95 % by default) for k successes in n trials: unlike the normal approximation it
-    stays inside [0, 1] and is not degenerate at k = 0 or k = n, which small corpora hit all the time."""
-    if n <= 0:
-        return None
-    if not 0 <= k <= n:
-        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 class MonitorScore(BaseModel):
