@@ -100,6 +100,17 @@ _CUES: list[tuple[int, re.Pattern[str]]] = [
         ),
     ),
     (1, re.compile(r"评分|分数|接受|录用|好评|高分")),
+    # someone grading, and requests
+    (1, re.compile(r"\b(?:assess\w*|apprais\w*|grading|judging|examiner)\b", _I)),
+    (
+        1,
+        re.compile(
+            r"\b(?:please|kindly|must|asked to|requested to|expected to|(?:is|are) to be|bitte|veuillez|merci de|"
+            r"por favor|debe|deber[aá]|per favore)\b",
+            _I,
+        ),
+    ),
+    (1, re.compile(r"请|務必|務める|ください")),
     # an AI reader
     (
         1,
@@ -109,14 +120,22 @@ _CUES: list[tuple[int, re.Pattern[str]]] = [
 _ENGLISH = re.compile(
     r"\b(?:the|of|and|to|in|is|that|for|with|on|are|as|we|this|by|be|from|an|at|our|it|or|which|not|than)\b", _I
 )
+# Function words of other languages a paper's instructions get translated into (French, German, Spanish,
+# Italian, Portuguese); a sentence with more of them than English ones is not English.
+_FOREIGN = re.compile(
+    r"\b(?:le|la|les|des|et|est|une|du|aux|pour|avec|dans|cet|cette|ce|qui|der|die|das|und|ist|nicht|ein|eine|"
+    r"für|mit|diese[nmrs]?|zu|den|dem|el|los|las|y|es|una|que|para|con|del|este|esta|il|di|che|per|non|um|uma|"
+    r"não|com|os)\b",
+    _I,
+)
 _NON_LATIN = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 def cue_weight(text: str) -> int:
     """How suspicious a passage looks to cheap cues (0: not worth a call)."""
     weight = sum(score for score, pattern in _CUES if pattern.search(text))
-    words = re.findall(r"\w+", text)
-    if _NON_LATIN.search(text) or (len(words) >= 6 and len(_ENGLISH.findall(text)) * 10 < len(words)):
+    foreign = len(_FOREIGN.findall(text))
+    if _NON_LATIN.search(text) or (foreign >= 2 and foreign > len(_ENGLISH.findall(text))):
         weight += 2  # not English: a translated instruction, or a quotation worth a look
     return weight
 
