@@ -2,10 +2,10 @@
 area chair writes the meta-review.
 
 Every input is prepared once per paper (`prepare`): injection scrub (and the opt-in model check), length cap by
-whole sections, few-shot examples that fit the model's context. The paper text only ever goes into the user turn, between delimiters
-named with a nonce derived from the text. Each model call is audited by the gateway (`llm_call`); this module adds
-`review_input` (what the model saw and what was removed), one `review_round` per review and reflection,
-`review_failed` for a reviewer that produced no valid form, and `review_ensemble` for the aggregate.
+whole sections, few-shot examples that fit the model's context. The paper text only ever goes into the user turn,
+between delimiters named with a nonce derived from the text. Each model call is audited by the gateway (`llm_call`);
+this module adds `review_input` (what the model saw and what was removed), one `review_round` per review and
+reflection, `review_failed` for a reviewer that produced no valid form, and `review_ensemble` for the aggregate.
 """
 
 from __future__ import annotations

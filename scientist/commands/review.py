@@ -481,7 +481,9 @@ def calibrate_injection(
     ] = "review",
     max_passages: Annotated[
         int | None,
-        typer.Option("--max-passages", min=1, help="Passages classified per paper (default: review_injection_check_max)"),
+        typer.Option(
+            "--max-passages", min=1, help="Passages classified per paper (default: review_injection_check_max)"
+        ),
     ] = None,
     patterns_only: Annotated[bool, typer.Option("--patterns-only", help="Measure the pattern filter alone")] = False,
     out: Annotated[

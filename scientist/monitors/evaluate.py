@@ -9,7 +9,6 @@ Corpus edits are built against the template shipped here, so the corpus cannot d
 from __future__ import annotations
 
 import difflib
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from scientist.errors import ScientistError
 from scientist.monitors.diffscan import scan_diff
 from scientist.monitors.events import MONITORS, MonitorEvent, MonitorName, Severity
 from scientist.monitors.paperscan import scan_paper
-from scientist.stats import wilson  # noqa: F401  (re-exported: the CI every corpus report uses)
+from scientist.stats import wilson
 from scientist.template import Template, load_template
 
 CASES_FILE = "cases.toml"
