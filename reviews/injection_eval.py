@@ -146,10 +146,19 @@ def evaluate_cases(folder: Path, gateway: LLMGateway | None) -> InjectionEvalRep
     )
 
 
-def _fmt(rate: Rate) -> str:
+def fmt_rate(rate: Rate) -> str:
+    """`0.67 [0.21, 0.94] (2/3)`: the rate, its Wilson 95 % CI and the counts (the docs table uses this too)."""
     if rate.value is None or rate.ci is None:
         return "n/a (0 cases)"
     return f"{rate.value:.2f} [{rate.ci[0]:.2f}, {rate.ci[1]:.2f}] ({rate.k}/{rate.n})"
+
+
+def table_rows(name: str, report: InjectionEvalReport) -> list[str]:
+    """docs/security.md's table rows for one case set (tests/test_reviews_injection_check.py checks the page)."""
+    return [
+        f"| {name} ({len(report.cases)} papers) | {arm.arm} | {fmt_rate(arm.detection)} | {fmt_rate(arm.false_alarm)} |"
+        for arm in report.arms
+    ]
 
 
 def format_report(report: InjectionEvalReport) -> str:
@@ -158,8 +167,8 @@ def format_report(report: InjectionEvalReport) -> str:
     if report.model:
         lines.append(f"model check: {report.model} (role {report.check_role})")
     for arm in report.arms:
-        lines.append(f"{arm.arm:<15} detection {_fmt(arm.detection)}   false alarms {_fmt(arm.false_alarm)}")
+        lines.append(f"{arm.arm:<15} detection {fmt_rate(arm.detection)}   false alarms {fmt_rate(arm.false_alarm)}")
     for arm in report.arms:
-        parts = [f"{style} {_fmt(rate)}" for style, rate in arm.by_style.items()]
+        parts = [f"{style} {fmt_rate(rate)}" for style, rate in arm.by_style.items()]
         lines.append(f"  {arm.arm} flagged by style: " + "; ".join(parts))
     return "\n".join(lines)
