@@ -259,3 +259,30 @@ def test_a_case_folder_without_its_papers_is_refused(tmp_path: Path) -> None:
     (tmp_path / "cases.toml").write_text('[[case]]\nid = "a"\nfile = "missing.md"\ninjected = true\n')
     with pytest.raises(CaseSetError, match=r"missing\.md"):
         load_cases(tmp_path)
+
+
+def test_the_published_table_is_what_the_saved_reports_compute() -> None:
+    """docs/security.md's numbers come from the saved reports of `calibrate injection` (run once with the embedded
+    model); recomputed here from their per-case results, whose pattern arm must still be today's answer."""
+    import re
+
+    from scientist.reviews.injection_eval import InjectionEvalReport, arm_report, table_rows
+    from scientist.reviews.paper import load_paper
+
+    rows = []
+    for name in ("tuning", "heldout"):
+        report = InjectionEvalReport.model_validate_json((CASES / "results" / f"{name}.json").read_text())
+        cases = {case.id: case for case in load_cases(CASES / name)}
+        assert [(r.id, r.injected, r.style) for r in report.cases] == [
+            (c.id, c.injected, c.style) for c in cases.values()
+        ]
+        for result in report.cases:
+            today = bool(sanitize(load_paper(CASES / name / cases[result.id].file)).flags)
+            assert result.patterns == today, f"{name}/{result.id}: the pattern filter changed; measure again"
+            assert result.model is not None and (result.model or not result.patterns)
+        assert report.arms == [arm_report(report.cases, "patterns"), arm_report(report.cases, "patterns+model")]
+        rows += table_rows(name, report)
+    page = (Path(__file__).parents[1] / "docs" / "security.md").read_text()
+    table = re.search(r"<!-- injection-table:start -->\n(.*?)\n<!-- injection-table:end -->", page, re.DOTALL)
+    assert table, "docs/security.md has no injection table between its markers"
+    assert table.group(1).splitlines()[2:] == rows
