@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -29,8 +29,11 @@ InjectionKind = Literal[
     "invisible_unicode",  # zero-width, bidi-control or tag characters
     "comment",  # suspicious LaTeX %-comment, \iffalse block or HTML comment (removed either way)
     "metadata",  # suspicious PDF metadata, front matter or annotation (never shown to the model)
+    "model_judged",  # no pattern matched; the opt-in model check (injection_check) judged it aimed at the reviewer
 ]
 EXCERPT_CHARS = 160
+# A second opinion on a sentence no pattern matched: (location, sentence) -> the kind to flag it as, or None.
+SentenceJudge = Callable[[str, str], InjectionKind | None]
 
 
 class InjectionFlag(BaseModel):
@@ -155,11 +158,16 @@ def suspicious(text: str) -> InjectionKind | None:
     return None
 
 
-def _scrub_unit(unit: str, location: str, flags: list[InjectionFlag]) -> str:
+def _judged(text: str, location: str, judge: SentenceJudge | None) -> InjectionKind | None:
+    kind = suspicious(text)
+    return kind if kind is not None or judge is None else judge(location, text)
+
+
+def _scrub_unit(unit: str, location: str, flags: list[InjectionFlag], judge: SentenceJudge | None = None) -> str:
     """Drop every sentence of one prose unit (paragraph or structural line) that carries an injection."""
     kept = []
     for sentence in _SENTENCE_END.split(unit):
-        kind = suspicious(sentence)
+        kind = _judged(sentence, location, judge)
         if kind is None:
             kept.append(sentence)
         else:
@@ -167,9 +175,11 @@ def _scrub_unit(unit: str, location: str, flags: list[InjectionFlag]) -> str:
     return " ".join(kept)
 
 
-def scrub(text: str, location: str) -> tuple[str, list[InjectionFlag]]:
+def scrub(text: str, location: str, judge: SentenceJudge | None = None) -> tuple[str, list[InjectionFlag]]:
     """Remove injections from `text`; returns the normalised clean text and what was removed.
 
+    `judge` is asked about each sentence (and code line) no pattern matched; a kind it returns removes and flags
+    that sentence exactly as a pattern would (the model check, `injection_check`, uses it).
     Normalisation (also applied to clean text) makes removal invisible: prose lines of a paragraph are joined,
     whitespace runs become one space, paragraphs are separated by one blank line; structural lines (headings,
     list items, table rows, quotes, code fences) keep their own line.
@@ -188,7 +198,7 @@ def scrub(text: str, location: str) -> tuple[str, list[InjectionFlag]]:
 
     def flush() -> None:
         if prose:
-            kept = _scrub_unit(" ".join(" ".join(prose).split()), location, flags)
+            kept = _scrub_unit(" ".join(" ".join(prose).split()), location, flags, judge)
             if kept:
                 paragraphs[-1].append(kept)
             prose.clear()
@@ -197,7 +207,7 @@ def scrub(text: str, location: str) -> tuple[str, list[InjectionFlag]]:
         fence = bool(_FENCE.match(line))
         if in_code or fence:  # code keeps its lines and indentation; a suspicious line is still dropped
             flush()
-            kind = None if fence else suspicious(line)
+            kind = None if fence else _judged(line, location, judge)
             if kind is None:
                 paragraphs[-1].append(line.rstrip())
             else:
@@ -209,7 +219,7 @@ def scrub(text: str, location: str) -> tuple[str, list[InjectionFlag]]:
                 paragraphs.append([])
         elif _STRUCTURAL_LINE.match(line):
             flush()
-            kept = _scrub_unit(" ".join(line.split()), location, flags)
+            kept = _scrub_unit(" ".join(line.split()), location, flags, judge)
             if kept:
                 paragraphs[-1].append(kept)
         else:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from scientist.errors import ScientistError
 from scientist.reviews.form import PaperInfo
-from scientist.reviews.injection import InjectionFlag, excerpt, scan, scrub, suspicious
+from scientist.reviews.injection import InjectionFlag, SentenceJudge, excerpt, scan, scrub, suspicious
 
 PaperSource = Literal["pdf", "latex", "markdown"]
 HiddenKind = Literal["hidden_text", "tiny_text", "offpage_text"]
@@ -42,6 +42,13 @@ class Section(BaseModel):
     text: str = ""
 
 
+class Unshown(BaseModel):
+    """Comment text a reader dropped without a flag (never shown to the reviewer): the model check's evidence."""
+
+    location: str
+    text: str
+
+
 class PaperText(BaseModel):
     """A paper as the reviewer sees it: title and sections, plus what the readers removed or left out."""
 
@@ -51,6 +58,7 @@ class PaperText(BaseModel):
     flags: list[InjectionFlag] = Field(default_factory=list)
     omitted: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    unshown: list[Unshown] = Field(default_factory=list)
 
     def render(self) -> str:
         parts = [f"# {self.title}"] if self.title else []
@@ -97,16 +105,18 @@ def load_paper(path: Path, *, max_pages: int = MAX_PAGES) -> PaperText:
     raise PaperReadError(f"unsupported paper type {suffix!r} ({path})", hint="pass a .pdf, .tex or .md file")
 
 
-def sanitize(paper: PaperText) -> PaperText:
-    """Scrub injections from every visible title and paragraph; flags join those the reader found."""
+def sanitize(paper: PaperText, judge: SentenceJudge | None = None) -> PaperText:
+    """Scrub injections from every visible title and paragraph; flags join those the reader found.
+
+    `judge` (the opt-in model check) is asked about every sentence no pattern matched (see `injection.scrub`)."""
     flags = list(paper.flags)
-    title, found = scrub(paper.title, "title")
+    title, found = scrub(paper.title, "title", judge)
     flags += found
     sections = []
     for index, section in enumerate(paper.sections, 1):
         where = f"section {index}" + (f" ({excerpt(section.title)[:40]})" if section.title else "")
-        heading, found_title = scrub(section.title, where)
-        text, found_text = scrub(section.text, where)
+        heading, found_title = scrub(section.title, where, judge)
+        text, found_text = scrub(section.text, where, judge)
         flags += found_title + found_text
         if heading or text:
             sections.append(Section(title=heading, level=section.level, text=text))
@@ -192,8 +202,12 @@ def from_markdown(text: str) -> PaperText:
         if end > 0:
             flags += scan([("front matter", text[4:end])], "metadata", "not shown")
             text = text[end + 4 :].lstrip("-").lstrip("\n")
+    unshown: list[Unshown] = []
     for match in _HTML_COMMENT.finditer(text):
-        flags += scan([("HTML comment", match.group(1))], "comment")
+        found = scan([("HTML comment", match.group(1))], "comment")
+        flags += found
+        if not found and match.group(1).strip():
+            unshown.append(Unshown(location="HTML comment", text=match.group(1).strip()))
     text = _HTML_COMMENT.sub("", text)
     while element := _HIDDEN_ELEMENT.search(text):
         body = _TAG.sub(" ", element.group("body"))
@@ -239,7 +253,7 @@ def from_markdown(text: str) -> PaperText:
             continue  # a setext underline already consumed
         lines.append(line)
     _close(current, lines, sections)
-    return PaperText(source="markdown", title=title.strip(), sections=sections, flags=flags)
+    return PaperText(source="markdown", title=title.strip(), sections=sections, flags=flags, unshown=unshown)
 
 
 def _close(section: Section, lines: list[str], sections: list[Section]) -> None:
@@ -280,7 +294,7 @@ def from_latex(text: str, *, base_dir: Path | None = None) -> PaperText:
     """LaTeX source: sections from \\section & co., the abstract environment, and hidden-text defences."""
     flags: list[InjectionFlag] = []
     text = _resolve_inputs(text, base_dir, depth=0, seen=set()) if base_dir is not None else text
-    text, found = _strip_latex_comments(text)
+    text, found, unshown = _strip_latex_comments(text)
     flags += found
     begin = text.find("\\begin{document}")
     preamble, body = (text[:begin], text[begin + len("\\begin{document}") :]) if begin >= 0 else ("", text)
@@ -320,7 +334,8 @@ def from_latex(text: str, *, base_dir: Path | None = None) -> PaperText:
         name = " ".join(_latex_to_text(section.title).split())
         if name or text_.strip():
             cleaned.append(Section(title=name, level=section.level, text=text_.strip()))
-    return PaperText(source="latex", title=" ".join(_latex_to_text(title).split()), sections=cleaned, flags=flags)
+    title = " ".join(_latex_to_text(title).split())
+    return PaperText(source="latex", title=title, sections=cleaned, flags=flags, unshown=unshown)
 
 
 def _resolve_inputs(text: str, base_dir: Path, *, depth: int, seen: set[Path]) -> str:
@@ -344,15 +359,33 @@ def _resolve_inputs(text: str, base_dir: Path, *, depth: int, seen: set[Path]) -
     return re.sub(r"(?<!\\)\\(?:input|include)\s*\{([^}]*)\}", replace, text)[: MAX_INPUT_BYTES * 2]
 
 
-def _strip_latex_comments(text: str) -> tuple[str, list[InjectionFlag]]:
-    """Remove %-comments, \\iffalse…\\fi and comment environments; flag the suspicious ones."""
+def _strip_latex_comments(text: str) -> tuple[str, list[InjectionFlag], list[Unshown]]:
+    """Remove %-comments, \\iffalse…\\fi and comment environments; flag the suspicious ones. The others are
+    returned as `Unshown` passages (consecutive comment lines joined) for the opt-in model check."""
     flags: list[InjectionFlag] = []
+    unshown: list[Unshown] = []
+    run: list[tuple[int, str]] = []  # consecutive unflagged comment lines
+
+    def close_run() -> None:
+        if run:
+            where = f"LaTeX comment, line {run[0][0]}" + (f"-{run[-1][0]}" if len(run) > 1 else "")
+            unshown.append(Unshown(location=where, text=" ".join(part for _, part in run)))
+            run.clear()
+
     lines = text.split("\n")
     kept = []
     for number, line in enumerate(lines, 1):
         match = re.search(r"(?<!\\)%", line)
+        comment = line[match.end() :].strip(" %\t") if match else ""
+        if not comment:
+            close_run()
         if match:
-            flags += scan([(f"LaTeX comment, line {number}", line[match.end() :])], "comment")
+            found = scan([(f"LaTeX comment, line {number}", line[match.end() :])], "comment")
+            flags += found
+            if found:
+                close_run()
+            elif comment:
+                run.append((number, comment))
             kept.append(line[: match.start()] + "\x00")  # \x00: the comment also ate the newline (TeX rule)
         else:
             kept.append(line)
@@ -363,9 +396,13 @@ def _strip_latex_comments(text: str) -> tuple[str, list[InjectionFlag]]:
         (re.compile(r"\\begin\{comment\}(.*?)\\end\{comment\}", re.DOTALL), "comment environment"),
     ):
         for match in pattern.finditer(text):
-            flags += scan([(where, match.group(1))], "comment")
+            found = scan([(where, match.group(1))], "comment")
+            flags += found
+            if not found and match.group(1).strip():
+                unshown.append(Unshown(location=where, text=" ".join(match.group(1).split())))
         text = pattern.sub("", text)
-    return text, flags
+    close_run()
+    return text, flags, unshown
 
 
 def _braced(text: str, open_at: int) -> tuple[str, int]:

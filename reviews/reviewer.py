@@ -1,11 +1,11 @@
 """The reviewer: one model fills the review form, reflects on it R times, M such reviewers form an ensemble, and an
 area chair writes the meta-review.
 
-Every input is prepared once per paper (`prepare`): injection scrub, length cap by whole sections, few-shot
-examples that fit the model's context. The paper text only ever goes into the user turn, between delimiters
-named with a nonce derived from the text. Each model call is audited by the gateway (`llm_call`); this module adds
-`review_input` (what the model saw and what was removed), one `review_round` per review and reflection,
-`review_failed` for a reviewer that produced no valid form, and `review_ensemble` for the aggregate.
+Every input is prepared once per paper (`prepare`): injection scrub (and the opt-in model check), length cap by
+whole sections, few-shot examples that fit the model's context. The paper text only ever goes into the user turn,
+between delimiters named with a nonce derived from the text. Each model call is audited by the gateway (`llm_call`);
+this module adds `review_input` (what the model saw and what was removed), one `review_round` per review and
+reflection, `review_failed` for a reviewer that produced no valid form, and `review_ensemble` for the aggregate.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from scientist.reviews.form import (
     ScoreStats,
 )
 from scientist.reviews.injection import InjectionFlag
-from scientist.reviews.paper import PaperText, cap, from_markdown, sanitize
+from scientist.reviews.injection_check import screen
+from scientist.reviews.paper import PaperText, cap, from_markdown
 
 REVIEW_PROMPT = "review"
 META_PROMPT = "review_meta"
@@ -126,7 +127,7 @@ def prepare(gateway: LLMGateway, paper: PaperText, options: ReviewOptions) -> Pr
     tokenizer and, only if it would overflow the context, examples are dropped and the paper cut further (a prompt
     that fits is left as it was, so recorded prompts stay valid). The overflow was seen live: 7k characters of a
     paper full of numbers made a 4.2k-token prompt and failed the review node."""
-    clean = sanitize(paper)
+    clean = screen(gateway, paper)  # the pattern filter (+ the model check when review_injection_check is on)
     limit = context_chars(gateway, options)
     room = options.max_paper_chars
     if limit is not None:

@@ -266,6 +266,16 @@ class Settings(BaseSettings):
         description="Calibration's Overall rule: accept at Overall >= this. Set before calibrating, never tuned on "
         "the evaluated set (a cut-off chosen on the same papers overstates accuracy)",
     )
+    review_injection_check: Literal["off", "review", "judge"] = Field(
+        "off",
+        description="Model-based injection check behind the reviewer's pattern filter: each suspicious passage no"
+        " pattern matched gets one short classification call (review: the review role's model; judge: the judge"
+        " role's) and is removed and flagged like a pattern hit when judged aimed at the reviewer. off: patterns only",
+    )
+    review_injection_check_max: int = Field(
+        24, ge=1, le=500,
+        description="review_injection_check on: most passages classified per paper (most suspicious first)",
+    )  # fmt: skip
     experiment_runs: int = Field(
         2, ge=0, le=20, description="K: edit→run→fix runs per idea (linear search); 0: one config-only variant"
     )

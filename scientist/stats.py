@@ -623,3 +623,17 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95) -> dict[str,
     std = float(sample.std(ddof=1))
     half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "ci_half": half, "n": n}
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The Wilson score interval (95 % by default) for k successes in n trials: unlike the normal approximation it
+    stays inside [0, 1] and is not degenerate at k = 0 or k = n, which small corpora hit all the time."""
+    if n <= 0:
+        return None
+    if not 0 <= k <= n:
+        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)

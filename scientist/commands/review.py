@@ -463,3 +463,66 @@ def _print_report(console: Console, report: CalibrationReport) -> None:
         console.print(f"[yellow]failed:[/] {failure}")
     for paper in report.failed_papers:
         console.print(f"[yellow]not reviewed:[/] {escape(f'{paper.id}: [{paper.reason}] {paper.error}')}")
+
+
+# -- scientist calibrate injection ------------------------------------------------------------------------------------
+@calibrate_app.command("injection")
+def calibrate_injection(
+    cases: Annotated[
+        Path, typer.Option("--cases", help="Case folder: cases.toml ([[case]] id, file, injected, style) + papers")
+    ],
+    model: ModelOption = None,
+    check_role: Annotated[
+        str,
+        typer.Option(
+            "--check-role",
+            help="Whose model runs the check: review (the review role's) or judge (the judge role's)",
+        ),
+    ] = "review",
+    max_passages: Annotated[
+        int | None,
+        typer.Option(
+            "--max-passages", min=1, help="Passages classified per paper (default: review_injection_check_max)"
+        ),
+    ] = None,
+    patterns_only: Annotated[bool, typer.Option("--patterns-only", help="Measure the pattern filter alone")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for report.json and the audit log (default: from cases+model)")
+    ] = None,
+    budget_usd: BudgetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure the reviewer's injection defence on labelled papers: detection and false alarm rates with Wilson 95 %
+    CIs, for the pattern filter alone and for patterns + the model check (review_injection_check)."""
+    from scientist.audit import AuditLog
+    from scientist.config import load_settings
+    from scientist.errors import ConfigError
+    from scientist.llm import LLMGateway, check_model
+    from scientist.reviews.injection_eval import evaluate_cases, format_report
+
+    if check_role not in ("review", "judge"):
+        raise ConfigError(f"--check-role {check_role!r} is not a role the check can use", hint="pass review or judge")
+    gateway = None
+    if not patterns_only:
+        settings = load_settings(
+            model=model,
+            budget_usd=budget_usd,
+            review_injection_check=check_role,
+            review_injection_check_max=max_passages,
+        )
+        check_model(settings)
+        name = settings.model_for("judge" if check_role == "judge" else "review")
+        out_dir = out or Path("scientist-calibration") / f"injection-{_slug(cases.resolve().name)}-{_slug(name)}"
+        gateway = LLMGateway(settings, AuditLog(out_dir))
+    else:
+        out_dir = out or Path("scientist-calibration") / f"injection-{_slug(cases.resolve().name)}-patterns"
+    err = _console(stderr=True)
+    with err.status(f"[bold cyan]calibrate injection[/] {cases}"):
+        report = evaluate_cases(cases, gateway)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    typer.echo(format_report(report))
+    err.print(f"saved {out_dir / 'report.json'}", soft_wrap=True)

@@ -9,7 +9,6 @@ Corpus edits are built against the template shipped here, so the corpus cannot d
 from __future__ import annotations
 
 import difflib
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from scientist.errors import ScientistError
 from scientist.monitors.diffscan import scan_diff
 from scientist.monitors.events import MONITORS, MonitorEvent, MonitorName, Severity
 from scientist.monitors.paperscan import scan_paper
+from scientist.stats import wilson
 from scientist.template import Template, load_template
 
 CASES_FILE = "cases.toml"
@@ -48,20 +48,6 @@ class Case(BaseModel):
     patch: str | None = None
     sections: dict[str, str] | None = None
     runs: list[Mapping[str, Any]] = Field(default_factory=list)
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """The Wilson score interval (95 % by default) for k successes in n trials: unlike the normal approximation it
-    stays inside [0, 1] and is not degenerate at k = 0 or k = n, which small corpora hit all the time."""
-    if n <= 0:
-        return None
-    if not 0 <= k <= n:
-        raise ValueError(f"wilson: need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 class MonitorScore(BaseModel):
