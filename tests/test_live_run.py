@@ -37,6 +37,7 @@ def test_live_smoke_run_on_the_embedded_model(isolated_env: Path, llama_server: 
             "SCIENTIST_MODELS": json.dumps({SERVED_MODEL: SERVED_PROFILE.model_dump(exclude_none=True)}),
             "SCIENTIST_API_KEY": SERVER_API_KEY,
             "SCIENTIST_SANDBOX": chosen_sandbox(),
+            "SCIENTIST_REQUEST_TIMEOUT_S": "900",  # a call is ~25 s alone on 2 cores; a loaded machine, 10x that
             # Every stage, but one pass each: reflection rounds and the review ensemble are covered live by
             # tests/test_reviews_live.py and in replay elsewhere; here they only multiplied CI time (8 min -> ~3).
             "SCIENTIST_WRITE_REFLECTIONS": "0",
