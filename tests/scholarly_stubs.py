@@ -5,6 +5,10 @@ header when a key is required) and answers a 400/403 in the API's error shape wh
 client that builds requests wrongly fails the tests. Records are CONSTRUCTED (fictional titles, ids 0000.xxxxx and
 DOIs under the 10.5555 test prefix) in the shapes the documentation shows. `script` queues one-off answers (429 with
 Retry-After, 500, garbage) that are used first; `always` answers every request the same way. Only 127.0.0.1 is bound.
+
+The fixtures the scholarly tests share (`fresh_breakers`, `crossref`, `openalex`, `s2`) are defined here once; the
+root conftest loads this module as a plugin (`pytest_plugins`), and a module asks for the breaker reset with
+`pytestmark = pytest.mark.usefixtures("fresh_breakers")`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 from tests.arxiv_stub import Answer
+
+S2_TEST_KEY = "s2-test-key-DO-NOT-LOG"
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
@@ -143,6 +151,7 @@ class JsonStub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     api_key: str | None = None  # s2: when set, requests must carry it in x-api-key
     base_url: str = ""
+    connections: int = 0  # TCP connections accepted, with or without a request (a reachability probe sends none)
 
     def answer(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> Answer:
         if self.script:
@@ -275,8 +284,17 @@ def _handler(stub: JsonStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _CountingServer(ThreadingHTTPServer):
+    stub: JsonStub
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.stub.connections += 1
+        return True
+
+
 def serve_json(stub: JsonStub) -> Iterator[JsonStub]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    server = _CountingServer(("127.0.0.1", 0), _handler(stub))
+    server.stub = stub
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
@@ -287,3 +305,30 @@ def serve_json(stub: JsonStub) -> Iterator[JsonStub]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- fixtures shared by the scholarly tests (loaded as a plugin by tests/conftest.py) ---------------------------------
+@pytest.fixture
+def fresh_breakers() -> Iterator[None]:
+    """Every source's circuit breaker closed before and after the test: they are process-wide."""
+    from scientist.tools.scholarly import reset_breakers
+
+    reset_breakers()
+    yield
+    reset_breakers()
+
+
+@pytest.fixture
+def crossref() -> Iterator[JsonStub]:
+    yield from serve_json(JsonStub("crossref"))
+
+
+@pytest.fixture
+def openalex() -> Iterator[JsonStub]:
+    yield from serve_json(JsonStub("openalex"))
+
+
+@pytest.fixture
+def s2() -> Iterator[JsonStub]:
+    """Semantic Scholar requiring the key S2_TEST_KEY in x-api-key."""
+    yield from serve_json(JsonStub("s2", api_key=S2_TEST_KEY))

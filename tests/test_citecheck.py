@@ -4,7 +4,6 @@ OpenAlex (tests/scholarly_stubs.py, which enforce the documented request rules),
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,11 @@ from scientist.tools.crossref import Crossref
 from scientist.tools.index import DIMENSIONS, PaperIndex
 from scientist.tools.literature import Paper
 from scientist.tools.openalex import OpenAlex
-from scientist.tools.scholarly import Sources, reset_breakers
+from scientist.tools.scholarly import Sources
 from tests.arxiv_stub import closed_port_url
-from tests.scholarly_stubs import JsonStub, serve_json
+from tests.scholarly_stubs import JsonStub
 
+pytestmark = pytest.mark.usefixtures("fresh_breakers")  # source circuit breakers are process-wide
 FAST = {"min_interval_s": 0.0, "backoff_s": 0.01, "retries": 1, "timeout_s": 5.0, "deadline_s": 10.0}
 MISGEN = Reference(
     key="doi:10.5555-fixture.0002",
@@ -36,23 +36,6 @@ COIN = Reference(  # an arXiv paper without a DOI of its own: found by searching
     year=2019,
     arxiv_id="0000.00001",
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers() -> Iterator[None]:
-    reset_breakers()
-    yield
-    reset_breakers()
-
-
-@pytest.fixture
-def crossref() -> Iterator[JsonStub]:
-    yield from serve_json(JsonStub("crossref"))
-
-
-@pytest.fixture
-def openalex() -> Iterator[JsonStub]:
-    yield from serve_json(JsonStub("openalex"))
 
 
 def checker(tmp_path: Path, crossref_url: str, openalex_url: str) -> ReferenceChecker:

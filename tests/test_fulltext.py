@@ -17,8 +17,10 @@ from scientist.tools.fulltext import ChunkIndex, FullTextFetcher, chunk_text, fu
 from scientist.tools.index import PaperIndex
 from scientist.tools.literature import Paper
 from scientist.tools.openalex import OpenAlex
-from scientist.tools.scholarly import Record, SourceConfigError, Sources, reset_breakers
+from scientist.tools.scholarly import Record, SourceConfigError, Sources
 from tests.scholarly_stubs import JsonStub, json_answer, serve_json
+
+pytestmark = pytest.mark.usefixtures("fresh_breakers")  # source circuit breakers are process-wide
 
 LAVA = (
     "CONSTRUCTED TEST PASSAGE. In the lava corridor the agent crossed the hot tiles whenever the step penalty was "
@@ -74,13 +76,6 @@ def pdfs() -> Iterator[Files]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers() -> Iterator[None]:
-    reset_breakers()
-    yield
-    reset_breakers()
 
 
 def record(paper_id: str, source: str, pdf_url: str | None, title: str = "Constructed Fixture: Coins") -> Record:
