@@ -96,6 +96,7 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": "2021-06-01",
         "authors": [{"authorId": "1", "name": "Dora Sample"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000002",
+        "openAccessPdf": {"url": "", "status": None, "license": None, "disclaimer": "No open access copy known."},
     },
     {
         "paperId": "0000000000000000000000000000000000000003",
@@ -106,6 +107,12 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": None,
         "authors": [{"authorId": "2", "name": "Finn Mock"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000003",
+        "openAccessPdf": {
+            "url": "https://example.org/constructed/0003.pdf",  # never fetched: the tests serve PDFs on loopback
+            "status": "GREEN",
+            "license": "CCBY",
+            "disclaimer": "Notice: constructed test record.",
+        },
     },
     {
         "paperId": "0000000000000000000000000000000000000004",
@@ -116,6 +123,7 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": "2024-03-05",
         "authors": [{"authorId": "3", "name": "Gus Dummy"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000004",
+        "openAccessPdf": None,
     },
 ]
 
@@ -198,6 +206,14 @@ def openalex_answer(path: str, params: dict[str, str]) -> Answer:
     )
 
 
+# The paper fields the Academic Graph API documents for /paper/search (`fields=`); any other name is a 400.
+S2_PAPER_FIELDS = frozenset({
+    "paperId", "corpusId", "externalIds", "url", "title", "abstract", "venue", "publicationVenue", "year",
+    "referenceCount", "citationCount", "influentialCitationCount", "isOpenAccess", "openAccessPdf", "fieldsOfStudy",
+    "s2FieldsOfStudy", "publicationTypes", "publicationDate", "journal", "citationStyles", "authors",
+})  # fmt: skip
+
+
 def s2_answer(path: str, params: dict[str, str], headers: dict[str, str], key: str | None) -> Answer:
     if key is not None and headers.get("x-api-key") != key:
         return json_answer({"message": "Forbidden"}, 403)
@@ -208,13 +224,17 @@ def s2_answer(path: str, params: dict[str, str], headers: dict[str, str], key: s
     offset, limit = int(params.get("offset", "0")), int(params.get("limit", "100"))
     if limit > 100 or offset + limit > 1000:
         return json_answer({"error": "Requested data exceeds the limit: offset + limit must be <= 1000"}, 400)
+    asked = (params.get("fields") or "title").split(",")
+    unknown = [name for name in asked if name not in S2_PAPER_FIELDS]
+    if unknown:
+        return json_answer({"error": f"Unrecognized or unsupported fields: {unknown}"}, 400)
     papers = list(S2_PAPERS)
     if "year" in params:
         match = re.fullmatch(r"(\d{4})-", params["year"])
         if match is None:
             return json_answer({"error": f"Unacceptable year {params['year']}"}, 400)
         papers = [paper for paper in papers if paper["year"] >= int(match.group(1))]
-    wanted = {"paperId", *(params.get("fields") or "title").split(",")}
+    wanted = {"paperId", *asked}
     page = [{key: value for key, value in paper.items() if key in wanted} for paper in papers[offset : offset + limit]]
     body: dict[str, Any] = {"total": len(papers), "offset": offset, "data": page}
     if offset + limit < len(papers):

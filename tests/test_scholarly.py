@@ -137,6 +137,23 @@ def test_semantic_scholar_pages_by_offset_and_filters_by_year(s2: JsonStub, tmp_
     assert offsets == ["0", "1", "2"]
 
 
+def test_semantic_scholar_open_access_pdfs_are_asked_for_only_when_full_text_is_wanted(
+    s2: JsonStub, tmp_path: Path
+) -> None:
+    plain = SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
+    assert all(record.pdf_url is None for record in plain.search("anything", 3))
+    assert "openAccessPdf" not in s2.requests[-1]["params"]["fields"][0]  # the plain search's cache key is today's
+    wanting = SemanticScholar(
+        api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", open_access=True, **FAST
+    )
+    records = wanting.search("anything", 3)
+    assert s2.requests[-1]["params"]["fields"][0].split(",")[-1] == "openAccessPdf"
+    # the documented shapes: a url; an empty url (no open copy known); null
+    assert [record.pdf_url for record in records] == [None, "https://example.org/constructed/0003.pdf", None]
+    assert build_sources("s2", fulltext={"semantic_scholar"}).sources[0].open_access is True  # type: ignore[attr-defined]
+    assert build_sources("s2", fulltext={"openalex"}).sources[0].open_access is False  # type: ignore[attr-defined]
+
+
 def test_crossref_reads_message_items_strips_jats_and_slows_to_its_advertised_limit(
     crossref: JsonStub, tmp_path: Path
 ) -> None:
