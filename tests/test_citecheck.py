@@ -20,7 +20,7 @@ from scientist.tools.literature import Paper
 from scientist.tools.openalex import OpenAlex
 from scientist.tools.scholarly import Sources, breaker
 from tests.arxiv_stub import closed_port_url
-from tests.scholarly_stubs import JsonStub
+from tests.scholarly_stubs import JsonStub, json_answer, serve_json
 
 pytestmark = pytest.mark.usefixtures("fresh_breakers")  # source circuit breakers are process-wide
 FAST = {"min_interval_s": 0.0, "backoff_s": 0.01, "retries": 1, "timeout_s": 5.0, "deadline_s": 10.0}
@@ -82,6 +82,21 @@ def test_a_paper_no_source_returns_is_unverified_not_verified(
     unknown = COIN.model_copy(update={"arxiv_id": "0000.99999", "key": "0000.99999"})
     outcome = checker(tmp_path, crossref.base_url, openalex.base_url).check(unknown)
     assert outcome.status == "unverified" and "no source returned this paper" in outcome.reason
+
+
+def test_a_failing_crossref_trips_its_breaker_and_the_rest_go_to_the_title_search(
+    openalex: JsonStub, tmp_path: Path
+) -> None:
+    for failing in serve_json(JsonStub("crossref", always=json_answer({"message": "down"}, 503))):
+        check = checker(tmp_path, failing.base_url, openalex.base_url)
+        outcomes = check.check_all([MISGEN] * 4)
+        sent = len(failing.requests)
+    assert sent == 3 * 2  # three lookups (each retried once), then the breaker is open: the fourth asks nothing
+    assert breaker("crossref").open
+    assert all((o.status, o.source) == ("verified", "openalex") for o in outcomes)  # each found by its title
+    alone = ReferenceChecker(None, Crossref(base_url=openalex.base_url, cache_dir=tmp_path / "x", **FAST))  # type: ignore[arg-type]
+    skipped = alone.check(MISGEN)
+    assert skipped.status == "unverified" and "circuit breaker open" in skipped.reason
 
 
 def route_to(tmp_path: Path, crossref_url: str, openalex_url: str, offline: str | None = None) -> Any:

@@ -32,7 +32,9 @@ from scientist.tools.scholarly import (
     JsonSource,
     Record,
     Source,
+    SourceResponseError,
     Sources,
+    SourceUnavailableError,
     arxiv_id_of,
     breaker,
     normalize_title,
@@ -85,7 +87,9 @@ def compare(reference: Reference, record: Record) -> list[str]:
 
 
 class ReferenceChecker:
-    """Checks references against `crossref` (DOI lookups) and `sources` (title searches); either may be None."""
+    """Checks references against `crossref` (DOI lookups) and `sources` (title searches); either may be None.
+    DOI lookups share Crossref's process-wide circuit breaker: after it opens, the remaining references go straight
+    to the title search instead of each paying Crossref's retries."""
 
     def __init__(self, sources: Sources | None, crossref: Crossref | None = None) -> None:
         self.sources = sources
@@ -94,12 +98,21 @@ class ReferenceChecker:
     def check(self, reference: Reference) -> ReferenceCheck:
         problems: list[str] = []
         record, source = None, None
-        if reference.doi and self.crossref is not None:
+        threshold = self.sources.breaker_threshold if self.sources is not None else 3
+        guard = breaker(self.crossref.name, threshold) if self.crossref is not None else None
+        if reference.doi and self.crossref is not None and guard is not None and guard.open:
+            problems.append(f"crossref skipped: circuit breaker open (last: {guard.reason})")
+        elif reference.doi and self.crossref is not None and guard is not None:
             try:
                 record = self.crossref.lookup(reference.doi)
                 source = self.crossref.name
+            except (SourceUnavailableError, SourceResponseError) as err:  # the source failed, not the reference
+                guard.failure(err.message)
+                problems.append(f"crossref: {err.message}")
             except LiteratureError as err:
                 problems.append(f"crossref: {err.message}")
+            else:
+                guard.success()
             if record is None and not problems:
                 problems.append(f"crossref does not know DOI {reference.doi}")
         if record is None and self.sources is not None:
