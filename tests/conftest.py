@@ -24,6 +24,9 @@ LLM_FIXTURES = FIXTURES / "llm"
 from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
 from tests.cli_runner import SCIENTIST, run_cli  # noqa: E402,F401  (re-exported: tests import them from here)
 
+# Fixtures shared by several test modules, defined in their support module (loopback scholarly-source stubs).
+pytest_plugins = ("tests.scholarly_stubs",)
+
 REAL_ROOTFS = rootfs_dir()  # read once, from the developer's/CI's real environment
 SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY")
 

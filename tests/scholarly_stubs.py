@@ -5,6 +5,10 @@ header when a key is required) and answers a 400/403 in the API's error shape wh
 client that builds requests wrongly fails the tests. Records are CONSTRUCTED (fictional titles, ids 0000.xxxxx and
 DOIs under the 10.5555 test prefix) in the shapes the documentation shows. `script` queues one-off answers (429 with
 Retry-After, 500, garbage) that are used first; `always` answers every request the same way. Only 127.0.0.1 is bound.
+
+The fixtures the scholarly tests share (`fresh_breakers`, `crossref`, `openalex`, `s2`) are defined here once; the
+root conftest loads this module as a plugin (`pytest_plugins`), and a module asks for the breaker reset with
+`pytestmark = pytest.mark.usefixtures("fresh_breakers")`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 from tests.arxiv_stub import Answer
+
+S2_TEST_KEY = "s2-test-key-DO-NOT-LOG"
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
@@ -88,6 +96,7 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": "2021-06-01",
         "authors": [{"authorId": "1", "name": "Dora Sample"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000002",
+        "openAccessPdf": {"url": "", "status": None, "license": None, "disclaimer": "No open access copy known."},
     },
     {
         "paperId": "0000000000000000000000000000000000000003",
@@ -98,6 +107,12 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": None,
         "authors": [{"authorId": "2", "name": "Finn Mock"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000003",
+        "openAccessPdf": {
+            "url": "https://example.org/constructed/0003.pdf",  # never fetched: the tests serve PDFs on loopback
+            "status": "GREEN",
+            "license": "CCBY",
+            "disclaimer": "Notice: constructed test record.",
+        },
     },
     {
         "paperId": "0000000000000000000000000000000000000004",
@@ -108,6 +123,7 @@ S2_PAPERS: list[dict[str, Any]] = [
         "publicationDate": "2024-03-05",
         "authors": [{"authorId": "3", "name": "Gus Dummy"}],
         "url": "https://www.semanticscholar.org/paper/0000000000000000000000000000000000000004",
+        "openAccessPdf": None,
     },
 ]
 
@@ -143,6 +159,7 @@ class JsonStub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     api_key: str | None = None  # s2: when set, requests must carry it in x-api-key
     base_url: str = ""
+    connections: int = 0  # TCP connections accepted, with or without a request (a reachability probe sends none)
 
     def answer(self, path: str, params: dict[str, list[str]], headers: dict[str, str]) -> Answer:
         if self.script:
@@ -189,6 +206,14 @@ def openalex_answer(path: str, params: dict[str, str]) -> Answer:
     )
 
 
+# The paper fields the Academic Graph API documents for /paper/search (`fields=`); any other name is a 400.
+S2_PAPER_FIELDS = frozenset({
+    "paperId", "corpusId", "externalIds", "url", "title", "abstract", "venue", "publicationVenue", "year",
+    "referenceCount", "citationCount", "influentialCitationCount", "isOpenAccess", "openAccessPdf", "fieldsOfStudy",
+    "s2FieldsOfStudy", "publicationTypes", "publicationDate", "journal", "citationStyles", "authors",
+})  # fmt: skip
+
+
 def s2_answer(path: str, params: dict[str, str], headers: dict[str, str], key: str | None) -> Answer:
     if key is not None and headers.get("x-api-key") != key:
         return json_answer({"message": "Forbidden"}, 403)
@@ -199,13 +224,17 @@ def s2_answer(path: str, params: dict[str, str], headers: dict[str, str], key: s
     offset, limit = int(params.get("offset", "0")), int(params.get("limit", "100"))
     if limit > 100 or offset + limit > 1000:
         return json_answer({"error": "Requested data exceeds the limit: offset + limit must be <= 1000"}, 400)
+    asked = (params.get("fields") or "title").split(",")
+    unknown = [name for name in asked if name not in S2_PAPER_FIELDS]
+    if unknown:
+        return json_answer({"error": f"Unrecognized or unsupported fields: {unknown}"}, 400)
     papers = list(S2_PAPERS)
     if "year" in params:
         match = re.fullmatch(r"(\d{4})-", params["year"])
         if match is None:
             return json_answer({"error": f"Unacceptable year {params['year']}"}, 400)
         papers = [paper for paper in papers if paper["year"] >= int(match.group(1))]
-    wanted = {"paperId", *(params.get("fields") or "title").split(",")}
+    wanted = {"paperId", *asked}
     page = [{key: value for key, value in paper.items() if key in wanted} for paper in papers[offset : offset + limit]]
     body: dict[str, Any] = {"total": len(papers), "offset": offset, "data": page}
     if offset + limit < len(papers):
@@ -275,8 +304,17 @@ def _handler(stub: JsonStub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _CountingServer(ThreadingHTTPServer):
+    stub: JsonStub
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.stub.connections += 1
+        return True
+
+
 def serve_json(stub: JsonStub) -> Iterator[JsonStub]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    server = _CountingServer(("127.0.0.1", 0), _handler(stub))
+    server.stub = stub
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
@@ -287,3 +325,30 @@ def serve_json(stub: JsonStub) -> Iterator[JsonStub]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- fixtures shared by the scholarly tests (loaded as a plugin by tests/conftest.py) ---------------------------------
+@pytest.fixture
+def fresh_breakers() -> Iterator[None]:
+    """Every source's circuit breaker closed before and after the test: they are process-wide."""
+    from scientist.tools.scholarly import reset_breakers
+
+    reset_breakers()
+    yield
+    reset_breakers()
+
+
+@pytest.fixture
+def crossref() -> Iterator[JsonStub]:
+    yield from serve_json(JsonStub("crossref"))
+
+
+@pytest.fixture
+def openalex() -> Iterator[JsonStub]:
+    yield from serve_json(JsonStub("openalex"))
+
+
+@pytest.fixture
+def s2() -> Iterator[JsonStub]:
+    """Semantic Scholar requiring the key S2_TEST_KEY in x-api-key."""
+    yield from serve_json(JsonStub("s2", api_key=S2_TEST_KEY))

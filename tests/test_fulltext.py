@@ -17,8 +17,11 @@ from scientist.tools.fulltext import ChunkIndex, FullTextFetcher, chunk_text, fu
 from scientist.tools.index import PaperIndex
 from scientist.tools.literature import Paper
 from scientist.tools.openalex import OpenAlex
-from scientist.tools.scholarly import Record, SourceConfigError, Sources, reset_breakers
+from scientist.tools.scholarly import Record, SourceConfigError, Sources
+from scientist.tools.sources import build_sources
 from tests.scholarly_stubs import JsonStub, json_answer, serve_json
+
+pytestmark = pytest.mark.usefixtures("fresh_breakers")  # source circuit breakers are process-wide
 
 LAVA = (
     "CONSTRUCTED TEST PASSAGE. In the lava corridor the agent crossed the hot tiles whenever the step penalty was "
@@ -74,13 +77,6 @@ def pdfs() -> Iterator[Files]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers() -> Iterator[None]:
-    reset_breakers()
-    yield
-    reset_breakers()
 
 
 def record(paper_id: str, source: str, pdf_url: str | None, title: str = "Constructed Fixture: Coins") -> Record:
@@ -159,3 +155,42 @@ def test_index_build_fulltext_chunks_each_querys_open_papers(pdfs: Files, tmp_pa
     }
     _quote_passages(index, idea)
     assert "lava corridor" in idea["related_work"][0]["passage"] and idea["related_work"][0]["passage_score"] > 0.3
+
+
+def test_index_build_fulltext_chunks_semantic_scholars_open_access_pdfs(
+    pdfs: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--fulltext semantic_scholar`: the search asks S2 for `openAccessPdf` (its documented paper field) and the
+    linked PDF is chunked; a paper whose `openAccessPdf` is null or has an empty url is not fetched."""
+    paper = {
+        "paperId": "0000000000000000000000000000000000000007",
+        "externalIds": {"DOI": "10.5555/fixture.0008"},
+        "title": "Constructed Fixture: Coins, Lava and Open Access",
+        "abstract": "CONSTRUCTED TEST RECORD.",
+        "year": 2022,
+        "authors": [{"authorId": "7", "name": "Ada Fixture"}],
+        "openAccessPdf": {"url": f"{pdfs.base_url}/open/coins.pdf", "status": "GREEN", "license": "CCBY"},
+    }
+    closed = {**paper, "paperId": "0" * 39 + "8", "externalIds": {}, "title": "Constructed Fixture: Closed"}
+    closed["openAccessPdf"] = {"url": "", "status": None, "license": None}
+    answer = {"total": 2, "offset": 0, "data": [paper, closed]}
+    for stub in serve_json(JsonStub("s2", always=json_answer(answer))):
+        monkeypatch.setenv("SCIENTIST_S2_URL", stub.base_url)
+        monkeypatch.setenv("SCIENTIST_S2_MIN_INTERVAL_S", "0")
+        monkeypatch.setenv("SCIENTIST_LITERATURE_CACHE_DIR", str(tmp_path / "s2-cache"))
+        index = PaperIndex(tmp_path / "index", collection="papers")
+        chunks = ChunkIndex(index)
+        report = build_index(
+            index,
+            ["coins"],
+            sources=build_sources("semantic_scholar", fulltext={"semantic_scholar"}),
+            max_results=5,
+            fulltext=(chunks, fetcher(tmp_path, "semantic_scholar")),
+        )
+        fields = stub.requests[0]["params"]["fields"][0].split(",")
+    assert "openAccessPdf" in fields
+    (outcome,) = report.queries
+    assert (outcome.added, outcome.chunked, outcome.fulltext_failed) == (2, 1, [])
+    assert pdfs.requests == ["/open/coins.pdf"] and chunks.index.count() >= 2
+    found = chunks.best_passage("doi:10.5555/fixture.0008", "agents crossing lava tiles under a noisy step penalty")
+    assert found is not None and "lava corridor" in found[0]

@@ -16,19 +16,11 @@ import pytest
 
 from scientist.tools.build import preset_queries
 from scientist.tools.index import PaperIndex
-from scientist.tools.scholarly import reset_breakers
 from tests.arxiv_stub import ArxivStub, serve
 from tests.cli_runner import run_cli
 from tests.scholarly_stubs import JsonStub, json_answer, serve_json
 
-pytestmark = pytest.mark.slow  # the embedding model's one-off load
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers() -> Iterator[None]:
-    reset_breakers()
-    yield
-    reset_breakers()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_breakers")]  # slow: the embedding model's load
 
 
 @pytest.fixture

@@ -135,3 +135,64 @@ def test_kill_9_mid_sandbox_then_resume_equals_an_uninterrupted_run(
     check_equals_the_reference(run_dir, reference, experiment_starts=2)
     if chosen_sandbox() == "docker":
         assert _run_containers(run_dir.name) == []  # a killed run's container was removed on resume
+
+
+def test_a_run_stopped_by_novelty_policy_require_resumes_from_its_last_step_once_the_index_has_papers(
+    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`novelty_policy = "require"` with an empty index and no route to arXiv: the run stops at its novelty node.
+    The index is then built (`scientist index import`) and the run resumed: the novelty node judges again (and a
+    kill -9 right after it, before `select`, loses nothing), and the ideas, drawn once, are neither lost nor drawn
+    again. Loopback model (every schema answered), the real runner, index and sandbox."""
+    from tests.arxiv_stub import closed_port_url
+    from tests.conftest import SYNTHETIC_CORPUS
+    from tests.openai_stub import OpenAIStub
+    from tests.openai_stub import serve as serve_openai
+    from tests.schema_answers import SchemaResponder
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000")
+    index_dir = tmp_path / "index"
+    for stub in serve_openai(OpenAIStub(responder=SchemaResponder())):
+        env = {
+            "SCIENTIST_MODEL": "openai/gpt-4o-mini", "SCIENTIST_API_BASE": stub.base_url,
+            "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"), "SCIENTIST_SANDBOX": chosen_sandbox(),
+            "SCIENTIST_NOVELTY_POLICY": "require", "SCIENTIST_SEED_CORPUS": "", "SCIENTIST_INDEX_DIR": str(index_dir),
+            "SCIENTIST_ARXIV_URL": closed_port_url(), "SCIENTIST_ARXIV_MIN_INTERVAL_S": "0",  # no route: offline
+            "SCIENTIST_NUM_IDEAS": "2", "SCIENTIST_TRANSIENT_RETRIES": "0", "SCIENTIST_REPAIR_RETRIES": "0",
+            "SCIENTIST_EXPERIMENT_RUNS": "0", "SCIENTIST_REVIEW_ENSEMBLE": "1", "SCIENTIST_REVIEW_REFLECTIONS": "0",
+        }  # fmt: skip
+        stopped = run_cli("run", FIXTURE_TOPIC, env=env)
+        assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
+        assert 'novelty_policy = "require"' in " ".join(stopped.stderr.split()), stopped.stderr
+        run_dir = only_run(isolated_env / "runs")
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+        ideas = (run_dir / "ideas.json").read_bytes()
+        audit = AuditLog(run_dir)
+        assert audit.find(kind="novelty_unchecked_stop") and not audit.find(kind="node_end", node="novelty")
+        drawn = [c.payload["prompt_template"] for c in audit.find(kind="llm_call")]
+        assert drawn.count("ideate") == 2 and "novelty_decide" not in drawn  # nothing to judge against
+
+        built = run_cli("index", "import", str(SYNTHETIC_CORPUS), "--index-dir", str(index_dir))
+        assert built.returncode == 0, built.stderr
+        killed = run_cli("resume", run_dir.name, env={**env, "SCIENTIST_FAULT_KILL_AT": "before:select"})
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert len(AuditLog(run_dir).find(kind="node_end", node="novelty")) == 1  # judged, then the kill
+        resumed = run_cli("resume", run_dir.name, env=env)
+        assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+
+    audit = AuditLog(run_dir)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    assert (run_dir / "ideas.json").read_bytes() == ideas  # drawn once, kept through the stop and the kill
+    starts = {node: len(audit.find(kind="node_start", node=node)) for node in NODES}
+    assert starts == {"ideate": 1, "novelty": 2, "select": 1, "experiment": 1, "write": 1, "review": 1}
+    assert all(len(audit.find(kind="node_end", node=node)) == 1 for node in NODES)
+    verdicts = json.loads((run_dir / "novelty.json").read_text())
+    assert verdicts and not any(verdict.get("unchecked") for verdict in verdicts)
+    assert all(verdict["top_k"] for verdict in verdicts)  # judged against the papers the index now holds
+    calls = [c.payload["prompt_template"] for c in audit.find(kind="llm_call")]
+    assert calls.count("ideate") == 2 and calls.count("novelty_decide") == 2  # not drawn again, judged once
+    assert calls.count("novelty_queries") == 4  # the stopped attempt's two, and the judging attempt's two
+    resumes = [record.seq for record in audit.find(kind="run_resume")]
+    after_kill = [c.payload["prompt_template"] for c in audit.find(kind="llm_call") if c.seq > resumes[-1]]
+    assert after_kill and not {"ideate", "novelty_queries", "novelty_decide"} & set(after_kill)
+    assert run_cli("audit", "verify", run_dir.name).returncode == 0

@@ -28,37 +28,15 @@ from scientist.tools.scholarly import (
     merge,
     normalize_doi,
     normalize_title,
-    reset_breakers,
     retry_after_s,
 )
 from scientist.tools.semantic_scholar import SemanticScholar
 from scientist.tools.sources import build_sources, source_order
 from tests.arxiv_stub import Answer, ArxivStub, closed_port_url, serve
-from tests.scholarly_stubs import GAMING, MISGEN, JsonStub, json_answer, serve_json
+from tests.scholarly_stubs import GAMING, MISGEN, S2_TEST_KEY, JsonStub, json_answer
 
+pytestmark = pytest.mark.usefixtures("fresh_breakers")  # source circuit breakers are process-wide
 FAST = {"min_interval_s": 0.0, "backoff_s": 0.01, "retries": 2, "timeout_s": 5.0, "deadline_s": 20.0}
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers() -> Iterator[None]:
-    reset_breakers()
-    yield
-    reset_breakers()
-
-
-@pytest.fixture
-def openalex() -> Iterator[JsonStub]:
-    yield from serve_json(JsonStub("openalex"))
-
-
-@pytest.fixture
-def s2() -> Iterator[JsonStub]:
-    yield from serve_json(JsonStub("s2", api_key="s2-test-key-DO-NOT-LOG"))
-
-
-@pytest.fixture
-def crossref() -> Iterator[JsonStub]:
-    yield from serve_json(JsonStub("crossref"))
 
 
 @pytest.fixture
@@ -115,10 +93,10 @@ def test_semantic_scholar_sends_its_key_as_x_api_key_and_never_logs_or_caches_it
     s2: JsonStub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    keyed = SemanticScholar(api_key="s2-test-key-DO-NOT-LOG", base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
+    keyed = SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
     records = keyed.search("goal misgeneralization", 2)
     assert [record.paper.id for record in records] == ["doi:10.5555/fixture.0002", "semantic_scholar:" + "0" * 39 + "3"]
-    assert s2.requests[0]["headers"]["x-api-key"] == "s2-test-key-DO-NOT-LOG"
+    assert s2.requests[0]["headers"]["x-api-key"] == S2_TEST_KEY
     params = s2.requests[0]["params"]
     assert params["limit"] == ["2"] and params["offset"] == ["0"] and "externalIds" in params["fields"][0]
     assert records[0].paper.abstract == MISGEN
@@ -129,9 +107,7 @@ def test_semantic_scholar_sends_its_key_as_x_api_key_and_never_logs_or_caches_it
 
     # a 500 then success: the retry is logged, the key is not
     s2.script.append(json_answer({"message": "Internal Server Error"}, 500))
-    SemanticScholar(api_key="s2-test-key-DO-NOT-LOG", base_url=s2.base_url, cache_dir=tmp_path / "d", **FAST).search(
-        "debate", 1
-    )
+    SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "d", **FAST).search("debate", 1)
     assert "retry" in caplog.text and "s2-test-key" not in caplog.text
 
     # without the key the stub answers 403 as the API does: not retried, a one-line error
@@ -143,14 +119,14 @@ def test_semantic_scholar_sends_its_key_as_x_api_key_and_never_logs_or_caches_it
 
 
 def test_semantic_scholar_pages_by_offset_and_filters_by_year(s2: JsonStub, tmp_path: Path) -> None:
-    source = SemanticScholar(api_key="s2-test-key-DO-NOT-LOG", base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
+    source = SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
     records = source.search("anything", 2, since=2023)
     assert [record.paper.id for record in records] == ["semantic_scholar:" + "0" * 39 + "3", "0000.00009"]
     assert records[1].arxiv_id == "0000.00009" and records[1].paper.url == "https://arxiv.org/abs/0000.00009"
     assert s2.requests[-1]["params"]["year"] == ["2023-"]
     from scientist.tools import semantic_scholar
 
-    paged = SemanticScholar(api_key="s2-test-key-DO-NOT-LOG", base_url=s2.base_url, cache_dir=tmp_path / "p", **FAST)
+    paged = SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "p", **FAST)
     old = semantic_scholar.MAX_LIMIT
     semantic_scholar.MAX_LIMIT = 1
     try:
@@ -159,6 +135,23 @@ def test_semantic_scholar_pages_by_offset_and_filters_by_year(s2: JsonStub, tmp_
         semantic_scholar.MAX_LIMIT = old
     offsets = [request["params"]["offset"][0] for request in s2.requests[-3:]]
     assert offsets == ["0", "1", "2"]
+
+
+def test_semantic_scholar_open_access_pdfs_are_asked_for_only_when_full_text_is_wanted(
+    s2: JsonStub, tmp_path: Path
+) -> None:
+    plain = SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", **FAST)
+    assert all(record.pdf_url is None for record in plain.search("anything", 3))
+    assert "openAccessPdf" not in s2.requests[-1]["params"]["fields"][0]  # the plain search's cache key is today's
+    wanting = SemanticScholar(
+        api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "c", open_access=True, **FAST
+    )
+    records = wanting.search("anything", 3)
+    assert s2.requests[-1]["params"]["fields"][0].split(",")[-1] == "openAccessPdf"
+    # the documented shapes: a url; an empty url (no open copy known); null
+    assert [record.pdf_url for record in records] == [None, "https://example.org/constructed/0003.pdf", None]
+    assert build_sources("s2", fulltext={"semantic_scholar"}).sources[0].open_access is True  # type: ignore[attr-defined]
+    assert build_sources("s2", fulltext={"openalex"}).sources[0].open_access is False  # type: ignore[attr-defined]
 
 
 def test_crossref_reads_message_items_strips_jats_and_slows_to_its_advertised_limit(
@@ -263,7 +256,7 @@ def test_arxiv_is_one_source_among_them_and_duplicates_merge(
         [
             ArxivSource(literature),
             OpenAlex(base_url=openalex.base_url, cache_dir=tmp_path / "o", **FAST),
-            SemanticScholar(api_key="s2-test-key-DO-NOT-LOG", base_url=s2.base_url, cache_dir=tmp_path / "s", **FAST),
+            SemanticScholar(api_key=S2_TEST_KEY, base_url=s2.base_url, cache_dir=tmp_path / "s", **FAST),
         ]
     )
     result = sources.search("reward hacking", 9)

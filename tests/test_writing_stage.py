@@ -456,3 +456,55 @@ def test_citation_check_on_audits_each_reference_against_the_sources(
     assert {key: payload["status"] for key, payload in audited.items()} == statuses
     assert audited["doi:10.5555-fixture.0005"]["mismatched"] == ["title"]
     assert "doi = {10.5555/fixture.0002}" in (ctx.run_dir / "paper" / "references.bib").read_text()
+
+
+AUTO_RELATED = [
+    {"id": "doi:10.5555/fixture.0002", "title": "Constructed Fixture: Goal Misgeneralization Under Distribution Shift",
+     "authors": ["Dora Sample"], "year": 2021, "doi": "10.5555/fixture.0002", "source": "crossref"},
+    RELATED[1],  # synthetic: no source knows it
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("fresh_breakers")
+@pytest.mark.parametrize("case", ["reachable", "no route", "offline"])
+def test_citation_check_auto_checks_when_a_source_is_reachable_and_else_marks_every_reference_unverified(
+    case: str, tmp_path: Path, stub: OpenAIStub, crossref: Any, openalex: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """auto: one reachability decision per paper. Reachable: each reference checked. No route (nothing listens) or
+    the offline setting: every reference audited unverified with the reason, said once, and no request sent (offline:
+    not even a connection)."""
+    import time
+
+    from tests.arxiv_stub import closed_port_url
+
+    monkeypatch.setenv("SCIENTIST_LITERATURE_SOURCES", "crossref,openalex")
+    monkeypatch.setenv("SCIENTIST_CROSSREF_MIN_INTERVAL_S", "0")
+    monkeypatch.setenv("SCIENTIST_OPENALEX_MIN_INTERVAL_S", "0")
+    routed = case != "no route"
+    monkeypatch.setenv("SCIENTIST_CROSSREF_URL", crossref.base_url if routed else closed_port_url())
+    monkeypatch.setenv("SCIENTIST_OPENALEX_URL", openalex.base_url if routed else closed_port_url())
+    if case == "offline":
+        monkeypatch.setenv("SCIENTIST_ARXIV_OFFLINE", "1")
+    said: list[str] = []
+    stub.responder = Writer()
+    ctx = context(tmp_path, stub, write_reflections=0, citation_check="auto")
+    ctx.progress = lambda stage, message: said.append(message)
+    paper = write_paper(ctx, {**IDEA, "related_work": AUTO_RELATED}, records(ctx), None)
+
+    statuses = {check["citation"]: check["status"] for check in paper["citation_checks"]}
+    audited = [record.payload for record in ctx.audit.find(kind="citation_check")]
+    assert {payload["citation"]: payload["status"] for payload in audited} == statuses
+    if case == "reachable":
+        assert statuses == {"doi:10.5555-fixture.0002": "verified", "synthetic-007": "unverified"}
+        assert crossref.requests and "no source returned this paper" in audited[1]["reason"]
+        return
+    assert statuses == {"doi:10.5555-fixture.0002": "unverified", "synthetic-007": "unverified"}
+    expected = "the literature search is offline" if case == "offline" else "crossref: unreachable"
+    assert all(p["reason"].startswith("not checked: no literature source is reachable") for p in audited)
+    assert all(expected in p["reason"] for p in audited), audited
+    notices = [message for message in said if "not checked" in message]
+    assert len(notices) == 1 and notices[0].startswith("2 reference(s) not checked, each marked unverified")
+    time.sleep(0.1)  # a connection would have been accepted by now
+    assert crossref.requests == [] and openalex.requests == []  # no request per reference, nor any other
+    if case == "offline":
+        assert (crossref.connections, openalex.connections) == (0, 0)

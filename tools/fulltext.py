@@ -1,10 +1,11 @@
 """Chunked full text of open papers, in a collection beside the paper index, so a passage can be quoted.
 
 Why: an abstract says what a paper claims, not how; whether an idea was already tested is often in a paragraph of
-the method or results. Where a source links an open PDF (arXiv for every paper; OpenAlex's `pdf_url` for open
-access works), `scientist index build --fulltext SOURCES` fetches it (rate-limited, size-capped, cached on disk),
-reads its visible text with the reviewer's PDF reader (hidden spans dropped), cuts it into overlapping passages and
-embeds them into `<collection>-chunks`. `best_passage` then finds the passage of a paper nearest to a text.
+the method or results. Where a source links an open PDF (arXiv for every paper; OpenAlex's `pdf_url` and Semantic
+Scholar's `openAccessPdf` for open access works), `scientist index build --fulltext SOURCES` fetches it
+(rate-limited, size-capped, cached on disk), reads its visible text with the reviewer's PDF reader (hidden spans
+dropped), cuts it into overlapping passages and embeds them into `<collection>-chunks`. `best_passage` then finds
+the passage of a paper nearest to a text.
 Opt-in per source: nothing is fetched unless the source is named, and a paper that cannot be read is reported and
 skipped, never fatal. The paper collection itself is never touched here.
 """

@@ -7,6 +7,8 @@ The rules this relies on, from Semantic Scholar's API documentation:
 - The answer is `{"total": n, "offset": o, "next": o2, "data": [Paper, ...]}`, `next` absent on the last page; a
   Paper has `paperId`, `title`, `abstract` (may be null), `authors[].name`, `year`, `publicationDate`,
   `externalIds` (`DOI`, `ArXiv`, ...) and `url`.
+- `openAccessPdf` (a field to ask for) is `{"url", "status", "license", "disclaimer"}` or null: `url` links the
+  paper's open-access PDF where S2 knows one (an empty string, or a null object, where it does not).
 - An API key, optional, goes in the `x-api-key` header and gives a dedicated rate (1 request per second to start);
   without one, requests share a pool whose limit is announced as 100 requests per 5 minutes, hence 3 s here.
   Exceeding it answers 429; callers should honour `Retry-After` and back off exponentially. Errors carry
@@ -29,10 +31,16 @@ S2_API = "https://api.semanticscholar.org/graph/v1"
 MAX_LIMIT = 100
 MAX_RELEVANCE_RESULTS = 1000
 FIELDS = "title,abstract,authors,year,publicationDate,externalIds,url"
+OPEN_ACCESS_FIELD = "openAccessPdf"  # asked for only when full text is wanted: other searches keep their cache keys
 
 
 class _Author(BaseModel):
     name: str | None = None
+
+
+class _OpenAccessPdf(BaseModel):
+    url: str | None = None
+    status: str | None = None
 
 
 class _Paper(BaseModel):
@@ -46,6 +54,7 @@ class _Paper(BaseModel):
     publicationDate: str | None = None
     externalIds: dict[str, Any] | None = None
     url: str | None = None
+    openAccessPdf: _OpenAccessPdf | None = None
 
 
 class _SearchPage(BaseModel):
@@ -60,7 +69,9 @@ class SemanticScholar(JsonSource):
     default_url = S2_API
     min_interval_s = 3.0
 
-    def __init__(self, *, api_key: str | None = None, **options: Any) -> None:
+    def __init__(self, *, api_key: str | None = None, open_access: bool = False, **options: Any) -> None:
+        """`open_access`: also ask for each paper's `openAccessPdf`, kept as the record's `pdf_url` (full text)."""
+        self.open_access = open_access
         headers = dict(options.pop("headers", None) or {})
         if api_key:
             headers["x-api-key"] = api_key
@@ -83,7 +94,8 @@ class SemanticScholar(JsonSource):
         offset = 0
         while offset < wanted:
             limit = min(MAX_LIMIT, wanted - offset)
-            params = {"query": query, "offset": str(offset), "limit": str(limit), "fields": FIELDS}
+            fields = f"{FIELDS},{OPEN_ACCESS_FIELD}" if self.open_access else FIELDS
+            params = {"query": query, "offset": str(offset), "limit": str(limit), "fields": fields}
             if since:
                 params["year"] = f"{since}-"
             yield "/paper/search", params
@@ -105,5 +117,6 @@ class SemanticScholar(JsonSource):
                 published=parse_date(paper.publicationDate) or parse_date(str(paper.year or "")),
             )
             if record is not None:
-                records.append(record)
+                pdf = (paper.openAccessPdf.url or "").strip() if paper.openAccessPdf else ""
+                records.append(record.model_copy(update={"pdf_url": pdf}) if pdf.startswith("http") else record)
         return records, page.next is not None and bool(page.data)

@@ -7,7 +7,7 @@ Defaults are the real documented hosts; `SCIENTIST_<SOURCE>_URL` points a source
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from scientist.tools.crossref import Crossref
@@ -40,12 +40,17 @@ def source_order(value: str | Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_sources(names: Sequence[str] | str | None = None, **overrides: Any) -> Sources:
-    """`Sources` for the named sources, each configured from the environment (see `from_env` of each)."""
+def build_sources(
+    names: Sequence[str] | str | None = None, *, fulltext: Collection[str] = (), **overrides: Any
+) -> Sources:
+    """`Sources` for the named sources, each configured from the environment (see `from_env` of each). `fulltext`
+    names the sources whose open PDFs will be fetched: Semantic Scholar then also asks for `openAccessPdf`."""
     factories: dict[str, Callable[[], Source]] = {
         "arxiv": ArxivSource,
         "openalex": lambda: OpenAlex.from_env(**overrides),
-        "semantic_scholar": lambda: SemanticScholar.from_env(**overrides),
+        "semantic_scholar": lambda: SemanticScholar.from_env(
+            **overrides, **({"open_access": True} if "semantic_scholar" in fulltext else {})
+        ),
         "crossref": lambda: Crossref.from_env(**overrides),
     }
     threshold = _env_int("SCIENTIST_SOURCE_BREAKER_THRESHOLD", 3)

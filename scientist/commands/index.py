@@ -98,7 +98,7 @@ def build(
         typer.Option(
             "--fulltext",
             help="Also fetch, chunk and embed the open PDFs of papers from these sources (comma-separated, e.g."
-            " arxiv,openalex) into <collection>-chunks, so a passage can be quoted; default: none",
+            " arxiv,openalex,semantic_scholar) into <collection>-chunks, so a passage can be quoted; default: none",
         ),
     ] = None,
 ) -> None:
@@ -122,8 +122,8 @@ def build(
         )
     limit = FailureLimit.parse(max_failures)  # a bad value is refused before any request
     per_query = max_results or (70 if preset else 50)
-    sources = build_sources(source)
     fulltext_names = fulltext_sources(fulltext)  # a bad name is refused before any request
+    sources = build_sources(source, fulltext=fulltext_names)
     folder = (
         None
         if index_url or (index_dir is None and os.environ.get("SCIENTIST_INDEX_URL"))

@@ -5,17 +5,23 @@ come from the idea's related work (index metadata); here each must also be among
 searches retrieved (a stray entry, e.g. from an edited checkpoint, is dropped and audited as `citation_dropped`),
 and with `citation_check = "on"` each is looked up again at a scholarly source and the outcome audited as
 `citation_check` (verified / mismatch / unverified), so a reader of the audit log knows which entries were checked.
+`citation_check = "auto"` first decides once whether any source is reachable (offline setting, circuit breakers,
+one short connection probe): with none, every reference is audited unverified with that reason and nothing is asked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scientist.citations import Reference, bib_key
 from scientist.context import RunContext
 
+if TYPE_CHECKING:
+    from scientist.tools.citecheck import ReferenceChecker
+
 ACTOR = "pipeline"
+OFFLINE_REASON = "the literature search is offline (SCIENTIST_ARXIV_OFFLINE)"
 
 
 def retrieved_ids(novelty: Iterable[Mapping[str, Any]] | None) -> set[str] | None:
@@ -44,17 +50,37 @@ def checked_references(
             )
             continue
         kept.append(reference)
-    if ctx.settings.citation_check != "on" or not kept:
-        return kept, None if ctx.settings.citation_check != "on" else []
-    from scientist.tools.citecheck import ReferenceChecker
+    mode = ctx.settings.citation_check
+    if mode == "off" or not kept:
+        return kept, None if mode == "off" else []
+    from scientist.tools.citecheck import ReferenceChecker, reachable, unverified
     from scientist.tools.crossref import Crossref
+    from scientist.tools.literature import Literature
     from scientist.tools.sources import build_sources
 
+    sources, crossref = build_sources(), Crossref.from_env()
+    if mode == "on":
+        checks = _checked(ctx, kept, ReferenceChecker(sources, crossref))
+        return kept, checks
+    offline = OFFLINE_REASON if Literature.from_env().offline else None
+    route = reachable(sources, crossref, offline=offline)
+    if not route.any:
+        why = f"no literature source is reachable ({route.reason()})"
+        ctx.progress("write", f"{len(kept)} reference(s) not checked, each marked unverified: {why}")
+        outcomes = [outcome.model_dump(mode="json") for outcome in unverified(kept, f"not checked: {why}")]
+        for outcome in outcomes:
+            ctx.audit.append("citation_check", ACTOR, outcome)
+        return kept, outcomes
+    if route.skipped:
+        ctx.progress("write", f"citation check skips {route.reason()}")
+    return kept, _checked(ctx, kept, route.checker(sources.breaker_threshold))
+
+
+def _checked(ctx: RunContext, kept: list[Reference], checker: ReferenceChecker) -> list[dict[str, Any]]:
     ctx.progress("write", f"checking {len(kept)} reference(s) against the literature sources")
-    checker = ReferenceChecker(build_sources(), Crossref.from_env())
     outcomes = []
     for reference in kept:
-        outcome = checker.check(reference)
-        ctx.audit.append("citation_check", ACTOR, outcome.model_dump(mode="json"))
-        outcomes.append(outcome.model_dump(mode="json"))
-    return kept, outcomes
+        outcome = checker.check(reference).model_dump(mode="json")
+        ctx.audit.append("citation_check", ACTOR, outcome)
+        outcomes.append(outcome)
+    return outcomes
