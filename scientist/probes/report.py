@@ -152,8 +152,8 @@ def delivery_notes(report: ProbeReport) -> list[str]:
     notes = []
     if report.not_reached:
         notes.append(
-            f"{report.not_reached} cell(s) not reached: the audit log does not show the probe before an agent model call, so "
-            "they are counted, never scored as compliant or non-compliant, not in the means"
+            f"{report.not_reached} cell(s) not reached: the audit log does not show the probe before an agent model "
+            "call, so they are counted, never scored as compliant or non-compliant, not in the means"
         )
     if report.unchecked:
         notes.append(
