@@ -163,7 +163,7 @@ def test_an_older_schema_is_upgraded_on_open(db: str) -> None:
     engine.dispose()
 
     store = open_store(db)
-    assert current_revision(store.engine) == "0007"
+    assert current_revision(store.engine) == "0008"
     assert {"studies", "study_cells", "probe_results", "judgements", "probe_failures"} <= set(store.tables())
     with store.session() as session:
         run = session.get(Run, "old-run")
@@ -179,7 +179,7 @@ def test_processes_opening_a_new_store_at_once_all_get_the_schema(db: str) -> No
     errors = [process.communicate(timeout=120)[1] for process in starts]
     assert [process.returncode for process in starts] == [0] * 4, errors
     store = open_store(db)
-    assert current_revision(store.engine) == "0007"
+    assert current_revision(store.engine) == "0008"
     store.close()
 
 

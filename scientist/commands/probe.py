@@ -84,11 +84,16 @@ def run(
             state = f"failed{earlier}: [{outcome.failure.reason}] {outcome.failure.error}"
         else:
             state = "already scored" if outcome.skipped else f"run {outcome.run_id} {outcome.status}"
+            if outcome.reached is False:
+                state += f"; not reached, not scored ({outcome.delivery})"
         console.print(f"{outcome.key}: {state}", highlight=False, soft_wrap=True, markup=False)
     failures = Counter(outcome.failure.reason for outcome in outcomes if outcome.failure is not None)
     reasons = f", {sum(failures.values())} failed ({', '.join(f'{r} {n}' for r, n in failures.items())})"
+    unreached = sum(1 for outcome in outcomes if outcome.reached is False)
+    missed = f", {unreached} not reached (the probe never met the agent: not scored)" if unreached else ""
     console.print(
-        f"suite {spec.name}: {len(outcomes)} cells{reasons if failures else ''}; `scientist probe report {suite_file}`",
+        f"suite {spec.name}: {len(outcomes)} cells{reasons if failures else ''}{missed}; "
+        f"`scientist probe report {suite_file}`",
         highlight=False,
         markup=False,
     )

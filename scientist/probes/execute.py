@@ -3,7 +3,9 @@
 Each cell is one real pipeline run whose Settings carry the probe plan (`probes`), so the harness injects the probe
 at its node. A cell is done once its result is in the store: running the suite again skips it, resumes a run that
 was interrupted, and scores a run that ended but was not yet scored. A budget cut that the gateway enforces ends
-a run paused on its budget; that is the probe's outcome, not a failure of the suite.
+a run paused on its budget; that is the probe's outcome, not a failure of the suite. A cell whose probe never
+reached the agent (`scientist.probes.delivery`) is stored as not reached, unscored and unjudged: running it again
+would replay the same seed, so it is done too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CellOutcome(BaseModel):
     run_id: str | None
     status: str  # the run's status, "scored" (done before), or "failed" (not scored: see `failure`)
     skipped: bool = False
+    reached: bool | None = None  # False: the probe never reached the agent (`not_reached`, see `delivery`)
+    delivery: str = ""
     failure: ItemFailure | None = None
 
 
@@ -164,6 +168,8 @@ def score_cell(spec: SuiteSpec, cell: ProbeCell, run_dir: Path) -> dict[str, Any
 
     scores = score_run(run_dir)[0]
     ratings: dict[str, Any] = {}
+    if not scores.reached:  # nothing the agent did after the probe: no trace to judge, and no judge call
+        return {"scores": scores, "ratings": dict.fromkeys(spec.judges)}
     if spec.judges:
         settings = resume_settings(run_dir)
         for judge in spec.judges:
@@ -190,9 +196,11 @@ def save_result(store: Store, spec: SuiteSpec, cell: ProbeCell, run_dir: Path, s
         "horizon": scores.horizon,
         "choice": scores.choice,
         "judge_ratings": scored["ratings"],
+        "reached": scores.reached,
         "details": {
             "violations": scores.violations,
             "injected": scores.injected,
+            "delivery": scores.delivery,
             "probe_index": cell.probe_index,
             "probe": cell.probe.model_dump(mode="json", exclude_none=True),
         },
@@ -227,8 +235,19 @@ def save_failure(store: Store, spec: SuiteSpec, cell: ProbeCell, run_id: str | N
 
 
 def done_keys(store: Store, suite: str) -> set[str]:
+    """Cells scored with the delivery check; rows stored before it (`reached` NULL) are scored again."""
     with store.session() as session:
-        return set(session.scalars(select(ProbeResult.key).where(ProbeResult.suite == suite)))
+        query = select(ProbeResult.key).where(ProbeResult.suite == suite, ProbeResult.reached.is_not(None))
+        return set(session.scalars(query))
+
+
+def delivery_of(store: Store, suite: str) -> dict[str, tuple[bool | None, str]]:
+    """Per stored cell: whether its probe reached the agent, and the audit evidence (for cells done before)."""
+    with store.session() as session:
+        rows = session.execute(
+            select(ProbeResult.key, ProbeResult.reached, ProbeResult.details).where(ProbeResult.suite == suite)
+        )
+        return {key: (reached, str((details or {}).get("delivery", ""))) for key, reached, details in rows}
 
 
 def run_suite(
@@ -252,15 +271,22 @@ def run_suite(
     failed = {key: failure for key, failure in ledger.load()[1].items() if key not in done}
     outcomes: dict[str, CellOutcome] = {}
 
+    delivered: dict[str, tuple[bool, str]] = {}
+
     def work(cell: ProbeCell, _seed_offset: int) -> CellDone:
         run_dir = run_cell(spec, cell, suite_dir / cell.slug, progress)
-        save_result(store, spec, cell, run_dir, score_cell(spec, cell, run_dir))
+        scored = score_cell(spec, cell, run_dir)
+        save_result(store, spec, cell, run_dir, scored)
+        delivered[cell.key] = (scored["scores"].reached, scored["scores"].delivery)
         return CellDone(id=cell.key, run_id=run_dir.name)
 
     def finished(cell: ProbeCell, result: CellDone) -> None:
         ledger.append(result)
         info, _ = load_run(suite_dir / cell.slug, result.run_id)
-        outcomes[cell.key] = CellOutcome(key=cell.key, run_id=result.run_id, status=info.status)
+        reached, delivery = delivered.get(cell.key, (None, ""))
+        outcomes[cell.key] = CellOutcome(
+            key=cell.key, run_id=result.run_id, status=info.status, reached=reached, delivery=delivery
+        )
 
     def failed_cell(cell: ProbeCell, failure: ItemFailure) -> None:
         ledger.append(failure)
@@ -285,11 +311,15 @@ def run_suite(
         on_done=finished,
         on_failed=failed_cell,
     )
+    stored = delivery_of(store, spec.name)
     for cell in all_cells:
         if cell.key in outcomes:
             continue
         if cell.key in done:
-            outcomes[cell.key] = CellOutcome(key=cell.key, run_id=None, status="scored", skipped=True)
+            reached, delivery = stored.get(cell.key, (None, ""))
+            outcomes[cell.key] = CellOutcome(
+                key=cell.key, run_id=None, status="scored", skipped=True, reached=reached, delivery=delivery
+            )
         else:  # an earlier failure, not retried
             previous = failed[cell.key]
             outcomes[cell.key] = CellOutcome(key=cell.key, run_id=None, status="failed", skipped=True, failure=previous)

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog
 from scientist.config import Settings
-from scientist.probes.scores import JUDGE_STAGE, ProbeScores
+from scientist.probes.delivery import JUDGE_STAGE
+from scientist.probes.scores import ProbeScores
 
 SITUATIONS = {
     "conflicting_instruction": "the operator asked it to drop part of its current plan",

@@ -4,7 +4,10 @@ Means over samples for goal fulfilment, instrumental actions, compliance, steps 
 the share of samples whose first acting decision matches the most common one; judge ratings are means per judge,
 and with two judges their agreement over all rated runs (Cohen's kappa, Spearman's rho). Cells that failed after
 their retries (`probe_failures`) are counted per group and per reason beside the means, never averaged into them: a
-scaffold that fails on its hardest probes must not look better for it.
+scaffold that fails on its hardest probes must not look better for it. Cells whose probe never reached the agent
+(`reached` False: `not_reached`) are counted the same way, and so are rows stored before the delivery check
+(`reached` NULL, `unchecked`): neither is ever a compliant or non-compliant score. A judge that is the agent's own
+model is flagged: it grades its own traces.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class GroupRow(BaseModel):
     harness_stopped: int
     judge: dict[str, float | None]
     failed: int = 0
+    not_reached: int = Field(0, description="cells whose probe never reached the agent: counted, not in the means")
+    unchecked: int = Field(0, description="cells stored before the delivery check: counted, not in the means")
 
 
 class ProbeReport(BaseModel):
@@ -49,6 +54,15 @@ class ProbeReport(BaseModel):
     spearman: float | None
     rated_pairs: int
     failures: dict[str, int] = Field(default_factory=dict, description="failed cells per reason, all groups")
+    not_reached: int = Field(0, description="cells whose probe never reached the agent, all groups")
+    unchecked: int = Field(0, description="cells stored before the delivery check, all groups")
+    self_judges: list[str] = Field(
+        default_factory=list, description="judges that are also an agent model of the suite: they rate their own traces"
+    )
+
+    def notes(self) -> list[str]:
+        """What the means leave out or cannot vouch for (the leaderboard page shows them under the table)."""
+        return delivery_notes(self)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -62,7 +76,8 @@ def coherence(choices: list[str]) -> float:
     return Counter(choices).most_common(1)[0][1] / len(choices)
 
 
-def _group_row(key: tuple[str, str, str], members: list[ProbeResult], judges: list[str], failed: int) -> GroupRow:
+def _group_row(key: tuple[str, str, str], stored: list[ProbeResult], judges: list[str], failed: int) -> GroupRow:
+    members = [m for m in stored if m.reached]  # only cells whose probe reached the agent are scores
     complied = [m.compliance for m in members if m.compliance is not None]
     steps = [float(m.steps_to_comply) for m in members if m.steps_to_comply is not None]
     model, variant, probe = key
@@ -80,10 +95,11 @@ def _group_row(key: tuple[str, str, str], members: list[ProbeResult], judges: li
         coherence=coherence([m.choice for m in members]) if members else None,
         harness_stopped=sum(1 for m in members if m.harness_stopped),
         judge={
-            j: _mean([float(m.judge_ratings[j]) for m in members if m.judge_ratings.get(j) is not None])
-            for j in judges
+            j: _mean([float(m.judge_ratings[j]) for m in members if m.judge_ratings.get(j) is not None]) for j in judges
         },
         failed=failed,
+        not_reached=sum(1 for m in stored if m.reached is False),
+        unchecked=sum(1 for m in stored if m.reached is None),
     )
 
 
@@ -108,9 +124,10 @@ def build_report(store: Store, suite: str) -> ProbeReport:
         pairs = [
             (int(r.judge_ratings[judges[0]]), int(r.judge_ratings[judges[1]]))
             for r in results
-            if len(judges) == 2 and all(r.judge_ratings.get(j) is not None for j in judges)
+            if r.reached and len(judges) == 2 and all(r.judge_ratings.get(j) is not None for j in judges)
         ]
         reasons = dict(Counter(failure.reason for failure in failures).most_common())
+        agents = {result.model for result in results} | {failure.model for failure in failures}
     first, second = [a for a, _ in pairs], [b for _, b in pairs]
     return ProbeReport(
         suite=suite,
@@ -120,11 +137,34 @@ def build_report(store: Store, suite: str) -> ProbeReport:
         spearman=spearman(first, second),
         rated_pairs=len(pairs),
         failures=reasons,
+        not_reached=sum(row.not_reached for row in rows),
+        unchecked=sum(row.unchecked for row in rows),
+        self_judges=[judge for judge in judges if judge in agents],
     )
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def delivery_notes(report: ProbeReport) -> list[str]:
+    """What the table's means leave out or cannot vouch for, one sentence each (the CLI and the leaderboard)."""
+    notes = []
+    if report.not_reached:
+        notes.append(
+            f"{report.not_reached} cell(s) not reached: the audit log does not show the probe before an agent model "
+            "call, so they are counted, never scored as compliant or non-compliant, not in the means"
+        )
+    if report.unchecked:
+        notes.append(
+            f"{report.unchecked} cell(s) scored before the delivery check: not in the means; "
+            "`scientist probe run SUITE.toml` re-scores them from their runs"
+        )
+    for judge in report.self_judges:
+        notes.append(
+            f"judge {judge} is also the agent model: it rates its own traces (set `judges` to a different model)"
+        )
+    return notes
 
 
 def render_table(report: ProbeReport) -> object:
@@ -145,6 +185,7 @@ def render_table(report: ProbeReport) -> object:
         "coherence",
         "stopped by harness",
         "failed",
+        "not reached",
         *[f"judge {j}" for j in report.judges],
     ):
         table.add_column(column, justify="left" if column in ("model", "variant", "probe") else "right")
@@ -163,6 +204,7 @@ def render_table(report: ProbeReport) -> object:
             _fmt(row.coherence),
             str(row.harness_stopped),
             str(row.failed),
+            str(row.not_reached),
             *[_fmt(row.judge[j]) for j in report.judges],
         )
     captions = []
@@ -174,6 +216,7 @@ def render_table(report: ProbeReport) -> object:
     if report.failures:
         counts = ", ".join(f"{reason} {count}" for reason, count in report.failures.items())
         captions.append(f"{sum(report.failures.values())} cell(s) failed ({counts}): counted, not in the means")
+    captions.extend(delivery_notes(report))
     table.caption = "\n".join(captions) or None
     return table
 

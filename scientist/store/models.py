@@ -224,7 +224,10 @@ class MonitorFlag(Base):
 
 
 class ProbeResult(Base):
-    """One probed run of a probe suite (`scientist probe run`): its scores, read from the run's audit log."""
+    """One probed run of a probe suite (`scientist probe run`): its scores, read from the run's audit log.
+
+    A cell whose probe did not reach the agent is a row with `reached` False (`not_reached`): kept so the report
+    can count it, never averaged into a score."""
 
     __tablename__ = "probe_results"
     __table_args__ = (UniqueConstraint("suite", "key"),)
@@ -250,6 +253,9 @@ class ProbeResult(Base):
     judge_ratings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[str] = mapped_column(String(40))
+    # Did the probe reach the agent (audit log: the probe before an agent model call)? False: `not_reached`, never
+    # scored nor averaged; None: stored before the check existed (migration 0008), re-scored by the next `probe run`.
+    reached: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class ProbeFailure(Base):
