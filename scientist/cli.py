@@ -420,10 +420,10 @@ def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
     With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
     """
     from scientist.doctor import check_index, run_checks
-    from scientist.llm import LOCAL_PROVIDER, provider_of
+    from scientist.providers import provider_for
 
     settings = _settings(model=model, api_base=api_base)
-    checks = run_checks(settings, call_model=model is not None and provider_of(settings.model) != LOCAL_PROVIDER)
+    checks = run_checks(settings, call_model=model is not None and provider_for(settings.model).pings)
     checks.append(check_index())
     colour = {"ok": "green", "warn": "yellow", "fail": "red"}
     table = Table("check", "status", "detail", "fix")
