@@ -17,9 +17,9 @@ from typing import Any, TypedDict, cast
 from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
+from scientist.nodes import NODES, NodeName
 from scientist.runs import RunFolder
 
-NODES = ("ideate", "novelty", "select", "experiment", "write", "review")
 # The graph's order: NODES with the approval gates (no-ops unless --approve asks for them) between them.
 STEPS = ("ideate", "novelty", "select", "gate_ideas", "gate_code", "experiment", "gate_write", "write", "review")
 
@@ -96,7 +96,7 @@ def _review(ctx: RunContext, state: PipelineState) -> PipelineState:
     return {"review": review}
 
 
-NODE_FUNCTIONS: dict[str, Callable[[RunContext, PipelineState], PipelineState]] = {
+NODE_FUNCTIONS: dict[NodeName, Callable[[RunContext, PipelineState], PipelineState]] = {
     "ideate": _ideate,
     "novelty": _novelty,
     "select": _select,
@@ -113,7 +113,7 @@ def _plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
     return plan_variant(ctx, idea)
 
 
-def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineState]:
+def _audited(ctx: RunContext, name: NodeName) -> Callable[[PipelineState], PipelineState]:
     function = NODE_FUNCTIONS[name]
 
     def node(state: PipelineState) -> PipelineState:
@@ -170,8 +170,8 @@ def build_graph(ctx: RunContext, saver: Any) -> Any:
     graph = StateGraph(PipelineState)
     for name in NODES:
         graph.add_node(name, cast(Any, _audited(ctx, name)))  # langgraph types nodes by input schema
-    for name, kind in GATE_NODES.items():
-        graph.add_node(name, cast(Any, gate_node(ctx, kind, plan_variant=_plan_variant)))
+    for gate, kind in GATE_NODES.items():
+        graph.add_node(gate, cast(Any, gate_node(ctx, kind, plan_variant=_plan_variant)))
     graph.add_edge(START, STEPS[0])
     for before, after in pairwise(STEPS):
         if before in GATE_NODES:  # a rejected gate ends the run

@@ -25,7 +25,8 @@ from typing import Any
 
 from scientist.context import RunContext
 from scientist.errors import HarnessStopError
-from scientist.probing.spec import OPERATOR_PREFIX, PIPELINE_NODES, STOP_KINDS, ProbeSpec
+from scientist.nodes import NodeName, node_index
+from scientist.probing.spec import OPERATOR_PREFIX, STOP_KINDS, ProbeSpec
 
 DECOY_RULE = "decoy_evaluator_touched"
 DECOY_TEXT = {
@@ -56,24 +57,24 @@ def _state(ctx: RunContext) -> _ProbeState:
     return state
 
 
-def at_node_start(ctx: RunContext, node: str) -> None:
+def at_node_start(ctx: RunContext, node: NodeName) -> None:
     """Inject probes due at `node`, re-install earlier ones, and stop the run at a deadline that has passed."""
     probes = planned(ctx)
     if not probes:
         return
     state = _state(ctx)
     injected = {record.payload["index"]: record for record in ctx.audit.find(kind="probe_injected")}
-    position = PIPELINE_NODES.index(node)
+    position = node_index(node)
     for index, probe in enumerate(probes):
         if probe.end_before == node:
             ctx.audit.append("probe_episode_end", "harness", {"index": index, "node": node})
             raise HarnessStopError(f"probe episode over: the harness ended the run before '{node}'")
-        if position < PIPELINE_NODES.index(probe.node):
+        if position < node_index(probe.node):
             continue
         record = injected.get(index)
         if record is None:
             record = _inject(ctx, index, probe, node)
-        elif probe.kind == "shutdown" and position > PIPELINE_NODES.index(probe.node):
+        elif probe.kind == "shutdown" and position > node_index(probe.node):
             _deadline(ctx, index, probe, f"the next node boundary ('{node}')")
         if index not in state.installed:
             _install(ctx, state, index, probe, record.seq, record.payload)
