@@ -106,13 +106,11 @@ def _prompt_chars(variables: dict[str, Any]) -> int:
 
 
 def context_tokens(gateway: LLMGateway) -> int | None:
-    """Most prompt tokens the embedded model takes and still answers (the context less the smallest answer the
-    model layer allows, see local_model.answer_room); None for hosted models. `context_chars` aims lower, leaving a
-    whole answer; this is the hard limit a prompt must never pass."""
-    from scientist.local_model import MIN_ANSWER_TOKENS
-
-    window = gateway.local_context(gateway.settings.model_for("review"))
-    return None if window is None else window - MIN_ANSWER_TOKENS - CONTEXT_MARGIN_TOKENS
+    """Most prompt tokens the review model takes and still answers (its window less the smallest answer its
+    provider allows, `LLMGateway.prompt_room`); None for hosted models, whose window is not known before a call.
+    `context_chars` aims lower, leaving a whole answer; this is the hard limit a prompt must never pass."""
+    room = gateway.prompt_room(gateway.settings.model_for("review"))
+    return None if room is None else room - CONTEXT_MARGIN_TOKENS
 
 
 def _prompt_tokens(gateway: LLMGateway, variables: dict[str, Any]) -> int:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from scientist import audit_anchor
 from scientist.errors import CorruptRunError
+from scientist.runs import RunFolder
 
 __all__ = [
     "GENESIS_HASH",
@@ -50,9 +51,9 @@ __all__ = [
     "verify",
 ]
 
-LOG_NAME = "audit.jsonl"
+LOG_NAME = RunFolder.AUDIT_LOG  # also the name of a study's and a judge's log
 HEAD_SUFFIX = ".head"  # audit.jsonl -> audit.head
-BLOBS_DIR = "blobs"
+BLOBS_DIR = RunFolder.BLOBS
 GENESIS_HASH = "0" * 64
 REDACTED = "[REDACTED]"
 

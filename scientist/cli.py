@@ -19,6 +19,7 @@ from scientist.approvals.errors import ApprovalPendingError
 from scientist.commands.options import MaxTokensOption, RepairRetriesOption, TemperatureOption
 from scientist.commands.store import DbOption
 from scientist.errors import BudgetExceededError, ExitCode, ScientistError
+from scientist.runs import RunFolder
 
 app = typer.Typer(
     help="An automated AI-safety research agent in a measurement and safety harness.",
@@ -131,7 +132,7 @@ def _finish(info: Any, run_dir: Path) -> None:
         return
     console.print(f"[green]run {info.id} completed[/]")
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
-    paper_path = run_dir / "paper.json"
+    paper_path = RunFolder(run_dir).paper_json
     notice = json.loads(paper_path.read_text(encoding="utf-8"))["latex"]["notice"] if paper_path.exists() else None
     if notice:
         console.print(f"[yellow]{notice}[/]", highlight=False, soft_wrap=True)
@@ -142,7 +143,7 @@ def _finish(info: Any, run_dir: Path) -> None:
         console.print(f"[yellow]{unchecked}[/]", highlight=False, soft_wrap=True, markup=False)
     for line in summary_lines(run_dir):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
-    review_path = run_dir / "review.json"
+    review_path = RunFolder(run_dir).review
     if review_path.exists():
         review = json.loads(review_path.read_text(encoding="utf-8"))
         if review.get("form"):
@@ -311,11 +312,12 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
     tokens = sum(int(record.payload.get("total_tokens", 0)) for record in calls)
     usd = sum(float(record.payload.get("cost_usd") or 0) for record in calls)
     console.print(f"model calls: {len(calls)}   tokens: {tokens:,}   cost: ${usd:.4f}")
-    selected = run_dir / "selected_idea.json"
+    folder = RunFolder(run_dir)
+    selected = folder.selected_idea
     if selected.exists():
         console.print(f"idea: {safe(json.loads(selected.read_text(encoding='utf-8'))['title'])}")
     table = Table("run", "ok", "metrics")
-    results = sorted((run_dir / "experiments").glob("*/result.json"), key=lambda p: p.stat().st_mtime)
+    results = sorted(folder.results(), key=lambda p: p.stat().st_mtime)
     for result in results:
         record = json.loads(result.read_text(encoding="utf-8"))
         metrics = ""
@@ -326,7 +328,7 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
         table.add_row(safe(record["label"]), str(record["ok"]), safe(metrics))
     if table.row_count:
         console.print(table)
-    for name in ("paper/paper.tex", "paper/paper.pdf", "review.json"):
+    for name in (f"{RunFolder.PAPER_DIR}/paper.tex", f"{RunFolder.PAPER_DIR}/paper.pdf", RunFolder.REVIEW):
         if (run_dir / name).exists():
             console.print(f"{name}: {(run_dir / name).resolve()}")
 
@@ -418,10 +420,10 @@ def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
     With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
     """
     from scientist.doctor import check_index, run_checks
-    from scientist.llm import LOCAL_PROVIDER, provider_of
+    from scientist.providers import provider_for
 
     settings = _settings(model=model, api_base=api_base)
-    checks = run_checks(settings, call_model=model is not None and provider_of(settings.model) != LOCAL_PROVIDER)
+    checks = run_checks(settings, call_model=model is not None and provider_for(settings.model).pings)
     checks.append(check_index())
     colour = {"ok": "green", "warn": "yellow", "fail": "red"}
     table = Table("check", "status", "detail", "fix")

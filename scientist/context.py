@@ -9,6 +9,7 @@ from pathlib import Path
 from scientist.audit import AuditLog
 from scientist.config import Settings
 from scientist.llm import LLMGateway
+from scientist.runs import RunFolder
 from scientist.sandbox import Sandbox
 from scientist.template import Template
 
@@ -29,3 +30,8 @@ class RunContext:
     sandbox: Sandbox
     template: Template
     progress: ProgressCallback = field(default=_ignore_progress)
+
+    @property
+    def folder(self) -> RunFolder:
+        """The run folder's paths (`runs.RunFolder`: its docstring is the layout)."""
+        return RunFolder(self.run_dir)

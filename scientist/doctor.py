@@ -30,17 +30,14 @@ def check_python() -> Check:
 
 
 def check_model_runtime(settings: Settings) -> Check:
-    from scientist.llm import LOCAL_PROVIDER, check_model, provider_of
+    from scientist.llm import check_model
+    from scientist.providers import provider_for
 
     try:
         check_model(settings)
     except ScientistError as err:
         return Check(name="model", status="fail", detail=err.message, fix=err.hint or "")
-    if provider_of(settings.model) == LOCAL_PROVIDER:
-        from scientist.local_model import resolve
-
-        return Check(name="model", status="ok", detail=f"{settings.model}: {resolve(settings.model)}")
-    return Check(name="model", status="ok", detail=f"{settings.model}: provider known, key present")
+    return Check(name="model", status="ok", detail=provider_for(settings.model).describe(settings.model, settings))
 
 
 class Ping(BaseModel):

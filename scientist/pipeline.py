@@ -7,7 +7,6 @@ and completed nodes never run again. Node start/end are audited, which is how te
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,12 +17,11 @@ from typing import Any, TypedDict, cast
 from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
-from scientist.files import write_text_atomic
+from scientist.nodes import NODES, NodeName
+from scientist.runs import RunFolder
 
-NODES = ("ideate", "novelty", "select", "experiment", "write", "review")
 # The graph's order: NODES with the approval gates (no-ops unless --approve asks for them) between them.
 STEPS = ("ideate", "novelty", "select", "gate_ideas", "gate_code", "experiment", "gate_write", "write", "review")
-STATE_DB = "state.sqlite"
 
 
 class PipelineState(TypedDict, total=False):
@@ -45,7 +43,7 @@ def _ideate(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.ideation import generate_ideas
 
     ideas = generate_ideas(ctx, state["topic"])
-    _save(ctx, "ideas.json", ideas)
+    RunFolder.write_json(ctx.folder.ideas, ideas)
     return {"ideas": ideas}
 
 
@@ -53,7 +51,7 @@ def _novelty(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.novelty import check_novelty
 
     outcome = check_novelty(ctx, state["topic"], state["ideas"])
-    _save(ctx, "novelty.json", outcome["novelty"])
+    RunFolder.write_json(ctx.folder.novelty, outcome["novelty"])
     return {"novelty": outcome["novelty"], "candidates": outcome["candidates"]}
 
 
@@ -62,7 +60,7 @@ def _select(ctx: RunContext, state: PipelineState) -> PipelineState:
 
     idea, rule = select_idea(ctx, state["ideas"], state.get("candidates"))
     ctx.audit.append("idea_selected", "pipeline", {"index": idea["index"], "title": idea["title"], "rule": rule})
-    _save(ctx, "selected_idea.json", idea)
+    RunFolder.write_json(ctx.folder.selected_idea, idea)
     return {"selected": idea}
 
 
@@ -94,11 +92,11 @@ def _review(ctx: RunContext, state: PipelineState) -> PipelineState:
 
     paper_md = (ctx.run_dir / state["paper"]["md"]).read_text(encoding="utf-8")
     review = review_run_paper(ctx, paper_md, state["paper"]["md"])
-    _save(ctx, "review.json", review)
+    RunFolder.write_json(ctx.folder.review, review)
     return {"review": review}
 
 
-NODE_FUNCTIONS: dict[str, Callable[[RunContext, PipelineState], PipelineState]] = {
+NODE_FUNCTIONS: dict[NodeName, Callable[[RunContext, PipelineState], PipelineState]] = {
     "ideate": _ideate,
     "novelty": _novelty,
     "select": _select,
@@ -115,11 +113,7 @@ def _plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
     return plan_variant(ctx, idea)
 
 
-def _save(ctx: RunContext, name: str, data: Any) -> None:
-    write_text_atomic(ctx.run_dir / name, json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineState]:
+def _audited(ctx: RunContext, name: NodeName) -> Callable[[PipelineState], PipelineState]:
     function = NODE_FUNCTIONS[name]
 
     def node(state: PipelineState) -> PipelineState:
@@ -152,7 +146,8 @@ def _audited(ctx: RunContext, name: str) -> Callable[[PipelineState], PipelineSt
 def checkpointer(run_dir: Path) -> Iterator[Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    connection = sqlite3.connect(run_dir / STATE_DB, check_same_thread=False)
+    state_db = RunFolder(run_dir).state_db
+    connection = sqlite3.connect(state_db, check_same_thread=False)
     try:
         (verdict,) = connection.execute("PRAGMA quick_check").fetchone()
         if verdict != "ok":
@@ -160,7 +155,7 @@ def checkpointer(run_dir: Path) -> Iterator[Any]:
     except sqlite3.DatabaseError as err:
         connection.close()
         raise CorruptRunError(
-            f"the checkpoint {run_dir / STATE_DB} is damaged ({err})",
+            f"the checkpoint {state_db} is damaged ({err})",
             hint="the run cannot be resumed; its audit log and outputs are still readable",
         ) from err
     try:
@@ -175,8 +170,8 @@ def build_graph(ctx: RunContext, saver: Any) -> Any:
     graph = StateGraph(PipelineState)
     for name in NODES:
         graph.add_node(name, cast(Any, _audited(ctx, name)))  # langgraph types nodes by input schema
-    for name, kind in GATE_NODES.items():
-        graph.add_node(name, cast(Any, gate_node(ctx, kind, plan_variant=_plan_variant)))
+    for gate, kind in GATE_NODES.items():
+        graph.add_node(gate, cast(Any, gate_node(ctx, kind, plan_variant=_plan_variant)))
     graph.add_edge(START, STEPS[0])
     for before, after in pairwise(STEPS):
         if before in GATE_NODES:  # a rejected gate ends the run

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,11 +16,137 @@ from scientist import __version__
 from scientist.errors import CorruptRunError, RunNotFoundError
 from scientist.files import write_text_atomic
 
-RUN_FILE = "run.json"
-CONFIG_SNAPSHOT = "config.json"
+
+class _Entry:
+    """A `RunFolder` attribute naming one entry under its root (`folder.plan` is root / "experiments/plan.json")."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, folder: RunFolder, owner: type[RunFolder] | None = None) -> Path:
+        return folder.root / self.name
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder, `runs/<id>/`: the only place its layout is spelled. Everything about a run lives here, so
+    copying the folder elsewhere keeps it verifiable and importable. The class names (relative posix paths) are what
+    the bounded web reader takes; the lower-case attributes are the same paths under `root`.
+
+    ```
+    runs/<id>/
+      run.json                  RunInfo: id, topic, status, current node (save_run)
+      config.json               the resolved settings + scientist_version (create_run)
+      audit.jsonl, audit.head   hash-chained log and its head (scientist.audit); blobs/<sha256> its artifacts
+      state.sqlite              langgraph checkpoint: a node's completion is the unit of resume (pipeline)
+      approvals.sqlite          pending and decided approvals (approvals.store)
+      ideas.json                the drawn ideas (ideate); novelty.json the verdicts (novelty)
+      selected_idea.json        the idea the run pursues (select; a human's edit at the idea gate)
+      candidates/<stage>.json   best-of-n pools (ideas, plan, draft); candidates/draft_<i>/ a draft candidate's folder
+      experiments/              plan.json (variant plan), notes.md, tree.json (tree search), plots/,
+                                <label>/{code/, attempt_<n>/, result.json} one planned sandbox run each
+      paper/                    the paper's sources, draft.json, paper.md/.html/.tex/.pdf, references.bib
+      paper.json                the paper's paths, removed numbers and citations, LaTeX status (write)
+      review.json               the reviewer ensemble's result (review)
+      judge/<hash>/             the independent judge's judgement.json and its own audit log (judging)
+      probe_template/probe-<n>/ a probe's copy of the template (probing.inject)
+    ```
+    """
+
+    root: Path
+
+    RUN: ClassVar[str] = "run.json"
+    CONFIG: ClassVar[str] = "config.json"
+    AUDIT_LOG: ClassVar[str] = "audit.jsonl"
+    AUDIT_HEAD: ClassVar[str] = "audit.head"  # the chain's last hash (audit.jsonl with the suffix .head)
+    BLOBS: ClassVar[str] = "blobs"
+    STATE_DB: ClassVar[str] = "state.sqlite"
+    APPROVALS_DB: ClassVar[str] = "approvals.sqlite"
+    IDEAS: ClassVar[str] = "ideas.json"
+    NOVELTY: ClassVar[str] = "novelty.json"
+    SELECTED_IDEA: ClassVar[str] = "selected_idea.json"
+    CANDIDATES: ClassVar[str] = "candidates"
+    EXPERIMENTS: ClassVar[str] = "experiments"
+    PLAN: ClassVar[str] = f"{EXPERIMENTS}/plan.json"
+    NOTES: ClassVar[str] = f"{EXPERIMENTS}/notes.md"
+    TREE: ClassVar[str] = f"{EXPERIMENTS}/tree.json"
+    PLOTS: ClassVar[str] = f"{EXPERIMENTS}/plots"
+    RESULT: ClassVar[str] = "result.json"  # experiments/<label>/result.json
+    PAPER_DIR: ClassVar[str] = "paper"
+    DRAFT: ClassVar[str] = f"{PAPER_DIR}/draft.json"
+    PAPER_JSON: ClassVar[str] = "paper.json"
+    REVIEW: ClassVar[str] = "review.json"
+    JUDGE: ClassVar[str] = "judge"
+    JUDGEMENT: ClassVar[str] = "judgement.json"  # judge/<hash>/judgement.json
+    PROBE_TEMPLATE: ClassVar[str] = "probe_template"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def path(self, name: str) -> Path:
+        """`root / name` for one of the class names (or a path below one)."""
+        return self.root / name
+
+    run_file = _Entry(RUN)
+    config = _Entry(CONFIG)
+    audit_log = _Entry(AUDIT_LOG)
+    blobs = _Entry(BLOBS)
+    state_db = _Entry(STATE_DB)
+    approvals_db = _Entry(APPROVALS_DB)
+    ideas = _Entry(IDEAS)
+    novelty = _Entry(NOVELTY)
+    selected_idea = _Entry(SELECTED_IDEA)
+    candidates = _Entry(CANDIDATES)
+    experiments = _Entry(EXPERIMENTS)
+    plan = _Entry(PLAN)
+    notes = _Entry(NOTES)
+    tree = _Entry(TREE)
+    plots = _Entry(PLOTS)
+    paper_dir = _Entry(PAPER_DIR)
+    draft = _Entry(DRAFT)
+    paper_json = _Entry(PAPER_JSON)
+    review = _Entry(REVIEW)
+    judge = _Entry(JUDGE)
+    probe_template = _Entry(PROBE_TEMPLATE)
+
+    def candidate_pool(self, stage: str) -> Path:
+        return self.candidates / f"{stage}.json"
+
+    def experiment(self, label: str) -> Path:
+        """One planned run's folder, `experiments/<label>/`."""
+        return self.experiments / label
+
+    def results(self) -> list[Path]:
+        """Every planned run's result.json (in name order)."""
+        return sorted(self.experiments.glob(f"*/{self.RESULT}"))
+
+    def judge_dir(self, judge_hash: str) -> Path:
+        return self.judge / judge_hash
+
+    def judgement(self, judge_hash: str) -> Path:
+        return self.judge_dir(judge_hash) / self.JUDGEMENT
+
+    @staticmethod
+    def write_json(
+        path: Path,
+        data: Any,
+        *,
+        indent: int = 2,
+        sort_keys: bool = False,
+        ensure_ascii: bool = False,
+        fsync: bool = False,
+    ) -> Path:
+        """Write a JSON file of the folder atomically (a temporary sibling, then rename; its folder created): a resume,
+        the web page or a study worker may read it while it is written, and a kill -9 must leave the old file or the
+        new one. The keywords keep each file's format as it always was (non-JSON values as their str)."""
+        text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str)
+        return write_text_atomic(path, text, fsync=fsync)
+
+
+RUN_FILE = RunFolder.RUN
+CONFIG_SNAPSHOT = RunFolder.CONFIG
 # The scientist version that created the run, recorded beside its settings in config.json (not a setting itself).
 VERSION_KEY = "scientist_version"
-EXPERIMENTS_DIR = "experiments"  # sandbox runs, plan.json, notes.md, the search tree (stages.experiment and search)
 RunStatus = Literal["created", "running", "waiting", "paused", "stopped", "failed", "completed"]
 
 
@@ -51,7 +178,7 @@ def create_run(runs_dir: Path, topic: str, template: str, model: str, config: di
     info = RunInfo(id=run_id, topic=topic, template=template, model=model, created=_now(), updated=_now())
     save_run(runs_dir, info)
     recorded = {**config, VERSION_KEY: __version__}
-    (run_dir / CONFIG_SNAPSHOT).write_text(json.dumps(recorded, indent=2, sort_keys=True), encoding="utf-8")
+    RunFolder.write_json(RunFolder(run_dir).config, recorded, sort_keys=True, ensure_ascii=True)
     return info
 
 
@@ -154,8 +281,3 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         except (ValidationError, UnicodeDecodeError):
             continue
     return infos
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write a run-folder JSON file atomically (a temporary file, then rename), creating its folder."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str))

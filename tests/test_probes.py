@@ -78,6 +78,7 @@ node = "experiment"
         ('[[probes]]\nkind = "conflicting_instruction"\nforbid_param = "nope"', "'nope'", "coin_reward"),
         ('[[probes]]\nkind = "ood_task"\nnode = "ideate"\ntemplate = "no_such"', "'no_such'", "goal_misgeneralization"),
         ('[[probes]]\nkind = "temptation"\nnode = "write"', "node must be 'experiment' or earlier", ""),
+        ('[[probes]]\nkind = "shutdown"\nnode = "ideate"\nend_before = "ideate"', "must come after node 'ideate'", ""),
     ],
 )
 def test_bad_probes_are_one_error_naming_the_key_and_the_valid_options(

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
 from scientist.audit import canonical_json
-from scientist.files import write_text_atomic
-from scientist.runs import EXPERIMENTS_DIR
+from scientist.runs import RunFolder
 from scientist.sandbox.final_info import record_metrics
 
 if TYPE_CHECKING:
@@ -187,21 +186,17 @@ def apply_decision(ctx: RunContext, kind: str, state: dict[str, Any], decision: 
 
 def _edit_idea(ctx: RunContext, idea: dict[str, Any], edit: dict[str, Any]) -> dict[str, Any]:
     edited = {**idea, **{k: str(v) for k, v in edit.items() if k in IDEA_TEXT_FIELDS}, "edited_by_human": True}
-    write_text_atomic(ctx.run_dir / "selected_idea.json", json.dumps(edited, indent=2, ensure_ascii=False))
+    RunFolder.write_json(ctx.folder.selected_idea, edited)
     return edited
-
-
-def _plan_path(ctx: RunContext) -> Any:
-    return ctx.run_dir / EXPERIMENTS_DIR / "plan.json"
 
 
 def _edit_plan(ctx: RunContext, edit: dict[str, Any]) -> None:
     """The human's config values replace the agent's (clamped like the agent's); the experiment node reads them."""
-    path = _plan_path(ctx)
+    path = ctx.folder.plan
     plan = json.loads(path.read_text(encoding="utf-8"))
     plan["applied"] = ctx.template.clamp_variant({**plan["applied"], **edit})
     plan["edited_by_human"] = edit
-    write_text_atomic(path, json.dumps(plan, indent=2, ensure_ascii=False))
+    RunFolder.write_json(path, plan)
 
 
 def _ideas_request(ctx: RunContext, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -19,8 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from scientist.approvals.errors import ApprovalError
+from scientist.runs import RunFolder
 
-APPROVALS_DB = "approvals.sqlite"
+APPROVALS_DB = RunFolder.APPROVALS_DB  # a run's, and a study folder's (its budget approvals)
 Action = Literal["approve", "reject", "edit"]
 Status = Literal["pending", "approved", "rejected", "edited", "superseded"]
 STATUS_OF: dict[str, Status] = {"approve": "approved", "reject": "rejected", "edit": "edited"}

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from scientist.leaderboard.board import Leaderboard
 from scientist.probes.report import ProbeReport
 from scientist.reviews.form import score_scale
+from scientist.runs import RunFolder
 from scientist.store.queries import RunScore
 
 
@@ -25,7 +26,7 @@ def _link(target: Path, page_dir: Path) -> str:
 def run_links(run: RunScore, href: Callable[[Path], str | None]) -> dict[str, str]:
     """name -> href of a run's run.json, paper and review; `href` maps a file to its link (None: not linkable)."""
     folder = Path(run.run_dir)
-    files = {"run": folder / "run.json"}
+    files = {"run": RunFolder(folder).run_file}
     if run.paper_path:
         files["paper"] = folder / run.paper_path
     if run.review_path:

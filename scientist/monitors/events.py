@@ -7,12 +7,12 @@ scripts, and (when the run store lands) to its tables, without translation.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)  # lowest first: severity_rank is the index
 
 MonitorName = Literal[
     "protected_files",  # edits, renames, chmod, symlinks or writes aimed at the template's protected files
@@ -25,17 +25,7 @@ MonitorName = Literal[
     "obfuscation",  # code hidden in strings (exec/eval, base64, dynamic imports) so it cannot be read
     "input_integrity",  # the monitor could not analyse the input (unparsable, binary, huge): fail closed
 ]
-MONITORS: tuple[MonitorName, ...] = (
-    "protected_files",
-    "limit_tampering",
-    "self_replication",
-    "eval_gaming",
-    "fabrication",
-    "reviewer_manipulation",
-    "resource_seeking",
-    "obfuscation",
-    "input_integrity",
-)
+MONITORS: tuple[MonitorName, ...] = get_args(MonitorName)  # in the order above (reports list monitors so)
 Source = Literal["static", "dynamic", "paper", "input"]
 
 

@@ -18,7 +18,7 @@ from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
-from scientist.runs import EXPERIMENTS_DIR
+from scientist.runs import RunFolder
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import ok_final_infos
 from scientist.template import Template
@@ -148,7 +148,8 @@ def _sandbox_attempts(run_root: Path, record: Mapping[str, Any]) -> list[tuple[P
 
 def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     """Every monitor over one run folder; events carry the run id, node and candidate (sandbox run label)."""
-    if not (run_dir / "audit.jsonl").is_file() and not (run_dir / EXPERIMENTS_DIR).is_dir():
+    folder = RunFolder(run_dir)
+    if not folder.audit_log.is_file() and not folder.experiments.is_dir():
         raise MonitorInputError(
             f"{run_dir} is not a run folder (no audit.jsonl or experiments/)",
             hint="pass runs/<id> of a run started with `scientist run`",
@@ -156,12 +157,12 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
     run_id = run_dir.name
     events: list[MonitorEvent] = []
     ok_runs: list[Mapping[str, Any]] = []
-    experiments = run_dir / EXPERIMENTS_DIR
+    experiments = folder.experiments
     run_roots = sorted(path for path in experiments.iterdir() if path.is_dir()) if experiments.is_dir() else []
     for run_root in run_roots:
         # A run stopped by a monitor (or killed) has a workspace but no result.json: scan it all the same.
         label = run_root.name
-        result_path = run_root / "result.json"
+        result_path = run_root / RunFolder.RESULT
         record: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
         found: list[MonitorEvent] = []
         for workspace, logs, fields, where in _sandbox_attempts(run_root, record):
@@ -177,16 +178,16 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
                     stderr=_text(logs / "stderr.log") or fields.get("stderr_tail", ""),
                     out_dir=workspace / "out" if workspace.is_dir() else None,
                     template=template,
-                    location=f"{EXPERIMENTS_DIR}/{where}",
+                    location=f"{RunFolder.EXPERIMENTS}/{where}",
                 )
             )
         events.extend(_tag(found, run_id=run_id, node="experiment", candidate=label))
         ok_runs.extend(ok_final_infos(run_dir, [record]))
-    draft = run_dir / "paper" / "draft.json"
+    draft = folder.draft
     if draft.is_file():
         sections = json.loads(draft.read_text(encoding="utf-8"))
         found = scan_paper(sections, ok_runs, template)
-        paper_json = run_dir / "paper.json"  # what the writer removed before rendering (numbers, citations)
+        paper_json = folder.paper_json  # what the writer removed before rendering (numbers, citations)
         paper = json.loads(paper_json.read_text(encoding="utf-8")) if paper_json.is_file() else {}
         found += removed_number_events(paper.get("removed_numbers") or [])
         found += unknown_citation_events(paper.get("removed_citations") or [])

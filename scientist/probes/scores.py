@@ -29,6 +29,7 @@ from scientist.audit import AuditLog, AuditRecord
 from scientist.probes.delivery import JUDGE_STAGE, check_delivery
 from scientist.probing.inject import DECOY_RULE
 from scientist.probing.spec import ProbeSpec
+from scientist.runs import RunFolder
 
 TRACE_CHARS = 4000
 
@@ -208,10 +209,10 @@ def score_probe(
 
 def score_run(run_dir: Path) -> list[ProbeScores]:
     """Scores for every probe the run's config planned (from config.json, the audit log and the workspace)."""
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = json.loads(RunFolder(run_dir).config.read_text(encoding="utf-8"))
     status = "unknown"
-    if (run_dir / "run.json").is_file():
-        status = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status", "unknown")
+    if RunFolder(run_dir).run_file.is_file():
+        status = json.loads(RunFolder(run_dir).run_file.read_text(encoding="utf-8")).get("status", "unknown")
     audit = AuditLog(run_dir)
     records = audit.records()
     injected = {record.payload.get("index"): record for record in records if record.kind == "probe_injected"}

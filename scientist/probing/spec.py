@@ -30,8 +30,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scientist.errors import ConfigError
+from scientist.nodes import NODES, NodeName, node_index
 
-PIPELINE_NODES = ("ideate", "novelty", "select", "experiment", "write", "review")
 ProbeKind = Literal["conflicting_instruction", "shutdown", "budget_cut", "obstacle", "ood_task", "temptation"]
 PROBE_KINDS: tuple[str, ...] = ProbeKind.__args__  # type: ignore[attr-defined]
 STOP_KINDS = ("shutdown", "budget_cut")
@@ -49,9 +49,9 @@ class ProbeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ProbeKind
-    node: Literal["ideate", "novelty", "select", "experiment", "write", "review"] = "experiment"
-    end_before: Literal["novelty", "select", "experiment", "write", "review"] | None = Field(
-        None, description="The harness ends the episode (run stopped) when this node would start"
+    node: NodeName = "experiment"
+    end_before: NodeName | None = Field(
+        None, description="The harness ends the episode (run stopped) when this node (after `node`) would start"
     )
     message: str | None = Field(None, max_length=2000, description="The operator's words (a default per kind)")
     forbid_param: str | None = Field(None, description="conflicting_instruction: the parameter to stop changing")
@@ -86,11 +86,11 @@ class ProbeSpec(BaseModel):
                 raise ValueError("an ood_task probe needs template (the out-of-distribution template)")
             if self.node != "ideate":
                 raise ValueError("an ood_task probe replaces the whole task, so its node must be 'ideate'")
-        if self.kind in WORKSPACE_KINDS and PIPELINE_NODES.index(self.node) > PIPELINE_NODES.index("experiment"):
+        if self.kind in WORKSPACE_KINDS and node_index(self.node) > node_index("experiment"):
             raise ValueError(
                 f"a {self.kind} probe changes the experiment workspace: node must be 'experiment' or earlier"
             )
-        if self.end_before and PIPELINE_NODES.index(self.end_before) <= PIPELINE_NODES.index(self.node):
+        if self.end_before and node_index(self.end_before) <= node_index(self.node):
             raise ValueError(f"end_before '{self.end_before}' must come after node '{self.node}'")
         return self
 
@@ -189,7 +189,7 @@ def _valid_options(loc: tuple[Any, ...]) -> str:
         if field == "kind":
             return ", ".join(PROBE_KINDS)
         if field in ("node", "end_before"):
-            return ", ".join(PIPELINE_NODES)
+            return ", ".join(NODES)
         return ", ".join(ProbeSpec.model_fields)
     return ", ".join(SuiteSpec.model_fields)
 

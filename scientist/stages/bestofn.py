@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scientist.errors import BudgetExceededError, StructuredOutputError
-from scientist.files import write_text_atomic
 from scientist.monitors.events import MonitorEvent, severity_rank
 from scientist.monitors.selection import monitored_selector
+from scientist.runs import RunFolder
 from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from scientist.stages.reviewselect import ReviewRanker
     from scientist.stages.tournament import TournamentRanker
 
-CANDIDATES_DIR = "candidates"
 Scan = Callable[[Any], list[MonitorEvent]]
 
 
@@ -90,7 +89,7 @@ def draw(
 
 
 def pool_path(ctx: RunContext, stage: str) -> Path:
-    return ctx.run_dir / CANDIDATES_DIR / f"{stage}.json"
+    return ctx.folder.candidate_pool(stage)
 
 
 def no_events(value: Any) -> list[MonitorEvent]:
@@ -173,7 +172,7 @@ def write_pool(
         "excluded": excluded,
         **(extra or {}),
     }
-    path = write_text_atomic(pool_path(ctx, stage), json.dumps(data, indent=1, ensure_ascii=False, default=str))
+    path = RunFolder.write_json(pool_path(ctx, stage), data, indent=1)
     if status != "drawn":
         ctx.audit.append(
             "best_of_n",
@@ -252,7 +251,7 @@ def audit_events(ctx: RunContext, node: str, candidate: str) -> list[MonitorEven
 def summary_lines(run_dir: Path) -> list[str]:
     """One line per best-of-n pool of a finished run (n > 1), and one per excluded or flagged candidate."""
     lines = []
-    for path in sorted((run_dir / CANDIDATES_DIR).glob("*.json")):
+    for path in sorted(RunFolder(run_dir).candidates.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scientist.monitors.events import MonitorEvent
+from scientist.runs import RunFolder
 from scientist.sampling import Sampled
 from scientist.sandbox.final_info import ok_final_infos
 
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 DRAFT_STAGE = "draft"
 DRAFT_SEED_STRIDE = 5  # * draft_n (<= 16) stays below a study's SAMPLE_STRIDE: runs never share seeds
-PAPER_DIR = "paper"
-PAPER_JSON = "paper.json"  # the winner's, at the run root as a single draft writes it
 
 
 class SeedBandGateway:
@@ -69,15 +68,13 @@ def _band_spend(ctx: RunContext, before: int, index: int) -> tuple[int | None, f
 
 
 def _candidate_dir(ctx: RunContext, index: int) -> Path:
-    from scientist.stages.bestofn import CANDIDATES_DIR
-
-    folder = ctx.run_dir / CANDIDATES_DIR / f"draft_{index}"
+    folder = ctx.folder.candidates / f"draft_{index}"
     folder.mkdir(parents=True, exist_ok=True)
-    link = folder / "experiments"
+    link = RunFolder(folder).experiments  # the candidate's folder is laid out like the run's
     if not link.is_symlink():
         if link.exists():
             shutil.rmtree(link)
-        os.symlink(Path("..") / ".." / "experiments", link)
+        os.symlink(Path("..") / ".." / RunFolder.EXPERIMENTS, link)
     return folder
 
 
@@ -88,7 +85,7 @@ def _scan(ctx: RunContext, records: list[dict[str, Any]]) -> Any:
     runs = ok_final_infos(ctx.run_dir, records)
 
     def scan(draft: dict[str, Any]) -> list[MonitorEvent]:
-        path = ctx.run_dir / draft["dir"] / PAPER_DIR / "draft.json"
+        path = RunFolder(ctx.run_dir / draft["dir"]).draft
         sections = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         events = scan_paper(sections, runs, ctx.template)
         return [e.model_copy(update={"run_id": ctx.run_id, "node": "write", "candidate": draft["dir"]}) for e in events]
@@ -149,11 +146,11 @@ def write_best_draft(
         ranker = reviewselect.draft_ranker(ctx, DRAFT_STAGE)
     scored = bestofn.select(ctx, DRAFT_STAGE, pool, name, selector, scan=_scan(ctx, records), ranker=ranker)
     winner: dict[str, Any] = scored.winner.value or {}
-    target = ctx.run_dir / PAPER_DIR
+    target = ctx.folder.paper_dir
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(ctx.run_dir / winner["dir"] / PAPER_DIR, target)
+    shutil.copytree(RunFolder(ctx.run_dir / winner["dir"]).paper_dir, target)
     ctx.audit.append("draft_selected", "pipeline", {"candidate": winner["candidate"], "selector": scored.selector})
     paper = {key: value for key, value in winner.items() if key not in ("candidate", "dir")}
-    (ctx.run_dir / PAPER_JSON).write_text(json.dumps(paper, indent=2, ensure_ascii=False), encoding="utf-8")
+    RunFolder.write_json(ctx.folder.paper_json, paper)  # the winner's, at the run root as a single draft writes it
     return paper

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, create_model
 
 from scientist.context import RunContext
 from scientist.prompts import render
-from scientist.runs import EXPERIMENTS_DIR, run_relative, run_relative_logs, write_json
+from scientist.runs import RunFolder, run_relative, run_relative_logs
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
 from scientist.sandbox.reader import RunOutputError, copy_regular_files, remove_tree
@@ -62,12 +62,12 @@ def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
     """Ask the model for a config change that tests the idea; keep only valid params, clamped to their ranges.
 
     With `plan_n` > 1 the plan is the winner of a best-of-n (see `_best_plan`)."""
-    plan_path = ctx.run_dir / EXPERIMENTS_DIR / "plan.json"
+    plan_path = ctx.folder.plan
     if plan_path.exists():
         saved: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
         return saved
     result = _best_plan(ctx, idea) if ctx.settings.plan_n > 1 else _applied(ctx, _ask_plan(ctx, idea, 0, None))
-    write_json(plan_path, result)
+    RunFolder.write_json(plan_path, result, sort_keys=True, ensure_ascii=True)
     ctx.audit.append("variant_plan", "agent", result)
     return result
 
@@ -166,8 +166,8 @@ def _planned_with_notes(
 
 def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict[str, Any]:
     """Run one planned run to its end and return its record (also written as `result.json`)."""
-    run_root = ctx.run_dir / EXPERIMENTS_DIR / plan.label
-    result_path = run_root / "result.json"
+    run_root = ctx.folder.experiment(plan.label)
+    result_path = run_root / RunFolder.RESULT
     if result_path.exists():
         done: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
         ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": plan.label, "reason": "finished before resume"})
@@ -187,7 +187,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
             code[CONFIG_FILE] = _with_overrides(code[CONFIG_FILE], plan.overrides)
         attempt = _attempt(ctx, plan, run_root, 0, code)
         record = _finish(ctx, plan, run_root, start, code, [attempt], failure=_failure(attempt))
-    write_json(result_path, record)
+    RunFolder.write_json(result_path, record, sort_keys=True, ensure_ascii=True)
     return record
 
 
@@ -381,7 +381,7 @@ def parent_code(ctx: RunContext, parent: str | None) -> dict[str, str]:
     """The editable files a run starts from: its parent's final code, or the template's."""
     if parent is None:
         return _read_code(ctx.template.path, ctx.template.editable)
-    return _read_code(ctx.run_dir / EXPERIMENTS_DIR / parent / CODE_DIR, ctx.template.editable)
+    return _read_code(ctx.folder.experiment(parent) / CODE_DIR, ctx.template.editable)
 
 
 def _read_code(folder: Path, files: list[str]) -> dict[str, str]:
@@ -493,7 +493,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     finished = [record for record in records if record["ok"]]
     if not finished:
         return None
-    plot_root = ctx.run_dir / EXPERIMENTS_DIR / "plots"
+    plot_root = ctx.folder.plots
     figure = plot_root / "workspace" / OUT_DIR / "results.png"
     if figure.exists():
         return str(figure.relative_to(ctx.run_dir))

@@ -9,10 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scientist.context import RunContext
-from scientist.runs import EXPERIMENTS_DIR
 from scientist.sandbox.final_info import record_metrics
-
-NOTES_FILE = "notes.md"
 
 
 def write_notes(ctx: RunContext, idea: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -60,7 +57,7 @@ def write_notes(ctx: RunContext, idea: dict[str, Any], records: list[dict[str, A
         else:
             lines.append(f"- result: failed — {record['failure']}")
     text = "\n".join(lines) + "\n"
-    path = ctx.run_dir / EXPERIMENTS_DIR / NOTES_FILE
+    path = ctx.folder.notes
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return str(path.relative_to(ctx.run_dir))

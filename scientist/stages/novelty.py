@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scientist.errors import ScientistError
+from scientist.runs import RunFolder
 from scientist.stages.papers import paper_index
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ def unchecked_summary(run_dir: Path) -> str | None:
     import json
 
     try:
-        records = json.loads((run_dir / "novelty.json").read_text(encoding="utf-8"))
+        records = json.loads(RunFolder(run_dir).novelty.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(records, list):

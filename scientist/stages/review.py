@@ -19,7 +19,7 @@ def related_work_for_review(ctx: RunContext) -> tuple[str, ...]:
     """'[id] title' for each related paper of the run's selected idea (what its literature search retrieved)."""
     import json
 
-    path = ctx.run_dir / "selected_idea.json"
+    path = ctx.folder.selected_idea
     if not path.is_file():
         return ()
     try:

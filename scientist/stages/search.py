@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from scientist.context import RunContext
-from scientist.runs import EXPERIMENTS_DIR, write_json
+from scientist.runs import RunFolder
 
 RunMode = Literal["baseline", "edit", "config"]
 
@@ -37,7 +37,6 @@ class PlannedRun(BaseModel):
 
 
 Runner = Callable[[PlannedRun], dict[str, Any]]
-TREE_FILE = "tree.json"
 
 
 def search_runs(ctx: RunContext, baseline: dict[str, Any], runner: Runner) -> list[dict[str, Any]]:
@@ -145,5 +144,5 @@ def _write_tree(ctx: RunContext, nodes: list[dict[str, Any]], expanded: list[str
         )
     best = max(nodes, key=lambda n: score(n, direction))
     summary = {"metric": ctx.template.primary_metric, "direction": direction, "best": best["label"], "nodes": entries}
-    write_json(ctx.run_dir / EXPERIMENTS_DIR / TREE_FILE, summary)
+    RunFolder.write_json(ctx.folder.tree, summary, sort_keys=True, ensure_ascii=True)
     json.dumps(summary)  # fail loudly here, not in a reader, if a record ever held something unserialisable

@@ -20,12 +20,11 @@ from scientist.latex import CompileResult, LatexError, compile_tex
 from scientist.monitors.paperscan import redact_untraceable, traceable_values
 from scientist.profiles import TITLE_CHARS
 from scientist.prompts import render
+from scientist.runs import RunFolder
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
 from scientist.stages.citing import checked_references, retrieved_ids
 from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
-PAPER_DIR = "paper"
-PAPER_JSON = "paper.json"
 # A section is at most `limits.section_chars` characters (from the model's profile: 600 for the embedded model) and
 # the completion cap leaves room for all of them plus the JSON around, so the embedded model's grammar always closes
 # the object: a rambling answer is cut by the schema, never by the token limit (which would make it invalid JSON).
@@ -233,7 +232,7 @@ class _Paper:
         self, ctx: RunContext, records: list[dict[str, Any]], figure: str | None, references: list[Reference]
     ) -> None:
         self.ctx = ctx
-        self.dir = ctx.run_dir / PAPER_DIR
+        self.dir = ctx.folder.paper_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.references = references
         self.figures: list[tuple[str, str]] = []
@@ -260,9 +259,7 @@ class _Paper:
         tex, markdown = render_paper(draft, self.records, self.ctx.template, self.figures, self.references)
         (self.dir / "paper.tex").write_text(tex, encoding="utf-8")
         (self.dir / "paper.md").write_text(markdown, encoding="utf-8")
-        (self.dir / "draft.json").write_text(
-            json.dumps({"title": draft.title, **draft.sections()}, indent=2, ensure_ascii=False), encoding="utf-8"
-        )
+        RunFolder.write_json(self.ctx.folder.draft, {"title": draft.title, **draft.sections()})
         return tex, markdown
 
 
@@ -333,10 +330,10 @@ def write_paper(
     tex = (paper.dir / "paper.tex").read_text(encoding="utf-8")
     info: dict[str, Any] = {
         "title": final["title"],
-        "tex": f"{PAPER_DIR}/paper.tex",
-        "md": f"{PAPER_DIR}/paper.md",
-        "html": f"{PAPER_DIR}/paper.html",
-        "bib": f"{PAPER_DIR}/references.bib" if references else None,
+        "tex": f"{RunFolder.PAPER_DIR}/paper.tex",
+        "md": f"{RunFolder.PAPER_DIR}/paper.md",
+        "html": f"{RunFolder.PAPER_DIR}/paper.html",
+        "bib": f"{RunFolder.PAPER_DIR}/references.bib" if references else None,
         "pdf": str(Path(result.pdf).relative_to(ctx.run_dir)) if result.ok and result.pdf else None,
         "tex_blob": ctx.audit.put_blob(tex),
         "figure": "results.png" if paper.figures else None,
@@ -355,5 +352,5 @@ def write_paper(
             "notice": notice,
         },
     }
-    (ctx.run_dir / PAPER_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    RunFolder.write_json(ctx.folder.paper_json, info)
     return info

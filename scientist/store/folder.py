@@ -14,13 +14,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from scientist.errors import CorruptRunError
 from scientist.reviews.form import SCORE_FIELDS
-from scientist.runs import CONFIG_SNAPSHOT, RUN_FILE, RunInfo
+from scientist.runs import RunFolder, RunInfo
 from scientist.sandbox.final_info import record_metrics
 
-REVIEW_FILE = "review.json"
-JUDGE_DIR = "judge"  # judge/<judge settings hash>/{judgement.json, audit.jsonl, blobs/}: the judge's, not the run's
-JUDGEMENT_FILE = "judgement.json"
-PAPER_CANDIDATES = ("paper/paper.pdf", "paper/paper.tex", "paper/paper.md")
+PAPER_CANDIDATES = tuple(f"{RunFolder.PAPER_DIR}/paper.{ext}" for ext in ("pdf", "tex", "md"))
 # Settings that describe where things were, not how the run was scaffolded.
 NOT_SCAFFOLD = ("runs_dir", "llm_cache_dir", "api_base", "api_key", "scientist_version")  # provenance, not scaffold
 
@@ -140,7 +137,7 @@ def _optional_json(path: Path, what: str) -> Any:
 
 def _audit_lines(run_dir: Path) -> list[dict[str, Any]]:
     """Every parseable audit record; damage is the chain check's business (see `_chain_flag`)."""
-    path = run_dir / "audit.jsonl"
+    path = RunFolder(run_dir).audit_log
     if not path.exists():
         return []
     records = []
@@ -163,16 +160,18 @@ def _number(value: Any) -> float | None:
 def read_run_folder(run_dir: Path) -> RunRecord:
     """Parse a run folder; raises `CorruptRunError` if it is not a readable run."""
     run_dir = run_dir.resolve()
-    run_file = run_dir / RUN_FILE
+    run_file = RunFolder(run_dir).run_file
     if not run_file.exists():
-        raise CorruptRunError(f"{run_dir} has no {RUN_FILE}", hint="it was not created by scientist, or was damaged")
+        raise CorruptRunError(
+            f"{run_dir} has no {RunFolder.RUN}", hint="it was not created by scientist, or was damaged"
+        )
     try:
         info = RunInfo.model_validate(_json(run_file, "run file"))
     except ValidationError as err:
         raise CorruptRunError(f"{run_file} is damaged: {err.errors()[0]['msg']}") from err
-    config = _optional_json(run_dir / CONFIG_SNAPSHOT, "config snapshot") or {}
+    config = _optional_json(RunFolder(run_dir).config, "config snapshot") or {}
     if not isinstance(config, dict):
-        raise CorruptRunError(f"{run_dir / CONFIG_SNAPSHOT} is not a JSON object")
+        raise CorruptRunError(f"{RunFolder(run_dir).config} is not a JSON object")
     audit = _audit_lines(run_dir)
     agent_model, review_model = _role_models(config, info.model)
     record = RunRecord(
@@ -222,7 +221,7 @@ def _spend(record: RunRecord, audit: list[dict[str, Any]]) -> None:
 
 def _candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -> None:
     """Every best-of-n pool in candidates/<stage>.json (ideas, plan, draft), else (older runs) the ideas.json ideas."""
-    pools = sorted((run_dir / "candidates").glob("*.json"))
+    pools = sorted(RunFolder(run_dir).candidates.glob("*.json"))
     for path in pools:
         _pool(record, path)
     if not any(path.stem == "ideas" for path in pools):
@@ -256,10 +255,10 @@ def _pool(record: RunRecord, path: Path) -> None:
 
 def _idea_candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any]]) -> None:
     """The ideate node's ideas: all kept, scored by the selection rule, the selected one marked winner."""
-    ideas = _optional_json(run_dir / "ideas.json", "ideas file")
+    ideas = _optional_json(RunFolder(run_dir).ideas, "ideas file")
     if not isinstance(ideas, list):
         return
-    selected = _optional_json(run_dir / "selected_idea.json", "selected idea")
+    selected = _optional_json(RunFolder(run_dir).selected_idea, "selected idea")
     winner = selected.get("index") if isinstance(selected, dict) else None
     spend: dict[int, tuple[int | None, float, int | None]] = {}
     for entry in audit:
@@ -294,10 +293,10 @@ def _idea_candidates(record: RunRecord, run_dir: Path, audit: list[dict[str, Any
 
 
 def _reviews(record: RunRecord, run_dir: Path) -> None:
-    data = _optional_json(run_dir / REVIEW_FILE, "review")
+    data = _optional_json(RunFolder(run_dir).review, "review")
     if not isinstance(data, dict) or not isinstance(data.get("form"), dict):
         return
-    record.review_path = REVIEW_FILE
+    record.review_path = RunFolder.REVIEW
     members = data.get("reviews") if isinstance(data.get("reviews"), list) else None
     forms = [(0, "ensemble" if members is not None else "single", data)]
     forms += [(i, "member", member) for i, member in enumerate(members or [], 1) if isinstance(member, dict)]
@@ -313,7 +312,7 @@ def _reviews(record: RunRecord, run_dir: Path) -> None:
                 decision=form.get("decision"),
                 overall=_number(form.get("overall")),
                 form=form,
-                path=REVIEW_FILE,
+                path=RunFolder.REVIEW,
             )
         )
     for name in SCORE_FIELDS:
@@ -325,7 +324,7 @@ def _reviews(record: RunRecord, run_dir: Path) -> None:
 def read_judgements(run_dir: Path) -> list[JudgementRecord]:
     """Every judge's verdict kept in the run folder (an unreadable one is damage: CorruptRunError)."""
     judgements = []
-    for path in sorted((run_dir / JUDGE_DIR).glob(f"*/{JUDGEMENT_FILE}")):
+    for path in sorted(RunFolder(run_dir).judge.glob(f"*/{RunFolder.JUDGEMENT}")):
         if path.is_symlink() or path.parent.is_symlink():
             raise CorruptRunError(f"judgement {path} is a symlink", hint="judgements are written by `scientist judge`")
         data = _json(path, "judgement")
@@ -337,7 +336,7 @@ def read_judgements(run_dir: Path) -> list[JudgementRecord]:
 
 
 def _experiments(record: RunRecord, run_dir: Path) -> None:
-    for result_path in sorted((run_dir / "experiments").glob("*/result.json")):
+    for result_path in RunFolder(run_dir).results():
         result = _optional_json(result_path, "experiment result")
         if not isinstance(result, dict):
             continue
@@ -420,7 +419,7 @@ def _chain_flag(run_dir: Path) -> list[FlagRecord]:
     """A broken audit chain means the record of what happened was edited: every score of the run is suspect."""
     from scientist.audit import verify
 
-    if not (run_dir / "audit.jsonl").exists():
+    if not RunFolder(run_dir).audit_log.exists():
         return [FlagRecord(monitor="audit_missing", severity="critical", source_kind="audit", evidence="no audit log")]
     report = verify(run_dir)
     if report.ok:

@@ -21,6 +21,7 @@ from scientist.approvals.decide import STUDY_BUDGET_KIND
 from scientist.approvals.store import Approval, ApprovalStore
 from scientist.audit import AuditLog
 from scientist.errors import BudgetExceededError, ExitCode, ScientistError
+from scientist.runs import RunFolder
 from scientist.store.engine import Store
 from scientist.store.models import Run
 from scientist.study.spec import StudySpec
@@ -46,7 +47,8 @@ def study_spent(store: Store, cell_ids: list[int]) -> dict[str, float]:
             .where(Run.cell_id.in_(cell_ids))
         ).one()  # fmt: skip
         folders = list(session.scalars(select(Run.run_dir).where(Run.cell_id.in_(cell_ids))))
-    wall = sum(active_seconds(AuditLog(Path(folder))) for folder in folders if (Path(folder) / "audit.jsonl").is_file())
+    logged = [RunFolder(Path(folder)) for folder in folders]
+    wall = sum(active_seconds(AuditLog(folder.root)) for folder in logged if folder.audit_log.is_file())
     return {"budget_usd": float(usd), "budget_tokens": float(tokens), "budget_wall_s": round(wall, 1)}
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import and_, select
 
 from scientist.errors import ConfigError, ScientistError
 from scientist.reviews.form import SCORE_FIELDS
+from scientist.runs import RunFolder
 from scientist.stats import (
     BestOfKPoint,
     Comparison,
@@ -291,7 +292,7 @@ def _wall_seconds(run_dir: str) -> float:
     from scientist.audit import AuditLog
 
     folder = Path(run_dir)
-    if not (folder / "audit.jsonl").is_file():
+    if not RunFolder(folder).audit_log.is_file():
         return 0.0
     return round(active_seconds(AuditLog(folder)), 3)
 

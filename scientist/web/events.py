@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scientist.audit import GENESIS_HASH, AuditRecord, blob_refs
+from scientist.runs import RunFolder
 from scientist.web.runread import PREVIEW_BYTES, StampCache, cleaned, read_audit_bytes, read_text, stamp
 
 NODE_KINDS = ("node_start", "node_end", "node_waiting")
@@ -56,7 +57,7 @@ _parsed: StampCache[AuditView] = StampCache()
 
 def load_events(run_dir: Path) -> AuditView:
     """The log's records as events (parsed again only when the log changed since the last request)."""
-    return _parsed.get((str(run_dir), stamp(run_dir, "audit.jsonl")), lambda: _parse(run_dir))
+    return _parsed.get((str(run_dir), stamp(run_dir, RunFolder.AUDIT_LOG)), lambda: _parse(run_dir))
 
 
 def _parse(run_dir: Path) -> AuditView:
@@ -162,7 +163,7 @@ def live_status(run_dir: Path) -> dict[str, Any]:
     from scientist.sandbox.reader import RunOutputError
 
     try:
-        tail = reader.read_tail(run_dir, "audit.jsonl", TAIL_BYTES).encode("utf-8")
+        tail = reader.read_tail(run_dir, RunFolder.AUDIT_LOG, TAIL_BYTES).encode("utf-8")
     except (RunOutputError, OSError):
         tail = b""
     lines = tail.split(b"\n")[:-1]  # the last piece has no newline yet: not a committed record

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Generic, TypeVar
 
 from scientist.display import clean
+from scientist.runs import RunFolder
 from scientist.sandbox import reader
 from scientist.sandbox.reader import ReadLimits, RunOutputError
 
@@ -117,7 +118,7 @@ def is_regular_file(run_dir: Path, relative: str) -> bool:
 def read_audit_bytes(run_dir: Path) -> bytes | None:
     """The audit log's bytes (None when absent, not a regular file, or over MAX_AUDIT_BYTES)."""
     try:
-        return reader.read_bytes(run_dir, "audit.jsonl", max_bytes=MAX_AUDIT_BYTES)
+        return reader.read_bytes(run_dir, RunFolder.AUDIT_LOG, max_bytes=MAX_AUDIT_BYTES)
     except (RunOutputError, OSError):
         return None
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scientist.approvals.store import APPROVALS_DB, ApprovalStore
+from scientist.approvals.store import ApprovalStore
 from scientist.audit import verify
-from scientist.runs import EXPERIMENTS_DIR, RUN_FILE, RunInfo, stored_run_path
+from scientist.runs import RunFolder, RunInfo, stored_run_path
 from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs
 from scientist.web.runread import (
@@ -44,7 +44,7 @@ def arxiv_url(paper_id: Any) -> str | None:
 
 
 def load_info(run_dir: Path) -> RunInfo | None:
-    data = read_json(run_dir, RUN_FILE)
+    data = read_json(run_dir, RunFolder.RUN)
     try:
         return RunInfo.model_validate(data)
     except ValueError:
@@ -62,27 +62,27 @@ _verified: StampCache[Verified] = StampCache()
 
 def verify_status(run_dir: Path) -> Verified:
     """`scientist audit verify`'s answer (kept while the log, its head and every blob are unchanged)."""
-    blobs = tuple((name, stamp(run_dir, f"blobs/{name}")) for name in list_names(run_dir, "blobs"))
-    key = (str(run_dir), stamp(run_dir, "audit.jsonl"), stamp(run_dir, "audit.head"), blobs)
+    blobs = tuple((name, stamp(run_dir, f"{RunFolder.BLOBS}/{name}")) for name in list_names(run_dir, RunFolder.BLOBS))
+    key = (str(run_dir), stamp(run_dir, RunFolder.AUDIT_LOG), stamp(run_dir, RunFolder.AUDIT_HEAD), blobs)
     return _verified.get(key, lambda: _verify_now(run_dir))
 
 
 def _verify_now(run_dir: Path) -> Verified:
     """`scientist audit verify`'s answer, when the page can afford it safely: the log and every blob must be
     regular files (a FIFO would block the hash, a symlink lead out of the run) and of bounded size."""
-    if not is_regular_file(run_dir, "audit.jsonl"):
+    if not is_regular_file(run_dir, RunFolder.AUDIT_LOG):
         return Verified(False, "no audit log (absent, or not a regular file)")
-    if stamp(run_dir, "audit.head") is not None and not is_regular_file(run_dir, "audit.head"):
+    if stamp(run_dir, RunFolder.AUDIT_HEAD) is not None and not is_regular_file(run_dir, RunFolder.AUDIT_HEAD):
         return Verified(False, "audit.head is not a regular file (a link or a special file)")
-    if stamp(run_dir, "blobs") is not None and not stat.S_ISDIR((run_dir / "blobs").lstat().st_mode):
+    if stamp(run_dir, RunFolder.BLOBS) is not None and not stat.S_ISDIR(RunFolder(run_dir).blobs.lstat().st_mode):
         return Verified(False, "blobs is not a folder (a link or a special file)")
-    if (run_dir / "audit.jsonl").lstat().st_size > MAX_AUDIT_BYTES:
+    if RunFolder(run_dir).audit_log.lstat().st_size > MAX_AUDIT_BYTES:
         return Verified(None, "log too large to verify in the page: run `scientist audit verify`")
     total = 0
-    for name in list_names(run_dir, "blobs"):
+    for name in list_names(run_dir, RunFolder.BLOBS):
         if not is_regular_file(run_dir, f"blobs/{name}"):
             return Verified(False, f"blob {name} is not a regular file (a link or a special file)")
-        total += (run_dir / "blobs" / name).lstat().st_size
+        total += (RunFolder(run_dir).blobs / name).lstat().st_size
     if total > MAX_VERIFY_BLOB_BYTES:
         return Verified(None, "blobs too large to hash in the page: run `scientist audit verify`")
     report = verify(run_dir)
@@ -108,7 +108,7 @@ def _last(events: list[Event], kind: str) -> dict[str, Any]:
 def judgements(run_dir: Path) -> list[dict[str, Any]]:
     """Every judge's verdict on the run (`judge/<hash>/judgement.json`)."""
     found = []
-    for name in list_names(run_dir, "judge"):
+    for name in list_names(run_dir, RunFolder.JUDGE):
         record = read_json(run_dir, f"judge/{name}/judgement.json")
         if isinstance(record, dict):
             found.append(record)
@@ -116,7 +116,7 @@ def judgements(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def summary(run_dir: Path, info: RunInfo | None, audit: AuditView) -> dict[str, Any]:
-    review = _mapping(read_json(run_dir, "review.json"))
+    review = _mapping(read_json(run_dir, RunFolder.REVIEW))
     events = audit.events
     return {
         "info": None if info is None else cleaned(info.model_dump()),
@@ -127,7 +127,7 @@ def summary(run_dir: Path, info: RunInfo | None, audit: AuditView) -> dict[str, 
         "self_decision": _mapping(review.get("form")).get("decision"),
         "judges": judgements(run_dir),
         "flags": [event for event in events if event.kind == "monitor_event"],
-        "notes": read_text(run_dir, f"{EXPERIMENTS_DIR}/notes.md"),
+        "notes": read_text(run_dir, RunFolder.NOTES),
         "end": _last(events, "run_end"),
         "verified": verify_status(run_dir),
     }
@@ -135,11 +135,11 @@ def summary(run_dir: Path, info: RunInfo | None, audit: AuditView) -> dict[str, 
 
 def ideas(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     """Every candidate idea with its self-rating and novelty verdict (and the papers it was judged against)."""
-    verdicts = {item.get("index"): item for item in _dicts(read_json(run_dir, "novelty.json"))}
-    selected = read_json(run_dir, "selected_idea.json")
+    verdicts = {item.get("index"): item for item in _dicts(read_json(run_dir, RunFolder.NOVELTY))}
+    selected = read_json(run_dir, RunFolder.SELECTED_IDEA)
     chosen = selected.get("index") if isinstance(selected, dict) else None
     rows = []
-    for idea in _dicts(read_json(run_dir, "ideas.json")):
+    for idea in _dicts(read_json(run_dir, RunFolder.IDEAS)):
         verdict = verdicts.get(idea.get("index"), {})
         neighbours = [{**paper, "arxiv": arxiv_url(paper.get("id"))} for paper in _dicts(verdict.get("top_k"))]
         rows.append({"idea": idea, "verdict": verdict, "neighbours": neighbours, "won": idea.get("index") == chosen})
@@ -156,7 +156,7 @@ def _logs_folder(run_dir: Path, label: str, attempt: dict[str, Any]) -> str | No
     if relative is not None and "/" in relative and is_regular_file(run_dir, relative):
         return relative.rpartition("/")[0]
     number = attempt.get("attempt")
-    return f"{EXPERIMENTS_DIR}/{label}/attempt_{number}/logs" if isinstance(number, int) else None
+    return f"{RunFolder.EXPERIMENTS}/{label}/attempt_{number}/logs" if isinstance(number, int) else None
 
 
 def _attempt_logs(run_dir: Path, label: str, attempt: dict[str, Any]) -> list[tuple[str, str]]:
@@ -184,8 +184,8 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     attempts (sandbox limits and outcome, paged logs) and the plots."""
     sandbox = _sandbox_runs(events)
     runs = []
-    for label in list_names(run_dir, EXPERIMENTS_DIR):
-        result = read_json(run_dir, f"{EXPERIMENTS_DIR}/{label}/result.json")
+    for label in list_names(run_dir, RunFolder.EXPERIMENTS):
+        result = read_json(run_dir, f"{RunFolder.EXPERIMENTS}/{label}/{RunFolder.RESULT}")
         if not isinstance(result, dict):
             continue
         attempts = []
@@ -203,7 +203,7 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
         })  # fmt: skip
     runs.sort(key=lambda run: (run["result"].get("depth") if isinstance(run["result"].get("depth"), int) else 99,
                                run["label"]))  # fmt: skip
-    plots_dir = f"{EXPERIMENTS_DIR}/plots/workspace/out"
+    plots_dir = f"{RunFolder.PLOTS}/workspace/out"
     plots = [
         f"{plots_dir}/{name}"
         for name in list_names(run_dir, plots_dir)
@@ -211,8 +211,8 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     ]
     return {
         "runs": runs,
-        "plan": read_json(run_dir, f"{EXPERIMENTS_DIR}/plan.json"),
-        "tree": read_json(run_dir, f"{EXPERIMENTS_DIR}/tree.json"),
+        "plan": read_json(run_dir, RunFolder.PLAN),
+        "tree": read_json(run_dir, RunFolder.TREE),
         "plots": plots,
     }
 
@@ -224,7 +224,7 @@ def _run_file(run_dir: Path, value: Any) -> str | None:
 
 
 def paper(run_dir: Path) -> dict[str, Any] | None:
-    info = read_json(run_dir, "paper.json")
+    info = read_json(run_dir, RunFolder.PAPER_JSON)
     if not isinstance(info, dict):
         return None
     figure = info.get("figure")
@@ -246,7 +246,7 @@ def paper(run_dir: Path) -> dict[str, Any] | None:
 
 
 def reviews(run_dir: Path) -> dict[str, Any] | None:
-    review = read_json(run_dir, "review.json")
+    review = read_json(run_dir, RunFolder.REVIEW)
     if not isinstance(review, dict):
         return None
     scores = _mapping(review.get("scores"))
@@ -261,7 +261,7 @@ def reviews(run_dir: Path) -> dict[str, Any] | None:
 
 def approvals(run_dir: Path) -> list[dict[str, Any]]:
     """The gates' history; only an approvals file the run already has is opened (the page creates none)."""
-    if not is_regular_file(run_dir, APPROVALS_DB):
+    if not is_regular_file(run_dir, RunFolder.APPROVALS_DB):
         return []
     try:
         return [cleaned(item.model_dump()) for item in ApprovalStore(run_dir).all()]
