@@ -233,13 +233,13 @@ class Settings(BaseSettings):
         " (novelty_policy) still searches and judges; a study can switch the two apart",
     )
     citation_check: Literal["off", "on", "auto"] = Field(
-        "off",
+        "auto",
         description="on: before the paper is written, re-check each reference against a scholarly source (Crossref"
         " by DOI, else the $SCIENTIST_LITERATURE_SOURCES order by title): title, authors and year; each outcome"
-        " (verified, mismatch, unverified when no source answers) is audited as citation_check. auto: the same when"
-        " a source is reachable (one connection probe per paper, 3 s at most); offline (SCIENTIST_ARXIV_OFFLINE),"
-        " with no route or every circuit breaker open, each reference is audited unverified with the reason and"
-        " no request is sent. off: no check",
+        " (verified, mismatch, unverified when no source answers) is audited as citation_check. auto (default): the"
+        " same when a source is reachable (one connection probe per paper, 3 s at most); offline"
+        " (SCIENTIST_ARXIV_OFFLINE), with no route or every circuit breaker open, each reference is audited"
+        " unverified with the reason and no request is sent. off: no check",
     )
     fulltext_quotes: Literal["off", "on"] = Field(
         "off",

@@ -122,6 +122,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the default run store
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("SCIENTIST_AUDIT_KEY_FILE", str(tmp_path / "config" / "audit.key"))  # none unless made
+    # Tests talk only to loopback: the default `auto` citation check would probe the real scholarly hosts from any
+    # test that writes a paper with references. The tests of the check set it themselves (loopback stubs).
+    monkeypatch.setenv("SCIENTIST_CITATION_CHECK", "off")
     yield work
 
 

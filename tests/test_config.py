@@ -53,3 +53,11 @@ def test_masked_hides_secrets() -> None:
     shown = load_settings(api_key="sk-live-very-secret-123").masked()
     assert shown["api_key"] == "********"
     assert "sk-live-very-secret-123" not in str(shown)
+
+
+def test_references_are_checked_by_default_whenever_a_source_is_reachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product default is `auto` (issue 24 item 4); the suite's own `off` (tests/conftest.py) is test isolation."""
+    from scientist.config import Settings
+
+    monkeypatch.delenv("SCIENTIST_CITATION_CHECK")
+    assert Settings().citation_check == "auto"
