@@ -167,7 +167,7 @@ def _evaluate_seed(
     ctx.audit.append("sandbox_run", actor, {**record, "label": where, "role": "evaluator"})
     from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
 
-    check_sandbox_run(ctx, where, workspace, result, agent_files=False)
+    check_sandbox_run(ctx, where, workspace, result, agent_files=False, final_info_claims=False)
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         last = lines[-1][:300] if lines else f"exit code {result.exit_code}"
