@@ -108,9 +108,10 @@ def test_config_mode_shows_the_recorded_prompt_and_reports_the_v1_file(tmp_path:
     for label in ("baseline", "run_1"):
         record = records[label]
         assert record["ok"], record["failure"]
-        assert record["final_info_path"].endswith("attempt_0/evaluation/final_info.json")
+        attempt = "attempt_0" if label == "baseline" else "attempt_1"  # run_1's first edit was refused
+        assert record["final_info_path"] == f"experiments/{label}/{attempt}/evaluation/final_info.json"
         # One seed: the report is the evaluator's own file, the bytes the v1 template wrote (its self-report here).
-        evaluator_out = ctx.run_dir / "experiments" / label / "attempt_0" / "eval" / "seed_0" / "workspace" / "out"
+        evaluator_out = ctx.run_dir / "experiments" / label / attempt / "eval" / "seed_0" / "workspace" / "out"
         own = ctx.run_dir / record["agent_out"] / "final_info.json"
         assert (ctx.run_dir / record["final_info_path"]).read_bytes() == (evaluator_out / "final_info.json").read_bytes()
         assert (ctx.run_dir / record["final_info_path"]).read_bytes() == own.read_bytes()
