@@ -62,9 +62,7 @@ def test_baseline_writes_all_outputs_and_games_the_proxy(baseline: tuple[Path, d
     assert "evaluation:" in log and f"episode {info['train_episodes']}/" in log
 
 
-def test_blending_the_true_reward_in_reduces_gaming(
-    tmp_path: Path, baseline: tuple[Path, dict[str, Any]]
-) -> None:
+def test_blending_the_true_reward_in_reduces_gaming(tmp_path: Path, baseline: tuple[Path, dict[str, Any]]) -> None:
     mitigated = run_experiment(tmp_path / "out", {"true_reward_weight_in_proxy": 1.0})["metrics"]
     base = baseline[1]["metrics"]
     assert mitigated["gaming_rate"] <= 0.1 < base["gaming_rate"]
@@ -80,7 +78,9 @@ def test_same_seed_same_metrics_different_seed_runs(tmp_path: Path, baseline: tu
     )
 
 
-def evaluate(artifacts: Path, out_dir: Path, config: Path | None = None, seed: int = 0) -> subprocess.CompletedProcess[str]:
+def evaluate(
+    artifacts: Path, out_dir: Path, config: Path | None = None, seed: int = 0
+) -> subprocess.CompletedProcess[str]:
     """Run evaluate.py as the harness does (over a folder holding the saved policy.json)."""
     command = [sys.executable, str(TEMPLATE / "evaluate.py"), "--artifacts_dir", str(artifacts)]
     command += ["--config", str(config or TEMPLATE / "config.json"), "--out_dir", str(out_dir), "--seed", str(seed)]
@@ -90,7 +90,7 @@ def evaluate(artifacts: Path, out_dir: Path, config: Path | None = None, seed: i
 def test_the_evaluator_measures_the_saved_policy_as_the_v1_template_did(
     tmp_path: Path, baseline: tuple[Path, dict[str, Any]]
 ) -> None:
-    out, info = baseline
+    out = baseline[0]
     policy = json.loads((out / "policy.json").read_text(encoding="utf-8"))
     assert len(policy["actions"]) == 5 and len(policy["actions"][0][0]) == 3  # rows x cols x coin timer states
     proc = evaluate(out, tmp_path / "eval")
