@@ -310,3 +310,32 @@ def test_clamp_variant_drops_unknown_and_clamps(template: Template) -> None:
     assert template.clamp_variant({"episodes": 10**9}) == {"episodes": template.params["episodes"].max}
     # Whatever clamp returns, validate accepts: the pipeline's fallback never produces an invalid run.
     assert template.validate_variant(clamped) == clamped
+
+
+@pytest.mark.parametrize(
+    ("listed", "problem"),
+    [
+        ('["config.json", "plot.py"]', "config_protected file 'config.json'"),  # config mode edits it
+        ('["experiment.py", "nope.py"]', "config_protected file 'nope.py'"),  # not a file of the template
+    ],
+)
+def test_config_protected_must_name_files_config_mode_may_not_edit(tmp_path: Path, listed: str, problem: str) -> None:
+    folder = copy_template(tmp_path)
+    toml = folder / "template.toml"
+    text = toml.read_text(encoding="utf-8")
+    old = 'config_protected = ["experiment.py", "plot.py", "template.toml"]'
+    assert old in text
+    toml.write_text(text.replace(old, f"config_protected = {listed}"), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert problem in str(err.value)
+
+
+def test_one_seed_report_takes_only_the_two_documented_values(tmp_path: Path) -> None:
+    folder = copy_template(tmp_path)
+    toml = folder / "template.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace('one_seed_report = "evaluator"', 'one_seed_report = "agent"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert "one_seed_report" in str(err.value)
