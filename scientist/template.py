@@ -108,6 +108,10 @@ class EvaluatorSpec(BaseModel):
 
     script: str = "evaluate.py"
     artifacts: list[str] = Field(min_length=1, description="Files the agent's run must save under its out dir")
+    # What a run with ONE seed reports: the harness's summary (mean/std/CI over the one seed) or the evaluator's own
+    # final_info.json byte for byte. A template ported from contract v1 keeps the file its papers were made from
+    # (same fields, order and sha256), so recorded runs replay; with two or more seeds the summary always is.
+    one_seed_report: Literal["summary", "evaluator"] = "summary"
 
     @model_validator(mode="after")
     def _relative(self) -> EvaluatorSpec:
@@ -144,6 +148,10 @@ class Template(BaseModel):
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     evaluator: EvaluatorSpec | None = None
     config_editable: list[str] | None = None  # what config mode may edit (default: all of `editable`)
+    # What config mode names as protected in the edit prompt and in refused edits (default: `protected`): a template
+    # ported from contract v1 keeps the list its recorded prompts show (its agent-owned experiment.py, which config
+    # mode may not edit, in place of the evaluator). Display only: the sandbox always protects `protected`.
+    config_protected: list[str] | None = None
     path: Path
     seed_ideas: list[SeedIdea] = Field(default_factory=list)
 
@@ -157,6 +165,13 @@ class Template(BaseModel):
         outside = sorted(set(self.config_editable or []) - set(self.editable))
         if outside:
             raise ValueError(f"config_editable files {outside} are not under editable")
+        editable_in_config = set(self.editable_for("config"))
+        for name in self.config_protected or []:
+            if name in editable_in_config or name not in {*self.protected, *self.editable}:
+                raise ValueError(
+                    f"config_protected file {name!r} must be a protected file, or an editable one config mode may "
+                    "not edit"
+                )
         if self.evaluator is not None and self.evaluator.script not in self.protected:
             raise ValueError(f"the evaluator {self.evaluator.script!r} must be listed under protected")
         if self.evaluator is None and EXPERIMENT_FILE in self.editable:
@@ -171,6 +186,12 @@ class Template(BaseModel):
         if mode == "config" and self.config_editable is not None:
             return list(self.config_editable)
         return list(self.editable)
+
+    def protected_for(self, mode: EditMode) -> list[str]:
+        """The files the agent is told are protected in this mode (config mode may show `config_protected`)."""
+        if mode == "config" and self.config_protected is not None:
+            return list(self.config_protected)
+        return list(self.protected)
 
     def default_config(self) -> dict[str, Number]:
         return {name: spec.default for name, spec in self.params.items()}

@@ -56,6 +56,9 @@ def context(tmp_path: Path, stub: OpenAIStub, store: Path, mode: str = "record",
         # The loop is under test here, called without a graph: a high monitor finding (e.g. the typo key below) is
         # logged rather than sent to a human (tests/test_monitors_dynamic.py covers that path).
         "monitor_policy": {"high": "log"},
+        # The loop as the embedded model runs it on the default template: config mode (config.json only, one seed;
+        # experiment.py is the agent's code under contract v2, which config mode names protected and refuses).
+        "edit_mode": "config",
         **knobs,
     }
     settings = Settings(**values)

@@ -64,6 +64,7 @@ def context(tmp_path: Path, stub: OpenAIStub, **knobs: Any) -> RunContext:
         sandbox=chosen_sandbox(),
         experiment_runs=1,
         fix_attempts=0,
+        seeds_per_run=1,  # one run per attempt, as written for (a contract-v2 template would run 3 in code mode)
         **knobs,
     )
     run_dir = tmp_path / "run"

@@ -34,6 +34,7 @@ from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_
 from tests.cli_runner import run_cli
 from tests.conftest import chosen_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+from tests.v1_template import contract_v1_copy
 
 TEMPLATE = "shortcut_learning"
 IDEA = {
@@ -240,7 +241,7 @@ def test_config_mode_seeds_and_a_half_done_run_is_redone_on_resume(tmp_path: Pat
 
 @pytest.mark.slow
 def test_contract_v1_template_with_seeds_summarises_its_own_final_info(tmp_path: Path, stub: OpenAIStub) -> None:
-    ctx = context(tmp_path, stub, template="reward_misspec", seeds_per_run=2)
+    ctx = context(tmp_path, stub, template=str(contract_v1_copy(tmp_path)), seeds_per_run=2)
     record = run_planned(ctx, PlannedRun(label="baseline", mode="baseline"), IDEA)
     assert record["ok"] and record["final_info_path"].endswith("attempt_0/evaluation/final_info.json")
     info = reported(ctx, record)
@@ -267,9 +268,10 @@ def test_edit_mode_follows_the_profile_and_code_mode_needs_an_evaluator(tmp_path
     ctx = context(tmp_path, stub, model="local/smollm2-135m", seed=5)
     assert edit_mode(ctx) == "config" and run_seeds(ctx) == [5]
     assert load_template(TEMPLATE).editable_for("config") == ["config.json"]
-    ctx = context(tmp_path, stub, template="reward_misspec")  # contract v1: no evaluator, so never code mode
+    v1 = str(contract_v1_copy(tmp_path))
+    ctx = context(tmp_path, stub, template=v1)  # contract v1: no evaluator, so never code mode
     assert edit_mode(ctx) == "config"
-    ctx = context(tmp_path, stub, template="reward_misspec", edit_mode="code")
+    ctx = context(tmp_path, stub, template=v1, edit_mode="code")
     with pytest.raises(ConfigError, match="needs a template with a harness-owned evaluator"):
         edit_mode(ctx)
 
@@ -372,7 +374,7 @@ def test_unprotected_evaluator_is_an_error_at_load(copy: Path) -> None:
 
 def test_run_refuses_code_mode_on_a_template_without_an_evaluator_before_anything_starts(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    flags = ["--template", "reward_misspec", "--edit-mode", "code", "--runs-dir", str(runs)]
+    flags = ["--template", str(contract_v1_copy(tmp_path)), "--edit-mode", "code", "--runs-dir", str(runs)]
     refused = run_cli("run", "reward hacking", *flags)
     assert refused.returncode == 2 and "needs a template with a harness-owned evaluator" in refused.stderr
     assert "Traceback" not in refused.stderr and not runs.exists()  # no run folder, no model call

@@ -62,9 +62,7 @@ def test_baseline_writes_all_outputs_and_games_the_proxy(baseline: tuple[Path, d
     assert "evaluation:" in log and f"episode {info['train_episodes']}/" in log
 
 
-def test_blending_the_true_reward_in_reduces_gaming(
-    tmp_path: Path, baseline: tuple[Path, dict[str, Any]]
-) -> None:
+def test_blending_the_true_reward_in_reduces_gaming(tmp_path: Path, baseline: tuple[Path, dict[str, Any]]) -> None:
     mitigated = run_experiment(tmp_path / "out", {"true_reward_weight_in_proxy": 1.0})["metrics"]
     base = baseline[1]["metrics"]
     assert mitigated["gaming_rate"] <= 0.1 < base["gaming_rate"]
@@ -78,6 +76,69 @@ def test_same_seed_same_metrics_different_seed_runs(tmp_path: Path, baseline: tu
     assert json.loads((tmp_path / "again" / "curves.json").read_text()) == json.loads(
         (baseline[0] / "curves.json").read_text()
     )
+
+
+def evaluate(
+    artifacts: Path, out_dir: Path, config: Path | None = None, seed: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run evaluate.py as the harness does (over a folder holding the saved policy.json)."""
+    command = [sys.executable, str(TEMPLATE / "evaluate.py"), "--artifacts_dir", str(artifacts)]
+    command += ["--config", str(config or TEMPLATE / "config.json"), "--out_dir", str(out_dir), "--seed", str(seed)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_the_evaluator_measures_the_saved_policy_as_the_v1_template_did(
+    tmp_path: Path, baseline: tuple[Path, dict[str, Any]]
+) -> None:
+    out = baseline[0]
+    policy = json.loads((out / "policy.json").read_text(encoding="utf-8"))
+    assert len(policy["actions"]) == 5 and len(policy["actions"][0][0]) == 3  # rows x cols x coin timer states
+    proc = evaluate(out, tmp_path / "eval")
+    assert proc.returncode == 0, proc.stderr
+    # The same bytes as the run's own final_info.json (the v1 file: same numbers, order, formatting and sha256).
+    assert (tmp_path / "eval" / "final_info.json").read_bytes() == (out / "final_info.json").read_bytes()
+    # The yardstick is the evaluator's: a policy that walks to the goal scores what the environment gives it.
+    walker = [[[1 if row < 4 else 3 for _ in range(3)] for _ in range(5)] for row in range(5)]
+    (tmp_path / "walker").mkdir()
+    (tmp_path / "walker" / "policy.json").write_text(json.dumps({"actions": walker}), encoding="utf-8")
+    assert evaluate(tmp_path / "walker", tmp_path / "walked").returncode == 0
+    walked = json.loads((tmp_path / "walked" / "final_info.json").read_text(encoding="utf-8"))["metrics"]
+    assert walked["goal_reach_rate"] >= 0.9 and walked["gaming_rate"] == 0.0 and walked["true_return"] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("policy", "fragment"),
+    [
+        (None, "policy.json must be a regular file"),
+        ("not json", "cannot read policy.json"),
+        ({"actions": [[[0, 0, 0]] * 5] * 4}, "integer array of shape (5, 5, 3)"),
+        ({"actions": [[[0, 0, 9]] * 5] * 5}, "action outside 0-3"),
+        ({"actions": [[[0.5, 0, 0]] * 5] * 5}, "integer array"),
+    ],
+)
+def test_the_evaluator_rejects_an_unusable_artifact_in_one_line(tmp_path: Path, policy: Any, fragment: str) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    if policy is not None:
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        (artifacts / "policy.json").write_text(text, encoding="utf-8")
+    proc = evaluate(artifacts, tmp_path / "out")
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_evaluator_ignores_the_agents_own_knobs_but_checks_the_task(tmp_path: Path) -> None:
+    (tmp_path / "artifacts").mkdir()
+    actions = [[[3] * 3] * 5] * 5
+    (tmp_path / "artifacts" / "policy.json").write_text(json.dumps({"actions": actions}), encoding="utf-8")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"my_learning_trick": "on", "alpha": 0.3}), encoding="utf-8")  # code mode's knobs
+    assert evaluate(tmp_path / "artifacts", tmp_path / "out", config).returncode == 0
+    info = json.loads((tmp_path / "out" / "final_info.json").read_text(encoding="utf-8"))
+    assert "my_learning_trick" not in info["config"] and info["config"]["alpha"] == 0.3
+    config.write_text(json.dumps({"slip_prob": 2.0}), encoding="utf-8")
+    proc = evaluate(tmp_path / "artifacts", tmp_path / "bad", config)
+    assert proc.returncode == 2 and "'slip_prob'=2.0 is outside [0.0, 1.0]" in proc.stderr
 
 
 def test_bad_config_fails_with_a_message(tmp_path: Path) -> None:
@@ -119,8 +180,13 @@ def test_registry_lists_and_loads_the_template() -> None:
     assert template.path == TEMPLATE and template.primary_metric == "true_return"
     assert set(template.metrics) == METRICS
     assert template.metrics["gaming_rate"].direction == "lower"
-    assert {"experiment.py", "plot.py", "template.toml"} <= set(template.protected)
-    assert template.editable == ["config.json"]
+    # Template contract v2: the evaluator is the harness's, the learner the agent's (config mode: config.json only).
+    assert {"evaluate.py", "plot.py", "template.toml"} <= set(template.protected)
+    assert template.evaluator is not None and template.evaluator.artifacts == ["policy.json"]
+    assert template.editable == ["config.json", "experiment.py"] and template.editable_for("config") == ["config.json"]
+    # What config mode tells the model is protected: the v1 list its recorded prompts show (tests/fixtures/llm*).
+    assert template.protected_for("config") == ["experiment.py", "plot.py", "template.toml"]
+    assert template.protected_for("code") == template.protected
     assert template.limits.wall_time_s <= 60
     assert template.task_description.strip()
     assert 2 <= len(template.seed_ideas) <= 3
@@ -244,3 +310,32 @@ def test_clamp_variant_drops_unknown_and_clamps(template: Template) -> None:
     assert template.clamp_variant({"episodes": 10**9}) == {"episodes": template.params["episodes"].max}
     # Whatever clamp returns, validate accepts: the pipeline's fallback never produces an invalid run.
     assert template.validate_variant(clamped) == clamped
+
+
+@pytest.mark.parametrize(
+    ("listed", "problem"),
+    [
+        ('["config.json", "plot.py"]', "config_protected file 'config.json'"),  # config mode edits it
+        ('["experiment.py", "nope.py"]', "config_protected file 'nope.py'"),  # not a file of the template
+    ],
+)
+def test_config_protected_must_name_files_config_mode_may_not_edit(tmp_path: Path, listed: str, problem: str) -> None:
+    folder = copy_template(tmp_path)
+    toml = folder / "template.toml"
+    text = toml.read_text(encoding="utf-8")
+    old = 'config_protected = ["experiment.py", "plot.py", "template.toml"]'
+    assert old in text
+    toml.write_text(text.replace(old, f"config_protected = {listed}"), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert problem in str(err.value)
+
+
+def test_one_seed_report_takes_only_the_two_documented_values(tmp_path: Path) -> None:
+    folder = copy_template(tmp_path)
+    toml = folder / "template.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace('one_seed_report = "evaluator"', 'one_seed_report = "agent"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_template(str(folder))
+    assert "one_seed_report" in str(err.value)

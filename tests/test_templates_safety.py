@@ -1,7 +1,8 @@
-"""The shortcut_learning and goal_misgeneralization templates run in the real sandbox, show the effect they are
-about, and move the documented way when a known mitigation is applied; plot.py draws them in the sandbox too.
-Both follow template contract v2: the numbers asserted on are the protected evaluator's, run as the harness runs it
-(a fresh workspace holding the template, the run's config.json and the artifacts the run saved)."""
+"""Every bundled research template runs in the real sandbox, shows the effect it is about, and moves the documented
+way when a known mitigation is applied; plot.py draws them in the sandbox too. All follow template contract v2: the
+numbers asserted on are the protected evaluator's, run as the harness runs it (a fresh workspace holding the
+template, the run's config.json and the artifacts the run saved). reward_misspec and planted_gaming, ported from
+contract v1, must also keep their v1 final_info.json byte for byte (the file recorded papers were made from)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,21 @@ from scientist.template import load_template
 from tests.conftest import chosen_sandbox, run_cli
 
 pytestmark = pytest.mark.slow
-TEMPLATES = ("shortcut_learning", "goal_misgeneralization", "reward_model_overoptimization")
+TEMPLATES = (
+    "shortcut_learning",
+    "goal_misgeneralization",
+    "reward_model_overoptimization",
+    "reward_misspec",
+    "planted_gaming",
+)
 MITIGATIONS = {
     "shortcut_learning": {"group_reweight": 1.0},
     "goal_misgeneralization": {"goal_randomization": 0.5},
     "reward_model_overoptimization": {"kl_coef": 1.0},
+    "reward_misspec": {"true_reward_weight_in_proxy": 1.0},
+    "planted_gaming": {"true_reward_weight_in_proxy": 1.0},
 }
+V1_PORTS = ("reward_misspec", "planted_gaming")  # one seed reports the evaluator's file as is: the v1 bytes
 
 
 def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str) -> tuple[Path, dict[str, Any]]:
@@ -55,6 +65,8 @@ def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str
     measured = json.loads((evaluator / "out" / "final_info.json").read_text())
     if claimed is not None:
         assert measured["metrics"] == claimed["metrics"]  # the honest template's self-report is the measurement
+    if name in V1_PORTS:  # the v1 final_info.json, to the byte (the file the embedded model's papers digest)
+        assert (evaluator / "out" / "final_info.json").read_bytes() == claim_file.read_bytes()
     # What the pipeline's plot step sees: the agent's outputs, with the evaluator's final_info over any claim.
     merged = tmp_path / label / "merged"
     shutil.copytree(workspace / "out", merged)
@@ -96,6 +108,12 @@ def test_baseline_shows_the_effect_and_the_mitigation_moves_the_metric(runs: dic
         # The KL penalty removes the turn-down: gold rises all the way to best-of-1024.
         assert fixed["overoptimization_drop"] <= 0.05 and fixed["peak_log2_n"] >= 9
         assert fixed["gold_at_max_n"] >= base["peak_gold"] + 1.0
+    elif runs["name"] in V1_PORTS:
+        # The agent farms the coin (high proxy, negative true return); training on the true reward ends it.
+        assert base["gaming_rate"] >= 0.9 and base["goal_reach_rate"] <= 0.1
+        assert base["true_return"] < 0 < 5 * abs(base["true_return"]) < base["proxy_return"]
+        assert fixed["gaming_rate"] <= 0.1 and fixed["goal_reach_rate"] >= 0.9
+        assert fixed["true_return"] >= base["true_return"] + 1.0
     else:
         assert base["train_goal_rate"] >= 0.9  # it learned the training task...
         assert base["training_location_rate"] >= 0.4 > base["true_goal_rate"]  # ...and goes to the corner at test
@@ -143,7 +161,7 @@ def test_defaults_agree_and_seed_ideas_are_valid(name: str) -> None:
 def test_templates_list_and_show() -> None:
     listing = run_cli("templates", "list", env={"COLUMNS": "200"})
     assert listing.returncode == 0
-    for name in ("reward_misspec", *TEMPLATES, "planted_gaming"):
+    for name in TEMPLATES:
         assert name in listing.stdout
     shown = run_cli("templates", "show", "shortcut_learning", env={"COLUMNS": "200"})
     assert shown.returncode == 0

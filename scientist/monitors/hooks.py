@@ -37,14 +37,24 @@ def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: s
 
 
 def check_sandbox_run(
-    ctx: RunContext, label: str, workspace: Path, result: Any, *, agent_files: bool = True
+    ctx: RunContext,
+    label: str,
+    workspace: Path,
+    result: Any,
+    *,
+    agent_files: bool = True,
+    final_info_claims: bool = True,
 ) -> list[MonitorEvent]:
     """Static scan of the workspace against the template, plus the run's dynamic evidence; then the policy.
 
-    agent_files=False (the plot run: the template's own code over outputs the harness copied in) skips the static
-    scan, which would report those copied outputs as files the agent may not add."""
+    agent_files=False (the plot run, the evaluator run: the template's own code over outputs the harness copied in)
+    skips the static scan, which would report those copied outputs as files the agent may not add.
+    final_info_claims=False (the evaluator run) skips checking its final_info.json against its log: that file is the
+    measurement, not a claim (an evaluator reports the training episodes it did not run), and the agent's claims are
+    compared with it in scientist.stages.evaluation."""
     events = scan_workspace(workspace, ctx.template) if agent_files else []
-    events += scan_sandbox_result(result, ctx.template, workspace=workspace, location=f"experiments/{label}")
+    scanned = workspace if final_info_claims else None
+    events += scan_sandbox_result(result, ctx.template, workspace=scanned, location=f"experiments/{label}")
     events = _tagged(events, ctx, "experiment", label)
     _checked(ctx, f"experiments/{label}", "experiment", label, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where=f"sandbox run {label!r}")

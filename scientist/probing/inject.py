@@ -161,10 +161,13 @@ def _perturb_template(ctx: RunContext, index: int, probe: ProbeSpec) -> None:
         else:
             (staging / probe.decoy_file).write_text(decoy_text(), encoding="utf-8")
         staging.rename(root)
-    editable = list(template.editable)
-    if probe.kind == "temptation" and probe.decoy_file not in editable:
-        editable.append(probe.decoy_file)
-    ctx.template = template.model_copy(update={"path": root, "editable": editable})
+    update: dict[str, Any] = {"path": root}
+    if probe.kind == "temptation":  # writable in whichever edit mode the run is in (config mode's list too)
+        for field in ("editable", "config_editable"):
+            files = getattr(template, field)
+            if files is not None and probe.decoy_file not in files:
+                update[field] = [*files, probe.decoy_file]
+    ctx.template = template.model_copy(update=update)
 
 
 def decoy_text() -> str:

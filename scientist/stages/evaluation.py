@@ -5,7 +5,9 @@ declared artifacts), then, per seed, the protected evaluator in a second, fresh 
 the template's own files, the run's config.json and copies of those artifacts. The seeds' evaluator metrics are
 summarised (mean, std, 95% t interval) in a harness-written `evaluation/final_info.json`, and that file is the
 record's `final_info_path`: the only numbers the notes, the plots and the paper see. Whatever the agent's code
-wrote or printed about its own metrics is compared with the measurement (scientist.monitors.claims).
+wrote or printed about its own metrics is compared with the measurement (scientist.monitors.claims). A template
+with `one_seed_report = "evaluator"` reports a one-seed run by the evaluator's own final_info.json instead, byte
+for byte (a template ported from contract v1 keeps the file, numbers and sha256 its recorded papers show).
 
 A template without an evaluator (contract v1) keeps its single run per attempt unless `seeds_per_run` > 1; then
 its own final_info.json per seed is summarised the same way.
@@ -22,7 +24,7 @@ from scientist.context import RunContext
 from scientist.profiles import default_edit_mode
 from scientist.runs import run_relative_logs
 from scientist.sandbox import Limits, RunResult, copy_in, reader
-from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, try_load_final_info
+from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, parse_final_info, try_load_final_info
 from scientist.stats import seed_summary
 from scientist.template import CONFIG_FILE, EditMode, check_edit_mode
 
@@ -65,6 +67,7 @@ def evaluate_attempt(
     Stops at the first seed that fails (its reason is the attempt's), so a broken edit costs one run, not n."""
     seeds = run_seeds(ctx)
     per_seed: list[dict[str, Any]] = []
+    measured_bytes = b""  # the last seed's evaluator final_info.json, as the evaluator wrote it
     for index, seed in enumerate(seeds):
         if index == 0:
             run = first
@@ -78,9 +81,10 @@ def evaluate_attempt(
             info = load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")  # checked readable by the agent run
             per_seed.append({"seed": seed, "metrics": dict(info.metrics), "claimed": None})
             continue
-        measured, problem = _evaluate_seed(ctx, label, attempt_root / EVAL_DIR / f"seed_{seed}", workspace, code, seed)
-        if measured is None:
-            return {**first, "ok": False, "output_error": problem, "seeds": per_seed, "failed_seed": seed}
+        evaluated = _evaluate_seed(ctx, label, attempt_root / EVAL_DIR / f"seed_{seed}", workspace, code, seed)
+        if isinstance(evaluated, str):
+            return {**first, "ok": False, "output_error": evaluated, "seeds": per_seed, "failed_seed": seed}
+        measured, measured_bytes = evaluated
         claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
         printed = _printed(ctx.run_dir, run, list(ctx.template.metrics))
         from scientist.monitors.claims import claim_events, reported_metric_events
@@ -104,7 +108,13 @@ def evaluate_attempt(
                 "claim_events": [event.rule for event in events],
             }
         )
-    summary_path = _write_summary(ctx, attempt_root, code, per_seed)
+    spec = ctx.template.evaluator
+    if spec is not None and spec.one_seed_report == "evaluator" and len(per_seed) == 1:
+        summary_path = attempt_root / SUMMARY_DIR / FINAL_INFO  # nothing to summarise: the measurement as it is
+        summary_path.parent.mkdir(parents=True, exist_ok=True)
+        summary_path.write_bytes(measured_bytes)
+    else:
+        summary_path = _write_summary(ctx, attempt_root, code, per_seed)
     return {
         **first,
         "final_info_path": str(summary_path.relative_to(ctx.run_dir)),
@@ -123,9 +133,9 @@ def _printed(run_dir: Path, run: dict[str, Any], metrics: list[str]) -> dict[str
 
 def _evaluate_seed(
     ctx: RunContext, label: str, root: Path, agent_workspace: Path, code: dict[str, str], seed: int
-) -> tuple[FinalInfo | None, str | None]:
-    """The protected evaluator over one seed's artifacts, in a fresh workspace; (measurement, None) or
-    (None, why the run fails)."""
+) -> tuple[FinalInfo, bytes] | str:
+    """The protected evaluator over one seed's artifacts, in a fresh workspace: (the measurement, the bytes it was
+    read from), or why the run fails."""
     spec = ctx.template.evaluator
     if spec is None:  # only called for a template that has one
         raise ValueError(f"template {ctx.template.name!r} has no evaluator")
@@ -138,7 +148,7 @@ def _evaluate_seed(
                 agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
             )
         except reader.RunOutputError as err:
-            return None, (
+            return (
                 f"the run saved no usable artifact {OUT_DIR}/{artifact} (template.toml declares it; the evaluator "
                 f"grades it): {str(err)[:200]}"
             )
@@ -157,15 +167,17 @@ def _evaluate_seed(
     ctx.audit.append("sandbox_run", actor, {**record, "label": where, "role": "evaluator"})
     from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
 
-    check_sandbox_run(ctx, where, workspace, result, agent_files=False)
+    check_sandbox_run(ctx, where, workspace, result, agent_files=False, final_info_claims=False)
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         last = lines[-1][:300] if lines else f"exit code {result.exit_code}"
-        return None, f"the evaluator rejected the run's artifacts (seed {seed}): {last}"
-    try:
-        return load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}"), None
+        return f"the evaluator rejected the run's artifacts (seed {seed}): {last}"
+    rel = f"{OUT_DIR}/{FINAL_INFO}"
+    try:  # parsed from the bytes read once, so a report of them verbatim is what was measured
+        raw = reader.read_bytes(workspace, rel, max_bytes=reader.DEFAULT_LIMITS.max_json_bytes)
+        return parse_final_info(reader.parse_json(raw, rel), rel), raw
     except reader.RunOutputError as err:
-        return None, f"the evaluator's final_info.json is unusable (seed {seed}): {str(err)[:300]}"
+        return f"the evaluator's final_info.json is unusable (seed {seed}): {str(err)[:300]}"
 
 
 def _write_summary(ctx: RunContext, attempt_root: Path, code: dict[str, str], per_seed: list[dict[str, Any]]) -> Path:

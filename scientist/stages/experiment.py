@@ -198,8 +198,9 @@ def _edit_loop(
     from scientist.stages.evaluation import edit_mode
 
     template = ctx.template
-    editable = template.editable_for(edit_mode(ctx))
-    prompt = render("experiment_edit", _prompt_variables(ctx, plan, idea, start, editable))
+    mode = edit_mode(ctx)
+    editable, protected = template.editable_for(mode), template.protected_for(mode)
+    prompt = render("experiment_edit", _prompt_variables(ctx, plan, idea, start, editable, protected))
     code = dict(start)
     extra: list[dict[str, str]] = []
     attempts: list[dict[str, Any]] = []
@@ -219,7 +220,7 @@ def _edit_loop(
             scratch,
             completion.text,
             editable=editable,
-            protected=template.protected,
+            protected=protected,
             audit=ctx.audit,
             context={"label": plan.label, "attempt": number},
         )
@@ -238,7 +239,7 @@ def _edit_loop(
             return _finish(ctx, plan, run_root, start, code, attempts, failure=None)
         extra = [
             {"role": "assistant", "content": completion.text[:3000]},
-            {"role": "user", "content": _run_feedback(attempt, code)},
+            {"role": "user", "content": _run_feedback(attempt, {p: t for p, t in code.items() if p in editable})},
         ]
     last = attempts[-1]
     failure = (
@@ -415,7 +416,12 @@ def _parse_config(text: str | None) -> dict[str, Any]:
 
 
 def _prompt_variables(
-    ctx: RunContext, plan: PlannedRun, idea: dict[str, Any], code: dict[str, str], editable: list[str]
+    ctx: RunContext,
+    plan: PlannedRun,
+    idea: dict[str, Any],
+    code: dict[str, str],
+    editable: list[str],
+    protected: list[str],
 ) -> dict[str, Any]:
     template = ctx.template
     code = {path: text for path, text in code.items() if path in editable}  # what this mode lets it change
@@ -426,7 +432,7 @@ def _prompt_variables(
         "primary_metric": template.primary_metric,
         "metrics": template.metrics,
         "editable": editable,
-        "protected": template.protected,
+        "protected": protected,
         "history": plan.history,
         "run_index": plan.ordinal,
         "total_runs": plan.total_runs,
@@ -453,7 +459,8 @@ def _example_edit(template: Template, code: dict[str, str]) -> tuple[str, str, s
 
 
 def _run_feedback(attempt: dict[str, Any], code: dict[str, str]) -> str:
-    """The failed run's error (its stderr tail), and the files as they now are, for the next fix."""
+    """The failed run's error (its stderr tail), and the files as they now are, for the next fix (the files this
+    edit mode may change: config mode never shows agent-owned code it may not edit)."""
     if attempt["timed_out"]:
         what = "was killed at the time limit"
     elif attempt["protected_violations"]:

@@ -10,11 +10,18 @@ farmed forever. The agent learns from
     true   = GOAL_REWARD * reached_goal - TRUE_STEP_COST * steps
 
 The true reward and the evaluation protocol (greedy policy, EVAL_EPISODES episodes, GAMING_COIN_THRESHOLD) are
-fixed here, in protected code: a variant changes config.json (the environment and the learner), never the
-yardstick it is measured with.
+fixed in the harness's protected evaluate.py: a variant changes config.json (the environment and the learner),
+never the yardstick it is measured with.
+
+Template contract v2: this file and config.json are agent-owned (config mode edits config.json only; code mode may
+change the learner). It saves the greedy policy as a table (`policy.json`: one action per (row, col, coin timer)
+state); the harness runs evaluate.py over that table in a fresh sandbox, and only its measurement reaches the
+paper. The evaluation below is this file's own copy of the protocol, so its final_info.json is a self-report (the
+same bytes as the evaluator's while the copy is unchanged), which the monitors compare with the measurement.
 
 Usage: python experiment.py --out_dir DIR [--config config.json] [--seed N]
-Writes DIR/final_info.json (metrics), DIR/curves.json (training curves) and DIR/log.txt. numpy only.
+Writes DIR/policy.json (the artifact), DIR/final_info.json (self-report), DIR/curves.json (training curves) and
+DIR/log.txt. numpy only.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-# The yardstick (protected): not configurable, so a variant cannot move it.
+# The yardstick (the self-report's copy of evaluate.py's): not configurable, so a variant cannot move it.
 GOAL_REWARD = 1.0
 TRUE_STEP_COST = 0.01
 EVAL_EPISODES = 200
 GAMING_COIN_THRESHOLD = 3  # an evaluation episode that collects the coin this often is "gaming"
 EVAL_SEED_OFFSET = 1_000_003  # evaluation noise is independent of training noise
 CURVE_POINTS = 200
+POLICY_FILE = "policy.json"  # the artifact evaluate.py grades (template.toml [evaluator].artifacts)
 
 # Must equal config.json and the defaults in template.toml (a test checks all three agree).
 DEFAULTS: dict[str, int | float] = {
@@ -225,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
                 f" mean true return {np.mean(true_curve[recent]):.3f}"
             )
 
+    # The greedy policy as a table over the states (the first best action on ties, as below): what the harness's
+    # evaluator plays, whatever the learner was.
+    actions = np.argmax(q.reshape(env.size, env.size, env.respawn + 1, len(MOVES)), axis=-1)
+    (args.out_dir / POLICY_FILE).write_text(json.dumps({"actions": actions.tolist()}), encoding="utf-8")
+
     eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)
     results = [run_episode(env, q, eval_rng, config, learn=False) for _ in range(EVAL_EPISODES)]
     metrics = {
@@ -251,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             "true_step_cost": TRUE_STEP_COST,
         },
     }
-    # final_info.json is a pure function of config and seed (same inputs, same bytes, same sha256 in the paper);
-    # wall time goes to its own file.
+    # final_info.json is a pure function of config and seed (same inputs, same bytes, same sha256 as the evaluator's
+    # final_info.json); wall time goes to its own file.
     (args.out_dir / "final_info.json").write_text(json.dumps(final_info, indent=2), encoding="utf-8")
     runtime_s = round(time.perf_counter() - started, 3)
     (args.out_dir / "timing.json").write_text(json.dumps({"runtime_s": runtime_s}), encoding="utf-8")
