@@ -135,6 +135,7 @@ sandbox = "{chosen_sandbox()}"
 transient_retries = 0
 repair_retries = 0
 experiment_runs = 0
+seeds_per_run = 1  # the study's behaviour, not a run's seeds (tests/test_template_contract.py has those)
 review_ensemble = 1
 [judge]
 model = "openai/gpt-4o-mini"
