@@ -393,7 +393,8 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
     assert payload["outputs"] == [
         {"path": "out/seen.txt", "size": 4, "sha256": hashlib.sha256(b"seen").hexdigest()}
     ]
-    stdout_log = Path(payload["stdout_path"]).read_bytes()
+    assert not Path(payload["stdout_path"]).is_absolute()  # relative to the folder, as a run's audit log stores it
+    stdout_log = (folder / payload["stdout_path"]).read_bytes()
     assert payload["stdout_sha256"] == hashlib.sha256(stdout_log).hexdigest() == report["stdout_sha256"]
 
 
