@@ -456,7 +456,7 @@ def test_cli_with_docker_down_names_the_fix_or_takes_the_configured_fallback(tmp
 def test_cli_refuses_to_overwrite_a_protected_file(cli: CliRunner, tmp_path: Path) -> None:
     from scientist.commands.sandbox import app
 
-    script = tmp_path / "experiment.py"
+    script = tmp_path / "evaluate.py"  # reward_misspec's harness-owned evaluator (contract v2)
     script.write_text("print('mine')\n")
     result = cli.invoke(app, ["run", str(script), "--backend", "local", "--template", "reward_misspec"])
     assert result.exit_code != 0 and "protected" in str(result.exception)

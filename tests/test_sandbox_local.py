@@ -186,7 +186,8 @@ def test_a_run_with_docker_down_takes_the_configured_fallback_and_audits_it(
     assert fallback.payload["requested"] == "docker" and fallback.payload["used"] == "local"
     assert "not reachable" in fallback.payload["reason"] and "sandbox_unisolated" not in kinds
     runs = [record for record in records if record.kind == "sandbox_run"]
-    assert [r.payload["label"] for r in runs] == ["baseline", "variant", "plots"]
+    # each run then the harness's evaluator over what it saved (contract v2), then the plots
+    assert [r.payload["label"] for r in runs] == ["baseline", "baseline/eval_0", "variant", "variant/eval_0", "plots"]
     for record in runs:  # every sandbox run's record, the plot run's included, carries the same facts
         assert record.actor == "sandbox:local" and record.payload["backend"] == "local"
         assert record.payload["image"].startswith("rootfs-sha256:") and record.payload["limits"]["wall_time_s"] > 0
