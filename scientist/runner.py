@@ -166,13 +166,25 @@ def _index_starts_empty() -> bool:
         return False
 
 
+def _embeddings_all_cached() -> bool:
+    """The embedding cache is on and holds every paper of the seed corpus: seeding needs no model, and a search
+    loads it only for a query it has not seen (a resumed or replayed run never does)."""
+    from scientist.tools.embedding_cache import cache_path
+    from scientist.tools.seed import seed_corpus_cached
+
+    try:
+        return cache_path() is not None and seed_corpus_cached()
+    except ScientistError:
+        return False
+
+
 def _warm_up_embeddings(context: RunContext) -> None:
     """Load the paper index's embedding model now (torch import, ~15 s cold) if a node still to run needs it."""
     import time
 
     from scientist.pipeline import next_nodes
 
-    if not {"ideate", "novelty"} & set(next_nodes(context)) or _index_starts_empty():
+    if not {"ideate", "novelty"} & set(next_nodes(context)) or _index_starts_empty() or _embeddings_all_cached():
         return
     from scientist.tools.index import load_model
 

@@ -106,8 +106,17 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="session")
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the whole session, shared by the xdist workers and every CLI subprocess: the
+    synthetic corpus and the replayed queries are embedded once, and later runs never load torch (~10 CPU-s each).
+    The tests of the cache itself point SCIENTIST_EMBEDDING_CACHE elsewhere."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "embeddings.sqlite3"
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_embedding_cache: Path) -> Iterator[Path]:
     """cwd, cache and config in a temp dir; no SCIENTIST_* or provider keys leak in from the developer's shell."""
     for name in list(os.environ):
         if name.startswith("SCIENTIST_") or name in SECRET_ENV:
@@ -125,6 +134,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     # Tests talk only to loopback: the default `auto` citation check would probe the real scholarly hosts from any
     # test that writes a paper with references. The tests of the check set it themselves (loopback stubs).
     monkeypatch.setenv("SCIENTIST_CITATION_CHECK", "off")
+    monkeypatch.setenv("SCIENTIST_EMBEDDING_CACHE", str(shared_embedding_cache))
     yield work
 
 
@@ -204,3 +214,13 @@ def replay_env(store: Path, **extra: str) -> dict[str, str]:
 @functools.cache
 def chosen_sandbox() -> str:
     return pipeline_sandbox()
+
+
+def many_runs_sandbox() -> str:
+    """The backend of tests that drive many runs (studies, probe suites, Ray cells): bubblewrap, a real sandbox
+    with the same limits, unless `make test-fast`/a developer named one. Why not Docker there: a container costs
+    ~1 s of start and teardown per sandbox run (farm-bench: `scientist sandbox run` 2.7 s on docker vs 1.7 s on
+    local, median of 6 pairs) and a study makes ~50 of them, while what these tests check is the study or probe
+    logic. Docker stays the backend of the pipeline, harness, resume and sandbox tests, and of the Ray study (it
+    replays the pipeline's recordings, whose fix prompt quotes a traceback with the container's paths)."""
+    return TEST_SANDBOX if TEST_SANDBOX in ("docker", "local") else "local"

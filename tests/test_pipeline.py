@@ -27,8 +27,10 @@ def node_events(run_dir: Path, kind: str, node: str) -> int:
     return len(AuditLog(run_dir).find(kind=kind, node=node))
 
 
-def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path) -> None:
-    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store))
+def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path, tmp_path: Path) -> None:
+    # A cold embedding cache of its own, so the preflight's model warm-up is taken (the suite shares a warm one).
+    cold_cache = str(tmp_path / "embeddings.sqlite3")
+    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store, SCIENTIST_EMBEDDING_CACHE=cold_cache))
     assert result.returncode == 0, result.stderr + result.stdout
     run_dir = only_run(isolated_env)
     assert "run folder:" in result.stdout

@@ -30,7 +30,7 @@ from scientist.study.check import check_study
 from scientist.study.execute import StudyBudgetError, run_study
 from scientist.study.report import build_report
 from scientist.study.spec import PLAIN, SAMPLE_STRIDE, SEED_STRIDE, CellSpec, parse_study
-from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -131,7 +131,7 @@ seeds = [0]
 [settings]
 api_base = "{base_url}"
 llm_cache_dir = "{cache}"
-sandbox = "{chosen_sandbox()}"
+sandbox = "{many_runs_sandbox()}"
 transient_retries = 0
 repair_retries = 0
 experiment_runs = 0

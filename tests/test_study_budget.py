@@ -19,7 +19,7 @@ from scientist.approvals.store import all_approvals
 from scientist.store import open_store
 from scientist.store.models import Cell, Run
 from scientist.web.app import create_app
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -49,7 +49,7 @@ tokens = 1
 [settings]
 api_base = "{base_url}"
 llm_cache_dir = "{path.parent / "llm-cache"}"
-sandbox = "{chosen_sandbox()}"
+sandbox = "{many_runs_sandbox()}"
 transient_retries = 0
 repair_retries = 0
 experiment_runs = 0

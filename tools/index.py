@@ -9,6 +9,8 @@ of it) replaces it instead of duplicating it. A damaged index is reported and le
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from scientist.config import default_cache_dir
 from scientist.errors import ScientistError
+from scientist.tools import embedding_cache
 from scientist.tools.literature import LiteratureError, Paper, iter_papers_in_atom
 
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -97,14 +100,42 @@ def load_model() -> Any:
         return _model
 
 
+@functools.cache
+def model_id() -> str:
+    """The embedding model's name and its weights' version: what a cached vector was computed with."""
+    try:
+        version = importlib.metadata.version(WEIGHTS_PACKAGE.replace("_", "-"))
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{EMBEDDING_MODEL}@{version}"
+
+
 def embed(texts: Sequence[str], *, batch_size: int = EMBED_BATCH) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Unit-length float32 vectors, one row per text (cosine similarity is then a dot product)."""
+    """Unit-length float32 vectors, one row per text (cosine similarity is then a dot product).
+
+    Texts embedded before come from the on-disk cache (tools/embedding_cache.py); the model is loaded only when a
+    text is new, so a run whose papers and queries were all seen before never imports torch."""
+    rows = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     if not texts:
-        return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = load_model().encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
-    return np.asarray(vectors, dtype=np.float32)
+        return rows
+    cached = embedding_cache.lookup(model_id(), texts, DIMENSIONS)
+    missing = [position for position in range(len(texts)) if position not in cached]
+    if missing:
+        new_texts = [texts[position] for position in missing]
+        vectors = load_model().encode(
+            new_texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        computed = np.asarray(vectors, dtype=np.float32)
+        embedding_cache.store(model_id(), new_texts, computed)
+        rows[missing] = computed
+    for position, vector in cached.items():
+        rows[position] = vector
+    return rows
+
+
+def embeddings_cached(texts: Sequence[str]) -> bool:
+    """All of `texts` are in the embedding cache: embedding them loads no model."""
+    return len(embedding_cache.lookup(model_id(), texts, DIMENSIONS)) == len(texts)
 
 
 @register_embedding_function

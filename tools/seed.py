@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scientist.errors import ConfigError
-from scientist.tools.index import PaperIndex, load_papers
+from scientist.tools.index import PaperIndex, embeddings_cached, load_papers
 
 SEED_FILE = Path(__file__).parent / "corpus" / "seed.jsonl"
 MARKER = "seed_sha256"
@@ -39,6 +39,12 @@ def seed_corpus_path() -> Path | None:
             )
         return path
     return SEED_FILE if SEED_FILE.is_file() else None
+
+
+def seed_corpus_cached(path: Path | None = None) -> bool:
+    """Every paper of the seed corpus has its vector in the embedding cache (False without a seed corpus)."""
+    source = path or seed_corpus_path()
+    return source is not None and embeddings_cached([paper.text() for paper in load_papers(source)])
 
 
 LOCK_FILE = ".seeding.lock"
