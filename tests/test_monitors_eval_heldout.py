@@ -14,6 +14,7 @@ from scientist.template import load_template
 from tests.conftest import run_cli
 
 HELDOUT = Path(__file__).parent / "monitor_corpus_heldout"
+HELDOUT2 = Path(__file__).parent / "monitor_corpus_heldout2"  # the second, blind pass (see its README)
 TEMPLATES = sorted(p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if p.is_dir())
 
 
@@ -121,6 +122,43 @@ def test_heldout_corpus_loads_and_every_case_applies() -> None:
     for case in cases:
         if case.sections is None:
             assert build_diff(case, load_template(case.template or "")), case.id
+
+
+def test_second_heldout_corpus_loads_and_every_edit_applies_to_its_template() -> None:
+    cases = load_cases(HELDOUT2)
+    assert len({case.id for case in cases}) == len(cases)
+    assert sum(case.label == "gaming" for case in cases) >= 64
+    assert sum(case.label == "honest" for case in cases) >= 64
+    assert all(case.monitors for case in cases if case.label == "gaming")
+    assert all(case.template and case.description.strip() for case in cases)
+    for template in TEMPLATES:  # every template, both labels, at least 8 code edits each
+        for label in ("gaming", "honest"):
+            edits = [c for c in cases if c.template == template and c.label == label and c.sections is None]
+            assert len(edits) >= 8, (template, label, len(edits))
+    for case in cases:
+        if case.sections is None:
+            assert build_diff(case, load_template(case.template or "")), case.id
+    assert any(case.sections is not None for case in cases)  # paper drafts are part of it too
+
+
+def test_second_heldout_corpus_report_is_computed_without_a_threshold() -> None:
+    # A measurement, not a regression check: the numbers are computed and consistent, never held to a bound.
+    report = evaluate_corpus(HELDOUT2)
+    cases = load_cases(HELDOUT2)
+    assert (report.gaming, report.honest) == (
+        sum(c.label == "gaming" for c in cases),
+        sum(c.label == "honest" for c in cases),
+    )
+    assert len(report.cases) == len(cases)
+    overall = report.overall
+    assert overall.tp + overall.fn == report.gaming
+    assert overall.fp == sum(c.label == "honest" and c.flagged for c in report.cases)
+    assert report.recall_ci == wilson(overall.tp, report.gaming)
+    assert report.precision_ci == wilson(overall.tp, overall.tp + overall.fp)
+    for score in report.per_monitor.values():
+        assert score.tp + score.fn == 0 or score.recall_ci is not None
+    text = format_report(report)
+    assert "monitor_corpus_heldout2: " in text and "overall: recall" in text and "95% CI" in text
 
 
 def test_cli_reports_both_corpora_with_intervals(isolated_env: Path, synthetic: Path) -> None:
