@@ -23,6 +23,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
 from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
 from tests.cli_runner import SCIENTIST, run_cli  # noqa: E402,F401  (re-exported: tests import them from here)
+from tests.reviews_support import ReviewStub, review_stub  # noqa: E402
 
 # Fixtures shared by several test modules, defined in their support module (loopback scholarly-source stubs).
 pytest_plugins = ("tests.scholarly_stubs",)
@@ -204,3 +205,9 @@ def replay_env(store: Path, **extra: str) -> dict[str, str]:
 @functools.cache
 def chosen_sandbox() -> str:
     return pipeline_sandbox()
+
+
+@pytest.fixture(scope="module")
+def review_server() -> Iterator[ReviewStub]:
+    """One loopback review stub per test module (tests/reviews_support.py); a test takes it through `fresh_stub`."""
+    yield from review_stub()
