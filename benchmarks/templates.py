@@ -32,7 +32,7 @@ def run_once(name: str, sandbox_name: str, root: Path, seed: int) -> tuple[float
     sandbox = get_sandbox(sandbox_name, run_label=f"bench-{name}")
     limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
     workspace = root / "agent"
-    sandbox.prepare(template.path, workspace, template.protected)
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     command = ["python", "experiment.py", "--out_dir", "out", "--config", "config.json", "--seed", str(seed)]
     agent = sandbox.run(workspace, command, limits, out_dir="out", log_dir=root / "agent-logs")
     if not agent.ok:
@@ -40,7 +40,7 @@ def run_once(name: str, sandbox_name: str, root: Path, seed: int) -> tuple[float
     if template.evaluator is None:
         return agent.wall_time_s, None
     evaluator = root / "evaluator"
-    sandbox.prepare(template.path, evaluator, template.protected)
+    sandbox.prepare(template.path, evaluator, template.protected, template.vendored())
     copy_in(evaluator, {"config.json": workspace / "config.json"})
     copy_in(evaluator, {f"artifacts/{a}": workspace / "out" / a for a in template.evaluator.artifacts})
     command = ["python", template.evaluator.script, "--artifacts_dir", "artifacts", "--config", "config.json"]
@@ -54,7 +54,7 @@ def run_once(name: str, sandbox_name: str, root: Path, seed: int) -> tuple[float
 def startup(sandbox_name: str, root: Path) -> float:
     sandbox = get_sandbox(sandbox_name, run_label="bench-startup")
     template = load_template("reward_misspec")
-    sandbox.prepare(template.path, root, template.protected)
+    sandbox.prepare(template.path, root, template.protected, template.vendored())
     result = sandbox.run(root, ["python", "-c", "pass"], Limits(), out_dir="out", log_dir=root.parent / "logs")
     return result.wall_time_s
 

@@ -172,7 +172,13 @@ class Sandbox(Protocol):
 
     backend: str
 
-    def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None: ...
+    def prepare(
+        self,
+        template_dir: Path,
+        workspace: Path,
+        protected: Sequence[str],
+        vendored: Mapping[str, Path] | None = None,
+    ) -> None: ...
 
     def run(
         self,
@@ -207,11 +213,28 @@ def relative_path(value: str, what: str) -> str:
     return str(path)
 
 
-def prepare_workspace(template_dir: Path, workspace: Path, protected: Sequence[str]) -> dict[str, str]:
+class WorkspacePreparer:
+    """`Sandbox.prepare` as the bundled backends share it (`prepare_workspace`); a backend inherits it."""
+
+    def prepare(
+        self,
+        template_dir: Path,
+        workspace: Path,
+        protected: Sequence[str],
+        vendored: Mapping[str, Path] | None = None,
+    ) -> None:
+        prepare_workspace(Path(template_dir), Path(workspace), protected, vendored)
+
+
+def prepare_workspace(
+    template_dir: Path, workspace: Path, protected: Sequence[str], vendored: Mapping[str, Path] | None = None
+) -> dict[str, str]:
     """Copy the template into an empty workspace, make protected files read-only and record their sha256.
 
-    A protected entry may name a folder: every file under it is protected. Returns the manifest written to
-    `workspace/.sandbox/protected.json` (workspace-relative path -> sha256).
+    A protected entry may name a folder: every file under it is protected. `vendored` (workspace name -> source
+    file) is shared code the template runs but does not hold (`Template.vendor`): copied in beside the template's
+    files and protected like them. Returns the manifest written to `workspace/.sandbox/protected.json`
+    (workspace-relative path -> sha256).
     """
     template_dir = Path(template_dir)
     if not template_dir.is_dir():
@@ -221,6 +244,16 @@ def prepare_workspace(template_dir: Path, workspace: Path, protected: Sequence[s
             f"workspace {workspace} already exists and is not empty",
             hint="use a fresh folder, or delete the old workspace first",
         )
+    vendored = {relative_path(name, "vendored file"): Path(source) for name, source in (vendored or {}).items()}
+    clash = sorted(name for name in vendored if (template_dir / name).exists())
+    if clash:
+        raise SandboxError(
+            f"template {template_dir.name} holds its own {', '.join(clash)}, which is vendored",
+            hint="delete the template's copy: the shared file is copied in",
+        )
+    absent = sorted(name for name, source in vendored.items() if not source.is_file())
+    if absent:
+        raise SandboxError(f"vendored files missing: {', '.join(absent)}", hint="reinstall scientist")
     entries = [relative_path(entry, "protected file") for entry in protected]
     missing = [entry for entry in entries if not (template_dir / entry).exists()]
     if missing:
@@ -230,6 +263,10 @@ def prepare_workspace(template_dir: Path, workspace: Path, protected: Sequence[s
         )
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", MANIFEST_DIR)
     shutil.copytree(template_dir, workspace, ignore=ignore, dirs_exist_ok=True)
+    for name, source in vendored.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, workspace / name)
+    entries += [name for name in vendored if name not in entries]
 
     manifest: dict[str, str] = {}
     for entry in entries:

@@ -48,6 +48,7 @@ from scientist.sandbox.base import (
     SANDBOX_WORKDIR,
     Limits,
     RunResult,
+    WorkspacePreparer,
     begin_run,
     container_command,
     container_env,
@@ -56,7 +57,6 @@ from scientist.sandbox.base import (
     looks_oom_killed,
     output_bytes,
     pinned_folders,
-    prepare_workspace,
     protected_entries,
     read_tail,
     split_exit_status,
@@ -172,7 +172,7 @@ def _stage_dir(bwrap: str) -> str:
     )
 
 
-class BwrapSandbox:
+class BwrapSandbox(WorkspacePreparer):
     """Experiments in bubblewrap namespaces on a read-only root (see the module docstring)."""
 
     backend: str = "local"
@@ -198,9 +198,6 @@ class BwrapSandbox:
         self.memory_control = "cgroup" if why_not is None else "rlimit-as"
         if why_not is not None and memory_cgroup:
             log.info("local sandbox: memory is capped as address space (RLIMIT_AS): %s", why_not)
-
-    def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None:
-        prepare_workspace(Path(template_dir), Path(workspace), protected)
 
     def run(
         self,

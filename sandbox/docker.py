@@ -36,6 +36,7 @@ from scientist.sandbox.base import (
     SANDBOX_WORKDIR,
     Limits,
     RunResult,
+    WorkspacePreparer,
     begin_run,
     container_command,
     container_env,
@@ -43,7 +44,6 @@ from scientist.sandbox.base import (
     hand_over_workspace,
     output_bytes,
     pinned_folders,
-    prepare_workspace,
     protected_entries,
     split_exit_status,
 )
@@ -61,7 +61,7 @@ WAIT_CHUNK_S = 30  # the SDK's wait() needs a timeout; the waiter thread re-wait
 _TIMEOUTS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError)  # the SDK raises either
 
 
-class DockerSandbox:
+class DockerSandbox(WorkspacePreparer):
     """Experiments in hardened throwaway containers (see the module docstring)."""
 
     backend: str = "docker"
@@ -72,9 +72,6 @@ class DockerSandbox:
         self.image = image or default_image()
         self.image_id = docker_image_id(self.client, self.image)
         self.run_label = run_label
-
-    def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None:
-        prepare_workspace(Path(template_dir), Path(workspace), protected)
 
     def run(
         self,

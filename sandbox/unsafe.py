@@ -31,10 +31,10 @@ from scientist.sandbox.base import (
     WRITE_TRACE_DIR,
     Limits,
     RunResult,
+    WorkspacePreparer,
     begin_run,
     finish_run,
     looks_oom_killed,
-    prepare_workspace,
     read_tail,
 )
 from scientist.sandbox.process import (
@@ -64,7 +64,7 @@ UNSAFE_WARNING = (
 )
 
 
-class UnsafeSubprocessSandbox:
+class UnsafeSubprocessSandbox(WorkspacePreparer):
     """Runs experiments as host subprocesses under rlimits. NOT a security boundary (see the module docstring)."""
 
     backend: str = "unsafe-subprocess"
@@ -78,9 +78,6 @@ class UnsafeSubprocessSandbox:
             )
         self.run_label = run_label
         log.warning(UNSAFE_WARNING)
-
-    def prepare(self, template_dir: Path, workspace: Path, protected: Sequence[str]) -> None:
-        prepare_workspace(Path(template_dir), Path(workspace), protected)
 
     def run(
         self,

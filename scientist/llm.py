@@ -39,7 +39,7 @@ from scientist.files import write_text_atomic
 from scientist.profiles import Limits, ModelProfile
 from scientist.profiles import resolve as _resolve
 from scientist.prompts import RenderedPrompt, render
-from scientist.providers import import_litellm, provider_for
+from scientist.providers import import_litellm, provider_for, supplied_profile
 from scientist.structured import response_format as provider_response_format
 from scientist.structured import schema_instruction
 
@@ -108,8 +108,9 @@ def model_info(model: str) -> dict[str, Any]:
 
 
 def resolve_profile(model: str, settings: Settings) -> ModelProfile:
-    """`model`'s profile: litellm's model info under the config's `[models."..."]` overrides."""
-    return _resolve(model, settings, model_info)
+    """`model`'s profile: its provider's own, else litellm's model info; under the config's `[models."..."]`
+    overrides."""
+    return _resolve(model, settings, model_info, supplied_profile(model, settings))
 
 
 def unpriced_models(settings: Settings) -> list[str]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from scientist.errors import ModelRuntimeError, ScientistError, UnknownModelError
+from scientist.profiles import ModelProfile, embedded_profile
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -370,6 +371,9 @@ class LocalProvider:
 
     def count_tokens(self, model: str, text: str, settings: Settings) -> int:
         return count_tokens(text, model=model, n_ctx=settings.local_n_ctx)
+
+    def profile(self, model: str, settings: Settings) -> ModelProfile:
+        return embedded_profile(model, settings.local_n_ctx)  # fixed: its recorded replies were made at these sizes
 
 
 EMBEDDED = LocalProvider()  # registered as scientist.providers.PROVIDERS["local"]

@@ -6,8 +6,9 @@ sections and whole-file edits; the embedded model must keep exactly today's size
 by the request, so a changed size would be a replay miss). Limits scale with the context window in whole steps of
 the embedded model's 4096 tokens, capped at 8x, and never ask for more output than the model may produce.
 
-A profile comes from litellm's model info (looked up by the gateway, the one module that calls litellm),
-overridden per model by `[models."provider/name"]` in scientist.toml; the embedded model's is fixed here.
+A profile comes from litellm's model info (looked up by the gateway, the one module that calls litellm), or from
+the model's provider when it supplies its own (`scientist.providers.Provider.profile`: the embedded model's is fixed,
+see `embedded_profile`), overridden per model by `[models."provider/name"]` in scientist.toml.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pydantic import BaseModel, ConfigDict
 from scientist.config import ModelOverride, Settings, StructuredMode
 from scientist.template import EditMode
 
-LOCAL_PROVIDER = "local"
 ModelInfo = Callable[[str], Mapping[str, Any]]  # litellm's model info for a model ({} when it does not know it)
 TINY_CONTEXT = 4096  # the embedded model's window: the unit the limits scale by
 MAX_SCALE = 8
@@ -110,8 +110,6 @@ class ModelProfile(BaseModel):
 def default_mode(model: str, supports_response_schema: bool) -> StructuredMode:
     """The provider's documented structured-output route when litellm says the model supports schemas."""
     provider = provider_of(model)
-    if provider == LOCAL_PROVIDER:
-        return "grammar"
     if not supports_response_schema:
         return "json_object"
     if provider in ("anthropic", "bedrock") or "claude" in model:
@@ -129,11 +127,13 @@ def default_max_temperature(model: str) -> float:
     return PROVIDER_MAX_TEMPERATURE.get(provider, MAX_TEMPERATURE)
 
 
-def _embedded(model: str, settings: Settings) -> ModelProfile:
+def embedded_profile(model: str, n_ctx: int) -> ModelProfile:
+    """An in-process model's fixed profile (its provider supplies it): its window is the context it is loaded with,
+    it costs nothing, and llama.cpp constrains its output with a grammar."""
     return ModelProfile(
         model=model,
-        context_window=settings.local_n_ctx,
-        max_output_tokens=settings.local_n_ctx,
+        context_window=n_ctx,
+        max_output_tokens=n_ctx,
         input_usd_per_token=0.0,
         output_usd_per_token=0.0,
         structured_output="grammar",
@@ -178,14 +178,14 @@ def _override(profile: ModelProfile, override: ModelOverride) -> ModelProfile:
     return profile.model_copy(update=update)
 
 
-def resolve(model: str, settings: Settings, model_info: ModelInfo) -> ModelProfile:
-    """The profile of `model` under `settings` (the embedded model's is fixed; config overrides any field).
+def resolve(
+    model: str, settings: Settings, model_info: ModelInfo, supplied: ModelProfile | None = None
+) -> ModelProfile:
+    """The profile of `model` under `settings`: the one its provider `supplied` (the embedded model's), else from
+    litellm's info; config overrides any field.
 
     `model_info` is litellm's lookup (scientist.llm.model_info: only the gateway calls litellm); {} = unknown."""
-    if provider_of(model) == LOCAL_PROVIDER:
-        profile = _embedded(model, settings)
-    else:
-        profile = _from_info(model, model_info(model))
+    profile = supplied if supplied is not None else _from_info(model, model_info(model))
     override = settings.models.get(model)
     return _override(profile, override) if override is not None else profile
 

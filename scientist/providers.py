@@ -12,11 +12,12 @@ other (register its litellm custom handler in `warm_up`/`check` if it needs one)
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from scientist.config import DEFAULT_MODEL, Settings
 from scientist.errors import ConfigError, MissingAPIKeyError, UnknownModelError
 from scientist.local_model import PROVIDER as LOCAL
+from scientist.profiles import ModelProfile
 from scientist.registry import Registry
 
 
@@ -44,6 +45,15 @@ class Provider(Protocol):
 
     def count_tokens(self, model: str, text: str, settings: Settings) -> int:
         """Tokens `text` takes in `model` (only asked when `context_window` is known)."""
+
+
+@runtime_checkable
+class SuppliesProfile(Protocol):
+    """A provider that fixes its models' profiles (window, prices, structured-output mode), as the embedded one does.
+    Optional, so a plugin provider written without it keeps working: its profile comes from litellm's model info."""
+
+    def profile(self, model: str, settings: Settings) -> ModelProfile | None:
+        """The model's profile, or None to learn it from litellm's model info (`scientist.profiles.resolve`)."""
 
 
 def import_litellm() -> Any:
@@ -98,6 +108,9 @@ class HostedProvider:
     def context_window(self, settings: Settings) -> int | None:
         return None
 
+    def profile(self, model: str, settings: Settings) -> ModelProfile | None:
+        return None
+
     def count_tokens(self, model: str, text: str, settings: Settings) -> int:
         raise ConfigError(
             f"{model}'s tokenizer is not known before a call",
@@ -119,3 +132,9 @@ def provider_for(model: str) -> Provider:
     """The registered provider of `model` (the project's or a plugin's), else the hosted one litellm routes."""
     name = provider_name(model)
     return PROVIDERS.get(name) if name in PROVIDERS else HOSTED
+
+
+def supplied_profile(model: str, settings: Settings) -> ModelProfile | None:
+    """The profile `model`'s provider fixes (the embedded model's), or None: the gateway asks litellm."""
+    provider = provider_for(model)
+    return provider.profile(model, settings) if isinstance(provider, SuppliesProfile) else None

@@ -25,6 +25,7 @@ TEMPLATE_FILE = "template.toml"
 CONFIG_FILE = "config.json"
 EXPERIMENT_FILE = "experiment.py"
 SEED_IDEAS_FILE = "seed_ideas.json"
+SHARED_DIR = "_shared"  # under the bundled templates folder: code several templates vendor (`Template.vendor`)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 Number = int | float
@@ -152,6 +153,11 @@ class Template(BaseModel):
     # ported from contract v1 keeps the list its recorded prompts show (its agent-owned experiment.py, which config
     # mode may not edit, in place of the evaluator). Display only: the sandbox always protects `protected`.
     config_protected: list[str] | None = None
+    # Harness-owned files copied into every workspace from the bundled `_shared` folder (one source for code several
+    # templates run, e.g. one evaluator). The sandbox protects and hashes them like `protected`; they are not shown
+    # in the edit prompt's lists (display only, as config_protected), so the prompts stay those of the templates'
+    # recordings, but an edit of one is refused as protected.
+    vendor: list[str] = Field(default_factory=list)
     path: Path
     seed_ideas: list[SeedIdea] = Field(default_factory=list)
 
@@ -174,6 +180,11 @@ class Template(BaseModel):
                 )
         if self.evaluator is not None and self.evaluator.script not in self.protected:
             raise ValueError(f"the evaluator {self.evaluator.script!r} must be listed under protected")
+        for name in self.vendor:
+            if "/" in name or "\\" in name or name.startswith(".") or name in {*self.protected, *self.editable}:
+                raise ValueError(
+                    f"vendored file {name!r} must be a plain file name of {SHARED_DIR}/, not also protected or editable"
+                )
         if self.evaluator is None and EXPERIMENT_FILE in self.editable:
             raise ValueError(
                 f"{EXPERIMENT_FILE} is agent-owned (editable) but there is no [evaluator]: the agent would grade "
@@ -192,6 +203,18 @@ class Template(BaseModel):
         if mode == "config" and self.config_protected is not None:
             return list(self.config_protected)
         return list(self.protected)
+
+    def vendored(self) -> dict[str, Path]:
+        """The shared files this template's workspaces get: workspace name -> its one source under `_shared/`."""
+        return {name: templates_root() / SHARED_DIR / name for name in self.vendor}
+
+    def source_of(self, rel: str) -> Path:
+        """Where a workspace file comes from: its vendored source, or the template folder (what it is compared to)."""
+        return self.vendored().get(rel, self.path / rel)
+
+    def harness_owned(self) -> list[str]:
+        """Every file the agent may not change: `protected` plus the vendored files (the sandbox guards both)."""
+        return [*self.protected, *self.vendor]
 
     def default_config(self) -> dict[str, Number]:
         return {name: spec.default for name, spec in self.params.items()}
@@ -333,6 +356,17 @@ def _check_files(template: Template) -> None:
     for file in [EXPERIMENT_FILE, *template.protected, *template.editable]:
         if not (template.path / file).is_file():
             raise ConfigError(f"template {toml_path} names {file!r}, which is missing", hint="add the file")
+    for name, source in template.vendored().items():
+        if not source.is_file():
+            raise ConfigError(
+                f"template {toml_path} vendors {name!r}, which is not in {source.parent}",
+                hint=f"add it under scientist/templates/{SHARED_DIR}, or remove it from vendor",
+            )
+        if (template.path / name).exists():
+            raise ConfigError(
+                f"template {toml_path} vendors {name!r} but also holds its own copy",
+                hint=f"delete {template.path / name}: the harness copies the shared one into the workspace",
+            )
     if template.evaluator is not None:
         _check_evaluator(template, template.evaluator, toml_path)
     config_path = template.path / CONFIG_FILE
@@ -357,7 +391,9 @@ def _check_evaluator(template: Template, evaluator: EvaluatorSpec, toml_path: Pa
             f"template {toml_path} declares the evaluator {evaluator.script!r}, which is missing",
             hint="add the harness-owned evaluator script, or remove the [evaluator] section",
         )
-    evaluator_text = script.read_text(encoding="utf-8", errors="replace")
+    evaluator_text = "\n".join(  # the evaluator and the shared code it runs (vendored)
+        path.read_text(encoding="utf-8", errors="replace") for path in [script, *template.vendored().values()]
+    )
     agent_files = sorted({EXPERIMENT_FILE, *template.editable})
     agent_text = "\n".join(
         (template.path / name).read_text(encoding="utf-8", errors="replace")

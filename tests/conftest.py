@@ -23,6 +23,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
 from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
 from tests.cli_runner import SCIENTIST, run_cli  # noqa: E402,F401  (re-exported: tests import them from here)
+from tests.reviews_support import ReviewStub, review_stub  # noqa: E402
 
 # Fixtures shared by several test modules, defined in their support module (loopback scholarly-source stubs).
 pytest_plugins = ("tests.scholarly_stubs",)
@@ -217,10 +218,16 @@ def chosen_sandbox() -> str:
 
 
 def many_runs_sandbox() -> str:
-    """The backend of tests that drive many runs (studies, probe suites, Ray cells): bubblewrap, a real sandbox
+    """The backend of tests that drive many runs (studies, probe suites): bubblewrap, a real sandbox
     with the same limits, unless `make test-fast`/a developer named one. Why not Docker there: a container costs
     ~1 s of start and teardown per sandbox run (farm-bench: `scientist sandbox run` 2.7 s on docker vs 1.7 s on
     local, median of 6 pairs) and a study makes ~50 of them, while what these tests check is the study or probe
     logic. Docker stays the backend of the pipeline, harness, resume and sandbox tests, and of the Ray study (it
     replays the pipeline's recordings, whose fix prompt quotes a traceback with the container's paths)."""
     return TEST_SANDBOX if TEST_SANDBOX in ("docker", "local") else "local"
+
+
+@pytest.fixture(scope="module")
+def review_server() -> Iterator[ReviewStub]:
+    """One loopback review stub per test module (tests/reviews_support.py); a test takes it through `fresh_stub`."""
+    yield from review_stub()

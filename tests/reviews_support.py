@@ -79,6 +79,15 @@ def review_stub() -> Iterator[ReviewStub]:
     yield from serve(ReviewStub())
 
 
+def fresh_stub(server: ReviewStub, respond: Callable[[Request], str | ScriptedReply] | None = None) -> ReviewStub:
+    """The module's review server (conftest's `review_server`) for one test: the last test's replies and requests
+    gone, answering with `respond` (None: a valid form or meta-review)."""
+    server.replies.clear()
+    server.requests.clear()
+    server.respond = respond
+    return server
+
+
 def stub_settings(stub: OpenAIStub, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "model": "openai/gpt-4o-mini",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,9 +35,9 @@ from tests.reviews_support import (
     Request,
     ReviewStub,
     form_json,
+    fresh_stub,
     is_meta,
     meta_json,
-    review_stub,
     stub_env,
     user_text,
 )
@@ -177,16 +177,9 @@ def scripted(request: Request) -> str | ScriptedReply:
     )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
-
-
 @pytest.fixture
-def stub(server: ReviewStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
-    server.respond = scripted
+def stub(review_server: ReviewStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewStub:
+    server = fresh_stub(review_server, scripted)
     FAIL_TITLES.clear()
     for name, value in stub_env(server, tmp_path).items():
         monkeypatch.setenv(name, value)

@@ -21,6 +21,7 @@ from scientist.study.report import (
     variant_report,
 )
 from scientist.study.spec import OPT_IN_COMPONENTS, PLAIN, load_study
+from tests.stub_study import pin_settings
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "docs" / "studies" / "components.toml"
@@ -136,9 +137,7 @@ def test_the_components_study_runs_on_the_loopback_stub_and_reports_the_componen
         text = text[:start] + 'variants = ["plain", "plain+reflection", "plain-retrieval"' + text[end:]
         text = text.replace("n = 8\n", "n = 2\n").replace("seeds = [0, 1]\n", "seeds = [0]\n")
         text = text.replace('"local/smollm2-135m"', '"openai/gpt-4o-mini"')
-        # one seed per run: a hosted model's default (code mode, 3 seeds) is not what the component table is about
-        knobs = f'api_base = "{stub.base_url}"\nmax_tokens = 400\nseeds_per_run = 1\n'
-        text = text.replace("[settings]\n", f"[settings]\n{knobs}")
+        text = pin_settings(text, f'api_base = "{stub.base_url}"', "max_tokens = 400")  # one seed per run too
         study = tmp_path / "components-stub.toml"
         study.write_text(text)
         db = str(tmp_path / "study.sqlite")

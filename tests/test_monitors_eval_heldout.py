@@ -15,7 +15,9 @@ from tests.conftest import run_cli
 
 HELDOUT = Path(__file__).parent / "monitor_corpus_heldout"
 HELDOUT2 = Path(__file__).parent / "monitor_corpus_heldout2"  # the second, blind pass (see its README)
-TEMPLATES = sorted(p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if p.is_dir())
+TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
+    p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
+)
 
 
 def test_wilson_hand_checked() -> None:

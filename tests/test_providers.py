@@ -14,7 +14,8 @@ from scientist import local_model, providers
 from scientist.config import Settings
 from scientist.doctor import check_model_runtime
 from scientist.errors import ConfigError, StructuredOutputError, UnknownModelError
-from scientist.llm import LLMGateway, check_model
+from scientist.llm import LLMGateway, check_model, resolve_profile
+from scientist.profiles import ModelProfile, embedded_profile
 from scientist.registry import Registry
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 from tests.test_llm_gateway import make_settings
@@ -90,6 +91,25 @@ def test_a_registered_provider_checks_describes_and_routes_its_models(
     assert gateway.known_context("served/tiny") == 4096
     assert gateway.prompt_room("served/tiny") == 4096 - served.min_answer_tokens
     assert gateway.prompt_tokens("served/tiny", "abcd" * 10, "x") == len("abcd" * 10 + "\nx") // 4 + 1
+
+
+class ProfiledProvider(ServedProvider):
+    """A plugin provider that also fixes its models' profile (as the embedded one does)."""
+
+    def profile(self, model: str, settings: Settings) -> ModelProfile:
+        return embedded_profile(model, self.window).model_copy(update={"source": "served"})
+
+
+def test_a_provider_may_supply_its_models_profile_and_one_without_keeps_litellms(
+    stub: OpenAIStub, served: ServedProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(stub, tmp_path)
+    assert providers.supplied_profile("served/tiny", settings) is None  # written without `profile`: litellm's info
+    assert resolve_profile("served/tiny", settings).source in ("litellm", "default")
+    providers.PROVIDERS.add("profiled", ProfiledProvider(window=8192))
+    profile = resolve_profile("profiled/tiny", settings)
+    assert (profile.source, profile.context_window, profile.structured_output) == ("served", 8192, "grammar")
+    assert resolve_profile("local/smollm2-135m", settings).source == "embedded"  # the embedded provider's own
 
 
 def test_a_repair_past_the_providers_window_is_refused_before_the_call(

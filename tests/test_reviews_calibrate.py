@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +27,9 @@ from tests.reviews_support import (
     Request,
     ReviewStub,
     form_json,
+    fresh_stub,
     is_meta,
     meta_json,
-    review_stub,
     stub_env,
     stub_settings,
 )
@@ -55,16 +54,9 @@ def scripted(request: Request) -> str:
     return form_json(overall, decision)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
-
-
 @pytest.fixture
-def stub(server: ReviewStub) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
-    server.respond = scripted
+def stub(review_server: ReviewStub) -> ReviewStub:
+    server = fresh_stub(review_server, scripted)
     return server
 
 

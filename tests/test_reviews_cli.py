@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pymupdf
@@ -13,18 +12,12 @@ from typer.testing import CliRunner, Result
 from scientist.audit import AuditLog, verify
 from scientist.reviews.form import ReviewForm
 from scientist.reviews.paper import PaperReadError
-from tests.reviews_support import CLEAN_MARKDOWN, ReviewStub, review_stub, stub_env
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
+from tests.reviews_support import CLEAN_MARKDOWN, ReviewStub, fresh_stub, stub_env
 
 
 @pytest.fixture
-def stub(server: ReviewStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
+def stub(review_server: ReviewStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReviewStub:
+    server = fresh_stub(review_server)
     for name, value in stub_env(server, tmp_path).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COLUMNS", "200")

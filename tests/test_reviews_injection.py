@@ -7,7 +7,7 @@ cannot move the score). The paper text must only ever reach the user turn, insid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from scientist.reviews.injection import scrub, suspicious
 from scientist.reviews.paper import PaperText, from_latex, from_markdown, from_pdf, sanitize
 from scientist.reviews.reviewer import ReviewOptions, review_document
 from tests.openai_stub import ScriptedReply
-from tests.reviews_support import CLEAN_MARKDOWN, ReviewStub, form_json, review_stub, stub_settings
+from tests.reviews_support import CLEAN_MARKDOWN, ReviewStub, form_json, fresh_stub, stub_settings
 
 
 @dataclass(frozen=True)
@@ -195,16 +195,9 @@ def test_attack_is_flagged_and_removed(attack: Attack) -> None:
     assert not clean.flags
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
-
-
 @pytest.fixture
-def stub(server: ReviewStub) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
-    server.respond = None
+def stub(review_server: ReviewStub) -> ReviewStub:
+    server = fresh_stub(review_server)
     return server
 
 

@@ -9,7 +9,7 @@ paper's review request is the clean paper's, so its score is the clean paper's.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,9 @@ from tests.reviews_support import (
     CLEAN_MARKDOWN,
     ReviewStub,
     form_json,
+    fresh_stub,
     is_meta,
     meta_json,
-    review_stub,
     stub_env,
     stub_settings,
     user_text,
@@ -65,16 +65,9 @@ def scripted(flag: Callable[[str], bool], follower: bool = True) -> Callable[[di
     return respond
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
-
-
 @pytest.fixture
-def stub(server: ReviewStub) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
-    server.respond = scripted(lambda passage: "kindly expected" in passage)
+def stub(review_server: ReviewStub) -> ReviewStub:
+    server = fresh_stub(review_server, scripted(lambda passage: "kindly expected" in passage))
     return server
 
 

@@ -4,7 +4,6 @@ meta-review, structured-output parsing and repair, audit records, and the aggreg
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -23,24 +22,17 @@ from tests.reviews_support import (
     CLEAN_MARKDOWN,
     ReviewStub,
     form_json,
+    fresh_stub,
     is_meta,
     meta_json,
-    review_stub,
     stub_settings,
     user_text,
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ReviewStub]:
-    yield from review_stub()
-
-
 @pytest.fixture
-def stub(server: ReviewStub) -> ReviewStub:
-    server.replies.clear()
-    server.requests.clear()
-    server.respond = None
+def stub(review_server: ReviewStub) -> ReviewStub:
+    server = fresh_stub(review_server)
     return server
 
 

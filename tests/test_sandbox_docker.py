@@ -156,7 +156,7 @@ def test_the_template_experiment_runs_as_the_pipeline_runs_it(sandbox: Sandbox, 
 
     template = load_template("reward_misspec")
     workspace = tmp_path / "workspace"
-    sandbox.prepare(template.path, workspace, template.protected)
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     config = json.loads((workspace / "config.json").read_text())
     (workspace / "config.json").write_text(json.dumps({**config, "episodes": 200}))  # as the experiment stage does
     limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)

@@ -20,6 +20,7 @@ from scientist.llm import LLMGateway
 from scientist.llm import resolve_profile as resolve
 from scientist.probes.judge import TraceRating
 from scientist.profiles import default_mode
+from scientist.providers import supplied_profile
 from scientist.reviews.form import MetaReviewForm, ReviewForm
 from scientist.stages.experiment import variant_plan_schema
 from scientist.stages.ideation import Idea
@@ -94,7 +95,6 @@ def test_gemini_optional_is_nullable() -> None:
 @pytest.mark.parametrize(
     ("model", "supports", "mode"),
     [
-        ("local/smollm2-135m", False, "grammar"),
         ("openai/gpt-4o-mini", True, "json_schema"),
         ("anthropic/claude-3-5-sonnet-20240620", True, "tool"),
         ("gemini/gemini-1.5-pro", True, "response_schema"),
@@ -109,6 +109,21 @@ def test_litellm_decides_schema_support(tmp_path: Path) -> None:
     settings = Settings(model="openai/gpt-4o-mini", llm_cache_dir=tmp_path)
     assert resolve("openai/gpt-4o-mini", settings).structured_output == "json_schema"
     assert resolve("openai/nobody-knows-me", settings).structured_output == "json_object"
+
+
+def test_the_embedded_models_profile_is_its_providers(tmp_path: Path) -> None:
+    """The embedded model's fixed profile (grammar, free, its loaded window) comes from its provider, not from a
+    branch on its name; a hosted provider supplies none (litellm's info decides)."""
+    settings = Settings(model="openai/gpt-4o-mini", llm_cache_dir=tmp_path, local_n_ctx=2048)
+    profile = resolve("local/smollm2-135m", settings)
+    assert profile == supplied_profile("local/smollm2-135m", settings)
+    assert (profile.structured_output, profile.source, profile.context_window, profile.priced) == (
+        "grammar",
+        "embedded",
+        2048,
+        True,
+    )
+    assert supplied_profile("openai/gpt-4o-mini", settings) is None
 
 
 # -- over the conformance stub ---------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, many_runs
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
+from tests.stub_study import QUICK_RUNS
 
 
 def study_file(
@@ -132,11 +133,7 @@ seeds = [0]
 api_base = "{base_url}"
 llm_cache_dir = "{cache}"
 sandbox = "{many_runs_sandbox()}"
-transient_retries = 0
-repair_retries = 0
-experiment_runs = 0
-seeds_per_run = 1  # the study's behaviour, not a run's seeds (tests/test_template_contract.py has those)
-review_ensemble = 1
+{QUICK_RUNS}
 [judge]
 model = "openai/gpt-4o-mini"
 """

@@ -23,6 +23,7 @@ from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, many_runs_sandbox, r
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
+from tests.stub_study import QUICK_RUNS
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +51,7 @@ tokens = 1
 api_base = "{base_url}"
 llm_cache_dir = "{path.parent / "llm-cache"}"
 sandbox = "{many_runs_sandbox()}"
-transient_retries = 0
-repair_retries = 0
-experiment_runs = 0
-seeds_per_run = 1  # the budget's behaviour, not a run's seeds (tests/test_template_contract.py has those)
-review_ensemble = 1
+{QUICK_RUNS}
 [judge]
 model = "openai/gpt-4o-mini"
 """)

@@ -27,6 +27,7 @@ from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, many_runs_sandbox, run_cl
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
+from tests.stub_study import pin_settings
 
 STUDY_FILE = FIXTURES / "study" / "e2e.toml"
 STUDY_FIXTURES = FIXTURES / "llm_study"
@@ -97,8 +98,7 @@ def test_the_same_study_on_the_loopback_stub_reports_the_same_way(
         # One seed, best-of-2: the same path to the report in a quarter of the runs (the recorded replay has 16).
         text = text.replace("n = 4\n", "n = 2\n").replace("seeds = [0, 1]\n", "seeds = [0]\n")
         assert "n = 2\n" in text and "seeds = [0]\n" in text, "tests/fixtures/study/e2e.toml changed its grid lines"
-        # one seed per run: a hosted model's default (code mode, 3 seeds) is not what this study compares
-        text = text.replace("[settings]\n", f'[settings]\napi_base = "{stub.base_url}"\nseeds_per_run = 1\n')
+        text = pin_settings(text, f'api_base = "{stub.base_url}"')  # and one seed per run (tests/stub_study.py)
         judge = '[judge]\nmodel = "local/smollm2-135m"\n'
         assert judge in text, "tests/fixtures/study/e2e.toml changed its judge table"
         text = text.replace(judge, '[judge]\nmodel = "openai/gpt-4o-mini"\n')  # the fixed judge, at the same stub

@@ -16,15 +16,14 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit import verify
 from scientist.config import ModelOverride, Settings
 from scientist.context import RunContext
 from scientist.errors import ConfigError
-from scientist.llm import LLMGateway, resolve_profile
+from scientist.llm import resolve_profile
 from scientist.monitors.claims import claim_events, printed_metrics, reported_metric_events
 from scientist.monitors.paperscan import traceable_values, untraceable_numbers
 from scientist.profiles import default_edit_mode
-from scientist.sandbox import get_sandbox
 from scientist.stages.evaluation import edit_mode, run_seeds
 from scientist.stages.experiment import make_plots, run_experiments, run_planned
 from scientist.stages.search import PlannedRun
@@ -32,8 +31,8 @@ from scientist.stats import seed_summary
 from scientist.template import load_template, templates_root
 from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper, results_table_rows
 from tests.cli_runner import run_cli
-from tests.conftest import chosen_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+from tests.scripted_context import block, by_label, reported, scripted_context
 from tests.v1_template import contract_v1_copy
 
 TEMPLATE = "shortcut_learning"
@@ -49,10 +48,6 @@ SAVE_MODEL = '    (args.out_dir / MODEL_FILE).write_text(json.dumps(model), enco
 PLAN = json.dumps({"rationale": "reweight the minority group", "changes": [{"param": "group_reweight", "value": 1.0}]})
 
 
-def block(path: str, search: str, replace: str) -> str:
-    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
-
-
 HONEST_EDIT = block("experiment.py", REWEIGHT, "        weights[minority] = balance  # balanced groups in the loss")
 # What a model after a better score writes first: its own numbers, in the file and in the log.
 INFLATED = '    metrics = {**evaluate(w, b, config, args.seed), "ood_accuracy": 0.99}'
@@ -66,41 +61,9 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 def context(tmp_path: Path, stub: OpenAIStub, template: str = TEMPLATE, **knobs: Any) -> RunContext:
-    values: dict[str, Any] = {
-        "model": "openai/gpt-4o-mini",
-        "api_base": stub.base_url,
-        "api_key": "sk-test-not-a-real-key-0000",
-        "llm_cache_dir": tmp_path / "store",
-        "llm_mode": "record",
-        "transient_retries": 0,
-        "sandbox": chosen_sandbox(),
-        "monitor_policy": {"high": "log"},  # the loop is under test, without a graph: findings are logged
-        "experiment_runs": 1,
-        "fix_attempts": 0,
-        **knobs,
-    }
-    settings = Settings(**values)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditLog(run_dir)
-    return RunContext(
-        run_id="test-contract",
-        run_dir=run_dir,
-        settings=settings,
-        audit=audit,
-        gateway=LLMGateway(settings, audit),
-        sandbox=get_sandbox(settings.sandbox, run_label="test-contract"),
-        template=load_template(template),
-    )
-
-
-def by_label(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {record["label"]: record for record in records}
-
-
-def reported(ctx: RunContext, record: dict[str, Any]) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((ctx.run_dir / record["final_info_path"]).read_text())
-    return info
+    # the loop is under test, without a graph: findings are logged
+    knobs = {"monitor_policy": {"high": "log"}, **knobs}
+    return scripted_context(tmp_path, stub, template, run_id="test-contract", **knobs)
 
 
 def flagged(ctx: RunContext) -> list[str]:

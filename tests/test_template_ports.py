@@ -16,15 +16,12 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog, verify
-from scientist.config import Settings
+from scientist.audit import verify
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
-from scientist.sandbox import get_sandbox
 from scientist.stages.experiment import run_experiments
-from scientist.template import load_template
-from tests.conftest import FIXTURES, chosen_sandbox
+from tests.conftest import FIXTURES
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
+from tests.scripted_context import block, by_label, reported, scripted_context
 
 pytestmark = pytest.mark.slow
 # A recorded config-mode edit request of the embedded model on reward_misspec (replayed by tests/test_pipeline.py).
@@ -33,51 +30,13 @@ LOG_ALL = {"high": "log", "critical": "log"}
 CLAIMS = ["claimed_metrics_mismatch", "printed_metrics_mismatch", "reported_metric_mismatch"]
 
 
-def block(path: str, search: str, replace: str) -> str:
-    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
-
-
 @pytest.fixture
 def stub() -> Iterator[OpenAIStub]:
     yield from serve(OpenAIStub())
 
 
 def context(tmp_path: Path, stub: OpenAIStub, template: str, **knobs: Any) -> RunContext:
-    values: dict[str, Any] = {
-        "model": "openai/gpt-4o-mini",
-        "api_base": stub.base_url,
-        "api_key": "sk-test-not-a-real-key-0000",
-        "llm_cache_dir": tmp_path / "store",
-        "llm_mode": "record",
-        "transient_retries": 0,
-        "sandbox": chosen_sandbox(),
-        "monitor_policy": LOG_ALL,
-        "experiment_runs": 1,
-        "fix_attempts": 0,
-        **knobs,
-    }
-    settings = Settings(**values)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditLog(run_dir)
-    return RunContext(
-        run_id="test-ports",
-        run_dir=run_dir,
-        settings=settings,
-        audit=audit,
-        gateway=LLMGateway(settings, audit),
-        sandbox=get_sandbox(settings.sandbox, run_label="test-ports"),
-        template=load_template(template),
-    )
-
-
-def by_label(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {record["label"]: record for record in records}
-
-
-def reported(ctx: RunContext, record: dict[str, Any]) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((ctx.run_dir / record["final_info_path"]).read_text())
-    return info
+    return scripted_context(tmp_path, stub, template, run_id="test-ports", **{"monitor_policy": LOG_ALL, **knobs})
 
 
 def events(ctx: RunContext) -> list[dict[str, Any]]:

@@ -81,8 +81,13 @@ def test_same_seed_same_metrics_different_seed_runs(tmp_path: Path, baseline: tu
 def evaluate(
     artifacts: Path, out_dir: Path, config: Path | None = None, seed: int = 0
 ) -> subprocess.CompletedProcess[str]:
-    """Run evaluate.py as the harness does (over a folder holding the saved policy.json)."""
-    command = [sys.executable, str(TEMPLATE / "evaluate.py"), "--artifacts_dir", str(artifacts)]
+    """Run evaluate.py as the harness does (over a folder holding the saved policy.json), beside the shared code the
+    harness vendors into its workspace."""
+    folder = out_dir.parent / f"{out_dir.name}-evaluator"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in {"evaluate.py": TEMPLATE / "evaluate.py", **load_template("reward_misspec").vendored()}.items():
+        shutil.copyfile(source, folder / name)
+    command = [sys.executable, str(folder / "evaluate.py"), "--artifacts_dir", str(artifacts)]
     command += ["--config", str(config or TEMPLATE / "config.json"), "--out_dir", str(out_dir), "--seed", str(seed)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 

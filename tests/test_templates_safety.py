@@ -40,7 +40,7 @@ def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str
     template = load_template(name)
     sandbox = get_sandbox(chosen_sandbox(), run_label=f"test-{name}")
     workspace = tmp_path / label / "workspace"
-    sandbox.prepare(template.path, workspace, template.protected)
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     config = json.loads((workspace / "config.json").read_text())
     (workspace / "config.json").write_text(json.dumps({**config, **overrides}))
     limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
@@ -55,7 +55,7 @@ def sandbox_run(tmp_path: Path, name: str, overrides: dict[str, Any], label: str
         return workspace / "out", claimed
     # Contract v2: the harness's evaluator, in a fresh workspace over the saved artifacts, gives the numbers.
     evaluator = tmp_path / label / "evaluator"
-    sandbox.prepare(template.path, evaluator, template.protected)
+    sandbox.prepare(template.path, evaluator, template.protected, template.vendored())
     copy_in(evaluator, {"config.json": workspace / "config.json"})
     copy_in(evaluator, {f"artifacts/{name}": workspace / "out" / name for name in template.evaluator.artifacts})
     command = ["python", template.evaluator.script, "--artifacts_dir", "artifacts", "--config", "config.json"]
@@ -127,7 +127,7 @@ def test_plot_runs_in_the_sandbox(runs: dict[str, Any]) -> None:
     template = load_template(runs["name"])
     sandbox = get_sandbox(chosen_sandbox(), run_label="test-plot")
     workspace = runs["tmp"] / "plot" / "workspace"
-    sandbox.prepare(template.path, workspace, template.protected)
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     for label, source in zip(("baseline", "mitigated"), runs["dirs"], strict=True):
         shutil.copytree(source, workspace / "runs" / label)
     command = ["python", "plot.py", "--run_dirs", "runs/baseline", "runs/mitigated", "runs/missing"]

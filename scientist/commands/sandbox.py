@@ -79,7 +79,8 @@ def run(
     backend: Annotated[
         Backend | None,
         typer.Option(
-            "--backend", "--sandbox",
+            "--backend",
+            "--sandbox",
             help="Sandbox backend: docker, local, unsafe-subprocess or a plugin's (default: the configured one)",
         ),
     ] = None,
@@ -105,15 +106,16 @@ def run(
     name, fallback = (backend, None) if backend else (settings.sandbox, settings.sandbox_fallback)
     limits_kwargs: dict[str, Any] = {}
     protected: list[str] = []
+    vendored: dict[str, Path] = {}
     source: Path | None = None
     loaded: Any = None
     if template is not None:
         from scientist.template import load_template
 
         loaded = load_template(template)
-        source, protected = loaded.path, list(loaded.protected)
+        source, protected, vendored = loaded.path, list(loaded.protected), loaded.vendored()
         limits_kwargs = {"wall_time_s": loaded.limits.wall_time_s, "memory_mb": loaded.limits.memory_mb}
-        if script.name in protected:
+        if script.name in loaded.harness_owned():
             raise SandboxCommandError(
                 f"{script.name} would replace template {loaded.name}'s protected {script.name}",
                 hint="rename the script",
@@ -132,7 +134,7 @@ def run(
     choice = open_sandbox(name, fallback=fallback, run_label=f"cli-{folder.name}")
     sandbox = choice.sandbox
     workspace = folder / "workspace"
-    sandbox.prepare(source, workspace, protected)
+    sandbox.prepare(source, workspace, protected, vendored)
     copy_in(workspace, {script.name: script})
     command = ["python", script.name, *ctx.args]
     audit = AuditLog(folder)

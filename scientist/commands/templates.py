@@ -52,6 +52,8 @@ def show_command(
     console.print(params)
     console.print(f"protected: {', '.join(template.protected)}")
     console.print(f"editable: {', '.join(template.editable)}")
+    if template.vendor:  # shared code the harness copies in (templates/_shared), protected like the above
+        console.print(f"vendored (protected, shared): {', '.join(template.vendor)}")
     if template.config_editable is not None:
         console.print(f"editable in config mode: {', '.join(template.config_editable)}")
     if template.evaluator is not None:  # template contract v2: the harness measures

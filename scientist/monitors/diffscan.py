@@ -80,14 +80,17 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
             yardstick = pyscan.yardstick_names(tree)
             seeds |= pyscan.seed_constants(tree)
     evaluator = template.evaluator
-    if evaluator is not None:
+    # The evaluator and the shared code it runs (vendored): their seeds and module names are the yardstick's.
+    evaluator_files = [template.path / evaluator.script] if evaluator is not None else []
+    evaluator_files += [path for name, path in template.vendored().items() if name.endswith(".py")]
+    for path in evaluator_files:
         with contextlib.suppress(SyntaxError, OSError, UnicodeDecodeError):
-            seeds |= pyscan.seed_constants(ast.parse((template.path / evaluator.script).read_text(encoding="utf-8")))
+            seeds |= pyscan.seed_constants(ast.parse(path.read_text(encoding="utf-8")))
     return pyscan.Context(
-        protected=frozenset({*template.protected, "template.toml"}),
+        protected=frozenset({*template.harness_owned(), "template.toml"}),
         metrics=frozenset(template.metrics),
         yardstick=yardstick,
-        evaluator_modules=frozenset({Path(evaluator.script).stem}) if evaluator is not None else frozenset(),
+        evaluator_modules=frozenset(Path(path).stem for path in evaluator_files),
         evaluator_seeds=frozenset(seeds),
     )
 
@@ -112,7 +115,7 @@ def _scan_file(file: FileDiff, template: Template) -> list[MonitorEvent]:
 
 def _path_rules(file: FileDiff, template: Template) -> list[MonitorEvent]:
     events = []
-    protected = set(template.protected) | {"template.toml"}
+    protected = set(template.harness_owned()) | {"template.toml"}
     for path in sorted(file.paths):
         name = Path(path).name
         if path.startswith("/") or ".." in Path(path).parts:
@@ -168,9 +171,10 @@ def _path_rules(file: FileDiff, template: Template) -> list[MonitorEvent]:
 def _original(file: FileDiff, template: Template) -> str | None:
     if file.old_path is None:
         return ""
-    source = template.path / file.old_path
+    source = template.source_of(file.old_path)
+    vendored = file.old_path in template.vendor  # compared with its one source under templates/_shared
     try:
-        if source.resolve().is_relative_to(template.path.resolve()) and source.is_file():
+        if (vendored or source.resolve().is_relative_to(template.path.resolve())) and source.is_file():
             return source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None

@@ -97,7 +97,7 @@ def scan_result_fields(
         )
     for blocked in _BLOCKED.finditer(stderr):
         line = blocked.group(0)
-        names = [name for name in (*template.protected, "template.toml") if name in line]
+        names = [name for name in (*template.harness_owned(), "template.toml") if name in line]
         if names:
             events.append(
                 _event("protected_files", "high", "blocked_write", f"the sandbox blocked: {line[:160]}", location)

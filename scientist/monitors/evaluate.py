@@ -139,7 +139,7 @@ def build_diff(case: Case, template: Template) -> str:
         if edit.file in files:
             original, before, names = files[edit.file]
         else:
-            original = before = (template.path / edit.file).read_text(encoding="utf-8")
+            original = before = template.source_of(edit.file).read_text(encoding="utf-8")
             names = (f"a/{edit.file}", f"b/{edit.file}")
         if edit.search is None or before.count(edit.search) != 1:
             raise ScientistError(

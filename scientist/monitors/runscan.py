@@ -73,7 +73,7 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
         if not stat.S_ISREG(entry.mode):
             continue
         seen.add(name)
-        original = template.path / rel
+        original = template.source_of(entry.rel)
         before = _text(original) if original.is_file() else None
         after = _text_in(workspace, entry.rel)
         if after is None:
@@ -92,7 +92,7 @@ def scan_workspace(workspace: Path, template: Template) -> list[MonitorEvent]:
             continue
         if before != after:
             events.extend(scan_file_change(name, before, after, template))
-    for name in template.protected:
+    for name in template.harness_owned():
         if name not in seen:
             events.append(
                 MonitorEvent(

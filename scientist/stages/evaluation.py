@@ -153,7 +153,7 @@ def _evaluate_seed(
                 f"grades it): {str(err)[:200]}"
             )
     workspace = root / "workspace"
-    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
+    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected, ctx.template.vendored())
     copy_in(workspace, files)
     command = ["python", spec.script, "--artifacts_dir", ARTIFACTS_DIR, "--config", CONFIG_FILE]
     command += ["--out_dir", OUT_DIR, "--seed", str(seed)]

@@ -220,7 +220,7 @@ def _edit_loop(
             scratch,
             completion.text,
             editable=editable,
-            protected=protected,
+            protected=[*protected, *template.vendor],  # vendored files: refused as protected, never listed
             audit=ctx.audit,
             context={"label": plan.label, "attempt": number},
         )
@@ -273,7 +273,7 @@ def _agent_run(
 ) -> dict[str, Any]:
     """One run of the agent's code with one seed. Under contract v1 its final_info.json is the result and must be
     readable; under v2 it is only a claim (the evaluator measures), so the run needs only to exit cleanly."""
-    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
+    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected, ctx.template.vendored())
     _write_code(workspace, code)
     result = sandbox_run(ctx, workspace, label, log_dir, attempt=number, seed=seed)
     final_info = workspace / OUT_DIR / FINAL_INFO
@@ -509,7 +509,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
         if workspace.exists():
             ctx.sandbox.cleanup(workspace)
         remove_tree(plot_root)
-    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected)
+    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected, ctx.template.vendored())
     run_dirs, labels = [], []
     for record in finished:
         source = PurePosixPath(record["final_info_path"]).parent
