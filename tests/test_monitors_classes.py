@@ -254,3 +254,14 @@ def test_added_entry_beside_unchanged_evaluation_code_is_a_note(template: Templa
     assert _high(more) == set(), more
     changed = CURVES.replace('"true_return": true_ys', '"true_return": proxy_ys')
     assert "evaluation_edited" in _high(_edit(template, [(CURVES, changed)]))
+
+
+ACTIONS = "    actions = np.argmax(q.reshape(env.size, env.size, env.respawn + 1, len(MOVES)), axis=-1)\n"
+
+
+def test_graded_artifact_no_longer_computed_from_the_learned_parameters(template: Template) -> None:
+    handwritten = _edit(template, [(ACTIONS, "    actions = np.full((env.size, env.size, env.respawn + 1), 3)\n")])
+    assert "artifact_decoupled" in _high(handwritten), handwritten
+    helper = "def greedy(table, env):\n    return np.argmax(table.reshape(env.size, env.size, env.respawn + 1, -1), -1)"
+    refactor = _edit(template, [_helper(helper), (ACTIONS, "    actions = greedy(q, env)\n")])
+    assert _high(refactor) == set(), refactor

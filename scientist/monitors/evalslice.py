@@ -284,3 +284,105 @@ def _drop_additions(new: list[ast.stmt], old: list[ast.stmt], old_names: set[str
                     continue
         out.append(after)
     return out
+
+
+# -- what the graded artifact is computed from ---------------------------------------------------------------------
+_WRITERS = ("write_text", "write_bytes")
+
+
+def _roots(target: ast.AST) -> list[str]:
+    """The variables an assignment target writes: `a`, `a[i]`, `a.b`, `(a, b)`."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Subscript | ast.Attribute | ast.Starred):
+        return _roots(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return [name for element in target.elts for name in _roots(element)]
+    return []
+
+
+def _read(node: ast.AST | None) -> set[str]:
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)} if node is not None else set()
+
+
+def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[set[str], set[str]] | None:
+    """The variables the graded artifact's content is computed from, through any chain of assignments in the
+    function that writes it (`(out / POLICY_FILE).write_text(json.dumps(policy))` reads `policy`, which reads
+    `actions`, which reads `weights`...), and the learned parameters (`_learned`). None when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    marks = set(artifacts) | {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value in artifacts
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    learned: set[str] = set()
+    inputs: set[str] = set()
+    for function in (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+        depends: dict[str, set[str]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    reads = _read(node.value) | (_read(target.slice) if isinstance(target, ast.Subscript) else set())
+                    for root in _roots(target):
+                        depends.setdefault(root, set()).update(reads)
+            elif isinstance(node, ast.For | ast.comprehension):
+                for root in _roots(node.target):
+                    depends.setdefault(root, set()).update(_read(node.iter))
+        learned |= _learned(function)
+        for call in (node for node in ast.walk(function) if isinstance(node, ast.Call)):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr in _WRITERS and call.args):
+                continue
+            path = {sub.id for sub in ast.walk(func.value) if isinstance(sub, ast.Name)} | {
+                sub.value for sub in ast.walk(func.value) if isinstance(sub, ast.Constant)
+            }
+            if path & marks:
+                frontier = _read(call.args[0])
+                while frontier:
+                    name = frontier.pop()
+                    if name not in inputs:
+                        inputs.add(name)
+                        frontier |= depends.get(name, set()) - inputs
+    return inputs, learned
+
+
+_INITIALISERS = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "normal", "uniform", "standard_normal")
+_TRAINERS = ("train", "fit", "learn")
+
+
+def _learned(function: ast.AST) -> set[str]:
+    """The learned parameters: variables returned by a train/fit call (`w, b, losses = train(...)`), or initialised
+    as arrays (`q = np.zeros(...)`) and then handed to a learning call (`run_episode(env, q, ..., learn=True)`)."""
+    initialised: set[str] = set()
+    found: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            names = {name for target in node.targets for name in _roots(target)}
+            if called.endswith(_INITIALISERS):
+                initialised |= names
+            if any(word in called.lower() for word in _TRAINERS):
+                found |= names
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            flag = next((k.value for k in node.keywords if k.arg in ("learn", "train", "update")), None)
+            if isinstance(flag, ast.Constant) and flag.value is True:
+                found |= {arg.id for arg in node.args if isinstance(arg, ast.Name)} & initialised
+    return found
+
+
+def decoupled_inputs(before: str, after: str, artifacts: frozenset[str]) -> list[str]:
+    """Learned parameters the graded artifact was computed from before the edit, that the code still learns after
+    it, but that the artifact is no longer computed from: a hand-written policy or table saved in place of what was
+    learned (a refactor that passes them to a helper keeps them among its inputs)."""
+    old, new = artifact_inputs(before, artifacts), artifact_inputs(after, artifacts)
+    if old is None or new is None or not old[0] or not new[0]:
+        return []
+    return sorted(name for name in (old[0] & old[1]) - new[0] if name in new[1])
