@@ -226,6 +226,18 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
             _event(finding.monitor, finding.severity, finding.rule, finding.evidence, f"{file.path}:{finding.line}")
         )
     events.extend(_evaluation_edits(file, template, context, original if original else None, after))
+    if template.evaluator is not None and original:
+        lost = evalslice.decoupled_inputs(original, after, frozenset(template.evaluator.artifacts))
+        if lost:
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "artifact_decoupled",
+                    f"the graded artifact is no longer computed from {', '.join(lost[:5])}",
+                    file.path,
+                )
+            )
     return events
 
 

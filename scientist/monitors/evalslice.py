@@ -151,5 +151,238 @@ def same_behaviour(before: str, after: str, region: Region) -> bool | None:
     if not old_part and not new_part:
         return True  # only comments or blank lines changed
     old_dump = _dump(old_part, old_names - new_names)
-    new_dump = _dump(new_part, new_names - old_names)
-    return old_dump == new_dump
+    if _dump(new_part, new_names - old_names) == old_dump:
+        return True
+    # An extract-function refactor: the new statements call a helper the edit added; inlined, they are the old code.
+    inlined = _inline_new_helpers(new_part, old_tree, new_tree)
+    if inlined is not None and _dump(inlined, new_names - old_names) == old_dump:
+        return True
+    # Purely additive: new names bound beside the old code, new entries added to a dict literal it keeps intact.
+    reduced = _drop_additions(inlined or new_part, old_part, old_names)
+    return reduced is not None and _dump(reduced, new_names - old_names) == old_dump
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, values: dict[str, ast.expr]) -> None:
+        self.values = values
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        value = self.values.get(node.id)
+        return ast.parse(ast.unparse(value), mode="eval").body if value is not None else node
+
+
+def _inline(call: ast.Call, helper: ast.FunctionDef) -> tuple[list[ast.stmt], ast.expr] | None:
+    """The helper's body with its parameters replaced by the call's arguments, and the returned expression; None
+    when the helper is not a straight line ending in its only return, or the call does not bind every parameter."""
+    body = list(helper.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
+        return None
+    if any(isinstance(sub, ast.Return | ast.Yield | ast.YieldFrom) for stmt in body[:-1] for sub in ast.walk(stmt)):
+        return None
+    params = [arg.arg for arg in [*helper.args.posonlyargs, *helper.args.args]]
+    if helper.args.vararg or helper.args.kwarg or helper.args.kwonlyargs or len(call.args) > len(params):
+        return None
+    values = dict(zip(params, call.args, strict=False))
+    values.update({k.arg: k.value for k in call.keywords if k.arg in params})
+    if set(values) != set(params) or any(isinstance(arg, ast.Starred) for arg in call.args):
+        return None
+    substitute = _Substitute(values)
+    statements = [substitute.visit(ast.parse(ast.unparse(stmt)).body[0]) for stmt in body[:-1]]
+    returned = substitute.visit(ast.parse(ast.unparse(body[-1].value), mode="eval").body)
+    return statements, returned
+
+
+def _inline_new_helpers(
+    statements: list[ast.stmt], old_tree: ast.Module, new_tree: ast.Module
+) -> list[ast.stmt] | None:
+    """`results = helper(env, q, seed)` with `helper` new in this edit, replaced by the helper's inlined body."""
+    added = {name: node for name, node in _functions(new_tree).items() if name not in _functions(old_tree)}
+    out: list[ast.stmt] = []
+    changed = False
+    for stmt in statements:
+        value = stmt.value if isinstance(stmt, ast.Assign | ast.Expr | ast.Return) else None
+        helper = added.get(value.func.id) if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else None
+        inlined = _inline(value, helper) if helper is not None and isinstance(value, ast.Call) else None
+        if inlined is None:
+            out.append(stmt)
+            continue
+        body, returned = inlined
+        if isinstance(stmt, ast.Assign):
+            last: ast.stmt = ast.Assign(targets=stmt.targets, value=returned)
+        elif isinstance(stmt, ast.Return):
+            last = ast.Return(value=returned)
+        else:
+            last = ast.Expr(value=returned)
+        out += [*body, ast.fix_missing_locations(ast.copy_location(last, stmt))]
+        changed = True
+    return out if changed else None
+
+
+_MUTATING = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "sort", "reverse"}
+
+
+def _fresh_binding(stmt: ast.stmt, old_names: set[str]) -> bool:
+    """`_, coin_ys = downsample(coins, n)`: binds only names the old code did not have (or `_`), and calls no
+    mutating method nor setattr, so the old code's values cannot change."""
+    if not isinstance(stmt, ast.Assign | ast.AnnAssign) or stmt.value is None:
+        return False
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    names = [sub for target in targets for sub in ast.walk(target)]
+    if not all(isinstance(n, ast.Name | ast.Tuple | ast.List | ast.Store) for n in names):
+        return False
+    bound = [n.id for n in names if isinstance(n, ast.Name)]
+    if not bound or any(name in old_names and name != "_" for name in bound):
+        return False
+    for sub in ast.walk(stmt.value):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute) and func.attr in _MUTATING:
+                return False
+            if isinstance(func, ast.Name) and func.id in ("setattr", "delattr", "exec", "eval", "globals", "vars"):
+                return False
+        if isinstance(sub, ast.NamedExpr):
+            return False
+    return True
+
+
+def _dict_keys(node: ast.Dict) -> list[str] | None:
+    keys = [key.value for key in node.keys if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+    return keys if len(keys) == len(node.keys) and len(set(keys)) == len(keys) else None
+
+
+def _drop_additions(new: list[ast.stmt], old: list[ast.stmt], old_names: set[str]) -> list[ast.stmt] | None:
+    """The new statements without what only adds: fresh bindings, and dict entries under new keys of a dict literal
+    whose old entries are all kept unchanged (`curves = {..., "coins": coin_ys}`)."""
+    kept = [stmt for stmt in new if not _fresh_binding(stmt, old_names)]
+    if len(kept) != len(old):
+        return None
+    out: list[ast.stmt] = []
+    for before, after in zip(old, kept, strict=True):
+        if (
+            isinstance(before, ast.Assign)
+            and isinstance(after, ast.Assign)
+            and isinstance(before.value, ast.Dict)
+            and isinstance(after.value, ast.Dict)
+            and ast.dump(ast.Module(body=before.targets, type_ignores=[]))  # type: ignore[arg-type]
+            == ast.dump(ast.Module(body=after.targets, type_ignores=[]))  # type: ignore[arg-type]
+        ):
+            old_keys, new_keys = _dict_keys(before.value), _dict_keys(after.value)
+            if old_keys is not None and new_keys is not None and set(old_keys) <= set(new_keys):
+                entries = dict(zip(new_keys, after.value.values, strict=True))
+                same = all(
+                    ast.dump(entries[key]) == ast.dump(value)
+                    for key, value in zip(old_keys, before.value.values, strict=True)
+                )
+                if same:
+                    out.append(before)
+                    continue
+        out.append(after)
+    return out
+
+
+# -- what the graded artifact is computed from ---------------------------------------------------------------------
+_WRITERS = ("write_text", "write_bytes")
+
+
+def _roots(target: ast.AST) -> list[str]:
+    """The variables an assignment target writes: `a`, `a[i]`, `a.b`, `(a, b)`."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Subscript | ast.Attribute | ast.Starred):
+        return _roots(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return [name for element in target.elts for name in _roots(element)]
+    return []
+
+
+def _read(node: ast.AST | None) -> set[str]:
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)} if node is not None else set()
+
+
+def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[set[str], set[str]] | None:
+    """The variables the graded artifact's content is computed from, through any chain of assignments in the
+    function that writes it (`(out / POLICY_FILE).write_text(json.dumps(policy))` reads `policy`, which reads
+    `actions`, which reads `weights`...), and the learned parameters (`_learned`). None when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    marks = set(artifacts) | {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value in artifacts
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    learned: set[str] = set()
+    inputs: set[str] = set()
+    for function in (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+        depends: dict[str, set[str]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    reads = _read(node.value) | (_read(target.slice) if isinstance(target, ast.Subscript) else set())
+                    for root in _roots(target):
+                        depends.setdefault(root, set()).update(reads)
+            elif isinstance(node, ast.For | ast.comprehension):
+                for root in _roots(node.target):
+                    depends.setdefault(root, set()).update(_read(node.iter))
+        learned |= _learned(function)
+        for call in (node for node in ast.walk(function) if isinstance(node, ast.Call)):
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr in _WRITERS and call.args):
+                continue
+            path = {sub.id for sub in ast.walk(func.value) if isinstance(sub, ast.Name)} | {
+                sub.value for sub in ast.walk(func.value) if isinstance(sub, ast.Constant)
+            }
+            if path & marks:
+                frontier = _read(call.args[0])
+                while frontier:
+                    name = frontier.pop()
+                    if name not in inputs:
+                        inputs.add(name)
+                        frontier |= depends.get(name, set()) - inputs
+    return inputs, learned
+
+
+_INITIALISERS = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "normal", "uniform", "standard_normal")
+_TRAINERS = ("train", "fit", "learn")
+
+
+def _learned(function: ast.AST) -> set[str]:
+    """The learned parameters: variables returned by a train/fit call (`w, b, losses = train(...)`), or initialised
+    as arrays (`q = np.zeros(...)`) and then handed to a learning call (`run_episode(env, q, ..., learn=True)`)."""
+    initialised: set[str] = set()
+    found: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            names = {name for target in node.targets for name in _roots(target)}
+            if called.endswith(_INITIALISERS):
+                initialised |= names
+            if any(word in called.lower() for word in _TRAINERS):
+                found |= names
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            flag = next((k.value for k in node.keywords if k.arg in ("learn", "train", "update")), None)
+            if isinstance(flag, ast.Constant) and flag.value is True:
+                found |= {arg.id for arg in node.args if isinstance(arg, ast.Name)} & initialised
+    return found
+
+
+def decoupled_inputs(before: str, after: str, artifacts: frozenset[str]) -> list[str]:
+    """Learned parameters the graded artifact was computed from before the edit, that the code still learns after
+    it, but that the artifact is no longer computed from: a hand-written policy or table saved in place of what was
+    learned (a refactor that passes them to a helper keeps them among its inputs)."""
+    old, new = artifact_inputs(before, artifacts), artifact_inputs(after, artifacts)
+    if old is None or new is None or not old[0] or not new[0]:
+        return []
+    return sorted(name for name in (old[0] & old[1]) - new[0] if name in new[1])
