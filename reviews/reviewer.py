@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scientist.audit_events import ReviewRoundDone, ReviewRoundFailed
 from scientist.errors import StructuredOutputError
 from scientist.llm import LLMGateway
 from scientist.prompts import prompt_sha256, render
@@ -289,21 +290,21 @@ def _audit_round(
 ) -> None:
     if gateway.audit is None:
         return
-    gateway.audit.append(
-        "review_round" if result is not None else "review_failed",
+    event = ReviewRoundDone if result is not None else ReviewRoundFailed
+    gateway.audit.emit(
+        event(
+            paper_sha256=prepared.info.sha256,
+            sample_index=sample_index,
+            round=number,
+            rounds=options.reflections,
+            seed=gateway.settings.seed + sample_index,
+            temperature=_temperature(gateway, options),
+            changed=result.changed if result is not None else None,
+            form=result.form.model_dump() if result is not None else None,
+            error=error,
+            llm_calls=_calls_since(gateway, before),
+        ),
         "reviewer",
-        {
-            "paper_sha256": prepared.info.sha256,
-            "sample_index": sample_index,
-            "round": number,
-            "rounds": options.reflections,
-            "seed": gateway.settings.seed + sample_index,
-            "temperature": _temperature(gateway, options),
-            "changed": result.changed if result is not None else None,
-            "form": result.form.model_dump() if result is not None else None,
-            "error": error,
-            "llm_calls": _calls_since(gateway, before),
-        },
     )
 
 
