@@ -349,7 +349,7 @@ class NoveltyUncheckedStop(AuditEvent):
     """The run stopped: these ideas could not be checked for novelty (no search, too small an index)."""
 
     KIND: ClassVar[str] = "novelty_unchecked_stop"
-    ideas: list[int]
+    ideas: list[int | None]
     index_papers: int
 
 
