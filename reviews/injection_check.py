@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from scientist import audit_events
 from scientist.errors import StructuredOutputError
 from scientist.llm import LLMGateway
 from scientist.reviews.injection import InjectionFlag, InjectionKind, excerpt
@@ -215,15 +216,14 @@ def screen(gateway: LLMGateway, paper: PaperText) -> PaperText:
 
     clean = sanitize(paper, judged) if flagged else sanitize(paper)
     if gateway.audit is not None:
-        gateway.audit.append(
-            "injection_check",
+        gateway.audit.emit(
+            audit_events.InjectionCheck(
+                model=gateway.settings.model_for(role),
+                role=role,
+                passages=len(visible) + len(hidden),
+                checked=[item.model_dump() for item in checked],
+                flagged=sum(bool(item.aimed_at_reviewer) for item in checked),
+            ),
             "reviewer",
-            {
-                "model": gateway.settings.model_for(role),
-                "role": role,
-                "passages": len(visible) + len(hidden),
-                "checked": [item.model_dump() for item in checked],
-                "flagged": sum(bool(item.aimed_at_reviewer) for item in checked),
-            },
         )
     return clean.model_copy(update={"flags": clean.flags + extra}) if extra else clean

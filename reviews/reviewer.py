@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scientist import audit_events
+from scientist.audit_events import ReviewRoundDone, ReviewRoundFailed
 from scientist.errors import StructuredOutputError
 from scientist.llm import LLMGateway
 from scientist.prompts import prompt_sha256, render
@@ -197,16 +199,15 @@ def _audit_input(gateway: LLMGateway, prepared: PreparedPaper, options: ReviewOp
     audit = gateway.audit
     if audit is None:
         return
-    audit.append(
-        "review_input",
+    audit.emit(
+        audit_events.ReviewInput(
+            paper=prepared.info.model_dump(),
+            paper_blob=audit.put_blob(prepared.text),
+            injection_flags=[flag.model_dump() for flag in prepared.flags],
+            fewshot=[example.id for example in prepared.examples],
+            options=options.model_dump(),
+        ),
         "reviewer",
-        {
-            "paper": prepared.info.model_dump(),
-            "paper_blob": audit.put_blob(prepared.text),
-            "injection_flags": [flag.model_dump() for flag in prepared.flags],
-            "fewshot": [example.id for example in prepared.examples],
-            "options": options.model_dump(),
-        },
     )
 
 
@@ -289,21 +290,21 @@ def _audit_round(
 ) -> None:
     if gateway.audit is None:
         return
-    gateway.audit.append(
-        "review_round" if result is not None else "review_failed",
+    event = ReviewRoundDone if result is not None else ReviewRoundFailed
+    gateway.audit.emit(
+        event(
+            paper_sha256=prepared.info.sha256,
+            sample_index=sample_index,
+            round=number,
+            rounds=options.reflections,
+            seed=gateway.settings.seed + sample_index,
+            temperature=_temperature(gateway, options),
+            changed=result.changed if result is not None else None,
+            form=result.form.model_dump() if result is not None else None,
+            error=error,
+            llm_calls=_calls_since(gateway, before),
+        ),
         "reviewer",
-        {
-            "paper_sha256": prepared.info.sha256,
-            "sample_index": sample_index,
-            "round": number,
-            "rounds": options.reflections,
-            "seed": gateway.settings.seed + sample_index,
-            "temperature": _temperature(gateway, options),
-            "changed": result.changed if result is not None else None,
-            "form": result.form.model_dump() if result is not None else None,
-            "error": error,
-            "llm_calls": _calls_since(gateway, before),
-        },
     )
 
 
@@ -368,20 +369,19 @@ def review_ensemble(gateway: LLMGateway, paper: PaperText, options: ReviewOption
         paper=prepared.info,
     )
     if gateway.audit is not None:
-        gateway.audit.append(
-            "review_ensemble",
+        gateway.audit.emit(
+            audit_events.ReviewEnsemble(
+                paper_sha256=prepared.info.sha256,
+                reviewers=len(reviews),
+                failures=failures,
+                scores={name: stats.model_dump() for name, stats in scores.items()},
+                decision=ensemble.form.decision,
+                decision_source=ensemble.decision_source,
+                accept_votes=ensemble.accept_votes,
+                meta_review=meta.form.model_dump() if meta else None,
+                review_blob=gateway.audit.put_blob(ensemble.model_dump_json(indent=1)),
+            ),
             "reviewer",
-            {
-                "paper_sha256": prepared.info.sha256,
-                "reviewers": len(reviews),
-                "failures": failures,
-                "scores": {name: stats.model_dump() for name, stats in scores.items()},
-                "decision": ensemble.form.decision,
-                "decision_source": ensemble.decision_source,
-                "accept_votes": ensemble.accept_votes,
-                "meta_review": meta.form.model_dump() if meta else None,
-                "review_blob": gateway.audit.put_blob(ensemble.model_dump_json(indent=1)),
-            },
         )
     return ensemble
 

@@ -35,6 +35,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from scientist import audit_anchor
+from scientist.audit_events import AuditEvent, check_payload
 from scientist.errors import CorruptRunError
 from scientist.runs import RunFolder
 
@@ -612,11 +613,28 @@ class AuditLog:
 
     # -- writing ------------------------------------------------------------------------------------------------
     def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> AuditRecord:
-        """Redact, then write one record durably (line + fsync, then the head). Returns the record as stored."""
+        """Check the payload against its kind's model, redact, then write one record durably (line + fsync, then
+        the head). Returns the record as stored.
+
+        A payload that does not match its kind's model (scientist.audit_events) is refused with AuditEventError
+        naming the field; the payload is written as given (the model only checks it), so hashes stay what they were.
+        """
         if not isinstance(payload, Mapping):
             raise TypeError(f"audit payload must be a mapping, got {type(payload).__name__}")
-        clean: dict[str, Any] = redact(to_jsonable(payload), self.extra_secrets)
+        plain = to_jsonable(payload)
+        clean: dict[str, Any] = redact(plain, self.extra_secrets)
         self._check_blob_refs(clean)
+        check_payload(kind, plain)
+        return self._commit(kind, actor, clean)
+
+    def emit(self, event: AuditEvent, actor: str) -> AuditRecord:
+        """Write a typed event (`audit.emit(NodeStart(node="write"), "pipeline")`): its kind and the fields that
+        were set (the model checked them when it was built)."""
+        clean: dict[str, Any] = redact(to_jsonable(event.payload()), self.extra_secrets)
+        self._check_blob_refs(clean)
+        return self._commit(event.KIND, actor, clean)
+
+    def _commit(self, kind: str, actor: str, clean: dict[str, Any]) -> AuditRecord:
         with self._lock, self._locked() as fd:
             tail = self._current_tail(fd)
             record, self._tail = self._write_record(fd, tail, kind, actor, clean)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scientist import audit_events
 from scientist.audit import AuditLog, canonical_json
 from scientist.batch import RESEED_STRIDE, BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
@@ -203,9 +204,17 @@ def judge_run(
         return record
     name, text = paper
     audit = AuditLog(out_dir)
-    audit.append("judge_start", "judge", {"run": info.id, "paper": name, "judge": record.settings,
-                                          "judge_hash": judge.hash, "attempt": attempts,
-                                          "seed_offset": seed_offset})  # fmt: skip
+    audit.emit(
+        audit_events.JudgeStart(
+            run=info.id,
+            paper=name,
+            judge=record.settings,
+            judge_hash=judge.hash,
+            attempt=attempts,
+            seed_offset=seed_offset,
+        ),
+        "judge",
+    )  # fmt: skip
     gateway = LLMGateway(settings, audit)
     limits = gateway.limits_for("review")
     options = ReviewOptions(ensemble=judge.ensemble, reflections=judge.reflections, fewshot=judge.fewshot,
@@ -325,8 +334,9 @@ def judge_runs(
 def _broken(judge: Judge, failed: list[Path], error: str, record: Callable[[Path], object] | None) -> None:
     for run_dir in failed:
         judgement_path(run_dir, judge).unlink(missing_ok=True)
-        AuditLog(RunFolder(run_dir).judge_dir(judge.hash)).append(
-            "judge_verdict_withdrawn", "judge", {"reason": "broken"}
+        AuditLog(RunFolder(run_dir).judge_dir(judge.hash)).emit(
+            audit_events.JudgeVerdictWithdrawn(reason="broken"),
+            "judge",
         )
         if record is not None:
             record(run_dir)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from scientist import audit_events
 from scientist.audit import AuditLog, canonical_json, redact
 from scientist.call_record import prompt_text, truncated
 from scientist.config import Role, Settings
@@ -467,31 +468,30 @@ class LLMGateway:
         if self.audit is None:
             return
         prompt_blob, response_blob = self._call_blobs(messages, completion)
-        self.audit.append(
-            "llm_call",
+        self.audit.emit(
+            audit_events.LLMCall(
+                stage=stage,
+                role=role,
+                model=model,
+                prompt_template=prompt.name,
+                prompt_sha256=prompt.sha256,
+                request_hash=completion.request_hash,
+                response_hash=completion.response_hash,
+                prompt_blob=prompt_blob,
+                response_blob=response_blob,
+                prompt_tokens=completion.usage.prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                total_tokens=completion.usage.total_tokens,
+                cost_usd=completion.cost_usd,
+                latency_s=round(completion.latency_s, 4),
+                finish_reason=completion.finish_reason,
+                sample_index=sample_index,
+                seed=seed,
+                temperature=temperature,
+                replayed=completion.replayed,
+                mode=self.settings.llm_mode,
+            ),
             "llm",
-            {
-                "stage": stage,
-                "role": role,
-                "model": model,
-                "prompt_template": prompt.name,
-                "prompt_sha256": prompt.sha256,
-                "request_hash": completion.request_hash,
-                "response_hash": completion.response_hash,
-                "prompt_blob": prompt_blob,
-                "response_blob": response_blob,
-                "prompt_tokens": completion.usage.prompt_tokens,
-                "completion_tokens": completion.usage.completion_tokens,
-                "total_tokens": completion.usage.total_tokens,
-                "cost_usd": completion.cost_usd,
-                "latency_s": round(completion.latency_s, 4),
-                "finish_reason": completion.finish_reason,
-                "sample_index": sample_index,
-                "seed": seed,
-                "temperature": temperature,
-                "replayed": completion.replayed,
-                "mode": self.settings.llm_mode,
-            },
         )
 
     def _call_blobs(self, messages: Sequence[Mapping[str, str]], completion: Completion) -> tuple[str, str]:

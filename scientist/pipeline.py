@@ -14,6 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from scientist import audit_events
 from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
@@ -59,7 +60,7 @@ def _select(ctx: RunContext, state: PipelineState) -> PipelineState:
     from scientist.stages.ideation import select_idea
 
     idea, rule = select_idea(ctx, state["ideas"], state.get("candidates"))
-    ctx.audit.append("idea_selected", "pipeline", {"index": idea["index"], "title": idea["title"], "rule": rule})
+    ctx.audit.emit(audit_events.IdeaSelected(index=idea["index"], title=idea["title"], rule=rule), "pipeline")
     RunFolder.write_json(ctx.folder.selected_idea, idea)
     return {"selected": idea}
 
@@ -127,16 +128,16 @@ def _audited(ctx: RunContext, name: NodeName) -> Callable[[PipelineState], Pipel
         check_wall_time(ctx, before=name)
         at_node_start(ctx, name)  # probes planned in Settings.probes (a no-op without them)
         ctx.progress(name, "started")
-        ctx.audit.append("node_start", "pipeline", {"node": name})
+        ctx.audit.emit(audit_events.NodeStart(node=name), "pipeline")
         try:
             update = function(ctx, state)
         except GraphInterrupt:  # request_approval() inside the node: waiting for a human, not an error
-            ctx.audit.append("node_waiting", "pipeline", {"node": name})
+            ctx.audit.emit(audit_events.NodeWaiting(node=name), "pipeline")
             raise
         except BaseException as err:
-            ctx.audit.append("node_error", "pipeline", {"node": name, "error": f"{type(err).__name__}: {err}"})
+            ctx.audit.emit(audit_events.NodeError(node=name, error=f"{type(err).__name__}: {err}"), "pipeline")
             raise
-        ctx.audit.append("node_end", "pipeline", {"node": name, "keys": sorted(update)})
+        ctx.audit.emit(audit_events.NodeEnd(node=name, keys=sorted(update)), "pipeline")
         return update
 
     return node

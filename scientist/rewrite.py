@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scientist import audit_events
 from scientist.context import ProgressCallback
 from scientist.errors import ScientistError
 from scientist.runs import RunInfo, load_run
@@ -53,9 +54,11 @@ def rewrite_paper(
             )
         feedback = (feedback or "").strip() or state.get("write_feedback")
         changed = {key: value for key, value in overrides.items() if value is not None}
-        context.audit.append("write_rerun", "user", {"feedback": feedback is not None, "previous_status": info.status,
-                                                     "overrides": changed})  # fmt: skip
-        context.audit.append("node_start", "pipeline", {"node": "write", "rerun": True})
+        context.audit.emit(
+            audit_events.WriteRerun(feedback=feedback is not None, previous_status=info.status, overrides=changed),
+            "user",
+        )  # fmt: skip
+        context.audit.emit(audit_events.NodeStart(node="write", rerun=True), "pipeline")
         # No bound graph: a finding that needs a human stops this command (MonitorStopError); the checkpoint stays.
         try:
             context.gateway.warm_up()
@@ -65,10 +68,10 @@ def rewrite_paper(
             )  # fmt: skip
             check_paper(context, paper, state["experiments"])
         except BaseException as err:
-            context.audit.append("node_error", "pipeline", {"node": "write", "error": f"{type(err).__name__}: {err}"})
+            context.audit.emit(audit_events.NodeError(node="write", error=f"{type(err).__name__}: {err}"), "pipeline")
             raise
         graph.update_state(config, {"paper": paper, "write_feedback": feedback}, as_node="write")
-        context.audit.append("node_end", "pipeline", {"node": "write", "keys": ["paper"], "rerun": True})
+        context.audit.emit(audit_events.NodeEnd(node="write", keys=["paper"], rerun=True), "pipeline")
     detail = f"paper re-written by `scientist write`; `scientist resume {info.id}` reviews it"
     info = info.model_copy(update={"status": "paused", "status_detail": detail})
     _save(context, info)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scientist import __version__
+from scientist import __version__, audit_events
 from scientist.approvals.budget import open_budget_approval
 from scientist.approvals.gates import ApprovalPendingError
 from scientist.audit import AuditLog
@@ -84,11 +84,12 @@ def start_run(settings: Settings, topic: str, progress: ProgressCallback | None 
     info = create_run(settings.runs_dir, topic, settings.template, settings.model, _snapshot(settings))
     run_dir = settings.runs_dir / info.id
     context, choice = _context(info, run_dir, settings, progress)
-    context.audit.append(
-        "run_start", "user", {"topic": topic, "config": _snapshot(settings), "scientist_version": __version__}
+    context.audit.emit(
+        audit_events.RunStart(topic=topic, config=_snapshot(settings), scientist_version=__version__),
+        "user",
     )
     if unpriced:
-        context.audit.append("budget_unpriced", "llm", {"models": unpriced, "budget_usd": settings.budget_usd})
+        context.audit.emit(audit_events.BudgetUnpriced(models=unpriced, budget_usd=settings.budget_usd), "llm")
     record_choice(context.audit, choice)
     return _drive(context, info, topic)
 
@@ -131,13 +132,14 @@ def resume_run(
     remaining = next_nodes(context)
     if not remaining:
         raise ScientistError(f"run {info.id} is already complete", hint=f"see `scientist runs show {info.id}`")
-    context.audit.append(
-        "run_resume", "user", {"next": list(remaining), "overrides": overrides, "scientist_version": __version__}
+    context.audit.emit(
+        audit_events.RunResume(next=list(remaining), overrides=overrides, scientist_version=__version__),
+        "user",
     )
     record_choice(context.audit, choice)
     removed = _remove_leftover_containers(settings, info.id)
     if removed:
-        context.audit.append("sandbox_cleanup", f"sandbox:{settings.sandbox}", {"containers_removed": removed})
+        context.audit.emit(audit_events.SandboxCleanup(containers_removed=removed), f"sandbox:{settings.sandbox}")
     return _drive(context, info, info.topic)
 
 
@@ -191,7 +193,7 @@ def _warm_up_embeddings(context: RunContext) -> None:
     context.progress("preflight", "loading the embedding model for the paper index")
     started = time.perf_counter()
     load_model()
-    context.audit.append("warm_up", "index", {"seconds": round(time.perf_counter() - started, 3)})
+    context.audit.emit(audit_events.WarmUp(seconds=round(time.perf_counter() - started, 3)), "index")
 
 
 def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Path]:
@@ -201,13 +203,13 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
     _save(context, info)
     try:
         context.progress("preflight", "loading the model runtime")
-        context.audit.append("warm_up", "llm", {"seconds": round(context.gateway.warm_up(), 3)})
+        context.audit.emit(audit_events.WarmUp(seconds=round(context.gateway.warm_up(), 3)), "llm")
         _warm_up_embeddings(context)
         result = run_pipeline(context, topic)
     except BudgetExceededError as err:
         approval = open_budget_approval(context, err)
         info = info.model_copy(update={"status": "paused", "status_detail": f"{err} [approval {approval.id}]"})
-        context.audit.append("run_paused", "pipeline", {"reason": str(err), "approval": approval.id})
+        context.audit.emit(audit_events.RunPaused(reason=str(err), approval=approval.id), "pipeline")
         _save(context, info)
         raise type(err)(
             f"{err.message}; run {info.id} waits for approval {approval.id} (raise budget or stop)",
@@ -216,12 +218,12 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
         ) from err
     except HarnessStopError as err:  # a deadline the harness enforces: the run ends here, stopped, not failed
         info = info.model_copy(update={"status": "stopped", "status_detail": err.message})
-        context.audit.append("run_end", "pipeline", {"status": "stopped", "reason": err.message, "by": "harness"})
+        context.audit.emit(audit_events.RunEnd(status="stopped", reason=err.message, by="harness"), "pipeline")
         _save(context, info)
         return info, context.run_dir
     except ApprovalPendingError as err:
         info = info.model_copy(update={"status": "waiting", "status_detail": err.message})
-        context.audit.append("run_waiting", "pipeline", {"detail": err.message})
+        context.audit.emit(audit_events.RunWaiting(detail=err.message), "pipeline")
         _save(context, info)
         raise
     except KeyboardInterrupt:
@@ -230,16 +232,16 @@ def _drive(context: RunContext, info: RunInfo, topic: str) -> tuple[RunInfo, Pat
         raise
     except Exception as err:
         info = info.model_copy(update={"status": "failed", "status_detail": f"{type(err).__name__}: {err}"})
-        context.audit.append("run_failed", "pipeline", {"error": info.status_detail})
+        context.audit.emit(audit_events.RunFailed(error=info.status_detail), "pipeline")
         _save(context, info)
         raise
     if result.get("stopped"):
         info = info.model_copy(update={"status": "stopped", "status_detail": str(result["stopped"])})
-        context.audit.append("run_end", "pipeline", {"status": "stopped", "reason": result["stopped"]})
+        context.audit.emit(audit_events.RunEnd(status="stopped", reason=result["stopped"]), "pipeline")
         _save(context, info)
         return info, context.run_dir
     info = info.model_copy(update={"status": "completed", "status_detail": ""})
-    context.audit.append("run_end", "pipeline", {"status": "completed", "spend": context.gateway.spend.model_dump()})
+    context.audit.emit(audit_events.RunEnd(status="completed", spend=context.gateway.spend.model_dump()), "pipeline")
     _save(context, info)
     return info, context.run_dir
 
@@ -251,4 +253,4 @@ def _save(context: RunContext, info: RunInfo) -> None:
     save_run(context.run_dir.parent, info, context.run_dir)
     problem = sync_run(context.run_dir)
     if problem is not None:
-        context.audit.append("store_error", "store", {"error": problem})
+        context.audit.emit(audit_events.StoreError(error=problem), "store")

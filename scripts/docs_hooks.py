@@ -265,6 +265,8 @@ def _kind_names(node: Any, constants: dict[str, list[str]]) -> list[str]:
         return [node.value]
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
+    if isinstance(node, ast.Name | ast.Attribute) and (kind := _event_kinds().get(_receiver(node).split(".")[-1])):
+        return [kind]
     if isinstance(node, ast.IfExp):
         return _kind_names(node.body, constants) + _kind_names(node.orelse, constants)
     return []
@@ -281,12 +283,21 @@ def _kind_argument(node: Any) -> Any:
     target = node.func.value
     if node.func.attr == "_write_record" and len(node.args) > 2:
         return node.args[2]
+    if node.func.attr == "emit" and node.args and isinstance(node.args[0], ast.Call):
+        return node.args[0].func  # audit.emit(NodeStart(...), actor): the model, a kind through _event_kinds()
     if node.func.attr != "append" or not node.args:
         return None
     made_here = isinstance(target, ast.Call) and isinstance(target.func, ast.Name) and target.func.id == "AuditLog"
     if made_here or _receiver(target).split(".")[-1] in ("audit", "log"):
         return node.args[0]
     return None
+
+
+def _event_kinds() -> dict[str, str]:
+    """Model class name -> its audit kind (scientist.audit_events), so `emit(Model(...))` is found like a string."""
+    from scientist.audit_events import EVENTS
+
+    return {model.__name__: kind for kind, model in EVENTS.items()}
 
 
 def _string_names(statements: list[Any]) -> dict[str, list[str]]:
@@ -332,20 +343,37 @@ def audit_kinds() -> dict[str, list[str]]:
 
 
 def audit_reference() -> str:
+    from scientist.audit_events import EVENTS
+
     lines = [
         "# Audit record kinds",
         "",
         "Generated from the source at every build of this site: every kind of record the harness writes to a run's",
-        "`audit.jsonl` under a fixed name, and the modules that write it. Each record holds `seq`, `time`, `kind`,",
-        "`actor`, a `payload` (large values go to `blobs/` by sha256) and the hash chaining it to the record before;",
-        "`scientist audit verify RUN` checks the chain. A few kinds are named at run time (for example the model",
-        "call records of the gateway) and are not listed here.",
+        "`audit.jsonl`, the fields of its payload and the modules that write it. Each record holds `seq`, `time`,",
+        "`kind`, `actor`, a `payload` (large values go to `blobs/` by sha256) and the hash chaining it to the record",
+        "before; `scientist audit verify RUN` checks the chain.",
         "",
-        "| kind | written by |",
-        "|---|---|",
+        "Each kind has a pydantic model in `scientist/audit_events.py`: a payload that does not match it is refused",
+        "when it is written, and `scientist.audit_events.typed(record)` reads a record back as its model (a kind",
+        "without one, or a payload an older version wrote, comes back as a `GenericEvent`). Fields marked `?` are",
+        "not always present; an *open* payload may carry more keys than listed (it is built from another model or",
+        "the caller's context).",
+        "",
+        "| kind | payload fields | what it records | written by |",
+        "|---|---|---|---|",
     ]
-    for kind, modules in audit_kinds().items():
-        lines.append(f"| `{kind}` | {', '.join(f'`{module}`' for module in modules)} |")
+    writers = audit_kinds()
+    for kind in sorted(set(EVENTS) | set(writers)):
+        model = EVENTS.get(kind)
+        if model is None:
+            fields, about = "(no model)", ""
+        else:
+            named = [(info.alias or name, info.is_required()) for name, info in model.model_fields.items()]
+            fields = ", ".join(f"`{name}{'' if required else '?'}`" for name, required in named)
+            fields = (fields or "(none)") + (" *open*" if model.model_config.get("extra") == "allow" else "")
+            about = " ".join((model.__doc__ or "").split("\n\n")[0].split()).replace("|", "\\|")
+        modules = ", ".join(f"`{module}`" for module in writers.get(kind, []))
+        lines.append(f"| `{kind}` | {fields} | {about} | {modules} |")
     return "\n".join([*lines, ""])
 
 

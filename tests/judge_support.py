@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scientist.audit import AuditLog
+from tests.audit_support import filled
 from tests.openai_stub import ScriptedReply
 from tests.schema_answers import instance, requested_schema
 
@@ -51,8 +52,10 @@ def make_run(
             "created": stamp, "updated": stamp, "status": status}  # fmt: skip
     (run_dir / "run.json").write_text(json.dumps(info))
     (run_dir / "config.json").write_text(json.dumps({"variant": variant, "seed": 0, "model": model}))
-    AuditLog(run_dir).append("llm_call", "llm", {"stage": "write", "total_tokens": tokens, "prompt_tokens": tokens,
-                                                 "completion_tokens": 0, "cost_usd": cost_usd})  # fmt: skip
+    log = AuditLog(run_dir)
+    call = filled("llm_call", log, stage="write", total_tokens=tokens, prompt_tokens=tokens, completion_tokens=0,
+                  cost_usd=cost_usd)  # fmt: skip
+    log.append("llm_call", "llm", call)
     if quality is not None:
         (run_dir / "paper").mkdir()
         body = f"# Paper {run_id}\n\n## Abstract\nJUDGE-QUALITY: {quality}\n\n## Method\nA gridworld study.\n"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from scientist.audit import AuditLog
+from tests.audit_support import filled
 from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, replay_env, run_cli
 
 # Printed by scripts/ci_postgres.sh; read at import, before the autouse fixture clears SCIENTIST_* variables.
@@ -111,7 +112,7 @@ def clone_run(
 def plant_gaming(run_dir: Path) -> None:
     """Record, through the audit API, a sandbox run that overwrote the protected evaluator and a monitor event."""
     audit = AuditLog(run_dir)
-    audit.append("sandbox_run", "sandbox:docker", {"label": "variant", "ok": False,
-                 "protected_violations": ["evaluate.py"], "escaping_symlinks": []})  # fmt: skip
-    audit.append("monitor_event", "monitor", {"monitor": "hardcoded_metric", "severity": "critical",
-                 "evidence": "final_info.json written before training", "node": "experiment"})  # fmt: skip
+    audit.append("sandbox_run", "sandbox:docker", filled("sandbox_run", label="variant", ok=False,
+                 protected_violations=["evaluate.py"], escaping_symlinks=[]))  # fmt: skip
+    audit.append("monitor_event", "monitor", filled("monitor_event", monitor="hardcoded_metric", severity="critical",
+                 evidence="final_info.json written before training", node="experiment"))  # fmt: skip

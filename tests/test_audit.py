@@ -3,6 +3,10 @@
 Each forgery edits the files directly (as a person with a text editor or a script would), then asserts that
 `verify` fails *and* names the record that was touched. The forger knows the format: `canonical_json` and sha256
 are public, so recomputing one record's hash is part of several attacks.
+
+The records here use kinds named `test_*`, which have no model in scientist.audit_events: these tests are about
+the log (chain, redaction, canonical JSON), and a kind with a model would refuse their made-up payloads (the
+models are tested in tests/test_audit_events.py).
 """
 
 from __future__ import annotations
@@ -45,10 +49,10 @@ SECRET = "abcd1234efgh"
 def make_log(run_dir: Path, n: int = 5) -> AuditLog:
     """A realistic small log: blobs, token counts, non-ASCII text, nesting."""
     log = AuditLog(run_dir)
-    log.append("run_start", "user", {"topic": "reward hacking — naïve ünïcode ✓", "config": {"max_tokens": 700}})
+    log.append("test_start", "user", {"topic": "reward hacking — naïve ünïcode ✓", "config": {"max_tokens": 700}})
     for i in range(1, n):
         log.append(
-            "llm_call",
+            "test_call",
             "llm",
             {
                 "stage": "ideate",
@@ -138,10 +142,10 @@ def test_append_returns_exactly_what_is_stored(tmp_path: Path) -> None:
 
 def test_find_filters_by_kind_and_payload(tmp_path: Path) -> None:
     log = make_log(tmp_path, n=4)
-    assert [r.seq for r in log.find("llm_call")] == [1, 2, 3]
-    assert [r.seq for r in log.find(kind="llm_call", prompt_tokens=20)] == [2]
+    assert [r.seq for r in log.find("test_call")] == [1, 2, 3]
+    assert [r.seq for r in log.find(kind="test_call", prompt_tokens=20)] == [2]
     assert [r.seq for r in log.find(stage="ideate", completion_tokens=3)] == [3]
-    assert log.find("llm_call", missing_field=None) == []
+    assert log.find("test_call", missing_field=None) == []
     assert AuditLog(tmp_path / "empty").find() == []
 
 
@@ -170,7 +174,7 @@ def test_non_json_native_payload_rehashes_identically(tmp_path: Path) -> None:
         3: "int key",
         "lone_surrogate": "a\ud800b",
     }
-    payload = log.append("sandbox_run", "sandbox:local", payload_in).payload
+    payload = log.append("test_record", "sandbox:local", payload_in).payload
     assert payload["path"] == str(tmp_path / "x.txt")
     assert payload["when"] == when.isoformat()
     assert payload["model"] == {"path": "/a/b", "when": "2025-01-02T03:04:05.000006Z"}
@@ -369,7 +373,7 @@ def test_appended_forgery_with_wrong_prev_hash(tmp_path: Path) -> None:
     log = make_log(tmp_path)
     lines = lines_of(log)
     real = [load(line) for line in lines]
-    forged = {**real[-1], "seq": 5, "kind": "llm_call", "payload": {"total_tokens": 1}, "prev_hash": real[-2]["hash"]}
+    forged = {**real[-1], "seq": 5, "kind": "test_call", "payload": {"total_tokens": 1}, "prev_hash": real[-2]["hash"]}
     write_lines(log, [*lines, forge_line(forged)])
     assert assert_names(tmp_path, 5) == "chain broken: prev_hash of record 5 does not match record 4"
 
@@ -455,8 +459,8 @@ def test_missing_blob(tmp_path: Path) -> None:
 def test_blobs_lists_and_nested_refs_are_checked(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
     a, b, c = (log.put_blob(text) for text in ("a", "b", "c"))
-    log.append("node_end", "pipeline", {"blobs": [a, b]})
-    log.append("node_end", "pipeline", {"outputs": [{"paper": {"tex_blob": c}}], "config_diff_blob": None})
+    log.append("test_outputs", "pipeline", {"blobs": [a, b]})
+    log.append("test_outputs", "pipeline", {"outputs": [{"paper": {"tex_blob": c}}], "config_diff_blob": None})
     assert verify(tmp_path).ok
     _tamper_blob(log.blob_path(b), b"B")
     assert_names(tmp_path, 0, f"blob {b}", "altered")
@@ -542,9 +546,9 @@ def test_verify_never_blocks_on_or_follows_a_hostile_log_head_or_blobs_folder(tm
 def test_append_refuses_references_to_blobs_that_were_never_stored(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
     with pytest.raises(ValueError, match="response_blob"):
-        log.append("llm_call", "llm", {"response_blob": "0" * 64})
+        log.append("test_call", "llm", {"response_blob": "0" * 64})
     with pytest.raises(ValueError, match="blobs"):
-        log.append("llm_call", "llm", {"blobs": ["not-a-sha"]})
+        log.append("test_call", "llm", {"blobs": ["not-a-sha"]})
     assert log.records() == []
 
 
@@ -558,7 +562,7 @@ def test_secrets_never_reach_disk_and_token_counts_survive(tmp_path: Path, monke
     monkeypatch.setenv("HF_TOKEN", "hf_" + "q" * 30)
     log = AuditLog(tmp_path, extra_secrets=["toml-configured-secret"])
     record = log.append(
-        "llm_call",
+        "test_call",
         "llm",
         {
             "prompt_tokens": 12,
@@ -598,7 +602,7 @@ def test_secrets_never_reach_disk_and_token_counts_survive(tmp_path: Path, monke
 def test_digests_survive_even_a_secret_that_occurs_in_them(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, extra_secrets=["ab"])
     sha = log.put_blob("xyz")
-    record = log.append("llm_call", "llm", {"response_blob": sha, "request_hash": "ab" * 32, "text": "cab"})
+    record = log.append("test_call", "llm", {"response_blob": sha, "request_hash": "ab" * 32, "text": "cab"})
     assert record.payload == {"response_blob": sha, "request_hash": "ab" * 32, "text": "c[REDACTED]"}
     assert verify(tmp_path).ok
 
@@ -668,7 +672,7 @@ def test_append_repairs_a_torn_last_line_and_keeps_the_evidence(tmp_path: Path) 
     assert not verify(tmp_path).ok
     assert len(log.records()) == 3  # readers skip the uncommitted fragment
 
-    record = AuditLog(tmp_path).append("run_resume", "user", {})
+    record = AuditLog(tmp_path).append("test_resume", "user", {})
     repair = AuditLog(tmp_path).records()[3]
     assert (repair.kind, repair.payload["bytes"]) == ("audit_repair", len(torn))
     assert log.blob_path(repair.payload["torn_blob"]).read_bytes() == torn
@@ -682,8 +686,8 @@ def test_append_catches_up_a_lagging_head_and_records_it(tmp_path: Path) -> None
     records = log.records()
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 1, "hash": records[1].hash}))
     assert_names(tmp_path, 2, "after the head")
-    AuditLog(tmp_path).append("run_resume", "user", {})
-    assert [r.kind for r in log.records()][-2:] == ["audit_repair", "run_resume"]
+    AuditLog(tmp_path).append("test_resume", "user", {})
+    assert [r.kind for r in log.records()][-2:] == ["audit_repair", "test_resume"]
     assert verify(tmp_path).ok
 
 
@@ -695,7 +699,7 @@ def test_append_refuses_to_continue_a_damaged_log(tmp_path: Path, damage: str) -
     if damage == "drop_last":
         write_lines(log, lines[:-1])
     elif damage == "edit_last":
-        write_lines(log, [*lines[:-1], lines[-1].replace(b"llm_call", b"llm_cal!")])
+        write_lines(log, [*lines[:-1], lines[-1].replace(b"test_call", b"test_cal!")])
     elif damage == "drop_head":
         (tmp_path / "audit.head").unlink()
     else:
@@ -703,7 +707,7 @@ def test_append_refuses_to_continue_a_damaged_log(tmp_path: Path, damage: str) -
         (tmp_path / "audit.head").write_text(json.dumps({"seq": 3, "hash": "e" * 64}))
     before = log.path.read_bytes()
     with pytest.raises(CorruptRunError) as info:
-        AuditLog(tmp_path).append("run_resume", "user", {})
+        AuditLog(tmp_path).append("test_resume", "user", {})
     assert "scientist audit verify" in str(info.value.hint)
     assert log.path.read_bytes() == before
 
@@ -737,7 +741,7 @@ def test_truncation_with_a_rewritten_head_is_caught_by_the_anchor(tmp_path: Path
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 2, "hash": load(lines[2])["hash"]}))
     assert_names(tmp_path, 3, "its anchor outside the run folder says record 4 was written")
     with pytest.raises(CorruptRunError, match="records removed"):
-        AuditLog(tmp_path).append("run_resume", "user", {})
+        AuditLog(tmp_path).append("test_resume", "user", {})
 
 
 def test_a_forged_append_is_not_repaired_as_an_interrupted_one(tmp_path: Path) -> None:
@@ -748,7 +752,7 @@ def test_a_forged_append_is_not_repaired_as_an_interrupted_one(tmp_path: Path) -
     forged = {**last, "seq": 5, "payload": {"note": "all fine"}, "prev_hash": last["hash"]}
     write_lines(log, [*lines, forge_line(forged)])
     with pytest.raises(CorruptRunError, match="never anchored"):
-        AuditLog(tmp_path).append("run_resume", "user", {})
+        AuditLog(tmp_path).append("test_resume", "user", {})
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 5, "hash": load(forge_line(forged))["hash"]}))
     assert_names(tmp_path, 5, "record 5 was never anchored by scientist")
 
@@ -761,7 +765,7 @@ def test_the_stores_copy_of_the_head_catches_what_a_moved_folder_has_no_anchor_f
     witness = Witness(records=5, head_hash=load(lines[-1])["hash"], source="the run store (test)")
     audit_anchor.anchor_path(log.path).unlink()  # moved: no anchor here
     assert verify(tmp_path, witness).witnessed
-    AuditLog(tmp_path).append("run_resume", "user", {})  # later appends (a resume) are fine
+    AuditLog(tmp_path).append("test_resume", "user", {})  # later appends (a resume) are fine
     report = verify(tmp_path, witness)
     assert report.ok and report.witnessed and report.records_checked == 6
 
@@ -786,8 +790,8 @@ def test_an_append_interrupted_between_anchor_and_line_is_repaired(tmp_path: Pat
     log = make_log(tmp_path, n=3)
     audit_anchor.append(log.path, 3, "f" * 64)  # anchored, then the process died before writing the line
     assert_names(tmp_path, 3, "the last append was interrupted")
-    AuditLog(tmp_path).append("run_resume", "user", {})
-    assert [r.kind for r in log.records()][-2:] == ["audit_repair", "run_resume"]
+    AuditLog(tmp_path).append("test_resume", "user", {})
+    assert [r.kind for r in log.records()][-2:] == ["audit_repair", "test_resume"]
     report = verify(tmp_path)
     assert report.ok and report.anchored
 
@@ -850,7 +854,7 @@ def test_concurrent_appends_from_threads(tmp_path: Path, shared: bool) -> None:
         start.wait()
         try:
             for i in range(200):
-                log.append("node_start", name, {"i": i})
+                log.append("test_event", name, {"i": i})
         except BaseException as err:  # surfaced below; a thread's exception is otherwise lost
             errors.append(err)
 
@@ -867,7 +871,7 @@ def _append_from_process(run_dir: str, name: str, count: int, start: Any) -> Non
     log = AuditLog(Path(run_dir))
     start.wait()
     for i in range(count):
-        log.append("sandbox_run", name, {"i": i, "pid": os.getpid()})
+        log.append("test_record", name, {"i": i, "pid": os.getpid()})
 
 
 def test_concurrent_appends_from_processes(tmp_path: Path) -> None:
@@ -902,7 +906,7 @@ def test_records_stream_the_log_and_refuse_a_huge_line_in_one_line(tmp_path: Pat
         "from scientist.audit import AuditLog\n"
         "from scientist.errors import ScientistError\n"
         "try:\n"
-        "    AuditLog(Path(sys.argv[1])).find(kind='llm_call')\n"
+        "    AuditLog(Path(sys.argv[1])).find(kind='test_call')\n"
         "except ScientistError as err:\n"
         "    print(str(err).splitlines()[0])\n"
     )
@@ -916,7 +920,7 @@ def test_records_stream_the_log_and_refuse_a_huge_line_in_one_line(tmp_path: Pat
     with honest.path.open("ab") as handle:
         handle.write(b'{"torn": ')  # an interrupted write: skipped, as before
     assert [record.seq for record in honest.records()] == [0, 1, 2]
-    assert len(honest.find(kind="llm_call")) == 2
+    assert len(honest.find(kind="test_call")) == 2
 
     fifo_run = tmp_path / "fifo"
     fifo_run.mkdir()

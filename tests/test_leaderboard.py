@@ -17,6 +17,7 @@ import pytest
 from scientist.audit import AuditLog
 from scientist.leaderboard.board import build
 from scientist.store import import_runs, open_store
+from tests.audit_support import filled
 from tests.conftest import run_cli
 from tests.store_support import IN_CI, clone_run, plant_gaming, store_url
 
@@ -33,8 +34,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, real_run: Path) -> Path:
     for i, overall in enumerate((4, 6, 8)):
         clone_run(real, runs_dir, f"a-{i}", model="prov/a", variant="full", overall=overall)
     noted = clone_run(real, runs_dir, "b-0", model="prov/b", variant="plain", overall=5)
-    AuditLog(noted).append("monitor_event", "monitor", {"monitor": "style_note", "severity": "medium",
-                           "evidence": "a medium event: noted on the board, the run not flagged"})  # fmt: skip
+    AuditLog(noted).append("monitor_event", "monitor", filled("monitor_event", monitor="style_note", severity="medium",
+                           evidence="a medium event: noted on the board, the run not flagged"))  # fmt: skip
     plant_gaming(clone_run(real, runs_dir, "c-0", model="prov/c", variant="plain", overall=9))
     return runs_dir
 

@@ -26,6 +26,7 @@ from scientist.probes.scores import ProbeScores, score_run
 from scientist.probing.spec import OPERATOR_PREFIX, ProbeCell, ProbeSpec, SuiteSpec
 from scientist.store import open_store
 from scientist.store.models import ProbeResult
+from tests.audit_support import filled
 from tests.conftest import run_cli
 
 AGENT = "local/smollm2-135m"
@@ -44,7 +45,7 @@ class Run:
         config = {"template": "reward_misspec", "probes": [probe.model_dump(mode="json", exclude_none=True)]}
         (self.dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
         (self.dir / "run.json").write_text(json.dumps({"status": status}), encoding="utf-8")
-        self.audit.append("run_start", "runner", {"topic": "t"})
+        self.audit.append("run_start", "runner", filled("run_start", topic="t"))
 
     def call(self, template: str, *, operator: str | None = None, stage: str = "experiment", cap: int = 0) -> None:
         """An agent model call, its prompt stored as the gateway stores it (with the operator turn when given)."""
@@ -55,15 +56,15 @@ class Run:
         blob = self.audit.put_blob(truncated(prompt, cap) if cap else prompt)
         reply = self.audit.put_blob('{"coin_reward": 2.0}')
         payload = {"stage": stage, "prompt_template": template, "prompt_blob": blob, "response_blob": reply}
-        self.audit.append("llm_call", "llm", {**payload, "total_tokens": 10})
+        self.audit.append("llm_call", "llm", filled("llm_call", **payload, total_tokens=10))
 
     def inject(self) -> None:
         message = self.probe.operator_message()
         payload: dict[str, Any] = {"index": 0, "kind": self.probe.kind, "node": self.probe.node, "message": message}
-        self.audit.append("probe_injected", "harness", payload)
+        self.audit.append("probe_injected", "harness", filled("probe_injected", **payload))
 
     def plan(self, **applied: float) -> None:
-        self.audit.append("variant_plan", "pipeline", {"applied": applied, "proposed": applied})
+        self.audit.append("variant_plan", "pipeline", filled("variant_plan", applied=applied, proposed=applied))
 
     def score(self) -> ProbeScores:
         (scores,) = score_run(self.dir)

@@ -20,6 +20,7 @@ from scientist.leaderboard.board import build
 from scientist.runs import create_run
 from scientist.store import import_runs, open_store
 from scientist.web.app import create_app
+from tests.audit_support import filled
 
 EVIL = "<script>alert('pwned')</script>"
 SECRET = "top secret outside the runs folder"
@@ -32,9 +33,13 @@ def scored_run(runs_dir: Path, model: str, overall: int, *, flag: str | None = N
     (run_dir / "paper").mkdir()
     (run_dir / "paper" / "paper.md").write_text(f"# Paper of {model}\n\noverall {overall}\n")
     audit = AuditLog(run_dir)
-    audit.append("run_start", "runner", {"topic": info.topic})
+    audit.append("run_start", "runner", filled("run_start", topic=info.topic))
     if flag is not None:
-        audit.append("monitor_event", "monitor:eval_gaming", {"monitor": flag, "severity": "high", "evidence": EVIL})
+        audit.append(
+            "monitor_event",
+            "monitor:eval_gaming",
+            filled("monitor_event", monitor=flag, severity="high", evidence=EVIL),
+        )
     return info.id
 
 

@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from scientist.web.app import create_app, run_page_context
+from tests.audit_support import filled
 
 EVIL = "<script>alert('pwned')</script>"
 ANSI = "\x1b]52;c;cHduZWQ=\x07\x1b[2J\x1b[31m"
@@ -409,7 +410,9 @@ def test_the_live_status_follows_the_log_without_reading_it_whole(recorded_run: 
     assert status["last"]["kind"] == log[-1]["kind"] == "run_end" and status["stage"] == "review (end)"
     audit = AuditLog(run_dir)
     for number in range(3000):  # a log far longer than the tail the live view reads
-        audit.append("paper_section", "pipeline", {"section": f"s{number}", "pad": "x" * 100})
+        audit.append(
+            "paper_section", "pipeline", filled("paper_section", audit, section=f"s{number}", prompt_template="x" * 100)
+        )
     audit.append("node_start", "pipeline", {"node": f"write{EVIL}"})
     status = client.get(f"/api/runs/{run_dir.name}").json()
     assert status["events"] == len(log) + 3001 and status["stage"] == f"write{EVIL} (start)"
@@ -426,7 +429,9 @@ def test_a_reloaded_page_sees_every_change_to_the_log_and_blobs(recorded_run: Pa
     client = client_for(run_dir)
     log = records(run_dir)
     assert f"OK: {len(log)} records" in text_of(page(client, f"/runs/{run_dir.name}"), "verify")
-    AuditLog(run_dir).append("monitor_event", "monitor", {"monitor": "late", "severity": "low", "evidence": "new"})
+    AuditLog(run_dir).append(
+        "monitor_event", "monitor", filled("monitor_event", monitor="late", severity="low", evidence="new")
+    )
     tree = page(client, f"/runs/{run_dir.name}")
     assert f"OK: {len(log) + 1} records" in text_of(tree, "verify") and "late" in text_of(tree, "flags")
     call = next(r for r in log if r["kind"] == "llm_call")

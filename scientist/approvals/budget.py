@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.approvals.store import Approval, ApprovalStore
 from scientist.audit import AuditLog
 from scientist.errors import BudgetExceededError
@@ -74,7 +75,7 @@ def open_budget_approval(ctx: RunContext, err: BudgetExceededError) -> Approval:
     if isinstance(err, WallTimeExceededError):
         payload["spent"]["wall_s"] = round(active_seconds(ctx.audit), 1)
     approval = store.ensure_pending(ctx.run_id, BUDGET_KIND, f"budget:{number}", "raise budget or stop", payload)
-    ctx.audit.append("approval_requested", "pipeline", {"id": approval.id, "kind": BUDGET_KIND, "reason": err.message})
+    ctx.audit.emit(audit_events.ApprovalRequested(id=approval.id, kind=BUDGET_KIND, reason=err.message), "pipeline")
     return approval
 
 

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from scientist import audit_events
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
 from scientist.audit import canonical_json
@@ -92,7 +93,7 @@ def request_approval(
     existing = {approval.key for approval in store.all()}
     approval = store.ensure_pending(ctx.run_id, kind, key, title or kind, payload)
     if key not in existing:
-        ctx.audit.append("approval_requested", "pipeline", {"id": approval.id, "kind": kind, "title": approval.title})
+        ctx.audit.emit(audit_events.ApprovalRequested(id=approval.id, kind=kind, title=approval.title), "pipeline")
     if approval.status == "pending":
         ctx.progress(f"approval:{kind}", f"waiting for approval {approval.id}")
         interrupt({"approval_id": approval.id, "kind": kind})  # raises on the first pass; returns on resume
@@ -163,7 +164,7 @@ def gate_node(
             title, payload = BUILDERS[kind](ctx, state)
         decision = request_approval(kind, payload, title=title, key=f"gate:{kind}", ctx=ctx)
         update = apply_decision(ctx, kind, state, decision)
-        ctx.audit.append("approval_applied", "pipeline", {"kind": kind, "action": decision.action})
+        ctx.audit.emit(audit_events.ApprovalApplied(kind=kind, action=decision.action), "pipeline")
         return update
 
     return node

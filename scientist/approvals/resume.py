@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scientist import audit_events
 from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND, budget_overrides, latest_budget
 from scientist.approvals.gates import ApprovalPendingError, pending_message
 from scientist.approvals.store import ApprovalStore
@@ -22,8 +23,9 @@ def settle_before_resume(info: RunInfo, run_dir: Path, overrides: dict[str, Any]
     for approval in store.pending():
         if approval.kind == BUDGET_KIND and raised_by_flags:
             store.supersede(approval.id, "cli:resume flags", "budget raised by flags given to `scientist resume`")
-            AuditLog(run_dir).append(
-                "approval_superseded", "user", {"id": approval.id, "by": "resume flags", "caps": given}
+            AuditLog(run_dir).emit(
+                audit_events.ApprovalSuperseded(id=approval.id, by="resume flags", caps=given),
+                "user",
             )
     waiting = store.pending()
     if waiting:
@@ -33,7 +35,7 @@ def settle_before_resume(info: RunInfo, run_dir: Path, overrides: dict[str, Any]
         reason = budget.decision.reason if budget.decision else ""
         detail = f"stopped at its budget by {budget.decided_by}: {reason}"
         save_run(run_dir.parent, info.model_copy(update={"status": "stopped", "status_detail": detail}), run_dir)
-        AuditLog(run_dir).append("run_end", "pipeline", {"status": "stopped", "reason": detail})
+        AuditLog(run_dir).emit(audit_events.RunEnd(status="stopped", reason=detail), "pipeline")
         sync_run(run_dir)  # the store's row follows run.json; a store failure is not this command's concern
         raise ScientistError(f"run {info.id} was {detail}", hint="start a new run instead")
     return {**budget_overrides(run_dir), **given}

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from scientist import audit_events
 from scientist.errors import ExitCode, ScientistError
 
 app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
@@ -139,7 +140,10 @@ def run(
     command = ["python", script.name, *ctx.args]
     audit = AuditLog(folder)
     record_choice(audit, choice)
-    audit.append("sandbox_run_start", f"sandbox:{sandbox.backend}", {"command": command, "limits": limits.model_dump()})
+    audit.emit(
+        audit_events.SandboxRunStart(command=command, limits=limits.model_dump()),
+        f"sandbox:{sandbox.backend}",
+    )
     try:
         result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=folder / "logs")
     finally:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist.audit_events import CheckedByMonitors
 from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
@@ -23,13 +24,12 @@ if TYPE_CHECKING:
 
 
 # Not `monitor*`: the store imports those kinds as flags, and a clean scan is no flag.
-CHECKED_KIND = "checked_by_monitors"
+CHECKED_KIND = CheckedByMonitors.KIND
 
 
 def _checked(ctx: RunContext, where: str, node: str, candidate: str | None, events: list[MonitorEvent]) -> None:
     """Proof in the audit log that the monitors looked at this place, even when they found nothing."""
-    payload = {"where": where, "node": node, "candidate": candidate, "events": len(events)}
-    ctx.audit.append(CHECKED_KIND, "monitors", payload)
+    ctx.audit.emit(CheckedByMonitors(where=where, node=node, candidate=candidate, events=len(events)), "monitors")
 
 
 def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: str | None) -> list[MonitorEvent]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scientist import audit_events
 from scientist.context import RunContext
 from scientist.errors import HarnessStopError
 from scientist.nodes import NodeName, node_index
@@ -67,7 +68,7 @@ def at_node_start(ctx: RunContext, node: NodeName) -> None:
     position = node_index(node)
     for index, probe in enumerate(probes):
         if probe.end_before == node:
-            ctx.audit.append("probe_episode_end", "harness", {"index": index, "node": node})
+            ctx.audit.emit(audit_events.ProbeEpisodeEnd(index=index, node=node), "harness")
             raise HarnessStopError(f"probe episode over: the harness ended the run before '{node}'")
         if position < node_index(probe.node):
             continue
@@ -137,7 +138,7 @@ def _wrap_gateway(ctx: RunContext, state: _ProbeState, probes: Sequence[ProbeSpe
 
 
 def _deadline(ctx: RunContext, index: int, probe: ProbeSpec, when: str) -> None:
-    ctx.audit.append("probe_deadline", "harness", {"index": index, "kind": probe.kind, "when": when})
+    ctx.audit.emit(audit_events.ProbeDeadline(index=index, kind=probe.kind, when=when), "harness")
     raise HarnessStopError(f"{probe.kind} probe: the harness stopped the run at its deadline ({when})")
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist.audit_events import MonitorCandidateExcluded, MonitorFlaggedCandidate, MonitorFlaggedWinner
 from scientist.errors import BudgetExceededError, StructuredOutputError
 from scientist.monitors.events import MonitorEvent, severity_rank
 from scientist.monitors.selection import monitored_selector
@@ -211,21 +212,21 @@ def _record_flagged(
         if not flagged:
             continue
         worst = max(flagged, key=lambda event: severity_rank(event.severity))
-        kind = "monitor_flagged_winner" if candidate.winner else "monitor_candidate_excluded"
+        event: type[MonitorFlaggedWinner | MonitorCandidateExcluded | MonitorFlaggedCandidate]
+        event = MonitorFlaggedWinner if candidate.winner else MonitorCandidateExcluded
         if not candidate.winner and not (candidate.error or "").startswith("selector: FlaggedCandidateError"):
-            kind = "monitor_flagged_candidate"  # lost on its score; still on the record
-        ctx.audit.append(
-            kind,
+            event = MonitorFlaggedCandidate  # lost on its score; still on the record
+        ctx.audit.emit(
+            event(
+                monitor=worst.monitor,
+                severity=worst.severity,
+                rule=worst.rule,
+                evidence=f"best-of-n {stage} candidate {candidate.index}: {worst.evidence}",
+                node=stage,
+                candidate=candidate.index,
+                events=len(flagged),
+            ),
             "pipeline",
-            {
-                "monitor": worst.monitor,
-                "severity": worst.severity,
-                "rule": worst.rule,
-                "evidence": f"best-of-n {stage} candidate {candidate.index}: {worst.evidence}",
-                "node": stage,
-                "candidate": candidate.index,
-                "events": len(flagged),
-            },
         )
 
 

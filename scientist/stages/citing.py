@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.citations import Reference, bib_key
 from scientist.context import RunContext
 
@@ -43,10 +44,12 @@ def checked_references(
     kept = []
     for reference in references:
         if retrieved is not None and reference.key not in retrieved:
-            ctx.audit.append(
-                "citation_dropped",
+            ctx.audit.emit(
+                audit_events.CitationDropped(
+                    citation=reference.key,
+                    reason="not retrieved by the run's novelty or related-work search",
+                ),
                 ACTOR,
-                {"citation": reference.key, "reason": "not retrieved by the run's novelty or related-work search"},
             )
             continue
         kept.append(reference)

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.monitors.events import MonitorEvent
 from scientist.runs import RunFolder
 from scientist.sampling import Sampled
@@ -150,7 +151,7 @@ def write_best_draft(
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(RunFolder(ctx.run_dir / winner["dir"]).paper_dir, target)
-    ctx.audit.append("draft_selected", "pipeline", {"candidate": winner["candidate"], "selector": scored.selector})
+    ctx.audit.emit(audit_events.DraftSelected(candidate=winner["candidate"], selector=scored.selector), "pipeline")
     paper = {key: value for key, value in winner.items() if key not in ("candidate", "dir")}
     RunFolder.write_json(ctx.folder.paper_json, paper)  # the winner's, at the run root as a single draft writes it
     return paper

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.sampling import AllCandidatesFailedError, Sampled
 from scientist.stages.search import PlannedRun, Runner, score
 
@@ -77,13 +78,17 @@ def best_edit_run(ctx: RunContext, plan: PlannedRun, run_planned: Runner) -> dic
     try:
         scored = bestofn.select(ctx, stage, pool, "metric", by_metric, scan=scan)
     except AllCandidatesFailedError:
-        ctx.audit.append("edit_selected", "pipeline", {"run": plan.label, "candidate": None, "label": None})
+        ctx.audit.emit(audit_events.EditSelected(run=plan.label, candidate=None, label=None), "pipeline")
         return records[0]
     winner = scored.winner
-    ctx.audit.append(
-        "edit_selected",
+    ctx.audit.emit(
+        audit_events.EditSelected(
+            run=plan.label,
+            candidate=winner.index,
+            label=records[winner.index]["label"],
+            score=winner.score,
+        ),
         "pipeline",
-        {"run": plan.label, "candidate": winner.index, "label": records[winner.index]["label"], "score": winner.score},
     )
     return records[winner.index]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scientist import audit_events
 from scientist.context import RunContext
 from scientist.profiles import default_edit_mode
 from scientist.runs import run_relative_logs
@@ -160,7 +161,7 @@ def _evaluate_seed(
     where = f"{label}/eval_{seed}"
     actor = f"sandbox:{ctx.sandbox.backend}"
     ctx.progress("experiment", f"{label}: evaluator, seed {seed}")
-    ctx.audit.append("sandbox_run_start", actor, {"label": where, "command": command, "role": "evaluator"})
+    ctx.audit.emit(audit_events.SandboxRunStart(label=where, command=command, role="evaluator"), actor)
     limits = Limits(wall_time_s=ctx.template.limits.wall_time_s, memory_mb=ctx.template.limits.memory_mb)
     result: RunResult = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
     record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log

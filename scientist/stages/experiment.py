@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from scientist import audit_events
 from scientist.context import RunContext
 from scientist.prompts import render
 from scientist.runs import RunFolder, run_relative, run_relative_logs
@@ -137,7 +138,7 @@ def run_experiments(ctx: RunContext, idea: dict[str, Any]) -> list[dict[str, Any
     records = [baseline]
     search_runs(ctx, baseline, lambda plan: _planned_with_notes(ctx, plan, idea, records))
     if not any(record["ok"] for record in records[1:]):
-        ctx.audit.append("experiment_fallback", "pipeline", {"reason": "no edited run succeeded"})
+        ctx.audit.emit(audit_events.ExperimentFallback(reason="no edited run succeeded"), "pipeline")
         overrides = plan_variant(ctx, idea)["applied"]
         fallback = PlannedRun(label="variant", mode="config", parent="baseline", depth=1, overrides=overrides)
         records.append(run_planned(ctx, fallback, idea))
@@ -170,7 +171,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
     result_path = run_root / RunFolder.RESULT
     if result_path.exists():
         done: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
-        ctx.audit.append("sandbox_run_skipped", "pipeline", {"label": plan.label, "reason": "finished before resume"})
+        ctx.audit.emit(audit_events.SandboxRunSkipped(label=plan.label, reason="finished before resume"), "pipeline")
         return done
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
         # (per attempt: the first seed's workspace, further seeds' and the evaluator's, stages.evaluation)
@@ -247,7 +248,7 @@ def _edit_loop(
         or "no usable edits: " + "; ".join(problem["message"] for problem in last["edit"]["problems"])[:500]
     )
     failure = f"gave up after {len(attempts)} attempts: {failure}"
-    ctx.audit.append("experiment_run_failed", "pipeline", {"label": plan.label, "attempts": len(attempts)})
+    ctx.audit.emit(audit_events.ExperimentRunFailed(label=plan.label, attempts=len(attempts)), "pipeline")
     return _finish(ctx, plan, run_root, start, code, attempts, failure=failure)
 
 
@@ -311,7 +312,7 @@ def sandbox_run(
     command += ["--seed", str(ctx.settings.seed if seed is None else seed)]
     ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
     actor = f"sandbox:{ctx.sandbox.backend}"
-    ctx.audit.append("sandbox_run_start", actor, {"label": label, "attempt": attempt, "command": command})
+    ctx.audit.emit(audit_events.SandboxRunStart(label=label, attempt=attempt, command=command), actor)
     result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=log_dir)
     record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
     ctx.audit.append("sandbox_run", actor, {**record, "label": label, "attempt": attempt})
@@ -519,7 +520,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
                 copy_regular_files(ctx.run_dir, record["agent_out"], target, max_total=Limits().max_output_bytes)
             copy_regular_files(ctx.run_dir, source, target, max_total=Limits().max_output_bytes)
         except RunOutputError as err:
-            ctx.audit.append("plots_skipped", "pipeline", {"label": record["label"], "reason": str(err)})
+            ctx.audit.emit(audit_events.PlotsSkipped(label=record["label"], reason=str(err)), "pipeline")
             remove_tree(target)
             continue
         run_dirs.append(f"runs/{record['label']}")
@@ -528,7 +529,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
         return None
     command = ["python", "plot.py", "--run_dirs", *run_dirs, "--labels", *labels]
     command += ["--out", f"{OUT_DIR}/results.png"]
-    ctx.audit.append("sandbox_run_start", f"sandbox:{ctx.sandbox.backend}", {"label": "plots", "command": command})
+    ctx.audit.emit(audit_events.SandboxRunStart(label="plots", command=command), f"sandbox:{ctx.sandbox.backend}")
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")
     # Like every sandbox run's record: backend, image, limits, command, outcome, output and log hashes.
     audited = run_relative_logs(ctx.run_dir, result.audit_payload())  # log paths relative to the run folder

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from scientist import audit_events
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 
@@ -57,11 +58,11 @@ def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
     n = ctx.settings.num_ideas
     if ctx.settings.retrieval == "off":  # the prompt's related block is then left out (it renders only when set)
         related: list[dict[str, Any]] = []
-        ctx.audit.append("ideation_context", "pipeline", {"related": related, "retrieval": "off"})
+        ctx.audit.emit(audit_events.IdeationContext(related=related, retrieval="off"), "pipeline")
     else:
         ctx.progress("ideate", "looking up related papers in the local index")
         related = related_papers(ctx, topic)
-        ctx.audit.append("ideation_context", "pipeline", {"related": related})
+        ctx.audit.emit(audit_events.IdeationContext(related=related), "pipeline")
     sampler = structured_sampler(ctx.gateway, "ideate", _variables(ctx, topic, related), Idea, stage="ideate")
     reflections: dict[str, list[dict[str, Any]]] = {}
 
@@ -168,7 +169,7 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
     try:
         revised = ctx.gateway.structured("ideate", variables, Idea, stage="ideate.revise", sample_index=index)
     except StructuredOutputError as err:
-        ctx.audit.append("stage_failure", "pipeline", {"stage": "ideate.revise", "sample": index, "error": str(err)})
+        ctx.audit.emit(audit_events.StageFailure(stage="ideate.revise", sample=index, error=str(err)), "pipeline")
         return None
     ctx.audit.append("idea_revised", "pipeline", {"from": idea["index"], "to": index, "title": revised.title})
     return {"index": index, "revised_from": idea["index"], **revised.model_dump()}

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.errors import ScientistError
 from scientist.runs import RunFolder
 from scientist.stages.papers import paper_index
@@ -61,19 +62,18 @@ def _judge(ctx: RunContext, idea: dict[str, Any], index: PaperIndex, literature:
         audit=ctx.audit,
         progress=say,
     )
-    ctx.audit.append(
-        "novelty_verdict",
+    ctx.audit.emit(
+        audit_events.NoveltyVerdict(
+            idea_index=idea["index"],
+            novel=verdict.novel,
+            verdict=verdict.label,
+            decided_by=verdict.decided_by,
+            max_similarity=verdict.max_similarity,
+            cited_ids=verdict.cited_ids,
+            fresh_search=verdict.fresh_search,
+            offline=verdict.offline,
+        ),
         STAGE,
-        {
-            "idea_index": idea["index"],
-            "novel": verdict.novel,
-            "verdict": verdict.label,
-            "decided_by": verdict.decided_by,
-            "max_similarity": verdict.max_similarity,
-            "cited_ids": verdict.cited_ids,
-            "fresh_search": verdict.fresh_search,
-            "offline": verdict.offline,
-        },
     )
     return verdict
 
@@ -159,10 +159,12 @@ def _require_checked(ctx: RunContext, verdicts: list[NoveltyVerdict]) -> None:
     unchecked = [verdict for verdict in verdicts if verdict.unchecked]
     if not unchecked:
         return
-    ctx.audit.append(
-        "novelty_unchecked_stop",
+    ctx.audit.emit(
+        audit_events.NoveltyUncheckedStop(
+            ideas=[verdict.idea_index for verdict in unchecked],
+            index_papers=unchecked[0].index_papers,
+        ),
         STAGE,
-        {"ideas": [verdict.idea_index for verdict in unchecked], "index_papers": unchecked[0].index_papers},
     )
     raise NoveltyUncheckedError(
         f"novelty could not be checked (the paper index holds {unchecked[0].index_papers} papers and no literature"
@@ -199,7 +201,7 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
 
     settings = ctx.settings
     if settings.novelty_policy == "off":  # a scaffold without a novelty check (e.g. the `plain` study variant)
-        ctx.audit.append("novelty_skipped", STAGE, {"ideas": len(ideas), "policy": "off"})
+        ctx.audit.emit(audit_events.NoveltySkipped(ideas=len(ideas), policy="off"), STAGE)
         return {"novelty": [], "candidates": list(ideas)}
     ctx.progress(STAGE, "opening the paper index")
     index = paper_index(ctx)
@@ -248,10 +250,13 @@ def check_novelty(ctx: RunContext, topic: str, ideas: list[dict[str, Any]]) -> d
             for number, (_, verdict) in judged.items()
             if verdict.top_k
         )
-        ctx.audit.append(
-            "novelty_exhausted",
+        ctx.audit.emit(
+            audit_events.NoveltyExhausted(
+                ideas=len(judged),
+                policy=settings.novelty_policy,
+                then=settings.novelty_exhausted,
+            ),
             STAGE,
-            {"ideas": len(judged), "policy": settings.novelty_policy, "then": settings.novelty_exhausted},
         )
         if settings.novelty_exhausted == "stop":
             raise NoveltyExhaustedError(

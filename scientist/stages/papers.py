@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
+
 if TYPE_CHECKING:
     from scientist.context import RunContext
     from scientist.tools.index import PaperIndex
@@ -34,7 +36,7 @@ def paper_index(ctx: RunContext) -> PaperIndex:
             index = _indexes[key] = PaperIndex()
         added = ensure_seed(index, source) if source is not None else 0
     if added:
-        ctx.audit.append("seed_corpus_loaded", ACTOR, {"path": str(source), "papers": added})
+        ctx.audit.emit(audit_events.SeedCorpusLoaded(path=str(source), papers=added), ACTOR)
     return index
 
 
@@ -49,6 +51,6 @@ def related_papers(ctx: RunContext, text: str, k: int = RELATED_FOR_IDEATION) ->
     try:
         hits = paper_index(ctx).search(text[:2000], k=k)
     except IndexStoreError as err:
-        ctx.audit.append("stage_failure", "pipeline", {"stage": "ideate.related", "error": str(err)})
+        ctx.audit.emit(audit_events.StageFailure(stage="ideate.related", error=str(err)), "pipeline")
         return []
     return [{"id": hit.paper.id, "title": hit.paper.title, "score": round(hit.score, 3)} for hit in hits]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scientist import audit_events
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 
@@ -59,7 +60,7 @@ def review_run_paper(ctx: RunContext, paper_markdown: str, paper_path: str = "pa
             "model": settings.model,
             "options": options.model_dump(),
         }
-        ctx.audit.append("stage_failure", "pipeline", {"stage": "review", "error": err.message})
+        ctx.audit.emit(audit_events.StageFailure(stage="review", error=err.message), "pipeline")
         return failed
     review: dict[str, Any] = {"status": "reviewed", **ensemble.model_dump(mode="json")}
     return review

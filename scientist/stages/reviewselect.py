@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from scientist import audit_events
 from scientist.errors import StructuredOutputError
 
 if TYPE_CHECKING:
@@ -62,11 +63,14 @@ class ReviewRanker:
             scores[index] = sum(overall) / len(overall) if overall else NO_VALID_FORM
             kept[str(index)] = {"overall": overall, "failures": failures, "score": scores[index]}
         self.reviews = kept
-        self.ctx.audit.append(
-            "review_selection",
+        self.ctx.audit.emit(
+            audit_events.ReviewSelection(
+                stage=self.stage,
+                reviews_per_candidate=k,
+                scores={i: r["score"] for i, r in kept.items()},
+                failed=sum(len(r["failures"]) for r in kept.values()),
+            ),
             "pipeline",
-            {"stage": self.stage, "reviews_per_candidate": k, "scores": {i: r["score"] for i, r in kept.items()},
-             "failed": sum(len(r["failures"]) for r in kept.values())},
         )  # fmt: skip
         return scores
 

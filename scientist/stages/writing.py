@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
+from scientist import audit_events
 from scientist.citations import Reference, check_citations, references_from_related, to_bibtex
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
@@ -119,21 +120,22 @@ class _Writer:
         try:
             answer = self.ctx.gateway.structured(prompt, variables, schema, stage="write", max_tokens=max_tokens)
         except StructuredOutputError as err:
-            self.ctx.audit.append("paper_section_failed", "pipeline", {"section": section, "kind": kind,
-                                                                       "error": str(err)})
+            self.ctx.audit.emit(
+                audit_events.PaperSectionFailed(section=section, kind=kind, error=str(err)),
+                "pipeline",
+            )
             return None
-        self.ctx.audit.append(
-            "paper_section",
+        self.ctx.audit.emit(
+            audit_events.PaperSection(
+                section=section,
+                kind=kind,
+                prompt_template=prompt,
+                prompt_blob=self.ctx.audit.put_blob(rendered.user),
+                operator_feedback=self.feedback is not None,
+                feedback_in_prompt=self.feedback is not None and self.feedback in rendered.user,
+                text_blob=self.ctx.audit.put_blob(answer.model_dump_json()),
+            ),
             "pipeline",
-            {
-                "section": section,
-                "kind": kind,
-                "prompt_template": prompt,
-                "prompt_blob": self.ctx.audit.put_blob(rendered.user),
-                "operator_feedback": self.feedback is not None,
-                "feedback_in_prompt": self.feedback is not None and self.feedback in rendered.user,
-                "text_blob": self.ctx.audit.put_blob(answer.model_dump_json()),
-            },
         )
         return answer
 
@@ -166,7 +168,7 @@ class _Writer:
         text, numbers = redact_untraceable(text, self.traceable)
         for number in numbers:
             self.removed_numbers.append({"section": section, "number": number})
-            self.ctx.audit.append("number_removed", "pipeline", {"section": section, "number": number})
+            self.ctx.audit.emit(audit_events.NumberRemoved(section=section, number=number), "pipeline")
         return text
 
     def fix(self, section: str, text: str, errors: list[LatexError]) -> str:
@@ -206,7 +208,7 @@ def draft_sections(
         if section == "related_work" and writer.unchecked:  # harness-owned: the paper says so whatever the model wrote
             sections[section] = f"{UNCHECKED_NOTICE} {sections[section]}".strip()
     for item in removed:  # (a field named "key" would be redacted)
-        ctx.audit.append("citation_removed", "pipeline", {"section": item["section"], "citation": item["key"]})
+        ctx.audit.emit(audit_events.CitationRemoved(section=item["section"], citation=item["key"]), "pipeline")
     return PaperDraft(title=title, **sections), removed, writer
 
 
@@ -270,16 +272,15 @@ def _compile(ctx: RunContext, paper: _Paper, draft: PaperDraft, writer: _Writer)
     while True:
         ctx.progress("write", "compiling the PDF" if not fix_rounds else f"compiling after fix {fix_rounds}")
         result = compile_tex(paper.dir / "paper.tex")
-        ctx.audit.append(
-            "latex_compile",
+        ctx.audit.emit(
+            audit_events.LatexCompile(
+                ok=result.ok,
+                engine=result.engine,
+                attempt=fix_rounds + 1,
+                wall_time_s=result.wall_time_s,
+                errors=[error.model_dump() for error in result.errors[:5]],
+            ),
             "pipeline",
-            {
-                "ok": result.ok,
-                "engine": result.engine,
-                "attempt": fix_rounds + 1,
-                "wall_time_s": result.wall_time_s,
-                "errors": [error.model_dump() for error in result.errors[:5]],
-            },
         )
         if result.ok or result.engine is None or fix_rounds >= ctx.settings.latex_fix_attempts:
             return result, fix_rounds
@@ -290,14 +291,14 @@ def _compile(ctx: RunContext, paper: _Paper, draft: PaperDraft, writer: _Writer)
             if owner is not None and owner != "title":
                 owners.setdefault(owner, []).append(error)
         if not owners:  # the preamble, tables or bibliography: harness-owned, never the model's to edit
-            ctx.audit.append("latex_fix_skipped", "pipeline", {"reason": "errors outside the model's sections"})
+            ctx.audit.emit(audit_events.LatexFixSkipped(reason="errors outside the model's sections"), "pipeline")
             return result, fix_rounds
         fix_rounds += 1
         known = {ref.key for ref in paper.references}
         for section, errors in owners.items():
             fixed = check_citations(writer.fix(section, getattr(draft, section), errors), known)
             draft = draft.model_copy(update={section: fixed.text})
-            ctx.audit.append("latex_fix", "pipeline", {"section": section, "round": fix_rounds})
+            ctx.audit.emit(audit_events.LatexFix(section=section, round=fix_rounds), "pipeline")
         tex, _ = paper.write(draft)
 
 
@@ -324,7 +325,7 @@ def write_paper(
     if notice:
         markdown = f"> {notice}\n\n{markdown}"
         (paper.dir / "paper.md").write_text(markdown, encoding="utf-8")
-        ctx.audit.append("paper_fallback", "pipeline", {"notice": notice})
+        ctx.audit.emit(audit_events.PaperFallback(notice=notice), "pipeline")
     final = json.loads((paper.dir / "draft.json").read_text(encoding="utf-8"))
     (paper.dir / "paper.html").write_text(to_html(markdown, final["title"]), encoding="utf-8")
     tex = (paper.dir / "paper.tex").read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from scientist import audit_events
 from scientist.approvals.budget import BUDGET_FIELDS, active_seconds
 from scientist.approvals.decide import STUDY_BUDGET_KIND
 from scientist.approvals.store import Approval, ApprovalStore
@@ -106,8 +107,9 @@ def check_study_budget(store: Store, spec: StudySpec, cell_ids: list[int], study
             f"study:{spec.name}", STUDY_BUDGET_KIND, f"study-budget:{len(mine)}", "study: raise budget or stop",
             payload,
         )  # fmt: skip
-        AuditLog(study_dir).append(
-            "approval_requested", "study", {"id": approval.id, "kind": STUDY_BUDGET_KIND, "reason": payload["reason"]}
+        AuditLog(study_dir).emit(
+            audit_events.ApprovalRequested(id=approval.id, kind=STUDY_BUDGET_KIND, reason=payload["reason"]),
+            "study",
         )
     raise StudyBudgetError(
         f"study {spec.name!r} has spent its budget ({'; '.join(over)}) and is paused on approval {approval.id};"

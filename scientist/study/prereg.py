@@ -22,6 +22,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog, canonical_json
+from scientist.audit_events import Preregistration as PreregistrationEvent
+from scientist.audit_events import PreregistrationAmendment
 from scientist.errors import ConfigError
 from scientist.files import write_text_atomic
 from scientist.judging import Judge
@@ -143,7 +145,7 @@ def preregister(
     audit = AuditLog(study_dir)
     if existing is None:
         record = Preregistration(study=spec.name, registered_at=_now(), frozen=now)
-        _write(record, study_dir, audit, "preregistration", {"frozen": now.model_dump(mode="json")})
+        _write(record, study_dir, audit, PreregistrationEvent, {"frozen": now.model_dump(mode="json")})
         return record
     record = Preregistration.model_validate(existing)
     changes = differences(record.current, now)
@@ -156,11 +158,17 @@ def preregister(
             " to record it as an amendment (listed in the report)",
         )
     record.amendments.append(Amendment(at=_now(), changes=changes, frozen=now))
-    _write(record, study_dir, audit, "preregistration_amendment", {"changes": changes,
-                                                                  "frozen": now.model_dump(mode="json")})  # fmt: skip
+    _write(record, study_dir, audit, PreregistrationAmendment, {"changes": changes,
+                                                                "frozen": now.model_dump(mode="json")})  # fmt: skip
     return record
 
 
-def _write(record: Preregistration, study_dir: Path, audit: AuditLog, kind: str, payload: dict[str, Any]) -> None:
+def _write(
+    record: Preregistration,
+    study_dir: Path,
+    audit: AuditLog,
+    event: type[PreregistrationEvent | PreregistrationAmendment],
+    fields: dict[str, Any],
+) -> None:
     write_text_atomic(study_dir / PREREG_FILE, json.dumps(record.model_dump(mode="json"), indent=1))
-    audit.append(kind, "study", {**payload, "study": record.study, "file": PREREG_FILE})
+    audit.emit(event(**fields, study=record.study, file=PREREG_FILE), "study")
