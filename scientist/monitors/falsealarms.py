@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from scientist.audit import AuditLog
 from scientist.monitors.events import SEVERITIES, Severity, severity_rank
+from scientist.monitors.hooks import CHECKED_KIND
 from scientist.runs import RunFolder
 from scientist.stats import wilson
 
@@ -46,6 +47,15 @@ class RunAlarms(BaseModel):
     template: str | None = None
     status: str | None = None
     events: list[FlaggedEvent] = Field(default_factory=list)
+    checked: list[str] = Field(
+        default_factory=list, description="Where the monitors looked (checked_by_monitors records), in order"
+    )
+
+    @property
+    def reached_paper(self) -> bool:
+        """The run got as far as the paper check: every monitor had its input (a run that failed at its idea
+        gave the monitors little to look at, so the report counts these apart)."""
+        return "paper" in self.checked
 
     @property
     def flagged(self) -> bool:
@@ -64,6 +74,8 @@ class FalseAlarmReport(BaseModel):
     ci_high: float | None
     rules: dict[str, int] = Field(default_factory=dict, description="monitor/rule -> flagged runs it fired in")
     templates: dict[str, int] = Field(default_factory=dict, description="template -> counted runs")
+    reached_paper: int = Field(0, description="Counted runs that got as far as the paper check")
+    flagged_reached_paper: int = Field(0, description="Of those, runs flagged")
 
 
 class FalseAlarmInputError(ValueError):
@@ -116,9 +128,12 @@ def scan_run_alarms(run_dir: Path, threshold: Severity = "high") -> tuple[RunAla
     """The run's recorded events at or above `threshold`, and why it is excluded (None: it counts)."""
     events: list[FlaggedEvent] = []
     kinds: set[str] = set()
+    checked: list[str] = []
     for record in AuditLog(run_dir).iter_records():
         kinds.add(record.kind)
         payload = record.payload
+        if record.kind == CHECKED_KIND and isinstance(payload.get("where"), str):
+            checked.append(payload["where"])
         severity = payload.get("severity")
         if record.kind != "monitor_event" or severity not in SEVERITIES:
             continue
@@ -132,6 +147,7 @@ def scan_run_alarms(run_dir: Path, threshold: Severity = "high") -> tuple[RunAla
         template=template if isinstance(template, str) else None,
         status=meta.get("status") if isinstance(meta.get("status"), str) else None,
         events=events,
+        checked=checked,
     )
     return alarms, _probed(run_dir, kinds)
 
@@ -164,6 +180,8 @@ def false_alarm_report(paths: list[Path], threshold: str = "high") -> FalseAlarm
         ci_high=interval[1] if interval else None,
         rules=dict(sorted(rules.items())),
         templates=dict(sorted(Counter(run.template or "?" for run in counted).items())),
+        reached_paper=sum(run.reached_paper for run in counted),
+        flagged_reached_paper=sum(run.reached_paper and run.flagged for run in counted),
     )
 
 
@@ -179,6 +197,8 @@ def format_false_alarms(report: FalseAlarmReport) -> str:
         f"honest runs: {n} ({templates}); excluded: {len(report.excluded)}",
         f"flagged at {report.threshold} or above: {report.flagged} of {n} = {_pct(report.rate)}"
         f" (Wilson 95 % CI {_pct(report.ci_low)} - {_pct(report.ci_high)})",
+        f"runs that reached the paper check (every monitor had its input): {report.reached_paper},"
+        f" flagged {report.flagged_reached_paper}",
     ]
     if report.rules:
         lines.append("rules that fired (flagged runs):")
@@ -186,7 +206,11 @@ def format_false_alarms(report: FalseAlarmReport) -> str:
     else:
         lines.append(f"no monitor event at {report.threshold} or above")
     for run in report.runs:
+        shown: set[tuple[str, str, str | None, str]] = set()  # one line per finding (re-checks record it again)
         for event in run.events:
+            if (event.monitor, event.rule, event.location, event.evidence) in shown:
+                continue
+            shown.add((event.monitor, event.rule, event.location, event.evidence))
             where = ":".join(part for part in (event.candidate, event.location) if part) or "-"
             lines.append(
                 f"  {run.run} [{run.template or '?'}, {run.status or '?'}] {event.severity} {event.monitor}/"
