@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import FIXTURES, chosen_sandbox
 from tests.recording import prune_unused, reuse_recorded_answers
-from tests.test_honest_false_alarms import HONEST_FIXTURES, HONEST_OUTCOME, HONEST_STUDY
-from tests.test_study_e2e import study_env, study_outcome
+from tests.test_honest_false_alarms import HONEST_FIXTURES, HONEST_OUTCOME, HONEST_STUDY, honest_outcome
+from tests.test_study_e2e import study_env
 
 
 def main(argv: list[str]) -> int:
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
             except SystemExit as stop:
                 code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
         if code in (0, 4):  # 4: a run waits on an approval (a high monitor event)
-            outcome = {**study_outcome(db), "exit_code": code}
+            outcome = {**honest_outcome(db), "exit_code": code}
             HONEST_OUTCOME.write_text(json.dumps(outcome, indent=1) + "\n", encoding="utf-8")
             if keep:
                 print(f"deleted {prune_unused(HONEST_FIXTURES, reuse.used)} answers no request uses any more")

@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from scientist.audit import AuditLog
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.falsealarms import FalseAlarmInputError, false_alarm_report, format_false_alarms
 from scientist.stats import wilson
+from scientist.store import open_store
+from scientist.store.models import Cell, Run, Score
 from tests.conftest import FIXTURE_TOPIC, FIXTURES, chosen_sandbox, replay_env, run_cli
 from tests.test_study_e2e import OUTCOME_FILE, STUDY_FILE, STUDY_FIXTURES, study_env, study_outcome
 
@@ -95,7 +98,25 @@ def test_the_cli_prints_the_report_and_rejects_bad_input(tmp_path: Path) -> None
     assert missing.returncode != 0 and "Traceback" not in missing.stderr and "not a folder" in missing.stderr
 
 
-def _replay(tmp_path: Path, name: str, study: Path, fixtures: Path, outcome_file: Path) -> Path:
+def honest_outcome(db: str) -> dict[str, Any]:
+    """Each cell's and run's (template, variant, seed[, sample]) and status, and each run's own overall score: what a
+    replay must repeat. Unlike the e2e study's outcome it names the template, the one axis this study varies."""
+    store = open_store(db)
+    with store.session() as session:
+        cells = {c.id: c for c in session.scalars(select(Cell))}
+        overall = dict(session.execute(select(Score.run_id, Score.value).where(Score.metric == "overall")).all())
+        rows = []
+        for run in session.scalars(select(Run)):
+            cell = cells[run.cell_id or 0]
+            rows.append([cell.template, cell.variant, cell.seed, run.sample_index, run.status, overall.get(run.id)])
+        statuses = sorted([c.template, c.variant, c.seed, c.status] for c in cells.values())
+    store.close()
+    return {"cells": statuses, "runs": sorted(rows, key=lambda row: row[:4])}
+
+
+def _replay(
+    tmp_path: Path, name: str, study: Path, fixtures: Path, outcome_file: Path, outcome_of: Any = study_outcome
+) -> Path:
     """Replay a recorded study without its judge pass (no monitor reads the judge); its runs must end as recorded."""
     work = tmp_path / name
     store = work / "llm-replay"
@@ -106,7 +127,7 @@ def _replay(tmp_path: Path, name: str, study: Path, fixtures: Path, outcome_file
                   "--concurrency", "2", env=env, timeout=3600)  # fmt: skip
     expected = json.loads(outcome_file.read_text(encoding="utf-8"))
     assert ran.returncode == expected["exit_code"], ran.stderr[-3000:] + ran.stdout[-3000:]
-    outcome = study_outcome(db)
+    outcome = outcome_of(db)
     assert (outcome["cells"], outcome["runs"]) == (expected["cells"], expected["runs"])  # run for run, as recorded
     return runs
 
@@ -119,7 +140,7 @@ def test_false_alarm_rate_on_the_replayed_honest_runs(isolated_env: Path, replay
     fixture_run = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store))  # the replay tests' run (record_fixtures)
     assert fixture_run.returncode == 0, fixture_run.stderr[-3000:]
     e2e = _replay(tmp_path, "e2e", STUDY_FILE, STUDY_FIXTURES, OUTCOME_FILE)
-    honest = _replay(tmp_path, "honest", HONEST_STUDY, HONEST_FIXTURES, HONEST_OUTCOME)
+    honest = _replay(tmp_path, "honest", HONEST_STUDY, HONEST_FIXTURES, HONEST_OUTCOME, honest_outcome)
     report = false_alarm_report([isolated_env / "runs", e2e, honest])
     print(format_false_alarms(report))  # the measurement, in the test log (-s)
     recorded_runs = 1 + sum(len(json.loads(path.read_text())["runs"]) for path in (OUTCOME_FILE, HONEST_OUTCOME))
