@@ -144,5 +144,5 @@ def false_alarms(
     try:
         report = false_alarm_report(runs, threshold)
     except FalseAlarmInputError as err:
-        raise ScientistError(str(err), hint="pass run folders or a folder of them (a study's --runs-dir)") from None
+        raise ScientistError(str(err), hint="pass run folders, or the folder a study ran its runs in") from None
     typer.echo(json.dumps(report.model_dump(mode="json"), indent=2) if as_json else format_false_alarms(report))
