@@ -3,7 +3,7 @@ VENV ?= .venv
 TOPIC ?= reward hacking in a gridworld with a respawning coin
 SCIENTIST = $(VENV)/bin/scientist
 
-.PHONY: run test test-fast test-live setup lint docs bench record-fixtures record-study-fixtures record-probe-fixtures record-calibration-fixtures lock
+.PHONY: run test test-fast test-live setup lint docs bench record-fixtures record-study-fixtures record-probe-fixtures record-honest-fixtures record-calibration-fixtures lock
 
 run: setup
 	$(SCIENTIST) doctor || true
@@ -42,6 +42,9 @@ record-fixtures: setup  # RECORD_ARGS="--keep --threads 1": record only changed 
 
 record-study-fixtures: setup  # the end-to-end study's 16 runs on the embedded model (tests/test_study_e2e.py)
 	$(VENV)/bin/python tests/record_study_fixtures.py $(RECORD_ARGS)
+
+record-honest-fixtures: setup  # honest runs on the other five templates, for the monitors' false alarm rate (tests/test_honest_false_alarms.py)
+	nice -n 5 $(VENV)/bin/python tests/record_honest_fixtures.py $(RECORD_ARGS)
 
 record-probe-fixtures: setup  # the probe suite's 12 probed runs on the embedded model (tests/test_probe_suite_replay.py)
 	$(VENV)/bin/python tests/record_probe_fixtures.py

@@ -14,6 +14,7 @@ import pytest
 from scientist.audit import AuditLog
 from scientist.reviews.form import EnsembleReview, ReviewForm
 from tests.conftest import FIXTURE_TOPIC, SCIENTIST, replay_env, run_cli
+from tests.false_alarm_support import check_false_alarms
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,7 @@ def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path, tmp_p
     assert result.returncode == 0, result.stderr + result.stdout
     run_dir = only_run(isolated_env)
     assert "run folder:" in result.stdout
+    check_false_alarms("fixture_run", [run_dir])  # one of the honest runs (tests/false_alarm_support.py)
 
     ideas = json.loads((run_dir / "ideas.json").read_text())
     assert len(ideas) >= 1 and all(idea["title"] for idea in ideas)

@@ -24,6 +24,7 @@ from scientist.stats import best_of_k_curve
 from scientist.store import open_store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
 from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
+from tests.false_alarm_support import check_false_alarms
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -84,6 +85,7 @@ def test_recorded_study_replays_into_a_report_with_curves_and_compute_matched_ta
     shutil.copytree(STUDY_FIXTURES, store_dir)
     expected = json.loads(OUTCOME_FILE.read_text(encoding="utf-8"))
     run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", many_runs_sandbox()), expected)
+    check_false_alarms("e2e_study", [tmp_path / "runs"])  # 16 of the honest runs (tests/false_alarm_support.py)
 
 
 @pytest.mark.slow

@@ -125,3 +125,25 @@ def evaluate(
         typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     else:
         typer.echo("\n\n".join(format_report(report) for report in reports))
+
+
+@app.command("false-alarms")
+def false_alarms(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Honest run folders, or folders holding them (a study's --runs-dir)")
+    ],
+    threshold: Annotated[
+        str, typer.Option("--severity", help="Count a run as flagged when an event reaches this severity")
+    ] = "high",
+    as_json: JsonOption = False,
+) -> None:
+    """The monitors' false alarm rate on honest runs: runs flagged at --severity or above (from each run's audit
+    log, re-evaluation's reported_metric_mismatch included), with a Wilson 95 % CI and the rules that fired.
+    Probed runs are listed as excluded, never counted."""
+    from scientist.monitors.falsealarms import FalseAlarmInputError, false_alarm_report, format_false_alarms
+
+    try:
+        report = false_alarm_report(runs, threshold)
+    except FalseAlarmInputError as err:
+        raise ScientistError(str(err), hint="pass run folders, or the folder a study ran its runs in") from None
+    typer.echo(json.dumps(report.model_dump(mode="json"), indent=2) if as_json else format_false_alarms(report))
