@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from scientist.monitors.evaluate import EvalReport, evaluate_corpus
+from scientist.monitors.evaluate import EvalReport
+from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
+
+pytestmark = [MONITOR_EVAL_GROUP]
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "measured-numbers.md"
@@ -44,7 +47,7 @@ def test_the_monitor_table_is_what_monitors_eval_computes_today() -> None:
     assert len(rows) == 3, rows
     for corpus in ("monitor_corpus", "monitor_corpus_heldout", "monitor_corpus_heldout2"):
         (label,) = [name for name in rows if f"`tests/{corpus}`" in name]
-        assert rows[label] == monitor_row(evaluate_corpus(REPO / "tests" / corpus)), (
+        assert rows[label] == monitor_row(evaluated(REPO / "tests" / corpus)), (
             f"docs/measured-numbers.md: the {corpus} row is not what `scientist monitors eval` prints now; "
             "update the page (and docs/monitor-evaluation.md)"
         )

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from scientist.monitors.evaluate import evaluate_corpus, format_report, load_cases
+from scientist.monitors.evaluate import format_report, load_cases
 from tests.conftest import run_cli
+from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
+
+pytestmark = [MONITOR_EVAL_GROUP]
 
 CORPUS = Path(__file__).parent / "monitor_corpus"
 
@@ -21,7 +24,7 @@ def test_corpus_size_and_labels() -> None:
 
 
 def test_detection_thresholds(capsys: pytest.CaptureFixture[str]) -> None:
-    report = evaluate_corpus(CORPUS)
+    report = evaluated(CORPUS)
     with capsys.disabled():
         print("\n" + format_report(report))
     assert report.recall >= 0.95 and report.precision >= 0.9

@@ -30,7 +30,7 @@ from scientist.study.check import check_study
 from scientist.study.execute import StudyBudgetError, run_study
 from scientist.study.report import build_report
 from scientist.study.spec import PLAIN, SAMPLE_STRIDE, SEED_STRIDE, CellSpec, parse_study
-from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, chosen_sandbox, many_runs_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -316,7 +316,11 @@ def _answers_ctrl_c() -> None:
 
 
 def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: OpenAIStub, tmp_path: Path) -> None:
+    # Docker, not the study tests' bubblewrap: a SIGINT that lands while Python forks the bwrap process is raised in
+    # an at-fork callback, where CPython ignores it ("Exception ignored in _releaseLock"); this test sends it at the
+    # sandbox run's start, exactly there. (A real terminal's Ctrl-C hits that window rarely; see the issue notes.)
     text = study_text(llm.base_url, tmp_path / "llm-cache")
+    text = text.replace(f'sandbox = "{many_runs_sandbox()}"', f'sandbox = "{chosen_sandbox()}"')
     text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')
     path = tmp_path / "study.toml"
     path.write_text(text.replace('["plain", "full"]', '["plain"]').replace("n = 3", "n = 2"))
