@@ -219,14 +219,16 @@ class NodeStart(AuditEvent):
 
 
 class NodeEnd(AuditEvent):
-    """A pipeline node finished and set these state keys.
+    """A pipeline node finished and set these state keys (`state_keys`).
 
-    `keys` reads back as "[REDACTED]": the log's redaction takes a field named "keys" for credentials, so the names
-    were never stored (the model accepts both; what the node set is in the checkpoint)."""
+    Logs written before 2026-12-05 carry `keys` instead, stored as "[REDACTED]": the log's redaction takes a field
+    named "keys" for a credential, so those names were never kept (what the node set is in the checkpoint).
+    `state_keys` is a lookup-key name, which the redaction leaves alone."""
 
     KIND: ClassVar[str] = "node_end"
     node: str
-    keys: list[str] | Literal["[REDACTED]"]
+    state_keys: list[str] | None = None
+    keys: list[str] | Literal["[REDACTED]"] | None = None  # older logs only
     rerun: bool | None = None
 
 

@@ -137,7 +137,7 @@ def _audited(ctx: RunContext, name: NodeName) -> Callable[[PipelineState], Pipel
         except BaseException as err:
             ctx.audit.emit(audit_events.NodeError(node=name, error=f"{type(err).__name__}: {err}"), "pipeline")
             raise
-        ctx.audit.emit(audit_events.NodeEnd(node=name, keys=sorted(update)), "pipeline")
+        ctx.audit.emit(audit_events.NodeEnd(node=name, state_keys=sorted(update)), "pipeline")
         return update
 
     return node

@@ -71,7 +71,7 @@ def rewrite_paper(
             context.audit.emit(audit_events.NodeError(node="write", error=f"{type(err).__name__}: {err}"), "pipeline")
             raise
         graph.update_state(config, {"paper": paper, "write_feedback": feedback}, as_node="write")
-        context.audit.emit(audit_events.NodeEnd(node="write", keys=["paper"], rerun=True), "pipeline")
+        context.audit.emit(audit_events.NodeEnd(node="write", state_keys=["paper"], rerun=True), "pipeline")
     detail = f"paper re-written by `scientist write`; `scientist resume {info.id}` reviews it"
     info = info.model_copy(update={"status": "paused", "status_detail": detail})
     _save(context, info)

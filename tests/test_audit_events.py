@@ -18,6 +18,7 @@ from scientist.audit_events import (
     CheckedByMonitors,
     GenericEvent,
     IdeaReflected,
+    NodeEnd,
     NodeStart,
     typed,
 )
@@ -91,8 +92,8 @@ def test_a_wrong_type_is_refused_naming_kind_and_field(tmp_path: Path) -> None:
 
 def test_a_missing_field_and_an_unknown_key_are_refused(tmp_path: Path) -> None:
     log = AuditLog(tmp_path)
-    with pytest.raises(AuditEventError, match=r"'node_end' refused: field 'keys': Field required"):
-        log.append("node_end", "pipeline", {"node": "write"})
+    with pytest.raises(AuditEventError, match=r"'node_error' refused: field 'error': Field required"):
+        log.append("node_error", "pipeline", {"node": "write"})
     with pytest.raises(AuditEventError, match=r"'node_start' refused: field 'nod': Extra inputs"):
         log.append("node_start", "pipeline", {"node": "write", "nod": "typo"})
     assert log.records() == []
@@ -171,3 +172,12 @@ def test_the_docs_catalogue_lists_every_model_with_its_fields_and_writers() -> N
     assert "`scientist.stages.bestofn`" in rows["monitor_flagged_candidate"]
     assert "`scientist.reviews.reviewer`" in rows["review_failed"]
     assert "`scientist.monitors.hooks`" in rows["checked_by_monitors"]
+
+
+def test_the_state_keys_a_node_set_are_stored_not_redacted(tmp_path: Path) -> None:
+    """`keys` was taken for a credential and stored as "[REDACTED]"; `state_keys` is kept as written."""
+    log = AuditLog(tmp_path)
+    record = log.emit(NodeEnd(node="ideate", state_keys=["candidates", "ideas"]), "pipeline")
+    assert log.records()[-1].payload == record.payload == {"node": "ideate", "state_keys": ["candidates", "ideas"]}
+    old = log.append("node_end", "pipeline", {"node": "select", "keys": "[REDACTED]"})  # a log from before
+    assert typed(old) == NodeEnd(node="select", keys="[REDACTED]")

@@ -36,6 +36,8 @@ def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path, tmp_p
     run_dir = only_run(isolated_env)
     assert "run folder:" in result.stdout
     check_false_alarms("fixture_run", [run_dir])  # one of the honest runs (tests/false_alarm_support.py)
+    (ideate_end,) = AuditLog(run_dir).find(kind="node_end", node="ideate")
+    assert ideate_end.payload["state_keys"] and all(isinstance(key, str) for key in ideate_end.payload["state_keys"])
 
     ideas = json.loads((run_dir / "ideas.json").read_text())
     assert len(ideas) >= 1 and all(idea["title"] for idea in ideas)
