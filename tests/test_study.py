@@ -316,9 +316,9 @@ def _answers_ctrl_c() -> None:
 
 
 def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(llm: OpenAIStub, tmp_path: Path) -> None:
-    # Docker whatever many_runs_sandbox() says: on bubblewrap a SIGINT that lands while Python forks the bwrap process is raised in
-    # an at-fork callback, where CPython ignores it ("Exception ignored in _releaseLock"); this test sends it at the
-    # sandbox run's start, exactly there. (A real terminal's Ctrl-C hits that window rarely; see the issue notes.)
+    # Docker whatever many_runs_sandbox() says: on bubblewrap a SIGINT that lands while Python forks the bwrap
+    # process is raised in an at-fork callback, where CPython ignores it ("Exception ignored in _releaseLock"); this
+    # test sends it at the sandbox run's start, exactly there. (A real terminal's Ctrl-C hits that window rarely.)
     text = study_text(llm.base_url, tmp_path / "llm-cache")
     text = text.replace(f'sandbox = "{many_runs_sandbox()}"', f'sandbox = "{chosen_sandbox()}"')
     text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')
