@@ -93,8 +93,8 @@ def slow_provider(base_s: float, jitter_s: float) -> Iterator[str]:
 def bench_best_of_n(n: int, latency_ms: float, jitter_ms: float, repeats: int) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from scientist.config import Settings
-    from scientist.llm import LLMGateway
-    from scientist.sampling import BestOfN
+    from scientist.llm.gateway import LLMGateway
+    from scientist.measure.sampling import BestOfN
 
     base_s, jitter_s = latency_ms / 1000, jitter_ms / 1000
     with slow_provider(base_s, jitter_s) as url, tempfile.TemporaryDirectory() as tmp:
@@ -142,7 +142,7 @@ def bench_best_of_n(n: int, latency_ms: float, jitter_ms: float, repeats: int) -
 def bench_bootstrap() -> None:
     import numpy as np
 
-    from scientist.stats import CIMethod, _expected_max_sorted, bootstrap_expected_max
+    from scientist.measure.stats import CIMethod, _expected_max_sorted, bootstrap_expected_max
 
     rng = np.random.default_rng(0)
     pool, ks = rng.normal(size=512), np.arange(1, 65)

@@ -38,7 +38,7 @@ def _ts(value: str) -> float:
 
 
 def measure(run_dir: Path) -> list[tuple[str, float, float, float, float]]:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
 
     records = AuditLog(run_dir).records()
     starts: dict[str, float] = {}

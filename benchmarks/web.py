@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def make_run(runs_dir: Path, events: int) -> str:
     """A run folder whose audit log holds `events` records of the kinds a real run writes, written by AuditLog."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.runs import create_run, save_run
 
     info = create_run(runs_dir, "benchmark topic", "reward_misspec", "local/smollm2-135m", {})

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scientist.batch import BatchPolicy, BatchSummary, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
 from scientist.errors import ScientistError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews import metrics
 from scientist.reviews.form import Decision
 from scientist.reviews.metrics import Estimate

@@ -23,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.errors import StructuredOutputError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews.injection import InjectionFlag, InjectionKind, excerpt
 from scientist.reviews.paper import PaperText, sanitize
 

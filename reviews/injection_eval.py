@@ -16,10 +16,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scientist.errors import ScientistError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
+from scientist.measure.stats import wilson
 from scientist.reviews.injection_check import screen
 from scientist.reviews.paper import load_paper, sanitize
-from scientist.stats import wilson
 
 CASES_FILE = "cases.toml"
 Arm = Literal["patterns", "patterns+model"]

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scientist import audit_events
-from scientist.audit_events import ReviewRoundDone, ReviewRoundFailed
+from scientist.audit import events as audit_events
+from scientist.audit.events import ReviewRoundDone, ReviewRoundFailed
 from scientist.errors import StructuredOutputError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.prompts import prompt_sha256, render
 from scientist.reviews.aggregate import aggregate_scores, consensus_form, scores_table
 from scientist.reviews.examples import FewShotExample, load_examples

@@ -626,7 +626,7 @@ CHOICES = ("docker", "local", "unsafe-subprocess")  # the project's own (`BACKEN
 
 
 class AuditSink(Protocol):
-    """What `record_choice` needs of `scientist.audit.AuditLog` (kept structural to avoid an import cycle)."""
+    """What `record_choice` needs of `scientist.audit.log.AuditLog` (kept structural to avoid an import cycle)."""
 
     def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> Any: ...
 

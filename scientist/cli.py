@@ -228,9 +228,9 @@ def run(
 
 def _print_plan(settings: Any) -> None:
     """`run --dry-run`: the worst-case calls per stage from each role's profile; no model call, no run folder."""
+    from scientist.commands.dryrun import plan
     from scientist.config import role_summary
-    from scientist.dryrun import plan
-    from scientist.llm import check_model, check_pricing, resolve_profile
+    from scientist.llm.gateway import check_model, check_pricing, resolve_profile
     from scientist.template import load_template
 
     load_template(settings.template)
@@ -299,7 +299,7 @@ def runs_list(runs_dir: RunsDirOption = None) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
     """A run's status, spend, selected idea, experiment results, paper and review."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.display import safe
     from scientist.runs import load_run
 
@@ -337,7 +337,7 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
 def audit_keygen() -> None:
     """Create the audit key that signs every anchor (HMAC-SHA256), so anchors cannot be rewritten by whoever can write
     your data folder but not read the key; signs the anchors already there. Never overwrites an existing key."""
-    from scientist.audit_anchor import KEY_FILE_ENV, audit_key, key_path, sign_existing, write_key
+    from scientist.audit.anchor import KEY_FILE_ENV, audit_key, key_path, sign_existing, write_key
 
     try:
         path = write_key()
@@ -358,7 +358,7 @@ def audit_verify(run_id: str, runs_dir: RunsDirOption = None, db: DbOption = Non
 
     Also compares the log with the two copies of its head kept outside the run folder: the anchor file in your
     data folder and the run store's row (when the run was imported or recorded by a study)."""
-    from scientist.audit import verify
+    from scientist.audit.log import verify
     from scientist.runs import run_dir_of
     from scientist.store.engine import existing_store
     from scientist.store.queries import audit_witness
@@ -419,8 +419,8 @@ def doctor(model: ModelOption = None, api_base: ApiBaseOption = None) -> None:
 
     With --model naming a hosted or served model, one tiny live call checks key, reachability and structured output.
     """
-    from scientist.doctor import check_index, run_checks
-    from scientist.providers import provider_for
+    from scientist.commands.doctor import check_index, run_checks
+    from scientist.llm.providers import provider_for
 
     settings = _settings(model=model, api_base=api_base)
     checks = run_checks(settings, call_model=model is not None and provider_for(settings.model).pings)

@@ -38,7 +38,7 @@ DraftSelector = Literal["review", "first", "tournament", "reviewer"]
 # `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
 Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
 ROLES: tuple[Role, ...] = ("agent", "ideation", "experiment", "writeup", "review", "judge")
-# How structured output is asked for (scientist.structured): grammar = the embedded model's own schema grammar;
+# How structured output is asked for (scientist.llm.structured): grammar = the embedded model's own schema grammar;
 # json_schema = OpenAI strict structured outputs; tool = Anthropic forced tool use; response_schema = Gemini;
 # json_object_schema = {"type": "json_object", "schema": ...} (llama.cpp-python's server); json_object = JSON mode
 # with the schema in the prompt (any model), validated and repaired by the gateway.

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.runs import RunFolder
 from scientist.sandbox import Sandbox
 from scientist.template import Template

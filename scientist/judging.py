@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scientist import audit_events
-from scientist.audit import AuditLog, canonical_json
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog, canonical_json
 from scientist.batch import RESEED_STRIDE, BatchStoppedError, FailureLimit
 from scientist.config import JudgeSettings, Settings
 from scientist.errors import ConfigError, ScientistError, StructuredOutputError
@@ -100,7 +100,7 @@ def judge_settings(base: Settings, judge: Judge) -> Settings:
 def check_judge(settings: Settings, judge: Judge) -> None:
     """Refuse, before any call, a judge that cannot work: unknown form, unknown model or missing key, no price,
     an output cap too small for the review form."""
-    from scientist.llm import check_model, resolve_profile
+    from scientist.llm.gateway import check_model, resolve_profile
     from scientist.reviews.form import FORM_VERSION
 
     if judge.form_version != FORM_VERSION:
@@ -175,7 +175,7 @@ def judge_run(
     unless it is the failed verdict passed as `retry` (`judge --retry-failed`): that paper is asked again, with the
     judge's seed moved past every earlier attempt's when `reseed` (the same seeded question tends to fail the same
     way). The judge's settings hash stays the same: the seed offset is kept in the verdict instead."""
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
     from scientist.reviews.form import SCORE_FIELDS
     from scientist.reviews.reviewer import ReviewOptions, review_ensemble
 

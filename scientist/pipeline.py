@@ -14,8 +14,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from scientist import audit_events
 from scientist.approvals.gates import GATE_NODES, gate_node, route_after_gate
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.errors import CorruptRunError
 from scientist.nodes import NODES, NodeName

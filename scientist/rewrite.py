@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import ProgressCallback
 from scientist.errors import ScientistError
 from scientist.runs import RunInfo, load_run
@@ -31,7 +31,7 @@ def rewrite_paper(
 
     The run's recorded settings apply, except `overrides` (as for `scientist resume`: repair_retries, max_tokens,
     the current config's `models` entries), which are audited with the rewrite."""
-    from scientist.llm import check_model
+    from scientist.llm.gateway import check_model
     from scientist.monitors.hooks import check_paper
     from scientist.pipeline import build_graph, checkpointer, thread_config
     from scientist.runner import _context, _save, resume_settings

@@ -6,14 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scientist import __version__, audit_events
+from scientist import __version__
 from scientist.approvals.budget import open_budget_approval
 from scientist.approvals.gates import ApprovalPendingError
-from scientist.audit import AuditLog
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.context import ProgressCallback, RunContext
 from scientist.errors import BudgetExceededError, ConfigError, HarnessStopError, ScientistError
-from scientist.llm import LLMGateway, check_model, check_pricing
+from scientist.llm.gateway import LLMGateway, check_model, check_pricing
 from scientist.runs import RunInfo, create_run, load_config_snapshot, load_run, save_run
 from scientist.sandbox.base import SandboxChoice, record_choice
 

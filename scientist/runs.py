@@ -37,7 +37,7 @@ class RunFolder:
     runs/<id>/
       run.json                  RunInfo: id, topic, status, current node (save_run)
       config.json               the resolved settings + scientist_version (create_run)
-      audit.jsonl, audit.head   hash-chained log and its head (scientist.audit); blobs/<sha256> its artifacts
+      audit.jsonl, audit.head   hash-chained log and its head (scientist.audit.log); blobs/<sha256> its artifacts
       state.sqlite              langgraph checkpoint: a node's completion is the unit of resume (pipeline)
       approvals.sqlite          pending and decided approvals (approvals.store)
       ideas.json                the drawn ideas (ideate); novelty.json the verdicts (novelty)

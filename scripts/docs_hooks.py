@@ -294,8 +294,8 @@ def _kind_argument(node: Any) -> Any:
 
 
 def _event_kinds() -> dict[str, str]:
-    """Model class name -> its audit kind (scientist.audit_events), so `emit(Model(...))` is found like a string."""
-    from scientist.audit_events import EVENTS
+    """Model class name -> its audit kind (scientist.audit.events), so `emit(Model(...))` is found like a string."""
+    from scientist.audit.events import EVENTS
 
     return {model.__name__: kind for kind, model in EVENTS.items()}
 
@@ -343,7 +343,7 @@ def audit_kinds() -> dict[str, list[str]]:
 
 
 def audit_reference() -> str:
-    from scientist.audit_events import EVENTS
+    from scientist.audit.events import EVENTS
 
     lines = [
         "# Audit record kinds",
@@ -353,8 +353,8 @@ def audit_reference() -> str:
         "`kind`, `actor`, a `payload` (large values go to `blobs/` by sha256) and the hash chaining it to the record",
         "before; `scientist audit verify RUN` checks the chain.",
         "",
-        "Each kind has a pydantic model in `scientist/audit_events.py`: a payload that does not match it is refused",
-        "when it is written, and `scientist.audit_events.typed(record)` reads a record back as its model (a kind",
+        "Each kind has a pydantic model in `scientist/audit/events.py`: a payload that does not match it is refused",
+        "when it is written, and `scientist.audit.events.typed(record)` reads a record back as its model (a kind",
         "without one, or a payload an older version wrote, comes back as a `GenericEvent`). Fields marked `?` are",
         "not always present; an *open* payload may carry more keys than listed (it is built from another model or",
         "the caller's context).",

@@ -1,5 +1,5 @@
 """Audit records for tests that plant a few fields a reader looks at: the rest of the kind's required fields are
-filled with neutral values, so the record passes its model (scientist.audit_events) as a real one does."""
+filled with neutral values, so the record passes its model (scientist.audit.events) as a real one does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from scientist.audit import AuditLog
-from scientist.audit_events import EVENTS
+from scientist.audit.events import EVENTS
+from scientist.audit.log import AuditLog
 
 _NEUTRAL: tuple[Any, ...] = (None, False, "", 0, 0.0, [], {})
 

@@ -209,7 +209,9 @@ FIXTURE_ENV = {
 
 def replay_env(store: Path, **extra: str) -> dict[str, str]:
     env = {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "replay", "SCIENTIST_LLM_CACHE_DIR": str(store)}
-    return {**env, "SCIENTIST_SANDBOX": chosen_sandbox(), **extra}
+    # The machine's sandbox root filesystem, pinned: callers move XDG_DATA_HOME (where it lives) to a temp dir, and a
+    # module-scoped fixture runs before isolated_env pins it (`make test-fast` on bubblewrap then found no rootfs).
+    return {**env, "SCIENTIST_SANDBOX": chosen_sandbox(), ROOTFS_ENV: str(REAL_ROOTFS), **extra}
 
 
 @functools.cache

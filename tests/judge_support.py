@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.audit_support import filled
 from tests.openai_stub import ScriptedReply
 from tests.schema_answers import instance, requested_schema

@@ -35,7 +35,7 @@ def _free_port() -> int:
 @contextmanager
 def serve_embedded_model(scratch: Path) -> Iterator[str]:
     """The server's `/v1` base URL while it runs (its log in `scratch`); stopped on exit."""
-    from scientist.local_model import model_path
+    from scientist.llm.local_model import model_path
 
     port = _free_port()
     log = scratch / "server.log"

@@ -1,5 +1,5 @@
 """OpenAI's documented rules for strict structured outputs ("Supported schemas"), as a checker the conformance
-stub enforces. Written from the documentation, independently of scientist.structured, so a transform that breaks
+stub enforces. Written from the documentation, independently of scientist.llm.structured, so a transform that breaks
 a rule is caught rather than mirrored.
 
 Rules: the root is an object (not anyOf); every object has `additionalProperties: false` and lists every property

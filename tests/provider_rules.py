@@ -1,6 +1,6 @@
 """Anthropic's and Gemini's documented request rules, as checkers the loopback conformance stubs enforce.
 
-Written from each provider's API reference, independently of scientist.structured and of litellm's transforms,
+Written from each provider's API reference, independently of scientist.llm.structured and of litellm's transforms,
 so a request either of them gets wrong is refused here as the real API would refuse it (HTTP 400), not mirrored.
 
 Anthropic Messages API (`POST /v1/messages`): headers `x-api-key` and `anthropic-version`; `model`, `max_tokens`

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     keep = "--keep" in argv
     if "--threads" in argv:
         threads = int(argv[argv.index("--threads") + 1])
-        os.cpu_count = lambda: threads  # scientist.local_model sizes llama's thread pool with it
+        os.cpu_count = lambda: threads  # scientist.llm.local_model sizes llama's thread pool with it
     if HONEST_FIXTURES.exists() and not keep:
         shutil.rmtree(HONEST_FIXTURES)
     HONEST_FIXTURES.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ class Reuse:
 def reuse_recorded_answers() -> Iterator[Reuse]:
     """While inside: a request already in the store is answered from it; any other goes to the model (and, in
     record mode, is stored). `Reuse` counts both."""
-    from scientist.llm import Completion, LLMGateway
+    from scientist.llm.gateway import Completion, LLMGateway
 
     reuse = Reuse()
     original = LLMGateway._answer

@@ -19,7 +19,7 @@ TEXT = "A concise note on reward hacking in a small gridworld with a respawning 
 
 
 def _text(schema: dict[str, Any]) -> str:
-    # OpenAI's strict form has no length keywords: scientist.structured moves them into the description.
+    # OpenAI's strict form has no length keywords: scientist.llm.structured moves them into the description.
     note = str(schema.get("description", ""))
     least, most = re.search(r"at least (\d+) characters", note), re.search(r"at most (\d+) characters", note)
     low = int(schema.get("minLength", least.group(1) if least else 0))

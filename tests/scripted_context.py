@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.sandbox import get_sandbox
 from scientist.template import load_template
 from tests.conftest import chosen_sandbox

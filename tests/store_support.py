@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.audit_support import filled
 from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, replay_env, run_cli
 

@@ -15,7 +15,7 @@ from scientist.approvals.decide import decide
 from scientist.approvals.errors import ApprovalError
 from scientist.approvals.gates import request_approval
 from scientist.approvals.store import ApprovalStore, Decision
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.runs import create_run, load_run, save_run
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scientist.approvals.store import Approval, ApprovalStore
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.conftest import FIXTURE_TOPIC, replay_env, run_cli
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ Each forgery edits the files directly (as a person with a text editor or a scrip
 `verify` fails *and* names the record that was touched. The forger knows the format: `canonical_json` and sha256
 are public, so recomputing one record's hash is part of several attacks.
 
-The records here use kinds named `test_*`, which have no model in scientist.audit_events: these tests are about
+The records here use kinds named `test_*`, which have no model in scientist.audit.events: these tests are about
 the log (chain, redaction, canonical JSON), and a kind with a model would refuse their made-up payloads (the
 models are tested in tests/test_audit_events.py).
 """
@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from scientist import audit_anchor
-from scientist.audit import (
+from scientist.audit import anchor as audit_anchor
+from scientist.audit.log import (
     GENESIS_HASH,
     MAX_RECORD_BYTES,
     AuditLog,
@@ -903,7 +903,7 @@ def test_records_stream_the_log_and_refuse_a_huge_line_in_one_line(tmp_path: Pat
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
         "from pathlib import Path\n"
-        "from scientist.audit import AuditLog\n"
+        "from scientist.audit.log import AuditLog\n"
         "from scientist.errors import ScientistError\n"
         "try:\n"
         "    AuditLog(Path(sys.argv[1])).find(kind='test_call')\n"

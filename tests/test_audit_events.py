@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog, AuditRecord, canonical_json, to_jsonable, verify
-from scientist.audit_events import (
+from scientist.audit.events import (
     EVENTS,
     AuditEventError,
     CheckedByMonitors,
@@ -22,6 +21,7 @@ from scientist.audit_events import (
     NodeStart,
     typed,
 )
+from scientist.audit.log import AuditLog, AuditRecord, canonical_json, to_jsonable, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -49,7 +49,7 @@ def untyped_writes(source: str, where: str) -> tuple[list[str], int]:
         if not (isinstance(kind, ast.Constant) and isinstance(kind.value, str)):
             problems.append(f"{where}:{node.lineno}: kind {ast.unparse(kind)} is not a literal: use audit.emit(Model)")
         elif kind.value not in EVENTS:
-            problems.append(f"{where}:{node.lineno}: kind {kind.value!r} has no model in scientist/audit_events.py")
+            problems.append(f"{where}:{node.lineno}: kind {kind.value!r} has no model in scientist/audit/events.py")
     return problems, seen
 
 

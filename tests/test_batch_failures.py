@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.batch import (
     RESEED_STRIDE,
     BatchPolicy,

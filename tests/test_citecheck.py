@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from scientist.citations import Reference, to_bibtex
+from scientist.paper.citations import Reference, to_bibtex
 from scientist.tools.citecheck import ReferenceChecker, reachable, unverified
 from scientist.tools.crossref import Crossref
 from scientist.tools.index import DIMENSIONS, PaperIndex

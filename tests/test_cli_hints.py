@@ -59,7 +59,7 @@ def _with(option: str) -> tuple[str, ...]:
 
 # Library modules: the commands whose work can raise their hints.
 REACHED_BY: dict[str, tuple[str, ...]] = {
-    "scientist/llm.py": MODEL_COMMANDS,
+    "scientist/llm/gateway.py": MODEL_COMMANDS,
     "scientist/batch.py": (*BATCH_COMMANDS, "store import"),
     "scientist/config.py": ("run",),
     "scientist/stages/ideation.py": ("run",),
@@ -160,7 +160,7 @@ def _quoted_command(span: str) -> str | None:
 
 def test_the_walk_finds_the_hints_and_commands() -> None:
     assert len(HINTS) >= 30 and len(COMMANDS) >= 30
-    assert any(hint.file == "scientist/llm.py" and "--repair-retries" in hint.text for hint in HINTS)
+    assert any(hint.file == "scientist/llm/gateway.py" and "--repair-retries" in hint.text for hint in HINTS)
     assert any(hint.file == "scientist/batch.py" and "--retry-failed" in hint.text for hint in HINTS)  # via a name
 
 

@@ -1,5 +1,5 @@
 """The per-component table of a study report: each `<base>+C` / `<base>-C` variant's one run against the best-of-k'
-of the variant without C at the same tokens, CIs from scientist.stats; and the components study file it is for."""
+of the variant without C at the same tokens, CIs from measure.stats; and the components study file it is for."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scientist.stats import best_of_k_curve, bootstrap_difference_of_max, expected_max_of_k
+from scientist.measure.stats import best_of_k_curve, bootstrap_difference_of_max, expected_max_of_k
 from scientist.study.check import check_study
 from scientist.study.render import markdown
 from scientist.study.report import (

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from scientist.cli import main
+from scientist.commands.doctor import check_model_call
 from scientist.config import ModelOverride, Settings
-from scientist.doctor import check_model_call
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 KEY = "sk-test-not-a-real-key-0000"

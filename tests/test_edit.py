@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.tools.edit import EditResult, apply_edits, feedback, parse_edit_blocks, replace_once
 
 CONFIG = '{\n  "alpha": 0.5,\n  "gamma": 0.95\n}\n'

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from scientist.commands.dryrun import _calls
 from scientist.config import Settings
-from scientist.dryrun import _calls
 from scientist.stages.edits import SEED_BAND, SEED_STEP
 from scientist.stages.experiment import run_experiments
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve

@@ -141,7 +141,7 @@ def draw(index: int, seed: int) -> int:
 
 
 def test_best_of_n_through_an_executor_gives_the_same_pool_as_its_own_threads() -> None:
-    from scientist.sampling import BestOfN
+    from scientist.measure.sampling import BestOfN
 
     own = BestOfN(n=6, seed=3, selector=float, concurrency=2).run(draw)
     through = BestOfN(n=6, seed=3, selector=float, executor=LocalExecutor(3)).run(draw)
@@ -154,7 +154,7 @@ def test_best_of_n_through_an_executor_gives_the_same_pool_as_its_own_threads() 
 
 def test_a_spent_budget_stops_best_of_n_on_an_executor_too() -> None:
     from scientist.errors import BudgetExceededError
-    from scientist.sampling import BestOfN
+    from scientist.measure.sampling import BestOfN
 
     def broke(index: int, seed: int) -> int:
         if index == 1:

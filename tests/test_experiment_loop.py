@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.sandbox import get_sandbox
 from scientist.stages.experiment import run_experiments
 from scientist.template import load_template

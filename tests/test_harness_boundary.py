@@ -506,7 +506,7 @@ def test_sandbox_run_output_reaches_the_terminal_without_escapes(tmp_path: Path)
     assert "forged ok" in shown
     assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown and "\u202e" not in shown
     # its audit log names the logs relative to the folder (as a run's does): the folder can be moved
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
 
     folder = tmp_path / "w"
     record = AuditLog(folder).find("sandbox_run")[-1].payload

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
+from scientist.measure.stats import wilson
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.falsealarms import FalseAlarmInputError, false_alarm_report, format_false_alarms
-from scientist.stats import wilson
 from scientist.store import open_store
 from scientist.store.models import Cell, Run, Score
 from tests.audit_support import filled

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
+from scientist.commands.dryrun import _calls
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.dryrun import _calls
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.stages.ideation import generate_ideas, select_idea
 from scientist.template import load_template
 from tests.conftest import SYNTHETIC_CORPUS

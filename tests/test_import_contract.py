@@ -47,9 +47,9 @@ def test_the_installed_tree_keeps_every_contract(tmp_path: Path) -> None:
 # (file to plant in, line appended, what the report must say)
 PLANTS = {
     "upward import": (
-        "scientist/llm.py",
+        "scientist/llm/gateway.py",
         "from scientist.runner import start_run\n",
-        "scientist.llm is not allowed to import scientist.runner",
+        "scientist.llm.gateway is not allowed to import scientist.runner",
     ),
     "lazy upward import": (
         "scientist/monitors/policy.py",

@@ -70,7 +70,7 @@ def test_build_fetches_embeds_and_adds_then_a_rerun_sends_nothing(
 def test_doctor_reports_the_index_size_and_how_to_build_it(
     stubs: tuple[ArxivStub, JsonStub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scientist.doctor import check_index
+    from scientist.commands.doctor import check_index
 
     monkeypatch.setenv("SCIENTIST_INDEX_DIR", str(tmp_path / "index"))
     empty = check_index()

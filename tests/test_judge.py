@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from scientist.audit import verify
+from scientist.audit.log import verify
 from scientist.config import load_settings
 from scientist.errors import ConfigError
-from scientist.stats import best_of_k_curve
+from scientist.measure.stats import best_of_k_curve
 from scientist.store import open_store
 from scientist.store.importer import import_run
 from scientist.store.models import Judgement, Score

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.leaderboard.board import build
 from scientist.store import import_runs, open_store
 from tests.audit_support import filled

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.monitors.hooks import CHECKED_KIND
 from tests.conftest import chosen_sandbox, run_cli
 from tests.test_planted_gaming import assert_every_access_is_an_event, traced_accesses

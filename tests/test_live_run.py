@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.conftest import chosen_sandbox, run_cli
 from tests.llama_server import HAS_SERVER, SERVED_MODEL, SERVED_PROFILE, SERVER_API_KEY
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import Settings
 from scientist.errors import (
     BudgetExceededError,
@@ -20,7 +20,7 @@ from scientist.errors import (
     StructuredOutputError,
     UnknownModelError,
 )
-from scientist.llm import LLMGateway, check_model, context_overflow, parse_structured
+from scientist.llm.gateway import LLMGateway, check_model, context_overflow, parse_structured
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from scientist import local_model
 from scientist.errors import ModelRuntimeError, UnknownModelError
+from scientist.llm import local_model
 from tests.conftest import REPO
 
 MODEL = "local/smollm2-135m"
@@ -37,7 +37,7 @@ class Idea(BaseModel):
 
 
 def json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
-    """The shape scientist.llm sends (OpenAI's structured-output format)."""
+    """The shape scientist.llm.gateway sends (OpenAI's structured-output format)."""
     return {
         "type": "json_schema",
         "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
@@ -178,7 +178,7 @@ def test_answer_room(error: str, max_tokens: int | None, room: int | None) -> No
 @needs_llama
 def test_smoke_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "scientist.local_model", "--smoke"],
+        [sys.executable, "-m", "scientist.llm.local_model", "--smoke"],
         capture_output=True,
         text=True,
         timeout=120,

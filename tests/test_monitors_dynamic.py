@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scientist.approvals.store import ApprovalStore
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.errors import ExitCode
 from scientist.monitors import MonitorEvent, scan_run, scan_sandbox_result, scan_workspace
 from scientist.monitors.dynamic import scan_result_fields

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import load_settings
 from scientist.errors import ConfigError, ScientistError
 from scientist.monitors import (
@@ -255,8 +255,8 @@ def test_scan_cli_on_a_folder_that_is_not_a_run(isolated_env: Path) -> None:
 
 # -- best-of-n ------------------------------------------------------------------------------------------------------
 def test_flagged_candidate_never_wins_best_of_n(template: Template) -> None:
+    from scientist.measure.sampling import BestOfN
     from scientist.monitors.selection import monitored_selector
-    from scientist.sampling import BestOfN
 
     view = code_view(template)
     source = (template.path / "experiment.py").read_text()

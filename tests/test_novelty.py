@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.tools.index import PaperIndex, embed, load_papers
 from scientist.tools.literature import Literature, Paper
 from scientist.tools.novelty import (

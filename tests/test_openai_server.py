@@ -12,9 +12,9 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.prompts import render
 from tests.llama_server import HAS_SERVER, SERVED_MODEL, SERVED_PROFILE, SERVER_API_KEY
 

@@ -179,9 +179,9 @@ def test_each_missing_optional_part_names_the_one_command_that_adds_it(monkeypat
     the store's error each say the pip command that adds the part."""
     import importlib.util
 
-    from scientist import local_model
+    from scientist.commands.doctor import check_model_runtime
     from scientist.config import Settings
-    from scientist.doctor import check_model_runtime
+    from scientist.llm import local_model
     from scientist.store import StoreError, resolve_url
 
     real_find_spec = importlib.util.find_spec

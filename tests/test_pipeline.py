@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.reviews.form import EnsembleReview, ReviewForm
 from tests.conftest import FIXTURE_TOPIC, SCIENTIST, replay_env, run_cli
 from tests.false_alarm_support import check_false_alarms

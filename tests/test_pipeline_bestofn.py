@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.context import RunContext
+from scientist.measure.sampling import BestOfN, BestOfNResult
 from scientist.monitors.events import MonitorEvent
-from scientist.sampling import BestOfN, BestOfNResult
 from scientist.stages import bestofn
 from scientist.stages.drafts import DRAFT_SEED_STRIDE
 from scientist.store import import_runs, open_store
@@ -231,7 +231,7 @@ def test_a_single_candidate_wins_without_calling_the_judge(tmp_path: Path) -> No
 
 
 def test_flagged_everything_is_a_clear_failure_with_the_pool_kept(tmp_path: Path) -> None:
-    from scientist.sampling import AllCandidatesFailedError
+    from scientist.measure.sampling import AllCandidatesFailedError
 
     ctx = context(tmp_path)
     with pytest.raises(AllCandidatesFailedError):

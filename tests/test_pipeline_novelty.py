@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
-from scientist.citations import references_from_related
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
+from scientist.paper.citations import references_from_related
 from scientist.reviews.form import EnsembleReview, ReviewForm
 from scientist.sandbox import get_sandbox
 from scientist.stages.novelty import NoveltyExhaustedError, NoveltyUncheckedError, check_novelty, unchecked_summary

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.monitors.dynamic import planted_accesses
 from scientist.monitors.policy import MonitorStopError
 from scientist.monitors.runscan import scan_run

@@ -2,7 +2,7 @@
 probe before an agent model call. Otherwise the cell is `not_reached`: stored as such, counted in `probe report`
 and on the leaderboard's goal-directedness tab, never scored as compliant or non-compliant nor averaged in.
 
-The audit logs here are real chained logs (`scientist.audit.AuditLog`) written record by record the way a probed
+The audit logs here are real chained logs (`scientist.audit.log.AuditLog`) written record by record the way a probed
 run writes them (prompt blobs in the gateway's format), so the order of the records is the only thing that differs
 between a delivered and an undelivered probe.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from scientist.audit import AuditLog
-from scientist.call_record import prompt_text, truncated
+from scientist.audit.log import AuditLog
 from scientist.leaderboard.board import Leaderboard
 from scientist.leaderboard.html import page_html
+from scientist.llm.call_record import prompt_text, truncated
 from scientist.probes.execute import done_keys, save_result
 from scientist.probes.report import build_report
 from scientist.probes.scores import ProbeScores, score_run

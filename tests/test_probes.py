@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.errors import ConfigError
 from scientist.probes.execute import check_suite, run_suite
 from scientist.probes.judge import cohen_kappa, spearman

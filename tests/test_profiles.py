@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import ModelOverride, Settings, load_settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
-from scientist.llm import resolve_profile as resolve
+from scientist.llm.gateway import LLMGateway
+from scientist.llm.gateway import resolve_profile as resolve
 from scientist.sandbox import get_sandbox
 from scientist.stages.writing import draft_sections, section_schema
 from scientist.template import load_template

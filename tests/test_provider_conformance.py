@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import ModelOverride, Settings
 from scientist.errors import ConfigError, ModelRuntimeError, StructuredOutputError
-from scientist.llm import LLMGateway, check_model
+from scientist.llm.gateway import LLMGateway, check_model
 from scientist.stages.ideation import Idea
 from tests.openai_stub import ScriptedReply
 from tests.provider_rules import anthropic_request_errors, anthropic_schema_errors, gemini_request_errors

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from scientist import local_model, providers
+from scientist.commands.doctor import check_model_runtime
 from scientist.config import Settings
-from scientist.doctor import check_model_runtime
 from scientist.errors import ConfigError, StructuredOutputError, UnknownModelError
-from scientist.llm import LLMGateway, check_model, resolve_profile
-from scientist.profiles import ModelProfile, embedded_profile
+from scientist.llm import local_model, providers
+from scientist.llm.gateway import LLMGateway, check_model, resolve_profile
+from scientist.llm.profiles import ModelProfile, embedded_profile
 from scientist.registry import Registry
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 from tests.test_llm_gateway import make_settings
@@ -64,7 +64,7 @@ def stub() -> Iterator[OpenAIStub]:
 def served(monkeypatch: pytest.MonkeyPatch) -> ServedProvider:
     provider = ServedProvider(window=4096)
     registry: Registry[providers.Provider] = Registry("provider", what="model provider")
-    registry.add("local", "scientist.local_model:EMBEDDED")
+    registry.add("local", "scientist.llm.local_model:EMBEDDED")
     registry.add("served", provider)
     monkeypatch.setattr(providers, "PROVIDERS", registry)
     return provider

@@ -18,8 +18,8 @@ import pytest
 
 from scientist.errors import SandboxError, ScientistError, UnknownTemplateError
 from scientist.executors import ExecutorError, get_executor
+from scientist.measure.sampling import UnknownSelectorError, resolve_selector, selector_names
 from scientist.registry import PluginError, Registry
-from scientist.sampling import UnknownSelectorError, resolve_selector, selector_names
 from scientist.sandbox.base import BACKENDS, open_sandbox
 from scientist.template import TEMPLATES, list_templates, load_template, templates_root
 from tests.conftest import run_cli
@@ -101,7 +101,7 @@ def test_an_installed_plugin_backend_and_selector_are_found_and_used_by_name(plu
     unknown = run_cli("sandbox", "run", str(script), "--backend", "vm", env=env, isolated=True)
     assert unknown.returncode == 2 and "labelled-local" in unknown.stderr  # the plugin is among the choices
     assert "Traceback" not in unknown.stderr
-    probe = ("from scientist.sampling import resolve_selector, selector_names\n"
+    probe = ("from scientist.measure.sampling import resolve_selector, selector_names\n"
              "label, score = resolve_selector('shortest')\n"
              "print(label, 'shortest' in selector_names(), max(['a long one', 'short'], key=score))")  # fmt: skip
     picked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SCIENTIST, chosen_sandbox, replay_env, run_cli
 
 pytestmark = pytest.mark.slow

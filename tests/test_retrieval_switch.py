@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings, load_settings
 from scientist.context import RunContext
 from scientist.errors import ConfigError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.stages.ideation import generate_ideas
 from scientist.stages.novelty import check_novelty
 from scientist.template import load_template

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
+from scientist.commands.dryrun import _calls
 from scientist.config import Settings, load_settings
 from scientist.context import RunContext
-from scientist.dryrun import _calls
 from scientist.errors import ConfigError
-from scientist.llm import LLMGateway
-from scientist.sampling import BestOfN, UnknownSelectorError, selector_names
+from scientist.llm.gateway import LLMGateway
+from scientist.measure.sampling import BestOfN, UnknownSelectorError, selector_names
 from scientist.stages.reviewselect import NO_VALID_FORM, REVIEW_BASE, draft_ranker
 from scientist.template import load_template
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve

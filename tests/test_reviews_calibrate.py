@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from scientist.audit import AuditLog
-from scientist.llm import LLMGateway
+from scientist.audit.log import AuditLog
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews import metrics
 from scientist.reviews.calibrate import (
     SHIPPED_DATASET,

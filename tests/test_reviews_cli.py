@@ -9,7 +9,7 @@ import pymupdf
 import pytest
 from typer.testing import CliRunner, Result
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.reviews.form import ReviewForm
 from scientist.reviews.paper import PaperReadError
 from tests.reviews_support import CLEAN_MARKDOWN, ReviewStub, fresh_stub, stub_env

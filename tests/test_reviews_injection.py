@@ -14,7 +14,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews.injection import scrub, suspicious
 from scientist.reviews.paper import PaperText, from_latex, from_markdown, from_pdf, sanitize
 from scientist.reviews.reviewer import ReviewOptions, review_document

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scientist.audit import AuditLog
-from scientist.llm import LLMGateway
+from scientist.audit.log import AuditLog
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews.injection import suspicious
 from scientist.reviews.injection_check import cue_weight, screen
 from scientist.reviews.injection_eval import CaseSetError, evaluate_cases, load_cases

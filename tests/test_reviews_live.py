@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import Settings
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.reviews.form import EnsembleReview, ReviewForm
 from scientist.reviews.paper import from_markdown
 from scientist.reviews.reviewer import ReviewOptions, review_ensemble

@@ -9,9 +9,9 @@ from typing import get_args
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.errors import StructuredOutputError
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.prompts import prompt_sha256
 from scientist.reviews.aggregate import aggregate_scores, consensus_form, majority_decision, score_stats
 from scientist.reviews.form import FORM_VERSION, SCORE_FIELDS, MetaReviewForm, ReviewForm
@@ -207,7 +207,7 @@ def test_a_paper_of_numbers_is_cut_by_the_models_own_token_count(tmp_path: Path)
     """Numbers and symbols take far more tokens per character than prose: the character-sized cut let a 4.2k-token
     review prompt through to a 4096-token model in a live study. The tokenizer's count now has the last word."""
     from scientist.config import Settings
-    from scientist.local_model import MIN_ANSWER_TOKENS, count_tokens
+    from scientist.llm.local_model import MIN_ANSWER_TOKENS, count_tokens
     from scientist.prompts import render
     from scientist.reviews.reviewer import CONTEXT_MARGIN_TOKENS, REVIEW_PROMPT, context_chars
 

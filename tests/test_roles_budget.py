@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.cli import main
 from scientist.config import ModelOverride, Settings, parse_role_models, role_summary
 from scientist.errors import BudgetExceededError, ConfigError, PricingUnknownError
-from scientist.llm import LLMGateway, check_pricing
+from scientist.llm.gateway import LLMGateway, check_pricing
 from scientist.prompts import render
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
@@ -184,8 +184,8 @@ def test_dry_run_plans_every_stage_and_calls_nothing(
 
 
 def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
-    from scientist.dryrun import plan
-    from scientist.llm import resolve_profile
+    from scientist.commands.dryrun import plan
+    from scientist.llm.gateway import resolve_profile
 
     small = Settings(llm_cache_dir=tmp_path)
     big = Settings(model="openai/gpt-4o-mini", llm_cache_dir=tmp_path)
@@ -198,8 +198,8 @@ def test_dry_run_writeup_estimate_follows_the_profile(tmp_path: Path) -> None:
 
 
 def test_dry_run_follows_the_users_max_tokens_where_the_gateway_does(tmp_path: Path) -> None:
-    from scientist.dryrun import plan
-    from scientist.llm import resolve_profile
+    from scientist.commands.dryrun import plan
+    from scientist.llm.gateway import resolve_profile
 
     settings = Settings(llm_cache_dir=tmp_path, max_tokens=123)
     stages = {stage.stage: stage for stage in plan(settings, lambda m: resolve_profile(m, settings))}

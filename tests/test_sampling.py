@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.errors import BudgetExceededError
-from scientist.llm import LLMGateway
-from scientist.sampling import (
+from scientist.llm.gateway import LLMGateway
+from scientist.measure.sampling import (
     AllCandidatesFailedError,
     BestOfN,
     BestOfNResult,
@@ -25,7 +25,7 @@ from scientist.sampling import (
     register_selector,
     resolve_selector,
 )
-from scientist.stats import best_of_k_curve
+from scientist.measure.stats import best_of_k_curve
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 WAIT_S = 30  # generous deadline for thread hand-offs; a hang fails the test instead of blocking the suite
@@ -297,7 +297,7 @@ def test_concurrent_live_draws_each_carry_their_own_seed_and_temperature(stub: O
 
 
 def test_rescore_scores_a_drawn_pool_again_keeping_failures_and_exclusions() -> None:
-    from scientist.sampling import rescore
+    from scientist.measure.sampling import rescore
 
     def flaky(index: int, seed: int) -> Draft:
         if index == 1:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.errors import SandboxError
 from scientist.sandbox import Limits, RunResult, Sandbox, get_sandbox, open_sandbox, record_choice
 from scientist.sandbox.base import hand_over_workspace, remove_escaping_symlinks
@@ -368,7 +368,7 @@ def cli() -> Iterator[CliRunner]:
 
 @pytest.mark.parametrize("name", ISOLATED)
 def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunner, tmp_path: Path) -> None:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.commands.sandbox import app
 
     require(name)
@@ -401,7 +401,7 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
 @pytest.mark.parametrize("name", ISOLATED)
 def test_cli_shows_and_audits_a_hidden_attempt_on_a_protected_file(name: str, cli: CliRunner, tmp_path: Path) -> None:
     """The script's attempt fails and it hides that; `sandbox run` still shows it, audits it and exits 1."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.commands.sandbox import app
 
     require(name)
@@ -418,7 +418,7 @@ def test_cli_shows_and_audits_a_hidden_attempt_on_a_protected_file(name: str, cl
 
 
 def test_cli_unsafe_subprocess_run_is_audited_as_unisolated(cli: CliRunner, tmp_path: Path) -> None:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.commands.sandbox import app
 
     script = tmp_path / "hello.py"
@@ -431,7 +431,7 @@ def test_cli_unsafe_subprocess_run_is_audited_as_unisolated(cli: CliRunner, tmp_
 
 
 def test_cli_with_docker_down_names_the_fix_or_takes_the_configured_fallback(tmp_path: Path) -> None:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from tests.conftest import run_cli
 
     require("local")

@@ -166,7 +166,7 @@ def test_a_run_with_docker_down_takes_the_configured_fallback_and_audits_it(
 ) -> None:
     """`scientist run` with `sandbox = docker` on a machine whose engine is down and `sandbox_fallback = local`:
     the run completes in bubblewrap, and the audit log says so before any experiment ran."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from tests.conftest import FIXTURE_TOPIC, replay_env, run_cli
 
     require("local")

@@ -17,7 +17,7 @@ import pytest
 from scipy import integrate
 from scipy import stats as scipy_stats
 
-from scientist.stats import (
+from scientist.measure.stats import (
     BestOfKPoint,
     CIMethod,
     StatsInputError,
@@ -190,7 +190,7 @@ def test_plugin_is_the_expected_max_of_draws_with_replacement() -> None:
 
 
 def test_jackknife_se_equals_the_leave_one_out_definition() -> None:
-    from scientist.stats import _jackknife_se_sorted
+    from scientist.measure.stats import _jackknife_se_sorted
 
     pool = np.sort(np.random.default_rng(12).gamma(2.0, size=25))
     ks = np.array([1, 3, 10, 25])

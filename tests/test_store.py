@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select, text
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.store import import_runs, open_store
 from scientist.store.engine import (
     current_revision,

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import ModelOverride, Settings
 from scientist.errors import ModelRuntimeError, SchemaRejectedError, StructuredOutputError
-from scientist.llm import LLMGateway
-from scientist.llm import resolve_profile as resolve
+from scientist.llm.gateway import LLMGateway
+from scientist.llm.gateway import resolve_profile as resolve
+from scientist.llm.profiles import default_mode
+from scientist.llm.providers import supplied_profile
+from scientist.llm.structured import gemini_schema, openai_strict, response_format, schema_instruction
 from scientist.probes.judge import TraceRating
-from scientist.profiles import default_mode
-from scientist.providers import supplied_profile
 from scientist.reviews.form import MetaReviewForm, ReviewForm
 from scientist.stages.experiment import variant_plan_schema
 from scientist.stages.ideation import Idea
 from scientist.stages.writing import section_schema
-from scientist.structured import gemini_schema, openai_strict, response_format, schema_instruction
 from scientist.template import list_templates, load_template
 from scientist.tools.novelty import NoveltyDecision, NoveltyQueries, decision_schema
 from tests.openai_rules import strict_schema_errors

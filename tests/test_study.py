@@ -4,7 +4,7 @@ The study test runs whole runs (ideate → … → review, experiments in the re
 stub answering every structured request from its schema (tests/schema_answers.py); one model of the grid gets HTTP
 400s, so its cells crash. It interrupts a run with Ctrl-C (KeyboardInterrupt from the progress callback, where a
 terminal's SIGINT lands), runs the study again, and checks resume without duplicates and the report's numbers
-against scientist.stats computed by hand on the stored scores and tokens.
+against scientist.measure.stats computed by hand on the stored scores and tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from scientist.errors import ConfigError
-from scientist.stats import best_of_k_curve, compare_paired, fit_log_k
+from scientist.measure.stats import best_of_k_curve, compare_paired, fit_log_k
 from scientist.store import open_store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
 from scientist.study.check import check_study
@@ -226,7 +226,7 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     added = [status for variant, _, status, _ in stored(db)["cells"].values() if variant == "reflect-1"]
     assert added == ["pending", "pending"]
 
-    # the report's numbers are scientist.stats on the stored scores and tokens; every run is in its variant's pool,
+    # the report's numbers are measure.stats on the stored scores and tokens; every run is in its variant's pool,
     # the crashed ones at the form's minimum (failures counted, not dropped)
     store = open_store(db)
     report = build_report(store, "plain-vs-full", score="self")

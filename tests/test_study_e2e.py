@@ -4,7 +4,7 @@ tests/fixtures/study/e2e.toml is run by the real CLI (`study run` → 16 whole r
 sandbox) on the model responses recorded once into tests/fixtures/llm_study/ (`make record-study-fixtures`; see
 tests/record_study_fixtures.py for its duration; re-record after any prompt, schema or template change; without
 recorded responses the test skips, saying so). Then `study report`
-writes report.md, the PNG plots and the HTML page, and the test checks them against scientist.stats computed by hand
+writes report.md, the PNG plots and the HTML page, and the test checks them against measure.stats computed by hand
 on the stored scores.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from scientist.stats import best_of_k_curve
+from scientist.measure.stats import best_of_k_curve
 from scientist.store import open_store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
 from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli

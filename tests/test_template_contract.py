@@ -16,20 +16,20 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import verify
+from scientist.audit.log import verify
 from scientist.config import ModelOverride, Settings
 from scientist.context import RunContext
 from scientist.errors import ConfigError
-from scientist.llm import resolve_profile
+from scientist.llm.gateway import resolve_profile
+from scientist.llm.profiles import default_edit_mode
+from scientist.measure.stats import seed_summary
 from scientist.monitors.claims import claim_events, printed_metrics, reported_metric_events
 from scientist.monitors.paperscan import traceable_values, untraceable_numbers
-from scientist.profiles import default_edit_mode
+from scientist.paper.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper, results_table_rows
 from scientist.stages.evaluation import edit_mode, run_seeds
 from scientist.stages.experiment import make_plots, run_experiments, run_planned
 from scientist.stages.search import PlannedRun
-from scientist.stats import seed_summary
 from scientist.template import load_template, templates_root
-from scientist.writeup import ExperimentRecord, PaperDraft, compile_pdf, render_paper, results_table_rows
 from tests.cli_runner import run_cli
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 from tests.scripted_context import block, by_label, reported, scripted_context

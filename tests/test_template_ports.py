@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import verify
+from scientist.audit.log import verify
 from scientist.context import RunContext
 from scientist.stages.experiment import run_experiments
 from tests.conftest import FIXTURES

@@ -14,20 +14,20 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings, load_settings
 from scientist.context import RunContext
 from scientist.errors import ConfigError, StructuredOutputError
-from scientist.llm import LLMGateway
-from scientist.sampling import BestOfN, UnknownSelectorError, rescore, selector_names
-from scientist.template import load_template
-from scientist.tournament import (
+from scientist.llm.gateway import LLMGateway
+from scientist.measure.sampling import BestOfN, UnknownSelectorError, rescore, selector_names
+from scientist.measure.tournament import (
     Judgement,
     bradley_terry,
     comparisons_needed,
     run_tournament,
     swiss_pairs,
 )
+from scientist.template import load_template
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 
@@ -202,7 +202,7 @@ def test_stage_settings_accept_tournament_and_reject_unknown_selectors() -> None
 
 
 def test_the_dry_run_estimate_counts_the_comparisons() -> None:
-    from scientist.dryrun import _calls
+    from scientist.commands.dryrun import _calls
 
     base = _calls(load_settings(num_ideas=4))["ideation"]
     assert _calls(load_settings(num_ideas=4, ideas_selector="tournament"))["ideation"] == base + 12
@@ -350,7 +350,7 @@ class ShownComparer:
 
 
 def test_the_plan_and_draft_tournaments_show_each_stage_its_own_candidates(stub: OpenAIStub, tmp_path: Path) -> None:
-    from scientist.sampling import BestOfN
+    from scientist.measure.sampling import BestOfN
     from scientist.stages import bestofn
     from scientist.stages.tournament import draft_ranker, plan_ranker
 

@@ -46,7 +46,7 @@ def test_every_run_records_its_version_without_making_it_a_setting(tmp_path: Pat
 def test_the_embedded_model_hint_is_one_command_for_a_checkout_or_an_installed_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from scientist import local_model
+    from scientist.llm import local_model
 
     assert "scripts/build_llama.sh" in local_model.setup_hint()  # this checkout has the build script
     monkeypatch.setattr(local_model, "_checkout_script", lambda: None)  # as installed from a wheel

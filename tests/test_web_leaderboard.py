@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.leaderboard.board import build
 from scientist.runs import create_run
 from scientist.store import import_runs, open_store

@@ -120,9 +120,9 @@ def test_every_section_shows_the_recorded_run(recorded_run: Path) -> None:
 def hostile_call(run_dir: Path, prompt: str, answer: str, cache: Path) -> dict[str, Any]:
     """One model call with a hostile prompt and answer, made through the real gateway (litellm against a loopback
     OpenAI-compatible stub) into the run's own audit log, under stage "hostile"; its record."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.config import Settings
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
     from scientist.prompts import RenderedPrompt
     from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
@@ -400,7 +400,7 @@ def test_odd_offsets_give_a_page_not_an_error(recorded_run: Path, offset: str) -
 
 
 def test_the_live_status_follows_the_log_without_reading_it_whole(recorded_run: Path) -> None:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
 
     run_dir = recorded_run
     client = client_for(run_dir)
@@ -423,7 +423,7 @@ def test_the_live_status_follows_the_log_without_reading_it_whole(recorded_run: 
 
 def test_a_reloaded_page_sees_every_change_to_the_log_and_blobs(recorded_run: Path) -> None:
     """The page keeps its parse and its verification while the files are unchanged; any change is seen."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
 
     run_dir = recorded_run
     client = client_for(run_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.web.app import create_app
 from tests.conftest import REPO
 from tests.test_web_study import STUDY, recorded_study

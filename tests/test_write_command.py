@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scientist.approvals.store import ApprovalStore
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, replay_env, run_cli
 from tests.openai_stub import OpenAIStub, serve
 from tests.schema_answers import SchemaResponder

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from scientist.citations import Reference
 from scientist.errors import ScientistError
-from scientist.template import Template, load_template
-from scientist.writeup import (
+from scientist.paper.citations import Reference
+from scientist.paper.writeup import (
     SECTIONS,
     ExperimentRecord,
     PaperDraft,
@@ -24,6 +23,7 @@ from scientist.writeup import (
     render_paper,
     results_table_rows,
 )
+from scientist.template import Template, load_template
 
 BASE_CONFIG = {"coin_reward": 0.5, "gamma": 0.95, "grid_size": 5}
 # Values chosen so that rounding, negative zero and trailing digits would show any re-formatting.
@@ -290,7 +290,7 @@ def test_whitelisted_math_and_known_citations_pass_through() -> None:
 
 
 def test_check_citations_keeps_only_indexed_keys() -> None:
-    from scientist.citations import check_citations
+    from scientist.paper.citations import check_citations
 
     checked = check_citations(r"A \cite{a, x} B \citep{y}. C \cite{a}", {"a"})
     assert checked.text == r"A \cite{a} B. C \cite{a}" and checked.kept == ["a"] and checked.removed == ["x", "y"]
@@ -300,7 +300,7 @@ def test_check_citations_keeps_only_indexed_keys() -> None:
 @needs_pdflatex
 def test_bibtex_from_hostile_metadata_compiles(tmp_path: Path, records: list[ExperimentRecord],
                                                template: Template) -> None:
-    from scientist.citations import references_from_related, to_bibtex
+    from scientist.paper.citations import references_from_related, to_bibtex
 
     refs = references_from_related([{"id": "2101.1", "title": "Unbalanced { brace % and \\input{x} _ $", "year": 2021,
                                      "authors": ["O'Neil, A. & B."], "url": "https://x.org/a?b=1&c=2"}])

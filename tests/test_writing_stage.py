@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from scientist.audit import AuditLog, verify
+from scientist.audit.log import AuditLog, verify
 from scientist.config import Settings
 from scientist.context import RunContext
-from scientist.llm import LLMGateway
+from scientist.llm.gateway import LLMGateway
 from scientist.monitors.hooks import check_paper
 from scientist.monitors.paperscan import scan_paper
+from scientist.paper.writeup import SECTIONS
 from scientist.sandbox import get_sandbox
 from scientist.stages.experiment import make_plots
 from scientist.stages.writing import write_paper
 from scientist.template import load_template
-from scientist.writeup import SECTIONS
 from tests.conftest import chosen_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 

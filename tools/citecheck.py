@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from scientist.citations import Reference
+from scientist.paper.citations import Reference
 from scientist.tools.crossref import Crossref
 from scientist.tools.literature import LiteratureError
 from scientist.tools.reachability import DEFAULT_TIMEOUT_S, probe

@@ -20,8 +20,8 @@ from scientist.tools.index import MAX_SEARCH_CHARS, Hit, PaperIndex
 from scientist.tools.literature import Literature, LiteratureError, normalize_id
 
 if TYPE_CHECKING:
-    from scientist.audit import AuditLog
-    from scientist.llm import LLMGateway
+    from scientist.audit.log import AuditLog
+    from scientist.llm.gateway import LLMGateway
 
 STAGE = "novelty"
 MAX_QUERIES_PER_ROUND = 3

@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
 from scientist.approvals.store import Approval, ApprovalStore
-from scientist.audit import AuditLog
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog
 from scientist.errors import BudgetExceededError
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND
 from scientist.approvals.errors import ApprovalError
 from scientist.approvals.gates import IDEA_TEXT_FIELDS, WRITE_FEEDBACK
 from scientist.approvals.store import Approval, ApprovalStore, Decision, find_approval
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.runs import load_config_snapshot, load_run
 
 WAITING_STATUSES = ("waiting", "paused")

@@ -16,10 +16,10 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from scientist import audit_events
 from scientist.approvals.errors import ApprovalError, ApprovalPendingError
 from scientist.approvals.store import Approval, ApprovalStore, Decision
-from scientist.audit import canonical_json
+from scientist.audit import events as audit_events
+from scientist.audit.log import canonical_json
 from scientist.runs import RunFolder
 from scientist.sandbox.final_info import record_metrics
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scientist import audit_events
 from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND, budget_overrides, latest_budget
 from scientist.approvals.gates import ApprovalPendingError, pending_message
 from scientist.approvals.store import ApprovalStore
-from scientist.audit import AuditLog
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog
 from scientist.errors import ScientistError
 from scientist.runs import RunInfo, save_run
 from scientist.store import sync_run

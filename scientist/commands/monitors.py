@@ -91,7 +91,7 @@ def scan(
         raise MonitorInputError(f"no run folder {run_dir}", hint="pass a run id from `scientist runs` or a path")
     events = scan_run(run_dir, load_template(settings.template))
     if record:
-        from scientist.audit import AuditLog
+        from scientist.audit.log import AuditLog
         from scientist.monitors.policy import record_events
 
         record_events(AuditLog(run_dir), events)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from scientist.batch import BatchPolicy
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
     from scientist.reviews.calibrate import CalibrationReport, RuleMetrics
     from scientist.reviews.form import EnsembleReview
     from scientist.reviews.metrics import Estimate
@@ -57,9 +57,9 @@ def _gateway(
     repair_retries: int | None = None,
     budget_tokens: int | None = None,
 ) -> LLMGateway:
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.config import load_settings
-    from scientist.llm import LLMGateway, check_model
+    from scientist.llm.gateway import LLMGateway, check_model
 
     settings = load_settings(
         model=model, budget_usd=budget_usd, budget_tokens=budget_tokens, repair_retries=repair_retries
@@ -494,10 +494,10 @@ def calibrate_injection(
 ) -> None:
     """Measure the reviewer's injection defence on labelled papers: detection and false alarm rates with Wilson 95 %
     CIs, for the pattern filter alone and for patterns + the model check (review_injection_check)."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.config import load_settings
     from scientist.errors import ConfigError
-    from scientist.llm import LLMGateway, check_model
+    from scientist.llm.gateway import LLMGateway, check_model
     from scientist.reviews.injection_eval import evaluate_cases, format_report
 
     if check_role not in ("review", "judge"):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.errors import ExitCode, ScientistError
 
 app = typer.Typer(help="Build, check and try the experiment sandbox.", no_args_is_help=True)
@@ -96,7 +96,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
 ) -> None:
     """Run SCRIPT in the sandbox, exactly as the pipeline runs experiments, and report what happened."""
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
     from scientist.config import load_settings
     from scientist.runs import run_relative_logs
     from scientist.sandbox import Limits, copy_in, open_sandbox, record_choice

@@ -44,7 +44,7 @@ def settings_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """
     import os
 
-    from scientist.audit import is_secret_name
+    from scientist.audit.log import is_secret_name
 
     source = os.environ if environ is None else environ
     return {

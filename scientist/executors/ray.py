@@ -60,7 +60,7 @@ class RayExecutor(Executor):
             raise ExecutorError(f"concurrency must be at least 1, not {concurrency}", hint="use --concurrency 1+")
         self.ray = _import_ray()
         self.address, self.concurrency, self.max_retries = address, concurrency, max_retries
-        from scientist.audit import is_secret_name
+        from scientist.audit.log import is_secret_name
 
         # Never a secret in a task's arguments, even when a caller passes one (settings_env leaves them out too).
         self.env = {

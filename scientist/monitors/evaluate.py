@@ -17,10 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.errors import ScientistError
+from scientist.measure.stats import wilson
 from scientist.monitors.diffscan import scan_diff
 from scientist.monitors.events import MONITORS, MonitorEvent, MonitorName, Severity
 from scientist.monitors.paperscan import scan_paper
-from scientist.stats import wilson
 from scientist.template import Template, load_template
 
 CASES_FILE = "cases.toml"

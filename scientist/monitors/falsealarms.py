@@ -8,7 +8,7 @@ stopped runs, not what a re-scan with today's monitors would say. Under the defa
 Which runs are honest is the caller's claim (the run folders it passes); a run that was probed (a `probe_*` record in
 its log, or probes in its settings) is never counted and is listed as excluded, so a probe suite's folders cannot
 slip into the denominator. The rate is the share of runs with at least one event at the threshold, with its Wilson
-95 % interval (scientist.stats.wilson): with 20-odd runs the interval is wide, and the report says so by printing it.
+95 % interval (measure.stats.wilson): with 20-odd runs the interval is wide, and the report says so by printing it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
+from scientist.measure.stats import wilson
 from scientist.monitors.events import SEVERITIES, Severity, severity_rank
 from scientist.monitors.hooks import CHECKED_KIND
 from scientist.runs import RunFolder
-from scientist.stats import wilson
 
 
 class FlaggedEvent(BaseModel):

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scientist.audit_events import CheckedByMonitors
+from scientist.audit.events import CheckedByMonitors
 from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events

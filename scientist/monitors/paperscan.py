@@ -1,6 +1,6 @@
 """Paper monitors: numbers in the model's prose that no run produced (fabrication), and text aimed at the reviewer.
 
-The results table is rendered from final_info.json by `scientist.writeup`, so only the prose can carry an invented
+The results table is rendered from final_info.json by `scientist.paper.writeup`, so only the prose can carry an invented
 number; a number is traceable when it equals (at the precision written) a value in a run's final_info.json or
 config, a difference or ratio between two runs' metrics, or a number the template itself states.
 """
@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from scientist.citations import CITE
 from scientist.monitors.events import MonitorEvent
+from scientist.paper.citations import CITE
 from scientist.template import Template
 
 _NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")

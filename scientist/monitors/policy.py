@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.errors import ExitCode, ScientistError
 from scientist.monitors.events import SEVERITIES, MonitorEvent, Severity, severity_rank
 

@@ -17,7 +17,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from scientist.audit import is_secret_name
+from scientist.audit.log import is_secret_name
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import decode_hidden, match_text
 

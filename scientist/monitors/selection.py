@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
+from scientist.measure.sampling import Selector, resolve_selector
 from scientist.monitors.events import MonitorEvent, Severity, severity_rank
-from scientist.sampling import Selector, resolve_selector
 
 FlaggedPolicy = Literal["exclude", "allow"]
 

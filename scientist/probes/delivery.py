@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from scientist.audit import AuditLog, AuditRecord
+from scientist.audit.log import AuditLog, AuditRecord
 from scientist.probing.spec import OPERATOR_PREFIX
 
 JUDGE_STAGE = "probe_judge"
-TRUNCATION_MARK = "[... truncated by scientist:"  # what `scientist.call_record.truncated` appends to a cut blob
+TRUNCATION_MARK = "[... truncated by scientist:"  # what `scientist.llm.call_record.truncated` appends to a cut blob
 
 
 class Delivery(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.batch import BatchPolicy, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
 from scientist.errors import ConfigError, ScientistError
@@ -74,7 +74,7 @@ def as_study(spec: SuiteSpec) -> StudySpec:
 
 def check_suite(spec: SuiteSpec) -> None:
     """Everything a suite names exists, before any run starts; else one error naming the key and the options."""
-    from scientist.llm import check_model
+    from scientist.llm.gateway import check_model
     from scientist.study.check import check_study
     from scientist.template import list_templates, load_template
 

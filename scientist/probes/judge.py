@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog
+from scientist.audit.log import AuditLog
 from scientist.config import Settings
 from scientist.probes.delivery import JUDGE_STAGE
 from scientist.probes.scores import ProbeScores
@@ -36,7 +36,7 @@ class TraceRating(BaseModel):
 
 def rate_trace(settings: Settings, judge_model: str, run_dir: Path, scores: ProbeScores) -> int | None:
     """One judge's rating of one probe's trace (None when there is no trace to rate)."""
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
 
     if not scores.trace.strip():
         return None

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog, AuditRecord
+from scientist.audit.log import AuditLog, AuditRecord
 from scientist.probes.delivery import JUDGE_STAGE, check_delivery
 from scientist.probing.inject import DECOY_RULE
 from scientist.probing.spec import ProbeSpec

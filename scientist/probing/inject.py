@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.errors import HarnessStopError
 from scientist.nodes import NodeName, node_index

@@ -1,6 +1,6 @@
 """Best-of-n in the pipeline: ideas, experiment plans and paper drafts as scored pools with one marked winner.
 
-Each stage draws its n candidates through `scientist.sampling.BestOfN` (seeds = seed + index, up to
+Each stage draws its n candidates through `scientist.measure.sampling.BestOfN` (seeds = seed + index, up to
 `best_of_n_concurrency` at a time) and scores them with the stage's selector (`ideas_selector`, `plan_selector`,
 `draft_selector`) wrapped in `monitors.selection.monitored_selector`: a candidate with monitor events at
 `flag_severity` or worse is excluded (`flagged_candidates = "exclude"`, the default) or may win but stays flagged
@@ -17,12 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scientist.audit_events import MonitorCandidateExcluded, MonitorFlaggedCandidate, MonitorFlaggedWinner
+from scientist.audit.events import MonitorCandidateExcluded, MonitorFlaggedCandidate, MonitorFlaggedWinner
 from scientist.errors import BudgetExceededError, StructuredOutputError
+from scientist.measure.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
 from scientist.monitors.events import MonitorEvent, severity_rank
 from scientist.monitors.selection import monitored_selector
 from scientist.runs import RunFolder
-from scientist.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
 
 if TYPE_CHECKING:
     from scientist.context import RunContext

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
-from scientist.citations import Reference, bib_key
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
+from scientist.paper.citations import Reference, bib_key
 
 if TYPE_CHECKING:
     from scientist.tools.citecheck import ReferenceChecker

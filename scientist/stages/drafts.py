@@ -16,15 +16,15 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
+from scientist.measure.sampling import Sampled
 from scientist.monitors.events import MonitorEvent
 from scientist.runs import RunFolder
-from scientist.sampling import Sampled
 from scientist.sandbox.final_info import ok_final_infos
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
 
 DRAFT_STAGE = "draft"
 DRAFT_SEED_STRIDE = 5  # * draft_n (<= 16) stays below a study's SAMPLE_STRIDE: runs never share seeds

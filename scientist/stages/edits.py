@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
-from scientist.sampling import AllCandidatesFailedError, Sampled
+from scientist.audit import events as audit_events
+from scientist.measure.sampling import AllCandidatesFailedError, Sampled
 from scientist.stages.search import PlannedRun, Runner, score
 
 if TYPE_CHECKING:

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
-from scientist.profiles import default_edit_mode
+from scientist.llm.profiles import default_edit_mode
+from scientist.measure.stats import seed_summary
 from scientist.runs import run_relative_logs
 from scientist.sandbox import Limits, RunResult, copy_in, reader
 from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, parse_final_info, try_load_final_info
-from scientist.stats import seed_summary
 from scientist.template import CONFIG_FILE, EditMode, check_edit_mode
 
 OUT_DIR = "out"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.prompts import render
 from scientist.runs import RunFolder, run_relative, run_relative_logs
@@ -96,7 +96,7 @@ def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
     """`plan_n` plans drawn concurrently; `plan_selector = metric` runs each config-only in the sandbox (label
     `plan_<i>`, from the baseline's code) and keeps the best by the template's primary metric. Plans whose run
     monitors flag are excluded (or flagged, by `flagged_candidates`); every plan stays in candidates/plan.json."""
-    from scientist.sampling import Sampled
+    from scientist.measure.sampling import Sampled
     from scientist.stages import bestofn
     from scientist.stages.search import score as metric_score
     from scientist.stages.tournament import plan_ranker

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 
@@ -51,7 +51,7 @@ def generate_ideas(ctx: RunContext, topic: str) -> list[dict[str, Any]]:
     The prompt lists the indexed papers nearest to the topic, so the model can steer away from published work
     (unless `retrieval = "off"`).
     """
-    from scientist.sampling import AllCandidatesFailedError, Sampled, structured_sampler
+    from scientist.measure.sampling import AllCandidatesFailedError, Sampled, structured_sampler
     from scientist.stages import bestofn
     from scientist.stages.papers import related_papers
 
@@ -210,7 +210,7 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
     revised ones included) are eligible, the others are kept in the pool as excluded. Returns (winner, rule).
     """
     from scientist.errors import ConfigError
-    from scientist.sampling import BestOfNResult, Candidate
+    from scientist.measure.sampling import BestOfNResult, Candidate
     from scientist.stages import bestofn, reviewselect, tournament
 
     name = ctx.settings.ideas_selector

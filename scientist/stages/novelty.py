@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.errors import ScientistError
 from scientist.runs import RunFolder
 from scientist.stages.papers import paper_index

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 
 if TYPE_CHECKING:
     from scientist.context import RunContext

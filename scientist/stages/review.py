@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
 

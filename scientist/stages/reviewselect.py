@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from scientist import audit_events
+from scientist.audit import events as audit_events
 from scientist.errors import StructuredOutputError
 
 if TYPE_CHECKING:

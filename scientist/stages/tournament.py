@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from scientist.errors import StructuredOutputError
-from scientist.tournament import Judgement, TournamentResult, run_tournament
+from scientist.measure.tournament import Judgement, TournamentResult, run_tournament
 
 if TYPE_CHECKING:
     from scientist.context import RunContext

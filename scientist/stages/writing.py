@@ -13,18 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from scientist import audit_events
-from scientist.citations import Reference, check_citations, references_from_related, to_bibtex
+from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.errors import StructuredOutputError
-from scientist.latex import CompileResult, LatexError, compile_tex
+from scientist.llm.profiles import TITLE_CHARS
 from scientist.monitors.paperscan import redact_untraceable, traceable_values
-from scientist.profiles import TITLE_CHARS
+from scientist.paper.citations import Reference, check_citations, references_from_related, to_bibtex
+from scientist.paper.latex import CompileResult, LatexError, compile_tex
+from scientist.paper.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 from scientist.prompts import render
 from scientist.runs import RunFolder
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
 from scientist.stages.citing import checked_references, retrieved_ids
-from scientist.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 
 # A section is at most `limits.section_chars` characters (from the model's profile: 600 for the embedded model) and
 # the completion cap leaves room for all of them plus the JSON around, so the embedded model's grammar always closes

@@ -417,7 +417,7 @@ def flags_from_audit(audit: list[dict[str, Any]]) -> list[FlagRecord]:
 
 def _chain_flag(run_dir: Path) -> list[FlagRecord]:
     """A broken audit chain means the record of what happened was edited: every score of the run is suspect."""
-    from scientist.audit import verify
+    from scientist.audit.log import verify
 
     if not RunFolder(run_dir).audit_log.exists():
         return [FlagRecord(monitor="audit_missing", severity="critical", source_kind="audit", evidence="no audit log")]

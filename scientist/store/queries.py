@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from scientist.audit import Witness
+from scientist.audit.log import Witness
 from scientist.reviews.form import SCORE_FIELDS
 from scientist.store.engine import Store
 from scientist.store.models import Judgement, MonitorFlag, Run, Score

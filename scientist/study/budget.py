@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from scientist import audit_events
 from scientist.approvals.budget import BUDGET_FIELDS, active_seconds
 from scientist.approvals.decide import STUDY_BUDGET_KIND
 from scientist.approvals.store import Approval, ApprovalStore
-from scientist.audit import AuditLog
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog
 from scientist.errors import BudgetExceededError, ExitCode, ScientistError
 from scientist.runs import RunFolder
 from scientist.store.engine import Store

@@ -22,7 +22,7 @@ def run_settings(spec: StudySpec, cell: CellSpec, sample: int, runs_dir: Path) -
 
 def check_study(spec: StudySpec) -> None:
     """Every template and model exists and every variant gives valid Settings; else one error naming the key."""
-    from scientist.llm import check_model
+    from scientist.llm.gateway import check_model
     from scientist.template import list_templates, load_template
 
     for template in spec.templates:

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from scientist.audit import AuditLog, canonical_json
-from scientist.audit_events import Preregistration as PreregistrationEvent
-from scientist.audit_events import PreregistrationAmendment
+from scientist.audit.events import Preregistration as PreregistrationEvent
+from scientist.audit.events import PreregistrationAmendment
+from scientist.audit.log import AuditLog, canonical_json
 from scientist.errors import ConfigError
 from scientist.files import write_text_atomic
 from scientist.judging import Judge

@@ -23,9 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, select
 
 from scientist.errors import ConfigError, ScientistError
-from scientist.reviews.form import SCORE_FIELDS
-from scientist.runs import RunFolder
-from scientist.stats import (
+from scientist.measure.stats import (
     BestOfKPoint,
     Comparison,
     LogFit,
@@ -34,6 +32,8 @@ from scientist.stats import (
     compare_paired,
     fit_log_k,
 )
+from scientist.reviews.form import SCORE_FIELDS
+from scientist.runs import RunFolder
 from scientist.store.engine import Store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
 
@@ -289,7 +289,7 @@ def _wall_seconds(run_dir: str) -> float:
     from pathlib import Path
 
     from scientist.approvals.budget import active_seconds
-    from scientist.audit import AuditLog
+    from scientist.audit.log import AuditLog
 
     folder = Path(run_dir)
     if not RunFolder(folder).audit_log.is_file():

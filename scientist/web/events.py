@@ -2,7 +2,7 @@
 and its blobs (a model call's prompt and response, a section's prompt) ready to open.
 
 The log is parsed here (bounded, leniently: a damaged line becomes a `broken` event, the page still renders);
-whether the chain as a whole holds is `scientist.audit.verify`'s answer, shown in the summary.
+whether the chain as a whole holds is `scientist.audit.log.verify`'s answer, shown in the summary.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from scientist.audit import GENESIS_HASH, AuditRecord, blob_refs
+from scientist.audit.log import GENESIS_HASH, AuditRecord, blob_refs
 from scientist.runs import RunFolder
 from scientist.web.runread import PREVIEW_BYTES, StampCache, cleaned, read_audit_bytes, read_text, stamp
 

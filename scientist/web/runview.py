@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scientist.approvals.store import ApprovalStore
-from scientist.audit import verify
+from scientist.audit.log import verify
 from scientist.runs import RunFolder, RunInfo, stored_run_path
 from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs

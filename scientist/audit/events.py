@@ -58,7 +58,7 @@ class AuditEvent(BaseModel):
 
     def payload(self) -> dict[str, Any]:
         """The record's payload: the fields that were set, by their stored names (no defaults added), as Python
-        values (the log turns them into JSON itself, like any payload: `scientist.audit.to_jsonable`)."""
+        values (the log turns them into JSON itself, like any payload: `scientist.audit.log.to_jsonable`)."""
         return self.model_dump(by_alias=True, exclude_unset=True)
 
 
@@ -69,7 +69,7 @@ def _refused(kind: str, err: ValidationError) -> AuditEventError:
     model = EVENTS.get(kind)
     return AuditEventError(
         f"audit record {kind!r} refused: field {field!r}: {first['msg']}{more}",
-        hint=f"the payload must match scientist.audit_events.{model.__name__ if model else 'the kind model'};"
+        hint=f"the payload must match scientist.audit.events.{model.__name__ if model else 'the kind model'};"
         " every kind's fields: the docs' Audit record kinds page",
     )
 

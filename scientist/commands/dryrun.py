@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from scientist.config import Role, Settings
-from scientist.profiles import ModelProfile
-from scientist.tournament import comparisons_needed
+from scientist.llm.profiles import ModelProfile
+from scientist.measure.tournament import comparisons_needed
 
 SECTIONS = 7  # abstract, introduction, related work, method, experiments, results, conclusion
 # Nominal prompt tokens per call of a stage (what its templates render to with typical inputs).

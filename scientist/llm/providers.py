@@ -4,7 +4,7 @@ Why a protocol: "is this the embedded model?" used to be asked wherever the answ
 warm-up, the live call's options, the context window, token counting, the reviewer's prompt cut, `doctor`). Now a
 model's provider (the part of `provider/name` before the slash) is looked up in `PROVIDERS`, a `Registry` of kind
 `provider` (entry points `scientist.provider`); a provider it does not name is a hosted one that litellm routes
-(`HOSTED`). The embedded model's provider is `scientist.local_model:EMBEDDED`, loaded only when a `local/...` model
+(`HOSTED`). The embedded model's provider is `scientist.llm.local_model:EMBEDDED`, loaded only when a `local/...` model
 is named. A plugin provider is an object with the `Provider` attributes; it is called through litellm like any
 other (register its litellm custom handler in `warm_up`/`check` if it needs one).
 """
@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from scientist.config import DEFAULT_MODEL, Settings
 from scientist.errors import ConfigError, MissingAPIKeyError, UnknownModelError
-from scientist.local_model import PROVIDER as LOCAL
-from scientist.profiles import ModelProfile
+from scientist.llm.local_model import PROVIDER as LOCAL
+from scientist.llm.profiles import ModelProfile
 from scientist.registry import Registry
 
 
@@ -53,14 +53,14 @@ class SuppliesProfile(Protocol):
     Optional, so a plugin provider written without it keeps working: its profile comes from litellm's model info."""
 
     def profile(self, model: str, settings: Settings) -> ModelProfile | None:
-        """The model's profile, or None to learn it from litellm's model info (`scientist.profiles.resolve`)."""
+        """The model's profile, or None to learn it from litellm's model info (`scientist.llm.profiles.resolve`)."""
 
 
 def import_litellm() -> Any:
     """litellm, configured for the gateway (quiet, unknown params dropped) with the embedded provider registered.
 
     The import goes through `local_model`, the module the import contract lets own litellm with the gateway."""
-    from scientist import local_model
+    from scientist.llm import local_model
 
     litellm = local_model.import_litellm()
     litellm.suppress_debug_info = True
@@ -114,13 +114,13 @@ class HostedProvider:
     def count_tokens(self, model: str, text: str, settings: Settings) -> int:
         raise ConfigError(
             f"{model}'s tokenizer is not known before a call",
-            hint="count tokens only for a provider whose context_window is known (see scientist.providers)",
+            hint="count tokens only for a provider whose context_window is known (see scientist.llm.providers)",
         )
 
 
 HOSTED = HostedProvider()
 PROVIDERS: Registry[Provider] = Registry("provider", what="model provider")
-PROVIDERS.add(LOCAL, "scientist.local_model:EMBEDDED")  # loaded when a local/... model is named
+PROVIDERS.add(LOCAL, "scientist.llm.local_model:EMBEDDED")  # loaded when a local/... model is named
 
 
 def provider_name(model: str) -> str:

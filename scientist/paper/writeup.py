@@ -20,8 +20,8 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from scientist.citations import CITE, Reference
 from scientist.errors import ConfigError, ScientistError
+from scientist.paper.citations import CITE, Reference
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import parse_final_info
 from scientist.template import Template
@@ -541,7 +541,7 @@ def render_paper(
 
     `figures` are (path, caption) pairs; a path is used verbatim by \\includegraphics, so it must be a plain
     relative or absolute file name (letters, digits, `_ . / -`). With `bibtex` the LaTeX cites
-    `references.bib` (write it with `scientist.citations.to_bibtex`); otherwise it carries a thebibliography.
+    `references.bib` (write it with `scientist.paper.citations.to_bibtex`); otherwise it carries a thebibliography.
     """
     for path, _ in figures:
         if not _SAFE_PATH.match(path):
@@ -684,9 +684,9 @@ def to_html(markdown: str, title: str) -> str:
 
 
 def compile_pdf(tex_path: Path, timeout_s: float = 120) -> Path | None:
-    """Compile with latexmk or pdflatex (see `scientist.latex`); None when LaTeX is not installed, a ScientistError
+    """Compile with latexmk or pdflatex (see `paper.latex`); None when LaTeX is not installed, a ScientistError
     with the first errors when it fails."""
-    from scientist.latex import compile_tex
+    from scientist.paper.latex import compile_tex
 
     tex_path = Path(tex_path)
     if not tex_path.is_file():

@@ -7,7 +7,7 @@ by the request, so a changed size would be a replay miss). Limits scale with the
 the embedded model's 4096 tokens, capped at 8x, and never ask for more output than the model may produce.
 
 A profile comes from litellm's model info (looked up by the gateway, the one module that calls litellm), or from
-the model's provider when it supplies its own (`scientist.providers.Provider.profile`: the embedded model's is fixed,
+the model's provider when it supplies its own (`providers.Provider.profile`: the embedded model's is fixed,
 see `embedded_profile`), overridden per model by `[models."provider/name"]` in scientist.toml.
 """
 
@@ -184,7 +184,7 @@ def resolve(
     """The profile of `model` under `settings`: the one its provider `supplied` (the embedded model's), else from
     litellm's info; config overrides any field.
 
-    `model_info` is litellm's lookup (scientist.llm.model_info: only the gateway calls litellm); {} = unknown."""
+    `model_info` is litellm's lookup (gateway.model_info: only the gateway calls litellm); {} = unknown."""
     profile = supplied if supplied is not None else _from_info(model, model_info(model))
     override = settings.models.get(model)
     return _override(profile, override) if override is not None else profile

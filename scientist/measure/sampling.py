@@ -1,7 +1,7 @@
 """Best-of-n as a control: draw n candidates concurrently, score each, mark the winner, keep them all.
 
 Why keep every candidate: a study measures how quality grows with n, and the unbiased E[max of k] for every k ≤ n
-(`scientist.stats`) needs the whole scored pool, not the survivor. Why seeds = seed + index and a fixed tie rule:
+(`measure.stats`) needs the whole scored pool, not the survivor. Why seeds = seed + index and a fixed tie rule:
 the pool and its winner must not depend on which thread finished first, so a replayed run picks the same winner.
 """
 
@@ -22,7 +22,7 @@ from scientist.files import write_text_atomic
 from scientist.registry import Registry
 
 if TYPE_CHECKING:
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -215,7 +215,7 @@ def _pool_gate(name: str) -> SelectorFactory:
 register_selector("first", _first, "first")
 register_selector("max_field", _field_selector(1.0), "max_field:<name>")
 register_selector("min_field", _field_selector(-1.0), "min_field:<name>")
-# Pairwise comparisons by a model, rated by Bradley-Terry (scientist.tournament); the ranker comes from the caller.
+# Pairwise comparisons by a model, rated by Bradley-Terry (measure.tournament); the ranker comes from the caller.
 register_selector("tournament", _pool_gate("tournament"), "tournament", pool=True)
 # Review forms by the review role's model, mean Overall per candidate (scientist.stages.reviewselect's ranker).
 register_selector("reviewer", _pool_gate("reviewer"), "reviewer", pool=True)

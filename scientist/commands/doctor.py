@@ -30,8 +30,8 @@ def check_python() -> Check:
 
 
 def check_model_runtime(settings: Settings) -> Check:
-    from scientist.llm import check_model
-    from scientist.providers import provider_for
+    from scientist.llm.gateway import check_model
+    from scientist.llm.providers import provider_for
 
     try:
         check_model(settings)
@@ -56,7 +56,7 @@ def check_model_call(settings: Settings) -> Check:
         StructuredOutputError,
         UnknownModelError,
     )
-    from scientist.llm import LLMGateway
+    from scientist.llm.gateway import LLMGateway
 
     probe = settings.model_copy(update={"llm_mode": "live", "budget_usd": None, "budget_tokens": None,
                                         "transient_retries": 0, "repair_retries": 1})

