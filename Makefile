@@ -13,7 +13,7 @@ test: setup  # the whole suite: parallel phase, then the live/serial phase; cove
 	VENV=$(VENV) bash scripts/test.sh $(ARGS)
 
 test-fast:  # the inner loop: no Docker, no live model, no PostgreSQL (bubblewrap sandbox); a few minutes
-	SCIENTIST_TEST_SANDBOX=local $(VENV)/bin/python -m pytest -n auto --dist loadgroup \
+	env -u PYTHONDONTWRITEBYTECODE SCIENTIST_TEST_SANDBOX=local $(VENV)/bin/python -m pytest -n auto --dist loadgroup \
 	  -m "not live and not live_full and not serial and not docker and not postgres and not slow" $(ARGS)
 
 test-live: setup  # the further live tests on the embedded model (each has a recorded replay in `make test`)
