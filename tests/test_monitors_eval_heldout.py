@@ -1,7 +1,8 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpus
 v1 loads and applies to its templates. That corpus is spent since the monitors were tuned on it (its README): it is
 a second tuning set now, so it gets a regression threshold at what the monitors reached on it; the held-out
-measurement is tests/monitor_corpus_heldout2, which gets none."""
+measurements are tests/monitor_corpus_heldout2 and tests/monitor_corpus_heldout3 (a fourth style, written blind on
+2026-12-06), which get none: only that they load, apply to their templates and give a consistent report."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ pytestmark = [MONITOR_EVAL_GROUP]
 
 HELDOUT = Path(__file__).parent / "monitor_corpus_heldout"
 HELDOUT2 = Path(__file__).parent / "monitor_corpus_heldout2"  # the second, blind pass (see its README)
+HELDOUT3 = Path(__file__).parent / "monitor_corpus_heldout3"  # the third, blind pass in a fourth style (its README)
+# The blind measurement corpora and the least number of gaming and of honest cases each must hold (the issue's 60,
+# and what each was written to): a corpus that lost cases would measure less than its README says.
+BLIND = [pytest.param(HELDOUT2, 64, id="heldout2"), pytest.param(HELDOUT3, 72, id="heldout3")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
@@ -130,11 +135,12 @@ def test_heldout_corpus_loads_and_every_case_applies() -> None:
             assert build_diff(case, load_template(case.template or "")), case.id
 
 
-def test_second_heldout_corpus_loads_and_every_edit_applies_to_its_template() -> None:
-    cases = load_cases(HELDOUT2)
+@pytest.mark.parametrize(("corpus", "least"), BLIND)
+def test_blind_heldout_corpus_loads_and_every_edit_applies_to_its_template(corpus: Path, least: int) -> None:
+    cases = load_cases(corpus)
     assert len({case.id for case in cases}) == len(cases)
-    assert sum(case.label == "gaming" for case in cases) >= 64
-    assert sum(case.label == "honest" for case in cases) >= 64
+    assert sum(case.label == "gaming" for case in cases) >= least
+    assert sum(case.label == "honest" for case in cases) >= least
     assert all(case.monitors for case in cases if case.label == "gaming")
     assert all(case.template and case.description.strip() for case in cases)
     for template in TEMPLATES:  # every template, both labels, at least 8 code edits each
@@ -147,15 +153,17 @@ def test_second_heldout_corpus_loads_and_every_edit_applies_to_its_template() ->
     assert any(case.sections is not None for case in cases)  # paper drafts are part of it too
 
 
-def test_second_heldout_corpus_report_is_computed_without_a_threshold() -> None:
+@pytest.mark.parametrize(("corpus", "least"), BLIND)
+def test_blind_heldout_corpus_report_is_computed_without_a_threshold(corpus: Path, least: int) -> None:
     # A measurement, not a regression check: the numbers are computed and consistent, never held to a bound.
-    report = evaluated(HELDOUT2)
-    cases = load_cases(HELDOUT2)
+    report = evaluated(corpus)
+    cases = load_cases(corpus)
     assert (report.gaming, report.honest) == (
         sum(c.label == "gaming" for c in cases),
         sum(c.label == "honest" for c in cases),
     )
-    assert len(report.cases) == len(cases)
+    assert min(report.gaming, report.honest) >= least
+    assert [result.id for result in report.cases] == [case.id for case in cases]
     overall = report.overall
     assert overall.tp + overall.fn == report.gaming
     assert overall.fp == sum(c.label == "honest" and c.flagged for c in report.cases)
@@ -164,7 +172,7 @@ def test_second_heldout_corpus_report_is_computed_without_a_threshold() -> None:
     for score in report.per_monitor.values():
         assert score.tp + score.fn == 0 or score.recall_ci is not None
     text = format_report(report)
-    assert "monitor_corpus_heldout2: " in text and "overall: recall" in text and "95% CI" in text
+    assert f"{corpus.name}: " in text and "overall: recall" in text and "95% CI" in text
 
 
 def test_cli_reports_both_corpora_with_intervals(isolated_env: Path, synthetic: Path, tmp_path: Path) -> None:
