@@ -261,7 +261,7 @@ class EvalCalls:
             if not picks:
                 continue
             flows = isinstance(node, ast.Return)
-            if not flows:
+            if not isinstance(node, ast.Return):
                 if reported is None:
                     reported = self._reported()
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
