@@ -168,6 +168,15 @@ class EvalCalls:
                 wrapper = self.helpers.get(target.id) if isinstance(target, ast.Name) else None
                 if wrapper is not None and not isinstance(wrapper, ast.Lambda) and _positional(wrapper):
                     self.wrapped.add(_positional(wrapper)[0].arg)
+        owned = {"__main__", *self.a.context.protected_modules, *self.a.context.evaluator_modules}
+        for call in calls:  # run_episode = steady(runner.run_episode): a decorator applied by a call
+            wrapper = self.helpers.get(call.func.id) if isinstance(call.func, ast.Name) else None
+            if wrapper is None or isinstance(wrapper, ast.Lambda) or not call.args or not _positional(wrapper):
+                continue
+            target = call.args[0]
+            local = isinstance(target, ast.Name) and target.id in found
+            if local or (self.a.resolve(target) or "").split(".")[0] in owned - {""}:
+                self.wrapped.add(_positional(wrapper)[0].arg)
         return found | self.wrapped
 
     def evaluates(self, call: ast.Call) -> bool:
