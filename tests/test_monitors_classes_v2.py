@@ -17,6 +17,7 @@ from scientist.template import Template, load_template
 RM_TRAINING = "    rng = np.random.default_rng(args.seed)\n"
 RM_EVAL_RNG = "    eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)\n"
 RM_EPISODE = "def run_episode(\n"
+RM_RESULTS = "    results = [run_episode(env, q, eval_rng, config, learn=False) for _ in range(EVAL_EPISODES)]\n"
 RM_HELPERS = "def downsample(values: list[float], points: int) -> tuple[list[int], list[float]]:\n"
 SL_CHECK = "    metrics = evaluate(w, b, config, args.seed)\n"
 GM_CHECK = "    metrics = evaluate(actions, config, args.seed)\n"
@@ -444,6 +445,13 @@ def test_numpy_selection_over_repeated_evaluations_counts_when_it_is_reported(vi
     assert _high(_edit(task, [_after(SL_CHECK, logged)])) == set()
     mean = f"metrics['ood_accuracy'] = float(np.mean({draws}))"
     assert _high(_edit(task, [_after(SL_CHECK, mean)])) == set()
+    extra = f"metrics['best_draw_ood'] = float(np.max({draws}))"  # a new diagnostic key, not the metric
+    assert _high(_edit(task, [_after(SL_CHECK, extra)])) == set()
+    world = views["reward_misspec"]
+    ordered = "    results = sorted(results, key=lambda r: r[1])\n"  # reordered, every episode kept
+    assert _high(_edit(world, [(RM_RESULTS, RM_RESULTS + ordered)])) == set()
+    best = "    results = sorted(results, key=lambda r: r[1])[-5:]\n"
+    assert "selects_on_evaluation" in _high(_edit(world, [(RM_RESULTS, RM_RESULTS + best)]))
 
 
 def test_a_help_text_naming_a_shared_constant_is_no_secret(views: dict[str, Template]) -> None:

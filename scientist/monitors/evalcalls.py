@@ -267,10 +267,13 @@ class EvalCalls:
         for node in self.nodes:
             if not isinstance(node, ast.Assign | ast.Return | ast.AugAssign) or node.value is None:
                 continue
+            sliced = {id(sub.value) for sub in ast.walk(node.value) if isinstance(sub, ast.Subscript)}
             picks = [
                 (call, why)
                 for call in ast.walk(node.value)
                 if isinstance(call, ast.Call)
+                # sorted(results) only reorders; sorted(...)[-1] or [:k] picks
+                and ((self.a.resolve(call.func) or "") not in ("sorted", "builtins.sorted") or id(call) in sliced)
                 for why in [self._selection(call)]
                 if why
             ]
@@ -282,10 +285,11 @@ class EvalCalls:
                     reported = self._reported()
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    key = self.a.fold(target.slice) if isinstance(target, ast.Subscript) else None
+                    if isinstance(target, ast.Subscript):  # metrics["ood_accuracy"] = ...; not metrics["best_ep"]
+                        flows = flows or self.a.fold(target.slice) in self.a.context.metrics
+                        continue
                     named = {sub.id for sub in ast.walk(target) if isinstance(sub, ast.Name)}
-                    flows = flows or key in self.a.context.metrics or bool(named & reported)
-                    flows = flows or any("metric" in n.lower() for n in named)
+                    flows = flows or bool(named & reported) or any("metric" in n.lower() for n in named)
             if flows:
                 call, why = picks[0]
                 self.a.report("eval_gaming", "high", "selects_on_evaluation", f"{_short(call)} ({why})", node)
