@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 from collections.abc import Mapping
 from typing import Protocol
@@ -154,16 +155,18 @@ class EvalCalls:
         for call in calls:  # run_episode(env, q, eval_rng, learn=False); not float(eval_rng.random())
             if isinstance(call.func, ast.Name) and call.func.id not in _BUILTINS and self._greedy(call):
                 found.add(call.func.id)
+        called: dict[str, set[str]] = {}  # helper -> the local names it calls ("" for the evaluator itself)
+        for name, helper in self.helpers.items():
+            names = called.setdefault(name, set())
+            for sub in ast.walk(helper):
+                if isinstance(sub, ast.Call):
+                    if isinstance(sub.func, ast.Name) and sub.func.id in self.helpers:
+                        names.add(sub.func.id)
+                    elif self._evaluator(sub.func):
+                        names.add("")
+        found |= {name for name, names in called.items() if "" in names}
         for _ in range(2):  # a wrapper of a wrapper
-            for name, helper in self.helpers.items():
-                if name in found:
-                    continue
-                for sub in ast.walk(helper):
-                    if isinstance(sub, ast.Call) and (
-                        self._evaluator(sub.func) or (isinstance(sub.func, ast.Name) and sub.func.id in found)
-                    ):
-                        found.add(name)
-                        break
+            found |= {name for name, names in called.items() if names & found}
         self.wrapped: set[str] = set()  # decorator parameters standing for an evaluation function
         for name, helper in self.helpers.items():
             if name not in found or isinstance(helper, ast.Lambda):
@@ -239,6 +242,9 @@ class EvalCalls:
                 return "keeps the best of repeated evaluations"
         return None
 
+    def _sorts(self, call: ast.AST) -> bool:
+        return isinstance(call, ast.Call) and (self.a.resolve(call.func) or "") in ("sorted", "builtins.sorted")
+
     def _reported(self) -> set[str]:
         """Names whose value becomes a reported number: read by a metric's entry (a dict literal's or a subscript
         assignment's), held by a name that says metric, or the evaluation's outcomes."""
@@ -263,19 +269,26 @@ class EvalCalls:
         """A selection among evaluations counts when what it picks is reported: returned (a wrapper of the
         evaluation), or assigned to a metric or to a name a metric is computed from. The best episode logged as a
         diagnostic is no selection of the result."""
+        chosen = {
+            id(node): why
+            for node in self.nodes
+            if isinstance(node, ast.Call) and (self.a.resolve(node.func) or "") in _SELECTORS
+            for why in [self._selection(node)]
+            if why
+        }
+        if not chosen:  # the common case: no selector picks among evaluations
+            return
         reported: set[str] | None = None
         for node in self.nodes:
             if not isinstance(node, ast.Assign | ast.Return | ast.AugAssign) or node.value is None:
                 continue
             sliced = {id(sub.value) for sub in ast.walk(node.value) if isinstance(sub, ast.Subscript)}
             picks = [
-                (call, why)
+                (call, chosen[id(call)])
                 for call in ast.walk(node.value)
-                if isinstance(call, ast.Call)
+                if id(call) in chosen
                 # sorted(results) only reorders; sorted(...)[-1] or [:k] picks
-                and ((self.a.resolve(call.func) or "") not in ("sorted", "builtins.sorted") or id(call) in sliced)
-                for why in [self._selection(call)]
-                if why
+                and (not self._sorts(call) or id(call) in sliced)
             ]
             if not picks:
                 continue
@@ -506,11 +519,17 @@ class EvalCalls:
             return
         if id(node) in self.a.messages or id(node) in getattr(self.a, "docstrings", ()):
             return
-        for name in self.a.context.evaluator_names:
-            secret = name.isupper() and "_" in name and any(word in name for word in _PRIVATE_WORDS)
-            if secret and name in text and re.search(rf"\b{name}\b", text):
-                self.a.report(
-                    "eval_gaming", "high", "reads_evaluator",
-                    f"a string names the evaluator's constant {name}: {text[:60]!r}", node,
-                )  # fmt: skip
-                return
+        pattern = _private_pattern(self.a.context.evaluator_names)
+        found = pattern.search(text) if pattern is not None else None
+        if found:
+            self.a.report(
+                "eval_gaming", "high", "reads_evaluator",
+                f"a string names the evaluator's constant {found.group(0)}: {text[:60]!r}", node,
+            )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _private_pattern(names: frozenset[str]) -> re.Pattern[str] | None:
+    """One regex for the evaluator's private constants (HIDDEN_KEY, GOLD_SEED), built once per evaluator."""
+    private = sorted(n for n in names if n.isupper() and "_" in n and any(word in n for word in _PRIVATE_WORDS))
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, private)) + r")\b") if private else None
