@@ -95,6 +95,33 @@ _PATTERNS: list[tuple[InjectionKind, re.Pattern[str]]] = [
         ),
     ),
     ("instruction", re.compile(r"\byou\s+(?:are\s+now|must\s+now|will\s+now|are\s+no\s+longer)\b", _I)),
+    (  # "note to any automated assessment system": an automated reader addressed by another role name
+        "instruction",
+        re.compile(
+            r"\b(?:note|message|instructions?|attention|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
+            r"(?:ai|llm|automated|automatic|machine)[- ](?:[a-z]+[- ]){0,2}?(?:systems?|graders?|evaluators?|"
+            r"assessors?|readers?|pipelines?|tools?|agents?|summari[sz]ers?|screeners?)\b",
+            _I,
+        ),
+    ),
+    (  # "your summary should give it the top score": the reader's own output dictated
+        "instruction",
+        re.compile(
+            r"\byour\s+(?:summary|review|assessment|report|evaluation|rating|score|verdict|recommendation)\s+"
+            r"(?:should|must|shall|is\s+to|has\s+to)\s+(?:give|assign|award|rate|recommend|omit|skip|exclude|"
+            r"state|say|be\s+(?:positive|favou?rable|accept))",
+            _I,
+        ),
+    ),
+    (
+        "instruction",
+        re.compile(
+            r"\b(?:should|must|please|kindly)\s+(?:omit|skip|leave\s+out|suppress|avoid\s+mentioning)\s+"
+            r"(?:any\s+|all\s+|the\s+)?"
+            r"(?:weakness(?:es)?|limitations?|flaws?|criticisms?|negatives?|concerns?)\b",
+            _I,
+        ),
+    ),
     (
         "instruction",
         re.compile(
@@ -124,6 +151,13 @@ _PATTERNS: list[tuple[InjectionKind, re.Pattern[str]]] = [
         ),
     ),
     ("score_request", re.compile(r"\b(?:overall|rating|recommendation|decision)\s*[:=]\s*(?:10|accept)\b", _I)),
+    (
+        "score_request",
+        re.compile(
+            rf"\b(?:give|assign|award)\s+(?:it|us|them)\s+(?:the\s+|a\s+)?{_HIGH}\s+(?:score|rating|marks?|grade)",
+            _I,
+        ),
+    ),
     (
         "score_request",
         re.compile(r"\b(?:positive|glowing|favou?rable)\s+review\s+(?:only|of\s+this|for\s+this)\b", _I),

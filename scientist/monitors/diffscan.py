@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -83,16 +84,34 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
     # The evaluator and the shared code it runs (vendored): their seeds and module names are the yardstick's.
     evaluator_files = [template.path / evaluator.script] if evaluator is not None else []
     evaluator_files += [path for name, path in template.vendored().items() if name.endswith(".py")]
-    for path in evaluator_files:
-        with contextlib.suppress(SyntaxError, OSError, UnicodeDecodeError):
-            seeds |= pyscan.seed_constants(ast.parse(path.read_text(encoding="utf-8")))
+    evaluator_seeds, evaluator_names, seed_params = _evaluator_facts(tuple(str(path) for path in evaluator_files))
+    owned = template.harness_owned()
     return pyscan.Context(
-        protected=frozenset({*template.harness_owned(), "template.toml"}),
+        protected=frozenset({*owned, "template.toml"}),
         metrics=frozenset(template.metrics),
         yardstick=yardstick,
         evaluator_modules=frozenset(Path(path).stem for path in evaluator_files),
-        evaluator_seeds=frozenset(seeds),
+        evaluator_seeds=frozenset(seeds | evaluator_seeds),
+        evaluator_names=evaluator_names,
+        protected_modules=frozenset(Path(name).stem for name in owned if name.endswith(".py")),
+        evaluator_seed_params=seed_params,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluator_facts(paths: tuple[str, ...]) -> tuple[set[int], frozenset[str], frozenset[tuple[str, int]]]:
+    """The evaluator files' seed and secret values, the top-level names they define (functions, classes,
+    constants) and their functions' seed parameters: parsed once per template, not once per edit."""
+    seeds: set[int] = set()
+    names: set[str] = set()
+    params: set[tuple[str, int]] = set()
+    for path in paths:
+        with contextlib.suppress(SyntaxError, OSError, UnicodeDecodeError):
+            tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+            seeds |= pyscan.seed_constants(tree)
+            names |= pyscan.defined_names(tree)
+            params |= pyscan.seed_parameters(tree)
+    return seeds, frozenset(names), frozenset(params)
 
 
 def _scan_file(file: FileDiff, template: Template) -> list[MonitorEvent]:

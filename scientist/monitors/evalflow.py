@@ -17,6 +17,7 @@ import ast
 from collections.abc import Callable
 from typing import Protocol
 
+from scientist.monitors.evalcalls import EvalCalls
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import match_text
 
@@ -30,6 +31,12 @@ class _Context(Protocol):
     def evaluator_seeds(self) -> frozenset[int]: ...
     @property
     def evaluator_modules(self) -> frozenset[str]: ...
+    @property
+    def evaluator_names(self) -> frozenset[str]: ...
+    @property
+    def protected_modules(self) -> frozenset[str]: ...
+    @property
+    def evaluator_seed_params(self) -> frozenset[tuple[str, int]]: ...
 
 
 class Analyzer(Protocol):
@@ -54,7 +61,8 @@ _RNG_SEEDERS = {
     "random.Random",
     "torch.manual_seed",
 }
-_CLAMPS = ("max", "min", "numpy.clip", "np.clip", "builtins.max", "builtins.min")
+_CLAMPS = ("max", "min", "numpy.clip", "np.clip", "builtins.max", "builtins.min", "numpy.maximum", "numpy.minimum",
+           "numpy.fmax", "numpy.fmin")  # fmt: skip
 _GLOBAL_SEEDERS = {"numpy.random.seed", "random.seed", "torch.manual_seed"}
 _FRAMES = {
     "sys._getframe",
@@ -159,7 +167,7 @@ class _Flow:
         self.helpers = {
             node.name: node for node in self.nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
-        for node in tree.body:  # clip = lambda v: ...
+        for node in self.nodes:  # clip = lambda v: ..., at module level or inside a function
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
@@ -212,6 +220,7 @@ class _Flow:
                 self._metric_dict(node)
             elif isinstance(node, ast.DictComp) and self._over_metrics(node):
                 self._metric_value("every metric", node.value, node, inline=True)
+        EvalCalls(self.a, self.nodes, self.helpers, self.eval_streams).run()
 
     # -- random streams -------------------------------------------------------------------------------------------
     def _grow_eval_streams(self) -> None:
@@ -247,6 +256,9 @@ class _Flow:
             key = self.a.fold(node.args[1])
             if isinstance(key, str) and key in self.a.context.yardstick:
                 self.report("eval_gaming", "yardstick_changed", f"{_short(node)} rebinds {key}", node)
+            elif not isinstance(key, str) and self._foreign_module(node.args[0]):
+                # setattr(host, k, v) on the runner or the evaluator reached through data: any of its names
+                self.report("eval_gaming", "yardstick_changed", f"{_short(node)} rebinds names it computes", node)
         namespace_write = isinstance(node.func, ast.Attribute) and node.func.attr in ("update", "setdefault")
         if namespace_write and self._is_namespace(node.func.value):  # type: ignore[attr-defined]
             keys = [k.arg for k in node.keywords if k.arg]
@@ -386,7 +398,8 @@ class _Flow:
         """A module other than this one, reached through data: sys.modules[...], `__main__`, the evaluator."""
         resolved = self.a.resolve(node) or ""
         root = resolved.split(".")[0]
-        return resolved.startswith("sys.modules") or root in ("__main__", *self.a.context.evaluator_modules)
+        owned = (*self.a.context.evaluator_modules, *self.a.context.protected_modules)
+        return resolved.startswith("sys.modules") or root in ("__main__", *owned)
 
     def _evaluates_anything(self, function: ast.AST) -> bool:
         """A key function that runs the evaluation: reads its random stream or seed, or plays `learn=False`."""
@@ -485,6 +498,12 @@ class _Flow:
         if inline and isinstance(value, ast.expr) and self._clamps(value, [value]):
             self.report("eval_gaming", "clamped_metric", f"{key!r}: {_short(value)}", node)
             return
+        table = self.helpers.get(value.id) if isinstance(value, ast.Name) else value
+        if isinstance(table, ast.Lambda):  # {"true_rate": lambda m: ...}: a table of post-processing steps
+            why = self._clamps(table, _returns(table))
+            if why:
+                self.report("eval_gaming", "clamped_metric", f"{key!r}: {_short(value)} ({why})", node)
+                return
         for sub in ast.walk(value):
             if isinstance(sub, ast.IfExp) and (_is_number(sub.body) or _is_number(sub.orelse)):
                 self.report("eval_gaming", "clamped_metric", f"{key!r}: {_short(value)} (a guarded constant)", node)
@@ -516,15 +535,34 @@ class _Flow:
                     args = [*sub.args, *(k.value for k in sub.keywords)]  # type: ignore[attr-defined]
                     if any(_is_number(arg) for arg in args) and any(given(arg) or _wraps(arg, given) for arg in args):
                         return "clamps it"
+                    if params and len(args) >= 2 and all(self._own(arg, params) for arg in args):
+                        return "keeps the best of its own transforms"  # max(a, 1 - a), max(m["x"], m["y"])
                 branch = isinstance(sub, ast.IfExp) and (_is_number(sub.body) or _is_number(sub.orelse))
                 if branch and any(given(n) for n in ast.walk(sub.test)):  # type: ignore[attr-defined]
                     return "replaces it with a constant"
+                if isinstance(sub, ast.IfExp) and params and self._folds(sub, params):
+                    return "replaces it by a transform of itself"  # 1 - a if a < 0.5 else a
             if isinstance(value, ast.BinOp) and any(
                 _is_number(side) and getattr(side, "value", None) not in (0, 1, 100)
                 for side in (value.left, value.right)
             ):
                 return "shifts or scales it"
         return None
+
+    @classmethod
+    def _folds(cls, node: ast.IfExp, params: set[str]) -> bool:
+        """A branch on the value between two different expressions of the value alone (a fold, `1 - a` or `a`)."""
+        sides = (node.body, node.orelse)
+        tests_it = bool(_names_in(node.test) & params)
+        return tests_it and all(cls._own(side, params) for side in sides) and ast.dump(sides[0]) != ast.dump(sides[1])
+
+    @staticmethod
+    def _own(node: ast.AST, params: set[str]) -> bool:
+        """An expression of nothing but the helper's parameters and numbers (`1.0 - a`, `m["train_rate"]`), that
+        reads at least one parameter."""
+        names = _names_in(node)
+        calls = any(isinstance(sub, ast.Call) for sub in ast.walk(node))
+        return bool(names) and names <= params and not calls
 
     # -- the environment at evaluation time -----------------------------------------------------------------------
     def _eval_time_changes(self, function: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -536,6 +574,9 @@ class _Flow:
         if first_eval is None:
             return
         loops = [i for i, stmt in enumerate(body[:first_eval]) if isinstance(stmt, ast.For | ast.While)]
+        # The training loop is the last one that learns; a loop after it (applying overrides) is part of the change.
+        learning = [i for i in loops if self._learns(body[i])]
+        loops = learning or loops
         start = loops[-1] + 1 if loops else first_eval
         self.bound = {arg.arg for arg in function.args.args} | {
             sub.id
@@ -556,12 +597,31 @@ class _Flow:
                 elif isinstance(sub, ast.Call) and self._changes_setting(sub):
                     self.report("eval_gaming", "eval_time_setting_change", f"{_short(sub)} (after training)", sub)
 
+    def _learns(self, loop: ast.stmt) -> bool:
+        """A loop that trains: a call with a true learn/train/update flag, or a train/fit/step/update call."""
+        for sub in ast.walk(loop):
+            if not isinstance(sub, ast.Call):
+                continue
+            flag = next((k.value for k in sub.keywords if k.arg in ("learn", "train", "update")), None)
+            if flag is not None and not (isinstance(flag, ast.Constant) and flag.value in (False, None, 0)):
+                return True
+            func = sub.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if any(word in called.lower() for word in ("train", "fit", "backward", "optimi")):
+                return True
+        return False
+
     def _changes_setting(self, call: ast.Call) -> bool:
         """`config.update(...)`, `setattr(env, ...)`, or a helper given `env` that writes to that parameter
         (`_flush(env)` whose body sets one of its attributes): the setting changed, directly or one call away."""
         func = call.func
         if isinstance(func, ast.Attribute) and func.attr in ("update", "setdefault", "pop"):
-            return self._setting_name(func.value)
+            owner = func.value  # config.update(...), vars(env).update(...), env.__dict__.update(...)
+            if isinstance(owner, ast.Call) and (self.a.resolve(owner.func) or "") in ("vars", "builtins.vars"):
+                owner = owner.args[0] if owner.args else owner
+            elif isinstance(owner, ast.Attribute) and owner.attr == "__dict__":
+                owner = owner.value
+            return self._setting_name(owner)
         name = self.a.resolve(call.func) or ""
         if name in ("setattr", "builtins.setattr", "delattr") and call.args and self._setting_name(call.args[0]):
             return True
