@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, create_model
 from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.prompts import render
+from scientist.records import ExperimentResult
 from scientist.runs import RunFolder, run_relative, run_relative_logs
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
@@ -169,8 +170,8 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
     """Run one planned run to its end and return its record (also written as `result.json`)."""
     run_root = ctx.folder.experiment(plan.label)
     result_path = run_root / RunFolder.RESULT
-    if result_path.exists():
-        done: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+    if result_path.exists():  # the record as written (its typed view checks it; the stages pass on the dict)
+        done = ExperimentResult.read_dict(result_path)
         ctx.audit.emit(audit_events.SandboxRunSkipped(label=plan.label, reason="finished before resume"), "pipeline")
         return done
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
@@ -188,6 +189,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
             code[CONFIG_FILE] = _with_overrides(code[CONFIG_FILE], plan.overrides)
         attempt = _attempt(ctx, plan, run_root, 0, code)
         record = _finish(ctx, plan, run_root, start, code, [attempt], failure=_failure(attempt))
+    ExperimentResult.checked(record, result_path)  # the written record is one every reader takes
     RunFolder.write_json(result_path, record, sort_keys=True, ensure_ascii=True)
     return record
 
