@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist.audit.events import BestOfN as BestOfNEvent
 from scientist.audit.events import MonitorCandidateExcluded, MonitorFlaggedCandidate, MonitorFlaggedWinner
 from scientist.errors import BudgetExceededError, StructuredOutputError
 from scientist.measure.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
@@ -175,20 +176,17 @@ def write_pool(
     }
     path = RunFolder.write_json(pool_path(ctx, stage), data, indent=1)
     if status != "drawn":
-        ctx.audit.append(
-            "best_of_n",
-            "pipeline",
-            {
-                "stage": stage,
-                "n": pool.n,
-                "selector": pool.selector,
-                "winner_index": pool.winner_index,
-                "scores": [c.score for c in pool.candidates],
-                "excluded": excluded,
-                "flagged": sorted(flags_at(flags)),
-                "path": str(path.relative_to(ctx.run_dir)),
-            },
+        scored = BestOfNEvent(
+            stage=stage,
+            n=pool.n,
+            selector=pool.selector,
+            winner_index=pool.winner_index,
+            scores=[c.score for c in pool.candidates],
+            excluded=excluded,
+            flagged=sorted(flags_at(flags)),
+            path=str(path.relative_to(ctx.run_dir)),
         )
+        ctx.audit.emit(scored, "pipeline")
         _record_flagged(ctx, stage, pool, flags)
         for item in excluded:
             ctx.progress(stage, f"candidate {item['index']} not eligible: {item['reason']}")

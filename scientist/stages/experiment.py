@@ -70,7 +70,7 @@ def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
         return saved
     result = _best_plan(ctx, idea) if ctx.settings.plan_n > 1 else _applied(ctx, _ask_plan(ctx, idea, 0, None))
     RunFolder.write_json(plan_path, result, sort_keys=True, ensure_ascii=True)
-    ctx.audit.append("variant_plan", "agent", result)
+    ctx.audit.emit(audit_events.VariantPlan(**result), "agent")
     return result
 
 
@@ -317,7 +317,7 @@ def sandbox_run(
     ctx.audit.emit(audit_events.SandboxRunStart(label=label, attempt=attempt, command=command), actor)
     result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=log_dir)
     record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
-    ctx.audit.append("sandbox_run", actor, {**record, "label": label, "attempt": attempt})
+    ctx.audit.emit(audit_events.SandboxRun(**record, label=label, attempt=attempt), actor)
     from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
 
     check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result)
@@ -369,11 +369,10 @@ def _finish(
                 record[key] = last[key]
     if record["ok"]:
         record["metric"] = record_metrics(ctx.run_dir, record).get(ctx.template.primary_metric)
-    ctx.audit.append(
-        "experiment_run",
+    summary = {key: record[key] for key in ("label", "mode", "parent", "ok", "failure", "metric", "files_changed")}
+    ctx.audit.emit(
+        audit_events.ExperimentRun(**summary, attempts=len(attempts), code_diff_blob=record["code_diff_blob"]),
         "pipeline",
-        {key: record[key] for key in ("label", "mode", "parent", "ok", "failure", "metric", "files_changed")}
-        | {"attempts": len(attempts), "code_diff_blob": record["code_diff_blob"]},
     )
     return record
 
@@ -535,7 +534,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")
     # Like every sandbox run's record: backend, image, limits, command, outcome, output and log hashes.
     audited = run_relative_logs(ctx.run_dir, result.audit_payload())  # log paths relative to the run folder
-    ctx.audit.append("sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**audited, "label": "plots", "ok": result.ok})
+    ctx.audit.emit(audit_events.SandboxRun(**audited, label="plots", ok=result.ok), f"sandbox:{ctx.sandbox.backend}")
     from scientist.monitors.hooks import check_sandbox_run  # every sandbox run is monitored, template code too
 
     check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)
