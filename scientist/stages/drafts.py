@@ -140,7 +140,7 @@ def write_best_draft(
 
     pool = bestofn.draw(ctx, n, sample)
     name = ctx.settings.draft_selector
-    selector = _by_review(ctx) if name == "review" else (lambda draft: 0.0)
+    selector = _by_review(ctx) if name == "review" else bestofn.stage_selector(name, {})
     ranker: TournamentRanker | reviewselect.ReviewRanker | None = None
     if name == "tournament":
         ranker = draft_ranker(ctx, DRAFT_STAGE)

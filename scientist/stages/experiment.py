@@ -121,7 +121,7 @@ def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
         return bestofn.audit_events(ctx, "experiment", f"plan_{plan['candidate']}")
 
     name = ctx.settings.plan_selector
-    selector = by_metric if name == "metric" else (lambda plan: 0.0)
+    selector = bestofn.stage_selector(name, {"metric": by_metric})
     ranker = plan_ranker(ctx, PLAN_STAGE) if name == "tournament" else None
     scored = bestofn.select(ctx, PLAN_STAGE, pool, name, selector, scan=scan, ranker=ranker)
     winner: dict[str, Any] = dict(scored.winner.value or {})

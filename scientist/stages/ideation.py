@@ -251,10 +251,11 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
         ranker = reviewselect.idea_ranker(ctx, IDEAS_STAGE)
     kept = _drawn_reflections(ctx)  # the drawn file's reflection rounds survive its rewrite as the selected pool
     scored = bestofn.select(
-        ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded, ranker=ranker, extra=kept
-    )
+        ctx, IDEAS_STAGE, pool, name, bestofn.stage_selector(name, IDEA_SELECTORS), excluded=excluded,
+        ranker=ranker, extra=kept,
+    )  # fmt: skip
     winner: dict[str, Any] = scored.winner.value or {}
-    return winner, IDEA_RULES[name]
+    return winner, IDEA_RULES.get(name, f"max score by the {name} selector, ties to the lowest sample index")
 
 
 def _drawn_reflections(ctx: RunContext) -> dict[str, Any] | None:
