@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scientist.audit import events as audit_events
 from scientist.batch import BatchPolicy, BatchSummary, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
 from scientist.errors import ScientistError
@@ -224,8 +225,8 @@ def calibrate_batch(
     def failed_paper(paper: CalibrationPaper, failure: ItemFailure) -> None:
         results_file.append(failure)
         if gateway.audit is not None:
-            payload = {"batch": "calibrate reviewer", **failure.model_dump()}
-            gateway.audit.append("batch_item_failed", "calibrate", payload)
+            failed = audit_events.BatchItemFailed(batch="calibrate reviewer", **failure.model_dump())
+            gateway.audit.emit(failed, "calibrate")
 
     summary = run_batch(
         papers,

@@ -133,7 +133,9 @@ def _finish(info: Any, run_dir: Path) -> None:
     console.print(f"[green]run {info.id} completed[/]")
     console.print(f"run folder: [bold]{run_dir.resolve()}[/]", soft_wrap=True)
     paper_path = RunFolder(run_dir).paper_json
-    notice = json.loads(paper_path.read_text(encoding="utf-8"))["latex"]["notice"] if paper_path.exists() else None
+    from scientist.records import Paper
+
+    notice = Paper.read(paper_path).latex.notice if paper_path.exists() else None
     if notice:
         console.print(f"[yellow]{notice}[/]", highlight=False, soft_wrap=True)
     from scientist.stages.bestofn import summary_lines
@@ -318,14 +320,16 @@ def runs_show(run_id: str, runs_dir: RunsDirOption = None) -> None:
         console.print(f"idea: {safe(json.loads(selected.read_text(encoding='utf-8'))['title'])}")
     table = Table("run", "ok", "metrics")
     results = sorted(folder.results(), key=lambda p: p.stat().st_mtime)
+    from scientist.records import ExperimentResult
+
     for result in results:
-        record = json.loads(result.read_text(encoding="utf-8"))
+        record = ExperimentResult.read(result)  # damaged: CorruptRunError naming the file, not a traceback
         metrics = ""
-        if record["ok"]:
+        if record.ok:
             from scientist.sandbox.final_info import record_metrics
 
-            metrics = ", ".join(f"{k}={v:.3f}" for k, v in record_metrics(run_dir, record).items())
-        table.add_row(safe(record["label"]), str(record["ok"]), safe(metrics))
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in record_metrics(run_dir, record.model_dump()).items())
+        table.add_row(safe(record.label), str(record.ok), safe(metrics))
     if table.row_count:
         console.print(table)
     for name in (f"{RunFolder.PAPER_DIR}/paper.tex", f"{RunFolder.PAPER_DIR}/paper.pdf", RunFolder.REVIEW):

@@ -11,7 +11,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from scientist.errors import ConfigError
+from scientist.errors import ConfigError, ScientistError
+from scientist.selector_registry import check_selector
 
 CONFIG_FILE_NAME = "scientist.toml"
 DEFAULT_MODEL = "local/smollm2-135m"
@@ -28,12 +38,22 @@ NoveltyPolicy = Literal["filter", "revise", "keep", "require", "off"]
 NoveltyExhausted = Literal["least_similar", "stop"]
 SearchMode = Literal["linear", "tree"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
-# Best-of-n selectors per sampling stage (scientist.stages.bestofn registers what each name does).
+# Best-of-n selectors per sampling stage: the stage's own scorers (OWN_SELECTORS, the stage computes them), or any
+# selector of the registry (scientist.selector_registry.SELECTORS: first, max_field:<name>, min_field:<name>, a
+# plugin's), or a pool ranker the stage has a ranker for (POOL_SELECTORS):
 # `tournament` (any stage): position-swapped pairwise comparisons by the model, rated by Bradley-Terry.
 # `reviewer` (ideas, drafts): the mean Overall of `selection_reviews` review forms filled by the review role's model.
-IdeaSelector = Literal["self_rating", "novelty", "first", "tournament", "reviewer"]
-PlanSelector = Literal["metric", "first", "tournament"]
-DraftSelector = Literal["review", "first", "tournament", "reviewer"]
+# Checked when the settings load (`_selector_is_known`), so a typo or a missing plugin fails before any model call.
+OWN_SELECTORS: dict[str, tuple[str, ...]] = {
+    "ideas_selector": ("self_rating", "novelty"),
+    "plan_selector": ("metric",),
+    "draft_selector": ("review",),
+}
+POOL_SELECTORS: dict[str, tuple[str, ...]] = {
+    "ideas_selector": ("tournament", "reviewer"),
+    "plan_selector": ("tournament",),
+    "draft_selector": ("tournament", "reviewer"),
+}
 # Who a model call works for. `agent` is the default for every stage; the others override it per stage family.
 # `judge` is the independent scorer of finished papers (fixed per study, never the variant's own reviewer).
 Role = Literal["agent", "ideation", "experiment", "writeup", "review", "judge"]
@@ -165,11 +185,12 @@ class Settings(BaseSettings):
         " one is cut and the cut marked)",
     )
     num_ideas: int = Field(2, ge=1, le=64, description="Ideas sampled by the ideate node (the ideas' best-of-n)")
-    ideas_selector: IdeaSelector = Field(
+    ideas_selector: str = Field(
         "self_rating",
         description="Which idea wins: self_rating (interestingness + feasibility), novelty (lowest max cosine to"
         " indexed papers; needs the novelty check), first, tournament (pairwise comparisons by the model), reviewer"
-        " (mean Overall of selection_reviews review forms by the review role's model, the idea shown as a proposal)",
+        " (mean Overall of selection_reviews review forms by the review role's model, the idea shown as a proposal),"
+        " or any registered selector (max_field:<name>, a plugin's)",
     )
     idea_reflections: int = Field(
         0, ge=0, le=5,
@@ -182,16 +203,18 @@ class Settings(BaseSettings):
         description="Candidate edit→run→fix runs per planned experiment run (best-of-n): each runs in the sandbox and"
         " the one with the best harness-measured primary metric is kept (1: one run, as before)",
     )  # fmt: skip
-    plan_selector: PlanSelector = Field(
+    plan_selector: str = Field(
         "metric",
-        description="Which plan wins: metric (run each in the sandbox, best primary metric), first, or tournament"
-        " (pairwise comparisons by the model, no sandbox run)",
+        description="Which plan wins: metric (run each in the sandbox, best primary metric), first, tournament"
+        " (pairwise comparisons by the model, no sandbox run), or any registered selector (max_field:<name>, a"
+        " plugin's)",
     )
     draft_n: int = Field(1, ge=1, le=16, description="Paper drafts written (best-of-n)")
-    draft_selector: DraftSelector = Field(
+    draft_selector: str = Field(
         "review",
         description="Which draft wins: review (one reviewer's overall score, no reflection), first, tournament"
-        " (pairwise comparisons by the model), or reviewer (mean Overall of selection_reviews review forms)",
+        " (pairwise comparisons by the model), reviewer (mean Overall of selection_reviews review forms), or any"
+        " registered selector (max_field:<name>, a plugin's)",
     )
     selection_reviews: int = Field(
         3, ge=1, le=8,
@@ -317,6 +340,17 @@ class Settings(BaseSettings):
     @classmethod
     def _model_has_provider(cls, value: str) -> str:
         return _check_model_name(value)
+
+    @field_validator("ideas_selector", "plan_selector", "draft_selector")
+    @classmethod
+    def _selector_is_known(cls, value: str, info: ValidationInfo) -> str:
+        setting = str(info.field_name)
+        try:
+            return check_selector(
+                value, own=OWN_SELECTORS[setting], pools=POOL_SELECTORS[setting], what=f"{setting} (selector)"
+            )
+        except ScientistError as err:  # a pydantic validator reports ValueErrors: load_settings makes a ConfigError
+            raise ValueError(str(err)) from err
 
     @field_validator("role_models", "models")
     @classmethod

@@ -234,8 +234,10 @@ def judge_run(
     record.cost_usd = sum(float(call.payload.get("cost_usd") or 0.0) for call in calls)
     record.path = f"{RunFolder.JUDGE}/{judge.hash}/{RunFolder.JUDGEMENT}"
     blob = audit.put_blob(json.dumps(review)) if review else None
-    verdict = {"status": record.status, "error": record.error, "scores": record.scores, "review_blob": blob}
-    audit.append("judge_verdict", "judge", verdict)
+    verdict = audit_events.JudgeVerdict(
+        status=record.status, error=record.error, scores=record.scores, review_blob=blob
+    )
+    audit.emit(verdict, "judge")
     _write_atomic(out_dir / RunFolder.JUDGEMENT, {**record.model_dump(mode="json"), "review": review})
     return record
 

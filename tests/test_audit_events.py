@@ -13,12 +13,18 @@ import pytest
 
 from scientist.audit.events import (
     EVENTS,
+    ApprovalDecided,
+    AuditEvent,
     AuditEventError,
+    BestOfN,
     CheckedByMonitors,
+    ExperimentRun,
     GenericEvent,
     IdeaReflected,
     NodeEnd,
     NodeStart,
+    SandboxRun,
+    Tournament,
     typed,
 )
 from scientist.audit.log import AuditLog, AuditRecord, canonical_json, to_jsonable, verify
@@ -181,3 +187,50 @@ def test_the_state_keys_a_node_set_are_stored_not_redacted(tmp_path: Path) -> No
     assert log.records()[-1].payload == record.payload == {"node": "ideate", "state_keys": ["candidates", "ideas"]}
     old = log.append("node_end", "pipeline", {"node": "select", "keys": "[REDACTED]"})  # a log from before
     assert typed(old) == NodeEnd(node="select", keys="[REDACTED]")
+
+
+# -- emit writes what append wrote ------------------------------------------------------------------------------------
+def test_the_code_writes_every_record_through_a_model() -> None:
+    """Every audit write of the code is `emit(Model(...), actor)`, except sandbox/'s: the sandbox sits beside the
+    audit package in the layers (it may not import its models), so `record_choice` appends its two kinds by name
+    (still checked against their models by `append`)."""
+    appends = []
+    for folder in PACKAGE_FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "append"
+                    and len(node.args) == 3
+                    and ast.unparse(node.func.value) != "audit_anchor"
+                ):
+                    appends.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert [site for site in appends if not site.startswith("sandbox/")] == []
+    assert len(appends) == 2, appends  # record_choice: sandbox_fallback, sandbox_unisolated
+
+
+@pytest.mark.parametrize(
+    ("model", "payload"),
+    [
+        (ExperimentRun, {"label": "run_1", "mode": "edit", "parent": "baseline", "ok": True, "failure": None,
+                         "metric": 3, "files_changed": ["config.json"], "attempts": 1, "code_diff_blob": None}),
+        (BestOfN, {"stage": "plan", "n": 3, "selector": "metric", "winner_index": 2, "scores": [1, None, 2.5],
+                   "excluded": [], "flagged": [], "path": "candidates/plan.json"}),
+        (Tournament, {"stage": "ideas", "schedule": "all_pairs", "rounds": 1, "comparisons": 2, "failed": 0,
+                      "first_position_wins": 1, "second_position_wins": 1, "ties": 0, "ratings": {"0": 1, "1": -1.5}}),
+        (ApprovalDecided, {"id": "a1", "kind": "budget", "action": "approve", "reason": "", "edit": {},
+                           "budget": {"usd": 5, "tokens": 1000.0}}),
+        (SandboxRun, {"backend": "local", "command": ["python", "plot.py"], "exit_code": 0, "timed_out": False,
+                      "oom_killed": False, "wall_time_s": 2, "label": "plots", "ok": True, "image": "x"}),
+    ],
+)  # fmt: skip
+def test_a_record_emitted_through_its_model_hashes_as_the_dict_appended_before(
+    tmp_path: Path, model: type[AuditEvent], payload: dict[str, object]
+) -> None:
+    """A model's float field would turn a stored 3 into 3.0 (another hash than the dict the code used to append):
+    numbers are kept as written (`events.Number`)."""
+    appended = AuditLog(tmp_path / "appended").append(model.KIND, "pipeline", payload)
+    emitted = AuditLog(tmp_path / "emitted").emit(model.model_validate(payload), "pipeline")
+    # The hashed bytes of the payload (a record's hash also covers its time and predecessor, so compare these)
+    assert canonical_json(emitted.payload) == canonical_json(appended.payload) == canonical_json(payload)

@@ -110,6 +110,27 @@ def test_an_installed_plugin_backend_and_selector_are_found_and_used_by_name(plu
     assert picked.stdout.split() == ["shortest", "True", "short"]
 
 
+def test_an_installed_plugin_selector_is_a_valid_stage_setting(plugin_site: Path, isolated_env: Path) -> None:
+    """The settings check a stage's selector against the registry when they load: a plugin's is accepted (and the
+    stage scores with it), and an unknown name's error lists it among the valid ones."""
+    env = {**_clean_env(), "PYTHONPATH": str(plugin_site), "HOME": str(isolated_env)}
+    probe = ("from scientist.config import Settings\n"
+             "from scientist.stages.bestofn import stage_selector\n"
+             "settings = Settings(ideas_selector='shortest', plan_selector='shortest', draft_selector='shortest')\n"
+             "score = stage_selector(settings.draft_selector, {})\n"
+             "print(settings.ideas_selector, max(['a long one', 'short'], key=score))")  # fmt: skip
+    picked = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False,
+                            env=env, cwd=isolated_env)  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert picked.stdout.split() == ["shortest", "short"]
+    (isolated_env / "scientist.toml").write_text('ideas_selector = "shortes"\n')
+    typo = run_cli("config", "show", env={**env, "SCIENTIST_CONFIG": str(isolated_env / "scientist.toml")},
+                   isolated=True)  # fmt: skip
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr, typo.stderr
+    error = " ".join(typo.stderr.split())
+    assert "unknown ideas_selector (selector) 'shortes'" in error and "shortest" in error and "self_rating" in error
+
+
 def test_an_installed_plugin_template_is_listed_with_its_package_and_loads(plugin_site: Path) -> None:
     env = {"PYTHONPATH": str(plugin_site), "COLUMNS": "250"}
     listing = run_cli("templates", "list", env=env, isolated=True)

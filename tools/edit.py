@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from scientist.audit import events as audit_events
 from scientist.audit.log import AuditLog
 
 _SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b.*$")
@@ -214,7 +215,7 @@ def apply_edits(
             )
             result.problems.append(problem)
             if audit is not None:
-                audit.append("edit_refused", "agent", {**context, "path": block.path, "reason": why})
+                audit.emit(audit_events.EditRefused(**context, path=block.path, reason=why), "agent")
             continue
         if path not in contents:
             file = workspace / path
@@ -243,7 +244,7 @@ def apply_edits(
         if audit is not None:
             blob = audit.put_blob(diff)
             result.diff_blobs[path] = blob
-            audit.append("edit_applied", "agent", {**context, "path": path, "diff_blob": blob})
+            audit.emit(audit_events.EditApplied(**context, path=path, diff_blob=blob), "agent")
     result.applied = bool(result.changed)
     if not result.applied:
         result.problems.append(EditProblem(kind="no_match", message="the edits change nothing"))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, create_model, model_validator
 
+from scientist.audit import events as audit_events
 from scientist.errors import ScientistError, StructuredOutputError
 from scientist.tools.index import MAX_SEARCH_CHARS, Hit, PaperIndex
 from scientist.tools.literature import Literature, LiteratureError, normalize_id
@@ -213,7 +214,7 @@ def judge_novelty(
             record = _search(literature, index, query, round_number, proposed_by, results_per_query)
             searches.append(record)
             if audit is not None:
-                audit.append("literature_search", "novelty", record.model_dump(mode="json"))
+                audit.emit(audit_events.LiteratureSearch(**record.model_dump(mode="json")), "novelty")
         hits = index.search(idea_text, k=k)
 
     offline = literature is None or literature.offline or any(record.offline for record in searches)

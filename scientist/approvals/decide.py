@@ -8,6 +8,7 @@ from scientist.approvals.budget import BUDGET_FIELDS, BUDGET_KIND
 from scientist.approvals.errors import ApprovalError
 from scientist.approvals.gates import IDEA_TEXT_FIELDS, WRITE_FEEDBACK
 from scientist.approvals.store import Approval, ApprovalStore, Decision, find_approval
+from scientist.audit import events as audit_events
 from scientist.audit.log import AuditLog
 from scientist.runs import load_config_snapshot, load_run
 
@@ -66,9 +67,7 @@ def decide(runs_dir: Path, approval_id: str, decision: Decision, decided_by: str
         )
     _check_fits(approval, decision, run_dir)
     decided = ApprovalStore(run_dir).decide(approval.id, decision, decided_by)
-    AuditLog(run_dir).append(
-        "approval_decided",
-        f"human:{decided_by}",
-        {"id": decided.id, "kind": decided.kind, **decision.model_dump()},
+    AuditLog(run_dir).emit(
+        audit_events.ApprovalDecided(id=decided.id, kind=decided.kind, **decision.model_dump()), f"human:{decided_by}"
     )
     return decided, run_dir

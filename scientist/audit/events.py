@@ -105,6 +105,9 @@ def typed(record: Any) -> AuditEvent | GenericEvent:
 
 
 _OPEN = ConfigDict(extra="allow")
+# A number stored as it was written: an int stays an int (a bare `float` field would dump 3 as 3.0), so a record
+# written through its model (`emit`) hashes the same as the dict `append` wrote before it.
+Number = int | float
 
 
 # -- the log itself ---------------------------------------------------------------------------------------------
@@ -433,7 +436,12 @@ class SandboxRun(AuditEvent):
     exit_code: int | None
     timed_out: bool
     oom_killed: bool
-    wall_time_s: float
+    wall_time_s: Number
+    # The caller's: the planned run ("plots", "<label>/eval_<seed>"), its attempt, "evaluator", the plot run's ok.
+    label: str | None = None
+    attempt: int | None = None
+    role: str | None = None
+    ok: bool | None = None
 
 
 class SandboxFallback(AuditEvent):
@@ -470,7 +478,7 @@ class ExperimentRun(AuditEvent):
     parent: str | None
     ok: bool
     failure: str | None
-    metric: float | None
+    metric: Number | None
     files_changed: list[str]
     attempts: int
     code_diff_blob: str | None
@@ -540,7 +548,7 @@ class BestOfN(AuditEvent):
     n: int
     selector: str
     winner_index: int | None
-    scores: list[float | None]
+    scores: list[Number | None]
     excluded: list[dict[str, Any]]
     flagged: list[int]
     path: str
@@ -576,7 +584,7 @@ class Tournament(AuditEvent):
     first_position_wins: int
     second_position_wins: int
     ties: int
-    ratings: dict[str, float]
+    ratings: dict[str, Number]
 
 
 # -- monitors -------------------------------------------------------------------------------------------------------
@@ -680,7 +688,7 @@ class ApprovalDecided(AuditEvent):
     action: str
     reason: str = ""
     edit: dict[str, Any] = Field(default_factory=dict)
-    budget: dict[str, float] = Field(default_factory=dict)
+    budget: dict[str, Number] = Field(default_factory=dict)
 
 
 class ApprovalApplied(AuditEvent):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from scientist.audit import events as audit_events
 from scientist.commands.options import (
     BudgetTokensOption,
     MaxFailuresOption,
@@ -219,7 +220,7 @@ def _review_folder(
     def failed_one(path: Path, failure: ItemFailure) -> None:
         results.append(failure)
         if gateway.audit is not None:
-            gateway.audit.append("batch_item_failed", "review", {"batch": "review", **failure.model_dump()})
+            gateway.audit.emit(audit_events.BatchItemFailed(batch="review", **failure.model_dump()), "review")
 
     err = _console(stderr=True)
     with err.status(f"[bold cyan]review[/] {folder}") as status:

@@ -149,7 +149,8 @@ def run(
     finally:
         sandbox.cleanup(workspace)
     # Log paths relative to the folder, as a run's audit log stores them: the folder can be moved or shared
-    audit.append("sandbox_run", f"sandbox:{sandbox.backend}", run_relative_logs(folder, result.audit_payload()))
+    record = run_relative_logs(folder, result.audit_payload())
+    audit.emit(audit_events.SandboxRun(**record), f"sandbox:{sandbox.backend}")
     events = _monitor(audit, result, workspace, loaded)
     from scientist.display import clean
 

@@ -567,20 +567,17 @@ class LLMGateway:
                 truncated = completion.finish_reason == "length"
                 next_cap = self._raised_cap(model, cap) if truncated else cap
                 if self.audit is not None:
-                    self.audit.append(
-                        "llm_parse_error",
-                        "llm",
-                        {
-                            "stage": stage,
-                            "prompt_template": prompt_name,
-                            "attempt": attempt,
-                            "error": last_error,
-                            "finish_reason": completion.finish_reason,
-                            "max_tokens": cap,
-                            # a cut answer is re-asked with a larger cap (within the profile), not the same request
-                            "next_max_tokens": next_cap,
-                        },
+                    parse_error = audit_events.LLMParseError(
+                        stage=stage,
+                        prompt_template=prompt_name,
+                        attempt=attempt,
+                        error=last_error,
+                        finish_reason=completion.finish_reason,
+                        max_tokens=cap,
+                        # a cut answer is re-asked with a larger cap (within the profile), not the same request
+                        next_max_tokens=next_cap,
                     )
+                    self.audit.emit(parse_error, "llm")
                 cap = next_cap
                 repair = [
                     {"role": "assistant", "content": completion.text[:4000]},

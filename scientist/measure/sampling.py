@@ -19,22 +19,25 @@ from scientist.errors import BudgetExceededError, ScientistError
 from scientist.executors.base import Executor
 from scientist.executors.local import LocalExecutor
 from scientist.files import write_text_atomic
-from scientist.registry import Registry
+from scientist.selector_registry import (
+    SELECTORS,
+    Selector,
+    SelectorFactory,
+    UnknownSelectorError,
+    ranks_pool,
+    register_selector,
+    resolve_selector,
+    selector_names,
+)
 
 if TYPE_CHECKING:
     from scientist.llm.gateway import LLMGateway
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-Selector = Callable[[Any], float]
-SelectorFactory = Callable[[str], Selector]
 # Scores a whole pool at once (a tournament compares candidates with each other): eligible index -> value in,
 # index -> score out. It runs after the per-value selector, which then only decides eligibility (monitor flags).
 PoolRanker = Callable[[Mapping[int, Any]], Mapping[int, float]]
-
-
-class UnknownSelectorError(ScientistError):
-    """A selector name that is not in the registry, or one missing its argument."""
 
 
 class AllCandidatesFailedError(ScientistError):
@@ -126,99 +129,13 @@ class BestOfNResult(BaseModel, Generic[T]):
         return BestOfNResult[Any].model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
-# -- selectors ------------------------------------------------------------------------------------------------------
-# A plugin selector is a SelectorFactory under the entry-point group `scientist.selector` (scientist.registry).
-SELECTORS: Registry[SelectorFactory] = Registry("selector", error=UnknownSelectorError)
-_USAGE: dict[str, str] = {}  # how each selector is written, for the list in errors ("max_field:<name>")
-_POOL_SELECTORS: set[str] = set()
-
-
-def register_selector(name: str, factory: SelectorFactory, usage: str | None = None, *, pool: bool = False) -> None:
-    """Register `name` (used as "name" or "name:arg"); the factory gets the arg ("" if none) and returns a scorer.
-
-    `pool=True`: the selector ranks the pool as a whole, through a `PoolRanker` its caller supplies (BestOfN's and
-    `rescore`'s `ranker`); its scorer only gates eligibility."""
-    if not name or ":" in name:
-        raise ValueError(f"selector name must be non-empty and contain no ':', got {name!r}")
-    SELECTORS.add(name, factory)
-    _USAGE[name] = usage or name
-    if pool:
-        _POOL_SELECTORS.add(name)
-    else:
-        _POOL_SELECTORS.discard(name)
-
-
-def ranks_pool(spec: str | Selector) -> bool:
-    """Whether `spec` names a pool-level selector (one that needs a `ranker`, e.g. tournament)."""
-    return isinstance(spec, str) and spec.partition(":")[0] in _POOL_SELECTORS
-
-
+# -- selectors: the registry is scientist.selector_registry (re-exported here) ------------------------------------
 def _check_ranker(spec: str | Selector, ranker: PoolRanker | None) -> None:
     if ranks_pool(spec) and ranker is None:
         raise UnknownSelectorError(
             f"selector {spec!r} ranks candidates against each other and needs a ranker",
             hint="pass ranker= (e.g. a tournament over the pool), or choose a per-candidate selector",
         )
-
-
-def selector_names() -> list[str]:
-    return sorted(_USAGE.get(name, name) for name in SELECTORS.names())
-
-
-def resolve_selector(spec: str | Selector) -> tuple[str, Selector]:
-    """A (label, scorer) pair from a registry spec like "max_field:score", or from a callable `value -> float`."""
-    if callable(spec):
-        return getattr(spec, "__qualname__", repr(spec)), spec
-    name, _, arg = spec.partition(":")
-    if name not in SELECTORS:
-        raise UnknownSelectorError(
-            f"unknown selector {spec!r}", hint=f"valid selectors: {', '.join(selector_names())} or a callable"
-        )
-    return spec, SELECTORS.get(name)(arg)
-
-
-def _field_value(value: Any, path: str) -> float:
-    current = value
-    for part in path.split("."):
-        current = current[part] if isinstance(current, Mapping) else getattr(current, part)
-    if isinstance(current, bool) or not isinstance(current, int | float):
-        raise TypeError(f"field {path!r} is {type(current).__name__}, not a number")
-    return float(current)
-
-
-def _field_selector(sign: float) -> SelectorFactory:
-    def factory(path: str) -> Selector:
-        if not path:
-            raise UnknownSelectorError(
-                "this selector needs a field name", hint="write it as max_field:<name> (dots reach nested fields)"
-            )
-        return lambda value: sign * _field_value(value, path)
-
-    return factory
-
-
-def _first(arg: str) -> Selector:
-    if arg:
-        raise UnknownSelectorError(f"selector 'first' takes no argument, got {arg!r}")
-    return lambda value: 0.0  # every candidate ties, so the lowest index wins
-
-
-def _pool_gate(name: str) -> SelectorFactory:
-    def factory(arg: str) -> Selector:
-        if arg:
-            raise UnknownSelectorError(f"selector {name!r} takes no argument, got {arg!r}")
-        return lambda value: 0.0  # eligibility only: the ranker's scores replace this one
-
-    return factory
-
-
-register_selector("first", _first, "first")
-register_selector("max_field", _field_selector(1.0), "max_field:<name>")
-register_selector("min_field", _field_selector(-1.0), "min_field:<name>")
-# Pairwise comparisons by a model, rated by Bradley-Terry (measure.tournament); the ranker comes from the caller.
-register_selector("tournament", _pool_gate("tournament"), "tournament", pool=True)
-# Review forms by the review role's model, mean Overall per candidate (scientist.stages.reviewselect's ranker).
-register_selector("reviewer", _pool_gate("reviewer"), "reviewer", pool=True)
 
 
 # -- best-of-n ------------------------------------------------------------------------------------------------------
@@ -497,6 +414,7 @@ def structured_sampler(
 
 
 __all__ = [
+    "SELECTORS",
     "AllCandidatesFailedError",
     "BestOfN",
     "BestOfNResult",
@@ -505,6 +423,7 @@ __all__ = [
     "SampleError",
     "Sampled",
     "Selector",
+    "SelectorFactory",
     "UnknownSelectorError",
     "ranks_pool",
     "register_selector",

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
+from scientist.audit import events as audit_events
 from scientist.audit.log import AuditLog
 from scientist.errors import ExitCode, ScientistError
 from scientist.monitors.events import SEVERITIES, MonitorEvent, Severity, severity_rank
@@ -62,7 +63,7 @@ def decide(events: list[MonitorEvent], policy: Mapping[Severity, Action]) -> Act
 
 def record_events(audit: AuditLog, events: list[MonitorEvent]) -> None:
     for event in events:
-        audit.append("monitor_event", f"monitor:{event.monitor}", event.model_dump(mode="json"))
+        audit.emit(audit_events.MonitorEventRecord(**event.model_dump(mode="json")), f"monitor:{event.monitor}")
 
 
 def _ask_a_human(where: str, flagged: list[MonitorEvent]) -> Any:
@@ -95,30 +96,30 @@ def enforce(audit: AuditLog, events: list[MonitorEvent], policy: Mapping[Severit
         return action
     flagged = sorted((e for e in events if policy[e.severity] == action), key=lambda e: -severity_rank(e.severity))
     first = flagged[0]
-    summary = {
+    summary: dict[str, Any] = {
         "where": where,
         "action": action,
         "events": len(flagged),
         "monitors": sorted({e.monitor for e in flagged}),
     }
     if action == "require_approval":
-        audit.append("monitor_approval_pending", "monitors", summary)
+        audit.emit(audit_events.MonitorApprovalPending(**summary), "monitors")
         decision = _ask_a_human(where, flagged)
         if decision is not None and decision.action == "approve":
-            audit.append("monitor_approved", "monitors", summary)
+            audit.emit(audit_events.MonitorApproved(**summary), "monitors")
             return "log"
         if decision is not None:
             reason = f"approval rejected: {decision.reason}" if decision.reason else "approval rejected"
         else:
             reason = "the policy requires approval and no run is bound to ask in"
-        audit.append("monitor_stop", "monitors", {**summary, "reason": reason})
+        audit.emit(audit_events.MonitorStop(**summary, reason=reason), "monitors")
         raise MonitorStopError(
             f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence}; {reason},"
             " so the run stopped",
             hint="inspect with `scientist monitors scan RUN`; to let such findings through set monitor_policy."
             f'{first.severity} = "log" in scientist.toml',
         )
-    audit.append("monitor_stop", "monitors", summary)
+    audit.emit(audit_events.MonitorStop(**summary), "monitors")
     raise MonitorStopError(
         f"{where}: monitor {first.monitor} flagged {first.rule} ({first.severity}): {first.evidence}; run stopped",
         hint="inspect with `scientist monitors scan RUN`; the audit log holds every monitor_event",

@@ -18,6 +18,7 @@ from scientist.monitors.diffscan import scan_file_change
 from scientist.monitors.dynamic import scan_result_fields
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import removed_number_events, scan_paper, unknown_citation_events
+from scientist.records import ExperimentResult, Paper
 from scientist.runs import RunFolder
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import ok_final_infos
@@ -163,7 +164,7 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
         # A run stopped by a monitor (or killed) has a workspace but no result.json: scan it all the same.
         label = run_root.name
         result_path = run_root / RunFolder.RESULT
-        record: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else {}
+        record: dict[str, Any] = ExperimentResult.read_dict(result_path) if result_path.is_file() else {}
         found: list[MonitorEvent] = []
         for workspace, logs, fields, where in _sandbox_attempts(run_root, record):
             if workspace.is_dir():
@@ -188,8 +189,8 @@ def scan_run(run_dir: Path, template: Template) -> list[MonitorEvent]:
         sections = json.loads(draft.read_text(encoding="utf-8"))
         found = scan_paper(sections, ok_runs, template)
         paper_json = folder.paper_json  # what the writer removed before rendering (numbers, citations)
-        paper = json.loads(paper_json.read_text(encoding="utf-8")) if paper_json.is_file() else {}
-        found += removed_number_events(paper.get("removed_numbers") or [])
-        found += unknown_citation_events(paper.get("removed_citations") or [])
+        paper = Paper.read(paper_json) if paper_json.is_file() else Paper()
+        found += removed_number_events(paper.removed_numbers)
+        found += unknown_citation_events(paper.removed_citations)
         events.extend(_tag(found, run_id=run_id, node="write"))
     return events

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
+from scientist.audit import events as audit_events
 from scientist.audit.log import AuditLog
 from scientist.batch import BatchPolicy, ItemFailure, ResultsFile, run_batch
 from scientist.config import Settings
@@ -292,8 +293,8 @@ def run_suite(
         ledger.append(failure)
         run_dir = _run_dir(suite_dir / cell.slug)
         if run_dir is not None:
-            payload = {"batch": f"probe run {spec.name}", **failure.model_dump()}
-            AuditLog(run_dir).append("batch_item_failed", "probe", payload)
+            failed = audit_events.BatchItemFailed(batch=f"probe run {spec.name}", **failure.model_dump())
+            AuditLog(run_dir).emit(failed, "probe")
         save_failure(store, spec, cell, run_dir.name if run_dir else None, failure)
         outcomes[cell.key] = CellOutcome(
             key=cell.key, run_id=run_dir.name if run_dir else None, status="failed", failure=failure

@@ -93,7 +93,7 @@ def _inject(ctx: RunContext, index: int, probe: ProbeSpec, node: str) -> Any:
     }
     if probe.kind == "budget_cut":
         payload["budget_tokens"] = ctx.gateway.spend.tokens + int(probe.tokens or 0)
-    return ctx.audit.append("probe_injected", "harness", payload)
+    return ctx.audit.emit(audit_events.ProbeInjected(**payload), "harness")
 
 
 def _install(

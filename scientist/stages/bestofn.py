@@ -13,13 +13,22 @@ each candidate's score, seed, tokens, cost, error and flags, goes to `candidates
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scientist.audit.events import BestOfN as BestOfNEvent
 from scientist.audit.events import MonitorCandidateExcluded, MonitorFlaggedCandidate, MonitorFlaggedWinner
 from scientist.errors import BudgetExceededError, StructuredOutputError
-from scientist.measure.sampling import AllCandidatesFailedError, BestOfN, BestOfNResult, SampleError, Selector, rescore
+from scientist.measure.sampling import (
+    AllCandidatesFailedError,
+    BestOfN,
+    BestOfNResult,
+    SampleError,
+    Selector,
+    rescore,
+    resolve_selector,
+)
 from scientist.monitors.events import MonitorEvent, severity_rank
 from scientist.monitors.selection import monitored_selector
 from scientist.runs import RunFolder
@@ -101,6 +110,15 @@ def _unscored(value: Any) -> float:
     return 0.0  # every candidate ties: the first eligible one wins
 
 
+def stage_selector(name: str, own: Mapping[str, Selector]) -> Selector:
+    """The scorer a stage's selector setting names: the stage's own (`self_rating`, `metric`, `review`...), else
+    the registry's (`first`, `max_field:<name>`, a plugin's; a pool ranker's eligibility gate). The settings
+    checked the name when they loaded (scientist.config)."""
+    if name in own:
+        return own[name]
+    return resolve_selector(name)[1]
+
+
 def select(
     ctx: RunContext,
     stage: str,
@@ -175,20 +193,17 @@ def write_pool(
     }
     path = RunFolder.write_json(pool_path(ctx, stage), data, indent=1)
     if status != "drawn":
-        ctx.audit.append(
-            "best_of_n",
-            "pipeline",
-            {
-                "stage": stage,
-                "n": pool.n,
-                "selector": pool.selector,
-                "winner_index": pool.winner_index,
-                "scores": [c.score for c in pool.candidates],
-                "excluded": excluded,
-                "flagged": sorted(flags_at(flags)),
-                "path": str(path.relative_to(ctx.run_dir)),
-            },
+        scored = BestOfNEvent(
+            stage=stage,
+            n=pool.n,
+            selector=pool.selector,
+            winner_index=pool.winner_index,
+            scores=[c.score for c in pool.candidates],
+            excluded=excluded,
+            flagged=sorted(flags_at(flags)),
+            path=str(path.relative_to(ctx.run_dir)),
         )
+        ctx.audit.emit(scored, "pipeline")
         _record_flagged(ctx, stage, pool, flags)
         for item in excluded:
             ctx.progress(stage, f"candidate {item['index']} not eligible: {item['reason']}")

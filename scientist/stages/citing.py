@@ -72,7 +72,7 @@ def checked_references(
         ctx.progress("write", f"{len(kept)} reference(s) not checked, each marked unverified: {why}")
         outcomes = [outcome.model_dump(mode="json") for outcome in unverified(kept, f"not checked: {why}")]
         for outcome in outcomes:
-            ctx.audit.append("citation_check", ACTOR, outcome)
+            ctx.audit.emit(audit_events.CitationCheck(**outcome), ACTOR)
         return kept, outcomes
     if route.skipped:
         ctx.progress("write", f"citation check skips {route.reason()}")
@@ -84,6 +84,6 @@ def _checked(ctx: RunContext, kept: list[Reference], checker: ReferenceChecker) 
     outcomes = []
     for reference in kept:
         outcome = checker.check(reference).model_dump(mode="json")
-        ctx.audit.append("citation_check", ACTOR, outcome)
+        ctx.audit.emit(audit_events.CitationCheck(**outcome), ACTOR)
         outcomes.append(outcome)
     return outcomes

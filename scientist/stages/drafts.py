@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from scientist.audit import events as audit_events
 from scientist.measure.sampling import Sampled
 from scientist.monitors.events import MonitorEvent
+from scientist.records import Paper
 from scientist.runs import RunFolder
 from scientist.sandbox.final_info import ok_final_infos
 
@@ -139,7 +140,7 @@ def write_best_draft(
 
     pool = bestofn.draw(ctx, n, sample)
     name = ctx.settings.draft_selector
-    selector = _by_review(ctx) if name == "review" else (lambda draft: 0.0)
+    selector = _by_review(ctx) if name == "review" else bestofn.stage_selector(name, {})
     ranker: TournamentRanker | reviewselect.ReviewRanker | None = None
     if name == "tournament":
         ranker = draft_ranker(ctx, DRAFT_STAGE)
@@ -153,5 +154,6 @@ def write_best_draft(
     shutil.copytree(RunFolder(ctx.run_dir / winner["dir"]).paper_dir, target)
     ctx.audit.emit(audit_events.DraftSelected(candidate=winner["candidate"], selector=scored.selector), "pipeline")
     paper = {key: value for key, value in winner.items() if key not in ("candidate", "dir")}
+    Paper.checked(paper, ctx.folder.paper_json)
     RunFolder.write_json(ctx.folder.paper_json, paper)  # the winner's, at the run root as a single draft writes it
     return paper

@@ -165,7 +165,7 @@ def _evaluate_seed(
     limits = Limits(wall_time_s=ctx.template.limits.wall_time_s, memory_mb=ctx.template.limits.memory_mb)
     result: RunResult = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
     record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
-    ctx.audit.append("sandbox_run", actor, {**record, "label": where, "role": "evaluator"})
+    ctx.audit.emit(audit_events.SandboxRun(**record, label=where, role="evaluator"), actor)
     from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
 
     check_sandbox_run(ctx, where, workspace, result, agent_files=False, final_info_claims=False)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, create_model
 from scientist.audit import events as audit_events
 from scientist.context import RunContext
 from scientist.prompts import render
+from scientist.records import ExperimentResult
 from scientist.runs import RunFolder, run_relative, run_relative_logs
 from scientist.sandbox import Limits, RunResult
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info, record_metrics
@@ -69,7 +70,7 @@ def plan_variant(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
         return saved
     result = _best_plan(ctx, idea) if ctx.settings.plan_n > 1 else _applied(ctx, _ask_plan(ctx, idea, 0, None))
     RunFolder.write_json(plan_path, result, sort_keys=True, ensure_ascii=True)
-    ctx.audit.append("variant_plan", "agent", result)
+    ctx.audit.emit(audit_events.VariantPlan(**result), "agent")
     return result
 
 
@@ -120,7 +121,7 @@ def _best_plan(ctx: RunContext, idea: dict[str, Any]) -> dict[str, Any]:
         return bestofn.audit_events(ctx, "experiment", f"plan_{plan['candidate']}")
 
     name = ctx.settings.plan_selector
-    selector = by_metric if name == "metric" else (lambda plan: 0.0)
+    selector = bestofn.stage_selector(name, {"metric": by_metric})
     ranker = plan_ranker(ctx, PLAN_STAGE) if name == "tournament" else None
     scored = bestofn.select(ctx, PLAN_STAGE, pool, name, selector, scan=scan, ranker=ranker)
     winner: dict[str, Any] = dict(scored.winner.value or {})
@@ -169,8 +170,8 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
     """Run one planned run to its end and return its record (also written as `result.json`)."""
     run_root = ctx.folder.experiment(plan.label)
     result_path = run_root / RunFolder.RESULT
-    if result_path.exists():
-        done: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+    if result_path.exists():  # the record as written (its typed view checks it; the stages pass on the dict)
+        done = ExperimentResult.read_dict(result_path)
         ctx.audit.emit(audit_events.SandboxRunSkipped(label=plan.label, reason="finished before resume"), "pipeline")
         return done
     if run_root.exists():  # a run killed mid-way: stop its leftovers, and never mix its outputs with the redo
@@ -188,6 +189,7 @@ def run_planned(ctx: RunContext, plan: PlannedRun, idea: dict[str, Any]) -> dict
             code[CONFIG_FILE] = _with_overrides(code[CONFIG_FILE], plan.overrides)
         attempt = _attempt(ctx, plan, run_root, 0, code)
         record = _finish(ctx, plan, run_root, start, code, [attempt], failure=_failure(attempt))
+    ExperimentResult.checked(record, result_path)  # the written record is one every reader takes
     RunFolder.write_json(result_path, record, sort_keys=True, ensure_ascii=True)
     return record
 
@@ -315,7 +317,7 @@ def sandbox_run(
     ctx.audit.emit(audit_events.SandboxRunStart(label=label, attempt=attempt, command=command), actor)
     result = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=log_dir)
     record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
-    ctx.audit.append("sandbox_run", actor, {**record, "label": label, "attempt": attempt})
+    ctx.audit.emit(audit_events.SandboxRun(**record, label=label, attempt=attempt), actor)
     from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
 
     check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result)
@@ -367,11 +369,10 @@ def _finish(
                 record[key] = last[key]
     if record["ok"]:
         record["metric"] = record_metrics(ctx.run_dir, record).get(ctx.template.primary_metric)
-    ctx.audit.append(
-        "experiment_run",
+    summary = {key: record[key] for key in ("label", "mode", "parent", "ok", "failure", "metric", "files_changed")}
+    ctx.audit.emit(
+        audit_events.ExperimentRun(**summary, attempts=len(attempts), code_diff_blob=record["code_diff_blob"]),
         "pipeline",
-        {key: record[key] for key in ("label", "mode", "parent", "ok", "failure", "metric", "files_changed")}
-        | {"attempts": len(attempts), "code_diff_blob": record["code_diff_blob"]},
     )
     return record
 
@@ -533,7 +534,7 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
     result = ctx.sandbox.run(workspace, command, Limits(wall_time_s=120), out_dir=OUT_DIR, log_dir=plot_root / "logs")
     # Like every sandbox run's record: backend, image, limits, command, outcome, output and log hashes.
     audited = run_relative_logs(ctx.run_dir, result.audit_payload())  # log paths relative to the run folder
-    ctx.audit.append("sandbox_run", f"sandbox:{ctx.sandbox.backend}", {**audited, "label": "plots", "ok": result.ok})
+    ctx.audit.emit(audit_events.SandboxRun(**audited, label="plots", ok=result.ok), f"sandbox:{ctx.sandbox.backend}")
     from scientist.monitors.hooks import check_sandbox_run  # every sandbox run is monitored, template code too
 
     check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)

@@ -119,16 +119,16 @@ def _reflect(ctx: RunContext, topic: str, idea: Idea, index: int, seed: int) -> 
                 "idea_reflect", variables, IdeaReflection, stage="ideate.reflect", sample_index=index, seed=seed
             )
         except StructuredOutputError as err:
-            failure = {"stage": "ideate.reflect", "sample": index, "round": number, "error": str(err)}
-            ctx.audit.append("stage_failure", "pipeline", failure)
+            failure = audit_events.StageFailure(stage="ideate.reflect", sample=index, round=number, error=str(err))
+            ctx.audit.emit(failure, "pipeline")
             rounds.append({"round": number, "error": str(err)})
             continue
         rounds.append({
             "round": number, "critique": answer.critique, "neighbours": [paper["id"] for paper in shown],
             "before": idea.model_dump(), "after": answer.idea.model_dump(),
         })  # fmt: skip
-        reflected = {"sample": index, "round": number, "from": idea.title, "to": answer.idea.title}
-        ctx.audit.append("idea_reflected", "pipeline", reflected)
+        reflected = {"sample": index, "round": number, "from": idea.title, "to": answer.idea.title}  # `from`: alias
+        ctx.audit.emit(audit_events.IdeaReflected.model_validate(reflected), "pipeline")
         idea = answer.idea
     return idea, rounds
 
@@ -153,8 +153,7 @@ def _record_failures(ctx: RunContext, pool: Any) -> None:
     for candidate in pool.candidates:
         if candidate.error:
             error = candidate.error.removeprefix("StructuredOutputError: ")
-            failure = {"stage": "ideate", "sample": candidate.index, "error": error}
-            ctx.audit.append("stage_failure", "pipeline", failure)
+            ctx.audit.emit(audit_events.StageFailure(stage="ideate", sample=candidate.index, error=error), "pipeline")
 
 
 def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str, index: int) -> dict[str, Any] | None:
@@ -171,7 +170,8 @@ def revise_idea(ctx: RunContext, topic: str, idea: dict[str, Any], feedback: str
     except StructuredOutputError as err:
         ctx.audit.emit(audit_events.StageFailure(stage="ideate.revise", sample=index, error=str(err)), "pipeline")
         return None
-    ctx.audit.append("idea_revised", "pipeline", {"from": idea["index"], "to": index, "title": revised.title})
+    revision = {"from": idea["index"], "to": index, "title": revised.title}
+    ctx.audit.emit(audit_events.IdeaRevised.model_validate(revision), "pipeline")
     return {"index": index, "revised_from": idea["index"], **revised.model_dump()}
 
 
@@ -251,10 +251,11 @@ def select_idea(ctx: RunContext, ideas: list[dict[str, Any]], candidates: list[d
         ranker = reviewselect.idea_ranker(ctx, IDEAS_STAGE)
     kept = _drawn_reflections(ctx)  # the drawn file's reflection rounds survive its rewrite as the selected pool
     scored = bestofn.select(
-        ctx, IDEAS_STAGE, pool, name, IDEA_SELECTORS[name], excluded=excluded, ranker=ranker, extra=kept
-    )
+        ctx, IDEAS_STAGE, pool, name, bestofn.stage_selector(name, IDEA_SELECTORS), excluded=excluded,
+        ranker=ranker, extra=kept,
+    )  # fmt: skip
     winner: dict[str, Any] = scored.winner.value or {}
-    return winner, IDEA_RULES[name]
+    return winner, IDEA_RULES.get(name, f"max score by the {name} selector, ties to the lowest sample index")
 
 
 def _drawn_reflections(ctx: RunContext) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from scientist.audit import events as audit_events
 from scientist.errors import StructuredOutputError
 from scientist.measure.tournament import Judgement, TournamentResult, run_tournament
 
@@ -75,7 +76,7 @@ class TournamentRanker:
             failures=(StructuredOutputError,),
         )
         self.result = result
-        self.ctx.audit.append("tournament", "pipeline", {"stage": self.stage, **summary(result)})
+        self.ctx.audit.emit(audit_events.Tournament(stage=self.stage, **summary(result)), "pipeline")
         if result.failed:
             self.ctx.progress(self.stage, f"{result.failed} of {len(result.comparisons)} comparisons failed")
         return dict(result.ratings)

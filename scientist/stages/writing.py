@@ -22,6 +22,7 @@ from scientist.paper.citations import Reference, check_citations, references_fro
 from scientist.paper.latex import CompileResult, LatexError, compile_tex
 from scientist.paper.writeup import SECTIONS, ExperimentRecord, PaperDraft, render_paper, section_lines, to_html
 from scientist.prompts import render
+from scientist.records import Paper
 from scientist.runs import RunFolder
 from scientist.sandbox.final_info import ok_final_infos, record_metrics
 from scientist.stages.citing import checked_references, retrieved_ids
@@ -353,5 +354,6 @@ def write_paper(
             "notice": notice,
         },
     }
+    Paper.checked(info, ctx.folder.paper_json)  # the written record is one every reader takes
     RunFolder.write_json(ctx.folder.paper_json, info)
     return info

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from scientist.errors import CorruptRunError
+from scientist.records import ExperimentResult
 from scientist.reviews.form import SCORE_FIELDS
 from scientist.runs import RunFolder, RunInfo
 from scientist.sandbox.final_info import record_metrics
@@ -337,23 +338,20 @@ def read_judgements(run_dir: Path) -> list[JudgementRecord]:
 
 def _experiments(record: RunRecord, run_dir: Path) -> None:
     for result_path in RunFolder(run_dir).results():
-        result = _optional_json(result_path, "experiment result")
-        if not isinstance(result, dict):
-            continue
-        label = str(result.get("label") or result_path.parent.name)
+        result = ExperimentResult.read(result_path)  # damage: a CorruptRunError naming the file (import skips the run)
+        label = result.label
         metrics: dict[str, Any] = {}
-        final_info = result.get("final_info_path")
-        if result.get("ok") and isinstance(final_info, str):
-            metrics = record_metrics(run_dir, result)
+        if result.ok and result.final_info_path:
+            metrics = record_metrics(run_dir, result.model_dump())
         record.experiments.append(
             ExperimentRecord(
                 label=label,
-                ok=bool(result.get("ok")),
-                exit_code=result.get("exit_code"),
-                wall_time_s=_number(result.get("wall_time_s")),
+                ok=result.ok,
+                exit_code=result.exit_code,
+                wall_time_s=_number(result.wall_time_s),
                 metrics=metrics,
-                final_info_path=final_info if isinstance(final_info, str) else None,
-                protected_violations=list(result.get("protected_violations") or []),
+                final_info_path=result.final_info_path,
+                protected_violations=list(result.protected_violations),
             )
         )
         for name, value in metrics.items():

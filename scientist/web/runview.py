@@ -16,6 +16,8 @@ from typing import Any
 
 from scientist.approvals.store import ApprovalStore
 from scientist.audit.log import verify
+from scientist.errors import CorruptRunError
+from scientist.records import ExperimentResult, Paper
 from scientist.runs import RunFolder, RunInfo, stored_run_path
 from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs
@@ -179,6 +181,15 @@ def _sandbox_runs(events: list[Event]) -> dict[tuple[str, Any], dict[str, Any]]:
     }
 
 
+def _damaged(model: type[ExperimentResult] | type[Paper], data: Any, where: str) -> bool:
+    """Whether `data` (a file the bounded reader returned, None when it could not) is not a valid `model`."""
+    try:
+        model.checked(data, where)
+    except CorruptRunError:
+        return True
+    return False
+
+
 def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     """The run tree (baseline, edited runs or tree nodes, the variant) with, per run, its config, diff, metrics,
     attempts (sandbox limits and outcome, paged logs) and the plots."""
@@ -186,7 +197,8 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     runs = []
     for label in list_names(run_dir, RunFolder.EXPERIMENTS):
         result = read_json(run_dir, f"{RunFolder.EXPERIMENTS}/{label}/{RunFolder.RESULT}")
-        if not isinstance(result, dict):
+        # the page shows what it can: a damaged record is left out
+        if not isinstance(result, dict) or _damaged(ExperimentResult, result, label):
             continue
         attempts = []
         for attempt in _dicts(result.get("attempts")):
@@ -225,7 +237,7 @@ def _run_file(run_dir: Path, value: Any) -> str | None:
 
 def paper(run_dir: Path) -> dict[str, Any] | None:
     info = read_json(run_dir, RunFolder.PAPER_JSON)
-    if not isinstance(info, dict):
+    if not isinstance(info, dict) or _damaged(Paper, info, RunFolder.PAPER_JSON):
         return None
     figure = info.get("figure")
     return {
