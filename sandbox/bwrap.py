@@ -113,8 +113,10 @@ def bwrap_args(
     limits: Limits,
     status_fd: int,
     seccomp_fd: int | None = None,
+    data_files: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """The bwrap command line (pure, so it can be read and tested on its own)."""
+    """The bwrap command line (pure, so it can be read and tested on its own). `data_files`: sandbox path -> a
+    file descriptor whose content bwrap copies there, read-only (over the root filesystem's own file)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
     args += ["--as-pid-1"]  # no intermediate init: bwrap then reaps the command itself, so rusage (CPU) adds up
     args += ["--hostname", "sandbox", "--json-status-fd", str(status_fd)]
@@ -125,6 +127,8 @@ def bwrap_args(
         args += ["--ro-bind", f"{layout.rootfs}/usr", "/usr", "--ro-bind", f"{layout.rootfs}/etc", "/etc"]
     else:  # no image: the host's programs and libraries, but not its /etc (passwords, keys, host config)
         args += ["--ro-bind", "/usr", "/usr"]
+    for dest, fd in (data_files or {}).items():
+        args += ["--ro-bind-data", str(fd), dest]
     for link in ROOT_LINKS:
         with contextlib.suppress(OSError):
             args += ["--symlink", os.readlink(root / link), f"/{link}"]
@@ -312,9 +316,10 @@ class BwrapSandbox(WorkspacePreparer):
 
         status_read, status_write = os.pipe()
         filter_fd = seccomp.program_fd()
+        data_fds = {dest: _memfd(text) for dest, text in _user_entries(self.rootfs, uid).items()}
         inner_env = container_env(SANDBOX_WORKDIR, marker, env)
-        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write, filter_fd)
-        passed = (status_write,) if filter_fd is None else (status_write, filter_fd)
+        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write, filter_fd, data_fds)
+        passed = (status_write, *([] if filter_fd is None else [filter_fd]), *data_fds.values())
         try:
             with plan.stdout_path.open("wb") as stdout, plan.stderr_path.open("wb") as stderr:
                 try:
@@ -339,6 +344,9 @@ class BwrapSandbox(WorkspacePreparer):
             if filter_fd is not None:
                 os.close(filter_fd)
                 filter_fd = None
+            for fd in data_fds.values():
+                os.close(fd)
+            data_fds = {}
             outcome = wait_and_kill(
                 proc,
                 limits.wall_time_s,
@@ -356,6 +364,8 @@ class BwrapSandbox(WorkspacePreparer):
                 os.close(status_write)
             if filter_fd is not None:
                 os.close(filter_fd)
+            for fd in data_fds.values():
+                os.close(fd)
             if group is not None:
                 group.destroy()
         return outcome, started, oom_kills, group is not None
@@ -366,6 +376,34 @@ class BwrapSandbox(WorkspacePreparer):
         marker = workspace_marker(Path(workspace).resolve())
         kill_processes(marker)
         remove_leftover(marker)
+
+
+def _user_entries(rootfs: Path | None, uid: int | None) -> dict[str, bytes]:
+    """/etc/passwd and /etc/group of the root filesystem plus a `sandbox` entry for a run's own uid, so
+    `getpass.getuser()` and `pwd.getpwuid()` answer inside as they did for 65534 ("nobody"); nothing to add for a
+    uid the files already name, or without a root filesystem (no /etc is mounted then)."""
+    if rootfs is None or uid is None:
+        return {}
+    entries = {"/etc/passwd": f"sandbox:x:{uid}:{uid}:scientist sandbox run:{SANDBOX_WORKDIR}:/usr/sbin/nologin\n"}
+    entries["/etc/group"] = f"sandbox:x:{uid}:\n"
+    files = {}
+    for dest, line in entries.items():
+        try:
+            text = (rootfs / dest.lstrip("/")).read_text()
+        except OSError:
+            continue
+        if any(row.split(":")[2:3] == [str(uid)] for row in text.splitlines()):
+            return {}
+        files[dest] = (text if text.endswith("\n") or not text else text + "\n").encode() + line.encode()
+    return files
+
+
+def _memfd(content: bytes) -> int:
+    """An anonymous in-memory file holding `content`, read from its start (bwrap copies it into the sandbox)."""
+    fd = os.memfd_create("scientist-sandbox", os.MFD_CLOEXEC)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _child_started(status_fd: int) -> bool:

@@ -172,6 +172,25 @@ def test_a_fork_bomb_is_held_to_its_own_budget_and_a_concurrent_honest_run_still
     assert marked_pids(workspace_marker(bomb_ws.resolve())) == []
 
 
+def test_a_runs_own_uid_has_a_name_inside_as_nobody_had(tmp_path: Path) -> None:
+    """Libraries ask who they are (getpass.getuser(), pwd): the run's uid is `sandbox` in its /etc/passwd and
+    /etc/group, which are otherwise the root filesystem's, unchanged on the host."""
+    sandbox: Any = require("local")
+    if os.geteuid() != 0:
+        pytest.skip("without root the run keeps the operator's uid")
+    script = """
+    import getpass, grp, os, pwd
+    me = pwd.getpwuid(os.getuid())
+    print(getpass.getuser(), me.pw_dir, grp.getgrgid(os.getgid()).gr_name, pwd.getpwnam("root").pw_uid)
+    open("/etc/passwd", "a")
+    """
+    workspace = make_workspace(sandbox, tmp_path, script)
+    result = run(sandbox, workspace, Limits(wall_time_s=20, memory_mb=256))
+    assert result.stdout_tail == "sandbox /work/run sandbox 0\n", result
+    assert "Read-only file system" in result.stderr_tail or "Permission denied" in result.stderr_tail
+    assert "sandbox:" not in (sandbox.rootfs / "etc" / "passwd").read_text()
+
+
 # --- the uid range and its locks (scientist.sandbox.uids) ---
 
 
