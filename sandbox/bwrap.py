@@ -22,11 +22,14 @@ processes could use n times the cap). A seccomp filter (`scientist.sandbox.secco
 a deny-list: keyring, ptrace, bpf, io_uring, namespaces, mounts, modules, ...) is applied right before the command
 runs; with `keyctl` denied, the operator's session keyring is out of reach.
 
-Started as root, the run drops to uid 65534 *before* bwrap, so RLIMIT_NPROC binds (root is exempt from it) and
-the sandbox owns nothing on the host. That user cannot reach paths under private folders (a root-owned run
-folder in /root, pytest's /tmp/pytest-of-root), so the child first enters a private mount namespace and, still
-as root, binds the workspace and root filesystem into a tmpfs staging folder that bwrap can read. Those mounts
-are invisible to the host and vanish with the run.
+Started as root, the run drops to a uid of its own *before* bwrap (`scientist.sandbox.uids`: one per concurrent run
+from a locked range, the workspace chowned to it), so RLIMIT_NPROC binds (root is exempt from it) and counts this
+run's tasks only, and the sandbox owns nothing else on the host. Where that range is not mapped in scientist's user
+namespace, every run is uid 65534 and runs side by side share one budget (a warning says so). Not as root, the run
+keeps scientist's uid and its budget is that user's task count at launch plus `max_processes`. A run's own uid
+cannot reach paths under private folders (a root-owned run folder in /root, pytest's /tmp/pytest-of-root), so the
+child first enters a private mount namespace and, still as root, binds the workspace and root filesystem into a
+tmpfs staging folder that bwrap can read. Those mounts are invisible to the host and vanish with the run.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scientist.errors import SandboxError
-from scientist.sandbox import seccomp
+from scientist.sandbox import seccomp, uids
 from scientist.sandbox.base import (
     SANDBOX_WORKDIR,
     Limits,
+    RunPlan,
     RunResult,
     WorkspacePreparer,
     begin_run,
@@ -66,13 +70,15 @@ from scientist.sandbox.images import BUILD_HINT, find_rootfs, rootfs_identity
 from scientist.sandbox.process import (
     MARKER_VAR,
     ChildSetup,
+    Outcome,
     kill_processes,
     rlimits_for,
+    start_deferring_sigint,
     wait_and_kill,
     workspace_marker,
 )
 
-SANDBOX_UID = 65534  # nobody: owns nothing on the host
+SANDBOX_UID = 65534  # nobody: the shared fallback where no range of per-run uids is mapped (scientist.sandbox.uids)
 STAGE_CANDIDATES = ("/srv", "/media", "/opt", "/mnt")  # any existing folder; covered only in the child's namespace
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 BWRAP_PROCESSES = 2  # bwrap's own monitor and the namespace's init count against RLIMIT_NPROC too
@@ -107,8 +113,10 @@ def bwrap_args(
     limits: Limits,
     status_fd: int,
     seccomp_fd: int | None = None,
+    data_files: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """The bwrap command line (pure, so it can be read and tested on its own)."""
+    """The bwrap command line (pure, so it can be read and tested on its own). `data_files`: sandbox path -> a
+    file descriptor whose content bwrap copies there, read-only (over the root filesystem's own file)."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
     args += ["--as-pid-1"]  # no intermediate init: bwrap then reaps the command itself, so rusage (CPU) adds up
     args += ["--hostname", "sandbox", "--json-status-fd", str(status_fd)]
@@ -119,6 +127,8 @@ def bwrap_args(
         args += ["--ro-bind", f"{layout.rootfs}/usr", "/usr", "--ro-bind", f"{layout.rootfs}/etc", "/etc"]
     else:  # no image: the host's programs and libraries, but not its /etc (passwords, keys, host config)
         args += ["--ro-bind", "/usr", "/usr"]
+    for dest, fd in (data_files or {}).items():
+        args += ["--ro-bind-data", str(fd), dest]
     for link in ROOT_LINKS:
         with contextlib.suppress(OSError):
             args += ["--symlink", os.readlink(root / link), f"/{link}"]
@@ -192,7 +202,18 @@ class BwrapSandbox(WorkspacePreparer):
                 BUILD_HINT,
             )
         self.image = rootfs_identity(self.rootfs) if self.rootfs else "host:/usr"
-        self.uid = SANDBOX_UID if os.geteuid() == 0 else None
+        # Started as root: a uid per run (scientist.sandbox.uids), or the shared 65534 where the range is unmapped
+        self.uids: uids.UidRange | None = None
+        self.uid: int | None = None
+        if os.geteuid() == 0:
+            self.uids = uids.UidRange.from_env()
+            if not self.uids.mapped():
+                log.warning(
+                    "local sandbox: uids %d-%d are not mapped in this user namespace, so every run shares uid %d "
+                    "and one RLIMIT_NPROC budget (set %s to a mapped range)",
+                    self.uids.first, self.uids.last, SANDBOX_UID, uids.RANGE_VAR,
+                )  # fmt: skip
+                self.uids, self.uid = None, SANDBOX_UID
         # "cgroup": memory capped by a memory cgroup per run; "rlimit-as": by address space (see the docstring)
         why_not = memory_cgroup_support() if memory_cgroup else "disabled by the caller"
         self.memory_control = "cgroup" if why_not is None else "rlimit-as"
@@ -214,70 +235,15 @@ class BwrapSandbox(WorkspacePreparer):
         marker = workspace_marker(plan.workspace)
         entries = protected_entries(plan.manifest, plan.manifest_text)
         protected = [rel for rel in entries if (plan.workspace / rel).exists()]
-        group: MemoryCgroup | None = None
-        if self.memory_control == "cgroup":
-            group, why_not = MemoryCgroup.create(marker, limits.memory_bytes)
-            if group is None:
-                log.warning("local sandbox: no memory cgroup for this run (%s); capping address space", why_not)
-        procs = group.procs_file if group else None
-        rlimits = rlimits_for(limits, uid=self.uid, extra_processes=BWRAP_PROCESSES, address_space=group is None)
-        if self.uid is not None:
-            hand_over_workspace(plan.workspace, self.uid, self.uid, plan.manifest)
-            stage = _stage_dir(self.bwrap)
-            sources = {"workspace": str(plan.workspace)}
-            if self.rootfs:
-                sources["rootfs"] = str(self.rootfs)
-            layout = Layout(f"{stage}/workspace", f"{stage}/rootfs" if self.rootfs else None, self.rootfs or Path("/"))
-            setup = ChildSetup(rlimits, self.uid, before_user_switch=_Stager(stage, sources), cgroup_procs=procs)
-        else:
-            layout = Layout(str(plan.workspace), str(self.rootfs) if self.rootfs else None, self.rootfs or Path("/"))
-            setup = ChildSetup(rlimits, cgroup_procs=procs)
-
-        status_read, status_write = os.pipe()
-        filter_fd = seccomp.program_fd()
-        inner_env = container_env(SANDBOX_WORKDIR, marker, env)
-        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write, filter_fd)
-        passed = (status_write,) if filter_fd is None else (status_write, filter_fd)
+        lease: uids.UidLease | None = None
         try:
-            with plan.stdout_path.open("wb") as stdout, plan.stderr_path.open("wb") as stderr:
-                try:
-                    proc = subprocess.Popen(
-                        args,
-                        cwd="/",
-                        env={"PATH": "/usr/bin:/bin", MARKER_VAR: marker},
-                        stdin=subprocess.DEVNULL,
-                        stdout=stdout,
-                        stderr=stderr,
-                        start_new_session=True,
-                        preexec_fn=setup,
-                        pass_fds=passed,
-                    )
-                except (OSError, subprocess.SubprocessError) as err:
-                    raise SandboxError(f"cannot start bubblewrap: {err}", hint="run `scientist doctor`") from err
-            os.close(status_write)
-            status_write = -1
-            if filter_fd is not None:
-                os.close(filter_fd)
-                filter_fd = None
-            outcome = wait_and_kill(
-                proc,
-                limits.wall_time_s,
-                marker,
-                should_stop=lambda: (
-                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
-                ),
-                memory_cap_mb=None if group is not None else limits.memory_mb,
+            lease = uids.lease(self.uids) if self.uids is not None else None
+            outcome, started, oom_kills, cgroup_memory = self._supervise(
+                plan, marker, protected, argv, limits, env, lease.uid if lease else self.uid
             )
-            started = _child_started(status_read)
-            oom_kills = group.oom_kills() if group else 0
         finally:
-            os.close(status_read)
-            if status_write >= 0:
-                os.close(status_write)
-            if filter_fd is not None:
-                os.close(filter_fd)
-            if group is not None:
-                group.destroy()
+            if lease is not None:  # after the run's processes were killed and reaped (or never started)
+                lease.release()
         if not started and not outcome.wall_expired:
             raise SandboxError(
                 f"bubblewrap could not set up the sandbox: {read_tail(plan.stderr_path, 600).strip()}",
@@ -297,7 +263,7 @@ class BwrapSandbox(WorkspacePreparer):
         cpu_time_s = usage.ru_utime + usage.ru_stime if usage else 0.0
         cpu_limit_hit = sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_time_s >= limits.effective_cpu_time_s)
         timed_out = outcome.wall_expired or cpu_limit_hit
-        if group is not None:  # the kernel counted it
+        if cgroup_memory:  # the kernel counted it
             oom_killed = oom_kills > 0
         else:  # the tree's sum passed the cap, a failed allocation in the log, or a SIGKILL we did not send
             sent = timed_out or outcome.stopped or outcome.memory_exceeded
@@ -317,12 +283,127 @@ class BwrapSandbox(WorkspacePreparer):
             image=self.image,
         )
 
+    def _supervise(
+        self,
+        plan: RunPlan,
+        marker: str,
+        protected: Sequence[str],
+        argv: Sequence[str],
+        limits: Limits,
+        env: Mapping[str, str] | None,
+        uid: int | None,
+    ) -> tuple[Outcome, bool, int, bool]:
+        """Start bwrap as `uid` (None: as ourselves) and wait for it: (outcome, whether bwrap started the command,
+        OOM kills counted by the run's memory cgroup, whether there was one). Every process is gone on return."""
+        group: MemoryCgroup | None = None
+        if self.memory_control == "cgroup":
+            group, why_not = MemoryCgroup.create(marker, limits.memory_bytes)
+            if group is None:
+                log.warning("local sandbox: no memory cgroup for this run (%s); capping address space", why_not)
+        procs = group.procs_file if group else None
+        rlimits = rlimits_for(limits, uid=uid, extra_processes=BWRAP_PROCESSES, address_space=group is None)
+        if uid is not None:
+            hand_over_workspace(plan.workspace, uid, uid, plan.manifest)
+            stage = _stage_dir(self.bwrap)
+            sources = {"workspace": str(plan.workspace)}
+            if self.rootfs:
+                sources["rootfs"] = str(self.rootfs)
+            layout = Layout(f"{stage}/workspace", f"{stage}/rootfs" if self.rootfs else None, self.rootfs or Path("/"))
+            setup = ChildSetup(rlimits, uid, before_user_switch=_Stager(stage, sources), cgroup_procs=procs)
+        else:
+            layout = Layout(str(plan.workspace), str(self.rootfs) if self.rootfs else None, self.rootfs or Path("/"))
+            setup = ChildSetup(rlimits, cgroup_procs=procs)
+
+        status_read, status_write = os.pipe()
+        filter_fd = seccomp.program_fd()
+        data_fds = {dest: _memfd(text) for dest, text in _user_entries(self.rootfs, uid).items()}
+        inner_env = container_env(SANDBOX_WORKDIR, marker, env)
+        args = bwrap_args(self.bwrap, layout, protected, argv, inner_env, limits, status_write, filter_fd, data_fds)
+        passed = (status_write, *([] if filter_fd is None else [filter_fd]), *data_fds.values())
+        try:
+            with plan.stdout_path.open("wb") as stdout, plan.stderr_path.open("wb") as stderr:
+                try:
+                    proc = start_deferring_sigint(
+                        lambda: subprocess.Popen(
+                            args,
+                            cwd="/",
+                            env={"PATH": "/usr/bin:/bin", MARKER_VAR: marker},
+                            stdin=subprocess.DEVNULL,
+                            stdout=stdout,
+                            stderr=stderr,
+                            start_new_session=True,
+                            preexec_fn=setup,
+                            pass_fds=passed,
+                        ),
+                        marker,
+                    )
+                except (OSError, subprocess.SubprocessError) as err:
+                    raise SandboxError(f"cannot start bubblewrap: {err}", hint="run `scientist doctor`") from err
+            os.close(status_write)
+            status_write = -1
+            if filter_fd is not None:
+                os.close(filter_fd)
+                filter_fd = None
+            for fd in data_fds.values():
+                os.close(fd)
+            data_fds = {}
+            outcome = wait_and_kill(
+                proc,
+                limits.wall_time_s,
+                marker,
+                should_stop=lambda: (
+                    output_bytes(plan.workspace, plan.before, plan.before_disk) > limits.max_output_bytes
+                ),
+                memory_cap_mb=None if group is not None else limits.memory_mb,
+            )
+            started = _child_started(status_read)
+            oom_kills = group.oom_kills() if group else 0
+        finally:
+            os.close(status_read)
+            if status_write >= 0:
+                os.close(status_write)
+            if filter_fd is not None:
+                os.close(filter_fd)
+            for fd in data_fds.values():
+                os.close(fd)
+            if group is not None:
+                group.destroy()
+        return outcome, started, oom_kills, group is not None
+
     def cleanup(self, workspace: Path) -> None:
         """Kill anything still marked with this workspace (normally nothing: the namespace dies with its parent)
         and remove a memory cgroup a crashed run of it left."""
         marker = workspace_marker(Path(workspace).resolve())
         kill_processes(marker)
         remove_leftover(marker)
+
+
+def _user_entries(rootfs: Path | None, uid: int | None) -> dict[str, bytes]:
+    """/etc/passwd and /etc/group of the root filesystem plus a `sandbox` entry for a run's own uid, so
+    `getpass.getuser()` and `pwd.getpwuid()` answer inside as they did for 65534 ("nobody"); nothing to add for a
+    uid the files already name, or without a root filesystem (no /etc is mounted then)."""
+    if rootfs is None or uid is None:
+        return {}
+    entries = {"/etc/passwd": f"sandbox:x:{uid}:{uid}:scientist sandbox run:{SANDBOX_WORKDIR}:/usr/sbin/nologin\n"}
+    entries["/etc/group"] = f"sandbox:x:{uid}:\n"
+    files = {}
+    for dest, line in entries.items():
+        try:
+            text = (rootfs / dest.lstrip("/")).read_text()
+        except OSError:
+            continue
+        if any(row.split(":")[2:3] == [str(uid)] for row in text.splitlines()):
+            return {}
+        files[dest] = (text if text.endswith("\n") or not text else text + "\n").encode() + line.encode()
+    return files
+
+
+def _memfd(content: bytes) -> int:
+    """An anonymous in-memory file holding `content`, read from its start (bwrap copies it into the sandbox)."""
+    fd = os.memfd_create("scientist-sandbox", os.MFD_CLOEXEC)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _child_started(status_fd: int) -> bool:

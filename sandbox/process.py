@@ -19,10 +19,12 @@ import resource
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from scientist.sandbox.base import Limits
 
@@ -118,6 +120,45 @@ class ChildSetup:
         _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
         _LIBC.capset(ctypes.byref(self.header), ctypes.byref(self.data))
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def start_deferring_sigint(start: Callable[[], subprocess.Popen[bytes]], marker: str) -> subprocess.Popen[bytes]:
+    """`start()` (a Popen) with Ctrl-C held back until it has returned, then delivered: the run stops.
+
+    Why: CPython runs a signal's Python handler at the next bytecode, and while it forks that is often inside an
+    at-fork callback (logging's `_releaseLock`), where an exception is printed ("Exception ignored in ...") and
+    dropped. A Ctrl-C at a sandbox's start was lost and the run or study went on. So, on the main thread (the only
+    one Python runs signal handlers in), SIGINT's handler is swapped for one that only records it, and the real
+    handler is called once Popen is back, in ordinary code. If it raises (KeyboardInterrupt), the process just
+    started is killed (its group and every process with the run's marker) and reaped first. Blocking the signal
+    with pthread_sigmask instead would not do: the kernel then delivers it to another thread, and the main thread
+    still runs the handler at its next bytecode, inside the callback.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        return start()  # no Python handler runs here (another thread), or none raises (SIG_IGN / SIG_DFL)
+    caught: list[FrameType | None] = []
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        caught.append(frame)
+
+    proc: subprocess.Popen[bytes] | None = None
+    signal.signal(signal.SIGINT, record)
+    try:
+        proc = start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and proc is None:  # Popen failed as well: the interrupt wins
+            previous(signal.SIGINT, caught[0])
+    if caught:
+        try:
+            previous(signal.SIGINT, caught[0])
+        except BaseException:
+            kill_processes(marker, pgid=proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(REAP_GRACE_S)
+            raise
+    return proc
 
 
 def rlimits_for(
@@ -312,6 +353,9 @@ def wait_and_kill(
         kill_processes(marker, pgid=proc.pid)
         if not exited:
             select.select([pidfd], [], [], REAP_GRACE_S)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) while waiting: the run must not outlive the caller's stop
+        kill_processes(marker, pgid=proc.pid)
+        raise
     finally:
         os.close(pidfd)
     wall_expired = not exited and not stopped and not memory_exceeded

@@ -42,6 +42,7 @@ from scientist.sandbox.process import (
     ChildSetup,
     kill_processes,
     rlimits_for,
+    start_deferring_sigint,
     wait_and_kill,
     workspace_marker,
 )
@@ -97,15 +98,18 @@ class UnsafeSubprocessSandbox(WorkspacePreparer):
 
         with plan.stdout_path.open("wb") as stdout, plan.stderr_path.open("wb") as stderr:
             try:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=plan.workspace,
-                    env=child_env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=stderr,
-                    start_new_session=True,
-                    preexec_fn=setup,
+                proc = start_deferring_sigint(
+                    lambda: subprocess.Popen(
+                        argv,
+                        cwd=plan.workspace,
+                        env=child_env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stdout,
+                        stderr=stderr,
+                        start_new_session=True,
+                        preexec_fn=setup,
+                    ),
+                    marker,
                 )
             except OSError as err:
                 raise SandboxError(f"cannot start {argv[0]!r}: {err.strerror}", hint="check the command") from err
