@@ -264,16 +264,19 @@ os.register_at_fork(after_in_parent=_interrupt_in_the_fork)
 def test_ctrl_c_while_the_sandbox_process_is_forked_stops_the_run(tmp_path: Path, backend: str) -> None:
     sandbox: Any = require("local") if backend == "local" else get_sandbox(backend)
     workspace = make_workspace(sandbox, tmp_path, "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own Ctrl-C handler, as in a terminal: a process started in the background by a non-interactive shell
+    # (CI's `.ci/run &`) inherits SIGINT ignored, and then no interrupt is there to lose.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     _ARMED.append(1)
     try:
         with pytest.raises(KeyboardInterrupt):
             run(sandbox, workspace, Limits(wall_time_s=20, memory_mb=256))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
     finally:
         _ARMED.clear()
+        signal.signal(signal.SIGINT, inherited)
     assert time.monotonic() - started < 10  # stopped, not run to its wall clock
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
     deadline = time.monotonic() + 5
     while marked_pids(workspace_marker(workspace.resolve())) and time.monotonic() < deadline:
         time.sleep(0.05)
