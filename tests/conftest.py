@@ -21,6 +21,8 @@ for _name in ("COLUMNS", "LINES"):
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
+from scientist.errors import SandboxError  # noqa: E402
+from scientist.sandbox import get_sandbox  # noqa: E402
 from scientist.sandbox.images import ROOTFS_ENV, rootfs_dir  # noqa: E402
 from tests.cli_runner import SCIENTIST, run_cli  # noqa: E402,F401  (re-exported: tests import them from here)
 from tests.reviews_support import ReviewStub, review_stub  # noqa: E402
@@ -220,20 +222,33 @@ def chosen_sandbox() -> str:
 
 
 def many_runs_sandbox() -> str:
-    """The backend of tests that drive many runs (studies, probe suites): the pipeline's (Docker in CI), or
-    `SCIENTIST_TEST_MANY_RUNS_SANDBOX=local|docker`.
+    """The backend of tests that drive many runs (studies, probe suites): `local` (bubblewrap) when this process is
+    root and has it, else the pipeline's; `SCIENTIST_TEST_MANY_RUNS_SANDBOX=local|docker` overrides.
 
-    Local sandboxes used to share uid 65534 and with it one RLIMIT_NPROC budget (its task count at launch plus the
-    run's), so a study's bubblewrap runs on one xdist worker and the escape tests on the other raced for it (EAGAIN
-    creating the namespace; seen in CI on cf407d0). Each local run now has a uid of its own (sandbox/uids.py).
-    Measured on the shared, loaded 2-core machine (2026-12-06), the 31 tests of the six files that call this and
-    ran in every round: 1246 s on docker alone; 1125 s and 756 s in two rounds on local, each beside a looping
-    test_sandbox_escapes.py (every test and all 31 escape-file runs passed). Docker stays the default until more
-    such side-by-side rounds have passed on local (CI's xdist workers included)."""
+    Why local: a Docker container costs ~1 s to start and remove (farm-bench, `scientist sandbox run` median 2.71 s on
+    docker vs 1.66 s on local) and a study makes ~50 sandbox runs. Why only as root: local sandboxes used to share
+    uid 65534 and with it one RLIMIT_NPROC budget, so a study's runs on one xdist worker and the escape tests on the
+    other raced for it (EAGAIN creating the namespace; seen in CI on cf407d0). Each local run now has a uid of its own
+    (sandbox/uids.py), which needs root; without it the shared budget (and the race) remains, so Docker it is.
+    Measured on the shared, loaded 2-core machine (2026-12-06), the 31 tests of the six files that call this: 1246 s
+    on docker; 1125 s and 756 s in two rounds on local, each beside a looping test_sandbox_escapes.py. Docker stays
+    covered by the pipeline tests (`chosen_sandbox()`) and the escape tests, which run every backend."""
     override = os.environ.get("SCIENTIST_TEST_MANY_RUNS_SANDBOX")
     if override in ("docker", "local"):
         return override
-    return chosen_sandbox()
+    return "local" if _local_sandbox_usable() else chosen_sandbox()
+
+
+@functools.cache
+def _local_sandbox_usable() -> bool:
+    """Root (a uid per run, above) and a working bubblewrap with the sandbox root filesystem."""
+    if os.geteuid() != 0 or TEST_SANDBOX == "docker":
+        return False
+    try:
+        sandbox = get_sandbox("local")
+    except SandboxError:
+        return False
+    return getattr(sandbox, "image", None) != "host:/usr"  # "host:/usr": no sandbox root filesystem (numpy, ...)
 
 
 @pytest.fixture(scope="module")
