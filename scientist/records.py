@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scientist.errors import CorruptRunError
 
 Number = int | float  # smart-mode union: an int stays an int (a re-dumped record keeps its bytes)
-R = TypeVar("R", bound="_Record")
+R = TypeVar("R", bound="StoredRecord")
 
 
-class _Record(BaseModel):
-    """A stored record: unknown keys kept, every later field defaulted."""
+class StoredRecord(BaseModel):
+    """A stored record: unknown keys kept, every later field defaulted (also the base of records other layers own,
+    e.g. the run's review.json: `scientist.reviews.form.RunReview`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -76,7 +77,7 @@ def read_record_json(path: Path, hint: str) -> Any:
         raise CorruptRunError(f"{path} cannot be read: {type(err).__name__}: {err}", hint=hint) from err
 
 
-class Attempt(_Record):
+class Attempt(StoredRecord):
     """One try of a planned run (an item of result.json's `attempts`, `stages.experiment._agent_run`): the edit the
     model asked for, whether it ran, and the sandbox's outcome. A try whose edits never applied holds only
     `attempt`, `edit`, `ran` and `ok`; under contract v2 or several seeds `stages.evaluation` adds `seeds`,
@@ -99,7 +100,7 @@ class Attempt(_Record):
     stdout_path: str | None = None  # run-relative (older runs: absolute, see runs.stored_run_path)
 
 
-class ExperimentResult(_Record):
+class ExperimentResult(StoredRecord):
     """One planned sandbox run's record (`experiments/<label>/result.json`, `stages.experiment._finish`): the
     plan it followed, whether its last attempt ran cleanly and, when it did, the primary metric the harness read
     from its final_info.json (`final_info_path`, run-relative). A failed run keeps its failure and attempts: the
@@ -134,7 +135,7 @@ class ExperimentResult(_Record):
         return "delete experiments/<label>/result.json and resume the run to redo that experiment"
 
 
-class LatexStatus(_Record):
+class LatexStatus(StoredRecord):
     """How the paper's LaTeX went: compiled, failed (after `fix_rounds` repairs) or absent (no TeX engine)."""
 
     status: str = "absent"
@@ -144,7 +145,7 @@ class LatexStatus(_Record):
     notice: str | None = None  # shown above paper.md and by the CLI when the PDF is missing
 
 
-class Paper(_Record):
+class Paper(StoredRecord):
     """What the write stage records about the paper (`paper.json`, `stages.writing.write_paper`): its files
     (run-relative), the numbers and citations the harness removed from the model's prose, and the LaTeX status."""
 
