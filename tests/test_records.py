@@ -1,6 +1,6 @@
 """The run folder's result records (`scientist.records`): every result.json and paper.json a real run writes reads
 back typed; an older file lacking a later field reads with its default; a damaged one is a `CorruptRunError`
-naming the file and what to do, in the CLI, the monitors and the store importer alike (the web page leaves it out)."""
+naming the file and what to do, in the CLI, the monitors and the store importer alike (the web page names it)."""
 
 from __future__ import annotations
 
@@ -136,10 +136,14 @@ def test_damaged_records_in_a_run_folder_are_clear_errors_for_every_reader(recor
     assert "result.json is damaged: attempts" in " ".join(scanned.stderr.split())
     with pytest.raises(CorruptRunError, match=r"result\.json is damaged"):
         read_run_folder(run_dir)
-    labels = [run["label"] for run in experiments(run_dir, [])["runs"]]
-    assert "baseline" not in labels and labels  # the page shows the runs it can read
+    shown = experiments(run_dir, [])
+    labels = [run["label"] for run in shown["runs"]]
+    assert "baseline" not in labels and labels  # the page shows the runs it can read, and names the damaged one
+    damaged = [(item["label"], item["file"]) for item in shown["damaged"]]
+    assert damaged == [("baseline", "experiments/baseline/result.json")]
     RunFolder(run_dir).paper_json.write_text(json.dumps({"title": "T", "latex": "compiled"}))
-    assert paper(run_dir) is None
+    damaged_paper = paper(run_dir)
+    assert damaged_paper and "paper.json is damaged: latex" in damaged_paper["damaged"]["problem"]
     with pytest.raises(CorruptRunError, match=r"paper\.json is damaged: latex"):
         Paper.read(RunFolder(run_dir).paper_json)
 
