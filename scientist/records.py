@@ -77,7 +77,22 @@ def read_record_json(path: Path, hint: str) -> Any:
         raise CorruptRunError(f"{path} cannot be read: {type(err).__name__}: {err}", hint=hint) from err
 
 
-class Attempt(StoredRecord):
+class SandboxOutcome(StoredRecord):
+    """What a run of the agent's code in the sandbox came to: each attempt's own, and on the planned run's record
+    the last attempt that ran (`stages.experiment._finish` copies these keys; absent there when no attempt ran)."""
+
+    final_info_path: str | None = None  # run-relative
+    exit_code: int | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    wall_time_s: Number | None = None
+    peak_memory_mb: Number | None = None
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    protected_violations: list[Any] = Field(default_factory=list)
+    stderr_tail: str = ""
+
+
+class Attempt(SandboxOutcome):
     """One try of a planned run (an item of result.json's `attempts`, `stages.experiment._agent_run`): the edit the
     model asked for, whether it ran, and the sandbox's outcome. A try whose edits never applied holds only
     `attempt`, `edit`, `ran` and `ok`; under contract v2 or several seeds `stages.evaluation` adds `seeds`,
@@ -88,19 +103,10 @@ class Attempt(StoredRecord):
     ok: bool = False
     edit: dict[str, Any] | None = None  # the model's edits (stages.experiment; absent for the baseline's one run)
     output_error: str | None = None
-    final_info_path: str | None = None
-    exit_code: int | None = None
-    timed_out: bool = False
-    oom_killed: bool = False
-    wall_time_s: Number | None = None
-    peak_memory_mb: Number | None = None
-    outputs: list[dict[str, Any]] = Field(default_factory=list)
-    protected_violations: list[Any] = Field(default_factory=list)
-    stderr_tail: str = ""
     stdout_path: str | None = None  # run-relative (older runs: absolute, see runs.stored_run_path)
 
 
-class ExperimentResult(StoredRecord):
+class ExperimentResult(SandboxOutcome):
     """One planned sandbox run's record (`experiments/<label>/result.json`, `stages.experiment._finish`): the
     plan it followed, whether its last attempt ran cleanly and, when it did, the primary metric the harness read
     from its final_info.json (`final_info_path`, run-relative). A failed run keeps its failure and attempts: the
@@ -118,17 +124,7 @@ class ExperimentResult(StoredRecord):
     code_diff_blob: str | None = None
     files_changed: list[str] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
-    final_info_path: str | None = None
     metric: Number | None = None
-    # The last attempt that ran (absent when no attempt ran: its edits never applied).
-    exit_code: int | None = None
-    timed_out: bool = False
-    oom_killed: bool = False
-    wall_time_s: Number | None = None
-    peak_memory_mb: Number | None = None
-    outputs: list[dict[str, Any]] = Field(default_factory=list)
-    protected_violations: list[Any] = Field(default_factory=list)
-    stderr_tail: str = ""
 
     @classmethod
     def _hint(cls) -> str:
