@@ -81,3 +81,15 @@ def test_a_damaged_review_is_a_clear_error_in_the_run_summary(tmp_path: Path, st
     error = caught.value
     assert str(RunFolder(run_dir).review) in error.message and problem in error.message
     assert error.hint and "scientist review" in error.hint
+
+
+def test_the_review_a_real_run_wrote_reads_through_the_model(real_run: Path) -> None:
+    path = RunFolder(real_run).review
+    raw = json.loads(path.read_text())
+    review = RunReview.read(path)
+    assert review.status == raw["status"] and review.model_dump(exclude_unset=True) == raw
+    if raw["status"] == "reviewed":
+        assert review.form is not None and (review.form.overall, review.form.decision) == (
+            raw["form"]["overall"],
+            raw["form"]["decision"],
+        )
