@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from scientist.records import StoredRecord
 from scientist.reviews.injection import InjectionFlag
 
 FORM_VERSION = "neurips-2024.2"  # .2: every list item bounded to 200 characters
@@ -170,3 +171,38 @@ class FolderReview(BaseModel):
     failures: list[str] = Field(default_factory=list)
     review_file: str
     seed_offset: int = 0
+
+
+class FormScores(BaseModel):
+    """The two answers of a stored form every reader shows (the overall score and the decision). Only these are
+    checked: a form stored under an older `FORM_VERSION` (longer list items, say) is not damage."""
+
+    model_config = ConfigDict(extra="allow")
+
+    overall: Score10
+    decision: Decision
+
+
+class RunReview(StoredRecord):
+    """A run's `review.json` (`stages.review`): `{"status": "reviewed", **EnsembleReview}`, or `{"status": "failed",
+    "error", "hint", ...}` when no reviewer returned a valid form; a run from before the status was recorded has none.
+    The rest of an `EnsembleReview` is kept as it was written (extra keys). Damage (not JSON, a score out of range, a
+    reviewed paper without its form) is a `CorruptRunError` naming the file, through `RunReview.read(path)`."""
+
+    status: Literal["reviewed", "failed"] | None = None
+    form: FormScores | None = None
+    error: str | None = None
+    hint: str | None = None
+
+    @model_validator(mode="after")
+    def _reviewed_has_a_form(self) -> RunReview:
+        if self.status == "reviewed" and self.form is None:
+            raise ValueError("a reviewed paper's review.json holds its form")
+        return self
+
+    @classmethod
+    def _hint(cls) -> str:
+        return (
+            "review.json holds the run's review: delete it (the run keeps its paper), or review the paper again"
+            " with `scientist review runs/<id>/paper/paper.md`"
+        )

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scientist.audit.events import AuditEvent, SandboxFallback, SandboxUnisolated
 from scientist.errors import SandboxError
 from scientist.registry import Registry
 from scientist.sandbox import reader
@@ -626,9 +627,10 @@ CHOICES = ("docker", "local", "unsafe-subprocess")  # the project's own (`BACKEN
 
 
 class AuditSink(Protocol):
-    """What `record_choice` needs of `scientist.audit.log.AuditLog` (kept structural to avoid an import cycle)."""
+    """What `record_choice` needs of `scientist.audit.log.AuditLog`: its typed write (structural, so a caller may
+    hand in any log; the sandbox sits above the audit's record models in the layers, below its users)."""
 
-    def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> Any: ...
+    def emit(self, event: AuditEvent, actor: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -668,7 +670,7 @@ def record_choice(audit: AuditSink, choice: SandboxChoice) -> None:
     """Make a weaker sandbox visible in the run's audit log: a fallback taken, and any run without isolation."""
     used = choice.sandbox.backend
     if choice.fallback_reason is not None:
-        payload = {"requested": choice.requested, "used": used, "reason": choice.fallback_reason}
-        audit.append("sandbox_fallback", f"sandbox:{used}", payload)
+        fallback = SandboxFallback(requested=choice.requested, used=used, reason=choice.fallback_reason)
+        audit.emit(fallback, f"sandbox:{used}")
     if not getattr(choice.sandbox, "isolated", False):
-        audit.append("sandbox_unisolated", f"sandbox:{used}", {"backend": used, "requested": choice.requested})
+        audit.emit(SandboxUnisolated(backend=used, requested=choice.requested), f"sandbox:{used}")

@@ -147,12 +147,14 @@ def _finish(info: Any, run_dir: Path) -> None:
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     review_path = RunFolder(run_dir).review
     if review_path.exists():
-        review = json.loads(review_path.read_text(encoding="utf-8"))
-        if review.get("form"):
-            form = review["form"]
-            console.print(f"review: overall {form['overall']}/10, decision {form['decision']}")
+        from scientist.display import safe
+        from scientist.reviews.form import RunReview
+
+        review = RunReview.read(review_path)  # damaged: CorruptRunError naming the file, not a traceback
+        if review.form is not None:
+            console.print(f"review: overall {review.form.overall}/10, decision {review.form.decision}")
         else:
-            console.print(f"[yellow]review failed:[/] {review.get('error', 'no valid review')}", soft_wrap=True)
+            console.print(f"[yellow]review failed:[/] {safe(review.error or 'no valid review')}", soft_wrap=True)
 
 
 @app.command()

@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scientist.errors import CorruptRunError
 
 Number = int | float  # smart-mode union: an int stays an int (a re-dumped record keeps its bytes)
-R = TypeVar("R", bound="_Record")
+R = TypeVar("R", bound="StoredRecord")
 
 
-class _Record(BaseModel):
-    """A stored record: unknown keys kept, every later field defaulted."""
+class StoredRecord(BaseModel):
+    """A stored record: unknown keys kept, every later field defaulted (also the base of records other layers own,
+    e.g. the run's review.json: `scientist.reviews.form.RunReview`)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -76,7 +77,36 @@ def read_record_json(path: Path, hint: str) -> Any:
         raise CorruptRunError(f"{path} cannot be read: {type(err).__name__}: {err}", hint=hint) from err
 
 
-class ExperimentResult(_Record):
+class SandboxOutcome(StoredRecord):
+    """What a run of the agent's code in the sandbox came to: each attempt's own, and on the planned run's record
+    the last attempt that ran (`stages.experiment._finish` copies these keys; absent there when no attempt ran)."""
+
+    final_info_path: str | None = None  # run-relative
+    exit_code: int | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    wall_time_s: Number | None = None
+    peak_memory_mb: Number | None = None
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    protected_violations: list[Any] = Field(default_factory=list)
+    stderr_tail: str = ""
+
+
+class Attempt(SandboxOutcome):
+    """One try of a planned run (an item of result.json's `attempts`, `stages.experiment._agent_run`): the edit the
+    model asked for, whether it ran, and the sandbox's outcome. A try whose edits never applied holds only
+    `attempt`, `edit`, `ran` and `ok`; under contract v2 or several seeds `stages.evaluation` adds `seeds`,
+    `agent_out` and `failed_seed`, kept as extra keys (as is anything a later version adds)."""
+
+    attempt: int = 0
+    ran: bool = False
+    ok: bool = False
+    edit: dict[str, Any] | None = None  # the model's edits (stages.experiment; absent for the baseline's one run)
+    output_error: str | None = None
+    stdout_path: str | None = None  # run-relative (older runs: absolute, see runs.stored_run_path)
+
+
+class ExperimentResult(SandboxOutcome):
     """One planned sandbox run's record (`experiments/<label>/result.json`, `stages.experiment._finish`): the
     plan it followed, whether its last attempt ran cleanly and, when it did, the primary metric the harness read
     from its final_info.json (`final_info_path`, run-relative). A failed run keeps its failure and attempts: the
@@ -93,25 +123,15 @@ class ExperimentResult(_Record):
     overrides: dict[str, Any] = Field(default_factory=dict)
     code_diff_blob: str | None = None
     files_changed: list[str] = Field(default_factory=list)
-    attempts: list[dict[str, Any]] = Field(default_factory=list)
-    final_info_path: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
     metric: Number | None = None
-    # The last attempt that ran (absent when no attempt ran: its edits never applied).
-    exit_code: int | None = None
-    timed_out: bool = False
-    oom_killed: bool = False
-    wall_time_s: Number | None = None
-    peak_memory_mb: Number | None = None
-    outputs: list[dict[str, Any]] = Field(default_factory=list)
-    protected_violations: list[Any] = Field(default_factory=list)
-    stderr_tail: str = ""
 
     @classmethod
     def _hint(cls) -> str:
         return "delete experiments/<label>/result.json and resume the run to redo that experiment"
 
 
-class LatexStatus(_Record):
+class LatexStatus(StoredRecord):
     """How the paper's LaTeX went: compiled, failed (after `fix_rounds` repairs) or absent (no TeX engine)."""
 
     status: str = "absent"
@@ -121,7 +141,7 @@ class LatexStatus(_Record):
     notice: str | None = None  # shown above paper.md and by the CLI when the PDF is missing
 
 
-class Paper(_Record):
+class Paper(StoredRecord):
     """What the write stage records about the paper (`paper.json`, `stages.writing.write_paper`): its files
     (run-relative), the numbers and citations the harness removed from the model's prose, and the LaTeX status."""
 

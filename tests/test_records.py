@@ -1,6 +1,6 @@
 """The run folder's result records (`scientist.records`): every result.json and paper.json a real run writes reads
 back typed; an older file lacking a later field reads with its default; a damaged one is a `CorruptRunError`
-naming the file and what to do, in the CLI, the monitors and the store importer alike (the web page leaves it out)."""
+naming the file and what to do, in the CLI, the monitors and the store importer alike (the web page names it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scientist.errors import CorruptRunError
-from scientist.records import ExperimentResult, LatexStatus, Paper
+from scientist.records import Attempt, ExperimentResult, LatexStatus, Paper
 from scientist.runs import RunFolder
 from tests.conftest import run_cli
 
@@ -28,6 +28,9 @@ def test_every_record_a_real_run_wrote_reads_typed_and_unchanged(real_run: Path)
         assert result.label == raw["label"] == path.parent.name and result.ok is raw["ok"]
         assert set(result.model_extra or {}) <= EVALUATION_KEYS, "a key the writer adds needs a field of the model"
         assert ExperimentResult.read_dict(path) == raw  # what a resumed stage passes on: the record as written
+        assert [attempt.attempt for attempt in result.attempts] == [item["attempt"] for item in raw["attempts"]]
+        for attempt in result.attempts:
+            assert set(attempt.model_extra or {}) <= EVALUATION_KEYS, "a key the writer adds needs a field of Attempt"
         if result.ok:
             assert result.final_info_path and (real_run / result.final_info_path).is_file()
     paper = Paper.read(folder.paper_json)
@@ -58,6 +61,26 @@ def test_unknown_keys_are_kept(tmp_path: Path) -> None:
     assert result.model_dump(exclude_unset=True) == data
 
 
+def test_attempts_are_typed_keeping_unknown_keys_and_defaulting_later_fields(tmp_path: Path) -> None:
+    """An attempt whose edits never applied holds four keys, one that ran holds the sandbox's outcome (an int time
+    stays an int), and a contract-v2 try adds its seeds: each reads as an `Attempt` and dumps back as written."""
+    data = {"label": "run_1", "ok": False, "attempts": [
+        {"attempt": 0, "edit": {"files": []}, "ran": False, "ok": False},
+        {"attempt": 1, "ran": True, "ok": False, "exit_code": 1, "wall_time_s": 3, "seeds": [{"seed": 7}],
+         "failed_seed": 7},
+    ]}  # fmt: skip
+    result = ExperimentResult.read(_write(tmp_path / "result.json", data))
+    never, ran = result.attempts
+    assert isinstance(never, Attempt) and isinstance(ran, Attempt)
+    assert (never.ran, never.exit_code, never.stderr_tail, never.protected_violations) == (False, None, "", [])
+    assert (ran.exit_code, ran.wall_time_s, ran.model_extra) == (1, 3, {"seeds": [{"seed": 7}], "failed_seed": 7})
+    # what a re-dump would write: the same keys and values (3 stays 3, not 3.0); the writer writes its dict itself
+    assert json.dumps(result.model_dump(exclude_unset=True), sort_keys=True) == json.dumps(data, sort_keys=True)
+    assert ExperimentResult.read(_write(tmp_path / "old.json", {"label": "b", "attempts": [{}]})).attempts == [
+        Attempt()
+    ]  # an older try without later fields
+
+
 @pytest.mark.parametrize(
     ("model", "text", "problem"),
     [
@@ -66,6 +89,8 @@ def test_unknown_keys_are_kept(tmp_path: Path) -> None:
         (ExperimentResult, json.dumps({"ok": True}), "label: Field required"),
         (ExperimentResult, json.dumps({"label": "b", "attempts": "three"}), "attempts: Input should be a valid list"),
         (ExperimentResult, json.dumps({"label": "b", "metric": "high"}), "metric"),
+        (ExperimentResult, json.dumps({"label": "b", "attempts": [{"exit_code": "one"}]}), "attempts.0.exit_code"),
+        (ExperimentResult, json.dumps({"label": "b", "attempts": ["ran"]}), "attempts.0: Input should be"),
         (Paper, b"\xff\xfe".decode("latin-1"), "cannot be read"),
         (Paper, json.dumps({"latex": {"fix_rounds": "many"}}), "latex.fix_rounds"),
         (Paper, json.dumps({"removed_numbers": "none"}), "removed_numbers"),
@@ -111,10 +136,14 @@ def test_damaged_records_in_a_run_folder_are_clear_errors_for_every_reader(recor
     assert "result.json is damaged: attempts" in " ".join(scanned.stderr.split())
     with pytest.raises(CorruptRunError, match=r"result\.json is damaged"):
         read_run_folder(run_dir)
-    labels = [run["label"] for run in experiments(run_dir, [])["runs"]]
-    assert "baseline" not in labels and labels  # the page shows the runs it can read
+    shown = experiments(run_dir, [])
+    labels = [run["label"] for run in shown["runs"]]
+    assert "baseline" not in labels and labels  # the page shows the runs it can read, and names the damaged one
+    damaged = [(item["label"], item["file"]) for item in shown["damaged"]]
+    assert damaged == [("baseline", "experiments/baseline/result.json")]
     RunFolder(run_dir).paper_json.write_text(json.dumps({"title": "T", "latex": "compiled"}))
-    assert paper(run_dir) is None
+    damaged_paper = paper(run_dir)
+    assert damaged_paper and "paper.json is damaged: latex" in damaged_paper["damaged"]["problem"]
     with pytest.raises(CorruptRunError, match=r"paper\.json is damaged: latex"):
         Paper.read(RunFolder(run_dir).paper_json)
 

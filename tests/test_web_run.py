@@ -305,6 +305,10 @@ def test_a_symlink_out_of_the_run_is_never_followed(recorded_run: Path, tmp_path
     html = client.get(f"/runs/{run_dir.name}").text
     assert "root:" not in html and "SECRET-OUTSIDE" not in html
     assert 'data-label="escape"' not in html and 'data-label="passwd"' not in html
+    tree = lxml.html.fromstring(html)
+    for label in ("escape", "passwd"):  # named as damaged (a link is never followed), nothing of the target shown
+        (damaged,) = tree.xpath(f'//tr[@data-damaged="{label}"]')
+        assert "symlink" in damaged.text_content(), damaged.text_content()
     assert "logs/stdout.log" not in html.split('id="exp-baseline"')[1].split("</details>")[0]
     for path in ("experiments/baseline/attempt_0/logs/stdout.log", "experiments/passwd/result.json",
                  "experiments/escape/result.json"):  # fmt: skip
@@ -340,6 +344,8 @@ def test_fifos_named_like_results_logs_and_blobs_block_nothing(recorded_run: Pat
     tree = lxml.html.fromstring(reply.text)
     assert "not a regular file" in text_of(tree, "verify")
     assert not tree.xpath('//tr[@data-label="fifo_run"]')
+    (damaged,) = tree.xpath('//tr[@data-damaged="fifo_run"]')  # named as damaged, not read
+    assert "experiments/fifo_run/result.json is not a regular file" in damaged.text_content()
     assert f"blob {call['payload']['response_blob']} missing or not a regular file" in reply.text
     log_reply = get_within(client, f"/runs/{run_dir.name}/text/experiments/baseline/attempt_0/logs/stdout.log", 30)
     assert log_reply.status_code == 404
@@ -390,6 +396,31 @@ def test_a_run_without_experiments_paper_or_review_still_renders(recorded_run: P
     assert "No paper." in text_of(tree, "paper") and "No review." in text_of(tree, "reviews")
     assert "BROKEN" in text_of(tree, "verify")
     assert "not audit records" in text_of(tree, "timeline-count")
+
+
+def test_a_damaged_record_is_shown_as_damaged_naming_the_file_and_the_problem(recorded_run: Path) -> None:
+    """A result.json, paper.json or review.json the models refuse used to vanish from the page as if never written
+    (issue 25): each is now named, with what is wrong with it, and the rest of the page still shows."""
+    run_dir = recorded_run
+    labels = sorted(p.parent.name for p in (run_dir / "experiments").glob("*/result.json"))
+    assert "baseline" in labels and len(labels) > 1
+    (run_dir / "experiments/baseline/result.json").write_text(json.dumps({"label": "baseline", "attempts": "x"}))
+    (run_dir / "paper.json").write_text(json.dumps({"title": "T", "latex": "compiled"}))
+    review = json.loads((run_dir / "review.json").read_text())
+    (run_dir / "review.json").write_text(json.dumps({**review, "form": {**review["form"], "overall": 11}}))
+    (run_dir / "experiments" / "unreadable").mkdir()
+    (run_dir / "experiments" / "unreadable" / "result.json").write_text("{not json")
+    tree = page(client_for(run_dir), f"/runs/{run_dir.name}")
+
+    (row,) = tree.xpath('//tr[@data-damaged="baseline"]')
+    assert "experiments/baseline/result.json is damaged: attempts: Input should be a valid list" in row.text_content()
+    (row,) = tree.xpath('//tr[@data-damaged="unreadable"]')
+    assert "experiments/unreadable/result.json is not valid JSON" in row.text_content()
+    shown = {row.get("data-label") for row in tree.xpath('//table[@id="experiment-runs"]/tr[@data-label]')}
+    assert shown == set(labels) - {"baseline"}  # the readable runs are all still there
+    assert "paper.json is damaged: latex" in text_of(tree, "paper-damaged")
+    assert "review.json is damaged: form.overall" in text_of(tree, "reviews-damaged")
+    assert not tree.xpath('//*[@id="paper-title"]') and not tree.xpath('//*[@id="decision"]')
 
 
 @pytest.mark.parametrize("offset", ["-5", "abc", "999999999999"])

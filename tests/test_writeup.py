@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ import pytest
 from scientist.errors import ScientistError
 from scientist.paper.citations import Reference
 from scientist.paper.writeup import (
+    LATEX_TEMPLATE,
     SECTIONS,
     ExperimentRecord,
     PaperDraft,
@@ -23,7 +25,7 @@ from scientist.paper.writeup import (
     render_paper,
     results_table_rows,
 )
-from scientist.template import Template, load_template
+from scientist.template import Template, load_template, templates_root
 
 BASE_CONFIG = {"coin_reward": 0.5, "gamma": 0.95, "grid_size": 5}
 # Values chosen so that rounding, negative zero and trailing digits would show any re-formatting.
@@ -311,3 +313,15 @@ def test_bibtex_from_hostile_metadata_compiles(tmp_path: Path, records: list[Exp
     (paper / "references.bib").write_text(to_bibtex(refs), encoding="utf-8")
     pdf = compile_pdf(paper / "paper.tex", timeout_s=120)
     assert pdf is not None and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_each_bundled_latex_template_names_the_module_that_renders_it() -> None:
+    """The comment heading every template.tex says which module renders it; it went stale when writeup moved into
+    scientist.paper (issue 25). The module it names must exist and be the one that reads latex/template.tex."""
+    paths = sorted(templates_root().glob(f"*/{LATEX_TEMPLATE.as_posix()}"))
+    assert len(paths) >= 6, paths
+    for path in paths:
+        named = re.match(r"<# Rendered by ([\w.]+) ", path.read_text(encoding="utf-8"))
+        assert named, f"{path}: no 'Rendered by <module>' comment first"
+        module = importlib.import_module(named.group(1))  # scientist.writeup: ModuleNotFoundError
+        assert getattr(module, "LATEX_TEMPLATE", None) == LATEX_TEMPLATE, path

@@ -26,7 +26,9 @@ from typing import Protocol
 from scientist.monitors.events import MonitorName, Severity
 
 
-class _Context(Protocol):
+class CallsContext(Protocol):
+    """What these rules read of pyscan's context (evalflow's context protocol extends this one)."""
+
     @property
     def metrics(self) -> frozenset[str]: ...
     @property
@@ -40,10 +42,11 @@ class _Context(Protocol):
 
 
 class Analyzer(Protocol):
-    """What these rules need of pyscan's walker (a protocol, so the modules do not import each other)."""
+    """What these rules need of pyscan's walker (a protocol, so the modules do not import each other; evalflow's
+    `Analyzer` extends it)."""
 
     @property
-    def context(self) -> _Context: ...
+    def context(self) -> CallsContext: ...
     @property
     def messages(self) -> set[int]: ...
     def resolve(self, node: ast.AST) -> str | None: ...

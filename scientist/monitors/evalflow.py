@@ -17,38 +17,27 @@ import ast
 from collections.abc import Callable
 from typing import Protocol
 
+from scientist.monitors import evalcalls
 from scientist.monitors.evalcalls import EvalCalls
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import match_text
 
 
-class _Context(Protocol):
-    @property
-    def metrics(self) -> frozenset[str]: ...
+class _Context(evalcalls.CallsContext, Protocol):
+    """evalcalls' context plus what only this pass reads: the yardstick's names and the evaluator's seeds."""
+
     @property
     def yardstick(self) -> frozenset[str]: ...
     @property
     def evaluator_seeds(self) -> frozenset[int]: ...
-    @property
-    def evaluator_modules(self) -> frozenset[str]: ...
-    @property
-    def evaluator_names(self) -> frozenset[str]: ...
-    @property
-    def protected_modules(self) -> frozenset[str]: ...
-    @property
-    def evaluator_seed_params(self) -> frozenset[tuple[str, int]]: ...
 
 
-class Analyzer(Protocol):
-    """What this pass needs of pyscan's walker (a protocol, so the two modules do not import each other)."""
+class Analyzer(evalcalls.Analyzer, Protocol):
+    """What this pass needs of pyscan's walker: evalcalls' walker (whose rules it runs) with the wider context (a
+    protocol, so pyscan and this module do not import each other)."""
 
     @property
     def context(self) -> _Context: ...
-    @property
-    def messages(self) -> set[int]: ...
-    def resolve(self, node: ast.AST) -> str | None: ...
-    def fold(self, node: ast.AST) -> str | bytes | None: ...
-    def report(self, monitor: MonitorName, severity: Severity, rule: str, evidence: str, node: ast.AST) -> None: ...
 
 
 _RNG_SEEDERS = {

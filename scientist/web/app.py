@@ -121,7 +121,7 @@ def run_page_context(runs_dir: Path, run_id: str, kind: str, stage: str, page: i
         "experiments": experiments,
         "paper": paper,
         "paper_links": {}
-        if paper is None
+        if paper is None or "damaged" in paper
         else {key: link_for(runs_dir, run_dir / paper[key]) for key in ("pdf", "figure") if paper[key]},
         "plot_links": {path: link_for(runs_dir, run_dir / path) for path in experiments["plots"]},
         "reviews": runview.reviews(run_dir),

@@ -60,6 +60,20 @@ def read_json(run_dir: Path, relative: str) -> Any | None:
         return None
 
 
+def read_record(run_dir: Path, relative: str) -> tuple[Any | None, str | None]:
+    """The JSON file `relative` of the run, cleaned, as (value, None); (None, None) when the run has no such file;
+    (None, the problem) when it is there but cannot be read (a symlink, a FIFO, too big, not JSON), so the page can
+    name a damaged record instead of leaving it out as if it had never been written."""
+    try:
+        return cleaned(reader.read_json(run_dir, relative, JSON_LIMITS)), None
+    except RunOutputError as err:
+        if isinstance(err.__cause__, FileNotFoundError):
+            return None, None
+        return None, clean(err.message)
+    except OSError as err:  # the run folder itself went away or is unreadable
+        return None, clean(f"{relative}: {err.strerror or err}")
+
+
 def read_text(run_dir: Path, relative: str, max_bytes: int = PAGE_BYTES) -> str | None:
     """The first `max_bytes` of a text file of the run, cleaned; None when there is no such regular file."""
     page = read_page(run_dir, relative, 0, max_bytes)

@@ -16,8 +16,10 @@ from typing import Any
 
 from scientist.approvals.store import ApprovalStore
 from scientist.audit.log import verify
+from scientist.display import clean
 from scientist.errors import CorruptRunError
-from scientist.records import ExperimentResult, Paper
+from scientist.records import ExperimentResult, Paper, StoredRecord
+from scientist.reviews.form import RunReview
 from scientist.runs import RunFolder, RunInfo, stored_run_path
 from scientist.sandbox.final_info import record_metrics
 from scientist.web.events import AuditView, Event, models_by_role, stage_costs
@@ -28,6 +30,7 @@ from scientist.web.runread import (
     is_regular_file,
     list_names,
     read_json,
+    read_record,
     read_text,
     safe_relative,
     stamp,
@@ -181,24 +184,34 @@ def _sandbox_runs(events: list[Event]) -> dict[tuple[str, Any], dict[str, Any]]:
     }
 
 
-def _damaged(model: type[ExperimentResult] | type[Paper], data: Any, where: str) -> bool:
-    """Whether `data` (a file the bounded reader returned, None when it could not) is not a valid `model`."""
-    try:
-        model.checked(data, where)
-    except CorruptRunError:
-        return True
-    return False
+def _record(
+    run_dir: Path, relative: str, model: type[StoredRecord]
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """(the record as written, None); (None, None) when the run has no such file; (None, the damage) when the file
+    cannot be read or is not a valid `model`: {"file", "problem"}, which the page shows instead of the record."""
+    data, problem = read_record(run_dir, relative)
+    if problem is None and data is not None:
+        try:
+            model.checked(data, relative)
+        except CorruptRunError as err:
+            problem = clean(err.message)
+    if problem is not None:
+        return None, {"file": relative, "problem": problem}
+    return data, None
 
 
 def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     """The run tree (baseline, edited runs or tree nodes, the variant) with, per run, its config, diff, metrics,
     attempts (sandbox limits and outcome, paged logs) and the plots."""
     sandbox = _sandbox_runs(events)
-    runs = []
+    runs, damaged = [], []
     for label in list_names(run_dir, RunFolder.EXPERIMENTS):
-        result = read_json(run_dir, f"{RunFolder.EXPERIMENTS}/{label}/{RunFolder.RESULT}")
-        # the page shows what it can: a damaged record is left out
-        if not isinstance(result, dict) or _damaged(ExperimentResult, result, label):
+        if is_regular_file(run_dir, f"{RunFolder.EXPERIMENTS}/{label}"):
+            continue  # plan.json, notes.md: the folder's own files, not runs
+        result, damage = _record(run_dir, f"{RunFolder.EXPERIMENTS}/{label}/{RunFolder.RESULT}", ExperimentResult)
+        if damage is not None:  # the page shows the runs it can read, and names each record it cannot
+            damaged.append({"label": label, **damage})
+        if result is None:  # damaged, or no record yet (a run stopped before it finished)
             continue
         attempts = []
         for attempt in _dicts(result.get("attempts")):
@@ -223,6 +236,7 @@ def experiments(run_dir: Path, events: list[Event]) -> dict[str, Any]:
     ]
     return {
         "runs": runs,
+        "damaged": damaged,
         "plan": read_json(run_dir, RunFolder.PLAN),
         "tree": read_json(run_dir, RunFolder.TREE),
         "plots": plots,
@@ -236,8 +250,11 @@ def _run_file(run_dir: Path, value: Any) -> str | None:
 
 
 def paper(run_dir: Path) -> dict[str, Any] | None:
-    info = read_json(run_dir, RunFolder.PAPER_JSON)
-    if not isinstance(info, dict) or _damaged(Paper, info, RunFolder.PAPER_JSON):
+    """The paper section: None without a paper.json, {"damaged": {"file", "problem"}} when it is damaged."""
+    info, damage = _record(run_dir, RunFolder.PAPER_JSON, Paper)
+    if damage is not None:
+        return {"damaged": damage}
+    if info is None:
         return None
     figure = info.get("figure")
     return {
@@ -258,8 +275,11 @@ def paper(run_dir: Path) -> dict[str, Any] | None:
 
 
 def reviews(run_dir: Path) -> dict[str, Any] | None:
-    review = read_json(run_dir, RunFolder.REVIEW)
-    if not isinstance(review, dict):
+    """The reviews section: None without a review.json, {"damaged": {"file", "problem"}} when it is damaged."""
+    review, damage = _record(run_dir, RunFolder.REVIEW, RunReview)
+    if damage is not None:
+        return {"damaged": damage}
+    if review is None:
         return None
     scores = _mapping(review.get("scores"))
     meta = _mapping(review.get("meta"))
