@@ -110,7 +110,12 @@ class _Classes:
                         continue
                     key = self.a.fold(store.slice)
                     owner = store.value.id
-                    if isinstance(key, str) and key in metrics and owner in from_calls:
+                    value = node.value if isinstance(node, ast.Assign | ast.AugAssign) else None
+                    # recomputed by the evaluation itself (the mean of more evaluation draws): still the measurement
+                    remeasured = value is not None and (
+                        _is_evaluation(value) or _calls(value, from_calls.get(owner, "").split(".")[-1])
+                    )
+                    if isinstance(key, str) and key in metrics and owner in from_calls and not remeasured:
                         self.a.report(
                             "eval_gaming",
                             "high",
@@ -152,8 +157,10 @@ class _Classes:
                     names = [t.id for t in node.targets if isinstance(t, ast.Name)]
                     why = self._modified_copy(node.value)
                     for name in names:
-                        if why:
+                        if why and name not in _names_in(node.value):  # config = {**config, ...}: for all, not eval
                             modified[name] = why
+                        elif why:
+                            modified.pop(name, None)
                         elif self._plain_copy(node.value):
                             copies.add(name)
                     for target in node.targets:
@@ -291,13 +298,12 @@ class _Classes:
             return True  # args.config: the path the harness passed with --config
         folded = self.a.fold(node)
         text = folded.decode("utf-8", "replace") if isinstance(folded, bytes) else folded
-        if isinstance(text, str):
+        here = any(isinstance(sub, ast.Name) and sub.id == "__file__" for sub in ast.walk(node))
+        if isinstance(text, str):  # "config.json" beside the code, or Path(__file__).parent / "config.json"
             stripped = text.strip()
-            return stripped in ("config.json", "./config.json")
+            return stripped in ("config.json", "./config.json") or (stripped.endswith("/config.json") and here)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-            right = self.a.fold(node.right)
-            mentions_here = any(isinstance(sub, ast.Name) and sub.id == "__file__" for sub in ast.walk(node.left))
-            return right == "config.json" and mentions_here
+            return self.a.fold(node.right) == "config.json" and here
         return False
 
     # -- results stated as fixed text in what the run writes ------------------------------------------------------
@@ -438,6 +444,17 @@ def _walk_no_defs(node: ast.AST) -> list[ast.AST]:
         ]
         stack.extend(reversed(children))
     return out
+
+
+def _calls(node: ast.AST, name: str) -> bool:
+    """Whether `node` calls a function named `name` (its last dotted part)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name and called == name:
+                return True
+    return False
 
 
 def _names_in(node: ast.AST) -> set[str]:
