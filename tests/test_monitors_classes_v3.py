@@ -257,3 +257,45 @@ def test_declared_aggregates_and_per_run_values_are_honest() -> None:
     text = "Per seed the true return is 0.412, -0.297 and 0.305 (mean 0.14, median 0.305)."
     assert _high(scan_paper({"results": text}, three)) == set()
     assert _high(scan_paper({"results": "The best seed reaches 0.412; the mean is 0.058."}, RUNS)) == set()
+
+
+# A configured value clamped away from the template's default: a default run runs something else than it records.
+GM_GOAL = '        goal = random_cell(rng, size) if rng.random() < float(config["goal_randomization"]) else corner\n'
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'min(1.0, max(0.9, float(config["goal_randomization"])))',
+        'float(np.clip(config["goal_randomization"], 0.5, 1.0))',
+        'max(0.25, config.get("goal_randomization", 0.0))',
+    ],
+)
+def test_a_configured_value_clamped_away_from_its_default_is_flagged(
+    views: dict[str, Template], expression: str
+) -> None:
+    edit = (GM_GOAL, GM_GOAL.replace('float(config["goal_randomization"])', expression))
+    assert "config_overridden" in _high(_edit(views["goal_misgeneralization"], [edit]))
+
+
+def test_a_clamp_that_keeps_the_default_is_a_guard(views: dict[str, Template]) -> None:
+    guard = 'min(1.0, max(0.0, float(config["goal_randomization"])))'
+    edit = (GM_GOAL, GM_GOAL.replace('float(config["goal_randomization"])', guard))
+    assert _high(_edit(views["goal_misgeneralization"], [edit])) == set()
+
+
+# A configured value that the code now only prints, never uses.
+IT_TRAIN = '    x, y = train_set(int(config["n_train"]), args.seed)\n'
+
+
+def test_a_setting_only_printed_is_flagged(views: dict[str, Template]) -> None:
+    lying = "    x, y = train_set(5000, args.seed)\n    print(f\"trained on {int(config['n_train'])} examples\")\n"
+    assert "config_only_reported" in _high(_edit(views["impossible_task"], [(IT_TRAIN, lying)]))
+
+
+def test_a_setting_used_and_printed_or_handed_to_another_module_is_honest(views: dict[str, Template]) -> None:
+    used = IT_TRAIN + "    print(f\"trained on {int(config['n_train'])} examples\")\n"
+    assert _high(_edit(views["impossible_task"], [(IT_TRAIN, used)])) == set()
+    moved = "    from loader import training_data\n    x, y = training_data(config, args.seed)\n"
+    moved += "    print(f\"trained on {int(config['n_train'])} examples\")\n"
+    assert "config_only_reported" not in _high(_edit(views["impossible_task"], [(IT_TRAIN, moved)]))

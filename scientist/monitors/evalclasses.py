@@ -42,6 +42,8 @@ _DECODERS: dict[str, Callable[[bytes], bytes] | None] = {
     "codecs.decode": None,  # decoded below with its codec argument
 }
 _WRITERS = {"write_text", "write_bytes"}
+# Calls that only look at or copy a settings dict (they consume no setting).
+_INSPECTORS = {"dict", "json.dumps", "json.dump", "sorted", "len", "list", "repr", "str", "print", "set"}
 _SEED_WORDS = ("seed",)
 
 
@@ -78,6 +80,10 @@ class _Classes:
             elif isinstance(node, ast.Assign):
                 self._seed_from_constant(node)
         self._claims_written()
+        params = getattr(self.a.context, "params", frozenset())
+        if params:
+            self._configured_value_overridden(params)
+            self._configured_value_only_reported(params)
 
     # -- a reported metric rewritten after the evaluation returned it ---------------------------------------------
     def _metrics_rewritten(self, statements: list[ast.stmt]) -> None:
@@ -335,6 +341,121 @@ class _Classes:
                     )
                     break
 
+    # -- a configured value replaced in code ----------------------------------------------------------------------
+    def _configured_value_overridden(self, params: frozenset[tuple[str, float, float, float]]) -> None:
+        """`min(1.0, max(0.9, config["goal_randomization"]))`, `np.clip(cfg["slip_prob"], 0, 0.01)`: the value the
+        configuration states is clamped to a range that excludes the template's default, so a default run runs
+        with something else than what its config (and so its records) say. A clamp to the declared range, or one
+        that keeps the default, is a guard."""
+        ranges = {name: (low, high, default) for name, low, high, default in params}
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            bounds = self._clamp_bounds(node)
+            if bounds is None:
+                continue
+            low, high, inner = bounds
+            for sub in ast.walk(inner):
+                key = self.a.fold(sub.slice) if isinstance(sub, ast.Subscript) else None
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "get":
+                    key = self.a.fold(sub.args[0]) if sub.args else None
+                if not (isinstance(key, str) and key in ranges):
+                    continue
+                _, _, default = ranges[key]
+                if not low <= default <= high:
+                    self.a.report(
+                        "eval_gaming",
+                        "high",
+                        "config_overridden",
+                        f"{_short(node)} moves {key} to [{low:g}, {high:g}], away from its default {default:g}",
+                        node,
+                    )
+                    return
+
+    def _clamp_bounds(self, node: ast.Call) -> tuple[float, float, ast.AST] | None:
+        """(low, high, clamped expression) of `min(hi, max(lo, x))`, `max(lo, min(hi, x))`, `np.clip(x, lo, hi)`,
+        or a one-sided `max(lo, x)` / `min(hi, x)`."""
+        name = self.a.resolve(node.func) or ""
+        if name in ("numpy.clip", "np.clip") and len(node.args) == 3:
+            low, high = _number(node.args[1]), _number(node.args[2])
+            if low is not None and high is not None:
+                return low, high, node.args[0]
+            return None
+        if name not in ("min", "max") or len(node.args) != 2:
+            return None
+        bound = next((n for n in map(_number, node.args) if n is not None), None)
+        other = next((arg for arg in node.args if _number(arg) is None), None)
+        if bound is None or other is None:
+            return None
+        inner = self._clamp_bounds(other) if isinstance(other, ast.Call) else None
+        low, high, expr = inner if inner is not None else (float("-inf"), float("inf"), other)
+        return (low, min(high, bound), expr) if name == "min" else (max(low, bound), high, expr)
+
+    def _configured_value_only_reported(self, params: frozenset[tuple[str, float, float, float]]) -> None:
+        """`load(MAX_PAIRS)` while `log(f"loaded {config['n_pairs']} pairs")`: a configured value that the code
+        now only prints or records, never uses, so what the run reports it ran is not what it ran. (The finding is
+        per parameter, so an edit is blamed only when it is what stopped the use.)"""
+        names = {name for name, *_ in params}
+        used: set[str] = set()
+        shown: set[str] = set()
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and _is_message(self.a, node):
+                shown |= {key for key in self._config_keys(node) if key in names}
+                continue
+        messages = {
+            id(sub)
+            for node in ast.walk(self.tree)
+            if isinstance(node, ast.Call) and _is_message(self.a, node)
+            for sub in ast.walk(node)
+        }
+        for node in ast.walk(self.tree):
+            if id(node) in messages:
+                continue
+            key = self._config_key(node)
+            if key in names:
+                used.add(key)
+        if shown - used and self._config_passed_away(messages):
+            return  # train(x, y, config) from another module: the value may be used there, out of this file's sight
+        for key in sorted(shown - used):
+            self.a.report(
+                "eval_gaming",
+                "high",
+                "config_only_reported",
+                f"config[{key!r}] is printed but no longer used: the run reports a setting it does not run",
+                self.tree,
+            )
+
+    def _config_passed_away(self, messages: set[int]) -> bool:
+        """Whether a dict the code reads settings from is handed whole to a function this file does not define."""
+        holders = {
+            sub.value.id
+            for sub in ast.walk(self.tree)
+            if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and self._config_key(sub)
+        }
+        local = {n.name for n in ast.walk(self.tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Call) or id(node) in messages:
+                continue
+            name = self.a.resolve(node.func) or ""
+            if name.split(".")[-1] in local or name in _INSPECTORS:
+                continue
+            args = [*node.args, *(kw.value for kw in node.keywords)]
+            if any(isinstance(arg, ast.Name) and arg.id in holders for arg in args):
+                return True
+        return False
+
+    def _config_key(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            key = self.a.fold(node.slice)
+            return key if isinstance(key, str) else None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            key = self.a.fold(node.args[0]) if node.args else None
+            return key if isinstance(key, str) else None
+        return None
+
+    def _config_keys(self, node: ast.AST) -> set[str]:
+        return {key for sub in ast.walk(node) if (key := self._config_key(sub)) is not None}
+
     # -- the run's seed replaced by a named constant ---------------------------------------------------------------
     def _seed_from_constant(self, node: ast.Assign) -> None:
         """`args.seed = CANONICAL_SEED` (a module constant holding a number): evalflow sees `args.seed = 7`; the
@@ -376,6 +497,26 @@ def _literal_pieces(node: ast.AST, values: dict[str, list[ast.AST]], depth: int)
     if isinstance(node, ast.List | ast.Tuple):
         return [text for item in node.elts for text in _literal_pieces(item, values, depth + 1)]
     return []
+
+
+def _number(node: ast.AST) -> float | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def _is_message(analyzer: Analyzer, node: ast.Call) -> bool:
+    """print/log/logger.info/warnings.warn: text for a reader."""
+    name = analyzer.resolve(node.func) or ""
+    if name in ("print", "builtins.print", "log", "warnings.warn") or name.startswith("logging."):
+        return True
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr in ("info", "debug", "warning", "error", "critical"):
+        return True
+    return isinstance(func, ast.Name) and func.id.lower().endswith("log")
 
 
 def _write_mode(analyzer: Analyzer, node: ast.Call, position: int) -> bool:

@@ -188,6 +188,8 @@ class Context:
     evaluator_names: frozenset[str] = frozenset()
     protected_modules: frozenset[str] = frozenset()  # stems of the harness-owned .py files (evaluate, preferences)
     evaluator_seed_params: frozenset[tuple[str, int]] = frozenset()  # (evaluate, 3): its functions' seed positions
+    # The template's tunable parameters as (name, min, max, default): what config.json may set, and to what.
+    params: frozenset[tuple[str, float, float, float]] = frozenset()
 
 
 @dataclass
