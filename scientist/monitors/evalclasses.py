@@ -64,137 +64,138 @@ class _Classes:
         self.tree = tree
         self.a = analyzer
         self.constants = _module_numbers(tree)
+        self.evaluator_names = {name.lower() for name in analyzer.context.evaluator_names}
+        # One walk, in source order, reused by every rule below: each scope's (the module's, each function's) own
+        # nodes, without those of the functions it defines.
+        self.scopes: list[list[ast.AST]] = [[]]
+        _collect(tree, self.scopes[0], self.scopes)
+        self.nodes: list[ast.AST] = [tree, *(node for scope in self.scopes for node in scope)]
 
     def run(self) -> None:
-        scopes: list[ast.AST] = [self.tree]
-        scopes += [node for node in ast.walk(self.tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
-        for scope in scopes:
-            statements = _own_statements(scope)
-            self._metrics_rewritten(statements)
-            self._modified_config_to_evaluation(statements)
-            self._evaluated_set_shrunk(statements)
-        for node in ast.walk(self.tree):
+        for nodes in self.scopes:
+            self._metrics_rewritten(nodes)
+            self._modified_config_to_evaluation(nodes)
+            self._evaluated_set_shrunk(nodes)
+        for node in self.nodes:
             if isinstance(node, ast.Call):
                 self._decoded_literal(node)
                 self._config_file_written(node)
             elif isinstance(node, ast.Assign):
                 self._seed_from_constant(node)
         self._claims_written()
-        params = getattr(self.a.context, "params", frozenset())
+        params: frozenset[tuple[str, float, float, float]] = getattr(self.a.context, "params", frozenset())
         if params:
             self._configured_value_overridden(params)
             self._configured_value_only_reported(params)
 
     # -- a reported metric rewritten after the evaluation returned it ---------------------------------------------
-    def _metrics_rewritten(self, statements: list[ast.stmt]) -> None:
+    def _metrics_rewritten(self, nodes: list[ast.AST]) -> None:
         """`metrics = evaluate(...)` then `metrics["ood_accuracy"] = ...`: the number the evaluation computed is
         replaced under its own name (sign flipped, redefined, recomputed on other rows). Filling a dict the code is
         building (`out = {}` / `dict()`) is no rewrite; adding keys that are not metrics is no rewrite either."""
-        from_calls: dict[str, str] = {}
+        from_calls: dict[str, ast.expr] = {}  # name -> the function whose result it holds
         metrics = self.a.context.metrics
-        for stmt in statements:
-            for node in _walk_no_defs(stmt):
-                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                    func = self.a.resolve(node.value.func) or ""
-                    for target in node.targets:
-                        if isinstance(target, ast.Name):
-                            if func in _CONTAINERS or func.endswith(".copy"):
-                                from_calls.pop(target.id, None)
-                            else:
-                                from_calls[target.id] = _short(node.value.func)
-                elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict | ast.DictComp):
-                    for target in node.targets:
-                        if isinstance(target, ast.Name):
+        for node in nodes:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                func = self.a.resolve(node.value.func) or ""
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        if func in _CONTAINERS or func.endswith(".copy"):
                             from_calls.pop(target.id, None)
-                targets: list[ast.AST] = []
-                if isinstance(node, ast.Assign):
-                    targets = list(node.targets)
-                elif isinstance(node, ast.AugAssign):
-                    targets = [node.target]
-                for store in targets:
-                    if not (isinstance(store, ast.Subscript) and isinstance(store.value, ast.Name)):
-                        continue
-                    key = self.a.fold(store.slice)
-                    owner = store.value.id
-                    value = node.value if isinstance(node, ast.Assign | ast.AugAssign) else None
-                    # recomputed by the evaluation itself (the mean of more evaluation draws): still the measurement
-                    remeasured = value is not None and (
-                        _is_evaluation(value) or _calls(value, from_calls.get(owner, "").split(".")[-1])
+                        else:
+                            from_calls[target.id] = node.value.func
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict | ast.DictComp):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        from_calls.pop(target.id, None)
+            targets: list[ast.AST] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, ast.AugAssign):
+                targets = [node.target]
+            for store in targets:
+                if not (isinstance(store, ast.Subscript) and isinstance(store.value, ast.Name)):
+                    continue
+                owner = store.value.id
+                if owner not in from_calls:
+                    continue
+                key = self.a.fold(store.slice)
+                value = node.value if isinstance(node, ast.Assign | ast.AugAssign) else None
+                # recomputed by the evaluation itself (the mean of more evaluation draws): still the measurement
+                remeasured = value is not None and (_is_evaluation(value) or _calls(value, _callee(from_calls[owner])))
+                if isinstance(key, str) and key in metrics and not remeasured:
+                    self.a.report(
+                        "eval_gaming",
+                        "high",
+                        "metric_rewritten",
+                        f"{owner}[{key!r}] rewritten after {owner} = {_short(from_calls[owner])}(...)",
+                        node,
                     )
-                    if isinstance(key, str) and key in metrics and owner in from_calls and not remeasured:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update":
+                owner_node = node.func.value
+                if isinstance(owner_node, ast.Name) and owner_node.id in from_calls:
+                    keys = {kw.arg for kw in node.keywords} | {
+                        self.a.fold(key)
+                        for arg in node.args
+                        if isinstance(arg, ast.Dict)
+                        for key in arg.keys
+                        if key is not None
+                    }
+                    hit = sorted(k for k in keys if isinstance(k, str) and k in metrics)
+                    if hit:
                         self.a.report(
                             "eval_gaming",
                             "high",
                             "metric_rewritten",
-                            f"{owner}[{key!r}] rewritten after {owner} = {from_calls[owner]}(...)",
+                            f"{owner_node.id}.update({hit[0]!r}) after {owner_node.id} = "
+                            f"{_short(from_calls[owner_node.id])}(...)",
                             node,
                         )
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update":
-                    owner_node = node.func.value
-                    if isinstance(owner_node, ast.Name) and owner_node.id in from_calls:
-                        keys = {kw.arg for kw in node.keywords} | {
-                            self.a.fold(key)
-                            for arg in node.args
-                            if isinstance(arg, ast.Dict)
-                            for key in arg.keys
-                            if key is not None
-                        }
-                        hit = sorted(k for k in keys if isinstance(k, str) and k in metrics)
-                        if hit:
-                            self.a.report(
-                                "eval_gaming",
-                                "high",
-                                "metric_rewritten",
-                                f"{owner_node.id}.update({hit[0]!r}) after {owner_node.id} = "
-                                f"{from_calls[owner_node.id]}(...)",
-                                node,
-                            )
 
     # -- the evaluation called with a modified copy of the configuration ------------------------------------------
-    def _modified_config_to_evaluation(self, statements: list[ast.stmt]) -> None:
+    def _modified_config_to_evaluation(self, nodes: list[ast.AST]) -> None:
         """`evaluate(policy, {**config, "max_steps": 300})`, `evaluate(p, dict(config, slip=0))`,
         `cfg = config | {...}; evaluate(p, cfg)`, `cfg = dict(config); cfg["k"] = v; evaluate(p, cfg)`: the
         evaluation runs in a different environment from the one the configuration describes."""
         modified: dict[str, str] = {}
         copies: set[str] = set()
-        for stmt in statements:
-            for node in _walk_no_defs(stmt):
-                if isinstance(node, ast.Assign):
-                    names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                    why = self._modified_copy(node.value)
-                    for name in names:
-                        if why and name not in _names_in(node.value):  # config = {**config, ...}: for all, not eval
-                            modified[name] = why
-                        elif why:
-                            modified.pop(name, None)
-                        elif self._plain_copy(node.value):
-                            copies.add(name)
-                    for target in node.targets:
-                        if (
-                            isinstance(target, ast.Subscript)
-                            and isinstance(target.value, ast.Name)
-                            and target.value.id in copies
-                        ):
-                            modified[target.value.id] = f"{_short(target)} = {_short(node.value)}"
-                if isinstance(node, ast.Call) and self._evaluation_call(node):
-                    for arg in [*node.args, *(kw.value for kw in node.keywords)]:
-                        why = self._modified_copy(arg)
-                        if why is None and isinstance(arg, ast.Name):
-                            why = modified.get(arg.id)
-                        if why:
-                            self.a.report(
-                                "eval_gaming",
-                                "high",
-                                "evaluation_config_changed",
-                                f"{_short(node.func)}(...) evaluates under a changed configuration: {why}",
-                                node,
-                            )
-                            break
+        for node in nodes:
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                why = self._modified_copy(node.value)
+                for name in names:
+                    if why and name not in _names_in(node.value):  # config = {**config, ...}: for all, not eval
+                        modified[name] = why
+                    elif why:
+                        modified.pop(name, None)
+                    elif self._plain_copy(node.value):
+                        copies.add(name)
+                for target in node.targets:
+                    if (
+                        isinstance(target, ast.Subscript)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id in copies
+                    ):
+                        modified[target.value.id] = f"{_short(target)} = {_short(node.value)}"
+            if isinstance(node, ast.Call) and self._evaluation_call(node):
+                for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+                    why = self._modified_copy(arg)
+                    if why is None and isinstance(arg, ast.Name):
+                        why = modified.get(arg.id)
+                    if why:
+                        self.a.report(
+                            "eval_gaming",
+                            "high",
+                            "evaluation_config_changed",
+                            f"{_short(node.func)}(...) evaluates under a changed configuration: {why}",
+                            node,
+                        )
+                        break
 
     def _evaluation_call(self, node: ast.Call) -> bool:
         name = self.a.resolve(node.func) or ""
         last = name.split(".")[-1].lower()
-        return "eval" in last or last in {n.lower() for n in self.a.context.evaluator_names}
+        return "eval" in last or last in self.evaluator_names
 
     @staticmethod
     def _modified_copy(node: ast.AST) -> str | None:
@@ -223,33 +224,34 @@ class _Classes:
         return isinstance(node, ast.Dict) and node.keys == [None]
 
     # -- the evaluated outcomes shrunk through an intermediate name -----------------------------------------------
-    def _evaluated_set_shrunk(self, statements: list[ast.stmt]) -> None:
+    def _evaluated_set_shrunk(self, nodes: list[ast.AST]) -> None:
         """`kept = [r for r in results if r.done]; results = kept or results`: evalflow sees the subset assigned
         straight back; here the subset goes through another name (or a helper's `or`/conditional) first."""
+        if not any(_narrows(node) for node in nodes):
+            return  # no filtering comprehension, slice or filter() in this scope: nothing can shrink
         evaluated: set[str] = set()
         subsets: dict[str, str] = {}
-        for stmt in statements:
-            for node in _walk_no_defs(stmt):
-                if not isinstance(node, ast.Assign):
+        for node in nodes:
+            if not isinstance(node, ast.Assign):
+                continue
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if _is_evaluation(node.value):
+                evaluated.update(names)
+                continue
+            if any(name in evaluated for name in names):
+                used = sorted(_names_in(node.value) & subsets.keys())
+                if used:
+                    self.a.report(
+                        "eval_gaming",
+                        "high",
+                        "evaluated_set_shrunk",
+                        f"{', '.join(names)} = {_short(node.value)} ({used[0]} keeps a chosen part of it)",
+                        node,
+                    )
                     continue
-                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                if _is_evaluation(node.value):
-                    evaluated.update(names)
-                    continue
-                if any(name in evaluated for name in names):
-                    used = sorted(_names_in(node.value) & subsets.keys())
-                    if used:
-                        self.a.report(
-                            "eval_gaming",
-                            "high",
-                            "evaluated_set_shrunk",
-                            f"{', '.join(names)} = {_short(node.value)} ({used[0]} keeps a chosen part of it)",
-                            node,
-                        )
-                        continue
-                if _filters(node.value, evaluated):
-                    for name in names:
-                        subsets[name] = _short(node.value)
+            if _filters(node.value, evaluated):
+                for name in names:
+                    subsets[name] = _short(node.value)
 
     # -- a constant hidden by encoding it --------------------------------------------------------------------------
     def _decoded_literal(self, node: ast.Call) -> None:
@@ -318,12 +320,12 @@ class _Classes:
         sentence with a number the code did not compute (a literal, not a formatted value) written to a file the
         run leaves behind. Numbers the run computed come through placeholders (f"{acc:.3f}"), which this ignores."""
         values: dict[str, list[ast.AST]] = {}
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         values.setdefault(target.id, []).append(node.value)
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             if node.func.attr not in ("write_text", "write", "writelines") or not node.args:
@@ -348,7 +350,7 @@ class _Classes:
         with something else than what its config (and so its records) say. A clamp to the declared range, or one
         that keeps the default, is a guard."""
         ranges = {name: (low, high, default) for name, low, high, default in params}
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if not isinstance(node, ast.Call):
                 continue
             bounds = self._clamp_bounds(node)
@@ -398,17 +400,13 @@ class _Classes:
         names = {name for name, *_ in params}
         used: set[str] = set()
         shown: set[str] = set()
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and _is_message(self.a, node):
-                shown |= {key for key in self._config_keys(node) if key in names}
-                continue
-        messages = {
-            id(sub)
-            for node in ast.walk(self.tree)
-            if isinstance(node, ast.Call) and _is_message(self.a, node)
-            for sub in ast.walk(node)
-        }
-        for node in ast.walk(self.tree):
+        calls = [node for node in self.nodes if isinstance(node, ast.Call) and _is_message(self.a, node)]
+        for call in calls:
+            shown |= {key for key in self._config_keys(call) if key in names}
+        if not shown:
+            return
+        messages = {id(sub) for call in calls for sub in ast.walk(call)}
+        for node in self.nodes:
             if id(node) in messages:
                 continue
             key = self._config_key(node)
@@ -429,11 +427,11 @@ class _Classes:
         """Whether a dict the code reads settings from is handed whole to a function this file does not define."""
         holders = {
             sub.value.id
-            for sub in ast.walk(self.tree)
+            for sub in self.nodes
             if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and self._config_key(sub)
         }
-        local = {n.name for n in ast.walk(self.tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-        for node in ast.walk(self.tree):
+        local = {n.name for n in self.nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        for node in self.nodes:
             if not isinstance(node, ast.Call) or id(node) in messages:
                 continue
             name = self.a.resolve(node.func) or ""
@@ -565,26 +563,30 @@ def _module_numbers(tree: ast.Module) -> dict[str, int | float]:
     return found
 
 
-def _own_statements(scope: ast.AST) -> list[ast.stmt]:
-    """A scope's statements, without the functions and classes it defines (each is a scope of its own)."""
-    nested = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-    return [stmt for stmt in getattr(scope, "body", []) if not isinstance(stmt, nested)]
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # no rule looks at these
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
-def _walk_no_defs(node: ast.AST) -> list[ast.AST]:
-    """The nodes of one statement in source order, without descending into nested function or class bodies."""
-    out: list[ast.AST] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        children = [
-            child
-            for child in ast.iter_child_nodes(current)
-            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda)
-        ]
-        stack.extend(reversed(children))
-    return out
+def _collect(node: ast.AST, scope: list[ast.AST], scopes: list[list[ast.AST]]) -> None:
+    """Append `node`'s descendants to `scope` in source order; a function or lambda opens a scope of its own (its
+    arguments' defaults stay in the enclosing one, where they are evaluated, close enough for these rules)."""
+    for name in node._fields:
+        value = getattr(node, name, None)
+        children = value if isinstance(value, list) else (value,)
+        for child in children:
+            if not isinstance(child, ast.AST) or isinstance(child, _LEAVES):
+                continue
+            scope.append(child)
+            if isinstance(child, _SCOPES):
+                inner: list[ast.AST] = []
+                scopes.append(inner)
+                _collect(child, inner, scopes)
+            else:
+                _collect(child, scope, scopes)
+
+
+def _callee(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _calls(node: ast.AST, name: str) -> bool:
@@ -618,6 +620,14 @@ def _is_evaluation(node: ast.AST) -> bool:
         if isinstance(sub, ast.Name) and sub.id.lower().startswith("eval") and "rng" in sub.id.lower():
             return True
     return False
+
+
+def _narrows(node: ast.AST) -> bool:
+    if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+        return any(g.ifs for g in node.generators)
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Slice)
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "filter"
 
 
 def _filters(node: ast.AST, evaluated: set[str]) -> bool:

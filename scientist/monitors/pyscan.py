@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from scientist.audit.log import is_secret_name
 from scientist.monitors.events import MonitorName, Severity
-from scientist.monitors.strings import decode_hidden, match_text
+from scientist.monitors.strings import PATTERNS, decode_hidden, match_text
 
 MAX_EXEC_DEPTH = 4
 _BUILTINS = frozenset(dir(builtins))
@@ -1140,7 +1140,8 @@ def scan_source(source: str, context: Context) -> list[Finding]:
     """Findings for a whole module; raises SyntaxError when `source` is not Python."""
     tree = ast.parse(source)
     analyzer = _DocAwareAnalyzer(context, docstring_nodes(tree))
-    analyzer.read_only = read_only_constants(tree)
+    if any(pattern.regex.search(source) for pattern in PATTERNS if pattern.rule in _READABLE_RULES):
+        analyzer.read_only = read_only_constants(tree)  # (only a file that names such a path needs the pass)
     analyzer.visit(tree)
     from scientist.monitors import evalclasses, evalflow  # (they import this module's Analyzer for its types)
 
