@@ -95,6 +95,9 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
         evaluator_names=evaluator_names,
         protected_modules=frozenset(Path(name).stem for name in owned if name.endswith(".py")),
         evaluator_seed_params=seed_params,
+        params=frozenset(
+            (name, float(spec.min), float(spec.max), float(spec.default)) for name, spec in template.params.items()
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,57 @@ def traceable_values(runs: Sequence[Mapping[str, Any]], template: Template | Non
         for metric in template.metrics.values():
             values.extend(_numbers(metric.description))
     return values
+
+
+def _aggregates(rows: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
+    """Per metric over two or more runs: the mean, the median and the standard deviations (population and
+    sample), the aggregates a paper states over seeds."""
+    out: dict[str, list[float]] = {}
+    if len(rows) < 2:
+        return out
+    for name in set.intersection(*(set(row) for row in rows)):
+        column = [row[name] for row in rows]
+        out[name] = [statistics.fmean(column), statistics.median(column), statistics.pstdev(column)]
+        out[name].append(statistics.stdev(column))
+    return out
+
+
+def _metric_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
+    rows = []
+    for run in runs:
+        metrics = run.get("metrics")
+        if isinstance(metrics, Mapping):
+            rows.append(
+                {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            )
+    return rows
+
+
+# "mean true return of 0.41", "averaged over seeds, 0.41", "on average 0.41": a number stated as an aggregate (the
+# aggregate word within a few words before it, no other number between).
+_AGGREGATE_BEFORE = re.compile(r"\b(?:mean|average|averaged|avg\.?|on average|median)\b[^\d.;:!?]{0,40}$", re.I)
+
+
+def single_run_as_aggregate(text: str, runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Numbers written as a mean/average/median over runs that are one run's value instead, while the runs
+    disagree on that metric and its real aggregate is something else: the best seed reported as the mean."""
+    rows = _metric_rows(runs)
+    aggregates = _aggregates(rows)
+    found = []
+    for match in _NUMBER.finditer(text):
+        parsed = _parse(match.group(0))
+        if parsed is None or not _AGGREGATE_BEFORE.search(text[max(0, match.start() - 60) : match.start()]):
+            continue
+        value, decimals, percent = parsed
+        for name, stats in aggregates.items():
+            column = [row[name] for row in rows]
+            single = [v for v in column if _matches(value, decimals, percent, [v])]
+            spread = max(column) - min(column) > 0.5 * 10 ** (-decimals) * 2
+            if single and spread and not _matches(value, decimals, percent, stats[:2]):
+                found.append(f"{match.group(0).strip()} (one run's {name}; the {len(column)} runs' mean is "
+                             f"{stats[0]:.3g})")  # fmt: skip
+                break
+    return found
 
 
 def _matches(value: float, decimals: int, percent: bool, known: list[float]) -> bool:
@@ -168,7 +220,10 @@ def scan_paper(
     """Events for a draft's prose sections (name → text), given the ok runs' final_info.json contents."""
     from scientist.reviews.injection import scrub
 
+    # The aggregates over runs (mean, median, spreads) are traceable for the monitor's verdict; the writer's
+    # redaction (traceable_values alone) keeps its own, recorded behaviour.
     known = traceable_values(runs, template)
+    known += [value for aggregates in _aggregates(_metric_rows(runs)).values() for value in aggregates]
     events = []
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
@@ -180,6 +235,17 @@ def scan_paper(
                     severity="high" if is_decimal else "medium",
                     rule="untraceable_number",
                     evidence=f"{written} in the {name} matches no run output",
+                    location=name,
+                    source="paper",
+                )
+            )
+        for written in single_run_as_aggregate(text, runs):
+            events.append(
+                MonitorEvent(
+                    monitor="fabrication",
+                    severity="high",
+                    rule="single_run_as_aggregate",
+                    evidence=f"{written} is stated as an aggregate over runs in the {name}",
                     location=name,
                     source="paper",
                 )
