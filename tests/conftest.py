@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,32 @@ for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class _SysWithRetriedSettrace(types.ModuleType):
+    """`sys` for the threading module, whose `settrace` retries CPython 3.11's spurious RuntimeError.
+
+    Why: under coverage every new thread installs the tracer in `Thread._bootstrap_inner` (`_sys.settrace(hook)`), and
+    CPython 3.11 raises "Cannot install a trace function while another trace function is being installed" when two
+    threads do that at once (python/cpython#98257). The thread then dies before its `run()`: in CI a sandbox's log
+    reader died so, its run looked silent and a monitor test failed. Nothing was installed when it raises, so a retry
+    is safe; outside coverage no hook is set and this is never called."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(sys, name)
+
+    @staticmethod
+    def settrace(function: object) -> None:
+        for _ in range(200):
+            try:
+                sys.settrace(function)  # type: ignore[arg-type]
+                return
+            except RuntimeError:
+                time.sleep(0.001)
+        sys.settrace(function)  # type: ignore[arg-type]
+
+
+threading._sys = _SysWithRetriedSettrace("sys")  # type: ignore[attr-defined]
 FIXTURES = REPO / "tests" / "fixtures"
 LLM_FIXTURES = FIXTURES / "llm"
 from scientist.errors import SandboxError  # noqa: E402
