@@ -307,8 +307,12 @@ class EvalCalls:
             return len(value.args) == 1 and not value.keywords and self._as_returned(value.args[0])
         if isinstance(value, ast.DictComp) and len(value.generators) == 1:
             source = value.generators[0].iter
-            items = isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
-            items = items and source.func.attr == "items" and self._as_returned(source.func.value)  # type: ignore[union-attr]
+            items = (
+                isinstance(source, ast.Call)
+                and isinstance(source.func, ast.Attribute)
+                and source.func.attr == "items"
+                and self._as_returned(source.func.value)
+            )
             element = value.value
             if isinstance(element, ast.Call) and (self.a.resolve(element.func) or "") in ("float", "builtins.float"):
                 element = element.args[0] if len(element.args) == 1 else element
