@@ -171,6 +171,19 @@ class EvalCalls:
                     elif self._evaluator(sub.func):
                         names.add("")
         found |= {name for name, names in called.items() if "" in names}
+        # scored = lru_cache(None)(lambda s: evaluate(...)), run = partial(evaluate, ...): a callable built by an
+        # expression (a decorator applied by a call, a partial) around the evaluator is an evaluation too
+        for name, values in self.lists.items():
+            for value in values:
+                if not isinstance(value, ast.Call):
+                    continue
+                for sub in ast.walk(value):
+                    lam = isinstance(sub, ast.Lambda) and any(
+                        isinstance(c, ast.Call) and self._evaluator(c.func) for c in ast.walk(sub.body)
+                    )
+                    if lam or (isinstance(sub, ast.Name | ast.Attribute) and sub is not value.func
+                               and self._evaluator(sub) and sub in value.args):  # fmt: skip
+                        found.add(name)
         for _ in range(2):  # a wrapper of a wrapper
             found |= {name for name, names in called.items() if names & found}
         self.wrapped: set[str] = set()  # decorator parameters standing for an evaluation function
