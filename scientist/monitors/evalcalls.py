@@ -352,8 +352,9 @@ class EvalCalls:
             refs = self._evaluator_refs(node.value)
             if not refs:
                 continue
-            named = {sub.id for target in node.targets for sub in ast.walk(target) if isinstance(sub, ast.Name)}
-            if not any("metric" in name.lower() for name in named):
+            # the whole result rebound (metrics = ...); a single entry (metrics["k"] = mean of draws) is the
+            # selection and metric rules' business, and an extra diagnostic key is no rewrite
+            if not any(isinstance(t, ast.Name) and "metric" in t.id.lower() for t in node.targets):
                 continue
             self.a.report(
                 "eval_gaming",
