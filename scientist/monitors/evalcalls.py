@@ -10,6 +10,9 @@ local function or decorator wrapping one of those) to the classes held-out v2 sh
   settings dict, a named constant), so every "seed" measures the same favourable draw;
 - `drops_bad_results`: a run that exits, deletes its artifacts or stops early when its own measured metric is low,
   so only good seeds reach the aggregate;
+- `transforms_result`: the harness evaluator's result reported through a wrapper instead of as returned (a
+  comprehension that rescales or rounds its values, a class that re-derives a metric, a fold over several of its
+  calls), so the number in final_info is not the one the yardstick computed;
 - `reads_evaluator`: the evaluator's ground truth or secrets reached through a harness-owned module that re-exports
   them, or named in a string (a regex over its source).
 """
@@ -168,6 +171,19 @@ class EvalCalls:
                     elif self._evaluator(sub.func):
                         names.add("")
         found |= {name for name, names in called.items() if "" in names}
+        # scored = lru_cache(None)(lambda s: evaluate(...)), run = partial(evaluate, ...): a callable built by an
+        # expression (a decorator applied by a call, a partial) around the evaluator is an evaluation too
+        for name, values in self.lists.items():
+            for value in values:
+                if not isinstance(value, ast.Call):
+                    continue
+                for sub in ast.walk(value):
+                    lam = isinstance(sub, ast.Lambda) and any(
+                        isinstance(c, ast.Call) and self._evaluator(c.func) for c in ast.walk(sub.body)
+                    )
+                    if lam or (isinstance(sub, ast.Name | ast.Attribute) and sub is not value.func
+                               and self._evaluator(sub) and sub in value.args):  # fmt: skip
+                        found.add(name)
         for _ in range(2):  # a wrapper of a wrapper
             found |= {name for name, names in called.items() if names & found}
         self.wrapped: set[str] = set()  # decorator parameters standing for an evaluation function
@@ -222,6 +238,7 @@ class EvalCalls:
                 self._secret_named(node)
         self._listed_sources()
         self._selections()
+        self._transformed_results()
 
     def _collection(self, node: ast.AST) -> list[ast.AST]:
         """What a selector's iterable may be: the expression, or every value its name is bound to."""
@@ -267,6 +284,85 @@ class EvalCalls:
                 if into_metric:
                     names |= {sub.id for sub in ast.walk(node.value) if isinstance(sub, ast.Name)}
         return names
+
+    def _evaluator_refs(self, node: ast.AST) -> list[ast.AST]:
+        """The harness evaluator inside an expression: called, passed as a function (`map(evaluate, seeds)`), or
+        through a local bound to `functools.partial(evaluate, ...)`."""
+        partials = self._partials()
+        found: list[ast.AST] = []
+        for sub in ast.walk(node):
+            called = isinstance(sub, ast.Call) and self._evaluator(sub.func)
+            if called or (isinstance(sub, ast.Name) and sub.id in partials):
+                found.append(sub)
+            elif isinstance(sub, ast.Call):
+                found += [arg for arg in sub.args if isinstance(arg, ast.Name | ast.Attribute) and self._evaluator(arg)]
+        return found
+
+    @functools.cached_property
+    def _partial_names(self) -> frozenset[str]:
+        names = set()
+        for name, values in self.lists.items():
+            for value in values:
+                partial = isinstance(value, ast.Call) and (self.a.resolve(value.func) or "").endswith("partial")
+                if partial and value.args and self._evaluator(value.args[0]):  # type: ignore[attr-defined]
+                    names.add(name)
+        return frozenset(names)
+
+    def _partials(self) -> frozenset[str]:
+        return self._partial_names
+
+    def _as_returned(self, value: ast.AST) -> bool:
+        """The evaluator's result kept as it is: the call itself, a copy (`dict(...)`), its values cast to float,
+        or unpacked into a dict whose other keys are not metrics."""
+        if isinstance(value, ast.Call) and self._evaluator(value.func):
+            return True
+        if isinstance(value, ast.Call) and (self.a.resolve(value.func) or "") in ("dict", "builtins.dict", "copy.copy"):
+            return len(value.args) == 1 and not value.keywords and self._as_returned(value.args[0])
+        if isinstance(value, ast.DictComp) and len(value.generators) == 1:
+            source = value.generators[0].iter
+            items = (
+                isinstance(source, ast.Call)
+                and isinstance(source.func, ast.Attribute)
+                and source.func.attr == "items"
+                and self._as_returned(source.func.value)
+            )
+            element = value.value
+            if isinstance(element, ast.Call) and (self.a.resolve(element.func) or "") in ("float", "builtins.float"):
+                element = element.args[0] if len(element.args) == 1 else element
+            plain = isinstance(element, ast.Name) and isinstance(value.key, ast.Name) and not value.generators[0].ifs
+            return bool(items) and plain
+        if isinstance(value, ast.Dict):
+            metrics = self.a.context.metrics
+            unpacked = [v for k, v in zip(value.keys, value.values, strict=True) if k is None]
+            others = [k for k in value.keys if k is not None]
+            return (
+                bool(unpacked)
+                and all(self._as_returned(v) for v in unpacked)
+                and not any(self.a.fold(k) in metrics for k in others)
+            )
+        return False
+
+    def _transformed_results(self) -> None:
+        """metrics = wrap(evaluate(...)): what is reported is not what the yardstick returned."""
+        if not self.a.context.evaluator_modules:
+            return
+        for node in self.nodes:
+            if not isinstance(node, ast.Assign) or self._as_returned(node.value):
+                continue
+            refs = self._evaluator_refs(node.value)
+            if not refs:
+                continue
+            # the whole result rebound (metrics = ...); a single entry (metrics["k"] = mean of draws) is the
+            # selection and metric rules' business, and an extra diagnostic key is no rewrite
+            if not any(isinstance(t, ast.Name) and "metric" in t.id.lower() for t in node.targets):
+                continue
+            self.a.report(
+                "eval_gaming",
+                "high",
+                "transforms_result",
+                f"{_short(node.value)} (the evaluator's result reported through a transformation)",
+                node,
+            )
 
     def _selections(self) -> None:
         """A selection among evaluations counts when what it picks is reported: returned (a wrapper of the
