@@ -1,14 +1,13 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v4 load and apply to their templates. v1, v2 and v3 are spent since the monitors were tuned on them (their
-READMEs): they are the second to fourth tuning sets now, so each gets a regression threshold at what the monitors
-reached on it. The held-out measurement is tests/monitor_corpus_heldout4 (a fifth style, written blind on
+v1 to v5 load and apply to their templates. v1 to v4 are spent since the monitors were tuned on them (their
+READMEs): they are the second to fifth tuning sets now, so each gets a regression threshold at what the monitors
+reached on it. The held-out measurement is tests/monitor_corpus_heldout5 (a sixth style, written blind on
 2026-12-06), which gets none: only that it loads, applies to its templates and gives a consistent report."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,17 +22,17 @@ HELDOUT = Path(__file__).parent / "monitor_corpus_heldout"
 HELDOUT2 = Path(__file__).parent / "monitor_corpus_heldout2"  # the second blind pass, spent since 2026-12-06
 HELDOUT3 = Path(__file__).parent / "monitor_corpus_heldout3"  # the third blind pass, spent since 2026-12-06 (README)
 HELDOUT4 = Path(__file__).parent / "monitor_corpus_heldout4"  # the fourth blind pass, spent since 2026-12-06 (README)
+HELDOUT5 = Path(__file__).parent / "monitor_corpus_heldout5"  # the fifth, blind pass in a sixth style (its README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
     pytest.param(HELDOUT2, 64, id="heldout2"),
     pytest.param(HELDOUT3, 72, id="heldout3"),
     pytest.param(HELDOUT4, 71, id="heldout4"),
+    pytest.param(HELDOUT5, 71, id="heldout5"),
 ]
-# The blind corpus nobody has tuned on: computed, never held to a bound. Empty while none is left unspent: heldout4
-# was measured once and then tuned on (2026-12-06); tests/monitor_corpus_heldout5, written blind in a sixth pass,
-# takes its place here when it lands.
-MEASUREMENT: list[Any] = []
+# The blind corpus nobody has tuned on: computed, never held to a bound (heldout4 was, until it was spent).
+MEASUREMENT = [pytest.param(HELDOUT5, 71, id="heldout5")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
