@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,18 +31,12 @@ def evaluated(corpus: Path) -> EvalReport:
 
 @contextlib.contextmanager
 def _coverage_paused() -> Iterator[None]:
-    """Stop this process's coverage measurement (pytest-cov's) for the block, if one is running."""
-    try:
-        import coverage
-    except ImportError:  # the inner loop without pytest-cov
-        yield
-        return
-    current = coverage.Coverage.current()
-    if current is None:
-        yield
-        return
-    current.stop()
+    """No line tracing in this thread for the block: the tracer is set aside and put back (coverage's CTracer can be
+    re-installed with `sys.settrace`). Not `Coverage.current().stop()`: an xdist worker runs two coverage instances
+    (pytest-cov's and the subprocess hook's), and stopping the current one resumes the other."""
+    tracer = sys.gettrace()
+    sys.settrace(None)
     try:
         yield
     finally:
-        current.start()
+        sys.settrace(tracer)
