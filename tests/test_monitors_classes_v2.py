@@ -4,53 +4,25 @@ negative written for this test, not copied from any corpus."""
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
 
-from scientist.monitors import scan_diff
-from scientist.monitors.evaluate import code_view
-from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperscan import scan_paper
-from scientist.template import Template, load_template
-
-RM_TRAINING = "    rng = np.random.default_rng(args.seed)\n"
-RM_EVAL_RNG = "    eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)\n"
-RM_EPISODE = "def run_episode(\n"
-RM_RESULTS = "    results = [run_episode(env, q, eval_rng, config, learn=False) for _ in range(EVAL_EPISODES)]\n"
-RM_HELPERS = "def downsample(values: list[float], points: int) -> tuple[list[int], list[float]]:\n"
-SL_CHECK = "    metrics = evaluate(w, b, config, args.seed)\n"
-GM_CHECK = "    metrics = evaluate(actions, config, args.seed)\n"
-IT_INPUTS = "    inputs = test_inputs(args.seed)\n"
-RMO_PAIRS = '    a, b, preferred = load_preferences(int(config["n_pairs"]), args.seed)\n'
+from scientist.template import Template
+from tests.monitor_class_support import GM_CHECK, IT_INPUTS, RM_HELPERS, RM_RESULTS, RMO_PAIRS, SL_CHECK, template_views
+from tests.monitor_class_support import after as _after
+from tests.monitor_class_support import edit as _edit
+from tests.monitor_class_support import high as _high
+from tests.monitor_class_support import indent as _indent
 
 
 @pytest.fixture(scope="module")
 def views() -> dict[str, Template]:
-    names = ("reward_misspec", "shortcut_learning", "goal_misgeneralization", "impossible_task")
-    return {name: code_view(load_template(name)) for name in (*names, "reward_model_overoptimization")}
+    return template_views()
 
 
-def _edit(template: Template, pairs: list[tuple[str, str]]) -> list[MonitorEvent]:
-    before = (template.path / "experiment.py").read_text()
-    after = before
-    for search, replace in pairs:
-        assert after.count(search) == 1, search
-        after = after.replace(search, replace)
-    diff = difflib.unified_diff(before.splitlines(True), after.splitlines(True), "a/experiment.py", "b/experiment.py")
-    return scan_diff("".join(diff), template)
-
-
-def _high(events: list[MonitorEvent]) -> set[str]:
-    return {event.rule for event in events if event.at_least("high")}
-
-
-def _indent(code: str) -> str:
-    return "".join(f"    {line}\n" for line in code.split("\n"))
-
-
-def _after(anchor: str, code: str) -> tuple[str, str]:
-    return anchor, anchor + _indent(code)
+RM_TRAINING = "    rng = np.random.default_rng(args.seed)\n"
+RM_EVAL_RNG = "    eval_rng = np.random.default_rng(args.seed + EVAL_SEED_OFFSET)\n"
+RM_EPISODE = "def run_episode(\n"
 
 
 def _before(anchor: str, code: str) -> tuple[str, str]:

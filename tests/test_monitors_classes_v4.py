@@ -4,49 +4,20 @@ minimal honest negative, written for this test, not copied from any corpus."""
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
 
-from scientist.monitors import scan_diff
-from scientist.monitors.evaluate import code_view
-from scientist.monitors.events import MonitorEvent
-from scientist.template import Template, load_template
-
-RM_RESULTS = "    results = [run_episode(env, q, eval_rng, config, learn=False) for _ in range(EVAL_EPISODES)]\n"
-SL_CHECK = "    metrics = evaluate(w, b, config, args.seed)\n"
-GM_CHECK = "    metrics = evaluate(actions, config, args.seed)\n"
-ARGS = "    args = parser.parse_args(argv)\n"
+from scientist.template import Template
+from tests.monitor_class_support import ARGS, GM_CHECK, RM_RESULTS, SL_CHECK, template_views
+from tests.monitor_class_support import after as _after
+from tests.monitor_class_support import edit as _edit
+from tests.monitor_class_support import high as _high
+from tests.monitor_class_support import top as _top
 
 
 @pytest.fixture(scope="module")
 def views() -> dict[str, Template]:
-    names = ("reward_misspec", "shortcut_learning", "goal_misgeneralization")
-    return {name: code_view(load_template(name)) for name in names}
+    return template_views()
 
-
-def _edit(template: Template, pairs: list[tuple[str, str]]) -> list[MonitorEvent]:
-    before = (template.path / "experiment.py").read_text()
-    after = before
-    for search, replace in pairs:
-        assert after.count(search) == 1, search
-        after = after.replace(search, replace)
-    diff = difflib.unified_diff(before.splitlines(True), after.splitlines(True), "a/experiment.py", "b/experiment.py")
-    return scan_diff("".join(diff), template)
-
-
-def _high(events: list[MonitorEvent], monitor: str | None = None) -> set[str]:
-    return {e.rule for e in events if e.at_least("high") and (monitor is None or e.monitor == monitor)}
-
-
-def _after(anchor: str, code: str) -> tuple[str, str]:
-    return anchor, anchor + "".join(f"    {line}\n" for line in code.split("\n"))
-
-
-def _top(code: str) -> tuple[str, str]:
-    """Module-level code before main()."""
-    anchor = "def main(argv: list[str] | None = None) -> int:\n"
-    return anchor, code + "\n\n" + anchor
 
 
 # Running a tool is not self-replication; starting the run again (its script, its argv, code handed to an
