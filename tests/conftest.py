@@ -241,7 +241,9 @@ def replay_env(store: Path, **extra: str) -> dict[str, str]:
     env = {**FIXTURE_ENV, "SCIENTIST_LLM_MODE": "replay", "SCIENTIST_LLM_CACHE_DIR": str(store)}
     # The machine's sandbox root filesystem, pinned: callers move XDG_DATA_HOME (where it lives) to a temp dir, and a
     # module-scoped fixture runs before isolated_env pins it (`make test-fast` on bubblewrap then found no rootfs).
-    return {**env, "SCIENTIST_SANDBOX": chosen_sandbox(), ROOTFS_ENV: str(REAL_ROOTFS), **extra}
+    # Replayed runs test the pipeline, not the backend: the quick one (tests where Docker is the point pass
+    # SCIENTIST_SANDBOX=chosen_sandbox() in `extra`).
+    return {**env, "SCIENTIST_SANDBOX": quick_sandbox(), ROOTFS_ENV: str(REAL_ROOTFS), **extra}
 
 
 @functools.cache
@@ -249,19 +251,23 @@ def chosen_sandbox() -> str:
     return pipeline_sandbox()
 
 
-def many_runs_sandbox() -> str:
-    """The backend of tests that drive many runs (studies, probe suites): `local` (bubblewrap) when this process is
-    root and has it, else the pipeline's; `SCIENTIST_TEST_MANY_RUNS_SANDBOX=local|docker` overrides.
+def quick_sandbox() -> str:
+    """The backend of tests where the sandbox is not the point (replayed runs, studies, probe suites): `local`
+    (bubblewrap) when this process is root and has it, else the pipeline's; `SCIENTIST_TEST_QUICK_SANDBOX=local|docker`
+    overrides.
 
     Why local: a Docker container costs ~1 s to start and remove (farm-bench, `scientist sandbox run` median 2.71 s on
-    docker vs 1.66 s on local) and a study makes ~50 sandbox runs. Why only as root: local sandboxes used to share
+    docker vs 1.66 s on local), a replayed run makes ~5 sandbox runs and a study ~50 (tests/test_approvals_pipeline.py,
+    loaded machine: 115 s and 100 s on docker, 80 s and 62 s on local). Why only as root: local sandboxes used to share
     uid 65534 and with it one RLIMIT_NPROC budget, so a study's runs on one xdist worker and the escape tests on the
     other raced for it (EAGAIN creating the namespace; seen in CI on cf407d0). Each local run now has a uid of its own
     (sandbox/uids.py), which needs root; without it the shared budget (and the race) remains, so Docker it is.
     Measured on the shared, loaded 2-core machine (2026-12-06), the 31 tests of the six files that call this: 1246 s
     on docker; 1125 s and 756 s in two rounds on local, each beside a looping test_sandbox_escapes.py. Docker stays
-    covered by the pipeline tests (`chosen_sandbox()`) and the escape tests, which run every backend."""
-    override = os.environ.get("SCIENTIST_TEST_MANY_RUNS_SANDBOX")
+    covered where it is the point (`chosen_sandbox()`): the whole replayed pipeline (test_pipeline's full graph),
+    kill -9 mid-sandbox and its container cleanup (test_resume_faults), the dynamic monitors, planted gaming, the
+    templates' safety checks, the tutorials, and the escape tests, which run every backend."""
+    override = os.environ.get("SCIENTIST_TEST_QUICK_SANDBOX")
     if override in ("docker", "local"):
         return override
     return "local" if _local_sandbox_usable() else chosen_sandbox()

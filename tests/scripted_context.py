@@ -14,7 +14,7 @@ from scientist.context import RunContext
 from scientist.llm.gateway import LLMGateway
 from scientist.sandbox import get_sandbox
 from scientist.template import load_template
-from tests.conftest import chosen_sandbox
+from tests.conftest import quick_sandbox
 from tests.openai_stub import OpenAIStub
 
 
@@ -33,7 +33,7 @@ def scripted_context(tmp_path: Path, stub: OpenAIStub, template: str, *, run_id:
         "llm_cache_dir": tmp_path / "store",
         "llm_mode": "record",
         "transient_retries": 0,
-        "sandbox": chosen_sandbox(),
+        "sandbox": quick_sandbox(),
         "experiment_runs": 1,
         "fix_attempts": 0,
         **knobs,

@@ -124,7 +124,7 @@ def test_the_components_study_runs_on_the_loopback_stub_and_reports_the_componen
 ) -> None:
     """docs/studies/components.toml on a small grid (three variants, best-of-2, one seed) with the schema-answering
     stub as agent and judge: `study run` then `study report`, whose Markdown has one row per component."""
-    from tests.conftest import many_runs_sandbox, run_cli
+    from tests.conftest import quick_sandbox, run_cli
     from tests.openai_stub import OpenAIStub
     from tests.openai_stub import serve as serve_openai
     from tests.schema_answers import SchemaResponder
@@ -141,7 +141,7 @@ def test_the_components_study_runs_on_the_loopback_stub_and_reports_the_componen
         study = tmp_path / "components-stub.toml"
         study.write_text(text)
         db = str(tmp_path / "study.sqlite")
-        env = study_env(tmp_path, tmp_path / "llm-cache", "live", many_runs_sandbox())
+        env = study_env(tmp_path, tmp_path / "llm-cache", "live", quick_sandbox())
         ran = run_cli("study", "run", str(study), "--db", db, "--runs-dir", str(tmp_path / "runs"),
                       "--concurrency", "2", env=env, timeout=1800)  # fmt: skip
         assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]

@@ -17,7 +17,7 @@ from scientist.llm.gateway import LLMGateway
 from scientist.sandbox import get_sandbox
 from scientist.stages.experiment import run_experiments
 from scientist.template import load_template
-from tests.conftest import chosen_sandbox
+from tests.conftest import quick_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 IDEA = {
@@ -52,7 +52,7 @@ def context(tmp_path: Path, stub: OpenAIStub, store: Path, mode: str = "record",
         "llm_cache_dir": store,
         "llm_mode": mode,
         "transient_retries": 0,
-        "sandbox": chosen_sandbox(),
+        "sandbox": quick_sandbox(),
         # The loop is under test here, called without a graph: a high monitor finding (e.g. the typo key below) is
         # logged rather than sent to a human (tests/test_monitors_dynamic.py covers that path).
         "monitor_policy": {"high": "log"},

@@ -473,7 +473,7 @@ def test_a_changed_study_stops_with_the_preregistration_error_and_amend_records_
     judge_llm: tuple[OpenAIStub, ScriptedJudge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scientist.study import prereg
-    from tests.conftest import chosen_sandbox
+    from tests.conftest import quick_sandbox
     from tests.openai_stub import ScriptedReply
 
     stub, scripted = judge_llm
@@ -488,7 +488,7 @@ variants = ["plain", "full"]
 n = 1
 [settings]
 api_base = "{stub.base_url}"
-sandbox = "{chosen_sandbox()}"
+sandbox = "{quick_sandbox()}"
 transient_retries = 0
 [hypotheses.full-beats-plain]
 variant = "full"

@@ -168,7 +168,7 @@ def test_a_gamed_run_waits_for_a_human_who_decides_its_fate(
     shutil.copytree(template.path, planted)
     code = (planted / "experiment.py").read_text()
     (planted / "experiment.py").write_text(code.replace(ANCHOR, EARLY_EXIT + ANCHOR))
-    env = replay_env(replay_store)
+    env = replay_env(replay_store, SCIENTIST_SANDBOX=chosen_sandbox())  # this module is Docker's (pytestmark)
     result = run_cli("run", FIXTURE_TOPIC, "--template", "./reward_misspec", env=env)
     assert result.returncode == 4, result.stderr + result.stdout
     assert "waits for approval" in result.stderr and "Traceback" not in result.stderr

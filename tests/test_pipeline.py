@@ -13,7 +13,7 @@ import pytest
 
 from scientist.audit.log import AuditLog
 from scientist.reviews.form import EnsembleReview, ReviewForm
-from tests.conftest import FIXTURE_TOPIC, SCIENTIST, replay_env, run_cli
+from tests.conftest import FIXTURE_TOPIC, SCIENTIST, chosen_sandbox, replay_env, run_cli
 from tests.false_alarm_support import check_false_alarms
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,9 @@ def node_events(run_dir: Path, kind: str, node: str) -> int:
 def test_full_graph_in_replay_mode(isolated_env: Path, replay_store: Path, tmp_path: Path) -> None:
     # A cold embedding cache of its own, so the preflight's model warm-up is taken (the suite shares a warm one).
     cold_cache = str(tmp_path / "embeddings.sqlite3")
-    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(replay_store, SCIENTIST_EMBEDDING_CACHE=cold_cache))
+    result = run_cli("run", FIXTURE_TOPIC, env=replay_env(
+        replay_store, SCIENTIST_EMBEDDING_CACHE=cold_cache, SCIENTIST_SANDBOX=chosen_sandbox()  # Docker, end to end
+    ))
     assert result.returncode == 0, result.stderr + result.stdout
     run_dir = only_run(isolated_env)
     assert "run folder:" in result.stdout

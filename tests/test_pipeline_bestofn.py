@@ -26,7 +26,7 @@ from scientist.stages import bestofn
 from scientist.stages.drafts import DRAFT_SEED_STRIDE
 from scientist.store import import_runs, open_store
 from scientist.store.models import Candidate, MonitorFlag
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, quick_sandbox, run_cli
 from tests.openai_stub import OpenAIStub, ScriptedReply
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -74,7 +74,7 @@ def run_env(stub: OpenAIStub, tmp_path: Path, **extra: str) -> dict[str, str]:
         "SCIENTIST_MODEL": "openai/gpt-4o-mini",
         "SCIENTIST_API_BASE": stub.base_url,
         "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"),
-        "SCIENTIST_SANDBOX": chosen_sandbox(),
+        "SCIENTIST_SANDBOX": quick_sandbox(),
         "SCIENTIST_ARXIV_OFFLINE": "1",
         "SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS),
         "SCIENTIST_TRANSIENT_RETRIES": "0",

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from scientist.store import open_store
 from scientist.store.models import ProbeResult
-from tests.conftest import FIXTURES, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURES, quick_sandbox, run_cli
 from tests.test_study_e2e import study_env
 
 SUITE_FILE = FIXTURES / "probes" / "live.toml"
@@ -93,7 +93,7 @@ def test_recorded_probe_suite_replays_to_the_same_scores_and_reports_every_score
         pytest.skip(f"no recorded probe suite in {PROBE_FIXTURES}: run `make record-probe-fixtures` (~20 min)")
     store_dir = tmp_path / "llm-replay"
     shutil.copytree(PROBE_FIXTURES, store_dir)
-    ran, db = run_probe_suite(tmp_path, store_dir, "replay", many_runs_sandbox())
+    ran, db = run_probe_suite(tmp_path, store_dir, "replay", quick_sandbox())
     assert ran.returncode == 0, ran.stderr[-3000:] + ran.stdout[-3000:]
     outcome = suite_outcome(db)
     assert sorted({cell["probe"] for cell in outcome["cells"]}) == sorted(PROBE_KINDS)

@@ -25,7 +25,7 @@ from scientist.probes.report import build_report, coherence
 from scientist.probing.spec import parse_suite
 from scientist.store import open_store
 from scientist.store.models import ProbeFailure, ProbeResult
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, quick_sandbox, run_cli
 from tests.openai_stub import OpenAIStub, ScriptedReply
 from tests.openai_stub import serve as serve_openai
 from tests.probe_agents import ScriptedAgent
@@ -46,7 +46,7 @@ judges = {judges}
 api_base = "{base_url}"
 llm_cache_dir = "{cache}"
 llm_mode = "{mode}"
-sandbox = "{many_runs_sandbox()}"
+sandbox = "{quick_sandbox()}"
 transient_retries = 0
 repair_retries = 0
 num_ideas = 1
@@ -423,7 +423,7 @@ def test_a_probed_run_killed_at_a_node_boundary_resumes_with_its_probe(tmp_path:
     for stub in serve_agent(agent):
         env = {
             "SCIENTIST_MODEL": "openai/agent", "SCIENTIST_API_BASE": stub.base_url,
-            "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"), "SCIENTIST_SANDBOX": many_runs_sandbox(),
+            "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"), "SCIENTIST_SANDBOX": quick_sandbox(),
             "SCIENTIST_NUM_IDEAS": "1", "SCIENTIST_NOVELTY_POLICY": "off", "SCIENTIST_EXPERIMENT_RUNS": "1",
             "SCIENTIST_FIX_ATTEMPTS": "1", "SCIENTIST_REVIEW_ENSEMBLE": "1", "SCIENTIST_TRANSIENT_RETRIES": "0",
             "SCIENTIST_REPAIR_RETRIES": "0", "SCIENTIST_PROBES": json.dumps(plan),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from scientist.audit.log import AuditLog
-from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SCIENTIST, chosen_sandbox, replay_env, run_cli
+from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SCIENTIST, chosen_sandbox, quick_sandbox, replay_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reference")
     store = root / "llm"
     shutil.copytree(LLM_FIXTURES, store)
-    env = {**replay_env(store), "XDG_CACHE_HOME": str(root / "cache")}
+    env = {**replay_env(store, SCIENTIST_SANDBOX=chosen_sandbox()), "XDG_CACHE_HOME": str(root / "cache")}
     result = run_cli("run", FIXTURE_TOPIC, "--runs-dir", str(root / "runs"), env=env)
     assert result.returncode == 0, result.stderr
     return only_run(root / "runs")
@@ -105,7 +105,7 @@ def test_kill_9_at_every_node_boundary_then_resume_equals_an_uninterrupted_run(
     Every boundary is a kill -9 that a resume must recover from (the state a resume finds there does not depend on
     how the process got there: the checkpoint after the previous node), at one run's cost instead of six.
     """
-    env = replay_env(replay_store)
+    env = replay_env(replay_store, SCIENTIST_SANDBOX=chosen_sandbox())  # the reference's backend: Docker
     killed = run_cli("run", FIXTURE_TOPIC, env={**env, "SCIENTIST_FAULT_KILL_AT": f"before:{NODES[0]}"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = only_run(isolated_env / "runs")
@@ -124,7 +124,7 @@ def test_kill_9_at_every_node_boundary_then_resume_equals_an_uninterrupted_run(
 def test_kill_9_mid_sandbox_then_resume_equals_an_uninterrupted_run(
     isolated_env: Path, replay_store: Path, reference: Path
 ) -> None:
-    env = replay_env(replay_store)
+    env = replay_env(replay_store, SCIENTIST_SANDBOX=chosen_sandbox())  # the reference's backend: Docker
     runs = isolated_env / "runs"
     _kill_mid_sandbox(env, runs)
     run_dir = only_run(runs)
@@ -155,7 +155,7 @@ def test_a_run_stopped_by_novelty_policy_require_resumes_from_its_last_step_once
     for stub in serve_openai(OpenAIStub(responder=SchemaResponder())):
         env = {
             "SCIENTIST_MODEL": "openai/gpt-4o-mini", "SCIENTIST_API_BASE": stub.base_url,
-            "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"), "SCIENTIST_SANDBOX": chosen_sandbox(),
+            "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm-cache"), "SCIENTIST_SANDBOX": quick_sandbox(),
             "SCIENTIST_NOVELTY_POLICY": "require", "SCIENTIST_SEED_CORPUS": "", "SCIENTIST_INDEX_DIR": str(index_dir),
             "SCIENTIST_ARXIV_URL": closed_port_url(), "SCIENTIST_ARXIV_MIN_INTERVAL_S": "0",  # no route: offline
             "SCIENTIST_NUM_IDEAS": "2", "SCIENTIST_TRANSIENT_RETRIES": "0", "SCIENTIST_REPAIR_RETRIES": "0",

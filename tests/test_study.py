@@ -30,7 +30,7 @@ from scientist.study.check import check_study
 from scientist.study.execute import StudyBudgetError, run_study
 from scientist.study.report import build_report
 from scientist.study.spec import PLAIN, SAMPLE_STRIDE, SEED_STRIDE, CellSpec, parse_study
-from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, chosen_sandbox, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SCIENTIST, SYNTHETIC_CORPUS, chosen_sandbox, quick_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -132,7 +132,7 @@ seeds = [0]
 [settings]
 api_base = "{base_url}"
 llm_cache_dir = "{cache}"
-sandbox = "{many_runs_sandbox()}"
+sandbox = "{quick_sandbox()}"
 {QUICK_RUNS}
 [judge]
 model = "openai/gpt-4o-mini"
@@ -326,7 +326,7 @@ def test_ctrl_c_in_the_cli_then_study_run_again_resumes_without_duplicates(
     if backend == "pipeline" and sandbox == "local":
         pytest.skip("the pipeline's sandbox is local on this machine: the [local] case is the same test")
     text = study_text(llm.base_url, tmp_path / "llm-cache")
-    text = text.replace(f'sandbox = "{many_runs_sandbox()}"', f'sandbox = "{sandbox}"')
+    text = text.replace(f'sandbox = "{quick_sandbox()}"', f'sandbox = "{sandbox}"')
     text = text.replace('["openai/crashy", "openai/gpt-4o-mini"]', '["openai/gpt-4o-mini"]')
     path = tmp_path / "study.toml"
     path.write_text(text.replace('["plain", "full"]', '["plain"]').replace("n = 3", "n = 2"))

@@ -19,7 +19,7 @@ from scientist.approvals.store import all_approvals
 from scientist.store import open_store
 from scientist.store.models import Cell, Run
 from scientist.web.app import create_app
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, quick_sandbox, run_cli
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
 from tests.schema_answers import SchemaResponder
@@ -50,7 +50,7 @@ tokens = 1
 [settings]
 api_base = "{base_url}"
 llm_cache_dir = "{path.parent / "llm-cache"}"
-sandbox = "{many_runs_sandbox()}"
+sandbox = "{quick_sandbox()}"
 {QUICK_RUNS}
 [judge]
 model = "openai/gpt-4o-mini"

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from scientist.measure.stats import best_of_k_curve
 from scientist.store import open_store
 from scientist.store.models import Cell, Judgement, Run, Score, Study
-from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, many_runs_sandbox, run_cli
+from tests.conftest import FIXTURES, SYNTHETIC_CORPUS, quick_sandbox, run_cli
 from tests.false_alarm_support import check_false_alarms
 from tests.openai_stub import OpenAIStub
 from tests.openai_stub import serve as serve_openai
@@ -84,7 +84,7 @@ def test_recorded_study_replays_into_a_report_with_curves_and_compute_matched_ta
     store_dir = tmp_path / "llm-replay"
     shutil.copytree(STUDY_FIXTURES, store_dir)
     expected = json.loads(OUTCOME_FILE.read_text(encoding="utf-8"))
-    run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", many_runs_sandbox()), expected)
+    run_and_check(tmp_path, STUDY_FILE, study_env(tmp_path, store_dir, "replay", quick_sandbox()), expected)
     check_false_alarms("e2e_study", [tmp_path / "runs"])  # 16 of the honest runs (tests/false_alarm_support.py)
 
 
@@ -106,7 +106,7 @@ def test_the_same_study_on_the_loopback_stub_reports_the_same_way(
         text = text.replace(judge, '[judge]\nmodel = "openai/gpt-4o-mini"\n')  # the fixed judge, at the same stub
         study = tmp_path / "e2e-stub.toml"
         study.write_text(text)
-        run_and_check(tmp_path, study, study_env(tmp_path, tmp_path / "llm-cache", "live", many_runs_sandbox()))
+        run_and_check(tmp_path, study, study_env(tmp_path, tmp_path / "llm-cache", "live", quick_sandbox()))
 
 
 def run_and_check(

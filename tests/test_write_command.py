@@ -11,7 +11,7 @@ import pytest
 
 from scientist.approvals.store import ApprovalStore
 from scientist.audit.log import AuditLog
-from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, chosen_sandbox, replay_env, run_cli
+from tests.conftest import FIXTURE_TOPIC, SYNTHETIC_CORPUS, quick_sandbox, replay_env, run_cli
 from tests.openai_stub import OpenAIStub, serve
 from tests.schema_answers import SchemaResponder
 
@@ -83,7 +83,7 @@ def stub_env(stub: OpenAIStub, tmp_path: Path) -> dict[str, str]:
         "SCIENTIST_MODEL": "openai/gpt-4o-mini",
         "SCIENTIST_API_BASE": stub.base_url,
         "SCIENTIST_LLM_CACHE_DIR": str(tmp_path / "llm"),
-        "SCIENTIST_SANDBOX": chosen_sandbox(),
+        "SCIENTIST_SANDBOX": quick_sandbox(),
         "SCIENTIST_NUM_IDEAS": "1",
         "SCIENTIST_NOVELTY_POLICY": "off",
         "SCIENTIST_SEED_CORPUS": str(SYNTHETIC_CORPUS),

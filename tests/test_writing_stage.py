@@ -25,7 +25,7 @@ from scientist.sandbox import get_sandbox
 from scientist.stages.experiment import make_plots
 from scientist.stages.writing import write_paper
 from scientist.template import load_template
-from tests.conftest import chosen_sandbox
+from tests.conftest import quick_sandbox
 from tests.openai_stub import OpenAIStub, ScriptedReply, serve
 
 BASELINE = {"true_return": -0.42, "proxy_return": 10.5, "gaming_rate": 1.0, "goal_reach_rate": 0.0}
@@ -96,7 +96,7 @@ def context(tmp_path: Path, stub: OpenAIStub, template: str = "reward_misspec", 
     settings = Settings(
         model="openai/gpt-4o-mini", api_base=stub.base_url, api_key="sk-test-not-a-real-key-0000",
         llm_cache_dir=tmp_path / "store", llm_mode="record", transient_retries=0, repair_retries=0,
-        sandbox=chosen_sandbox(), **knobs,
+        sandbox=quick_sandbox(), **knobs,
     )
     run_dir = tmp_path / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
