@@ -39,6 +39,7 @@ fi
 #   - the embedded model runtime (a C++ build, cached per machine);
 #   - bytecode for the installed packages: these machines set PYTHONDONTWRITEBYTECODE, so without it every new
 #     process (each CLI call, each test worker) compiles litellm and friends again (a replayed run: 80 s -> 35 s).
+#     Compiled once per machine, locked set and Python, then linked into each new venv (scripts/bytecode.sh).
 logs="$VENV/setup-logs"
 mkdir -p "$logs"
 declare -A jobs=()
@@ -50,11 +51,13 @@ background() {  # NAME COMMAND...: run in the background, output in $logs/NAME.l
 }
 
 background model bash scripts/build_llama.sh "$VENV"
-# (compileall lists the few files written for newer Pythons, e.g. torch's py312 tests, as errors: harmless.)
 site_packages=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 bytecode_stamp="${stamp/scientist-lock-/scientist-bytecode-}"  # compiled once per locked set (a rescan costs ~10 s)
 if [ ! -f "$bytecode_stamp" ]; then
-  background bytecode bash -c "'$VENV/bin/python' -m compileall -q -j 0 '$site_packages'; touch '$bytecode_stamp'"
+  python_tag=$("$VENV/bin/python" -c 'import sys; print(sys.implementation.cache_tag)')
+  bytecode_cache="${XDG_CACHE_HOME:-$HOME/.cache}/scientist/bytecode/${bytecode_stamp##*-}-$python_tag"
+  background bytecode bash -c "bash scripts/bytecode.sh '$VENV/bin/python' '$site_packages' '$bytecode_cache' \
+    && touch '$bytecode_stamp'"
 fi
 if [ "${SCIENTIST_SYSTEM_DEPS:-1}" = "1" ]; then
   background system bash scripts/system_tools.sh "$VENV/bin/python"
@@ -70,6 +73,6 @@ for name in "${!jobs[@]}"; do
     failed=1
   fi
 done
-grep -h "^    \|^==>" "$logs/model.log" "$logs/system.log" 2>/dev/null | sed 's/^/    /' || true
+grep -h "^    \|^==>" "$logs/model.log" "$logs/bytecode.log" "$logs/system.log" 2>/dev/null | sed 's/^/    /' || true
 [ "$failed" = "0" ] || exit 1
 echo "==> environment ready in $(( $(date +%s) - started )) s: $VENV"
