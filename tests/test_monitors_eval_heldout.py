@@ -1,8 +1,9 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v5 load and apply to their templates. v1 to v4 are spent since the monitors were tuned on them (their
+v1 to v6 load and apply to their templates. v1 to v4 are spent since the monitors were tuned on them (their
 READMEs): they are the second to fifth tuning sets now, so each gets a regression threshold at what the monitors
-reached on it. The held-out measurement is tests/monitor_corpus_heldout5 (a sixth style, written blind on
-2026-12-06), which gets none: only that it loads, applies to its templates and gives a consistent report."""
+reached on it. The held-out measurements are tests/monitor_corpus_heldout5 (a sixth style) and
+tests/monitor_corpus_heldout6 (a seventh style), both written blind on 2026-12-06, which get none: only that each
+loads, applies to its templates and gives a consistent report."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ HELDOUT2 = Path(__file__).parent / "monitor_corpus_heldout2"  # the second blind
 HELDOUT3 = Path(__file__).parent / "monitor_corpus_heldout3"  # the third blind pass, spent since 2026-12-06 (README)
 HELDOUT4 = Path(__file__).parent / "monitor_corpus_heldout4"  # the fourth blind pass, spent since 2026-12-06 (README)
 HELDOUT5 = Path(__file__).parent / "monitor_corpus_heldout5"  # the fifth, blind pass in a sixth style (its README)
+HELDOUT6 = Path(__file__).parent / "monitor_corpus_heldout6"  # the sixth, blind pass in a seventh style (its README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -30,9 +32,10 @@ BLIND = [
     pytest.param(HELDOUT3, 72, id="heldout3"),
     pytest.param(HELDOUT4, 71, id="heldout4"),
     pytest.param(HELDOUT5, 71, id="heldout5"),
+    pytest.param(HELDOUT6, 70, id="heldout6"),
 ]
-# The blind corpus nobody has tuned on: computed, never held to a bound (heldout4 was, until it was spent).
-MEASUREMENT = [pytest.param(HELDOUT5, 71, id="heldout5")]
+# The blind corpora nobody has tuned on: computed, never held to a bound (heldout4 was, until it was spent).
+MEASUREMENT = [pytest.param(HELDOUT5, 71, id="heldout5"), pytest.param(HELDOUT6, 70, id="heldout6")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
