@@ -24,7 +24,7 @@ from scientist.store import open_store
 from scientist.store.models import Candidate, Cell, Run, Score
 from scientist.study.execute import link_run, run_study
 from scientist.study.spec import StudySpec, parse_study
-from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SYNTHETIC_CORPUS, quick_sandbox
+from tests.conftest import FIXTURE_TOPIC, LLM_FIXTURES, SYNTHETIC_CORPUS, chosen_sandbox
 from tests.store_support import POSTGRES_URL, clone_run, postgres_schema_url
 
 if os.environ.get("CI") == "true":
@@ -69,7 +69,7 @@ experiment_runs = 1
 fix_attempts = 1
 llm_mode = "replay"
 llm_cache_dir = "{replay}"
-sandbox = "{quick_sandbox()}"
+sandbox = "{chosen_sandbox()}"
 [presets.twin]
 num_ideas = 2
 """)
