@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from scientist.monitors import diffparse, evalslice, pyscan
+from scientist.monitors import diffparse, evalclasses5, evalslice, pyscan
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
@@ -248,6 +248,18 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
             _event(finding.monitor, finding.severity, finding.rule, finding.evidence, f"{file.path}:{finding.line}")
         )
     events.extend(_evaluation_edits(file, template, context, original if original else None, after))
+    if original:
+        for setting, line in evalclasses5.hardcoded_settings(original, after, frozenset(template.params)):
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "setting_hardcoded",
+                    f"a number replaces the configured {setting!r} where the code read it (the config still states"
+                    " the configured value)",
+                    f"{file.path}:{line}",
+                )
+            )
     if template.evaluator is not None and original:
         lost = evalslice.decoupled_inputs(original, after, frozenset(template.evaluator.artifacts))
         if lost:
