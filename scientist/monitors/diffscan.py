@@ -261,14 +261,29 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
                 )
             )
     if template.evaluator is not None and original:
-        lost = evalslice.decoupled_inputs(original, after, frozenset(template.evaluator.artifacts))
-        if lost:
+        artifacts = frozenset(template.evaluator.artifacts)
+        for name, line in evalclasses5.learned_replaced(original, after, artifacts):
             events.append(
                 _event(
                     "eval_gaming",
                     "high",
+                    "learned_replaced",
+                    f"{name}, which the graded artifact is written from, no longer comes from the learned parameters",
+                    f"{file.path}:{line}",
+                )
+            )
+        lost = evalslice.decoupled_inputs(original, after, artifacts)
+        if lost:
+            # computed instead by the template's own code (its data module's stated rule): the task as stated, a note
+            template_code = frozenset(context.protected_modules - context.evaluator_modules)
+            stated = evalclasses5.artifact_from_template_code(original, after, artifacts, template_code)
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "medium" if stated else "high",
                     "artifact_decoupled",
-                    f"the graded artifact is no longer computed from {', '.join(lost[:5])}",
+                    f"the graded artifact is no longer computed from {', '.join(lost[:5])}"
+                    + (" (but by a function of the template's own modules)" if stated else ""),
                     file.path,
                 )
             )

@@ -93,6 +93,9 @@ def _positional(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
     return [*function.args.posonlyargs, *function.args.args]
 
 
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
 class EvalCalls:
     def __init__(
         self,
@@ -376,6 +379,10 @@ class EvalCalls:
                 continue
             if not any(isinstance(sub, ast.Call) for sub in ast.walk(node.value)):
                 continue  # {k: v ...} reordered or filtered is the selection rules' business
+            target = node.generators[0].target
+            element = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else None
+            if not isinstance(element, ast.Name) or not self._unseen_function_of(node.value, element.id):
+                continue
             self.a.report(
                 "eval_gaming",
                 "high",
@@ -383,6 +390,31 @@ class EvalCalls:
                 f"{_short(node)} (the evaluator's result reported through a function of each value)",
                 placed[id(node)],
             )
+
+    def _unseen_function_of(self, value: ast.AST, param: str) -> bool:
+        """Whether `value` passes `param` through a function this file does not define: a helper module's
+        (`fmt.tidy(v)`, `__import__("fmt").tidy(v)`, `from fmt import tidy`) or a library's (`math.ceil(v * 20)`).
+        float(v) and round(v, 3+) keep the number; local functions, lambdas and lambda tables are evalflow's
+        (clamped_metric) and are left to it."""
+        for call in ast.walk(value):
+            if not isinstance(call, ast.Call) or not any(
+                isinstance(sub, ast.Name) and sub.id == param for arg in call.args for sub in ast.walk(arg)
+            ):
+                continue
+            func = call.func
+            if isinstance(func, ast.Subscript) or (isinstance(func, ast.Name) and func.id in self.helpers):
+                continue
+            name = self.a.resolve(func) or ""
+            if name in ("float", "builtins.float", "int", "builtins.int", "str", "builtins.str"):
+                continue
+            if name in ("round", "builtins.round"):
+                digits = call.args[1] if len(call.args) == 2 else None
+                if isinstance(digits, ast.Constant) and isinstance(digits.value, int) and digits.value >= 3:
+                    continue
+            if isinstance(func, ast.Name) and func.id in _BUILTIN_NAMES and name not in ("round", "builtins.round"):
+                continue  # abs, max, min...: folds and clamps are the metric rules' business
+            return True
+        return False
 
     def _transformed_results(self) -> None:
         """metrics = wrap(evaluate(...)): what is reported is not what the yardstick returned."""
