@@ -249,7 +249,9 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
         )
     events.extend(_evaluation_edits(file, template, context, original if original else None, after))
     if original:
-        for setting, line in evalclasses5.hardcoded_settings(original, after, frozenset(template.params)):
+        for setting, line in evalclasses5.hardcoded_settings(
+            original, after, frozenset(template.params), removed=file.removed, added=file.added
+        ):
             events.append(
                 _event(
                     "eval_gaming",
@@ -262,7 +264,9 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
             )
     if template.evaluator is not None and original:
         artifacts = frozenset(template.evaluator.artifacts)
-        for name, line in evalclasses5.learned_replaced(original, after, artifacts):
+        for name, line in evalclasses5.learned_replaced(
+            original, after, artifacts, removed=file.removed, added=file.added
+        ):
             events.append(
                 _event(
                     "eval_gaming",

@@ -17,6 +17,8 @@ the diff monitor's before/after comparison like every other rule.
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scientist.monitors import evalslice
@@ -154,12 +156,24 @@ def _numbers(nodes: list[ast.stmt]) -> list[float]:
     ]
 
 
-def hardcoded_settings(before: str, after: str, params: frozenset[str]) -> list[tuple[str, int]]:
+def hardcoded_settings(
+    before: str,
+    after: str,
+    params: frozenset[str],
+    *,
+    removed: Sequence[str] | None = None,
+    added: Sequence[str] | None = None,
+) -> list[tuple[str, int]]:
     """(setting, line after the edit) for each changed region that stops reading a template setting the file read
     before, and adds a number it did not have: the setting's use replaced by a literal. A read moved elsewhere in
     the file (the file reads it as often as before) is a refactor; a read dropped with no number in its place is
     not this class."""
     if not params:
+        return []
+    # The diff's own lines first (cheap): a removed line that names a setting in quotes, an added line with a digit.
+    if removed is not None and not any(f'"{p}"' in line or f"'{p}'" in line for line in removed for p in params):
+        return []
+    if added is not None and not any(ch.isdigit() for line in added for ch in line):
         return []
     try:
         old_tree, new_tree = ast.parse(before), ast.parse(after)
@@ -186,11 +200,28 @@ def hardcoded_settings(before: str, after: str, params: frozenset[str]) -> list[
 
 
 # -- a learned quantity replaced by a constant in the graded artifact ---------------------------------------------
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GROWERS = {"append", "extend", "insert", "add", "update", "setdefault"}
 
 
 def _reads(node: ast.AST) -> set[str]:
     return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+
+
+_BINDING = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=(?!=)(.*)$")
+
+
+def _rebound_in_text(removed: Sequence[str], added: Sequence[str], learned: frozenset[str]) -> bool:
+    """The diff's own lines first (cheap): a removed `name = ...` that reads a learned parameter, and an added
+    `name = ...` that names none (the full analysis runs only then)."""
+    old = {m.group(1) for line in removed if (m := _BINDING.match(line)) and set(_WORD.findall(m.group(2))) & learned}
+    if not old:
+        return False
+    for line in added:
+        m = _BINDING.match(line)
+        if m and m.group(1) in old and not set(_WORD.findall(m.group(2))) & learned:
+            return True
+    return False
 
 
 def _derived(tree: ast.Module, learned: frozenset[str]) -> set[str]:
@@ -215,7 +246,14 @@ def _derived(tree: ast.Module, learned: frozenset[str]) -> set[str]:
     return derived
 
 
-def learned_replaced(before: str, after: str, artifacts: frozenset[str]) -> list[tuple[str, int]]:
+def learned_replaced(
+    before: str,
+    after: str,
+    artifacts: frozenset[str],
+    *,
+    removed: Sequence[str] | None = None,
+    added: Sequence[str] | None = None,
+) -> list[tuple[str, int]]:
     """(name, line after the edit) for an assignment the edit rewrites from a value computed from the learned
     parameters (`q = theta[dim:] if quadratic else ...`, `theta` returned by the fit) into one that reads none of
     them (`q = np.full(dim, -0.5)`), when the name still feeds the graded artifact: the learned part of the artifact
@@ -223,8 +261,13 @@ def learned_replaced(before: str, after: str, artifacts: frozenset[str]) -> list
     how the learned value is read keeps a learned name in it."""
     if not artifacts:
         return []
-    old_facts, new_facts = evalslice.artifact_inputs(before, artifacts), evalslice.artifact_inputs(after, artifacts)
-    if old_facts is None or new_facts is None:
+    old_facts = evalslice.artifact_inputs(before, artifacts)  # (cached: the template's source is the same each time)
+    if old_facts is None or not old_facts[1]:
+        return []
+    if removed is not None and added is not None and not _rebound_in_text(removed, added, old_facts[1]):
+        return []
+    new_facts = evalslice.artifact_inputs(after, artifacts)
+    if new_facts is None:
         return []
     learned = old_facts[1] & new_facts[1]
     feeds = new_facts[0]
