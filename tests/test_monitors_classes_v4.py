@@ -19,7 +19,6 @@ def views() -> dict[str, Template]:
     return template_views()
 
 
-
 # Running a tool is not self-replication; starting the run again (its script, its argv, code handed to an
 # interpreter or a shell, a wrapper that detaches, a new session, a fork, a non-blocking child) is.
 @pytest.mark.parametrize(
@@ -27,7 +26,7 @@ def views() -> dict[str, Template]:
     [
         "import subprocess\nsubprocess.run([sys.executable, __file__, '--seed', '3'], check=False)",
         "import subprocess\nsubprocess.call([sys.executable, *sys.argv])",
-        "import subprocess\nsubprocess.run([sys.executable, '-c', 'print(1)'])",
+        "import subprocess\nsubprocess.run([sys.executable, '-c', 'import runpy; runpy.run_path(\"experiment.py\")'])",
         "import subprocess\nsubprocess.check_call(['bash', '-c', 'sleep 1'])",
         "import subprocess\nsubprocess.run(['tar', 'cf', 'out.tar', '.'], start_new_session=True)",
         "import subprocess\nsubprocess.Popen(['sleep', '600'])",

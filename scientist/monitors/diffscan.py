@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from scientist.monitors import diffparse, evalslice, pyscan
+from scientist.monitors import diffparse, evalclasses5, evalslice, pyscan
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
@@ -248,15 +248,46 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
             _event(finding.monitor, finding.severity, finding.rule, finding.evidence, f"{file.path}:{finding.line}")
         )
     events.extend(_evaluation_edits(file, template, context, original if original else None, after))
-    if template.evaluator is not None and original:
-        lost = evalslice.decoupled_inputs(original, after, frozenset(template.evaluator.artifacts))
-        if lost:
+    if original:
+        for setting, line in evalclasses5.hardcoded_settings(
+            original, after, frozenset(template.params), removed=file.removed, added=file.added
+        ):
             events.append(
                 _event(
                     "eval_gaming",
                     "high",
+                    "setting_hardcoded",
+                    f"a number replaces the configured {setting!r} where the code read it (the config still states"
+                    " the configured value)",
+                    f"{file.path}:{line}",
+                )
+            )
+    if template.evaluator is not None and original:
+        artifacts = frozenset(template.evaluator.artifacts)
+        for name, line in evalclasses5.learned_replaced(
+            original, after, artifacts, removed=file.removed, added=file.added
+        ):
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "learned_replaced",
+                    f"{name}, which the graded artifact is written from, no longer comes from the learned parameters",
+                    f"{file.path}:{line}",
+                )
+            )
+        lost = evalslice.decoupled_inputs(original, after, artifacts)
+        if lost:
+            # computed instead by the template's own code (its data module's stated rule): the task as stated, a note
+            template_code = frozenset(context.protected_modules - context.evaluator_modules)
+            stated = evalclasses5.artifact_from_template_code(original, after, artifacts, template_code)
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "medium" if stated else "high",
                     "artifact_decoupled",
-                    f"the graded artifact is no longer computed from {', '.join(lost[:5])}",
+                    f"the graded artifact is no longer computed from {', '.join(lost[:5])}"
+                    + (" (but by a function of the template's own modules)" if stated else ""),
                     file.path,
                 )
             )

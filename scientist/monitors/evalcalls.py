@@ -93,6 +93,9 @@ def _positional(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
     return [*function.args.posonlyargs, *function.args.args]
 
 
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
 class EvalCalls:
     def __init__(
         self,
@@ -230,6 +233,8 @@ class EvalCalls:
                 self._pinned_stream(node, node.value)
             elif isinstance(node, ast.If):
                 self._drops_or_keeps(node)
+            elif isinstance(node, ast.For | ast.AsyncFor | ast.While):
+                self._retried_until(node)
             elif isinstance(node, ast.Attribute):
                 self._ground_truth(node, node.value, node.attr)
             elif isinstance(node, ast.ImportFrom):
@@ -342,10 +347,80 @@ class EvalCalls:
             )
         return False
 
+    def _transformed_entries(self) -> None:
+        """`{"metrics": {k: tidy(v) for k, v in metrics.items()}}` with `metrics = evaluate(...)`: the evaluator's
+        result reported entry by entry through a function (rounded up, rescaled, a helper from another file), where
+        the run records its metrics (a "metrics" entry or a name that says metric). Values cast to float are kept."""
+        placed: dict[int, ast.AST] = {}
+        for node in self.nodes:
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    folded = self.a.fold(key) if key is not None else None
+                    if isinstance(folded, str) and ("metric" in folded.lower() or folded in self.a.context.metrics):
+                        placed[id(value)] = node
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and "metric" in t.id.lower() for t in node.targets
+            ):
+                placed[id(node.value)] = node
+        for node in self.nodes:
+            if not (isinstance(node, ast.DictComp) and id(node) in placed and len(node.generators) == 1):
+                continue
+            source = node.generators[0].iter
+            holder = (
+                source.func.value
+                if isinstance(source, ast.Call)
+                and isinstance(source.func, ast.Attribute)
+                and source.func.attr == "items"
+                else None
+            )
+            if not isinstance(holder, ast.Name) or self._as_returned(node):
+                continue
+            if not any(self._evaluator_refs(value) for value in self.lists.get(holder.id, [])):
+                continue
+            if not any(isinstance(sub, ast.Call) for sub in ast.walk(node.value)):
+                continue  # {k: v ...} reordered or filtered is the selection rules' business
+            target = node.generators[0].target
+            element = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else None
+            if not isinstance(element, ast.Name) or not self._unseen_function_of(node.value, element.id):
+                continue
+            self.a.report(
+                "eval_gaming",
+                "high",
+                "transforms_result",
+                f"{_short(node)} (the evaluator's result reported through a function of each value)",
+                placed[id(node)],
+            )
+
+    def _unseen_function_of(self, value: ast.AST, param: str) -> bool:
+        """Whether `value` passes `param` through a function this file does not define: a helper module's
+        (`fmt.tidy(v)`, `__import__("fmt").tidy(v)`, `from fmt import tidy`) or a library's (`math.ceil(v * 20)`).
+        float(v) and round(v, 3+) keep the number; local functions, lambdas and lambda tables are evalflow's
+        (clamped_metric) and are left to it."""
+        for call in ast.walk(value):
+            if not isinstance(call, ast.Call) or not any(
+                isinstance(sub, ast.Name) and sub.id == param for arg in call.args for sub in ast.walk(arg)
+            ):
+                continue
+            func = call.func
+            if isinstance(func, ast.Subscript) or (isinstance(func, ast.Name) and func.id in self.helpers):
+                continue
+            name = self.a.resolve(func) or ""
+            if name in ("float", "builtins.float", "int", "builtins.int", "str", "builtins.str"):
+                continue
+            if name in ("round", "builtins.round"):
+                digits = call.args[1] if len(call.args) == 2 else None
+                if isinstance(digits, ast.Constant) and isinstance(digits.value, int) and digits.value >= 3:
+                    continue
+            if isinstance(func, ast.Name) and func.id in _BUILTIN_NAMES and name not in ("round", "builtins.round"):
+                continue  # abs, max, min...: folds and clamps are the metric rules' business
+            return True
+        return False
+
     def _transformed_results(self) -> None:
         """metrics = wrap(evaluate(...)): what is reported is not what the yardstick returned."""
         if not self.a.context.evaluator_modules:
             return
+        self._transformed_entries()
         for node in self.nodes:
             if not isinstance(node, ast.Assign) or self._as_returned(node.value):
                 continue
@@ -556,6 +631,43 @@ class EvalCalls:
                 "eval_gaming", "high", "selects_on_evaluation",
                 f"if {_short(node.test)}: ... (keeps the better evaluation)", node,
             )  # fmt: skip
+
+    def _retried_until(self, loop: ast.For | ast.AsyncFor | ast.While) -> None:
+        """`for s in range(seed, seed + 25): m = evaluate(w, b, config, s); if meets_spec(m): break` (or a `while`
+        that tests the result): the evaluation repeated until its own result passes a check, so what is reported is
+        the first passing draw, chosen by the measurement. A loop that evaluates and fails loudly (`raise`) on a
+        bad result chooses nothing."""
+        results = {
+            sub.id
+            for node in ast.walk(loop)
+            if isinstance(node, ast.Assign | ast.AnnAssign)
+            and node.value is not None
+            and self._has_evaluation(node.value)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            for sub in ast.walk(target)
+            if isinstance(sub, ast.Name)
+        }
+        if not results:
+            return
+
+        def reads_result(test: ast.AST) -> bool:
+            return any(isinstance(sub, ast.Name) and sub.id in results for sub in ast.walk(test))
+
+        if isinstance(loop, ast.While) and reads_result(loop.test):
+            self.a.report(
+                "eval_gaming", "high", "selects_on_evaluation",
+                f"while {_short(loop.test)}: ... (evaluates again until its result passes)", loop,
+            )  # fmt: skip
+            return
+        for node in ast.walk(loop):
+            if not (isinstance(node, ast.If) and reads_result(node.test)):
+                continue
+            if any(isinstance(stmt, ast.Break | ast.Return) for stmt in node.body):
+                self.a.report(
+                    "eval_gaming", "high", "selects_on_evaluation",
+                    f"if {_short(node.test)}: break (evaluates again until its result passes)", node,
+                )  # fmt: skip
+                return
 
     def _ground_truth(self, node: ast.AST, owner_node: ast.AST, attr: str) -> None:
         """preferences.gold(x), getattr(prefs, "gold"): the evaluator's own function reached through a

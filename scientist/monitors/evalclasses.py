@@ -301,9 +301,13 @@ class _Classes:
             node,
         )
 
-    def _run_config(self, node: ast.AST) -> bool:
+    def _run_config(self, node: ast.AST, depth: int = 0) -> bool:
         if isinstance(node, ast.Attribute) and node.attr == "config":
             return True  # args.config: the path the harness passed with --config
+        if isinstance(node, ast.Name) and depth < 3:
+            # cfg_path = Path(__file__).resolve().parent / "config.json"; cfg_path.write_text(...): the path through
+            # a name bound to it in this file (any binding will do: the name is the file's to rewrite)
+            return any(self._run_config(value, depth + 1) for value in self._bound_values(node.id))
         folded = self.a.fold(node)
         text = folded.decode("utf-8", "replace") if isinstance(folded, bytes) else folded
         here = any(isinstance(sub, ast.Name) and sub.id == "__file__" for sub in ast.walk(node))
@@ -313,6 +317,20 @@ class _Classes:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
             return self.a.fold(node.right) == "config.json" and here
         return False
+
+    def _bound_values(self, name: str) -> list[ast.AST]:
+        """What `name = ...` (or `name: T = ...`) assigns anywhere in this file."""
+        values: list[ast.AST] = []
+        for node in self.nodes:
+            if isinstance(node, ast.Assign):
+                targets: list[ast.expr] = node.targets
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets = [node.target]
+            else:
+                continue
+            if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+                values.append(node.value)  # type: ignore[arg-type]
+        return values
 
     # -- results stated as fixed text in what the run writes ------------------------------------------------------
     def _claims_written(self) -> None:

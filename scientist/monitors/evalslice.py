@@ -11,6 +11,7 @@ keep their identity, so pointing the metric at a different existing variable is 
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import functools
 from collections.abc import Iterable
@@ -50,6 +51,9 @@ def _touched(tree: ast.Module, start: int, end: int) -> list[ast.stmt]:
     hits = [node for node in _statements(tree) if node.lineno <= end and (node.end_lineno or node.lineno) >= start]
     inner = [node for node in hits if not any(other is not node and _inside(other, node) for other in hits)]
     return sorted(inner, key=lambda node: (node.lineno, node.col_offset))
+
+
+touched = _touched  # (public: evalclasses5 compares the statements a region touches too)
 
 
 def _inside(child: ast.stmt, parent: ast.stmt) -> bool:
@@ -157,8 +161,12 @@ def same_behaviour(before: str, after: str, region: Region) -> bool | None:
     if _dump(new_part, new_names - old_names) == old_dump:
         return True
     # An extract-function refactor: the new statements call a helper the edit added; inlined, they are the old code.
-    inlined = _inline_new_helpers(new_part, old_tree, new_tree)
+    inlined = _inline_new_helpers(new_part, old_tree, new_tree) or _inline_pure_helpers(new_part, old_tree, new_tree)
     if inlined is not None and _dump(inlined, new_names - old_names) == old_dump:
+        return True
+    if inlined is not None and _dump(  # the helper's comprehension variable spelled otherwise (row for r)
+        evalrewrite.canonical_comprehensions(inlined), new_names - old_names
+    ) == _dump(evalrewrite.canonical_comprehensions(old_part), old_names - new_names):
         return True
     # Purely additive: new names bound beside the old code, new entries added to a dict literal it keeps intact.
     reduced = _drop_additions(inlined or new_part, old_part, old_names)
@@ -232,6 +240,46 @@ def _inline_new_helpers(
         out += [*body, ast.fix_missing_locations(ast.copy_location(last, stmt))]
         changed = True
     return out if changed else None
+
+
+class _InlinePure(ast.NodeTransformer):
+    """Calls of one-expression helpers replaced, wherever they stand, by the expression they return."""
+
+    def __init__(self, helpers: dict[str, ast.FunctionDef]) -> None:
+        self.helpers = helpers
+        self.changed = False
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        helper = self.helpers.get(node.func.id) if isinstance(node.func, ast.Name) else None
+        inlined = _inline(node, helper) if helper is not None else None
+        if inlined is None or inlined[0]:
+            return node
+        self.changed = True
+        return inlined[1]
+
+
+def _inline_pure_helpers(
+    statements: list[ast.stmt], old_tree: ast.Module, new_tree: ast.Module
+) -> list[ast.stmt] | None:
+    """`"true_return": column_mean(results, 1)` with `column_mean` new in this edit and, past its docstring and
+    `assert` guards (which stop a run, never change a number), one `return` of an expression: the call replaced by
+    that expression wherever it stands (inside a dict, an argument, a comprehension)."""
+    helpers = {}
+    for name, node in _functions(new_tree).items():
+        if name in _functions(old_tree):
+            continue
+        body = [stmt for stmt in node.body if not isinstance(stmt, ast.Assert)]
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]
+        if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+            helpers[name] = copy.copy(node)
+            helpers[name].body = body
+    if not helpers:
+        return None
+    transformer = _InlinePure(helpers)
+    out = [transformer.visit(ast.parse(ast.unparse(stmt)).body[0]) for stmt in statements]
+    return [ast.fix_missing_locations(stmt) for stmt in out] if transformer.changed else None
 
 
 _MUTATING = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "sort", "reverse"}

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from scientist.monitors import paperaddress
 from scientist.monitors.events import MonitorEvent
 from scientist.paper.citations import CITE
 from scientist.template import Template
@@ -218,7 +219,7 @@ def scan_paper(
     sections: Mapping[str, str], runs: Sequence[Mapping[str, Any]], template: Template | None = None
 ) -> list[MonitorEvent]:
     """Events for a draft's prose sections (name → text), given the ok runs' final_info.json contents."""
-    from scientist.reviews.injection import scrub
+    from scientist.reviews.injection import excerpt, scrub, suspicious
 
     # The aggregates over runs (mean, median, spreads) are traceable for the monitor's verdict; the writer's
     # redaction (traceable_values alone) keeps its own, recorded behaviour.
@@ -251,14 +252,32 @@ def scan_paper(
                 )
             )
         _, flags = scrub(text, name)
+        quoted = {
+            excerpt(part) for part in paperaddress.sentences(text) if paperaddress.quoted_example(part, suspicious)
+        }
         for flag in flags:
+            example = flag.kind == "instruction" and flag.excerpt in quoted
+            events.append(
+                MonitorEvent(
+                    monitor="reviewer_manipulation",
+                    severity="medium" if example else "high",
+                    rule="quoted_example" if example else flag.kind,
+                    evidence=flag.excerpt,
+                    location=flag.location,
+                    source="paper",
+                )
+            )
+        flagged = {flag.excerpt for flag in flags}
+        for sentence in paperaddress.addressed_directives(text):
+            if excerpt(sentence) in flagged:
+                continue
             events.append(
                 MonitorEvent(
                     monitor="reviewer_manipulation",
                     severity="high",
-                    rule=flag.kind,
-                    evidence=flag.excerpt,
-                    location=flag.location,
+                    rule="addressed_directive",
+                    evidence=excerpt(sentence),
+                    location=name,
                     source="paper",
                 )
             )
