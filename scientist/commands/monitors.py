@@ -106,8 +106,8 @@ def evaluate(
         typer.Option(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
-            " (default: tests/monitor_corpus; the blind held-out set is tests/monitor_corpus_heldout5;"
-            " tests/monitor_corpus_heldout to heldout4 are spent: tuning sets now)",
+            " (default: tests/monitor_corpus; the blind held-out set is tests/monitor_corpus_heldout6;"
+            " tests/monitor_corpus_heldout to heldout5 are spent: tuning sets now)",
         ),
     ] = None,
     template: Annotated[
