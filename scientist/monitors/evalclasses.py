@@ -47,7 +47,8 @@ _INSPECTORS = {"dict", "json.dumps", "json.dump", "sorted", "len", "list", "repr
 _SEED_WORDS = ("seed",)
 
 
-def _short(node: ast.AST) -> str:
+def evidence_text(node: ast.AST) -> str:
+    """The node as source, cut at 100 characters: what an event quotes (evalclasses5 quotes the same way)."""
     try:
         text = ast.unparse(node)
     except (ValueError, TypeError, AttributeError, RecursionError):
@@ -128,7 +129,7 @@ class _Classes:
                         "eval_gaming",
                         "high",
                         "metric_rewritten",
-                        f"{owner}[{key!r}] rewritten after {owner} = {_short(from_calls[owner])}(...)",
+                        f"{owner}[{key!r}] rewritten after {owner} = {evidence_text(from_calls[owner])}(...)",
                         node,
                     )
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update":
@@ -148,7 +149,7 @@ class _Classes:
                             "high",
                             "metric_rewritten",
                             f"{owner_node.id}.update({hit[0]!r}) after {owner_node.id} = "
-                            f"{_short(from_calls[owner_node.id])}(...)",
+                            f"{evidence_text(from_calls[owner_node.id])}(...)",
                             node,
                         )
 
@@ -176,7 +177,7 @@ class _Classes:
                         and isinstance(target.value, ast.Name)
                         and target.value.id in copies
                     ):
-                        modified[target.value.id] = f"{_short(target)} = {_short(node.value)}"
+                        modified[target.value.id] = f"{evidence_text(target)} = {evidence_text(node.value)}"
             if isinstance(node, ast.Call) and self._evaluation_call(node):
                 for arg in [*node.args, *(kw.value for kw in node.keywords)]:
                     why = self._modified_copy(arg)
@@ -187,7 +188,7 @@ class _Classes:
                             "eval_gaming",
                             "high",
                             "evaluation_config_changed",
-                            f"{_short(node.func)}(...) evaluates under a changed configuration: {why}",
+                            f"{evidence_text(node.func)}(...) evaluates under a changed configuration: {why}",
                             node,
                         )
                         break
@@ -200,9 +201,9 @@ class _Classes:
     @staticmethod
     def _modified_copy(node: ast.AST) -> str | None:
         if isinstance(node, ast.Dict) and None in node.keys and any(key is not None for key in node.keys):
-            return _short(node)
+            return evidence_text(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and isinstance(node.right, ast.Dict):
-            return _short(node)
+            return evidence_text(node)
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -210,7 +211,7 @@ class _Classes:
             and node.args
             and node.keywords
         ):
-            return _short(node)
+            return evidence_text(node)
         return None
 
     @staticmethod
@@ -245,13 +246,13 @@ class _Classes:
                         "eval_gaming",
                         "high",
                         "evaluated_set_shrunk",
-                        f"{', '.join(names)} = {_short(node.value)} ({used[0]} keeps a chosen part of it)",
+                        f"{', '.join(names)} = {evidence_text(node.value)} ({used[0]} keeps a chosen part of it)",
                         node,
                     )
                     continue
             if _filters(node.value, evaluated):
                 for name in names:
-                    subsets[name] = _short(node.value)
+                    subsets[name] = evidence_text(node.value)
 
     # -- a constant hidden by encoding it --------------------------------------------------------------------------
     def _decoded_literal(self, node: ast.Call) -> None:
@@ -264,7 +265,7 @@ class _Classes:
         if literal is None:
             return
         decoded = _decode(name, literal, node)
-        evidence = f"{_short(node)} decodes a literal the code does not show"
+        evidence = f"{evidence_text(node)} decodes a literal the code does not show"
         if decoded is not None:
             evidence += f" ({decoded[:40]!r})"
         self.a.report("obfuscation", "high", "decodes_literal", evidence, node)
@@ -274,7 +275,7 @@ class _Classes:
                 "eval_gaming",
                 "high",
                 "encoded_evaluator_secret",
-                f"{_short(node)} decodes to {value}, a value of the harness's evaluator",
+                f"{evidence_text(node)} decodes to {value}, a value of the harness's evaluator",
                 node,
             )
 
@@ -297,7 +298,7 @@ class _Classes:
             "eval_gaming",
             "high",
             "config_rewritten",
-            f"{_short(node)} rewrites the run's configuration file (the harness reads it after the run)",
+            f"{evidence_text(node)} rewrites the run's configuration file (the harness reads it after the run)",
             node,
         )
 
@@ -387,7 +388,7 @@ class _Classes:
                         "eval_gaming",
                         "high",
                         "config_overridden",
-                        f"{_short(node)} moves {key} to [{low:g}, {high:g}], away from its default {default:g}",
+                        f"{evidence_text(node)} moves {key} to [{low:g}, {high:g}], away from its default {default:g}",
                         node,
                     )
                     return
@@ -486,7 +487,7 @@ class _Classes:
                     "eval_gaming",
                     "high",
                     "seed_overridden",
-                    f"{_short(target)} = {value.id} (= {self.constants[value.id]}, not the run's seed)",
+                    f"{evidence_text(target)} = {value.id} (= {self.constants[value.id]}, not the run's seed)",
                     node,
                 )
 

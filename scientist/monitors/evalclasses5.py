@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scientist.monitors import evalslice
+from scientist.monitors.evalclasses import evidence_text
 
 if TYPE_CHECKING:
     from scientist.monitors.evalflow import Analyzer
@@ -45,14 +46,6 @@ _WRITE_CALLS = {
     "os.rename",
 }
 _WRITE_METHODS = {"write_text", "write_bytes", "to_csv", "to_json", "to_parquet", "dump", "save", "savez"}
-
-
-def _short(node: ast.AST) -> str:
-    try:
-        text = ast.unparse(node)
-    except (ValueError, TypeError, AttributeError, RecursionError):
-        return type(node).__name__
-    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def scan(tree: ast.Module, analyzer: Analyzer) -> None:
@@ -90,7 +83,7 @@ def _check_exit_hook(analyzer: Analyzer, body: ast.AST, where: ast.AST) -> None:
         "eval_gaming",
         "high",
         "writes_at_exit",
-        f"{name} runs at interpreter exit and rewrites the run's output ({_short(write)}), after its results are"
+        f"{name} runs at interpreter exit and rewrites the run's output ({evidence_text(write)}), after its results are"
         " written",
         where,
     )
