@@ -24,16 +24,22 @@ rm -f "$COVERAGE_FILE" "$COVERAGE_FILE".*
 
 echo "==> phase 1: parallel ($workers workers)"
 timeline="${SCIENTIST_TEST_TIMELINE:-$PWD/test-timeline.jsonl}"  # per test: worker, start, end (tests/conftest.py)
-rm -f "$timeline"
-SCIENTIST_TEST_TIMELINE="$timeline" "$PY" -m pytest -n "$workers" --dist loadgroup \
+serial_list="$PWD/.serial-test-files"  # the files holding serial tests, as phase 1 collected them (tests/conftest.py)
+rm -f "$timeline" "$serial_list"
+SCIENTIST_TEST_TIMELINE="$timeline" SCIENTIST_TEST_SERIAL_FILES="$serial_list" \
+  "$PY" -m pytest -n "$workers" --dist loadgroup \
   -m "not serial and not live_full" --cov --cov-report= "$@"
 parallel_rc=$?
 phase1=$(( $(date +%s) - started ))
 "$PY" scripts/test_timeline.py "$timeline"  # where the phase's wall went: each worker's busy time and end
 
 echo "==> phase 2: serial (live model, whole-machine tests)"
+serial_files=()  # a full run collects only the files phase 1 found serial tests in; a partial one, what it was given
+if [ "$#" = "0" ] && [ -s "$serial_list" ]; then
+  mapfile -t serial_files <"$serial_list"
+fi
 env -u OMP_NUM_THREADS -u MKL_NUM_THREADS -u OPENBLAS_NUM_THREADS \
-  "$PY" -m pytest -m "serial and not live_full" --cov --cov-append --cov-report= "$@"
+  "$PY" -m pytest -m "serial and not live_full" --cov --cov-append --cov-report= "$@" "${serial_files[@]}"
 serial_rc=$?
 [ "$serial_rc" = "5" ] && serial_rc=0  # no serial tests selected (e.g. a -k filter): not a failure
 

@@ -107,10 +107,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     grouped modules), so a two-minute test collected last (test_study_e2e sorts late) would run alone on one worker
     while the other sits idle at the end of the parallel phase. Whole modules move, so a module's tests stay together
     and its module-scoped fixtures are built once per worker as before."""
+    write_serial_files(items)  # (tryfirst: before `-m` deselects them, the serial tests are still here)
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)  # stable: the order within each part is kept
     if getattr(config.option, "loadgroup", False):  # set on pytest-xdist workers under --dist loadgroup
         group_for_xdist(items)
+
+
+def write_serial_files(items: list[pytest.Item]) -> None:
+    """With SCIENTIST_TEST_SERIAL_FILES naming a file, the first collector writes there the test files that hold
+    serial tests: scripts/test.sh's serial phase then collects those few files, not the whole suite (5.7 -> 0.9 s)."""
+    target = os.environ.get("SCIENTIST_TEST_SERIAL_FILES")
+    if target and os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        files = sorted({item.nodeid.split("::")[0] for item in items if item.get_closest_marker("serial")})
+        Path(target).write_text("".join(f"{name}\n" for name in files), encoding="utf-8")
 
 
 def group_for_xdist(items: list[pytest.Item]) -> None:
