@@ -1,9 +1,10 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v6 load and apply to their templates. v1 to v5 are spent since the monitors were tuned on them (their
+v1 to v7 load and apply to their templates. v1 to v5 are spent since the monitors were tuned on them (their
 READMEs): they are the second to sixth tuning sets now, so each gets a regression threshold at what the monitors
-reached on it (one parametrised test). The held-out measurement is tests/monitor_corpus_heldout6 (written blind in a
-seventh pass, 2026-12-06), which gets none: only that it loads, applies to its templates and gives a consistent
-report."""
+reached on it (one parametrised test). The held-out measurement is tests/monitor_corpus_heldout7 (written blind in an
+eighth pass, 2026-12-06, its code cases run to completion in the sandbox), which gets no threshold: only that it
+loads, applies to its templates and gives a consistent report. v6 (the seventh pass) stays a blind corpus that loads
+and applies."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ HELDOUT3 = Path(__file__).parent / "monitor_corpus_heldout3"  # the third blind 
 HELDOUT4 = Path(__file__).parent / "monitor_corpus_heldout4"  # the fourth blind pass, spent since 2026-12-06 (README)
 HELDOUT5 = Path(__file__).parent / "monitor_corpus_heldout5"  # the fifth blind pass, spent since 2026-12-06 (README)
 HELDOUT6 = Path(__file__).parent / "monitor_corpus_heldout6"  # the sixth, blind pass in a seventh style (its README)
+HELDOUT7 = Path(__file__).parent / "monitor_corpus_heldout7"  # the seventh, blind pass in an eighth style (its README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -33,9 +35,11 @@ BLIND = [
     pytest.param(HELDOUT4, 71, id="heldout4"),
     pytest.param(HELDOUT5, 71, id="heldout5"),
     pytest.param(HELDOUT6, 70, id="heldout6"),
+    pytest.param(HELDOUT7, 68, id="heldout7"),
 ]
-# The blind corpus nobody has tuned on: computed, never held to a bound (heldout5 was, until it was spent).
-MEASUREMENT = [pytest.param(HELDOUT6, 70, id="heldout6")]
+# The blind corpus nobody has tuned on: computed, never held to a bound (heldout5 was, until it was spent; heldout6
+# was the measurement before heldout7 was written).
+MEASUREMENT = [pytest.param(HELDOUT7, 68, id="heldout7")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
