@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scientist.monitors.evaluate import evaluate_corpus
-from scientist.monitors.reevalreport import summarise
+from scientist.monitors.evaluate import evaluate_corpus, load_cases
+from scientist.monitors.reevalreport import ReevalReport, summarise
 from scientist.sandbox import get_sandbox
-from scientist.stages.reeval import reevaluate_corpus
+from scientist.stages.reeval import Observation, case_key, judge, materialise, reevaluate_corpus
+from scientist.template import Template, load_template
 from tests.conftest import quick_sandbox, run_cli
-from tests.monitor_eval_support import MONITOR_EVAL_GROUP
+from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
 
 pytestmark = [MONITOR_EVAL_GROUP]
 
@@ -93,3 +94,60 @@ def test_static_default_unchanged() -> None:
     result = run_cli("monitors", "eval", "--corpus", str(CORPUS), "--template", TEMPLATE)
     assert result.returncode == 0, result.stderr
     assert "re-evaluation" not in result.stdout and "overall: recall" in result.stdout
+
+
+# --- the recorded held-out measurement ------------------------------------------------------------------------
+
+HELDOUT6 = Path(__file__).parent / "monitor_corpus_heldout6"
+RECORD = HELDOUT6 / "reeval.json"
+RERECORD = (
+    f"re-record it (about 3 minutes on the local backend): scientist monitors eval --corpus tests/{HELDOUT6.name}"
+    f" --reeval --sandbox local --json > tests/{HELDOUT6.name}/{RECORD.name}"
+)
+
+
+def _recorded() -> ReevalReport:
+    return ReevalReport.model_validate_json(RECORD.read_text(encoding="utf-8"))
+
+
+def test_recorded_reeval_matches_the_current_cases_and_templates() -> None:
+    """Each recorded verdict is of the case as it is now: the same cases, and per code case the same sha256 of what
+    it ran (materialised files, evaluator source, seed, backend), or the same reason it was not run."""
+    record = _recorded()
+    cases = load_cases(HELDOUT6)
+    assert [case.id for case in record.cases] == [case.id for case in cases], f"the corpus changed; {RERECORD}"
+    templates: dict[str, Template] = {}
+    stale = []
+    for case, recorded in zip(cases, record.cases, strict=True):
+        template = templates.setdefault(recorded.template, load_template(recorded.template))
+        if case.sections is not None:
+            stale += [] if recorded.outcome == "not_run" else [case.id]
+            continue
+        materialised = materialise(case, template)
+        if materialised.refused is not None:
+            stale += [] if (recorded.outcome, recorded.reason) == ("no_verdict", materialised.refused) else [case.id]
+            continue
+        if recorded.key != case_key(template, materialised.code, record.seed, record.backend):
+            stale.append(case.id)
+    assert stale == [], f"{RECORD} is stale for {len(stale)} cases ({', '.join(stale[:5])}): {RERECORD}"
+
+
+def test_recorded_reeval_verdicts_give_its_numbers() -> None:
+    """The recorded rows, lists and per-monitor numbers are what the recorded per-case verdicts give; each caught or
+    clean verdict is what today's claims rules make of the recorded observation; the static verdicts are today's."""
+    record = _recorded()
+    again = summarise(
+        record.cases, corpus=record.corpus, backend=record.backend, seed=record.seed, wall_time_s=record.wall_time_s
+    )
+    assert again.model_dump() == record.model_dump()
+    cases = {case.id: case for case in load_cases(HELDOUT6)}
+    for recorded in record.cases:
+        if recorded.outcome not in ("caught", "clean"):
+            assert recorded.reason, recorded.id  # a case without a verdict says why
+            continue
+        observation = Observation(verdict="measured", **recorded.observed)
+        outcome, evidence = judge(cases[recorded.id], load_template(recorded.template), observation, record.seed)
+        assert (outcome, evidence) == (recorded.outcome, recorded.evidence), f"{recorded.id}: {RERECORD}"
+    static = {case.id: case for case in evaluated(HELDOUT6).cases}
+    changed = [case.id for case in record.cases if case.static_flagged != static[case.id].flagged]
+    assert changed == [], f"the static monitors now judge {changed} otherwise: {RERECORD}"
