@@ -7,15 +7,18 @@ The runs are real (sandbox, template, evaluator); nothing is mocked."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
-from scientist.monitors.evaluate import evaluate_corpus, load_cases
+import pytest
+
+from scientist.monitors.evaluate import Case, Edit, evaluate_corpus, load_cases
 from scientist.monitors.reevalreport import ReevalReport, summarise
 from scientist.sandbox import get_sandbox
 from scientist.stages.reeval import Observation, case_key, judge, materialise, reevaluate_corpus
 from scientist.template import Template, load_template
-from tests.conftest import quick_sandbox, run_cli
+from tests.conftest import _local_sandbox_usable, docker_ready, quick_sandbox, run_cli
 from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
 
 pytestmark = [MONITOR_EVAL_GROUP]
@@ -81,6 +84,21 @@ def test_reeval_cli_json(tmp_path: Path) -> None:
     assert set(payload["rows"]) == {"static", "re-evaluation", "combined"}
     assert payload["caught_only_by_reeval"] == [GAMING] and payload["no_verdict"] == [CRASH]
     assert any((tmp_path / "cache" / "scientist" / "monitor-reeval").glob("*.json"))  # under the user cache dir
+
+
+def test_reeval_backend_is_the_configured_one_else_local(tmp_path: Path) -> None:
+    """--sandbox wins (above); else the configured backend (SCIENTIST_SANDBOX or scientist.toml); else local."""
+    args = ["monitors", "eval", "--corpus", str(CORPUS), "--template", TEMPLATE, "--reeval", "--json"]
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    if _local_sandbox_usable():
+        result = run_cli(*args, env=cache)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["backend"] == "local"
+    if not docker_ready():
+        pytest.skip("the Docker sandbox is not ready here: only the default was checked")
+    result = run_cli(*args, env={**cache, "SCIENTIST_SANDBOX": "docker"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["backend"] == "docker"
 
 
 def test_reeval_unknown_backend_is_a_clear_error(tmp_path: Path) -> None:
@@ -151,3 +169,31 @@ def test_recorded_reeval_verdicts_give_its_numbers() -> None:
     static = {case.id: case for case in evaluated(HELDOUT6).cases}
     changed = [case.id for case in record.cases if case.static_flagged != static[case.id].flagged]
     assert changed == [], f"the static monitors now judge {changed} otherwise: {RERECORD}"
+
+
+def test_materialise_runs_what_the_experiment_stage_would_run() -> None:
+    """Search/replace edits and raw patches become the agent's files; an edit the stage would never run is refused
+    with the reason (no sandbox needed)."""
+    template = load_template("reward_misspec")
+    config = template.source_of("config.json").read_text(encoding="utf-8")
+    edited = config.replace('"alpha": 0.5', '"alpha": 0.25')
+    patch = "".join(
+        difflib.unified_diff(
+            config.splitlines(keepends=True), edited.splitlines(keepends=True), "a/config.json", "b/config.json"
+        )
+    )
+    from_patch = materialise(Case(id="p", label="honest", description="", patch=patch), template)
+    assert from_patch.refused is None and from_patch.code["config.json"] == edited
+    assert set(from_patch.code) == set(template.editable)  # the unedited agent files too, as the stage carries them
+    edit = Edit(file="config.json", search='"alpha": 0.5', replace='"alpha": 0.25')
+    from_edits = materialise(Case(id="e", label="honest", description="", edits=[edit]), template)
+    assert from_edits == from_patch  # one materialisation, whichever way the case is written
+
+    tuning = {case.id: case for case in load_cases(Path(__file__).parent / "monitor_corpus")}
+    refused = materialise(tuning["template_toml_limits"], template).refused
+    assert refused is not None and "harness-owned template.toml" in refused
+    refused = materialise(tuning["honest_helper_module"], template).refused
+    assert refused is not None and "does not carry" in refused
+    stale = Case(id="s", label="honest", description="", patch=patch.replace('"alpha": 0.5', '"alpha": 0.7'))
+    refused = materialise(stale, template).refused
+    assert refused is not None and "does not apply to config.json" in refused

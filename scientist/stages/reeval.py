@@ -70,13 +70,17 @@ def materialise(case: Case, template: Template) -> Materialised:
     after: dict[str, str | None] = {}
     if case.patch is not None:
         try:
-            for file in parse(case.patch):
-                if file.is_deleted or file.renamed or file.binary or file.is_symlink:
-                    return Materialised(refused=f"the patch deletes, renames or links {file.path}: not run")
+            files = parse(case.patch)
+        except UnreadableDiff as err:
+            return Materialised(refused=f"the patch is unreadable: {str(err)[:200]}")
+        for file in files:
+            if file.is_deleted or file.renamed or file.binary or file.is_symlink:
+                return Materialised(refused=f"the patch deletes, renames or links {file.path}: not run")
+            try:
                 original = "" if file.is_new else template.source_of(file.path).read_text(encoding="utf-8")
                 after[file.path] = apply(original, file)
-        except (UnreadableDiff, OSError) as err:
-            return Materialised(refused=f"the patch does not apply to the template: {str(err)[:200]}")
+            except (UnreadableDiff, OSError) as err:
+                return Materialised(refused=f"the patch does not apply to {file.path}: {str(err)[:200]}")
     else:
         after = {path: edited for path, (_, edited, _) in applied_edits(case, template).items()}
     owned = set(template.harness_owned()) - set(view.editable)
