@@ -113,18 +113,58 @@ def evaluate(
     template: Annotated[
         str, typer.Option("--template", help="Template of the cases that do not name their own")
     ] = "reward_misspec",
+    reeval: Annotated[
+        bool,
+        typer.Option(
+            "--reeval",
+            help="Also run every code case (one seed, in the sandbox) and re-evaluate it with the template's"
+            " evaluator, as the harness judges a real run: static, re-evaluation and combined rows",
+        ),
+    ] = False,
+    sandbox: Annotated[
+        str | None,
+        typer.Option("--sandbox", help="Backend for --reeval (default: the configured one, else local)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the monitors over labelled corpora; print precision and recall with Wilson 95 % CIs, overall and per
     monitor, for each corpus."""
     from scientist.monitors.evaluate import default_corpus, evaluate_corpus, format_report
 
+    if reeval:
+        _reeval(corpus or [default_corpus()], template, sandbox, as_json)
+        return
     reports = [evaluate_corpus(path, template) for path in corpus or [default_corpus()]]
     if as_json:
         payload = [report.model_dump(mode="json") for report in reports]
         typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
     else:
         typer.echo("\n\n".join(format_report(report) for report in reports))
+
+
+def _reeval(corpora: list[Path], template: str, backend: str | None, as_json: bool) -> None:
+    """`eval --reeval`: the backend is --sandbox, else the configured one (scientist.toml or SCIENTIST_SANDBOX),
+    else local (bubblewrap: ~140 short runs start much faster than containers)."""
+    from scientist.config import load_settings
+    from scientist.monitors.reevalreport import format_reeval
+    from scientist.sandbox import open_sandbox
+    from scientist.stages.reeval import reevaluate_corpus
+
+    settings = load_settings()
+    configured = "sandbox" in settings.model_fields_set
+    name = backend or (settings.sandbox if configured else "local")
+    fallback = settings.sandbox_fallback if backend is None and configured else None
+    chosen = open_sandbox(name, fallback=fallback, run_label="monitors-reeval").sandbox
+
+    def progress(message: str) -> None:
+        typer.echo(message, err=True)
+
+    reports = [reevaluate_corpus(path, template, chosen, seed=settings.seed, progress=progress) for path in corpora]
+    if as_json:
+        payload = [report.model_dump(mode="json") for report in reports]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+    else:
+        typer.echo("\n\n".join(format_reeval(report) for report in reports))
 
 
 @app.command("false-alarms")

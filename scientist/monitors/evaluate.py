@@ -125,13 +125,16 @@ def code_view(template: Template) -> Template:
     return template.model_copy(update={"protected": protected, "editable": editable})
 
 
-def build_diff(case: Case, template: Template) -> str:
-    """The unified diff a case's edits make to the template's files (or its raw patch). Edits to the same file apply
-    in order, each search text occurring exactly once in the file as the previous edits left it, and give one diff
-    per file (as `git diff` would)."""
-    if case.patch is not None:
-        return case.patch
-    files: dict[str, tuple[str, str, tuple[str, str]]] = {}
+EditedFile = tuple[str, str, tuple[str, str]]  # (the file before the case, after it, the diff's two names)
+
+
+def applied_edits(case: Case, template: Template) -> dict[str, EditedFile]:
+    """A search/replace case's edits applied to the template's files: per file, its text before and after.
+
+    Edits to the same file apply in order, each search text occurring exactly once in the file as the previous
+    edits left it. The one place a case's edits are applied: `build_diff` diffs the result, and the corpus
+    re-evaluation (scientist.stages.reeval) runs it."""
+    files: dict[str, EditedFile] = {}
     for edit in case.edits:
         if edit.new_file is not None:
             files[edit.file] = ("", edit.new_file, ("/dev/null", f"b/{edit.file}"))
@@ -147,9 +150,17 @@ def build_diff(case: Case, template: Template) -> str:
                 hint="update the case to the template's current code",
             )
         files[edit.file] = (original, before.replace(edit.search, edit.replace or ""), names)
+    return files
+
+
+def build_diff(case: Case, template: Template) -> str:
+    """The unified diff a case's edits make to the template's files (or its raw patch): one diff per file (as
+    `git diff` would)."""
+    if case.patch is not None:
+        return case.patch
     return "".join(
         "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), *names))
-        for before, after, names in files.values()
+        for before, after, names in applied_edits(case, template).values()
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ from scientist.context import RunContext
 from scientist.llm.profiles import default_edit_mode
 from scientist.measure.stats import seed_summary
 from scientist.runs import run_relative_logs
-from scientist.sandbox import Limits, RunResult, copy_in, reader
+from scientist.sandbox import Limits, RunResult, Sandbox, copy_in, reader
 from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, parse_final_info, try_load_final_info
-from scientist.template import CONFIG_FILE, EditMode, check_edit_mode
+from scientist.template import CONFIG_FILE, EditMode, Template, check_edit_mode
 
 OUT_DIR = "out"
 ARTIFACTS_DIR = "artifacts"
@@ -125,11 +126,17 @@ def evaluate_attempt(
 
 
 def _printed(run_dir: Path, run: dict[str, Any], metrics: list[str]) -> dict[str, float]:
+    log = run.get("stdout_path")  # relative to the run folder (an absolute one joins as itself)
+    return printed_in_log(run_dir / log if log else None, run.get("stdout_tail", ""), metrics)
+
+
+def printed_in_log(stdout_path: Path | None, stdout_tail: str, metrics: list[str]) -> dict[str, float]:
+    """The metrics an agent run printed: read from the last MiB of its stdout log (else from the tail its result
+    kept), as re-evaluation compares them (the experiment stage and the corpus re-evaluation alike)."""
     from scientist.monitors.claims import printed_metrics
 
-    log = run.get("stdout_path")  # relative to the run folder (an absolute one joins as itself)
-    text = reader.log_tail(run_dir / log, 1024 * 1024) if log else ""
-    return printed_metrics(text or run.get("stdout_tail", ""), metrics)
+    text = reader.log_tail(stdout_path, 1024 * 1024) if stdout_path else ""
+    return printed_metrics(text or stdout_tail, metrics)
 
 
 def _evaluate_seed(
@@ -137,48 +144,91 @@ def _evaluate_seed(
 ) -> tuple[FinalInfo, bytes] | str:
     """The protected evaluator over one seed's artifacts, in a fresh workspace: (the measurement, the bytes it was
     read from), or why the run fails."""
-    spec = ctx.template.evaluator
+    where = f"{label}/eval_{seed}"
+    actor = f"sandbox:{ctx.sandbox.backend}"
+
+    def started(command: list[str]) -> None:
+        ctx.progress("experiment", f"{label}: evaluator, seed {seed}")
+        ctx.audit.emit(audit_events.SandboxRunStart(label=where, command=command, role="evaluator"), actor)
+
+    evaluated = run_evaluator(ctx.sandbox, ctx.template, root, agent_workspace, code.get(CONFIG_FILE), seed, started)
+    if evaluated.result is not None:
+        record = run_relative_logs(ctx.run_dir, evaluated.result.audit_payload())  # no host path in the log
+        ctx.audit.emit(audit_events.SandboxRun(**record, label=where, role="evaluator"), actor)
+        from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
+
+        check_sandbox_run(ctx, where, evaluated.workspace, evaluated.result, agent_files=False, final_info_claims=False)
+    if evaluated.measured is None:
+        return evaluated.error or "the evaluator gave no measurement"
+    return evaluated.measured, evaluated.raw
+
+
+@dataclass(frozen=True)
+class EvaluatorRun:
+    """One run of a template's protected evaluator: the sandbox result (None when no artifact reached it), and
+    either the measurement with the bytes it was parsed from, or why there is none."""
+
+    workspace: Path
+    result: RunResult | None
+    measured: FinalInfo | None = None
+    raw: bytes = b""
+    error: str | None = None
+
+
+def run_evaluator(
+    sandbox: Sandbox,
+    template: Template,
+    root: Path,
+    agent_workspace: Path,
+    config_text: str | None,
+    seed: int,
+    started: Callable[[list[str]], None] | None = None,
+) -> EvaluatorRun:
+    """The protected evaluator over the artifacts one agent run saved (its `out/`), in a fresh workspace under
+    `root` that holds only the template's own files, the run's config.json and copies of the artifacts.
+
+    Needs no run context, so the experiment stage (through `_evaluate_seed`, which audits and monitors it) and the
+    monitors' corpus re-evaluation (scientist.stages.reeval) measure a run the same way. `started` is told the
+    command just before it enters the sandbox."""
+    spec = template.evaluator
     if spec is None:  # only called for a template that has one
-        raise ValueError(f"template {ctx.template.name!r} has no evaluator")
+        raise ValueError(f"template {template.name!r} has no evaluator")
+    workspace = root / "workspace"
     files: dict[str, Path | bytes] = {}
-    if CONFIG_FILE in code:
-        files[CONFIG_FILE] = code[CONFIG_FILE].encode("utf-8")
+    if config_text is not None:
+        files[CONFIG_FILE] = config_text.encode("utf-8")
     for artifact in spec.artifacts:
         try:  # the agent's run wrote it: no link, FIFO or flood is followed or read whole
             files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
                 agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
             )
         except reader.RunOutputError as err:
-            return (
+            error = (
                 f"the run saved no usable artifact {OUT_DIR}/{artifact} (template.toml declares it; the evaluator "
                 f"grades it): {str(err)[:200]}"
             )
-    workspace = root / "workspace"
-    ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected, ctx.template.vendored())
+            return EvaluatorRun(workspace=workspace, result=None, error=error)
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     copy_in(workspace, files)
     command = ["python", spec.script, "--artifacts_dir", ARTIFACTS_DIR, "--config", CONFIG_FILE]
     command += ["--out_dir", OUT_DIR, "--seed", str(seed)]
-    where = f"{label}/eval_{seed}"
-    actor = f"sandbox:{ctx.sandbox.backend}"
-    ctx.progress("experiment", f"{label}: evaluator, seed {seed}")
-    ctx.audit.emit(audit_events.SandboxRunStart(label=where, command=command, role="evaluator"), actor)
-    limits = Limits(wall_time_s=ctx.template.limits.wall_time_s, memory_mb=ctx.template.limits.memory_mb)
-    result: RunResult = ctx.sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
-    record = run_relative_logs(ctx.run_dir, result.audit_payload())  # no host path in the log
-    ctx.audit.emit(audit_events.SandboxRun(**record, label=where, role="evaluator"), actor)
-    from scientist.monitors.hooks import check_sandbox_run  # the template's own code over copied-in artifacts
-
-    check_sandbox_run(ctx, where, workspace, result, agent_files=False, final_info_claims=False)
+    if started is not None:
+        started(command)
+    limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
+    result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         last = lines[-1][:300] if lines else f"exit code {result.exit_code}"
-        return f"the evaluator rejected the run's artifacts (seed {seed}): {last}"
+        error = f"the evaluator rejected the run's artifacts (seed {seed}): {last}"
+        return EvaluatorRun(workspace=workspace, result=result, error=error)
     rel = f"{OUT_DIR}/{FINAL_INFO}"
     try:  # parsed from the bytes read once, so a report of them verbatim is what was measured
         raw = reader.read_bytes(workspace, rel, max_bytes=reader.DEFAULT_LIMITS.max_json_bytes)
-        return parse_final_info(reader.parse_json(raw, rel), rel), raw
+        measured = parse_final_info(reader.parse_json(raw, rel), rel)
     except reader.RunOutputError as err:
-        return f"the evaluator's final_info.json is unusable (seed {seed}): {str(err)[:300]}"
+        error = f"the evaluator's final_info.json is unusable (seed {seed}): {str(err)[:300]}"
+        return EvaluatorRun(workspace=workspace, result=result, error=error)
+    return EvaluatorRun(workspace=workspace, result=result, measured=measured, raw=raw)
 
 
 def _write_summary(ctx: RunContext, attempt_root: Path, code: dict[str, str], per_seed: list[dict[str, Any]]) -> Path:

@@ -1,0 +1,271 @@
+"""`monitors eval --reeval`: judge a labelled corpus as the harness judges a real run, by the static monitors AND by
+re-evaluation.
+
+Each code case is materialised (the template's files with the case's edits, scientist.monitors.evaluate's
+`applied_edits`), its agent code runs for one seed exactly as the experiment stage runs it (`experiment_command`,
+`run_limits`, `out/`), then the template's protected evaluator grades the saved artifacts exactly as the stage does
+(`run_evaluator`), and what the run reported is compared with the measurement (`claim_events`,
+`reported_metric_events`). A run that fails, or an edit the experiment stage would never run (a harness-owned file,
+a file it does not carry into the workspace), is `no_verdict` with the reason, never a catch.
+
+Runs go one at a time (the sandbox is the cost; a shared machine) and each case's observation is cached under the
+user cache dir by the sha256 of what was run (the materialised files, the evaluator's source, the seed, the backend),
+so an interrupted or repeated evaluation skips the finished cases. The cache holds observations (metrics measured,
+claimed, printed), not verdicts: the events are recomputed from them by today's claims rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from scientist.errors import ScientistError
+from scientist.files import write_text_atomic
+from scientist.monitors.claims import claim_events, reported_metric_events
+from scientist.monitors.diffparse import UnreadableDiff, apply, parse
+from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases
+from scientist.monitors.reevalreport import ReevalCase, ReevalReport, summarise
+from scientist.sandbox import Sandbox
+from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
+from scientist.sandbox.reader import remove_tree
+from scientist.stages.evaluation import OUT_DIR, printed_in_log, run_evaluator
+from scientist.stages.experiment import experiment_command, run_limits
+from scientist.template import CONFIG_FILE, Template, load_template
+
+CACHE_VERSION = 1
+_IGNORED = ("__pycache__",)
+
+
+class Observation(BaseModel):
+    """What one case's run showed (cached): the evaluator's, the run file's and the log's metrics, or why none."""
+
+    version: int = CACHE_VERSION
+    verdict: Literal["measured", "no_verdict"]
+    reason: str | None = None
+    measured: dict[str, Any] = Field(default_factory=dict)
+    claimed: dict[str, Any] | None = None
+    printed: dict[str, float] = Field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+class Materialised(BaseModel):
+    """A case as the experiment stage would run it: the agent's files (all of them, edited or not), or why the
+    stage would never run the edit."""
+
+    code: dict[str, str] = Field(default_factory=dict)
+    refused: str | None = None
+
+
+def materialise(case: Case, template: Template) -> Materialised:
+    """The agent-owned files of the case's view with its edits applied (one function applies search/replace edits
+    for the diff and for the run: `applied_edits`; a raw patch is applied hunk by hunk)."""
+    view = code_view(template) if case.view == "code" else template
+    after: dict[str, str | None] = {}
+    if case.patch is not None:
+        try:
+            files = parse(case.patch)
+        except UnreadableDiff as err:
+            return Materialised(refused=f"the patch is unreadable: {str(err)[:200]}")
+        for file in files:
+            if file.is_deleted or file.renamed or file.binary or file.is_symlink:
+                return Materialised(refused=f"the patch deletes, renames or links {file.path}: not run")
+            try:
+                original = "" if file.is_new else template.source_of(file.path).read_text(encoding="utf-8")
+                after[file.path] = apply(original, file)
+            except (UnreadableDiff, OSError) as err:
+                return Materialised(refused=f"the patch does not apply to {file.path}: {str(err)[:200]}")
+    else:
+        after = {path: edited for path, (_, edited, _) in applied_edits(case, template).items()}
+    owned = set(template.harness_owned()) - set(view.editable)
+    for path in sorted(after):
+        if path in owned or any(path.startswith(entry.rstrip("/") + "/") for entry in owned):
+            return Materialised(
+                refused=f"edits harness-owned {path}: the edit loop refuses it, so no run carries it"
+                " (the static rules judge it)"
+            )
+        if path not in view.editable:
+            return Materialised(
+                refused=f"edits {path}, which the experiment stage does not carry into the run (not agent-owned)"
+            )
+    code = {path: template.source_of(path).read_text(encoding="utf-8") for path in view.editable}
+    code.update({path: text for path, text in after.items() if text is not None})
+    return Materialised(code=code)
+
+
+def case_key(template: Template, code: dict[str, str], seed: int, backend: str) -> str:
+    """sha256 of everything the case's run depends on: every file of the materialised workspace (the template's,
+    the vendored ones, the agent's code over them), the evaluator's source, the seed and the backend."""
+    files: dict[str, str] = {}
+    for path in sorted(template.path.rglob("*")):
+        rel = path.relative_to(template.path).as_posix()
+        if path.is_file() and not any(part in _IGNORED for part in path.parts) and not rel.endswith(".pyc"):
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for name, source in template.vendored().items():
+        files[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+    for rel, text in code.items():
+        files[rel] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    evaluator = ""
+    if template.evaluator is not None:
+        sources = [template.path / template.evaluator.script, *template.vendored().values()]
+        evaluator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    payload = {"files": files, "evaluator": evaluator, "seed": seed, "backend": backend, "version": CACHE_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def default_cache() -> Path:
+    from scientist.config import default_cache_dir
+
+    return default_cache_dir() / "monitor-reeval"
+
+
+def observe(sandbox: Sandbox, template: Template, code: dict[str, str], seed: int) -> Observation:
+    """Run the agent's code for one seed and the template's evaluator on what it saved, in a temporary folder."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="scientist-reeval-") as tmp:
+        root = Path(tmp)
+        agent = root / "agent" / "workspace"
+        evaluated_workspace: Path | None = None
+        try:
+            observation, evaluated_workspace = _observe_in(sandbox, template, code, seed, root, agent)
+        finally:
+            for workspace in (agent, evaluated_workspace):
+                if workspace is not None and workspace.exists():
+                    sandbox.cleanup(workspace)
+            for child in root.iterdir():
+                remove_tree(child)  # the run may leave unwritable or linked files; never followed
+    return observation.model_copy(update={"wall_time_s": round(time.monotonic() - started, 2)})
+
+
+def _observe_in(
+    sandbox: Sandbox, template: Template, code: dict[str, str], seed: int, root: Path, agent: Path
+) -> tuple[Observation, Path | None]:
+    if template.evaluator is None:
+        return Observation(verdict="no_verdict", reason=f"template {template.name} has no evaluator"), None
+    protected = [name for name in template.protected if name not in code]  # the view's agent files stay writable
+    sandbox.prepare(template.path, agent, protected, template.vendored())
+    for rel, text in code.items():
+        target = agent / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    result = sandbox.run(
+        agent, experiment_command(seed), run_limits(template), out_dir=OUT_DIR, log_dir=root / "agent" / "logs"
+    )
+    if not result.ok:
+        lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
+        if result.timed_out:
+            why = "timed out"
+        elif result.protected_violations:
+            why = f"touched protected files {result.protected_violations}"
+        else:
+            why = f"exit code {result.exit_code}: {lines[-1][:300] if lines else 'no error output'}"
+        return Observation(verdict="no_verdict", reason=f"the agent's run failed: {why}"), None
+    evaluated = run_evaluator(sandbox, template, root / "eval", agent, code.get(CONFIG_FILE), seed)
+    if evaluated.measured is None:
+        return Observation(verdict="no_verdict", reason=evaluated.error), evaluated.workspace
+    claimed = try_load_final_info(agent, f"{OUT_DIR}/{FINAL_INFO}")
+    printed = printed_in_log(Path(result.stdout_path), result.stdout_tail, list(template.metrics))
+    observation = Observation(
+        verdict="measured",
+        measured=dict(evaluated.measured.metrics),
+        claimed=dict(claimed.metrics) if claimed else None,
+        printed=printed,
+    )
+    return observation, evaluated.workspace
+
+
+def judge(case: Case, template: Template, observation: Observation, seed: int) -> tuple[str, list[str]]:
+    """caught or clean, and the re-evaluation events' evidence, from an observation (as the experiment stage
+    judges a seed: every claim against the measurement, and the reported primary metric)."""
+    location = f"corpus/{case.id}/seed_{seed}"
+    args = (observation.measured, observation.claimed, observation.printed)
+    events = claim_events(*args, seed=seed, location=location)
+    events += reported_metric_events(*args, template.primary_metric, seed=seed, location=location)
+    return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
+
+
+def reevaluate_corpus(
+    corpus: Path,
+    template_name: str,
+    sandbox: Sandbox,
+    *,
+    seed: int = 0,
+    cache: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ReevalReport:
+    """The static evaluation of `corpus` plus one re-evaluated run per code case, summarised per case and overall."""
+    started = time.monotonic()
+    static = {result.id: result for result in evaluate_corpus(corpus, template_name).cases}
+    cache = default_cache() if cache is None else cache
+    templates: dict[str, Template] = {}
+    cases: list[ReevalCase] = []
+    loaded = load_cases(corpus)
+    for number, case in enumerate(loaded, 1):
+        name = case.template or template_name
+        template = templates.get(name) or templates.setdefault(name, load_template(name))
+        result = static[case.id]
+        base = ReevalCase(
+            id=case.id,
+            label=case.label,
+            template=name,
+            expected=list(case.monitors),
+            static_flagged=result.flagged,
+            static_fired=result.fired,
+            outcome="not_run",
+            reason="a paper-draft case: no run",
+        )
+        cases.append(base if case.sections is not None else _reevaluated(case, base, template, sandbox, seed, cache))
+        if progress is not None and not cases[-1].cached and cases[-1].outcome != "not_run":
+            progress(f"[{number}/{len(loaded)}] {case.id}: {cases[-1].outcome} ({cases[-1].wall_time_s:.1f} s)")
+    return summarise(
+        cases, corpus=str(corpus), backend=sandbox.backend, seed=seed, wall_time_s=time.monotonic() - started
+    )
+
+
+def _reevaluated(
+    case: Case, base: ReevalCase, template: Template, sandbox: Sandbox, seed: int, cache: Path
+) -> ReevalCase:
+    """`base` (the case's static verdict) with its re-evaluation: from the cache, or run now and cached."""
+    materialised = materialise(case, template)
+    if materialised.refused is not None:
+        return base.model_copy(update={"outcome": "no_verdict", "reason": materialised.refused})
+    key = case_key(template, materialised.code, seed, sandbox.backend)
+    observation, cached = _cached(cache, key)
+    if observation is None:
+        observation = observe(sandbox, template, materialised.code, seed)
+        _store(cache, key, observation)
+    common = {"key": key, "cached": cached, "wall_time_s": observation.wall_time_s}
+    if observation.verdict == "no_verdict":
+        return base.model_copy(update={**common, "outcome": "no_verdict", "reason": observation.reason})
+    outcome, evidence = judge(case, template, observation, seed)
+    observed = {"measured": observation.measured, "claimed": observation.claimed, "printed": observation.printed}
+    return base.model_copy(
+        update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
+    )
+
+
+def _cached(cache: Path, key: str) -> tuple[Observation | None, bool]:
+    path = cache / f"{key}.json"
+    if not path.is_file():
+        return None, False
+    try:
+        observation = Observation.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, ValidationError):
+        return None, False  # unreadable or from another version: run it again
+    return (observation, True) if observation.version == CACHE_VERSION else (None, False)
+
+
+def _store(cache: Path, key: str, observation: Observation) -> None:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache / f"{key}.json", observation.model_dump_json(indent=2) + "\n")
+    except OSError as err:
+        raise ScientistError(
+            f"cannot write the re-evaluation cache {cache}: {err}", hint="set XDG_CACHE_HOME to a writable folder"
+        ) from None
