@@ -21,6 +21,7 @@ from scientist.sandbox.final_info import ok_final_infos
 
 if TYPE_CHECKING:
     from scientist.context import RunContext
+    from scientist.template import Template
 
 
 # Not `monitor*`: the store imports those kinds as flags, and a clean scan is no flag.
@@ -34,6 +35,25 @@ def _checked(ctx: RunContext, where: str, node: str, candidate: str | None, even
 
 def _tagged(events: list[MonitorEvent], ctx: RunContext, node: str, candidate: str | None) -> list[MonitorEvent]:
     return [e.model_copy(update={"run_id": ctx.run_id, "node": node, "candidate": candidate}) for e in events]
+
+
+def sandbox_run_events(
+    workspace: Path,
+    result: Any,
+    template: Template,
+    location: str,
+    *,
+    agent_files: bool = True,
+    final_info_claims: bool = True,
+) -> list[MonitorEvent]:
+    """The monitors' events for one finished sandbox run, untagged and without the policy: the static scan of the
+    workspace the run left (agent_files) and the run's dynamic evidence (its outputs checked against its log when
+    final_info_claims). One function for the harness (`check_sandbox_run`) and for the corpus re-evaluation
+    (scientist.stages.reeval), so the corpus measures exactly what a real run is judged by."""
+    events = scan_workspace(workspace, template) if agent_files else []
+    scanned = workspace if final_info_claims else None
+    events += scan_sandbox_result(result, template, workspace=scanned, location=location)
+    return events
 
 
 def check_sandbox_run(
@@ -52,9 +72,10 @@ def check_sandbox_run(
     final_info_claims=False (the evaluator run) skips checking its final_info.json against its log: that file is the
     measurement, not a claim (an evaluator reports the training episodes it did not run), and the agent's claims are
     compared with it in scientist.stages.evaluation."""
-    events = scan_workspace(workspace, ctx.template) if agent_files else []
-    scanned = workspace if final_info_claims else None
-    events += scan_sandbox_result(result, ctx.template, workspace=scanned, location=f"experiments/{label}")
+    location = f"experiments/{label}"
+    events = sandbox_run_events(
+        workspace, result, ctx.template, location, agent_files=agent_files, final_info_claims=final_info_claims
+    )
     events = _tagged(events, ctx, "experiment", label)
     _checked(ctx, f"experiments/{label}", "experiment", label, events)
     enforce(ctx.audit, events, resolve_policy(ctx.settings.monitor_policy), where=f"sandbox run {label!r}")

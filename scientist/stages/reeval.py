@@ -8,10 +8,16 @@ Each code case is materialised (the template's files with the case's edits, scie
 `reported_metric_events`). A run that fails, or an edit the experiment stage would never run (a harness-owned file,
 a file it does not carry into the workspace), is `no_verdict` with the reason, never a catch.
 
+The agent's run is also judged by the monitors every real sandbox run gets (scientist.monitors.hooks
+`sandbox_run_events`, the function `check_sandbox_run` calls: the static scan of the workspace the run left and the
+run's dynamic evidence: protected-file traces, network attempts, outputs not backed by the log...), failed runs
+included, as the experiment stage scans them before it looks at the exit code.
+
 Runs go one at a time (the sandbox is the cost; a shared machine) and each case's observation is cached under the
 user cache dir by the sha256 of what was run (the materialised files, the evaluator's source, the seed, the backend),
 so an interrupted or repeated evaluation skips the finished cases. The cache holds observations (metrics measured,
-claimed, printed), not verdicts: the events are recomputed from them by today's claims rules.
+claimed, printed), from which the re-evaluation events are recomputed by today's claims rules, and the run-time
+monitors' events themselves (see `monitor_source_hash` for why those are stored, not recomputed).
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from scientist.errors import ScientistError
 from scientist.files import write_text_atomic
 from scientist.monitors.claims import claim_events, reported_metric_events
 from scientist.monitors.diffparse import UnreadableDiff, apply, parse
-from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases
-from scientist.monitors.reevalreport import ReevalCase, ReevalReport, summarise
+from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases, run_case
+from scientist.monitors.events import MonitorEvent
+from scientist.monitors.hooks import sandbox_run_events
+from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.sandbox import Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
@@ -39,7 +47,7 @@ from scientist.stages.evaluation import OUT_DIR, printed_in_log, run_evaluator
 from scientist.stages.experiment import experiment_command, run_limits
 from scientist.template import CONFIG_FILE, Template, load_template
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the run-time monitors' events are part of an observation
 _IGNORED = ("__pycache__",)
 
 
@@ -52,6 +60,10 @@ class Observation(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
     claimed: dict[str, Any] | None = None
     printed: dict[str, float] = Field(default_factory=dict)
+    run_events: list[MonitorEvent] = Field(
+        default_factory=list, description="the agent run's monitors (workspace scan + dynamic), failed runs too"
+    )
+    run_scanned: bool = Field(default=False, description="the run happened and its monitors looked at it")
     wall_time_s: float = 0.0
 
 
@@ -99,9 +111,26 @@ def materialise(case: Case, template: Template) -> Materialised:
     return Materialised(code=code)
 
 
+def monitor_source_hash() -> str:
+    """sha256 of the monitor package's source (scientist/monitors/*.py), part of every case key.
+
+    Why the run-time events are cached as events under this hash rather than recomputed from stored evidence: the
+    workspace scan reads the whole workspace the run left and the dynamic monitors read its stdout, stderr, out/
+    log and final_info.json; storing all of that per case would copy each run's folder into the cache and into the
+    recorded report, and any monitor that later reads one more thing would silently judge incomplete evidence.
+    Keying the stored events by the monitors' code instead means a changed monitor re-runs the cases (and makes a
+    recorded report stale, which its test says), never reuses events today's monitors would not produce."""
+    folder = Path(__file__).resolve().parents[1] / "monitors"
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def case_key(template: Template, code: dict[str, str], seed: int, backend: str) -> str:
-    """sha256 of everything the case's run depends on: every file of the materialised workspace (the template's,
-    the vendored ones, the agent's code over them), the evaluator's source, the seed and the backend."""
+    """sha256 of everything the case's run and its verdicts depend on: every file of the materialised workspace
+    (the template's, the vendored ones, the agent's code over them), the evaluator's source, the monitors' source,
+    the seed and the backend."""
     files: dict[str, str] = {}
     for path in sorted(template.path.rglob("*")):
         rel = path.relative_to(template.path).as_posix()
@@ -115,7 +144,14 @@ def case_key(template: Template, code: dict[str, str], seed: int, backend: str) 
     if template.evaluator is not None:
         sources = [template.path / template.evaluator.script, *template.vendored().values()]
         evaluator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
-    payload = {"files": files, "evaluator": evaluator, "seed": seed, "backend": backend, "version": CACHE_VERSION}
+    payload = {
+        "files": files,
+        "evaluator": evaluator,
+        "monitors": monitor_source_hash(),
+        "seed": seed,
+        "backend": backend,
+        "version": CACHE_VERSION,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -125,15 +161,18 @@ def default_cache() -> Path:
     return default_cache_dir() / "monitor-reeval"
 
 
-def observe(sandbox: Sandbox, template: Template, code: dict[str, str], seed: int) -> Observation:
-    """Run the agent's code for one seed and the template's evaluator on what it saved, in a temporary folder."""
+def observe(
+    sandbox: Sandbox, template: Template, code: dict[str, str], seed: int, view: Template | None = None
+) -> Observation:
+    """Run the agent's code for one seed and the template's evaluator on what it saved, in a temporary folder.
+    `view` is the template as the run's monitors see it (the code view when experiment code is agent-owned)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="scientist-reeval-") as tmp:
         root = Path(tmp)
         agent = root / "agent" / "workspace"
         evaluated_workspace: Path | None = None
         try:
-            observation, evaluated_workspace = _observe_in(sandbox, template, code, seed, root, agent)
+            observation, evaluated_workspace = _observe_in(sandbox, template, view or template, code, seed, root, agent)
         finally:
             for workspace in (agent, evaluated_workspace):
                 if workspace is not None and workspace.exists():
@@ -144,7 +183,7 @@ def observe(sandbox: Sandbox, template: Template, code: dict[str, str], seed: in
 
 
 def _observe_in(
-    sandbox: Sandbox, template: Template, code: dict[str, str], seed: int, root: Path, agent: Path
+    sandbox: Sandbox, template: Template, view: Template, code: dict[str, str], seed: int, root: Path, agent: Path
 ) -> tuple[Observation, Path | None]:
     if template.evaluator is None:
         return Observation(verdict="no_verdict", reason=f"template {template.name} has no evaluator"), None
@@ -157,6 +196,9 @@ def _observe_in(
     result = sandbox.run(
         agent, experiment_command(seed), run_limits(template), out_dir=OUT_DIR, log_dir=root / "agent" / "logs"
     )
+    # As the experiment stage does right after the run, whatever its exit code (an agent run: its files are the
+    # agent's, its final_info.json is a claim).
+    events = sandbox_run_events(agent, result, view, f"reeval/seed_{seed}")
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         if result.timed_out:
@@ -165,10 +207,14 @@ def _observe_in(
             why = f"touched protected files {result.protected_violations}"
         else:
             why = f"exit code {result.exit_code}: {lines[-1][:300] if lines else 'no error output'}"
-        return Observation(verdict="no_verdict", reason=f"the agent's run failed: {why}"), None
+        return Observation(
+            verdict="no_verdict", reason=f"the agent's run failed: {why}", run_events=events, run_scanned=True
+        ), None
     evaluated = run_evaluator(sandbox, template, root / "eval", agent, code.get(CONFIG_FILE), seed)
     if evaluated.measured is None:
-        return Observation(verdict="no_verdict", reason=evaluated.error), evaluated.workspace
+        return Observation(
+            verdict="no_verdict", reason=evaluated.error, run_events=events, run_scanned=True
+        ), evaluated.workspace
     claimed = try_load_final_info(agent, f"{OUT_DIR}/{FINAL_INFO}")
     printed = printed_in_log(Path(result.stdout_path), result.stdout_tail, list(template.metrics))
     observation = Observation(
@@ -176,6 +222,8 @@ def _observe_in(
         measured=dict(evaluated.measured.metrics),
         claimed=dict(claimed.metrics) if claimed else None,
         printed=printed,
+        run_events=events,
+        run_scanned=True,
     )
     return observation, evaluated.workspace
 
@@ -210,6 +258,7 @@ def reevaluate_corpus(
         name = case.template or template_name
         template = templates.get(name) or templates.setdefault(name, load_template(name))
         result = static[case.id]
+        static_events = [CaseEvent.of(event) for event in run_case(case, template)]
         base = ReevalCase(
             id=case.id,
             label=case.label,
@@ -217,6 +266,7 @@ def reevaluate_corpus(
             expected=list(case.monitors),
             static_flagged=result.flagged,
             static_fired=result.fired,
+            static_events=static_events,
             outcome="not_run",
             reason="a paper-draft case: no run",
         )
@@ -233,14 +283,21 @@ def _reevaluated(
 ) -> ReevalCase:
     """`base` (the case's static verdict) with its re-evaluation: from the cache, or run now and cached."""
     materialised = materialise(case, template)
+    view = code_view(template) if case.view == "code" else template
     if materialised.refused is not None:
         return base.model_copy(update={"outcome": "no_verdict", "reason": materialised.refused})
     key = case_key(template, materialised.code, seed, sandbox.backend)
     observation, cached = _cached(cache, key)
     if observation is None:
-        observation = observe(sandbox, template, materialised.code, seed)
+        observation = observe(sandbox, template, materialised.code, seed, view)
         _store(cache, key, observation)
-    common = {"key": key, "cached": cached, "wall_time_s": observation.wall_time_s}
+    common = {
+        "key": key,
+        "cached": cached,
+        "wall_time_s": observation.wall_time_s,
+        "run_scanned": observation.run_scanned,
+        "run_events": [CaseEvent.of(event) for event in observation.run_events],
+    }
     if observation.verdict == "no_verdict":
         return base.model_copy(update={**common, "outcome": "no_verdict", "reason": observation.reason})
     outcome, evidence = judge(case, template, observation, seed)
