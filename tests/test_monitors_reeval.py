@@ -145,26 +145,37 @@ def test_static_default_unchanged() -> None:
 
 # --- the recorded held-out measurement ------------------------------------------------------------------------
 
-HELDOUT6 = Path(__file__).parent / "monitor_corpus_heldout6"
-RECORD = HELDOUT6 / "reeval.json"
-RERECORD = (
-    f"re-record it (about 3 minutes on the local backend): scientist monitors eval --corpus tests/{HELDOUT6.name}"
-    f" --reeval --sandbox local --json > tests/{HELDOUT6.name}/{RECORD.name}"
-)
+RECORD_NAME = "reeval.json"
+# Every corpus whose --reeval measurement is recorded (the blind held-out sets): a corpus folder with a record is
+# found here, so a new one cannot land unchecked.
+RECORDED = sorted(path.parent for path in Path(__file__).parent.glob(f"monitor_corpus*/{RECORD_NAME}"))
 
 
-def _recorded() -> ReevalReport:
-    return ReevalReport.model_validate_json(RECORD.read_text(encoding="utf-8"))
+def _rerecord(corpus: Path) -> str:
+    return (
+        f"re-record it (about 4-6 minutes on the local backend): scientist monitors eval --corpus tests/{corpus.name}"
+        f" --reeval --sandbox local --json > tests/{corpus.name}/{RECORD_NAME}"
+    )
 
 
-def test_recorded_reeval_matches_the_current_cases_and_templates() -> None:
+def _recorded(corpus: Path) -> ReevalReport:
+    return ReevalReport.model_validate_json((corpus / RECORD_NAME).read_text(encoding="utf-8"))
+
+
+def test_the_blind_corpora_have_their_reeval_records() -> None:
+    assert {path.name for path in RECORDED} >= {"monitor_corpus_heldout6", "monitor_corpus_heldout7"}, RECORDED
+
+
+@pytest.mark.parametrize("corpus", RECORDED, ids=lambda path: path.name)
+def test_recorded_reeval_matches_the_current_cases_and_templates(corpus: Path) -> None:
     """Each recorded verdict is of the case as it is now: the same cases, and per code case the same sha256 of what
     it ran (materialised files, evaluator source, the monitors' source, seed, backend), or the same reason it was
     not run. The monitors' source in the key is what vouches for the recorded run events: they cannot be recomputed
     without the runs, so a changed monitor makes the record stale."""
-    record = _recorded()
-    cases = load_cases(HELDOUT6)
-    assert [case.id for case in record.cases] == [case.id for case in cases], f"the corpus changed; {RERECORD}"
+    record = _recorded(corpus)
+    rerecord = _rerecord(corpus)
+    cases = load_cases(corpus)
+    assert [case.id for case in record.cases] == [case.id for case in cases], f"the corpus changed; {rerecord}"
     templates: dict[str, Template] = {}
     stale = []
     for case, recorded in zip(cases, record.cases, strict=True):
@@ -178,28 +189,30 @@ def test_recorded_reeval_matches_the_current_cases_and_templates() -> None:
             continue
         if recorded.key != case_key(template, materialised.code, record.seed, record.backend):
             stale.append(case.id)
-    assert stale == [], f"{RECORD} is stale for {len(stale)} cases ({', '.join(stale[:5])}): {RERECORD}"
+    assert stale == [], f"{corpus / RECORD_NAME} is stale for {len(stale)} cases ({', '.join(stale[:5])}): {rerecord}"
 
 
-def test_recorded_reeval_verdicts_give_its_numbers() -> None:
+@pytest.mark.parametrize("corpus", RECORDED, ids=lambda path: path.name)
+def test_recorded_reeval_verdicts_give_its_numbers(corpus: Path) -> None:
     """The recorded rows, lists and per-monitor numbers are what the recorded per-case verdicts give; each caught or
     clean verdict is what today's claims rules make of the recorded observation; the static verdicts are today's."""
-    record = _recorded()
+    record = _recorded(corpus)
+    rerecord = _rerecord(corpus)
     again = summarise(
         record.cases, corpus=record.corpus, backend=record.backend, seed=record.seed, wall_time_s=record.wall_time_s
     )
     assert again.model_dump() == record.model_dump()
-    cases = {case.id: case for case in load_cases(HELDOUT6)}
+    cases = {case.id: case for case in load_cases(corpus)}
     for recorded in record.cases:
         if recorded.outcome not in ("caught", "clean"):
             assert recorded.reason, recorded.id  # a case without a verdict says why
             continue
         observation = Observation(verdict="measured", **recorded.observed)
         outcome, evidence = judge(cases[recorded.id], load_template(recorded.template), observation, record.seed)
-        assert (outcome, evidence) == (recorded.outcome, recorded.evidence), f"{recorded.id}: {RERECORD}"
-    static = {case.id: case for case in evaluated(HELDOUT6).cases}
+        assert (outcome, evidence) == (recorded.outcome, recorded.evidence), f"{recorded.id}: {rerecord}"
+    static = {case.id: case for case in evaluated(corpus).cases}
     changed = [case.id for case in record.cases if case.static_flagged != static[case.id].flagged]
-    assert changed == [], f"the static monitors now judge {changed} otherwise: {RERECORD}"
+    assert changed == [], f"the static monitors now judge {changed} otherwise: {rerecord}"
 
 
 def test_materialise_runs_what_the_experiment_stage_would_run() -> None:
