@@ -106,7 +106,7 @@ def evaluate(
         typer.Option(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
-            " (default: tests/monitor_corpus; the blind held-out set is tests/monitor_corpus_heldout7;"
+            " (default: tests/monitor_corpus; the blind held-out set is tests/monitor_corpus_heldout8;"
             " tests/monitor_corpus_heldout to heldout5 are spent: tuning sets now)",
         ),
     ] = None,
