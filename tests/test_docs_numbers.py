@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from scientist.monitors.evaluate import EvalReport
+from scientist.monitors.reevalreport import ReevalReport
 from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
 
 pytestmark = [MONITOR_EVAL_GROUP]
@@ -54,6 +55,25 @@ def test_the_monitor_table_is_what_monitors_eval_computes_today() -> None:
             "update the page (and docs/monitor-evaluation.md)"
         )
 
+
+
+def test_the_reeval_table_is_each_corpus_recorded_reeval_measurement() -> None:
+    """Every corpus with a recorded `--reeval` measurement has its row, and each row is what its record says (the
+    record itself is held to today's cases, templates and monitors by tests/test_monitors_reeval.py)."""
+    rows = {row[0]: row[1:] for row in table("reeval")}
+    records = sorted((REPO / "tests").glob("monitor_corpus*/reeval.json"))
+    assert len(records) >= 3 and len(rows) == len(records), (records, list(rows))
+    for path in records:
+        record = ReevalReport.model_validate_json(path.read_text(encoding="utf-8"))
+        static, combined = record.rows["static"], record.rows["combined"]
+        assert combined.recall_ci and combined.precision_ci
+        expected = [str(record.gaming), str(record.honest), f"{static.recall:.2f}", f"{combined.recall:.2f}",
+                    interval(*combined.recall_ci), f"{static.precision:.2f}", f"{combined.precision:.2f}",
+                    interval(*combined.precision_ci)]  # fmt: skip
+        (label,) = [name for name in rows if f"`tests/{path.parent.name}`" in name]
+        assert [cell.strip("*") for cell in rows[label]] == expected, (
+            f"docs/measured-numbers.md: the {path.parent.name} re-evaluation row is not its reeval.json: update it"
+        )
 
 def value(report: dict[str, Any], *path: str | int) -> dict[str, float]:
     node: Any = report
