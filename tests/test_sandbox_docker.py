@@ -430,6 +430,24 @@ def test_cli_unsafe_subprocess_run_is_audited_as_unisolated(cli: CliRunner, tmp_
     assert kinds == ["sandbox_unisolated", "sandbox_run_start", "sandbox_run"]
 
 
+def test_cli_workdir_template_files_are_the_scripts_workspace(cli: CliRunner, tmp_path: Path) -> None:
+    """The --workdir help's promise: without --template, DIR/template's files sit beside the script (corpus authors
+    run a materialised template this way), and a reused workdir is one clear error, not a traceback."""
+    from scientist.commands.sandbox import app
+    from tests.conftest import run_cli
+
+    script = tmp_path / "reader.py"
+    script.write_text("print(open('data/settings.txt').read().strip())\n")
+    folder = tmp_path / "try"
+    (folder / "template" / "data").mkdir(parents=True)
+    (folder / "template" / "data" / "settings.txt").write_text("alpha=0.5\n")
+    result = cli.invoke(app, ["run", str(script), "--backend", "unsafe-subprocess", "--workdir", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "alpha=0.5" in result.output
+    again = run_cli("sandbox", "run", str(script), "--backend", "unsafe-subprocess", "--workdir", str(folder))
+    assert again.returncode != 0 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
 def test_cli_with_docker_down_names_the_fix_or_takes_the_configured_fallback(tmp_path: Path) -> None:
     from scientist.audit.log import AuditLog
     from tests.conftest import run_cli

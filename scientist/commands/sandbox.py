@@ -91,7 +91,11 @@ def run(
     wall_time: Annotated[float | None, typer.Option(help="Wall-time limit, seconds (default: the template's)")] = None,
     memory: Annotated[int | None, typer.Option(help="Memory limit in MB (default: the template's)")] = None,
     workdir: Annotated[
-        Path | None, typer.Option(help="Folder for the workspace, logs and audit log (default: a new temp folder)")
+        Path | None,
+        typer.Option(
+            help="Folder for the workspace, logs and audit log (default: a new temp folder); without --template, the"
+            " files under DIR/template are copied into the workspace beside SCRIPT (a template's own folder otherwise)"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the RunResult as JSON")] = False,
 ) -> None:
