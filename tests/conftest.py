@@ -176,6 +176,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_embeddi
     # test that writes a paper with references. The tests of the check set it themselves (loopback stubs).
     monkeypatch.setenv("SCIENTIST_CITATION_CHECK", "off")
     monkeypatch.setenv("SCIENTIST_EMBEDDING_CACHE", str(shared_embedding_cache))
+    # One LaTeX compile cache for the session (paper/latex.py): the many replays of the same recorded run compile
+    # one paper; the first compile of each distinct paper is real. Its own tests point it elsewhere.
+    monkeypatch.setenv("SCIENTIST_LATEX_CACHE_DIR", str(shared_embedding_cache.parent / "latex-cache"))
     yield work
 
 

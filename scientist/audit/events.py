@@ -775,6 +775,7 @@ class LatexCompile(AuditEvent):
     attempt: int
     wall_time_s: float
     errors: list[dict[str, Any]]
+    cached: bool = False  # the PDF of an earlier compile of the same inputs (paper/latex.py's cache)
 
 
 class LatexFix(AuditEvent):

@@ -4,18 +4,27 @@ so the writer can be asked to fix the text it wrote.
 
 Shell escape is off, latexmk reads no rc files (`-norc`: a latexmkrc is Perl), and `openin_any/openout_any=p` keep
 TeX from reading or writing outside the paper's folder, as a second line of defence behind the escaping.
+
+A successful compile is kept in a cache keyed by everything TeX could read (see `inputs_key`): compiling the same
+paper again (a resumed or replayed run, `paper compile` on an unchanged folder) copies the PDF instead of running
+three TeX passes and BibTeX (~2 s). Failed compiles are never cached: their errors are always fresh.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from scientist.config import default_cache_dir
 
 _FILE_LINE = re.compile(r"^(?:\./)?(?P<file>[^:\s]+\.tex):(?P<line>\d+): (?P<message>.*)$")
 _LINE_REF = re.compile(r"^l\.(?P<line>\d+)\b")
@@ -36,6 +45,14 @@ class CompileResult(BaseModel):
     errors: list[LatexError] = []
     log_tail: str = ""
     wall_time_s: float = 0.0
+    cached: bool = False  # the PDF of an earlier compile of the very same inputs (see `inputs_key`)
+
+
+CACHE_ENV = "SCIENTIST_LATEX_CACHE_DIR"  # where compiled PDFs are kept; "off" keeps none
+_CACHE_ENTRIES = 256  # newest kept; a paper's PDF and log are ~0.1-0.5 MB
+_KEY_MAX_FILES, _KEY_MAX_BYTES = 500, 64 * 2**20  # a run's paper folder holds ~15 files and a few MB
+# What TeX writes next to the paper (its stem's files): outputs, never inputs of the key.
+_OUTPUT_SUFFIXES = (".pdf", ".aux", ".bbl", ".blg", ".log", ".fls", ".fdb_latexmk", ".out", ".toc", ".synctex.gz")
 
 
 def engine() -> str | None:
@@ -83,6 +100,82 @@ def _commands(kind: str, tex: Path, has_bib: bool) -> list[list[str]]:
     return [first, ["bibtex", tex.stem], first, first]
 
 
+def latex_cache_dir() -> Path | None:
+    """The compile cache's folder: $SCIENTIST_LATEX_CACHE_DIR, else the user cache; None when set to "off"."""
+    configured = os.environ.get(CACHE_ENV, "").strip()
+    if configured.lower() == "off":
+        return None
+    return Path(configured) if configured else default_cache_dir() / "latex"
+
+
+@functools.cache
+def _toolchain(kind: str) -> str:
+    """The TeX programs' version lines (a TeX Live update may change the PDF): part of every cache key."""
+    lines = []
+    for program in (["latexmk", "pdflatex", "bibtex"] if kind == "latexmk" else ["pdflatex", "bibtex"]):
+        try:
+            proc = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30, check=False)
+            lines.append((proc.stdout.strip().splitlines() or [""])[0])
+        except (OSError, subprocess.TimeoutExpired):
+            lines.append(f"{program}: unknown")
+    return "\n".join(lines)
+
+
+def inputs_key(tex_path: Path, kind: str, commands: list[list[str]]) -> str | None:
+    """sha256 of the toolchain, the commands, and every file in the paper's folder (recursively) except what TeX
+    writes for this paper: a figure, the .bib or any other file changed means a new compile. None (not cached) for
+    a folder too big to hash cheaply: a .tex compiled in place in a large folder is simply compiled."""
+    folder = tex_path.parent
+    outputs = {tex_path.stem + suffix for suffix in _OUTPUT_SUFFIXES}
+    digest = hashlib.sha256()
+    digest.update(_toolchain(kind).encode() + b"\0" + repr(commands).encode() + b"\0")
+    budget_files, budget_bytes = _KEY_MAX_FILES, _KEY_MAX_BYTES
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel in outputs or path.is_symlink() or not path.is_file():
+            continue
+        budget_files -= 1
+        budget_bytes -= path.stat().st_size
+        if budget_files < 0 or budget_bytes < 0:
+            return None
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _from_cache(entry: Path, tex_path: Path) -> Path | None:
+    pdf = tex_path.with_suffix(".pdf")
+    try:
+        shutil.copyfile(entry / "paper.pdf", pdf)
+        if (entry / "paper.log").is_file():
+            shutil.copyfile(entry / "paper.log", tex_path.with_suffix(".log"))
+        os.utime(entry)  # recently used: kept when the cache is pruned
+    except OSError:
+        return None
+    return pdf
+
+
+def _to_cache(cache: Path, key: str, pdf: Path, log: Path) -> None:
+    """Store atomically (a folder renamed into place: a reader sees a whole entry or none), then prune the oldest.
+    A cache that cannot be written is no error: the paper is compiled, only not kept."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=cache))
+        shutil.copyfile(pdf, staging / "paper.pdf")
+        if log.is_file():
+            shutil.copyfile(log, staging / "paper.log")
+        try:
+            staging.rename(cache / key)
+        except OSError:  # another process stored the same key first
+            shutil.rmtree(staging, ignore_errors=True)
+        entries = sorted(
+            (entry for entry in cache.iterdir() if not entry.name.startswith(".")), key=lambda e: e.stat().st_mtime
+        )
+        for old in entries[:-_CACHE_ENTRIES]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        return
+
+
 def compile_tex(tex_path: Path, timeout_s: float = 180) -> CompileResult:
     """Compile `tex_path` in its folder; never raises for a LaTeX failure (see `errors`), only for a missing file."""
     tex_path = Path(tex_path)
@@ -95,6 +188,15 @@ def compile_tex(tex_path: Path, timeout_s: float = 180) -> CompileResult:
     for stale in (".pdf", ".aux", ".bbl", ".fdb_latexmk", ".fls"):  # a PDF from an earlier attempt is no result
         tex_path.with_suffix(stale).unlink(missing_ok=True)
     has_bib = "\\bibliography{" in tex_path.read_text(encoding="utf-8", errors="replace")
+    cache = latex_cache_dir()
+    key = inputs_key(tex_path, kind, _commands(kind, tex_path, has_bib)) if cache is not None else None
+    if cache is not None and key is not None and (cache / key / "paper.pdf").is_file():
+        started = time.monotonic()
+        pdf = _from_cache(cache / key, tex_path)
+        if pdf is not None:
+            return CompileResult(
+                ok=True, engine=kind, pdf=pdf, wall_time_s=round(time.monotonic() - started, 3), cached=True
+            )
     env = {**os.environ, "openin_any": "p", "openout_any": "p"}
     started = time.monotonic()
     output = ""
@@ -116,6 +218,8 @@ def compile_tex(tex_path: Path, timeout_s: float = 180) -> CompileResult:
     pdf = tex_path.with_suffix(".pdf")
     seconds = round(time.monotonic() - started, 3)
     if proc.returncode == 0 and pdf.is_file():
+        if cache is not None and key is not None:
+            _to_cache(cache, key, pdf, log)
         return CompileResult(ok=True, engine=kind, pdf=pdf, wall_time_s=seconds)
     errors = parse_errors(log_text, tex_path.name)
     if not errors:

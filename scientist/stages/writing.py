@@ -280,6 +280,7 @@ def _compile(ctx: RunContext, paper: _Paper, draft: PaperDraft, writer: _Writer)
                 attempt=fix_rounds + 1,
                 wall_time_s=result.wall_time_s,
                 errors=[error.model_dump() for error in result.errors[:5]],
+                cached=result.cached,
             ),
             "pipeline",
         )
