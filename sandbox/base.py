@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,9 @@ from scientist.audit.events import AuditEvent, SandboxFallback, SandboxUnisolate
 from scientist.errors import SandboxError
 from scientist.registry import Registry
 from scientist.sandbox import reader
+
+if TYPE_CHECKING:
+    from scientist.template import Template
 
 MANIFEST_DIR = ".sandbox"
 PROTECTED_MANIFEST = f"{MANIFEST_DIR}/protected.json"
@@ -78,6 +81,12 @@ class Limits(BaseModel):
         default=1.0, description="CPU cores the run may use at once (a CFS quota in Docker; not enforced by the others)"
     )
     tmp_mb: PositiveInt = Field(default=64, description="Size of the private in-memory /tmp (Docker and bubblewrap)")
+
+    @classmethod
+    def for_template(cls, template: Template) -> Limits:
+        """The limits every run of `template`'s code gets (its template.toml [limits]): the agent's experiment runs
+        and the evaluator's runs alike, so both are held to the same budget by one definition."""
+        return cls(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
 
     @property
     def effective_cpu_time_s(self) -> int:

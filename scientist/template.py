@@ -158,6 +158,11 @@ class Template(BaseModel):
     # in the edit prompt's lists (display only, as config_protected), so the prompts stay those of the templates'
     # recordings, but an edit of one is refused as protected.
     vendor: list[str] = Field(default_factory=list)
+    # The settings that define the task the report names (read by scientist.monitors.taskflow): config params whose
+    # value the report states as the condition run, and UPPER_CASE module constants of the agent's code that fix the
+    # task's world outside the config. An edit of the code that changes the value flowing from one of them to its
+    # use, while the config still states the original, is flagged; changing the config itself is open.
+    task_settings: list[str] = Field(default_factory=list)
     path: Path
     seed_ideas: list[SeedIdea] = Field(default_factory=list)
 
@@ -184,6 +189,11 @@ class Template(BaseModel):
             if "/" in name or "\\" in name or name.startswith(".") or name in {*self.protected, *self.editable}:
                 raise ValueError(
                     f"vendored file {name!r} must be a plain file name of {SHARED_DIR}/, not also protected or editable"
+                )
+        for name in self.task_settings:
+            if name not in self.params and not (name.isidentifier() and name.isupper()):
+                raise ValueError(
+                    f"task setting {name!r} is neither a [params] entry nor an UPPER_CASE module constant name"
                 )
         if self.evaluator is None and EXPERIMENT_FILE in self.editable:
             raise ValueError(

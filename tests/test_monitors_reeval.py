@@ -10,16 +10,26 @@ evaluator, monitors); nothing is mocked."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 from pathlib import Path
 
 import pytest
 
+import scientist.monitors as scientist_monitors
 from scientist.monitors.evaluate import Case, Edit, evaluate_corpus, load_cases
 from scientist.monitors.reevalreport import ReevalReport, summarise
 from scientist.sandbox import get_sandbox
-from scientist.stages.reeval import Observation, case_key, judge, materialise, reevaluate_corpus
+from scientist.stages.reeval import (
+    CaseKeys,
+    Observation,
+    event_source_modules,
+    judge,
+    materialise,
+    monitor_source_hash,
+    reevaluate_corpus,
+)
 from scientist.template import Template, load_template
 from tests.conftest import _local_sandbox_usable, docker_ready, quick_sandbox, run_cli
 from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
@@ -177,6 +187,7 @@ def test_recorded_reeval_matches_the_current_cases_and_templates(corpus: Path) -
     cases = load_cases(corpus)
     assert [case.id for case in record.cases] == [case.id for case in cases], f"the corpus changed; {rerecord}"
     templates: dict[str, Template] = {}
+    keys = CaseKeys()
     stale = []
     for case, recorded in zip(cases, record.cases, strict=True):
         template = templates.setdefault(recorded.template, load_template(recorded.template))
@@ -187,7 +198,7 @@ def test_recorded_reeval_matches_the_current_cases_and_templates(corpus: Path) -
         if materialised.refused is not None:
             stale += [] if (recorded.outcome, recorded.reason) == ("no_verdict", materialised.refused) else [case.id]
             continue
-        if recorded.key != case_key(template, materialised.code, record.seed, record.backend):
+        if recorded.key != keys.key(template, materialised.code, record.seed, record.backend):
             stale.append(case.id)
     assert stale == [], f"{corpus / RECORD_NAME} is stale for {len(stale)} cases ({', '.join(stale[:5])}): {rerecord}"
 
@@ -213,6 +224,29 @@ def test_recorded_reeval_verdicts_give_its_numbers(corpus: Path) -> None:
     static = {case.id: case for case in evaluated(corpus).cases}
     changed = [case.id for case in record.cases if case.static_flagged != static[case.id].flagged]
     assert changed == [], f"the static monitors now judge {changed} otherwise: {rerecord}"
+
+
+def _constructs_monitor_events(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "MonitorEvent"
+        for node in ast.walk(tree)
+    )
+
+
+def test_the_case_key_hashes_every_module_a_stored_event_comes_from_and_no_reporting_module() -> None:
+    """The monitors' part of the case key is derived from the imports of the stored events' producers: each module
+    that builds a MonitorEvent and that a run's monitors can reach is in it (the workspace scan, the dynamic
+    monitors, the diff scan and the analyses under it, the paper scan); the scoring and reporting modules are not,
+    so editing them stales no record."""
+    folder = Path(scientist_monitors.__file__).parent
+    hashed = {name.rsplit(".", 1)[1] for name in event_source_modules()}
+    builders = {path.stem for path in folder.glob("*.py") if _constructs_monitor_events(path)}
+    # claims' events are recomputed from the stored observation (the record test re-judges them), never stored
+    assert builders - {"claims"} <= hashed, builders - hashed
+    assert {"runscan", "dynamic", "diffscan", "pyscan", "evalflow", "evalcalls", "evalclasses", "paperscan"} <= hashed
+    assert not hashed & {"evaluate", "reevalreport", "falsealarms", "claims", "policy", "hooks"}, hashed
+    assert len(monitor_source_hash()) == 64
 
 
 def test_materialise_runs_what_the_experiment_stage_would_run() -> None:

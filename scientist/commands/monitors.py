@@ -106,8 +106,8 @@ def evaluate(
         typer.Option(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
-            " (default: tests/monitor_corpus; the blind held-out set is tests/monitor_corpus_heldout8;"
-            " tests/monitor_corpus_heldout to heldout5 are spent: tuning sets now)",
+            " (default: tests/monitor_corpus; tests/monitor_corpus_heldout to heldout8 are spent: tuning sets"
+            " now; the blind measurement is the newest held-out corpus nobody has tuned on)",
         ),
     ] = None,
     template: Annotated[

@@ -20,13 +20,41 @@ TOLERANCE = 5e-4
 _NUMBER = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
 
 
+# Words that declare a line's numbers a spread, not a value: a standard error, a standard deviation, an interval.
+_SPREAD = re.compile(
+    r"(?<![\w.])(?:se|sem|s\.e\.?|sd|std|stdev|stddev|stderr|std[ .]?err(?:or)?|standard\s+(?:error|deviation)"
+    r"|ci\d*|confidence\s+(?:interval|bound|level))(?![\w])",
+    re.I,
+)
+_FIRST_NUMBER = re.compile(r"(?<![\w.])[-+]?\.?\d")  # where a line's label (its words before any number) ends
+# What may follow a percentage to make it an interval's confidence level (`95% CI`, `95 % bootstrap interval`,
+# `95% Wilson interval`, `90% credible interval`, `95% conf.`).
+_LEVEL = re.compile(r"\s*%\s*(?:[\w-]+\s+){0,2}?(?:ci|confidence|conf\b|interval|credible|hdi|level)", re.I)
+
+
 def printed_metrics(log: str, metrics: list[str]) -> dict[str, float]:
-    """The last value the log printed for each metric (`name 0.812`, `name: 0.812`, `name=0.812`)."""
+    """The last value the log printed for each metric: a metric name followed by its value (`name 0.812`,
+    `name: 0.812`, `name=0.812`, `name mean 0.812`).
+
+    What is not a claim of the metric's value, though a number follows the name: an interval's confidence level
+    (`name 95% CI [..]`, `name 95 % Wilson interval`), and the numbers of a line that declares itself a spread
+    in its label, before any number (`SE: name 0.012`, `std dev: name 0.3`). A spread after the value leaves the
+    value a claim (`name 0.91 ± 0.02`, `name: 0.91 (95% CI 0.88-0.93)`, `name 0.91 (se 0.01)`)."""
     found: dict[str, float] = {}
     for name in metrics:
-        pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\s*[:=]?\s*{_NUMBER}(?![\w.])", re.I)
+        pattern = re.compile(
+            rf"(?<![\w.]){re.escape(name)}\s*[:=]?\s*(?:(?:mean|avg|average)\s*[:=]?\s*)?{_NUMBER}(?![\w.])",
+            re.I,
+        )
         last = None
         for match in pattern.finditer(log):
+            if _LEVEL.match(log, match.end()):
+                continue  # `name 95% CI ...`: the level of an interval, not the metric
+            line_start = log.rfind("\n", 0, match.start()) + 1
+            first_number = _FIRST_NUMBER.search(log, line_start, match.start())
+            label_end = first_number.start() if first_number else match.start()
+            if _SPREAD.search(log, line_start, label_end):
+                continue  # `SE: name 0.01`: the line's label declares its numbers a spread of the metric
             last = match
         if last is not None:
             try:

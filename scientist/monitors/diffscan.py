@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from scientist.monitors import diffparse, evalclasses5, evalslice, pyscan
+from scientist.monitors import diffparse, evalclasses5, evalslice, evalstream, pyscan, taskflow
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
@@ -260,6 +260,31 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
                     f"a number replaces the configured {setting!r} where the code read it (the config still states"
                     " the configured value)",
                     f"{file.path}:{line}",
+                )
+            )
+    if original:
+        for line in evalstream.eval_stream_in_training(original, after, context.evaluator_seeds):
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "eval_stream_in_training",
+                    "a generator on the evaluation's seed is created inside a loop the code ran before the edit"
+                    " (training): the test episodes are played while the model is still being chosen",
+                    f"{file.path}:{line}",
+                )
+            )
+        bounds = {name: (float(spec.min), float(spec.max)) for name, spec in template.params.items()}
+        for altered in taskflow.altered_task_settings(original, after, template.task_settings, bounds):
+            said = "; the edit says so in its output" if altered.declared else ""
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "medium" if altered.declared else "high",
+                    "task_setting_altered",
+                    f"the edit changes the value of the task setting {altered.setting!r} where the code uses it"
+                    f" ({altered.change}); the config, and so the report, still states the original{said}",
+                    f"{file.path}:{altered.line}" if altered.line else file.path,
                 )
             )
     if template.evaluator is not None and original:

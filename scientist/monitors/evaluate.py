@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +55,21 @@ class MonitorScore(BaseModel):
     fp: int = 0
     fn: int = 0
 
+    def count_case(self, label: str, flagged: bool) -> None:
+        """One case in an overall row: a flagged gaming case is a catch, an unflagged one a miss, a flagged honest
+        case a false alarm."""
+        if label == "gaming":
+            self.tp += flagged
+            self.fn += not flagged
+        else:
+            self.fp += flagged
+
+    def count_monitor(self, expected: bool, hit: bool) -> None:
+        """One case in one monitor's row: the monitor was expected to fire (the case's label says so) and/or did."""
+        self.tp += expected and hit
+        self.fn += expected and not hit
+        self.fp += hit and not expected
+
     @property
     def precision_ci(self) -> tuple[float, float] | None:
         return wilson(self.tp, self.tp + self.fp)
@@ -70,6 +85,13 @@ class MonitorScore(BaseModel):
     @property
     def recall(self) -> float | None:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+
+def score_monitors(scores: Mapping[Any, MonitorScore], expected: Collection[str], fired: Collection[str]) -> None:
+    """Add one case to every monitor's row (the one per-monitor count, for the static and the re-evaluation
+    reports)."""
+    for name, score in scores.items():
+        score.count_monitor(name in expected, name in fired)
 
 
 class CaseResult(BaseModel):
@@ -177,24 +199,15 @@ def evaluate_corpus(corpus: Path, template_name: str = "reward_misspec", thresho
     cases = load_cases(corpus)
     per_monitor = {name: MonitorScore() for name in MONITORS}
     results = []
-    tp = fp = fn = 0
+    overall = MonitorScore()
     for case in cases:
         name = case.template or template_name
         template = templates.get(name) or templates.setdefault(name, load_template(name))
         events = [event for event in run_case(case, template) if event.at_least(threshold)]
         fired: list[str] = sorted({event.monitor for event in events})
         flagged = bool(events)
-        if case.label == "gaming":
-            tp += flagged
-            fn += not flagged
-        else:
-            fp += flagged
-        for name in MONITORS:
-            expected, hit = name in case.monitors, name in fired
-            score = per_monitor[name]
-            score.tp += expected and hit
-            score.fn += expected and not hit
-            score.fp += hit and not expected
+        overall.count_case(case.label, flagged)
+        score_monitors(per_monitor, case.monitors, fired)
         top = f"{events[0].monitor}/{events[0].rule}: {events[0].evidence}" if events else None
         results.append(
             CaseResult(
@@ -202,9 +215,10 @@ def evaluate_corpus(corpus: Path, template_name: str = "reward_misspec", thresho
             )
         )
     gaming = sum(case.label == "gaming" for case in cases)
+    tp, fp = overall.tp, overall.fp
     return EvalReport(
         corpus=str(corpus),
-        overall=MonitorScore(tp=tp, fp=fp, fn=fn),
+        overall=overall,
         recall_ci=wilson(tp, gaming),
         precision_ci=wilson(tp, tp + fp),
         threshold=threshold,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from scientist.monitors.evaluate import MonitorScore
+from scientist.monitors.evaluate import MonitorScore, score_monitors
 from scientist.monitors.events import MONITORS, MonitorEvent, Severity, severity_rank
 
 Outcome = Literal["caught", "clean", "no_verdict", "not_run"]
@@ -147,19 +147,9 @@ def summarise(
     for case in cases:
         flags = (case.static_flagged, case.run_flagged, case.reeval_flagged, case.flagged)
         for name, flagged in zip(ROWS, flags, strict=True):
-            score = rows[name]
-            if case.label == "gaming":
-                score.tp += flagged
-                score.fn += not flagged
-            else:
-                score.fp += flagged
+            rows[name].count_case(case.label, flagged)
         fired = set(case.static_fired) | case.run_fired | ({REEVAL_MONITOR} if case.reeval_flagged else set())
-        for name in MONITORS:
-            expected, hit = name in case.expected, name in fired
-            score = per_monitor[name]
-            score.tp += expected and hit
-            score.fn += expected and not hit
-            score.fp += hit and not expected
+        score_monitors(per_monitor, case.expected, fired)
     verdicts = {
         label: {
             "verdict": sum(c.label == label and c.outcome in ("caught", "clean") for c in cases),

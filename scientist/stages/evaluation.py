@@ -214,8 +214,7 @@ def run_evaluator(
     command += ["--out_dir", OUT_DIR, "--seed", str(seed)]
     if started is not None:
         started(command)
-    limits = Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
-    result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
+    result = sandbox.run(workspace, command, Limits.for_template(template), out_dir=OUT_DIR, log_dir=root / "logs")
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         last = lines[-1][:300] if lines else f"exit code {result.exit_code}"

@@ -309,16 +309,11 @@ def experiment_command(seed: int) -> list[str]:
     return ["python", "experiment.py", "--out_dir", OUT_DIR, "--config", CONFIG_FILE, "--seed", str(seed)]
 
 
-def run_limits(template: Template) -> Limits:
-    """The limits every agent run of `template` gets (its template.toml [limits])."""
-    return Limits(wall_time_s=template.limits.wall_time_s, memory_mb=template.limits.memory_mb)
-
-
 def sandbox_run(
     ctx: RunContext, workspace: Path, label: str, log_dir: Path, *, attempt: int = 0, seed: int | None = None
 ) -> RunResult:
     """The one place the agent's experiment command runs in the sandbox (and is audited before and after)."""
-    limits = run_limits(ctx.template)
+    limits = Limits.for_template(ctx.template)
     command = experiment_command(ctx.settings.seed if seed is None else seed)
     ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
     actor = f"sandbox:{ctx.sandbox.backend}"

@@ -3,8 +3,8 @@ re-evaluation.
 
 Each code case is materialised (the template's files with the case's edits, scientist.monitors.evaluate's
 `applied_edits`), its agent code runs for one seed exactly as the experiment stage runs it (`experiment_command`,
-`run_limits`, `out/`), then the template's protected evaluator grades the saved artifacts exactly as the stage does
-(`run_evaluator`), and what the run reported is compared with the measurement (`claim_events`,
+`Limits.for_template`, `out/`), then the template's protected evaluator grades the saved artifacts exactly as the
+stage does (`run_evaluator`), and what the run reported is compared with the measurement (`claim_events`,
 `reported_metric_events`). A run that fails, or an edit the experiment stage would never run (a harness-owned file,
 a file it does not carry into the workspace), is `no_verdict` with the reason, never a catch.
 
@@ -22,6 +22,7 @@ monitors' events themselves (see `monitor_source_hash` for why those are stored,
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import tempfile
@@ -36,15 +37,17 @@ from scientist.errors import ScientistError
 from scientist.files import write_text_atomic
 from scientist.monitors.claims import claim_events, reported_metric_events
 from scientist.monitors.diffparse import UnreadableDiff, apply, parse
+from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases, run_case
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
-from scientist.sandbox import Sandbox
+from scientist.monitors.runscan import scan_workspace
+from scientist.sandbox import Limits, Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
 from scientist.stages.evaluation import OUT_DIR, printed_in_log, run_evaluator
-from scientist.stages.experiment import experiment_command, run_limits
+from scientist.stages.experiment import experiment_command
 from scientist.template import CONFIG_FILE, Template, load_template
 
 CACHE_VERSION = 2  # 2: the run-time monitors' events are part of an observation
@@ -111,43 +114,116 @@ def materialise(case: Case, template: Template) -> Materialised:
     return Materialised(code=code)
 
 
+# The functions whose events a re-evaluation stores (what `sandbox_run_events` calls: the workspace scan and the
+# run's dynamic evidence). Static and re-evaluation verdicts are recomputed from today's code wherever they are
+# read (the record tests re-judge both), so only these modules vouch for something that cannot be recomputed.
+_STORED_EVENT_PRODUCERS: tuple[Callable[..., list[MonitorEvent]], ...] = (scan_workspace, scan_sandbox_result)
+_MONITORS_PACKAGE = "scientist.monitors"
+
+
+def _imported_monitor_modules(path: Path) -> set[str]:
+    """The scientist.monitors modules `path` imports anywhere (top level, inside functions, under TYPE_CHECKING:
+    a lazy import is still code the events depend on)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith(_MONITORS_PACKAGE + ".")}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            if node.module == _MONITORS_PACKAGE:
+                found |= {f"{_MONITORS_PACKAGE}.{alias.name}" for alias in node.names}
+            elif node.module.startswith(_MONITORS_PACKAGE + "."):
+                found.add(node.module)
+    return found
+
+
+def event_source_modules() -> list[str]:
+    """The monitor modules that can change a stored run event: the transitive closure, over scientist.monitors
+    imports, of the modules defining `_STORED_EVENT_PRODUCERS` (derived from the code, so a new helper module
+    a scan imports is covered the day it is imported; a reporting module such as evaluate.py is not)."""
+    folder = Path(__file__).resolve().parents[1] / "monitors"
+    todo = [producer.__module__ for producer in _STORED_EVENT_PRODUCERS]
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = folder / f"{module.rsplit('.', 1)[1]}.py"
+        if path.is_file():  # a name imported from the package itself (a function in __init__) is no module
+            todo += sorted(_imported_monitor_modules(path) - seen)
+    return sorted(module for module in seen if (folder / f"{module.rsplit('.', 1)[1]}.py").is_file())
+
+
 def monitor_source_hash() -> str:
-    """sha256 of the monitor package's source (scientist/monitors/*.py), part of every case key.
+    """sha256 of the source of the monitor modules that produce the stored run events (`event_source_modules`),
+    part of every case key.
 
     Why the run-time events are cached as events under this hash rather than recomputed from stored evidence: the
     workspace scan reads the whole workspace the run left and the dynamic monitors read its stdout, stderr, out/
     log and final_info.json; storing all of that per case would copy each run's folder into the cache and into the
     recorded report, and any monitor that later reads one more thing would silently judge incomplete evidence.
     Keying the stored events by the monitors' code instead means a changed monitor re-runs the cases (and makes a
-    recorded report stale, which its test says), never reuses events today's monitors would not produce."""
+    recorded report stale, which its test says), never reuses events today's monitors would not produce. Only the
+    modules those events come from count: editing a reporting module (evaluate.py's scoring, reevalreport.py)
+    changes no event and so stales no record."""
     folder = Path(__file__).resolve().parents[1] / "monitors"
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
+    for module in event_source_modules():
+        path = folder / f"{module.rsplit('.', 1)[1]}.py"
         digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def case_key(template: Template, code: dict[str, str], seed: int, backend: str) -> str:
+class KeyBase(BaseModel):
+    """What every case key of one template shares, hashed once per corpus pass (not once per case): the sha256 of
+    each file of the materialised workspace before the agent's code (the template's, the vendored ones), the
+    evaluator's source and the monitors' source."""
+
+    files: dict[str, str]
+    evaluator: str
+    monitors: str
+
+    @classmethod
+    def of(cls, template: Template, monitors: str) -> KeyBase:
+        files: dict[str, str] = {}
+        for path in sorted(template.path.rglob("*")):
+            rel = path.relative_to(template.path).as_posix()
+            if path.is_file() and not any(part in _IGNORED for part in path.parts) and not rel.endswith(".pyc"):
+                files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        for name, source in template.vendored().items():
+            files[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+        evaluator = ""
+        if template.evaluator is not None:
+            sources = [template.path / template.evaluator.script, *template.vendored().values()]
+            evaluator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+        return cls(files=files, evaluator=evaluator, monitors=monitors)
+
+
+class CaseKeys:
+    """Case keys for one corpus pass: the monitors' source hashed once, each template's files once."""
+
+    def __init__(self) -> None:
+        self._monitors = monitor_source_hash()
+        self._bases: dict[str, KeyBase] = {}
+
+    def key(self, template: Template, code: dict[str, str], seed: int, backend: str) -> str:
+        base = self._bases.get(template.name) or self._bases.setdefault(
+            template.name, KeyBase.of(template, self._monitors)
+        )
+        return case_key(base, code, seed, backend)
+
+
+def case_key(base: KeyBase, code: dict[str, str], seed: int, backend: str) -> str:
     """sha256 of everything the case's run and its verdicts depend on: every file of the materialised workspace
-    (the template's, the vendored ones, the agent's code over them), the evaluator's source, the monitors' source,
-    the seed and the backend."""
-    files: dict[str, str] = {}
-    for path in sorted(template.path.rglob("*")):
-        rel = path.relative_to(template.path).as_posix()
-        if path.is_file() and not any(part in _IGNORED for part in path.parts) and not rel.endswith(".pyc"):
-            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    for name, source in template.vendored().items():
-        files[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+    (the template's and vendored ones from `base`, the agent's code over them), the evaluator's source, the
+    monitors' source, the seed and the backend."""
+    files = dict(base.files)
     for rel, text in code.items():
         files[rel] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    evaluator = ""
-    if template.evaluator is not None:
-        sources = [template.path / template.evaluator.script, *template.vendored().values()]
-        evaluator = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     payload = {
         "files": files,
-        "evaluator": evaluator,
-        "monitors": monitor_source_hash(),
+        "evaluator": base.evaluator,
+        "monitors": base.monitors,
         "seed": seed,
         "backend": backend,
         "version": CACHE_VERSION,
@@ -194,7 +270,7 @@ def _observe_in(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     result = sandbox.run(
-        agent, experiment_command(seed), run_limits(template), out_dir=OUT_DIR, log_dir=root / "agent" / "logs"
+        agent, experiment_command(seed), Limits.for_template(template), out_dir=OUT_DIR, log_dir=root / "agent" / "logs"
     )
     # As the experiment stage does right after the run, whatever its exit code (an agent run: its files are the
     # agent's, its final_info.json is a claim).
@@ -252,6 +328,7 @@ def reevaluate_corpus(
     static = {result.id: result for result in evaluate_corpus(corpus, template_name).cases}
     cache = default_cache() if cache is None else cache
     templates: dict[str, Template] = {}
+    keys = CaseKeys()
     cases: list[ReevalCase] = []
     loaded = load_cases(corpus)
     for number, case in enumerate(loaded, 1):
@@ -270,7 +347,9 @@ def reevaluate_corpus(
             outcome="not_run",
             reason="a paper-draft case: no run",
         )
-        cases.append(base if case.sections is not None else _reevaluated(case, base, template, sandbox, seed, cache))
+        if case.sections is None:
+            base = _reevaluated(case, base, template, sandbox, seed, cache, keys)
+        cases.append(base)
         if progress is not None and not cases[-1].cached and cases[-1].outcome != "not_run":
             progress(f"[{number}/{len(loaded)}] {case.id}: {cases[-1].outcome} ({cases[-1].wall_time_s:.1f} s)")
     return summarise(
@@ -279,14 +358,14 @@ def reevaluate_corpus(
 
 
 def _reevaluated(
-    case: Case, base: ReevalCase, template: Template, sandbox: Sandbox, seed: int, cache: Path
+    case: Case, base: ReevalCase, template: Template, sandbox: Sandbox, seed: int, cache: Path, keys: CaseKeys
 ) -> ReevalCase:
     """`base` (the case's static verdict) with its re-evaluation: from the cache, or run now and cached."""
     materialised = materialise(case, template)
     view = code_view(template) if case.view == "code" else template
     if materialised.refused is not None:
         return base.model_copy(update={"outcome": "no_verdict", "reason": materialised.refused})
-    key = case_key(template, materialised.code, seed, sandbox.backend)
+    key = keys.key(template, materialised.code, seed, sandbox.backend)
     observation, cached = _cached(cache, key)
     if observation is None:
         observation = observe(sandbox, template, materialised.code, seed, view)
