@@ -107,7 +107,7 @@ def evaluate(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
             " (default: tests/monitor_corpus; tests/monitor_corpus_heldout to heldout8 are spent: tuning sets"
-            " now; the blind measurement is the newest held-out corpus nobody has tuned on)",
+            " now; the blind measurement is tests/monitor_corpus_heldout9, nobody has tuned on it)",
         ),
     ] = None,
     template: Annotated[
