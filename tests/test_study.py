@@ -202,7 +202,10 @@ def test_study_runs_resumes_records_a_crashing_cell_and_reports(llm: OpenAIStub,
     assert sorted((final["variant_of"][r[1]], r[2]) for r in ok_runs) == [
         ("full", 0), ("full", 1), ("full", 2), ("plain", 0), ("plain", 1), ("plain", 2),
     ]  # fmt: skip
-    assert len(final["runs"]) == 12  # + three failed runs per crashing cell (each sample tried); not retried
+    # + three failed runs per crashing cell (each sample tried); not retried. Seen once at 11 on a heavily loaded
+    # machine (2026-12-06, not reproduced in 5 runs): a sample whose start failed before its run folder existed is an
+    # error line without a run row (study/execute.py); the cells' errors say which.
+    assert len(final["runs"]) == 12, (final["runs"], final["cells"])
     assert interrupted_run[0] in {run[0] for run in ok_runs}  # resumed, not started again
     folders = list(runs_root.glob("studies/*/*/sample-*/*/run.json"))
     assert len(folders) == 12
