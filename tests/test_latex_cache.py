@@ -79,6 +79,23 @@ def test_any_input_changed_compiles_for_real(tmp_path: Path, cache: Path, change
     assert not compiled(tex).cached and (tmp_path / "b" / "paper.aux").is_file()
 
 
+def test_a_symlinked_figure_counts_by_its_targets_bytes(tmp_path: Path, cache: Path) -> None:
+    """`paper compile` on a folder whose figure is a link to a run's plot: a new plot behind the same link is a new
+    paper, never the earlier PDF."""
+    from tests.test_writeup import png
+
+    plot = tmp_path / "run" / "fig.png"
+    plot.parent.mkdir()
+    png(plot)
+    tex = paper(tmp_path / "a")
+    (tex.parent / "fig.png").unlink()
+    (tex.parent / "fig.png").symlink_to(plot)
+    assert not compiled(tex).cached
+    assert compiled(tex).cached  # the same target: the same paper
+    plot.write_bytes(plot.read_bytes() + b"\0")
+    assert not compiled(tex).cached
+
+
 def test_a_failure_is_never_cached(tmp_path: Path, cache: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -132,7 +132,7 @@ def inputs_key(tex_path: Path, kind: str, commands: list[list[str]]) -> str | No
     budget_files, budget_bytes = _KEY_MAX_FILES, _KEY_MAX_BYTES
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if rel in outputs or path.is_symlink() or not path.is_file():
+        if rel in outputs or not path.is_file():  # a symlinked file counts by its target's bytes: TeX reads those
             continue
         budget_files -= 1
         budget_bytes -= path.stat().st_size
@@ -188,8 +188,9 @@ def compile_tex(tex_path: Path, timeout_s: float = 180) -> CompileResult:
     for stale in (".pdf", ".aux", ".bbl", ".fdb_latexmk", ".fls"):  # a PDF from an earlier attempt is no result
         tex_path.with_suffix(stale).unlink(missing_ok=True)
     has_bib = "\\bibliography{" in tex_path.read_text(encoding="utf-8", errors="replace")
+    commands = _commands(kind, tex_path, has_bib)
     cache = latex_cache_dir()
-    key = inputs_key(tex_path, kind, _commands(kind, tex_path, has_bib)) if cache is not None else None
+    key = inputs_key(tex_path, kind, commands) if cache is not None else None
     if cache is not None and key is not None and (cache / key / "paper.pdf").is_file():
         started = time.monotonic()
         pdf = _from_cache(cache / key, tex_path)
@@ -200,7 +201,7 @@ def compile_tex(tex_path: Path, timeout_s: float = 180) -> CompileResult:
     env = {**os.environ, "openin_any": "p", "openout_any": "p"}
     started = time.monotonic()
     output = ""
-    for command in _commands(kind, tex_path, has_bib):
+    for command in commands:
         try:
             proc = subprocess.run(
                 command, cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
