@@ -33,12 +33,13 @@ def main() -> None:
     print(f"test timeline: {len(rows)} tests, {end - start:.0f} s from first start to last end")
     for worker, tests in sorted(by_worker.items()):
         busy = sum(float(t["end"]) - float(t["start"]) for t in tests)
+        cpu = sum(float(t.get("cpu", 0.0)) for t in tests)  # its own and its waited children's (not Docker's)
         last = max(float(t["end"]) for t in tests)
-        print(f"  {worker}: {len(tests)} tests, busy {busy:.0f} s, done at {last - start:.0f} s "
+        print(f"  {worker}: {len(tests)} tests, busy {busy:.0f} s (CPU {cpu:.0f} s), done at {last - start:.0f} s "
               f"({end - last:.0f} s before the phase's end)")  # fmt: skip
         for test in sorted(tests, key=lambda t: float(t["start"]) - float(t["end"]))[: args.top]:
             took, at = float(test["end"]) - float(test["start"]), float(test["start"]) - start
-            print(f"    {took:6.1f} s from {at:5.0f} s  {test['id']}")
+            print(f"    {took:6.1f} s (CPU {float(test.get('cpu', 0.0)):5.1f}) from {at:5.0f} s  {test['id']}")
 
 
 if __name__ == "__main__":

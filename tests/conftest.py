@@ -82,21 +82,31 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 _TIMELINE = os.environ.get("SCIENTIST_TEST_TIMELINE")
-_started: dict[str, float] = {}
+_started: dict[str, tuple[float, float]] = {}
+
+
+def _cpu_seconds() -> float:
+    """This worker's CPU and its waited-for children's (CLI subprocesses, the local sandbox; not Docker's containers,
+    which dockerd runs): a test whose wall is far above it waited (sleeps, timeouts, a container) with a core idle."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
     if _TIMELINE:
-        _started[nodeid] = time.time()
+        _started[nodeid] = (time.time(), _cpu_seconds())
 
 
 def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    """One line per test (worker, start, end) when SCIENTIST_TEST_TIMELINE names a file: scripts/test.sh prints
-    where the parallel phase's wall went (scripts/test_timeline.py). Workers only: the controller sees the same
-    reports relayed."""
+    """One line per test (worker, start, end, CPU seconds) when SCIENTIST_TEST_TIMELINE names a file: scripts/test.sh
+    prints where the parallel phase's wall went (scripts/test_timeline.py). Workers only: the controller sees the
+    same reports relayed."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if _TIMELINE and worker and nodeid in _started:
-        line = json.dumps({"worker": worker, "id": nodeid, "start": _started.pop(nodeid), "end": time.time()})
+        start, cpu = _started.pop(nodeid)
+        line = json.dumps(
+            {"worker": worker, "id": nodeid, "start": start, "end": time.time(), "cpu": round(_cpu_seconds() - cpu, 3)}
+        )
         with open(_TIMELINE, "a", encoding="utf-8") as out:  # one short append per test: lines never interleave
             out.write(line + "\n")
 
