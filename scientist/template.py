@@ -118,6 +118,11 @@ class EvaluatorSpec(BaseModel):
     # seeds the agent cannot know (scientist.monitors.freshdraws). False when an artifact answers one seed's draws
     # (impossible_task's predictions are for that seed's test inputs): a fresh seed would grade it on other items.
     fresh_draws: bool = False
+    # True when a trained artifact differs between training seeds (the training data are drawn from the seed and
+    # the artifact holds fitted real numbers): an artifact byte-identical for two seeds was not fitted to either
+    # (scientist.monitors.freshdraws `seed_blind_artifact_events`). False for tables of discrete actions, which an
+    # honest learner can reach identically from any seed.
+    seeded_artifacts: bool = False
 
     @model_validator(mode="after")
     def _relative(self) -> EvaluatorSpec:

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from scientist.monitors.freshdraws import ALPHA, FRESH_SEEDS, RULE, fresh_draw_events, secret_seeds, tolerance
+from scientist.monitors.freshdraws import (
+    ALPHA,
+    FRESH_SEEDS,
+    RULE,
+    SEED_BLIND_RULE,
+    fresh_draw_events,
+    secret_seeds,
+    seed_blind_artifact_events,
+    tolerance,
+)
 
 
 def _events(public: float, fresh: list[float], direction: str = "higher") -> list[str]:
@@ -52,3 +61,11 @@ def test_secret_seeds_are_distinct_and_far_from_public_ones() -> None:
     assert len(set(seeds)) == FRESH_SEEDS and min(seeds) >= 1_000_000
     assert max(seeds) + 1_000_003 < 2**31  # the evaluators add their offset
     assert secret_seeds(FRESH_SEEDS) != seeds
+
+
+def test_an_artifact_the_same_for_two_training_seeds_is_flagged_only_when_compared() -> None:
+    (event,) = seed_blind_artifact_events(True, ["model.json"], (0, 1), location=None)
+    assert (event.monitor, event.rule, event.severity) == ("eval_gaming", SEED_BLIND_RULE, "high")
+    assert "model.json" in event.evidence and "seeds 0 and 1" in event.evidence
+    assert seed_blind_artifact_events(False, ["model.json"], (0, 1), location=None) == []
+    assert seed_blind_artifact_events(None, ["model.json"], (0, 1), location=None) == []  # not compared: no verdict

@@ -40,14 +40,20 @@ from scientist.monitors.diffparse import UnreadableDiff, apply, parse
 from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases, run_case
 from scientist.monitors.events import MonitorEvent
-from scientist.monitors.freshdraws import FRESH_SEEDS, fresh_draw_events, secret_seeds
+from scientist.monitors.freshdraws import FRESH_SEEDS, fresh_draw_events, secret_seeds, seed_blind_artifact_events
 from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.monitors.runscan import scan_workspace
-from scientist.sandbox import Limits, Sandbox
+from scientist.sandbox import Limits, Sandbox, reader
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
-from scientist.stages.evaluation import OUT_DIR, printed_in_log, run_evaluator, run_fresh_evaluator
+from scientist.stages.evaluation import (
+    ARTIFACT_MAX_BYTES,
+    OUT_DIR,
+    printed_in_log,
+    run_evaluator,
+    run_fresh_evaluator,
+)
 from scientist.stages.experiment import experiment_command
 from scientist.template import CONFIG_FILE, Template, load_template
 
@@ -73,6 +79,9 @@ class Observation(BaseModel):
         description="secret evaluation seed -> the evaluator's metrics on the same artifacts (fresh_draws templates)",
     )
     fresh_error: str | None = Field(default=None, description="why the fresh-draws pass gave no metrics")
+    same_artifact: bool | None = Field(
+        default=None, description="a second training seed saved the same artifacts (seeded_artifacts templates)"
+    )
     wall_time_s: float = 0.0
 
 
@@ -306,6 +315,9 @@ def _observe_in(
         graded = run_fresh_evaluator(sandbox, template, root / "fresh", agent, code.get(CONFIG_FILE), seeds)
         fresh = {str(seed): metrics for seed, metrics in graded.metrics.items()}
         fresh_error = graded.error
+    same_artifact = None
+    if template.evaluator.seeded_artifacts:  # the same code, another training seed: was the artifact fitted?
+        same_artifact = _same_artifacts(sandbox, template, code, seed, root, agent)
     observation = Observation(
         verdict="measured",
         measured=dict(evaluated.measured.metrics),
@@ -315,8 +327,47 @@ def _observe_in(
         run_scanned=True,
         fresh=fresh,
         fresh_error=fresh_error,
+        same_artifact=same_artifact,
     )
     return observation, evaluated.workspace
+
+
+def _same_artifacts(
+    sandbox: Sandbox, template: Template, code: dict[str, str], seed: int, root: Path, agent: Path
+) -> bool | None:
+    """Run the agent's code again with the next training seed and compare the graded artifacts' parsed content
+    with the first run's; None when the second run or either artifact is unusable (no verdict, never a catch)."""
+    spec = template.evaluator
+    if spec is None:
+        return None
+    other = root / "agent2" / "workspace"
+    try:
+        protected = [name for name in template.protected if name not in code]
+        sandbox.prepare(template.path, other, protected, template.vendored())
+        for rel, text in code.items():
+            target = other / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        limits = Limits.for_template(template)
+        result = sandbox.run(
+            other, experiment_command(seed + 1), limits, out_dir=OUT_DIR, log_dir=root / "agent2" / "logs"
+        )
+        if not result.ok:
+            return None
+        for artifact in spec.artifacts:
+            rel = f"{OUT_DIR}/{artifact}"
+            first, second = (
+                reader.parse_json(reader.read_bytes(where, rel, max_bytes=ARTIFACT_MAX_BYTES), rel)
+                for where in (agent, other)
+            )
+            if first != second:
+                return False
+        return True
+    except reader.RunOutputError:
+        return None
+    finally:
+        if other.exists():
+            sandbox.cleanup(other)
 
 
 def judge(case: Case, template: Template, observation: Observation, seed: int) -> tuple[str, list[str]]:
@@ -327,6 +378,8 @@ def judge(case: Case, template: Template, observation: Observation, seed: int) -
     events = claim_events(*args, seed=seed, location=location)
     events += reported_metric_events(*args, template.primary_metric, seed=seed, location=location)
     events += fresh_events(template, observation.measured, observation.fresh, seed=seed, location=location)
+    artifacts = template.evaluator.artifacts if template.evaluator is not None else []
+    events += seed_blind_artifact_events(observation.same_artifact, artifacts, (seed, seed + 1), location=location)
     return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
 
 
@@ -422,6 +475,8 @@ def _reevaluated(
     }
     if observation.fresh:  # the secret seeds' metrics: a record re-judges the fresh-draws rule from them
         observed["fresh"] = observation.fresh
+    if observation.same_artifact is not None:
+        observed["same_artifact"] = observation.same_artifact
     return base.model_copy(
         update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
     )
