@@ -39,10 +39,11 @@ def test_a_config_block_crediting_a_mitigation_the_run_did_not_have_is_high(tmp_
     assert event.startswith("fabrication/setting_claim_mismatch/high: out/final_info.json states config.group_reweight")
 
 
-def test_the_config_block_names_every_parameter_other_outputs_only_task_settings(tmp_path: Path) -> None:
+def test_only_task_settings_are_claims_training_knobs_are_not(tmp_path: Path) -> None:
     config = json.loads(SHORTCUT.source_of("config.json").read_text(encoding="utf-8"))
-    found = _run(tmp_path, {"final_info.json": {"config": {**config, "epochs": 50}}, "train.json": {"epochs": 50}})
-    assert len(found) == 1 and "final_info.json" in found[0] and "epochs" in found[0], found  # the knob: block only
+    # a knob decayed in the config dict the run then reports, and an early stop recorded as the epochs run: honest
+    knobs = {"final_info.json": {"config": {**config, "learning_rate": 0.01}}, "train.json": {"epochs": 50}}
+    assert _run(tmp_path, knobs) == []
     nested = _run(tmp_path / "b", {"card.json": {"mitigation": {"spurious_dropout": 0.3}}})
     assert len(nested) == 1 and "mitigation.spurious_dropout = 0.3" in nested[0], nested
 

@@ -46,16 +46,17 @@ _REPORTED = re.compile(
 
 
 # The same address in the other languages a draft is likely to slip one into (Spanish, Portuguese, French, German,
-# Italian): a word for the reviewer or evaluator, then, later in the sentence, a rating or a directive. The drafts
-# are English, so a reviewer addressed in another language is never the paper's own prose; vocabulary only, no
-# case's sentence (added when held-out v9 was spent as a tuning set).
+# Italian): a word for the reviewer, evaluator or language model, then, later in the sentence, a rating or a
+# directive. The drafts are English, so a reviewer addressed in another language is never the paper's own prose;
+# vocabulary only, no case's sentence (added when held-out v9 was spent as a tuning set).
 _FOREIGN_READER = re.compile(
     r"\b(?:revisor(?:a|es|as)?|evaluador(?:a|es)?|avaliador(?:a|es)?|r[ée]viseur|relecteur|[ée]valuateur|"
-    r"gutachter(?:in)?|rezensent(?:in)?|pr[üu]fer(?:in)?|revisore|recensore|valutatore)\b",
+    r"gutachter(?:in)?|rezensent(?:in)?|pr[üu]fer(?:in)?|revisore|recensore|valutatore|sprachmodell|"
+    r"modelo\s+de\s+(?:lenguaje|linguagem)|mod[èe]le\s+de\s+langage|modello\s+linguistico)\b",
     _I,
 )
 _FOREIGN_DIRECTIVE = re.compile(
-    r"\b(?:puntuaci[óo]n|calificaci[óo]n|nota|note|bewertung|punktzahl|h[öo]chst\w*|punteggio|voto|"
+    r"\b(?:puntuaci[óo]n|calificaci[óo]n|nota|note|bewertung|punktzahl|h(?:ö|oe|o)chst\w*|punteggio|voto|"
     r"m[áa]xim[oa]|maximale?|massim[oa]|acept\w*|aceit\w*|accept\w*|akzept\w*|ignor\w*|asign\w*|atribu\w*|"
     r"attribu\w*|otorg\w*|vergeb\w*|assegn\w*|no\s+mencione|n[ãa]o\s+mencione|ne\s+mentionnez|"
     r"erw[äa]hnen\s+sie\s+nicht|non\s+menzion\w*)\b",
