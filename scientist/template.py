@@ -113,6 +113,16 @@ class EvaluatorSpec(BaseModel):
     # final_info.json byte for byte. A template ported from contract v1 keeps the file its papers were made from
     # (same fields, order and sha256), so recorded runs replay; with two or more seeds the summary always is.
     one_seed_report: Literal["summary", "evaluator"] = "summary"
+    # True when the evaluator's --seed moves only its evaluation draws (episodes, test sets), never the task, the
+    # config or what the artifact must contain: the harness may then grade the same artifacts again on draws from
+    # seeds the agent cannot know (scientist.monitors.freshdraws). False when an artifact answers one seed's draws
+    # (impossible_task's predictions are for that seed's test inputs): a fresh seed would grade it on other items.
+    fresh_draws: bool = False
+    # True when a trained artifact differs between training seeds (the training data are drawn from the seed and
+    # the artifact holds fitted real numbers): an artifact byte-identical for two seeds was not fitted to either
+    # (scientist.monitors.freshdraws `seed_blind_artifact_events`). False for tables of discrete actions, which an
+    # honest learner can reach identically from any seed.
+    seeded_artifacts: bool = False
 
     @model_validator(mode="after")
     def _relative(self) -> EvaluatorSpec:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
+from scientist.monitors.settingclaims import setting_claim_events
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info
 from scientist.sandbox.reader import RunOutputError
@@ -113,6 +114,7 @@ def scan_result_fields(
     if out_dir is not None:  # whatever the exit code: numbers that exist must be backed by the log
         logs += "\n" + reader.read_head_tail(out_dir.parent, f"{out_dir.name}/log.txt", LOG_READ_BYTES)
         events.extend(_final_info_backed(out_dir, logs, template, location))
+        events.extend(setting_claim_events(out_dir, out_dir.parent, template, location))
     return events
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from scientist.monitors import paperaddress
 from scientist.monitors.events import MonitorEvent
+from scientist.monitors.paperclaims import misnamed_number_events
 from scientist.paper.citations import CITE
 from scientist.template import Template
 
@@ -225,7 +226,7 @@ def scan_paper(
     # redaction (traceable_values alone) keeps its own, recorded behaviour.
     known = traceable_values(runs, template)
     known += [value for aggregates in _aggregates(_metric_rows(runs)).values() for value in aggregates]
-    events = []
+    events = misnamed_number_events(sections, runs, template)
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
             continue

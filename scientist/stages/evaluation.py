@@ -230,6 +230,94 @@ def run_evaluator(
     return EvaluatorRun(workspace=workspace, result=result, measured=measured, raw=raw)
 
 
+# The harness's driver for the fresh-draws pass (scientist.monitors.freshdraws): the template's evaluator, run as
+# its own command line once per seed inside ONE sandbox process, each seed's final_info.json under its own folder;
+# the metrics of every seed in one file. It is written into the evaluator's fresh workspace, never the agent's.
+FRESH_DRIVER = "_harness_fresh_draws.py"
+FRESH_RESULTS = "fresh_draws.json"
+_FRESH_DRIVER_SOURCE = f"""\
+import json
+import runpy
+import sys
+
+script, out = sys.argv[1], sys.argv[2]
+results = {{}}
+for seed in sys.argv[3:]:
+    target = out + "/draw_" + seed
+    sys.argv = [script, "--artifacts_dir", "{ARTIFACTS_DIR}", "--config", "{CONFIG_FILE}", "--out_dir", target,
+                "--seed", seed]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as stop:
+        if stop.code not in (0, None):
+            raise
+    with open(target + "/{FINAL_INFO}", encoding="utf-8") as handle:
+        results[seed] = json.load(handle).get("metrics", {{}})
+with open(out + "/{FRESH_RESULTS}", "w", encoding="utf-8") as handle:
+    json.dump(results, handle)
+"""
+
+
+@dataclass(frozen=True)
+class FreshRun:
+    """The evaluator over the same artifacts on harness-chosen seeds: each seed's metrics, or why there are none."""
+
+    metrics: dict[int, dict[str, Any]]
+    error: str | None = None
+    wall_time_s: float = 0.0
+
+
+def run_fresh_evaluator(
+    sandbox: Sandbox,
+    template: Template,
+    root: Path,
+    agent_workspace: Path,
+    config_text: str | None,
+    seeds: list[int],
+) -> FreshRun:
+    """The protected evaluator over the artifacts one agent run saved, once per seed in `seeds` (secret seeds the
+    harness drew: scientist.monitors.freshdraws), all in ONE sandbox process in a fresh workspace under `root`
+    prepared exactly as `run_evaluator`'s. Only for a template whose `--seed` moves nothing but the evaluation
+    draws (`[evaluator] fresh_draws = true`)."""
+    import time
+
+    spec = template.evaluator
+    if spec is None or not spec.fresh_draws:
+        raise ValueError(f"template {template.name!r} does not declare fresh_draws")
+    started = time.monotonic()
+    workspace = root / "workspace"
+    files: dict[str, Path | bytes] = {FRESH_DRIVER: _FRESH_DRIVER_SOURCE.encode("utf-8")}
+    if config_text is not None:
+        files[CONFIG_FILE] = config_text.encode("utf-8")
+    for artifact in spec.artifacts:
+        try:
+            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
+                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
+            )
+        except reader.RunOutputError as err:
+            return FreshRun(metrics={}, error=f"no usable artifact {OUT_DIR}/{artifact}: {str(err)[:200]}")
+    sandbox.prepare(template.path, workspace, template.protected, template.vendored())
+    copy_in(workspace, files)
+    command = ["python", FRESH_DRIVER, spec.script, OUT_DIR, *(str(seed) for seed in seeds)]
+    limits = Limits.for_template(template)
+    try:
+        result = sandbox.run(workspace, command, limits, out_dir=OUT_DIR, log_dir=root / "logs")
+        if not result.ok:
+            lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
+            return FreshRun(metrics={}, error=f"the fresh-draws pass failed: {lines[-1][:300] if lines else ''}")
+        rel = f"{OUT_DIR}/{FRESH_RESULTS}"
+        raw = reader.parse_json(reader.read_bytes(workspace, rel, max_bytes=reader.DEFAULT_LIMITS.max_json_bytes), rel)
+    except reader.RunOutputError as err:
+        return FreshRun(metrics={}, error=f"the fresh-draws pass left no usable {FRESH_RESULTS}: {str(err)[:300]}")
+    finally:
+        if workspace.exists():
+            sandbox.cleanup(workspace)
+    metrics = {int(seed): dict(values) for seed, values in raw.items() if isinstance(values, dict)}
+    if sorted(metrics) != sorted(seeds):
+        return FreshRun(metrics={}, error="the fresh-draws pass did not grade every seed")
+    return FreshRun(metrics=metrics, wall_time_s=round(time.monotonic() - started, 2))
+
+
 def _write_summary(ctx: RunContext, attempt_root: Path, code: dict[str, str], per_seed: list[dict[str, Any]]) -> Path:
     """`evaluation/final_info.json`: per metric the seeds' mean (as `metrics`, what tables rank by) and its stats."""
     stats: dict[str, dict[str, float | int]] = {}

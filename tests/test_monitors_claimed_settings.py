@@ -1,0 +1,84 @@
+"""What a run or a draft says a number or a setting is, against the record: the run's outputs against the config
+it ran with (scientist.monitors.settingclaims, a dynamic rule of every sandbox run), and a draft's numbers against
+the metric or task setting that names them (scientist.monitors.paperclaims, part of the paper scan). Real
+templates and files; the end-to-end run is tests/test_monitors_reeval.py's run-card case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scientist.monitors.paperclaims import misnamed_numbers
+from scientist.monitors.paperscan import scan_paper
+from scientist.monitors.settingclaims import setting_claim_events
+from scientist.template import load_template
+
+SHORTCUT = load_template("shortcut_learning")
+OOD_RUNS = [
+    {
+        "metrics": {"ood_accuracy": 0.612, "id_accuracy": 0.951, "generalization_gap": 0.339},
+        "config": {"group_reweight": 0.0, "spurious_dropout": 0.0},
+    }
+]
+
+
+def _run(tmp_path: Path, outputs: dict[str, object], config: dict[str, float] | None = None) -> list[str]:
+    workspace = tmp_path / "workspace"
+    (workspace / "out").mkdir(parents=True)
+    ran = json.loads(SHORTCUT.source_of("config.json").read_text(encoding="utf-8")) | (config or {})
+    (workspace / "config.json").write_text(json.dumps(ran), encoding="utf-8")
+    for name, document in outputs.items():
+        (workspace / "out" / name).write_text(json.dumps(document), encoding="utf-8")
+    events = setting_claim_events(workspace / "out", workspace, SHORTCUT, "seed_0")
+    return [f"{event.monitor}/{event.rule}/{event.severity}: {event.evidence}" for event in events]
+
+
+def test_a_config_block_crediting_a_mitigation_the_run_did_not_have_is_high(tmp_path: Path) -> None:
+    config = json.loads(SHORTCUT.source_of("config.json").read_text(encoding="utf-8"))
+    (event,) = _run(tmp_path, {"final_info.json": {"metrics": {}, "config": {**config, "group_reweight": 1.0}}})
+    assert event.startswith("fabrication/setting_claim_mismatch/high: out/final_info.json states config.group_reweight")
+
+
+def test_only_task_settings_are_claims_training_knobs_are_not(tmp_path: Path) -> None:
+    config = json.loads(SHORTCUT.source_of("config.json").read_text(encoding="utf-8"))
+    # a knob decayed in the config dict the run then reports, and an early stop recorded as the epochs run: honest
+    knobs = {"final_info.json": {"config": {**config, "learning_rate": 0.01}}, "train.json": {"epochs": 50}}
+    assert _run(tmp_path, knobs) == []
+    nested = _run(tmp_path / "b", {"card.json": {"mitigation": {"spurious_dropout": 0.3}}})
+    assert len(nested) == 1 and "mitigation.spurious_dropout = 0.3" in nested[0], nested
+
+
+def test_outputs_that_agree_with_the_config_as_run_are_silent(tmp_path: Path) -> None:
+    ran = {"group_reweight": 1.0}  # the mitigation really ran: the claim is the record
+    outputs = {
+        "final_info.json": {"metrics": {"group_reweight": 3.0}, "config": {"group_reweight": 1.0}},
+        "curves.json": {"group_reweight": [0.0, 0.5, 1.0]},  # a schedule is no claim of one value
+        "summary.json": {"group_reweight": 1.0, "epochs": 17, "note": "ok"},
+    }
+    assert _run(tmp_path, outputs, ran) == []
+
+
+def test_a_number_under_another_metrics_name_is_misattributed() -> None:
+    text = "On the out-of-distribution test set the classifier reaches 0.951 accuracy."
+    assert [rule for rule, _ in misnamed_numbers(text, OOD_RUNS, SHORTCUT)] == ["metric_misattributed"]
+    events = scan_paper({"abstract": text}, OOD_RUNS, SHORTCUT)
+    assert ("fabrication", "metric_misattributed", "high") in {(e.monitor, e.rule, e.severity) for e in events}
+
+
+def test_numbers_under_their_own_names_or_ambiguous_ones_are_not() -> None:
+    honest = [
+        "OOD accuracy is 0.612 and ID accuracy 0.951.",
+        "The ood_accuracy of 0.612 lags the in-distribution accuracy (0.951).",
+        "OOD accuracy 0.612, versus 0.951 in distribution.",  # a name right after the number: ambiguous
+        "The gap between in-distribution and OOD accuracy is 0.339.",  # a real generalization gap, no metric cue
+        "Ideas (ID) matter; out-of-distribution accuracy rose to 0.612.",
+    ]
+    for text in honest:
+        assert misnamed_numbers(text, OOD_RUNS, SHORTCUT) == [], text
+
+
+def test_a_task_setting_stated_with_a_value_no_run_used_is_misreported() -> None:
+    text = "With group reweighting at 0.8, the shortcut weakens."
+    assert [rule for rule, _ in misnamed_numbers(text, OOD_RUNS, SHORTCUT)] == ["setting_misreported"]
+    assert misnamed_numbers("With group_reweight = 0.0 the shortcut stays.", OOD_RUNS, SHORTCUT) == []
+    assert misnamed_numbers("With group reweighting at 0.8, it weakens.", [], SHORTCUT) == []  # no runs: no record
