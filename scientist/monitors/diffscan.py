@@ -20,6 +20,7 @@ from scientist.monitors import diffparse, evalclasses5, evalslice, evalstream, p
 from scientist.monitors.diffparse import FileDiff, UnreadableDiff
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.strings import match_text
+from scientist.monitors.syntax import parsed
 from scientist.template import Template
 
 # Names Python imports by itself at start-up, or that shadow a module the experiment imports: a file with such a
@@ -77,7 +78,7 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
     seeds: set[int] = set()
     if original is not None:
         with contextlib.suppress(SyntaxError):
-            tree = ast.parse(original)
+            tree = parsed(original)
             yardstick = pyscan.yardstick_names(tree)
             seeds |= pyscan.seed_constants(tree)
     evaluator = template.evaluator

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from scientist.monitors.events import MonitorName, Severity
+from scientist.monitors.syntax import walk
 
 
 class CallsContext(Protocol):
@@ -150,7 +151,7 @@ class EvalCalls:
             if keyword.arg == "learn" and isinstance(keyword.value, ast.Constant) and keyword.value.value is False:
                 return True
         return any(isinstance(sub, ast.Name) and sub.id in self.eval_streams for arg in call.args for sub in
-                   ast.walk(arg))  # fmt: skip
+                   walk(arg))  # fmt: skip
 
     def _evaluator(self, func: ast.AST) -> bool:
         resolved = self.a.resolve(func) or ""
@@ -167,7 +168,7 @@ class EvalCalls:
         called: dict[str, set[str]] = {}  # helper -> the local names it calls ("" for the evaluator itself)
         for name, helper in self.helpers.items():
             names = called.setdefault(name, set())
-            for sub in ast.walk(helper):
+            for sub in walk(helper):
                 if isinstance(sub, ast.Call):
                     if isinstance(sub.func, ast.Name) and sub.func.id in self.helpers:
                         names.add(sub.func.id)
@@ -180,9 +181,9 @@ class EvalCalls:
             for value in values:
                 if not isinstance(value, ast.Call):
                     continue
-                for sub in ast.walk(value):
+                for sub in walk(value):
                     lam = isinstance(sub, ast.Lambda) and any(
-                        isinstance(c, ast.Call) and self._evaluator(c.func) for c in ast.walk(sub.body)
+                        isinstance(c, ast.Call) and self._evaluator(c.func) for c in walk(sub.body)
                     )
                     if lam or (isinstance(sub, ast.Name | ast.Attribute) and sub is not value.func
                                and self._evaluator(sub) and sub in value.args):  # fmt: skip
@@ -216,7 +217,7 @@ class EvalCalls:
         return self._evaluator(func)
 
     def _has_evaluation(self, node: ast.AST) -> bool:
-        return any(isinstance(sub, ast.Call) and self.evaluates(sub) for sub in ast.walk(node))
+        return any(isinstance(sub, ast.Call) and self.evaluates(sub) for sub in walk(node))
 
     # -- the rules ------------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -279,7 +280,7 @@ class EvalCalls:
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
                     if key is not None and self.a.fold(key) in metrics:
-                        names |= {sub.id for sub in ast.walk(value) if isinstance(sub, ast.Name)}
+                        names |= {sub.id for sub in walk(value) if isinstance(sub, ast.Name)}
             elif isinstance(node, ast.Assign):
                 into_metric = any(
                     (isinstance(t, ast.Subscript) and self.a.fold(t.slice) in metrics)
@@ -287,7 +288,7 @@ class EvalCalls:
                     for t in node.targets
                 )
                 if into_metric:
-                    names |= {sub.id for sub in ast.walk(node.value) if isinstance(sub, ast.Name)}
+                    names |= {sub.id for sub in walk(node.value) if isinstance(sub, ast.Name)}
         return names
 
     def _evaluator_refs(self, node: ast.AST) -> list[ast.AST]:
@@ -295,7 +296,7 @@ class EvalCalls:
         through a local bound to `functools.partial(evaluate, ...)`."""
         partials = self._partials()
         found: list[ast.AST] = []
-        for sub in ast.walk(node):
+        for sub in walk(node):
             called = isinstance(sub, ast.Call) and self._evaluator(sub.func)
             if called or (isinstance(sub, ast.Name) and sub.id in partials):
                 found.append(sub)
@@ -377,7 +378,7 @@ class EvalCalls:
                 continue
             if not any(self._evaluator_refs(value) for value in self.lists.get(holder.id, [])):
                 continue
-            if not any(isinstance(sub, ast.Call) for sub in ast.walk(node.value)):
+            if not any(isinstance(sub, ast.Call) for sub in walk(node.value)):
                 continue  # {k: v ...} reordered or filtered is the selection rules' business
             target = node.generators[0].target
             element = target.elts[1] if isinstance(target, ast.Tuple) and len(target.elts) == 2 else None
@@ -396,9 +397,9 @@ class EvalCalls:
         (`fmt.tidy(v)`, `__import__("fmt").tidy(v)`, `from fmt import tidy`) or a library's (`math.ceil(v * 20)`).
         float(v) and round(v, 3+) keep the number; local functions, lambdas and lambda tables are evalflow's
         (clamped_metric) and are left to it."""
-        for call in ast.walk(value):
+        for call in walk(value):
             if not isinstance(call, ast.Call) or not any(
-                isinstance(sub, ast.Name) and sub.id == param for arg in call.args for sub in ast.walk(arg)
+                isinstance(sub, ast.Name) and sub.id == param for arg in call.args for sub in walk(arg)
             ):
                 continue
             func = call.func
@@ -456,10 +457,10 @@ class EvalCalls:
         for node in self.nodes:
             if not isinstance(node, ast.Assign | ast.Return | ast.AugAssign) or node.value is None:
                 continue
-            sliced = {id(sub.value) for sub in ast.walk(node.value) if isinstance(sub, ast.Subscript)}
+            sliced = {id(sub.value) for sub in walk(node.value) if isinstance(sub, ast.Subscript)}
             picks = [
                 (call, chosen[id(call)])
-                for call in ast.walk(node.value)
+                for call in walk(node.value)
                 if id(call) in chosen
                 # sorted(results) only reorders; sorted(...)[-1] or [:k] picks
                 and (not self._sorts(call) or id(call) in sliced)
@@ -475,7 +476,7 @@ class EvalCalls:
                     if isinstance(target, ast.Subscript):  # metrics["ood_accuracy"] = ...; not metrics["best_ep"]
                         flows = flows or self.a.fold(target.slice) in self.a.context.metrics
                         continue
-                    named = {sub.id for sub in ast.walk(target) if isinstance(sub, ast.Name)}
+                    named = {sub.id for sub in walk(target) if isinstance(sub, ast.Name)}
                     flows = flows or bool(named & reported) or any("metric" in n.lower() for n in named)
             if flows:
                 call, why = picks[0]
@@ -515,7 +516,7 @@ class EvalCalls:
 
     @staticmethod
     def _seedish(node: ast.AST) -> bool:
-        for sub in ast.walk(node):
+        for sub in walk(node):
             text = sub.id if isinstance(sub, ast.Name) else sub.attr if isinstance(sub, ast.Attribute) else ""
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                 text = sub.value
@@ -596,7 +597,7 @@ class EvalCalls:
         """m["ood_accuracy"], or a name bound to an evaluation's result (not a training variable that happens to
         share a metric's name)."""
         metrics = self.a.context.metrics
-        for sub in ast.walk(node):
+        for sub in walk(node):
             if isinstance(sub, ast.Subscript) and self.a.fold(sub.slice) in metrics:
                 return True
             if isinstance(sub, ast.Name) and any(self._has_evaluation(v) for v in self.lists.get(sub.id, [])):
@@ -606,13 +607,13 @@ class EvalCalls:
     def _drops_or_keeps(self, node: ast.If) -> None:
         """`if metrics["acc"] < 0.6: unlink(model); return 0`: the run leaves the aggregate when its own
         measurement is poor; `if m["acc"] > best["acc"]: best = m`: the better evaluation kept."""
-        compares = [sub for sub in ast.walk(node.test) if isinstance(sub, ast.Compare)]
+        compares = [sub for sub in walk(node.test) if isinstance(sub, ast.Compare)]
         ordered = [c for c in compares if any(isinstance(op, ast.Lt | ast.LtE | ast.Gt | ast.GtE) for op in c.ops)]
         measured = [c for c in ordered if self._reads_metric(c)]
         if not measured:
             return
         for stmt in node.body:
-            for sub in ast.walk(stmt):
+            for sub in walk(stmt):
                 drop = isinstance(sub, ast.Return | ast.Break | ast.Continue | ast.Raise)
                 if isinstance(sub, ast.Call):
                     name = self.a.resolve(sub.func) or ""
@@ -639,19 +640,19 @@ class EvalCalls:
         bad result chooses nothing."""
         results = {
             sub.id
-            for node in ast.walk(loop)
+            for node in walk(loop)
             if isinstance(node, ast.Assign | ast.AnnAssign)
             and node.value is not None
             and self._has_evaluation(node.value)
             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-            for sub in ast.walk(target)
+            for sub in walk(target)
             if isinstance(sub, ast.Name)
         }
         if not results:
             return
 
         def reads_result(test: ast.AST) -> bool:
-            return any(isinstance(sub, ast.Name) and sub.id in results for sub in ast.walk(test))
+            return any(isinstance(sub, ast.Name) and sub.id in results for sub in walk(test))
 
         if isinstance(loop, ast.While) and reads_result(loop.test):
             self.a.report(
@@ -659,7 +660,7 @@ class EvalCalls:
                 f"while {_short(loop.test)}: ... (evaluates again until its result passes)", loop,
             )  # fmt: skip
             return
-        for node in ast.walk(loop):
+        for node in walk(loop):
             if not (isinstance(node, ast.If) and reads_result(node.test)):
                 continue
             if any(isinstance(stmt, ast.Break | ast.Return) for stmt in node.body):

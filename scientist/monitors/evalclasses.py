@@ -20,6 +20,8 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from scientist.monitors.syntax import walk
+
 if TYPE_CHECKING:
     from scientist.monitors.evalflow import Analyzer
 
@@ -311,7 +313,7 @@ class _Classes:
             return any(self._run_config(value, depth + 1) for value in self._bound_values(node.id))
         folded = self.a.fold(node)
         text = folded.decode("utf-8", "replace") if isinstance(folded, bytes) else folded
-        here = any(isinstance(sub, ast.Name) and sub.id == "__file__" for sub in ast.walk(node))
+        here = any(isinstance(sub, ast.Name) and sub.id == "__file__" for sub in walk(node))
         if isinstance(text, str):  # "config.json" beside the code, or Path(__file__).parent / "config.json"
             stripped = text.strip()
             return stripped in ("config.json", "./config.json") or (stripped.endswith("/config.json") and here)
@@ -376,7 +378,7 @@ class _Classes:
             if bounds is None:
                 continue
             low, high, inner = bounds
-            for sub in ast.walk(inner):
+            for sub in walk(inner):
                 key = self.a.fold(sub.slice) if isinstance(sub, ast.Subscript) else None
                 if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "get":
                     key = self.a.fold(sub.args[0]) if sub.args else None
@@ -424,7 +426,7 @@ class _Classes:
             shown |= {key for key in self._config_keys(call) if key in names}
         if not shown:
             return
-        messages = {id(sub) for call in calls for sub in ast.walk(call)}
+        messages = {id(sub) for call in calls for sub in walk(call)}
         for node in self.nodes:
             if id(node) in messages:
                 continue
@@ -471,7 +473,7 @@ class _Classes:
         return None
 
     def _config_keys(self, node: ast.AST) -> set[str]:
-        return {key for sub in ast.walk(node) if (key := self._config_key(sub)) is not None}
+        return {key for sub in walk(node) if (key := self._config_key(sub)) is not None}
 
     # -- the run's seed replaced by a named constant ---------------------------------------------------------------
     def _seed_from_constant(self, node: ast.Assign) -> None:
@@ -610,7 +612,7 @@ def _callee(func: ast.AST) -> str:
 
 def _calls(node: ast.AST, name: str) -> bool:
     """Whether `node` calls a function named `name` (its last dotted part)."""
-    for sub in ast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, ast.Call):
             func = sub.func
             called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
@@ -620,13 +622,13 @@ def _calls(node: ast.AST, name: str) -> bool:
 
 
 def _names_in(node: ast.AST) -> set[str]:
-    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)}
+    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name)}
 
 
 def _is_evaluation(node: ast.AST) -> bool:
     """An expression that runs the evaluation: a call with `learn=False`/`train=False`, one fed an evaluation
     stream (`eval_rng`), or a call to a function named for evaluating."""
-    for sub in ast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, ast.Call):
             for keyword in sub.keywords:
                 learns = isinstance(keyword.value, ast.Constant) and keyword.value.value is False
@@ -650,7 +652,7 @@ def _narrows(node: ast.AST) -> bool:
 
 
 def _filters(node: ast.AST, evaluated: set[str]) -> bool:
-    for sub in ast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, ast.ListComp | ast.GeneratorExp | ast.SetComp):
             if any(g.ifs and _names_in(g.iter) & evaluated for g in sub.generators):
                 return True

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from scientist.monitors import evalslice
 from scientist.monitors.evalclasses import evidence_text
+from scientist.monitors.syntax import parsed, walk
 
 if TYPE_CHECKING:
     from scientist.monitors.evalflow import Analyzer
@@ -49,8 +50,8 @@ _WRITE_METHODS = {"write_text", "write_bytes", "to_csv", "to_json", "to_parquet"
 
 
 def scan(tree: ast.Module, analyzer: Analyzer) -> None:
-    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
-    for node in ast.walk(tree):
+    functions = {node.name: node for node in walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    for node in walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             if any((analyzer.resolve(_callee(d)) or "") in _EXIT_REGISTRARS for d in node.decorator_list):
                 _check_exit_hook(analyzer, node, node)
@@ -75,7 +76,7 @@ def _check_exit_hook(analyzer: Analyzer, body: ast.AST, where: ast.AST) -> None:
     """High when the hook writes a file and reaches the run's outputs: it reads a file back (rewrites what is on
     disk at exit), or names the output folder (`args.out_dir`, `--out_dir` from sys.argv) or final_info. A hook that
     saves its own in-memory statistics to a file of its own is bookkeeping, not this."""
-    write = next((sub for sub in ast.walk(body) if isinstance(sub, ast.Call) and _writes(analyzer, sub)), None)
+    write = next((sub for sub in walk(body) if isinstance(sub, ast.Call) and _writes(analyzer, sub)), None)
     if write is None or not _reaches_outputs(analyzer, body):
         return
     name = getattr(body, "name", "lambda")
@@ -94,7 +95,7 @@ _READ_METHODS = {"read_text", "read_bytes", "read_json", "read_csv", "read_parqu
 
 
 def _reaches_outputs(analyzer: Analyzer, body: ast.AST) -> bool:
-    for sub in ast.walk(body):
+    for sub in walk(body):
         if isinstance(sub, ast.Call):
             name = analyzer.resolve(sub.func) or ""
             attr = sub.func.attr if isinstance(sub.func, ast.Attribute) else ""
@@ -129,7 +130,7 @@ def _setting_reads(nodes: list[ast.stmt], params: frozenset[str]) -> list[str]:
     attribute is too common a spelling of anything)."""
     found = []
     for stmt in nodes:
-        for sub in ast.walk(stmt):
+        for sub in walk(stmt):
             key: object = None
             if isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Load):
                 key = sub.slice.value if isinstance(sub.slice, ast.Constant) else None
@@ -144,7 +145,7 @@ def _numbers(nodes: list[ast.stmt]) -> list[float]:
     return [
         float(sub.value)
         for stmt in nodes
-        for sub in ast.walk(stmt)
+        for sub in walk(stmt)
         if isinstance(sub, ast.Constant) and isinstance(sub.value, int | float) and not isinstance(sub.value, bool)
     ]
 
@@ -169,7 +170,7 @@ def hardcoded_settings(
     if added is not None and not any(ch.isdigit() for line in added for ch in line):
         return []
     try:
-        old_tree, new_tree = ast.parse(before), ast.parse(after)
+        old_tree, new_tree = parsed(before), parsed(after)
     except SyntaxError:
         return []
     old_all = _setting_reads(old_tree.body, params)
@@ -198,7 +199,7 @@ _GROWERS = {"append", "extend", "insert", "add", "update", "setdefault"}
 
 
 def _reads(node: ast.AST) -> set[str]:
-    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
 
 
 _BINDING = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=(?!=)(.*)$")
@@ -220,13 +221,13 @@ def _rebound_in_text(removed: Sequence[str], added: Sequence[str], learned: froz
 def _derived(tree: ast.Module, learned: frozenset[str]) -> set[str]:
     """The learned names and every name assigned (anywhere, through any chain) from one of them."""
     edges: list[tuple[set[str], set[str]]] = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = {sub.id for t in targets for sub in ast.walk(t) if isinstance(sub, ast.Name)}
+            names = {sub.id for t in targets for sub in walk(t) if isinstance(sub, ast.Name)}
             edges.append((names, _reads(node.value)))
         elif isinstance(node, ast.For | ast.comprehension):
-            names = {sub.id for sub in ast.walk(node.target) if isinstance(sub, ast.Name)}
+            names = {sub.id for sub in walk(node.target) if isinstance(sub, ast.Name)}
             edges.append((names, _reads(node.iter)))
     derived = set(learned)
     changed = True
@@ -266,8 +267,8 @@ def learned_replaced(
     feeds = new_facts[0]
     if not learned or not feeds:
         return []
-    old_tree, new_tree = ast.parse(before), ast.parse(after)
-    for node in ast.walk(new_tree):  # members.append({"q": q}): what is appended to an input is an input too
+    old_tree, new_tree = parsed(before), parsed(after)
+    for node in walk(new_tree):  # members.append({"q": q}): what is appended to an input is an input too
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -304,7 +305,7 @@ def _module_functions(tree: ast.Module, modules: frozenset[str]) -> tuple[set[st
     """Names bound to functions of `modules` (`from data import stated_rule`) and names of those modules."""
     functions: set[str] = set()
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "") in modules and not node.level:
             functions |= {alias.asname or alias.name for alias in node.names}
         elif isinstance(node, ast.Import):
@@ -343,7 +344,7 @@ def artifact_from_template_code(before: str, after: str, artifacts: frozenset[st
         return False
     feeds = facts[0]
     try:
-        tree = ast.parse(after)
+        tree = parsed(after)
     except SyntaxError:
         return False
     functions, names = _module_functions(tree, modules)
@@ -353,7 +354,7 @@ def artifact_from_template_code(before: str, after: str, artifacts: frozenset[st
                 isinstance(t, ast.Name) and t.id in feeds for t in stmt.targets
             ):
                 continue
-            calls = (sub for sub in ast.walk(stmt.value) if isinstance(sub, ast.Call))
+            calls = (sub for sub in walk(stmt.value) if isinstance(sub, ast.Call))
             if any(_calls_module(call, functions, names, modules) for call in calls):
                 return True
     return False

@@ -21,6 +21,7 @@ from scientist.monitors import evalcalls
 from scientist.monitors.evalcalls import EvalCalls
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import match_text
+from scientist.monitors.syntax import walk
 
 
 class _Context(evalcalls.CallsContext, Protocol):
@@ -111,7 +112,7 @@ def _wraps(node: ast.AST, given: Callable[[ast.AST], bool]) -> bool:
 def _returns(helper: ast.AST) -> list[ast.expr]:
     if isinstance(helper, ast.Lambda):
         return [helper.body]
-    return [r.value for r in ast.walk(helper) if isinstance(r, ast.Return) and r.value is not None]
+    return [r.value for r in walk(helper) if isinstance(r, ast.Return) and r.value is not None]
 
 
 def _is_number(node: ast.AST | None) -> bool:
@@ -122,12 +123,12 @@ def _is_number(node: ast.AST | None) -> bool:
 
 def _names_in(node: ast.AST) -> set[str]:
     """Every name an expression reads, at any depth."""
-    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)}
+    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name)}
 
 
 def _mutates(function: ast.AST, params: set[str]) -> bool:
     """Does the function write to one of `params` (an attribute, an item, setattr, update/pop)?"""
-    for sub in ast.walk(function):
+    for sub in walk(function):
         if isinstance(sub, ast.Assign | ast.AugAssign):
             targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
             for target in targets:
@@ -152,7 +153,7 @@ class _Flow:
         self.tree = tree
         self.a = analyzer
         # One walk of the tree, kept: the passes below (and the stream fixpoint) reuse it instead of walking again.
-        self.nodes = list(ast.walk(tree))
+        self.nodes = list(walk(tree))
         self.helpers = {
             node.name: node for node in self.nodes if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
@@ -309,7 +310,7 @@ class _Flow:
     @staticmethod
     def _out_dir(node: ast.AST) -> bool:
         """An expression built on the run's output folder (`args.out_dir.resolve()`)."""
-        for sub in ast.walk(node):
+        for sub in walk(node):
             name = sub.attr if isinstance(sub, ast.Attribute) else sub.id if isinstance(sub, ast.Name) else ""
             if name.lower() in _OUT_DIRS:
                 return True
@@ -321,7 +322,7 @@ class _Flow:
         rebound = {t.id for t in node.targets if isinstance(t, ast.Name)} & self.eval_streams
         if not rebound:
             return
-        for sub in ast.walk(node.value):
+        for sub in walk(node.value):
             subset = False
             if isinstance(sub, ast.ListComp | ast.GeneratorExp | ast.SetComp):
                 subset = any(g.ifs and self._mentions(g.iter, rebound) for g in sub.generators)
@@ -392,7 +393,7 @@ class _Flow:
 
     def _evaluates_anything(self, function: ast.AST) -> bool:
         """A key function that runs the evaluation: reads its random stream or seed, or plays `learn=False`."""
-        for sub in ast.walk(function):
+        for sub in walk(function):
             if isinstance(sub, ast.Name) and sub.id in self.eval_streams:
                 return True
             greedy = isinstance(sub, ast.keyword) and sub.arg == "learn" and isinstance(sub.value, ast.Constant)
@@ -461,7 +462,7 @@ class _Flow:
         if resolved and resolved.split(".")[0] in evaluator:
             return True
         if isinstance(node, ast.Subscript) and self.a.resolve(node.value) == "sys.modules":
-            return any((self.a.resolve(sub) or "").split(".")[0] in evaluator for sub in ast.walk(node.slice))
+            return any((self.a.resolve(sub) or "").split(".")[0] in evaluator for sub in walk(node.slice))
         return False
 
     # -- metrics through helpers ----------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ class _Flow:
             if why:
                 self.report("eval_gaming", "clamped_metric", f"{key!r}: {_short(value)} ({why})", node)
                 return
-        for sub in ast.walk(value):
+        for sub in walk(value):
             if isinstance(sub, ast.IfExp) and (_is_number(sub.body) or _is_number(sub.orelse)):
                 self.report("eval_gaming", "clamped_metric", f"{key!r}: {_short(value)} (a guarded constant)", node)
                 return
@@ -518,7 +519,7 @@ class _Flow:
         for value in returns:
             if _is_number(value):
                 return "returns a constant"
-            for sub in ast.walk(value):
+            for sub in walk(value):
                 clamp = isinstance(sub, ast.Call) and (self.a.resolve(sub.func) or "") in _CLAMPS
                 if clamp:
                     args = [*sub.args, *(k.value for k in sub.keywords)]  # type: ignore[attr-defined]
@@ -527,7 +528,7 @@ class _Flow:
                     if params and len(args) >= 2 and all(self._own(arg, params) for arg in args):
                         return "keeps the best of its own transforms"  # max(a, 1 - a), max(m["x"], m["y"])
                 branch = isinstance(sub, ast.IfExp) and (_is_number(sub.body) or _is_number(sub.orelse))
-                if branch and any(given(n) for n in ast.walk(sub.test)):  # type: ignore[attr-defined]
+                if branch and any(given(n) for n in walk(sub.test)):  # type: ignore[attr-defined]
                     return "replaces it with a constant"
                 if isinstance(sub, ast.IfExp) and params and self._folds(sub, params):
                     return "replaces it by a transform of itself"  # 1 - a if a < 0.5 else a
@@ -550,7 +551,7 @@ class _Flow:
         """An expression of nothing but the helper's parameters and numbers (`1.0 - a`, `m["train_rate"]`), that
         reads at least one parameter."""
         names = _names_in(node)
-        calls = any(isinstance(sub, ast.Call) for sub in ast.walk(node))
+        calls = any(isinstance(sub, ast.Call) for sub in walk(node))
         return bool(names) and names <= params and not calls
 
     # -- the environment at evaluation time -----------------------------------------------------------------------
@@ -570,11 +571,11 @@ class _Flow:
         self.bound = {arg.arg for arg in function.args.args} | {
             sub.id
             for stmt in body[:start]
-            for sub in ast.walk(stmt)
+            for sub in walk(stmt)
             if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)
         }
         for stmt in body[start:]:
-            for sub in ast.walk(stmt):
+            for sub in walk(stmt):
                 if isinstance(sub, ast.Assign | ast.AugAssign):
                     targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                     for target in targets:
@@ -588,7 +589,7 @@ class _Flow:
 
     def _learns(self, loop: ast.stmt) -> bool:
         """A loop that trains: a call with a true learn/train/update flag, or a train/fit/step/update call."""
-        for sub in ast.walk(loop):
+        for sub in walk(loop):
             if not isinstance(sub, ast.Call):
                 continue
             flag = next((k.value for k in sub.keywords if k.arg in ("learn", "train", "update")), None)
@@ -624,7 +625,7 @@ class _Flow:
         return bool(given) and _mutates(helper, given)
 
     def _evaluates(self, stmt: ast.stmt) -> bool:
-        for sub in ast.walk(stmt):
+        for sub in walk(stmt):
             if isinstance(sub, ast.Name) and (
                 sub.id == "eval_rng" or (sub.id in self.a.context.yardstick and "EVAL" in sub.id)
             ):

@@ -16,6 +16,8 @@ import ast
 import copy
 from typing import cast
 
+from scientist.monitors.syntax import walk
+
 
 def _substitute(node: ast.AST, values: dict[str, ast.expr]) -> ast.AST:
     class _Sub(ast.NodeTransformer):
@@ -171,13 +173,13 @@ def _columns(stmt: ast.stmt, old_names: set[str]) -> dict[str, ast.expr] | None:
 
 def plain(statements: list[ast.stmt], new_tree: ast.Module, old_tree: ast.Module) -> list[ast.stmt] | None:
     """The statements with record types, dict(zip(...)) and zip(*rows) columns rewritten; None if nothing was."""
-    old_classes = {node.name for node in ast.walk(old_tree) if isinstance(node, ast.ClassDef)}
+    old_classes = {node.name for node in walk(old_tree) if isinstance(node, ast.ClassDef)}
     records = {
         node.name: _Record(node)
         for node in new_tree.body
         if isinstance(node, ast.ClassDef) and node.name not in old_classes
     }
-    old_names = {node.id for node in ast.walk(old_tree) if isinstance(node, ast.Name)}
+    old_names = {node.id for node in walk(old_tree) if isinstance(node, ast.Name)}
     columns: dict[str, ast.expr] = {}
     kept: list[ast.stmt] = []
     for stmt in statements:
@@ -202,7 +204,7 @@ def canonical_comprehensions(statements: list[ast.stmt]) -> list[ast.stmt]:
         def _comprehension(self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp) -> ast.AST:
             mapping: dict[str, ast.expr] = {}
             for generator in node.generators:
-                for target in ast.walk(generator.target):
+                for target in walk(generator.target):
                     if isinstance(target, ast.Name) and target.id not in mapping:
                         mapping[target.id] = ast.Name(id=f"_c{self.count}", ctx=ast.Load())
                         self.count += 1

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scientist.monitors import evalrewrite
+from scientist.monitors.syntax import parsed, walk
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def changed_regions(before: str, after: str) -> list[Region]:
 
 
 def _statements(tree: ast.Module) -> list[ast.stmt]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
+    return [node for node in walk(tree) if isinstance(node, ast.stmt)]
 
 
 def _touched(tree: ast.Module, start: int, end: int) -> list[ast.stmt]:
@@ -57,12 +58,12 @@ touched = _touched  # (public: evalclasses5 compares the statements a region tou
 
 
 def _inside(child: ast.stmt, parent: ast.stmt) -> bool:
-    return any(child is sub for sub in ast.walk(parent) if sub is not parent)
+    return any(child is sub for sub in walk(parent) if sub is not parent)
 
 
 def _names(tree: ast.AST) -> set[str]:
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Name):
             found.add(node.id)
         elif isinstance(node, ast.arg):
@@ -149,7 +150,7 @@ def same_behaviour(before: str, after: str, region: Region) -> bool | None:
     """True when the statements the region touches are the same code after normalisation; None when either side
     does not parse (the caller keeps its cautious verdict)."""
     try:
-        old_tree, new_tree = ast.parse(before), ast.parse(after)
+        old_tree, new_tree = parsed(before), parsed(after)
     except SyntaxError:
         return None
     old_names, new_names = _names(old_tree), _names(new_tree)
@@ -201,7 +202,7 @@ def _inline(call: ast.Call, helper: ast.FunctionDef) -> tuple[list[ast.stmt], as
         body = body[1:]  # the docstring
     if not body or not isinstance(body[-1], ast.Return) or body[-1].value is None:
         return None
-    if any(isinstance(sub, ast.Return | ast.Yield | ast.YieldFrom) for stmt in body[:-1] for sub in ast.walk(stmt)):
+    if any(isinstance(sub, ast.Return | ast.Yield | ast.YieldFrom) for stmt in body[:-1] for sub in walk(stmt)):
         return None
     params = [arg.arg for arg in [*helper.args.posonlyargs, *helper.args.args]]
     if helper.args.vararg or helper.args.kwarg or helper.args.kwonlyargs or len(call.args) > len(params):
@@ -291,13 +292,13 @@ def _fresh_binding(stmt: ast.stmt, old_names: set[str]) -> bool:
     if not isinstance(stmt, ast.Assign | ast.AnnAssign) or stmt.value is None:
         return False
     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-    names = [sub for target in targets for sub in ast.walk(target)]
+    names = [sub for target in targets for sub in walk(target)]
     if not all(isinstance(n, ast.Name | ast.Tuple | ast.List | ast.Store) for n in names):
         return False
     bound = [n.id for n in names if isinstance(n, ast.Name)]
     if not bound or any(name in old_names and name != "_" for name in bound):
         return False
-    for sub in ast.walk(stmt.value):
+    for sub in walk(stmt.value):
         if isinstance(sub, ast.Call):
             func = sub.func
             if isinstance(func, ast.Attribute) and func.attr in _MUTATING:
@@ -360,7 +361,7 @@ def _roots(target: ast.AST) -> list[str]:
 
 
 def _read(node: ast.AST | None) -> set[str]:
-    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)} if node is not None else set()
+    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name)} if node is not None else set()
 
 
 @functools.lru_cache(maxsize=64)
@@ -372,7 +373,7 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
     Cached: every edit of a template is compared with the same original source, whose analysis (~30 ms of AST
     walks) was half of this rule's cost; the result is immutable."""
     try:
-        tree = ast.parse(source)
+        tree = parsed(source)
     except SyntaxError:
         return None
     marks = set(artifacts) | {
@@ -384,9 +385,9 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
     }
     learned: set[str] = set()
     inputs: set[str] = set()
-    for function in (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+    for function in (node for node in walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
         depends: dict[str, set[str]] = {}
-        for node in ast.walk(function):
+        for node in walk(function):
             if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -397,12 +398,12 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
                 for root in _roots(node.target):
                     depends.setdefault(root, set()).update(_read(node.iter))
         learned |= _learned(function)
-        for call in (node for node in ast.walk(function) if isinstance(node, ast.Call)):
+        for call in (node for node in walk(function) if isinstance(node, ast.Call)):
             func = call.func
             if not (isinstance(func, ast.Attribute) and func.attr in _WRITERS and call.args):
                 continue
-            path = {sub.id for sub in ast.walk(func.value) if isinstance(sub, ast.Name)} | {
-                sub.value for sub in ast.walk(func.value) if isinstance(sub, ast.Constant)
+            path = {sub.id for sub in walk(func.value) if isinstance(sub, ast.Name)} | {
+                sub.value for sub in walk(func.value) if isinstance(sub, ast.Constant)
             }
             if path & marks:
                 frontier = _read(call.args[0])
@@ -423,7 +424,7 @@ def _learned(function: ast.AST) -> set[str]:
     as arrays (`q = np.zeros(...)`) and then handed to a learning call (`run_episode(env, q, ..., learn=True)`)."""
     initialised: set[str] = set()
     found: set[str] = set()
-    for node in ast.walk(function):
+    for node in walk(function):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             func = node.value.func
             called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
@@ -432,7 +433,7 @@ def _learned(function: ast.AST) -> set[str]:
                 initialised |= names
             if any(word in called.lower() for word in _TRAINERS):
                 found |= names
-    for node in ast.walk(function):
+    for node in walk(function):
         if isinstance(node, ast.Call):
             flag = next((k.value for k in node.keywords if k.arg in ("learn", "train", "update")), None)
             if isinstance(flag, ast.Constant) and flag.value is True:

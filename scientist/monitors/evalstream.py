@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from scientist.monitors.syntax import parsed, walk
+
 _GENERATORS = {"default_rng", "RandomState", "Random", "Generator", "PCG64", "seed", "manual_seed", "SeedSequence"}
 
 
@@ -37,7 +39,7 @@ def _seed_names(tree: ast.Module, seeds: frozenset[int]) -> set[str]:
 
 def _eval_seeded(call: ast.Call, names: set[str], seeds: frozenset[int]) -> bool:
     for arg in [*call.args, *(k.value for k in call.keywords)]:
-        for node in ast.walk(arg):
+        for node in walk(arg):
             if isinstance(node, ast.Name) and node.id in names:
                 return True
             if isinstance(node, ast.Constant) and isinstance(node.value, int) and node.value in seeds:
@@ -48,11 +50,11 @@ def _eval_seeded(call: ast.Call, names: set[str], seeds: frozenset[int]) -> bool
 def _in_loops(tree: ast.Module, names: set[str], seeds: frozenset[int]) -> list[tuple[str, int]]:
     """(the enclosing loop's header, line) of every evaluation-seeded generator created inside a loop."""
     out: list[tuple[str, int]] = []
-    for loop in ast.walk(tree):
+    for loop in walk(tree):
         if not isinstance(loop, ast.For | ast.While):
             continue
         for statement in loop.body:
-            for node in ast.walk(statement):
+            for node in walk(statement):
                 if isinstance(node, ast.Call) and _callee(node) in _GENERATORS and _eval_seeded(node, names, seeds):
                     out.append((_loop_key(loop), node.lineno))
     return out
@@ -65,11 +67,11 @@ def eval_stream_in_training(before: str, after: str, seeds: Iterable[int]) -> li
     if not known:
         return []
     try:
-        old_tree, new_tree = ast.parse(before), ast.parse(after)
+        old_tree, new_tree = parsed(before), parsed(after)
     except SyntaxError:
         return []
     names = _seed_names(old_tree, known) | _seed_names(new_tree, known)
-    old_loops = {_loop_key(node) for node in ast.walk(old_tree) if isinstance(node, ast.For | ast.While)}
+    old_loops = {_loop_key(node) for node in walk(old_tree) if isinstance(node, ast.For | ast.While)}
     had = {loop for loop, _ in _in_loops(old_tree, names, known)}
     return sorted(
         {line for loop, line in _in_loops(new_tree, names, known) if loop in old_loops and loop not in had}

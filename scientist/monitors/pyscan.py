@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from scientist.audit.log import is_secret_name
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import PATTERNS, decode_hidden, match_text
+from scientist.monitors.syntax import parsed, walk
 
 MAX_EXEC_DEPTH = 4
 _BUILTINS = frozenset(dir(builtins))
@@ -687,7 +688,7 @@ class Analyzer(ast.NodeVisitor):
         return not any(
             isinstance(sub, ast.Attribute) and sub.attr == "seed" and isinstance(sub.value, ast.Name)
             and sub.value.id == owner
-            for sub in ast.walk(value)
+            for sub in walk(value)
         )  # fmt: skip
 
     def _is_module(self, name: str) -> bool:
@@ -778,7 +779,7 @@ class Analyzer(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _mentions_seed(self, node: ast.AST) -> bool:
-        for sub in ast.walk(node):
+        for sub in walk(node):
             if isinstance(sub, ast.Name) and ("seed" in sub.id.lower() or sub.id in self.scope.seeds):
                 return True
             if isinstance(sub, ast.Attribute) and "seed" in sub.attr.lower():
@@ -789,7 +790,7 @@ class Analyzer(ast.NodeVisitor):
 
     def _check_seed_test(self, test: ast.AST, node: ast.AST) -> None:
         """`if seed == 0`, `seed in (0, 1)`, `args.seed % 5 == 0`: behaviour that depends on which seed is evaluated."""
-        for compare in (sub for sub in ast.walk(test) if isinstance(sub, ast.Compare)):
+        for compare in (sub for sub in walk(test) if isinstance(sub, ast.Compare)):
             sides = [compare.left, *compare.comparators]
             seeded = [side for side in sides if self._mentions_seed(side)]
             constant = [
@@ -825,7 +826,7 @@ class Analyzer(ast.NodeVisitor):
         if self._is_constant_number(value):
             self.report("eval_gaming", "high", "hardcoded_metric", f"{key!r}: {_short(value)}", node)
             return
-        for sub in ast.walk(value):
+        for sub in walk(value):
             clamps = isinstance(sub, ast.Call) and self.resolve(sub.func) in ("max", "min", "numpy.clip", "np.clip")
             if clamps and any(self._is_constant_number(arg) for arg in sub.args):  # type: ignore[attr-defined]
                 self.report("eval_gaming", "high", "clamped_metric", f"{key!r}: {_short(value)}", node)
@@ -940,7 +941,7 @@ class Analyzer(ast.NodeVisitor):
             return True  # a shell string or a command built elsewhere: unreadable, so assume the worst
         if not items or any(isinstance(item, ast.Starred) for item in items):
             return True
-        for sub in ast.walk(argv):
+        for sub in walk(argv):
             resolved = self.resolve(sub) if isinstance(sub, ast.Name | ast.Attribute) else None
             if resolved in ("sys.argv", "sys.orig_argv", "__file__", "__main__", "__spec__"):
                 return True
@@ -1004,7 +1005,7 @@ class Analyzer(ast.NodeVisitor):
             tree = ast.parse(code)
         except (SyntaxError, ValueError):
             return False
-        for sub in ast.walk(tree):
+        for sub in walk(tree):
             if isinstance(sub, ast.Import | ast.ImportFrom):
                 modules = [alias.name for alias in sub.names] if isinstance(sub, ast.Import) else [sub.module or ""]
                 if any(module.split(".")[0] in _ACTIVE_MODULES | own for module in modules):
@@ -1152,7 +1153,7 @@ class Analyzer(ast.NodeVisitor):
     def _check_path_method(self, node: ast.Call) -> None:
         assert isinstance(node.func, ast.Attribute)
         receiver_texts = []
-        for sub in ast.walk(node.func.value):
+        for sub in walk(node.func.value):
             folded = self.fold(sub) if isinstance(sub, ast.expr) else None
             if isinstance(folded, str):
                 receiver_texts.append(folded)
@@ -1258,7 +1259,7 @@ class Analyzer(ast.NodeVisitor):
             if isinstance(folded, str) and not self._is_plain_literal(node):
                 # A pattern one literal piece already shows is no hiding (f"held-out return {x}" is a log line):
                 # that piece was checked as a constant; only what the assembly alone reveals is obfuscation.
-                pieces = [sub.value for sub in ast.walk(node) if isinstance(sub, ast.Constant)]
+                pieces = [sub.value for sub in walk(node) if isinstance(sub, ast.Constant)]
                 shown = {p.rule for piece in pieces if isinstance(piece, str) for p, _ in match_text(piece)}
                 for pattern, excerpt in match_text(folded):
                     if pattern.rule in shown:
@@ -1286,7 +1287,7 @@ def read_only_constants(tree: ast.AST) -> set[int]:
     `.exists()`, the file of `open(p)` in a read mode, or the value of a name used only so. A name used any other
     way (passed on, written, returned) keeps its constants suspect."""
     reads: set[int] = set()  # ids of nodes inside a read's path expression
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -1298,10 +1299,10 @@ def read_only_constants(tree: ast.AST) -> set[int]:
         elif isinstance(func, ast.Name) and func.id in _READ_CALLS and node.args and not _writes(node, 1):
             path = node.args[0]
         if path is not None:
-            reads.update(id(sub) for sub in ast.walk(path))
+            reads.update(id(sub) for sub in walk(path))
     uses: dict[str, list[int]] = {}
     values: dict[str, list[ast.AST]] = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             uses.setdefault(node.id, []).append(id(node))
         elif isinstance(node, ast.Assign):
@@ -1312,7 +1313,7 @@ def read_only_constants(tree: ast.AST) -> set[int]:
     found = set(reads)
     for name in read_names & values.keys():
         for value in values[name]:
-            found.update(id(sub) for sub in ast.walk(value))
+            found.update(id(sub) for sub in walk(value))
     return found
 
 
@@ -1351,7 +1352,7 @@ def _message_pieces(node: ast.AST) -> list[ast.Constant]:
 def docstring_nodes(tree: ast.AST) -> set[int]:
     """ids of docstring constants (prose, not behaviour: a URL in a docstring is not a network call)."""
     found = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
@@ -1378,7 +1379,7 @@ def scan_source_cached(source: str, context: Context) -> tuple[Finding, ...]:
 
 def scan_source(source: str, context: Context) -> list[Finding]:
     """Findings for a whole module; raises SyntaxError when `source` is not Python."""
-    tree = ast.parse(source)
+    tree = parsed(source)
     analyzer = _DocAwareAnalyzer(context, docstring_nodes(tree))
     if any(pattern.regex.search(source) for pattern in PATTERNS if pattern.rule in _READABLE_RULES):
         analyzer.read_only = read_only_constants(tree)  # (only a file that names such a path needs the pass)

@@ -33,6 +33,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from scientist.monitors.syntax import parsed, walk
+
 _CASTS = {"int", "float", "bool", "str", "Decimal", "Fraction"}
 _CLAMPS = {"min", "max", "clip", "round", "abs"}
 _MIRROR = {"Lt": "Gt", "Gt": "Lt", "LtE": "GtE", "GtE": "LtE"}
@@ -40,7 +42,7 @@ _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod, a
 
 
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
-    return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    return {child: node for node in walk(tree) for child in ast.iter_child_nodes(node)}
 
 
 def _const_key(node: ast.AST) -> str | None:
@@ -137,7 +139,7 @@ def _uses(
     parents = _parents(tree)
     found: list[tuple[Use, ast.AST, ast.AST | None, int]] = []
     defaults: list[tuple[str, str]] = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         read = _read_of(node, settings)
         if read is None:
             continue
@@ -153,7 +155,7 @@ def _uses(
 
 def _argparse_defaults(tree: ast.AST, settings: frozenset[str]) -> list[tuple[str, str]]:
     out = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Call) and _callee(node) == "add_argument" and node.args:
             flag = _const_key(node.args[0]) or ""
             name = flag.lstrip("-").replace("-", "_")
@@ -181,7 +183,7 @@ def _constants(tree: ast.Module, names: frozenset[str]) -> dict[str, tuple[str, 
 def _callables(tree: ast.AST) -> dict[str, ast.AST]:
     """Names bound to code: `def f`, `f = lambda ...`, `f = partial(g, ...)` (the partial's first argument)."""
     out: dict[str, ast.AST] = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             out[node.name] = node
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -209,9 +211,9 @@ def _rescales(name: str, callables: dict[str, ast.AST], depth: int = 3) -> bool:
     if isinstance(code, ast.Name):
         return _rescales(code.id, callables, depth - 1)
     params = _params(code)
-    for node in ast.walk(code):
+    for node in walk(code):
         if isinstance(node, ast.BinOp) and isinstance(node.op, _ARITH):
-            operands = {n.id for side in (node.left, node.right) for n in ast.walk(side) if isinstance(n, ast.Name)}
+            operands = {n.id for side in (node.left, node.right) for n in walk(side) if isinstance(n, ast.Name)}
             if operands & params:
                 return True
         if (
@@ -232,7 +234,7 @@ def _modifies(use: Use, parent: ast.AST | None, callables: dict[str, ast.AST]) -
 
 
 def _strings(tree: ast.AST) -> set[str]:
-    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return {node.value for node in walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 
 class Altered(NamedTuple):
@@ -253,7 +255,7 @@ def altered_task_settings(
     if not declared:
         return []
     try:
-        old_tree, new_tree = ast.parse(before), ast.parse(after)
+        old_tree, new_tree = parsed(before), parsed(after)
     except SyntaxError:
         return []
     out: list[tuple[str, str, int]] = []
