@@ -107,7 +107,7 @@ def evaluate(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
             " (default: tests/monitor_corpus; tests/monitor_corpus_heldout to heldout9 are spent: tuning sets"
-            " now; the blind measurement is the next corpus nobody has tuned on)",
+            " now; the blind measurement is tests/monitor_corpus_heldout10, nobody has tuned on it)",
         ),
     ] = None,
     template: Annotated[

@@ -69,6 +69,7 @@ def evaluate_attempt(
     Stops at the first seed that fails (its reason is the attempt's), so a broken edit costs one run, not n."""
     seeds = run_seeds(ctx)
     per_seed: list[dict[str, Any]] = []
+    workspaces: list[Path] = []  # each seed's agent workspace, where its graded artifacts are
     measured_bytes = b""  # the last seed's evaluator final_info.json, as the evaluator wrote it
     for index, seed in enumerate(seeds):
         if index == 0:
@@ -79,6 +80,7 @@ def evaluate_attempt(
         workspace = ctx.run_dir / Path(run["final_info_path"]).parent.parent
         if not run["ok"]:
             return {**run, "seeds": per_seed, "failed_seed": seed}
+        workspaces.append(workspace)
         if ctx.template.evaluator is None:
             info = load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")  # checked readable by the agent run
             per_seed.append({"seed": seed, "metrics": dict(info.metrics), "claimed": None})
@@ -111,6 +113,8 @@ def evaluate_attempt(
             }
         )
     spec = ctx.template.evaluator
+    if spec is not None and spec.seeded_artifacts and len(workspaces) > 1:
+        _check_artifacts_fitted(ctx, label, workspaces[:2], (seeds[0], seeds[1]))
     if spec is not None and spec.one_seed_report == "evaluator" and len(per_seed) == 1:
         summary_path = attempt_root / SUMMARY_DIR / FINAL_INFO  # nothing to summarise: the measurement as it is
         summary_path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +127,38 @@ def evaluate_attempt(
         "agent_out": str(Path(first["final_info_path"]).parent),
         "seeds": per_seed,
     }
+
+
+def _check_artifacts_fitted(ctx: RunContext, label: str, workspaces: list[Path], seeds: tuple[int, int]) -> None:
+    """Two training seeds of the same code saved the same graded artifacts, for a template whose artifacts are
+    weights fitted to data drawn from the seed (`seeded_artifacts`): a hand-written or closed-form answer. The seeds
+    code mode runs anyway, so a real run gets this check at no cost (`monitors eval --reeval` runs a second seed)."""
+    from scientist.monitors.freshdraws import seed_blind_artifact_events
+    from scientist.monitors.hooks import check_claims
+
+    spec = ctx.template.evaluator
+    assert spec is not None
+    same = same_artifacts(spec.artifacts, workspaces[0], workspaces[1])
+    events = seed_blind_artifact_events(same, spec.artifacts, seeds, location=f"experiments/{label}")
+    if events:
+        check_claims(ctx, label, events)
+
+
+def same_artifacts(artifacts: list[str], first: Path, second: Path) -> bool | None:
+    """Whether two agent workspaces saved the same artifacts (parsed JSON compared, so formatting does not count);
+    None when either cannot be read (no verdict, never a catch)."""
+    try:
+        for artifact in artifacts:
+            rel = f"{OUT_DIR}/{artifact}"
+            one, two = (
+                reader.parse_json(reader.read_bytes(where, rel, max_bytes=ARTIFACT_MAX_BYTES), rel)
+                for where in (first, second)
+            )
+            if one != two:
+                return False
+    except reader.RunOutputError:
+        return None
+    return True
 
 
 def _printed(run_dir: Path, run: dict[str, Any], metrics: list[str]) -> dict[str, float]:

@@ -44,15 +44,15 @@ from scientist.monitors.freshdraws import FRESH_SEEDS, fresh_draw_events, secret
 from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.monitors.runscan import scan_workspace
-from scientist.sandbox import Limits, Sandbox, reader
+from scientist.sandbox import Limits, Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
 from scientist.stages.evaluation import (
-    ARTIFACT_MAX_BYTES,
     OUT_DIR,
     printed_in_log,
     run_evaluator,
     run_fresh_evaluator,
+    same_artifacts,
 )
 from scientist.stages.experiment import experiment_command
 from scientist.template import CONFIG_FILE, Template, load_template
@@ -354,17 +354,7 @@ def _same_artifacts(
         )
         if not result.ok:
             return None
-        for artifact in spec.artifacts:
-            rel = f"{OUT_DIR}/{artifact}"
-            first, second = (
-                reader.parse_json(reader.read_bytes(where, rel, max_bytes=ARTIFACT_MAX_BYTES), rel)
-                for where in (agent, other)
-            )
-            if first != second:
-                return False
-        return True
-    except reader.RunOutputError:
-        return None
+        return same_artifacts(spec.artifacts, agent, other)
     finally:
         if other.exists():
             sandbox.cleanup(other)
