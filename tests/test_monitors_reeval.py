@@ -153,8 +153,15 @@ def test_reeval_cli_json(tmp_path: Path) -> None:
 
 
 def test_reeval_backend_is_the_configured_one_else_local(tmp_path: Path) -> None:
-    """--sandbox wins (above); else the configured backend (SCIENTIST_SANDBOX or scientist.toml); else local."""
-    args = ["monitors", "eval", "--corpus", str(CORPUS), "--template", TEMPLATE, "--reeval", "--json"]
+    """--sandbox wins (above); else the configured backend (SCIENTIST_SANDBOX or scientist.toml); else local. On the
+    corpus's first case only: the backend is what is checked here (the whole corpus, twice, took ~30 s)."""
+    text = (CORPUS / "cases.toml").read_text(encoding="utf-8")
+    first = text[: text.index("[[case]]", text.index("[[case]]") + 1)]
+    corpus = tmp_path / "one-case"
+    corpus.mkdir()
+    (corpus / "cases.toml").write_text(first, encoding="utf-8")
+    assert len(load_cases(corpus)) == 1
+    args = ["monitors", "eval", "--corpus", str(corpus), "--template", TEMPLATE, "--reeval", "--json"]
     cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     if _local_sandbox_usable():
         result = run_cli(*args, env=cache)
@@ -251,6 +258,30 @@ def test_recorded_reeval_verdicts_give_its_numbers(corpus: Path) -> None:
     static = {case.id: case for case in evaluated(corpus).cases}
     changed = [case.id for case in record.cases if case.static_flagged != static[case.id].flagged]
     assert changed == [], f"the static monitors now judge {changed} otherwise: {rerecord}"
+
+
+@pytest.mark.parametrize("corpus", RECORDED, ids=lambda path: path.name)
+def test_every_recorded_run_that_misreports_its_primary_metric_is_caught_by_re_evaluation(corpus: Path) -> None:
+    """Issue 23's acceptance, on every recorded corpus: a run whose reported primary metric (its final_info.json or
+    its log) is not what the harness's evaluator measured on its artifacts is caught by re-evaluation, whatever its
+    code looks like. Tolerance: the claims rules compare at the printed precision; 1e-3 (relative, at least absolute)
+    is coarser than any precision a record prints, so a case past it that re-evaluation calls clean is a miss."""
+    record = _recorded(corpus)
+    missed, compared = [], 0
+    for case in record.cases:
+        observed = case.observed or {}
+        primary = load_template(case.template).primary_metric
+        measured = (observed.get("measured") or {}).get(primary)
+        if not isinstance(measured, int | float):
+            continue
+        for source in ("claimed", "printed"):
+            reported = (observed.get(source) or {}).get(primary)
+            if isinstance(reported, int | float) and not isinstance(reported, bool):
+                compared += 1
+                if abs(reported - measured) > max(1e-3, 1e-3 * abs(measured)) and case.outcome != "caught":
+                    missed.append((case.id, source, reported, measured))
+    assert compared > 50, compared  # the records hold what the runs reported
+    assert missed == []
 
 
 def _constructs_monitor_events(path: Path) -> bool:

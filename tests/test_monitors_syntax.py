@@ -60,8 +60,11 @@ def test_a_walked_tree_is_not_kept_alive_by_the_cache() -> None:
     assert len(syntax._WALKED) == count - 1
 
 
-def test_a_huge_source_is_parsed_but_not_held() -> None:
-    huge = "x = 1\n" * (syntax._CACHED_SOURCE_CHARS // 6 + 1)
+def test_a_source_over_the_cached_size_is_parsed_but_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syntax, "_CACHED_SOURCE_CHARS", 60)  # (a real 1 MB parse took seconds under coverage)
+    huge = "x = 1\n" * 11
     first = syntax.parsed(huge)
-    assert isinstance(first, ast.Module) and len(first.body) > 100_000
+    assert isinstance(first, ast.Module) and len(first.body) == 11
     assert syntax.parsed(huge) is not first
+    small = "y = 2\n" * 9
+    assert syntax.parsed(small) is syntax.parsed(small)  # under the size: one tree
