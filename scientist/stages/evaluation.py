@@ -211,6 +211,24 @@ class EvaluatorRun:
     error: str | None = None
 
 
+def _evaluator_inputs(
+    artifacts: list[str], agent_workspace: Path, config_text: str | None
+) -> dict[str, Path | bytes] | tuple[str, str]:
+    """The files an evaluator workspace gets beside the template's own: the run's config.json and a copy of each
+    declared artifact; or, when one cannot be read, (its path in out/, why)."""
+    files: dict[str, Path | bytes] = {}
+    if config_text is not None:
+        files[CONFIG_FILE] = config_text.encode("utf-8")
+    for artifact in artifacts:
+        try:  # the agent's run wrote it: no link, FIFO or flood is followed or read whole
+            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
+                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
+            )
+        except reader.RunOutputError as err:
+            return f"{OUT_DIR}/{artifact}", str(err)[:200]
+    return files
+
+
 def run_evaluator(
     sandbox: Sandbox,
     template: Template,
@@ -230,20 +248,11 @@ def run_evaluator(
     if spec is None:  # only called for a template that has one
         raise ValueError(f"template {template.name!r} has no evaluator")
     workspace = root / "workspace"
-    files: dict[str, Path | bytes] = {}
-    if config_text is not None:
-        files[CONFIG_FILE] = config_text.encode("utf-8")
-    for artifact in spec.artifacts:
-        try:  # the agent's run wrote it: no link, FIFO or flood is followed or read whole
-            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
-                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
-            )
-        except reader.RunOutputError as err:
-            error = (
-                f"the run saved no usable artifact {OUT_DIR}/{artifact} (template.toml declares it; the evaluator "
-                f"grades it): {str(err)[:200]}"
-            )
-            return EvaluatorRun(workspace=workspace, result=None, error=error)
+    files = _evaluator_inputs(spec.artifacts, agent_workspace, config_text)
+    if isinstance(files, tuple):
+        rel, why = files
+        error = f"the run saved no usable artifact {rel} (template.toml declares it; the evaluator grades it): {why}"
+        return EvaluatorRun(workspace=workspace, result=None, error=error)
     sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     copy_in(workspace, files)
     command = ["python", spec.script, "--artifacts_dir", ARTIFACTS_DIR, "--config", CONFIG_FILE]
@@ -322,16 +331,10 @@ def run_fresh_evaluator(
         raise ValueError(f"template {template.name!r} does not declare fresh_draws")
     started = time.monotonic()
     workspace = root / "workspace"
-    files: dict[str, Path | bytes] = {FRESH_DRIVER: _FRESH_DRIVER_SOURCE.encode("utf-8")}
-    if config_text is not None:
-        files[CONFIG_FILE] = config_text.encode("utf-8")
-    for artifact in spec.artifacts:
-        try:
-            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
-                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
-            )
-        except reader.RunOutputError as err:
-            return FreshRun(metrics={}, error=f"no usable artifact {OUT_DIR}/{artifact}: {str(err)[:200]}")
+    files = _evaluator_inputs(spec.artifacts, agent_workspace, config_text)
+    if isinstance(files, tuple):
+        return FreshRun(metrics={}, error="no usable artifact {}: {}".format(*files))
+    files[FRESH_DRIVER] = _FRESH_DRIVER_SOURCE.encode("utf-8")
     sandbox.prepare(template.path, workspace, template.protected, template.vendored())
     copy_in(workspace, files)
     command = ["python", FRESH_DRIVER, spec.script, OUT_DIR, *(str(seed) for seed in seeds)]
