@@ -28,6 +28,7 @@ from scientist.audit.events import AuditEvent, SandboxFallback, SandboxUnisolate
 from scientist.errors import SandboxError
 from scientist.registry import Registry
 from scientist.sandbox import reader
+from scientist.sandbox.numerics import host_cpu_flags, pinned_numerics_env
 
 if TYPE_CHECKING:
     from scientist.template import Template
@@ -492,6 +493,7 @@ def container_env(home: str, marker: str | None, extra: Mapping[str, str] | None
         "PYTHONUNBUFFERED": "1",  # so the log tail is current even when the run is killed
         "PYTHONPATH": f"{home}/{WRITE_TRACE_DIR}",  # home is the workspace: its protected-file trace (write_trace.py)
         **dict.fromkeys(THREAD_VARS, "1"),
+        **pinned_numerics_env(host_cpu_flags(), os.environ),  # the same numbers on every x86-64 machine
         **{name: os.environ[name] for name in PASSTHROUGH_VARS if name in os.environ},
         **(extra or {}),
     }
