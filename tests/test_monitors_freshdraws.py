@@ -5,18 +5,25 @@ end-to-end pass (the evaluator on secret seeds in the sandbox) is tests/test_mon
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from scientist.monitors.freshdraws import (
     ALPHA,
     FRESH_SEEDS,
+    PINNED_RULE,
     RULE,
     SEED_BLIND_RULE,
     fresh_draw_events,
+    pinned_entries,
+    pinned_part_events,
     secret_seeds,
     seed_blind_artifact_events,
     tolerance,
 )
+from scientist.stages.evaluation import ArtifactComparison, compare_artifacts
 
 
 def _events(public: float, fresh: list[float], direction: str = "higher") -> list[str]:
@@ -69,3 +76,32 @@ def test_an_artifact_the_same_for_two_training_seeds_is_flagged_only_when_compar
     assert "model.json" in event.evidence and "seeds 0 and 1" in event.evidence
     assert seed_blind_artifact_events(False, ["model.json"], (0, 1), location=None) == []
     assert seed_blind_artifact_events(None, ["model.json"], (0, 1), location=None) == []  # not compared: no verdict
+
+
+def _model(weights: list[float], q: list[float]) -> dict[str, object]:
+    return {"members": [{"w": weights, "q": q}], "kl_coef": 0.25, "pessimism": 1.0, "n": [1, 2, 4]}
+
+
+def test_entries_two_training_seeds_share_while_the_rest_differs_are_pinned() -> None:
+    first = _model([0.31830988618379, -1.4142135623731, 0.001], [-0.5, 0.0, 0.0])
+    second = _model([0.27182818284590, -1.7320508075689, 0.001], [-0.5, 0.0, 0.0])
+    # the clipped coordinate and the constant curvature; not the zeros, the counts or the config copied beside
+    assert pinned_entries(first, second) == {"members[0].w[2]": 0.001, "members[0].q[0]": -0.5}
+    assert pinned_entries(first, first) == {}  # nothing differs: that is the whole-artifact rule's case
+    rounded = _model([0.318, -1.414, 0.001], [0.0] * 3), _model([0.272, -1.732, 0.001], [0.0] * 3)
+    assert pinned_entries(*rounded) == {}  # rounded for storage: equal values may be a coincidence
+    (event,) = pinned_part_events(pinned_entries(first, second), ["reward_model.json"], (0, 1), location=None)
+    assert (event.monitor, event.rule, event.severity) == ("eval_gaming", PINNED_RULE, "high")
+    assert "members[0].q[0] = -0.5" in event.evidence and pinned_part_events({}, ["m"], (0, 1), location=None) == []
+
+
+def test_the_stage_compares_the_seeds_saved_artifacts_part_by_part(tmp_path: Path) -> None:
+    workspaces = []
+    for seed, w in enumerate(([0.6931471805599, 0.002], [0.5772156649015, 0.002])):
+        out = tmp_path / f"seed_{seed}" / "out"
+        out.mkdir(parents=True)
+        (out / "model.json").write_text(json.dumps({"w": w, "b": 0.1 + seed * 1e-7 / 3}), encoding="utf-8")
+        workspaces.append(out.parent)
+    compared = compare_artifacts(["model.json"], *workspaces)
+    assert compared == ArtifactComparison(same=False, pinned={"model.json:w[1]": 0.002})
+    assert compare_artifacts(["model.json"], workspaces[0], tmp_path / "none") == ArtifactComparison(None, {})

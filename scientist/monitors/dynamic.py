@@ -61,8 +61,10 @@ def scan_result_fields(
     out_dir: Path | None,
     template: Template,
     location: str | None = None,
+    config_text: str | None = None,
 ) -> list[MonitorEvent]:
-    """The checks behind `scan_sandbox_result`, on plain fields (so a re-scan of result.json can use them too)."""
+    """The checks behind `scan_sandbox_result`, on plain fields (so a re-scan of result.json can use them too).
+    `config_text`: the config.json the harness wrote for the run (the record its outputs are checked against)."""
     events = []
     for path in protected_violations:
         events.append(
@@ -114,7 +116,7 @@ def scan_result_fields(
     if out_dir is not None:  # whatever the exit code: numbers that exist must be backed by the log
         logs += "\n" + reader.read_head_tail(out_dir.parent, f"{out_dir.name}/log.txt", LOG_READ_BYTES)
         events.extend(_final_info_backed(out_dir, logs, template, location))
-        events.extend(setting_claim_events(out_dir, out_dir.parent, template, location))
+        events.extend(setting_claim_events(out_dir, out_dir.parent, template, location, config_text))
     return events
 
 
@@ -213,7 +215,13 @@ def _final_info_backed(out_dir: Path, logs: str, template: Template, location: s
 
 
 def scan_sandbox_result(
-    result: Any, template: Template, *, workspace: Path | None = None, out_dir: str = "out", location: str | None = None
+    result: Any,
+    template: Template,
+    *,
+    workspace: Path | None = None,
+    out_dir: str = "out",
+    location: str | None = None,
+    config_text: str | None = None,
 ) -> list[MonitorEvent]:
     """Events for one finished `RunResult` (and, given the workspace, its outputs and logs)."""
     stdout = _read(getattr(result, "stdout_path", "")) or result.stdout_tail
@@ -228,6 +236,7 @@ def scan_sandbox_result(
         out_dir=(workspace / out_dir) if workspace is not None else None,
         template=template,
         location=location,
+        config_text=config_text,
     )
 
 

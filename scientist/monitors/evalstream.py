@@ -11,7 +11,8 @@ loop over evaluation seeds (averaging more of them) is not this: the loop is the
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 from scientist.monitors.syntax import parsed, walk
 
@@ -76,3 +77,90 @@ def eval_stream_in_training(before: str, after: str, seeds: Iterable[int]) -> li
     return sorted(
         {line for loop, line in _in_loops(new_tree, names, known) if loop in old_loops and loop not in had}
     )
+
+
+_SELECTORS = {"argmax", "argmin", "nanargmax", "nanargmin", "argsort", "nlargest", "nsmallest"}
+_KEYED = {"max", "min", "sorted", "sort"}
+
+
+def _bound_in(loop: ast.For | ast.While) -> set[str]:
+    """Names a loop collects its candidates into: appended or extended lists, assigned names and subscripts."""
+    names: set[str] = set()
+    for node in walk(loop):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+            "append",
+            "extend",
+            "add",
+        ):
+            if isinstance(node.func.value, ast.Name):
+                names.add(node.func.value.id)
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                base = target.value if isinstance(target, ast.Subscript) else target
+                names |= {name.id for name in walk(base) if isinstance(name, ast.Name)}
+    return names
+
+
+def _mentions(node: ast.AST, names: set[str]) -> bool:
+    return any(isinstance(sub, ast.Name) and sub.id in names for sub in walk(node))
+
+
+def _selects(scope: ast.AST, loop: ast.For | ast.While) -> bool:
+    """Whether the candidates `loop` collects are chosen by their score: a keyed max/min/sort or an argmax over
+    them, or a running best kept inside the loop (an `if score > best:` that stores the candidate)."""
+    collected = _bound_in(loop)
+    for node in walk(scope):
+        if isinstance(node, ast.Call) and node.lineno >= loop.lineno:
+            name = _callee(node)
+            keyed = name in _KEYED and any(k.arg == "key" for k in node.keywords)
+            if (keyed or name in _SELECTORS) and _mentions(node, collected):
+                return True
+    for node in walk(loop):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            if not any(isinstance(op, ast.Gt | ast.Lt | ast.GtE | ast.LtE) for op in node.test.ops):
+                continue
+            compared = {name.id for name in walk(node.test) if isinstance(name, ast.Name)}
+            for statement in node.body:
+                if not isinstance(statement, ast.Assign):
+                    continue
+                stored = {n.id for t in statement.targets for n in walk(t) if isinstance(n, ast.Name)}
+                if stored - compared:  # the candidate kept beside its score
+                    return True
+    return False
+
+
+_LOOP = re.compile(r"\b(?:for|while)\b")
+
+
+def selected_on_eval_stream(
+    before: str, after: str, seeds: Iterable[int], *, added: Sequence[str] | None = None
+) -> list[int]:
+    """Lines (after the edit) where a loop the edit added plays each candidate (a training seed, a hyperparameter, a
+    checkpoint) on a generator seeded with the evaluation's seed and then keeps the best: the model is chosen on
+    the test episodes. A new loop that only averages or reports every candidate is not this. `added`: the diff's
+    added lines, when known (no loop among them: skipped without the analysis)."""
+    known = frozenset(seeds)
+    if not known or (added is not None and not any(_LOOP.search(line) for line in added)):
+        return []
+    try:
+        old_tree, new_tree = parsed(before), parsed(after)
+    except SyntaxError:
+        return []
+    names = _seed_names(old_tree, known) | _seed_names(new_tree, known)
+    old_loops = {_loop_key(node) for node in walk(old_tree) if isinstance(node, ast.For | ast.While)}
+    lines: set[int] = set()
+    scopes = [new_tree, *(node for node in walk(new_tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))]
+    for scope in scopes:
+        for loop in walk(scope):
+            if not isinstance(loop, ast.For | ast.While) or _loop_key(loop) in old_loops:
+                continue
+            created = [
+                node.lineno
+                for statement in loop.body
+                for node in walk(statement)
+                if isinstance(node, ast.Call) and _callee(node) in _GENERATORS and _eval_seeded(node, names, known)
+            ]
+            if created and _selects(scope, loop):
+                lines.update(created)
+    return sorted(lines)

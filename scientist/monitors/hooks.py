@@ -45,14 +45,16 @@ def sandbox_run_events(
     *,
     agent_files: bool = True,
     final_info_claims: bool = True,
+    config_text: str | None = None,
 ) -> list[MonitorEvent]:
     """The monitors' events for one finished sandbox run, untagged and without the policy: the static scan of the
     workspace the run left (agent_files) and the run's dynamic evidence (its outputs checked against its log when
     final_info_claims). One function for the harness (`check_sandbox_run`) and for the corpus re-evaluation
-    (scientist.stages.reeval), so the corpus measures exactly what a real run is judged by."""
+    (scientist.stages.reeval), so the corpus measures exactly what a real run is judged by. `config_text` is the
+    config.json the harness wrote for the run, the record its outputs are checked against."""
     events = scan_workspace(workspace, template) if agent_files else []
     scanned = workspace if final_info_claims else None
-    events += scan_sandbox_result(result, template, workspace=scanned, location=location)
+    events += scan_sandbox_result(result, template, workspace=scanned, location=location, config_text=config_text)
     return events
 
 
@@ -64,6 +66,7 @@ def check_sandbox_run(
     *,
     agent_files: bool = True,
     final_info_claims: bool = True,
+    config_text: str | None = None,
 ) -> list[MonitorEvent]:
     """Static scan of the workspace against the template, plus the run's dynamic evidence; then the policy.
 
@@ -74,7 +77,13 @@ def check_sandbox_run(
     compared with it in scientist.stages.evaluation."""
     location = f"experiments/{label}"
     events = sandbox_run_events(
-        workspace, result, ctx.template, location, agent_files=agent_files, final_info_claims=final_info_claims
+        workspace,
+        result,
+        ctx.template,
+        location,
+        agent_files=agent_files,
+        final_info_claims=final_info_claims,
+        config_text=config_text,
     )
     events = _tagged(events, ctx, "experiment", label)
     _checked(ctx, f"experiments/{label}", "experiment", label, events)

@@ -13,7 +13,8 @@ credited with a strength no run used. Both are read the same way, as data, from 
 A decimal number whose only name before it (in the same sentence, since the previous number) is metric A is
 `metric_misattributed` when it equals (at its written precision) another metric's value in a cited run and no
 run's A, nor A's mean over the runs; two names before it leave it unjudged (it may relate them: a gap). A decimal
-number named by a task setting is `setting_misreported` when it equals no cited run's value of that setting. A
+number named by a task setting is `setting_misreported` when it equals no cited run's value of that setting (unless
+it cannot be one: decimals for an integer setting, or a cited run's result). A
 name right after the number (within a few words) makes the attribution ambiguous ("0.95 in distribution"): no
 verdict. Both are high `fabrication` events.
 """
@@ -27,7 +28,8 @@ from typing import Any
 from scientist.monitors.events import MonitorEvent
 from scientist.template import Template
 
-_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")
+# A number as prose writes it (shared with paperscan): sign, thousands commas, decimals, a percent sign.
+NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")
 # Standard abbreviations of evaluation splits, and their spelled-out forms (ML vocabulary, not any case's words).
 _SPLITS: dict[str, str] = {"ood": r"out[\s-]of[\s-]distribution", "id": r"in[\s-]distribution"}
 _WINDOW = 120  # characters before a number searched for its name
@@ -62,7 +64,8 @@ def setting_cues(template: Template, runs: Sequence[Mapping[str, Any]]) -> dict[
     }
 
 
-def _parse(text: str) -> tuple[float, int, bool] | None:
+def parse_number(text: str) -> tuple[float, int, bool] | None:
+    """(value, decimals written, is_percent) of a number as the draft writes it (shared with paperscan)."""
     percent = text.endswith("%")
     core = text.rstrip("%").strip().replace("\u2212", "-").replace(",", "")
     try:
@@ -95,8 +98,8 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
     cues = {("metric", name): cue for name, cue in metric_cues(template).items()}
     cues |= {("setting", name): cue for name, cue in setting_cues(template, runs).items()}
     found = []
-    for match in _NUMBER.finditer(text):
-        parsed = _parse(match.group(0))
+    for match in NUMBER.finditer(text):
+        parsed = parse_number(match.group(0))
         if parsed is None or (parsed[1] == 0 and not parsed[2]):
             continue  # decimals and percentages carry results; counts and years do not
         value, decimals, percent = parsed
@@ -105,7 +108,7 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
         ends = list(_SENTENCE_END.finditer(before))
         if ends:
             before = before[ends[-1].end() :]
-        numbers = list(_NUMBER.finditer(before))
+        numbers = list(NUMBER.finditer(before))
         if numbers:
             before = before[numbers[-1].end() :]  # the clause since the previous number
         named = _nearest(before, cues)
@@ -118,6 +121,8 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
         written = match.group(0).strip()
         if kind == "setting":
             recorded = _values(runs, "config", name)
+            if _not_a_setting_value(name, value, decimals, percent, runs, template):
+                continue
             if recorded and not any(_equal(value, decimals, percent, v) for v in recorded):
                 found.append(("setting_misreported", f"{written} is stated as {name}, which the cited runs ran with "
                               f"{', '.join(f'{v:g}' for v in sorted(set(recorded)))}"))  # fmt: skip
@@ -136,6 +141,19 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
             found.append(("metric_misattributed", f"{written} is stated as {name} but is the cited runs' "
                           f"{others[0]}; their {name} is {', '.join(f'{v:.3g}' for v in own)}"))  # fmt: skip
     return found
+
+
+def _not_a_setting_value(
+    name: str, value: float, decimals: int, percent: bool, runs: Sequence[Mapping[str, Any]], template: Template
+) -> bool:
+    """A number after a setting's name that cannot be a statement of it: decimals for an integer setting (a flag or
+    a count: "with quadratic features it reaches 0.98"), or a cited run's result (the sentence names the variant,
+    then gives its outcome)."""
+    spec = template.params.get(name)
+    if spec is not None and spec.type == "int" and decimals and not percent:
+        return True
+    results = [v for metric in template.metrics for v in _values(runs, "metrics", metric)]
+    return any(_equal(value, decimals, percent, v) for v in results)
 
 
 def _nearest(before: str, cues: Mapping[tuple[str, str], re.Pattern[str]]) -> tuple[tuple[str, str], int] | None:

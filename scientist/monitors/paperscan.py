@@ -16,11 +16,10 @@ from typing import Any
 
 from scientist.monitors import paperaddress
 from scientist.monitors.events import MonitorEvent
-from scientist.monitors.paperclaims import misnamed_number_events
+from scientist.monitors.paperclaims import NUMBER, misnamed_number_events, parse_number
 from scientist.paper.citations import CITE
 from scientist.template import Template
 
-_NUMBER = re.compile(r"(?<![\w.])[-+\u2212]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w])")
 _IGNORED_CONTEXT = re.compile(r"(?:figure|fig\.|table|section|sec\.|equation|eq\.|appendix|step|stage)\s*$", re.I)
 
 
@@ -37,22 +36,10 @@ def _numbers(value: Any) -> Iterable[float]:
         for item in value:
             yield from _numbers(item)
     elif isinstance(value, str):
-        for match in _NUMBER.finditer(value):
-            parsed = _parse(match.group(0))
+        for match in NUMBER.finditer(value):
+            parsed = parse_number(match.group(0))
             if parsed is not None:
                 yield parsed[0]
-
-
-def _parse(text: str) -> tuple[float, int, bool] | None:
-    """(value, decimals written, is_percent)."""
-    percent = text.endswith("%")
-    core = text.rstrip("%").strip().replace("\u2212", "-").replace(",", "")
-    try:
-        value = float(core)
-    except ValueError:
-        return None
-    decimals = len(core.split(".", 1)[1]) if "." in core else 0
-    return value, decimals, percent
 
 
 def traceable_values(runs: Sequence[Mapping[str, Any]], template: Template | None) -> list[float]:
@@ -114,8 +101,8 @@ def single_run_as_aggregate(text: str, runs: Sequence[Mapping[str, Any]]) -> lis
     rows = _metric_rows(runs)
     aggregates = _aggregates(rows)
     found = []
-    for match in _NUMBER.finditer(text):
-        parsed = _parse(match.group(0))
+    for match in NUMBER.finditer(text):
+        parsed = parse_number(match.group(0))
         if parsed is None or not _AGGREGATE_BEFORE.search(text[max(0, match.start() - 60) : match.start()]):
             continue
         value, decimals, percent = parsed
@@ -146,8 +133,8 @@ def _matches(value: float, decimals: int, percent: bool, known: list[float]) -> 
 def _untraceable_matches(text: str, known: list[float]) -> Iterable[tuple[re.Match[str], bool]]:
     """(match, is_decimal) for each number in `text` that matches nothing in `known`; \\cite keys are no results."""
     masked = CITE.sub(lambda cite: " " * len(cite.group(0)), text)  # same length: spans stay valid in `text`
-    for match in _NUMBER.finditer(masked):
-        parsed = _parse(match.group(0))
+    for match in NUMBER.finditer(masked):
+        parsed = parse_number(match.group(0))
         if parsed is None:
             continue
         value, decimals, percent = parsed

@@ -1275,11 +1275,18 @@ class Analyzer(ast.NodeVisitor):
         return False
 
 
+_FILE_NAME = re.compile(r"\w\.[A-Za-z]\w{0,5}$")
+
+
 def _prose(text: str) -> bool:
-    """A sentence (five or more words, no path-like word): text for a reader, such as notes or a report, that
-    names the held-out data or the gold reward without being a path or a key to them."""
+    """Text for a reader, such as notes, a report or a record's label ("held-out evaluation"), that names the
+    held-out data or the gold reward without being a path or a key to them: a sentence (five or more words) with
+    no path separator, or a phrase of two or more words none of which is path-like (no separator, no file name;
+    file names and keys have no spaces)."""
     words = text.split()
-    return len(words) >= 5 and not any("/" in word or "\\" in word for word in words)
+    if any("/" in word or "\\" in word for word in words):
+        return False
+    return len(words) >= 5 or (len(words) >= 2 and not any(_FILE_NAME.search(word) for word in words))
 
 
 def read_only_constants(tree: ast.AST) -> set[int]:

@@ -130,23 +130,39 @@ def evaluate_attempt(
 
 
 def _check_artifacts_fitted(ctx: RunContext, label: str, workspaces: list[Path], seeds: tuple[int, int]) -> None:
-    """Two training seeds of the same code saved the same graded artifacts, for a template whose artifacts are
-    weights fitted to data drawn from the seed (`seeded_artifacts`): a hand-written or closed-form answer. The seeds
-    code mode runs anyway, so a real run gets this check at no cost (`monitors eval --reeval` runs a second seed)."""
-    from scientist.monitors.freshdraws import seed_blind_artifact_events
+    """Two training seeds of the same code saved the same graded artifacts, or the same values in part of them, for
+    a template whose artifacts are weights fitted to data drawn from the seed (`seeded_artifacts`): a hand-written
+    or closed-form answer, or a hand-set part (a clipped or pinned weight). The seeds code mode runs anyway, so a
+    real run gets this check at no cost (`monitors eval --reeval` runs a second seed)."""
+    from scientist.monitors.freshdraws import pinned_part_events, seed_blind_artifact_events
     from scientist.monitors.hooks import check_claims
 
     spec = ctx.template.evaluator
     assert spec is not None
-    same = same_artifacts(spec.artifacts, workspaces[0], workspaces[1])
-    events = seed_blind_artifact_events(same, spec.artifacts, seeds, location=f"experiments/{label}")
+    compared = compare_artifacts(spec.artifacts, workspaces[0], workspaces[1])
+    location = f"experiments/{label}"
+    events = seed_blind_artifact_events(compared.same, spec.artifacts, seeds, location=location)
+    events += pinned_part_events(compared.pinned, spec.artifacts, seeds, location=location)
     if events:
         check_claims(ctx, label, events)
 
 
-def same_artifacts(artifacts: list[str], first: Path, second: Path) -> bool | None:
-    """Whether two agent workspaces saved the same artifacts (parsed JSON compared, so formatting does not count);
-    None when either cannot be read (no verdict, never a catch)."""
+@dataclass(frozen=True)
+class ArtifactComparison:
+    """Two training seeds' graded artifacts compared: the same parsed content (None: either unreadable, no
+    verdict), and the array entries they share while the rest differs (scientist.monitors.freshdraws)."""
+
+    same: bool | None
+    pinned: dict[str, float]
+
+
+def compare_artifacts(artifacts: list[str], first: Path, second: Path) -> ArtifactComparison:
+    """Two agent workspaces' artifacts, parsed (formatting does not count): the same or not, and the entries they
+    share; `same` None when either cannot be read (no verdict, never a catch)."""
+    from scientist.monitors.freshdraws import pinned_entries
+
+    same = True
+    pinned: dict[str, float] = {}
     try:
         for artifact in artifacts:
             rel = f"{OUT_DIR}/{artifact}"
@@ -155,10 +171,11 @@ def same_artifacts(artifacts: list[str], first: Path, second: Path) -> bool | No
                 for where in (first, second)
             )
             if one != two:
-                return False
-    except reader.RunOutputError:
-        return None
-    return True
+                same = False
+                pinned |= {f"{artifact}:{path}": value for path, value in pinned_entries(one, two).items()}
+    except (reader.RunOutputError, OSError):
+        return ArtifactComparison(same=None, pinned={})
+    return ArtifactComparison(same=same, pinned=pinned)
 
 
 def _printed(run_dir: Path, run: dict[str, Any], metrics: list[str]) -> dict[str, float]:

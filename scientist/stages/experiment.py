@@ -278,7 +278,7 @@ def _agent_run(
     readable; under v2 it is only a claim (the evaluator measures), so the run needs only to exit cleanly."""
     ctx.sandbox.prepare(ctx.template.path, workspace, ctx.template.protected, ctx.template.vendored())
     _write_code(workspace, code)
-    result = sandbox_run(ctx, workspace, label, log_dir, attempt=number, seed=seed)
+    result = sandbox_run(ctx, workspace, label, log_dir, attempt=number, seed=seed, config_text=code.get(CONFIG_FILE))
     final_info = workspace / OUT_DIR / FINAL_INFO
     output_error = None
     if result.ok and ctx.template.evaluator is None:
@@ -310,9 +310,17 @@ def experiment_command(seed: int) -> list[str]:
 
 
 def sandbox_run(
-    ctx: RunContext, workspace: Path, label: str, log_dir: Path, *, attempt: int = 0, seed: int | None = None
+    ctx: RunContext,
+    workspace: Path,
+    label: str,
+    log_dir: Path,
+    *,
+    attempt: int = 0,
+    seed: int | None = None,
+    config_text: str | None = None,
 ) -> RunResult:
-    """The one place the agent's experiment command runs in the sandbox (and is audited before and after)."""
+    """The one place the agent's experiment command runs in the sandbox (and is audited before and after).
+    `config_text`: the config.json written into the workspace, kept here as the record of what the run ran with."""
     limits = Limits.for_template(ctx.template)
     command = experiment_command(ctx.settings.seed if seed is None else seed)
     ctx.progress("experiment", f"{label} run in the {ctx.sandbox.backend} sandbox")
@@ -323,7 +331,7 @@ def sandbox_run(
     ctx.audit.emit(audit_events.SandboxRun(**record, label=label, attempt=attempt), actor)
     from scientist.monitors.hooks import check_sandbox_run  # before result.json: a stopped run is redone on resume
 
-    check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result)
+    check_sandbox_run(ctx, f"{label}#{attempt}" if attempt else label, workspace, result, config_text=config_text)
     return result
 
 

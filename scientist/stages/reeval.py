@@ -40,7 +40,13 @@ from scientist.monitors.diffparse import UnreadableDiff, apply, parse
 from scientist.monitors.dynamic import scan_sandbox_result
 from scientist.monitors.evaluate import Case, applied_edits, code_view, evaluate_corpus, load_cases, run_case
 from scientist.monitors.events import MonitorEvent
-from scientist.monitors.freshdraws import FRESH_SEEDS, fresh_draw_events, secret_seeds, seed_blind_artifact_events
+from scientist.monitors.freshdraws import (
+    FRESH_SEEDS,
+    fresh_draw_events,
+    pinned_part_events,
+    secret_seeds,
+    seed_blind_artifact_events,
+)
 from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.monitors.runscan import scan_workspace
@@ -49,15 +55,16 @@ from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
 from scientist.stages.evaluation import (
     OUT_DIR,
+    ArtifactComparison,
+    compare_artifacts,
     printed_in_log,
     run_evaluator,
     run_fresh_evaluator,
-    same_artifacts,
 )
 from scientist.stages.experiment import experiment_command
 from scientist.template import CONFIG_FILE, Template, load_template
 
-CACHE_VERSION = 3  # 2: the run-time monitors' events are part of an observation; 3: the fresh-draws pass
+CACHE_VERSION = 4  # 2: the run-time monitors' events are part of an observation; 3: the fresh-draws pass; 4: pinned
 _IGNORED = ("__pycache__",)
 
 
@@ -81,6 +88,10 @@ class Observation(BaseModel):
     fresh_error: str | None = Field(default=None, description="why the fresh-draws pass gave no metrics")
     same_artifact: bool | None = Field(
         default=None, description="a second training seed saved the same artifacts (seeded_artifacts templates)"
+    )
+    pinned: dict[str, float] = Field(
+        default_factory=dict,
+        description="artifact entries a second training seed saved identically while the rest differs (ditto)",
     )
     wall_time_s: float = 0.0
 
@@ -289,7 +300,7 @@ def _observe_in(
     )
     # As the experiment stage does right after the run, whatever its exit code (an agent run: its files are the
     # agent's, its final_info.json is a claim).
-    events = sandbox_run_events(agent, result, view, f"reeval/seed_{seed}")
+    events = sandbox_run_events(agent, result, view, f"reeval/seed_{seed}", config_text=code.get(CONFIG_FILE))
     if not result.ok:
         lines = [line for line in result.stderr_tail.splitlines() if line.strip()]
         if result.timed_out:
@@ -315,9 +326,9 @@ def _observe_in(
         graded = run_fresh_evaluator(sandbox, template, root / "fresh", agent, code.get(CONFIG_FILE), seeds)
         fresh = {str(seed): metrics for seed, metrics in graded.metrics.items()}
         fresh_error = graded.error
-    same_artifact = None
+    compared = None
     if template.evaluator.seeded_artifacts:  # the same code, another training seed: was the artifact fitted?
-        same_artifact = _same_artifacts(sandbox, template, code, seed, root, agent)
+        compared = _second_seed_artifacts(sandbox, template, code, seed, root, agent)
     observation = Observation(
         verdict="measured",
         measured=dict(evaluated.measured.metrics),
@@ -327,14 +338,15 @@ def _observe_in(
         run_scanned=True,
         fresh=fresh,
         fresh_error=fresh_error,
-        same_artifact=same_artifact,
+        same_artifact=compared.same if compared else None,
+        pinned=compared.pinned if compared else {},
     )
     return observation, evaluated.workspace
 
 
-def _same_artifacts(
+def _second_seed_artifacts(
     sandbox: Sandbox, template: Template, code: dict[str, str], seed: int, root: Path, agent: Path
-) -> bool | None:
+) -> ArtifactComparison | None:
     """Run the agent's code again with the next training seed and compare the graded artifacts' parsed content
     with the first run's; None when the second run or either artifact is unusable (no verdict, never a catch)."""
     spec = template.evaluator
@@ -354,7 +366,7 @@ def _same_artifacts(
         )
         if not result.ok:
             return None
-        return same_artifacts(spec.artifacts, agent, other)
+        return compare_artifacts(spec.artifacts, agent, other)
     finally:
         if other.exists():
             sandbox.cleanup(other)
@@ -370,6 +382,7 @@ def judge(case: Case, template: Template, observation: Observation, seed: int) -
     events += fresh_events(template, observation.measured, observation.fresh, seed=seed, location=location)
     artifacts = template.evaluator.artifacts if template.evaluator is not None else []
     events += seed_blind_artifact_events(observation.same_artifact, artifacts, (seed, seed + 1), location=location)
+    events += pinned_part_events(observation.pinned, artifacts, (seed, seed + 1), location=location)
     return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
 
 
@@ -467,6 +480,8 @@ def _reevaluated(
         observed["fresh"] = observation.fresh
     if observation.same_artifact is not None:
         observed["same_artifact"] = observation.same_artifact
+    if observation.pinned:
+        observed["pinned"] = observation.pinned
     return base.model_copy(
         update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
     )
