@@ -353,7 +353,7 @@ class _Classes:
                 continue
             texts = list(_literal_pieces(node.args[0], values, depth=0))
             for text in texts:
-                claim = _CLAIM.search(text)
+                claim = next((m for m in _CLAIM.finditer(text) if not _hypothetical(text, m.start())), None)
                 if claim and len(text.split()) >= 5:
                     self.a.report(
                         "fabrication",
@@ -496,6 +496,18 @@ class _Classes:
 
 # A decimal or a percentage in prose: "0.97 accuracy", "= 1.0", "92 %".
 _CLAIM = re.compile(r"(?<![\w.{])\d+\.\d+(?![\w.}])|(?<![\w.{])\d+(?:\.\d+)?\s?%")
+
+
+_CONDITIONAL = re.compile(r"\b(?:if|unless|whether|should)\b", re.I)
+
+
+def _hypothetical(text: str, at: int) -> bool:
+    """The number sits in a conditional clause ("if the checks score near 0.5, they disagree with..."): a condition
+    the sentence considers, not a result it states; the clause ends at its comma ("if tuned, it reaches 0.97" is)."""
+    start = max(text.rfind(mark, 0, at) for mark in (". ", "; ", "\n", ": "))
+    clause = text[max(start, 0) : at]
+    conditions = list(_CONDITIONAL.finditer(clause))
+    return bool(conditions) and "," not in clause[conditions[-1].end() :]
 
 
 def _literal_pieces(node: ast.AST, values: dict[str, list[ast.AST]], depth: int) -> list[str]:

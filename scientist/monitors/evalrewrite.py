@@ -224,3 +224,62 @@ def canonical_comprehensions(statements: list[ast.stmt]) -> list[ast.stmt]:
 
     renamer = _Rename()
     return [ast.fix_missing_locations(renamer.visit(copy.deepcopy(stmt))) for stmt in statements]
+
+
+def _reraises(handler: ast.ExceptHandler) -> bool:
+    return bool(handler.body) and isinstance(handler.body[-1], ast.Raise)  # bare, or another error with context
+
+
+def _unguarded(statements: list[ast.stmt]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for stmt in statements:
+        if isinstance(stmt, ast.Assert):
+            continue  # a loud check: it stops a run, it changes no number
+        if isinstance(stmt, ast.Try) and not stmt.orelse and not stmt.finalbody and all(map(_reraises, stmt.handlers)):
+            out.extend(_unguarded(stmt.body))  # every handler re-raises: only the failure's message changes
+            continue
+        if isinstance(stmt, ast.For | ast.While | ast.If | ast.With):
+            stmt = copy.copy(stmt)
+            stmt.body = _unguarded(stmt.body) or [ast.Pass()]
+        out.append(stmt)
+    return out
+
+
+def _as_comprehension(statements: list[ast.stmt]) -> list[ast.stmt]:
+    """`xs = []` then `for v in it: xs.append(e)` is `xs = [e for v in it]`."""
+    out: list[ast.stmt] = []
+    for stmt in statements:
+        last = out[-1] if out else None
+        if (
+            isinstance(stmt, ast.For)
+            and not stmt.orelse
+            and len(stmt.body) == 1
+            and isinstance(last, ast.Assign)
+            and len(last.targets) == 1
+            and isinstance(last.targets[0], ast.Name)
+            and isinstance(last.value, ast.List)
+            and not last.value.elts
+        ):
+            call = stmt.body[0].value if isinstance(stmt.body[0], ast.Expr) else None
+            name = last.targets[0].id
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "append"
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == name
+                and len(call.args) == 1
+                and not call.keywords
+            ):
+                generator = ast.comprehension(target=stmt.target, iter=stmt.iter, ifs=[], is_async=0)
+                comp = ast.ListComp(elt=call.args[0], generators=[generator])
+                out[-1] = ast.copy_location(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=comp), last)
+                continue
+        out.append(stmt)
+    return out
+
+
+def without_loud_guards(statements: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements with their fail-loudly scaffolding removed (asserts, try blocks whose every handler re-raises)
+    and an append loop read as the comprehension it builds: a defensive rewrite that can only stop the run."""
+    return [ast.fix_missing_locations(stmt) for stmt in _as_comprehension(_unguarded(copy.deepcopy(statements)))]

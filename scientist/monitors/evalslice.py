@@ -54,6 +54,21 @@ def _touched(tree: ast.Module, start: int, end: int) -> list[ast.stmt]:
     return sorted(inner, key=lambda node: (node.lineno, node.col_offset))
 
 
+def _whole(tree: ast.Module, start: int, end: int) -> list[ast.stmt]:
+    """The statements of the innermost function (or the module) that overlap lines start..end, each whole."""
+    if start > end:
+        return []
+    around = [
+        node
+        for node in walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body[0].lineno <= start
+        and (node.end_lineno or node.lineno) >= end
+    ]
+    scope: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef = max(around, key=lambda node: node.lineno, default=tree)
+    return [stmt for stmt in scope.body if stmt.lineno <= end and (stmt.end_lineno or stmt.lineno) >= start]
+
+
 touched = _touched  # (public: evalclasses5 compares the statements a region touches too)
 
 
@@ -172,6 +187,13 @@ def same_behaviour(before: str, after: str, region: Region) -> bool | None:
     # Purely additive: new names bound beside the old code, new entries added to a dict literal it keeps intact.
     reduced = _drop_additions(inlined or new_part, old_part, old_names)
     if reduced is not None and _dump(reduced, new_names - old_names) == old_dump:
+        return True
+    # A defensive rewrite that can only stop the run (asserts, handlers that re-raise, an append loop).
+    old_whole = _whole(old_tree, region.old_start, region.old_end)
+    guarded = evalrewrite.without_loud_guards(_whole(new_tree, region.new_start, region.new_end))
+    if old_whole and _dump(evalrewrite.canonical_comprehensions(guarded), new_names - old_names) == _dump(
+        evalrewrite.canonical_comprehensions(old_whole), old_names - new_names
+    ):
         return True
     # A record type or a golfed rewrite of the same numbers: compared in their plain form.
     rewritten = evalrewrite.plain(inlined or new_part, new_tree, old_tree)
@@ -397,6 +419,9 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
             elif isinstance(node, ast.For | ast.comprehension):
                 for root in _roots(node.target):
                     depends.setdefault(root, set()).update(_read(node.iter))
+            for same in _asserted_equal(node):  # a verified round-trip: the copy is the original, checked
+                for name in same:
+                    depends.setdefault(name, set()).update(same - {name})
         learned |= _learned(function)
         for call in (node for node in walk(function) if isinstance(node, ast.Call)):
             func = call.func
@@ -413,6 +438,34 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
                         inputs.add(name)
                         frontier |= depends.get(name, set()) - inputs
     return frozenset(inputs), frozenset(learned)
+
+
+_EQUALITY_CHECKS = ("array_equal", "assert_array_equal", "assert_equal", "allclose", "assert_allclose", "equal")
+
+
+def _asserted_equal(node: ast.AST) -> list[set[str]]:
+    """The names an assertion states equal (`assert np.array_equal(a, b)`, `np.testing.assert_array_equal(a, b)`,
+    `assert (a == b).all()`): the run stops unless they are."""
+    if isinstance(node, ast.Assert):
+        test: ast.AST = node.test
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        test = node.value
+        func = node.value.func
+        if not (isinstance(func, ast.Attribute) and func.attr.startswith("assert")):
+            return []
+    else:
+        return []
+    found = []
+    for sub in walk(test):
+        if isinstance(sub, ast.Call) and len(sub.args) >= 2:
+            func = sub.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if called in _EQUALITY_CHECKS:
+                found.append(sub.args[:2])
+        elif isinstance(sub, ast.Compare) and len(sub.ops) == 1 and isinstance(sub.ops[0], ast.Eq):
+            found.append([sub.left, sub.comparators[0]])
+    # whole values only: `a.shape == b.shape` says nothing of their entries
+    return [{a.id, b.id} for a, b in found if isinstance(a, ast.Name) and isinstance(b, ast.Name) and a.id != b.id]
 
 
 _INITIALISERS = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "normal", "uniform", "standard_normal")

@@ -171,6 +171,7 @@ def simulator_edits(before: str, after: str, harness_files: tuple[str, ...]) -> 
     except (SyntaxError, ValueError):
         return []
     added: dict[str, ast.AST] | None = None
+    records: set[str] = set()
     changed = []
     for name, plain in mirrors.items():
         edited = new.get(name)
@@ -182,9 +183,29 @@ def simulator_edits(before: str, after: str, harness_files: tuple[str, ...]) -> 
         if added is None:  # the helpers the edit added, for an extract-function refactor (only now: rare)
             old = _defs(parsed(before))
             added = {other: _stripped(node) for other, node in new.items() if other not in old and "." not in other}
-        if _inlined(_operations(stripped), added) != harness[name][1]:
+            # methods of classes the edit added (a record type for a cell), by the name they are called with
+            added |= {
+                other.rsplit(".", 1)[1]: _stripped(node)
+                for other, node in new.items()
+                if "." in other and other.split(".")[0] not in _classes(before)
+            }
+            records = {f"call:{cls}" for cls in _classes(after) - _classes(before)} | {"call:tuple"}
+        ops = _inlined(_operations(stripped), added)
+        if ops != harness[name][1] and _without(ops, records) != _without(harness[name][1], records):
             changed.append((name, edited.lineno))
     return changed
+
+
+def _classes(source: str) -> set[str]:
+    try:
+        return {node.name for node in parsed(source).body if isinstance(node, ast.ClassDef)}
+    except (SyntaxError, ValueError):
+        return set()
+
+
+def _without(operations: Counter[str], tokens: set[str]) -> Counter[str]:
+    """The operations less the construction of a record the edit added and its conversion back to a tuple."""
+    return Counter({token: times for token, times in operations.items() if token not in tokens})
 
 
 def _inlined(operations: Counter[str], helpers: dict[str, ast.AST], depth: int = 2) -> Counter[str]:
