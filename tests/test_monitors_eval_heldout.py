@@ -51,8 +51,8 @@ BLIND = [
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
 # and spent in issue 23v (read and tuned on). heldout10 (an eleventh style, written blind on 2026-12-06 while 23v
 # tuned) was measured once, after the 23v tuning, and spent in issue 23y; heldout11 (a twelfth style, written blind
-# meanwhile) was measured once after 23y and spent in issue 23z; heldout12 (a thirteenth style, written blind meanwhile) is
-# the measurement now.
+# meanwhile) was measured once after 23y and spent in issue 23z; heldout12 (a thirteenth style, written blind
+# meanwhile) is the measurement now.
 MEASUREMENT = [pytest.param(HELDOUT12, 68, id="heldout12")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
