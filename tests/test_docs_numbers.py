@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from scientist.monitors.blindseries import FirstMeasurement, PooledSeries, load_series, pooled
 from scientist.monitors.evaluate import EvalReport
 from scientist.monitors.reevalreport import ReevalReport
 from tests.monitor_eval_support import MONITOR_EVAL_GROUP, evaluated
@@ -74,6 +75,31 @@ def test_the_reeval_table_is_each_corpus_recorded_reeval_measurement() -> None:
         assert [cell.strip("*") for cell in rows[label]] == expected, (
             f"docs/measured-numbers.md: the {path.parent.name} re-evaluation row is not its reeval.json: update it"
         )
+
+def test_the_blind_series_table_is_each_first_measurement_and_their_pool() -> None:
+    """Every frozen first measurement has its row, as its file says, and the pooled row is their summed counts."""
+    rows = {row[0]: row[1:] for row in table("blindseries")}
+    series = load_series(sorted((REPO / "tests").glob("monitor_corpus*")))
+    assert len(series) >= 6 and len(rows) == len(series) + 1, (len(series), list(rows))
+
+    def cells(first: FirstMeasurement | PooledSeries) -> list[str]:
+        static, combined = first.static, first.combined
+        assert combined.recall_ci and combined.precision_ci and static.recall is not None
+        return [str(first.gaming), str(first.honest), f"{static.recall:.2f}", f"{static.precision:.2f}",
+                f"{combined.recall:.2f}", interval(*combined.recall_ci), f"{combined.precision:.2f}",
+                interval(*combined.precision_ci)]  # fmt: skip
+
+    for first in series:
+        (label,) = [name for name in rows if f"`{first.corpus}`" in name]
+        assert [cell.strip("*") for cell in rows[label]] == [first.after, *cells(first)], (
+            f"docs/measured-numbers.md: the blind-series row of {first.corpus} is not its first_measurement.json"
+        )
+    (pool_label,) = [name for name in rows if name.strip("*").startswith("pooled")]
+    assert pool_label.strip("*") == f"pooled ({len(series)} corpora)"
+    assert [cell.strip("*") for cell in rows[pool_label][1:]] == cells(pooled(series)), (
+        "docs/measured-numbers.md: the pooled blind-series row is not the series' summed counts"
+    )
+
 
 def value(report: dict[str, Any], *path: str | int) -> dict[str, float]:
     node: Any = report

@@ -187,3 +187,47 @@ def false_alarms(
     except FalseAlarmInputError as err:
         raise ScientistError(str(err), hint="pass run folders, or the folder a study ran its runs in") from None
     typer.echo(json.dumps(report.model_dump(mode="json"), indent=2) if as_json else format_false_alarms(report))
+
+
+@app.command("blind-series")
+def blind_series(
+    corpora: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Corpus folders (default: every tests/monitor_corpus* of this checkout); those without"
+            " a first_measurement.json are not part of the series"
+        ),
+    ] = None,
+    freeze: Annotated[
+        Path | None,
+        typer.Option("--freeze", help="Record this corpus's reeval.json as its first blind measurement (once)"),
+    ] = None,
+    commit: Annotated[str, typer.Option("--commit", help="With --freeze: the commit that recorded reeval.json")] = "",
+    after: Annotated[str, typer.Option("--after", help="With --freeze: the tuning pass the monitors had had")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Each held-out corpus as first measured, blind, by the whole harness, and the pooled estimate over them: the
+    numbers to cite for a style nobody has tuned on (a corpus's reeval.json moves with the monitors; this does not)."""
+    import datetime
+
+    from scientist.monitors.blindseries import format_series, freeze_record, load_series, pooled
+    from scientist.monitors.evaluate import default_corpus
+
+    if freeze is not None:
+        if not commit or not after:
+            raise ScientistError("--freeze needs --commit and --after", hint="name the commit that recorded"
+                                 " reeval.json and the tuning pass the monitors had just had")  # fmt: skip
+        try:
+            freeze_record(freeze, commit=commit, measured_on=datetime.date.today().isoformat(), after=after)
+        except (FileExistsError, FileNotFoundError) as err:
+            raise ScientistError(str(err), hint="freeze a corpus once, right after its blind --reeval") from None
+    folders = corpora or sorted(default_corpus().parent.glob("monitor_corpus*"))
+    series = load_series(folders)
+    if not series:
+        raise ScientistError("no corpus with a first_measurement.json", hint="pass held-out corpus folders")
+    if as_json:
+        payload = {"series": [first.model_dump(mode="json") for first in series],
+                   "pooled": pooled(series).model_dump(mode="json")}  # fmt: skip
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(format_series(series))
