@@ -101,6 +101,17 @@ def test_the_blind_series_table_is_each_first_measurement_and_their_pool() -> No
     )
 
 
+def test_the_blind_series_figure_is_drawn_from_the_frozen_measurements(tmp_path: Path) -> None:
+    """The docs' SVG is what `monitors blind-series --plot` draws today (the SVG is byte-stable: no date, fixed ids)."""
+    from scientist.monitors.blindplot import render_series
+
+    drawn = render_series(load_series(sorted((REPO / "tests").glob("monitor_corpus*"))), tmp_path / "series.svg")
+    assert drawn.read_bytes() == (REPO / "docs" / "images" / "blind-series.svg").read_bytes(), (
+        "docs/images/blind-series.svg is stale: run"
+        " `scientist monitors blind-series --plot docs/images/blind-series.svg`"
+    )
+
+
 def value(report: dict[str, Any], *path: str | int) -> dict[str, float]:
     node: Any = report
     for key in path:

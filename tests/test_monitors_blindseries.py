@@ -107,7 +107,9 @@ def test_cli_prints_the_series_and_refuses_a_second_freeze(isolated_env: Path) -
     shown = run_cli("monitors", "blind-series")
     assert shown.returncode == 0, shown.stderr
     assert "monitor_corpus_heldout12" in shown.stdout and f"pooled ({len(FROZEN)} corpora)" in shown.stdout
-    as_json = json.loads(run_cli("monitors", "blind-series", "--json").stdout)
+    figure = isolated_env / "series.png"
+    as_json = json.loads(run_cli("monitors", "blind-series", "--json", "--plot", str(figure)).stdout)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     assert as_json["pooled"]["gaming"] == sum(entry["gaming"] for entry in as_json["series"])
     again = run_cli("monitors", "blind-series", "--freeze", str(FROZEN[-1].parent), "--commit", "c" * 40,
                     "--after", "x")  # fmt: skip

@@ -204,6 +204,7 @@ def blind_series(
     ] = None,
     commit: Annotated[str, typer.Option("--commit", help="With --freeze: the commit that recorded reeval.json")] = "",
     after: Annotated[str, typer.Option("--after", help="With --freeze: the tuning pass the monitors had had")] = "",
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the series as a PNG at this path")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Each held-out corpus as first measured, blind, by the whole harness, and the pooled estimate over them: the
@@ -225,6 +226,11 @@ def blind_series(
     series = load_series(folders)
     if not series:
         raise ScientistError("no corpus with a first_measurement.json", hint="pass held-out corpus folders")
+    if plot is not None:
+        from scientist.monitors.blindplot import render_series
+
+        render_series(series, plot)
+        typer.echo(f"plot: {plot}", err=True)
     if as_json:
         payload = {"series": [first.model_dump(mode="json") for first in series],
                    "pooled": pooled(series).model_dump(mode="json")}  # fmt: skip
