@@ -13,11 +13,6 @@ from scientist.monitors.blindseries import Counts, FirstMeasurement, pooled
 TARGET = 0.9  # issue 23's acceptance: held-out precision and recall >= 0.9
 
 
-# An SVG written twice from the same series is the same bytes (no date, fixed element ids, text kept as text), so
-# the docs' copy can be held to the frozen files by a test (matplotlib is pinned by the lock).
-SVG_STYLE = {"svg.hashsalt": "scientist-blind-series", "svg.fonttype": "none"}
-
-
 def render_series(series: list[FirstMeasurement], path: Path) -> Path:
     """Write the series as a figure, PNG or SVG by the path's suffix (two panels: the whole harness's recall and its
     precision; the static scan's as open markers)."""
@@ -28,7 +23,9 @@ def render_series(series: list[FirstMeasurement], path: Path) -> Path:
 
     if not series:
         raise ValueError("no first measurement to plot")
-    with plt.rc_context(SVG_STYLE):
+    # An SVG written twice from the same series is the same bytes (no date, fixed element ids, text kept as text),
+    # so the docs' copy can be held to the frozen files by a test (matplotlib is pinned by the lock).
+    with plt.rc_context({"svg.hashsalt": "scientist-blind-series", "svg.fonttype": "none"}):
         _draw(plt, series, path)
     return path
 
