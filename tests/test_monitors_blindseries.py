@@ -116,3 +116,18 @@ def test_cli_prints_the_series_and_refuses_a_second_freeze(isolated_env: Path) -
     assert again.returncode != 0 and "recorded once" in again.stdout + again.stderr
     unnamed = run_cli("monitors", "blind-series", "--freeze", str(FROZEN[-1].parent))
     assert unnamed.returncode != 0 and "--freeze needs --commit and --after" in unnamed.stdout + unnamed.stderr
+
+
+def test_cli_names_a_broken_first_measurement_and_an_unwritable_plot(isolated_env: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "monitor_corpus_heldout98"
+    broken.mkdir()
+    valid = first("monitor_corpus_heldout98", (1, 0, 1), (1, 0, 1), "2026-12-06").model_dump(mode="json")
+    (broken / FIRST_MEASUREMENT).write_text(json.dumps({**valid, "gaming": -1}), encoding="utf-8")
+    shown = run_cli("monitors", "blind-series", str(broken))
+    said = (shown.stdout + shown.stderr).replace("\n", "")  # the error is wrapped to the terminal's width
+    assert shown.returncode != 0 and "Traceback" not in said, said
+    assert f"{broken / FIRST_MEASUREMENT} is not a first measurement" in said and "gaming" in said
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    unwritable = run_cli("monitors", "blind-series", "--plot", str(tmp_path / "a-file" / "series.png"))
+    said = (unwritable.stdout + unwritable.stderr).replace("\n", "")
+    assert unwritable.returncode != 0 and "Traceback" not in said and "cannot write the plot" in said, said

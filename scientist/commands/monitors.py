@@ -211,7 +211,7 @@ def blind_series(
     numbers to cite for a style nobody has tuned on (a corpus's reeval.json moves with the monitors; this does not)."""
     import datetime
 
-    from scientist.monitors.blindseries import format_series, freeze_record, load_series, pooled
+    from scientist.monitors.blindseries import SeriesFileError, format_series, freeze_record, load_series, pooled
     from scientist.monitors.evaluate import default_corpus
 
     if freeze is not None:
@@ -223,13 +223,20 @@ def blind_series(
         except (FileExistsError, FileNotFoundError) as err:
             raise ScientistError(str(err), hint="freeze a corpus once, right after its blind --reeval") from None
     folders = corpora or sorted(default_corpus().parent.glob("monitor_corpus*"))
-    series = load_series(folders)
+    try:
+        series = load_series(folders)
+    except SeriesFileError as err:
+        raise ScientistError(str(err), hint="restore it from git: a first measurement is never edited") from None
     if not series:
         raise ScientistError("no corpus with a first_measurement.json", hint="pass held-out corpus folders")
     if plot is not None:
         from scientist.monitors.blindplot import render_series
 
-        render_series(series, plot)
+        try:
+            render_series(series, plot)
+        except OSError as err:
+            problem = f"cannot write the plot to {plot}: {err.strerror}"
+            raise ScientistError(problem, hint="pass a writable path") from None
         typer.echo(f"plot: {plot}", err=True)
     if as_json:
         payload = {"series": [first.model_dump(mode="json") for first in series],

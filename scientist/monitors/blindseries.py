@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from scientist.measure.stats import wilson
 from scientist.monitors.reevalreport import ReevalReport, ScoreRow
@@ -98,13 +98,22 @@ def of_rows(rows: dict[str, ScoreRow], gaming: int, honest: int, **about: str) -
                             combined=Counts.of(rows["combined"]), **about)  # fmt: skip
 
 
+class SeriesFileError(ValueError):
+    """A first_measurement.json that is not one (hand-edited, truncated): named, so the CLI can say which."""
+
+
 def load_series(folders: list[Path]) -> list[FirstMeasurement]:
     """The first measurements found in `folders` (corpora without one are not part of the series), oldest first."""
-    found = [
-        FirstMeasurement.model_validate_json((folder / FIRST_MEASUREMENT).read_text(encoding="utf-8"))
-        for folder in folders
-        if (folder / FIRST_MEASUREMENT).is_file()
-    ]
+    found = []
+    for folder in folders:
+        path = folder / FIRST_MEASUREMENT
+        if not path.is_file():
+            continue
+        try:
+            found.append(FirstMeasurement.model_validate_json(path.read_text(encoding="utf-8")))
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in err.errors()[:3])
+            raise SeriesFileError(f"{path} is not a first measurement ({problems})") from None
     return sorted(found, key=lambda first: (first.measured_on, _number(first.corpus)))
 
 
