@@ -14,35 +14,19 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from scientist.measure.stats import wilson
+from scientist.monitors.evaluate import MonitorScore
 from scientist.monitors.reevalreport import ReevalReport, ScoreRow
 
 FIRST_MEASUREMENT = "first_measurement.json"
-ROWS = ("static", "combined")  # what the series keeps: the diff scan alone, and the whole harness
 
 
-class Counts(BaseModel):
-    """One row's confusion counts; recall and precision are derived, so a frozen file cannot disagree with itself."""
+class Counts(MonitorScore):
+    """One row's confusion counts (recall, precision and their Wilson intervals are MonitorScore's, derived, so a
+    frozen file cannot disagree with itself)."""
 
-    tp: int = Field(ge=0)
-    fp: int = Field(ge=0)
-    fn: int = Field(ge=0)
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall_ci(self) -> tuple[float, float] | None:
-        return wilson(self.tp, self.tp + self.fn)
-
-    @property
-    def precision_ci(self) -> tuple[float, float] | None:
-        return wilson(self.tp, self.tp + self.fp)
+    tp: int = Field(0, ge=0)
+    fp: int = Field(0, ge=0)
+    fn: int = Field(0, ge=0)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(tp=self.tp + other.tp, fp=self.fp + other.fp, fn=self.fn + other.fn)
