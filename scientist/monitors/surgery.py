@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from scientist.monitors import evalslice
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import parsed, propagate, walk
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 _FLAGS = ("learn", "train", "update")
@@ -118,15 +118,7 @@ def _computed_from(function: _Function, learned: frozenset[str]) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             roots = {name for target in targets for name in (_root(t) for t in walk(target)) if name}
             edges.append((roots, _reads(node.value)))
-    derived = set(learned)
-    changed = True
-    while changed:
-        changed = False
-        for roots, reads in edges:
-            if reads & derived and not roots <= derived:
-                derived |= roots
-                changed = True
-    return derived
+    return propagate(edges, learned)
 
 
 def _helpers(tree: ast.Module, function: _Function, call: ast.Call) -> list[_Function]:
