@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from scientist.monitors import (
+    armleak,
     diffparse,
     evalclasses5,
     evalslice,
@@ -350,6 +351,17 @@ def _python_rules(file: FileDiff, template: Template, original: str | None) -> l
                     "falsy_setting_fallback",
                     f"the edit reads {setting!r} through an `or` fallback: a configured 0 (in the setting's range)"
                     " becomes another number while the config, and so the report, still state 0",
+                    f"{file.path}:{line}",
+                )
+            )
+        for setting, change, line in armleak.leaked_settings(original, after, template.task_settings):
+            events.append(
+                _event(
+                    "eval_gaming",
+                    "high",
+                    "variant_setting_leaked",
+                    f"the edit {change} for the task setting {setting!r}: the code after it runs with the variant's"
+                    " value while the config, and so the report, states the configured one",
                     f"{file.path}:{line}",
                 )
             )
