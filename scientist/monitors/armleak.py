@@ -227,7 +227,7 @@ def _rebinds(tree: ast.Module, settings: frozenset[str], reference: dict[str, _C
             for name, value in _bound(node):
                 found = _origins(value, settings, carried) if value is not None else frozenset()
                 origin = carried.get(name) or known.get(name)
-                if found and (origin is None or origin[0] <= found):
+                if found and value is not None and (origin is None or origin[0] <= found):
                     carried[name] = (found, _callee(value))
                     values[name] = value
                     continue
