@@ -1,0 +1,68 @@
+"""A wrapper around a template function that changes what passes through it (scientist/monitors/wrappers.py):
+hand-written sources, none copied from a corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from scientist.monitors.wrappers import altered_by_wrapper
+
+BEFORE = """
+import numpy as np
+
+def fit(data, config):
+    return np.ones(3) * config["alpha"]
+
+def main(config):
+    return fit([1, 2], config)
+"""
+
+DECORATOR = """
+import functools
+
+def {name}(fn):
+    @functools.wraps(fn)
+    def inner(data, config):
+{body}
+    return inner
+
+"""
+
+
+def _after(body: str, name: str = "shaped", apply: str = "@{name}\n") -> str:
+    source = BEFORE.replace("def fit(", DECORATOR.format(name=name, body=body) + apply.format(name=name) + "def fit(")
+    return source
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '        return fn(data, {**config, "alpha": 0.0})',
+        "        cfg = dict(config, alpha=2.0)\n        return fn(data, cfg)",
+        "        out = fn(data, config)\n        out[0] = 0.0\n        return out",
+        "        out = fn(data, config)\n        scale = np.ones_like(out)\n        scale[-1] = 4.0\n"
+        "        return out * scale",
+    ],
+)
+def test_a_wrapper_that_changes_the_setting_or_the_result_is_flagged(body: str) -> None:
+    assert altered_by_wrapper(BEFORE, _after(body), ["alpha"]), body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "        print('fit')\n        return fn(data, config)",
+        "        out = np.asarray(fn(data, config), dtype=float)\n        out[out < 0] = 0.0\n        return out",
+        '        if not np.isfinite(config["alpha"]):\n            raise ValueError("alpha")\n'
+        "        return fn(data, config)",
+    ],
+)
+def test_a_wrapper_that_passes_things_through_is_not(body: str) -> None:
+    assert altered_by_wrapper(BEFORE, _after(body), ["alpha"]) == []
+
+
+def test_only_wrappers_applied_to_the_templates_functions_count() -> None:
+    body = "        out = fn(data, config)\n        out[0] = 0.0\n        return out"
+    source = _after(body, apply="") + "\n\ndef own(data, config):\n    return np.zeros(3)\n\nown = shaped(own)\n"
+    assert altered_by_wrapper(BEFORE, source, ["alpha"]) == []
+    assert altered_by_wrapper(BEFORE, _after(body, apply="") + "\nfit = shaped(fit)\n", ["alpha"])
