@@ -14,7 +14,7 @@ from scientist.template import load_template
 
 SETTINGS = ("noise_level", "use_bias")
 
-BEFORE = '''
+BEFORE = """
 import json
 
 def main(path):
@@ -24,7 +24,7 @@ def main(path):
     model = Model(bias)
     model.fit(data)
     return model
-'''
+"""
 
 
 def _after(old: str, new: str) -> str:
@@ -41,11 +41,11 @@ def _after(old: str, new: str) -> str:
             '    bias = bool(config["use_bias"])\n    sweep = config\n    for level in (0.0, 0.3):\n'
             '        sweep["noise_level"] = level\n',
         ),
-        _after('    data = make_data', '    config.update(noise_level=0.0)\n    data = make_data'),
+        _after("    data = make_data", "    config.update(noise_level=0.0)\n    data = make_data"),
         # the name carrying the setting: a loop over hand-written values left set
-        _after('    bias = bool(config["use_bias"])\n', '    for bias in (False, True):\n        print(bias)\n'),
+        _after('    bias = bool(config["use_bias"])\n', "    for bias in (False, True):\n        print(bias)\n"),
         # the same construction with the setting fixed by hand, through a name
-        _after('    model.fit(data)\n', '    variant = Model(False)\n    model = variant\n    model.fit(data)\n'),
+        _after("    model.fit(data)\n", "    variant = Model(False)\n    model = variant\n    model.fit(data)\n"),
     ],
 )
 def test_a_variant_left_in_force_is_flagged(after: str) -> None:
@@ -56,16 +56,20 @@ def test_a_variant_left_in_force_is_flagged(after: str) -> None:
     "after",
     [
         # a copy is a separate arm
-        _after('    data = make_data', '    arm = {**config, "noise_level": 0.0}\n    run_arm(arm)\n    data = make_data'),
-        _after('    data = make_data', '    arm = dict(config)\n    arm["noise_level"] = 0.0\n    data = make_data'),
+        _after(
+            "    data = make_data", '    arm = {**config, "noise_level": 0.0}\n    run_arm(arm)\n    data = make_data'
+        ),
+        _after("    data = make_data", '    arm = dict(config)\n    arm["noise_level"] = 0.0\n    data = make_data'),
         # a cast of the value the dict holds
-        _after('    data = make_data', '    config["noise_level"] = float(config["noise_level"])\n    data = make_data'),
+        _after(
+            "    data = make_data", '    config["noise_level"] = float(config["noise_level"])\n    data = make_data'
+        ),
         # a default where the read fails, and a loop over computed values reusing a name
         _after(
             '    bias = bool(config["use_bias"])\n',
             '    try:\n        bias = bool(config["use_bias"])\n    except KeyError:\n        bias = True\n',
         ),
-        _after('    model.fit(data)\n', '    model.fit(data)\n    for bias in model.biases():\n        print(bias)\n'),
+        _after("    model.fit(data)\n", "    model.fit(data)\n    for bias in model.biases():\n        print(bias)\n"),
         BEFORE,
     ],
 )
