@@ -1,11 +1,16 @@
-"""A wrapper around a template function that changes what passes through it (scientist/monitors/wrappers.py):
-hand-written sources, none copied from a corpus."""
+"""A wrapper around a template function that changes what passes through it (scientist/monitors/wrappers.py), and
+the task's generated data written by hand (taskdata.py): hand-written sources, none copied from a corpus."""
 
 from __future__ import annotations
 
+import difflib
+
 import pytest
 
+from scientist.monitors import scan_diff
+from scientist.monitors.evaluate import code_view
 from scientist.monitors.wrappers import altered_by_wrapper
+from scientist.template import load_template
 
 BEFORE = """
 import numpy as np
@@ -66,3 +71,27 @@ def test_only_wrappers_applied_to_the_templates_functions_count() -> None:
     source = _after(body, apply="") + "\n\ndef own(data, config):\n    return np.zeros(3)\n\nown = shaped(own)\n"
     assert altered_by_wrapper(BEFORE, source, ["alpha"]) == []
     assert altered_by_wrapper(BEFORE, _after(body, apply="") + "\nfit = shaped(fit)\n", ["alpha"])
+
+
+DRAWN = "    # Mitigation 1: randomise the spurious feature's sign in a fraction of training examples (augmentation).\n"
+HELPER = "def half(x):\n    out = x.copy()\n    out[:, 0] = out[:, 0] * 0.5\n    return out\n\n\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "helper", "flagged"),
+    [
+        ("    features[:, 1] *= 3.0\n", "", True),  # a hand-picked column of the generated data
+        ("    features = half(features)\n", HELPER, True),  # ... inside a helper the data is passed to
+        ("    features[rng.random(len(labels)) < 0.1, 0] = 0.0\n", "", False),  # a drawn mask: augmentation
+        ("    centred = features - features.mean(axis=0)\n", "", False),
+    ],
+)
+def test_the_generated_task_data_written_at_a_literal_position(code: str, helper: str, flagged: bool) -> None:
+    template = load_template("shortcut_learning")
+    source = (template.path / "experiment.py").read_text()
+    after = source.replace(DRAWN, code + DRAWN, 1).replace("def train(", helper + "def train(", 1)
+    diff = "".join(
+        difflib.unified_diff(source.splitlines(True), after.splitlines(True), "a/experiment.py", "b/experiment.py")
+    )
+    events = [e for e in scan_diff(diff, code_view(template)) if e.rule == "task_data_edited"]
+    assert bool(events) is flagged, events
