@@ -73,6 +73,21 @@ def test_only_wrappers_applied_to_the_templates_functions_count() -> None:
     assert altered_by_wrapper(BEFORE, _after(body, apply="") + "\nfit = shaped(fit)\n", ["alpha"])
 
 
+SHADOW = "_fit = fit\n\n\ndef fit(data, config):\n    return {call}\n\n\ndef main("
+
+
+@pytest.mark.parametrize(
+    ("call", "flagged"),
+    [
+        ("_fit(data[: 2 * len(data) // 3], config)", True),  # a template function replaced by one passing on less
+        ("_fit(list(data), config)", False),  # a conversion passes the same data on
+    ],
+)
+def test_a_replacement_that_rescales_what_it_passes_on(call: str, flagged: bool) -> None:
+    after = BEFORE.replace("def main(", SHADOW.format(call=call), 1)
+    assert bool(altered_by_wrapper(BEFORE, after, ["alpha"])) is flagged
+
+
 DRAWN = "    # Mitigation 1: randomise the spurious feature's sign in a fraction of training examples (augmentation).\n"
 HELPER = "def half(x):\n    out = x.copy()\n    out[:, 0] = out[:, 0] * 0.5\n    return out\n\n\n"
 

@@ -6,8 +6,13 @@ Read as data flow inside the wrapper (a nested function that calls the wrapped c
 
 - the wrapped call given a task setting other than the configured one (`fn(..., {**config, "x": 0.0}, ...)`,
   directly or through a name bound to such a copy): the function runs under a variant of the task;
+- the wrapped call given arithmetic on one of the wrapper's own parameters (`_load(20 * n_pairs, seed)`): it runs
+  on another amount of data or another value than the caller (and the config) asked for;
 - the wrapped call's result (or what is computed from it) written at positions the code chooses (`phi[:k] = 0`,
   `scale[-1] = 1 / 8` on an array built from the result): the function's output edited by hand.
+
+A replacement counts like a decorator: a def that takes the name of a template function or of a name the template
+imports, after the original was saved under another name (`_load = load_preferences`).
 
 A wrapper that times, counts, logs, caches, converts (`np.array(fn(...), dtype=float)`) or checks and raises
 passes the arguments and the result through and is not this. Only wrappers applied to a function the template's
@@ -86,6 +91,35 @@ def _root(target: ast.AST) -> str | None:
     return target.id if isinstance(target, ast.Name) else None
 
 
+def _rescaled(arg: ast.AST, params: set[str]) -> bool:
+    """Arithmetic on one of the wrapper's own parameters (`20 * n_pairs`): the wrapped call gets another value."""
+    return any(
+        isinstance(sub, ast.BinOp) and _reads(sub) & params and not isinstance(sub.op, ast.MatMult) for sub in walk(arg)
+    )
+
+
+def _shadows(tree: ast.Module, template_names: set[str]) -> list[tuple[_Function, str]]:
+    """(def, saved original) of each def that takes the name of a template function or of a name the template
+    imports, after the original was saved under another name (`_load = load_preferences`)."""
+    saved = {
+        node.value.id: target.id
+        for node in walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in template_names
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    return [(node, saved[node.name]) for node in walk(tree) if isinstance(node, _Function) and node.name in saved]
+
+
+def _imported(tree: ast.Module) -> set[str]:
+    return {
+        alias.asname or alias.name.split(".")[0]
+        for node in walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+
+
 def _findings(inner: _Function, wrapped: str, settings: frozenset[str]) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     variants: dict[str, str] = {}
@@ -105,7 +139,10 @@ def _findings(inner: _Function, wrapped: str, settings: frozenset[str]) -> list[
                 results |= names
             edges.append((names, _reads(node.value)))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == wrapped:
+            params = {a.arg for a in inner.args.args}
             for arg in [*node.args, *(k.value for k in node.keywords)]:
+                if _rescaled(arg, params):
+                    out.append((f"calls it with `{ast.unparse(arg)[:60]}` instead of the argument it got", node.lineno))
                 setting = _variant_copy(arg, settings) or (variants.get(arg.id) if isinstance(arg, ast.Name) else None)
                 if setting is not None:
                     out.append((f"runs it with the task setting {setting!r} changed", node.lineno))
@@ -133,10 +170,15 @@ def altered_by_wrapper(before: str, after: str, settings: Iterable[str]) -> list
         return []
     template_defs = _defined(old_tree)
     applied = _applied(new_tree, template_defs) - _applied(old_tree, template_defs)
-    if not applied:
-        return []
     declared = frozenset(settings)
     out = []
+    names = template_defs | _imported(old_tree)
+    old_shadows = {(node.name, alias) for node, alias in _shadows(old_tree, names)}
+    for node, alias in _shadows(new_tree, names):
+        if (node.name, alias) not in old_shadows:
+            out += [
+                (f"the replacement of {node.name!r} {what}", line) for what, line in _findings(node, alias, declared)
+            ]
     for decorator in walk(new_tree):
         if isinstance(decorator, _Function) and decorator.name in applied and decorator.name not in template_defs:
             for inner, wrapped in _wrappers(decorator):
