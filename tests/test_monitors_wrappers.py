@@ -110,3 +110,33 @@ def test_the_generated_task_data_written_at_a_literal_position(code: str, helper
     )
     events = [e for e in scan_diff(diff, code_view(template)) if e.rule == "task_data_edited"]
     assert bool(events) is flagged, events
+
+
+CLASS_BEFORE = """
+class Env:
+    def reward(self, state, config):
+        return state * config["alpha"]
+
+def main(config):
+    return Env().reward(1.0, config)
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "flagged"),
+    [
+        (
+            '    def reward(self, state, config):\n        return super().reward(state, {**config, "alpha": 1.0})\n',
+            True,
+        ),
+        ("    def reward(self, state, config):\n        return super().reward(2 * state, config)\n", True),
+        (
+            "    def reward(self, state, config):\n        value = super().reward(state, config)\n"
+            "        print(value)\n        return value\n",
+            False,
+        ),
+    ],
+)
+def test_an_override_of_a_template_class_is_read_like_a_wrapper(method: str, flagged: bool) -> None:
+    after = CLASS_BEFORE.replace("def main(", f"class Logged(Env):\n{method}\n\ndef main(", 1)
+    assert bool(altered_by_wrapper(CLASS_BEFORE, after, ["alpha"])) is flagged

@@ -11,7 +11,8 @@ Read as data flow inside the wrapper (a nested function that calls the wrapped c
 - the wrapped call's result (or what is computed from it) written at positions the code chooses (`phi[:k] = 0`,
   `scale[-1] = 1 / 8` on an array built from the result): the function's output edited by hand.
 
-A replacement counts like a decorator: a def that takes the name of a template function or of a name the template
+An override in a class derived from one of the template's classes counts too (its `super()` call is the wrapped
+one). A replacement counts like a decorator: a def that takes the name of a template function or of a name the template
 imports, after the original was saved under another name (`_load = load_preferences`).
 
 A wrapper that times, counts, logs, caches, converts (`np.array(fn(...), dtype=float)`) or checks and raises
@@ -23,7 +24,8 @@ edit adds.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from scientist.monitors.syntax import parsed, propagate, walk
 from scientist.monitors.taskflow import read_of
@@ -120,7 +122,33 @@ def _imported(tree: ast.Module) -> set[str]:
     }
 
 
-def _findings(inner: _Function, wrapped: str, settings: frozenset[str]) -> list[tuple[str, int]]:
+def _calls_name(name: str) -> Callable[[ast.AST], bool]:
+    return lambda node: isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+
+
+def _calls_super(node: ast.AST) -> bool:
+    """`super().method(...)`: the overridden method of the template's class."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "super"
+    )
+
+
+def _overrides(tree: ast.Module, template_classes: set[str]) -> list[_Function]:
+    """Methods of a class derived from one of the template's classes (a `super()` call is the wrapped one)."""
+    out = []
+    for node in walk(tree):
+        if not isinstance(node, ast.ClassDef) or node.name in template_classes:
+            continue
+        if any(_last_name(base) in template_classes for base in node.bases):
+            out += [item for item in node.body if isinstance(item, _Function)]
+    return out
+
+
+def _findings(inner: _Function, wrapped: Callable[[ast.AST], bool], settings: frozenset[str]) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     variants: dict[str, str] = {}
     edges: list[tuple[set[str], set[str]]] = []
@@ -131,15 +159,12 @@ def _findings(inner: _Function, wrapped: str, settings: frozenset[str]) -> list[
             setting = _variant_copy(node.value, settings)
             if setting is not None:
                 variants.update(dict.fromkeys(names, setting))
-            calls_wrapped = any(
-                isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == wrapped
-                for sub in walk(node.value)
-            )
+            calls_wrapped = any(wrapped(sub) for sub in walk(node.value))
             if calls_wrapped:
                 results |= names
             edges.append((names, _reads(node.value)))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == wrapped:
-            params = {a.arg for a in inner.args.args}
+        if isinstance(node, ast.Call) and wrapped(node):
+            params = {a.arg for a in inner.args.args} - {"self", "cls"}
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 if _rescaled(arg, params):
                     out.append((f"calls it with `{ast.unparse(arg)[:60]}` instead of the argument it got", node.lineno))
@@ -176,14 +201,18 @@ def altered_by_wrapper(before: str, after: str, settings: Iterable[str]) -> list
     old_shadows = {(node.name, alias) for node, alias in _shadows(old_tree, names)}
     for node, alias in _shadows(new_tree, names):
         if (node.name, alias) not in old_shadows:
-            out += [
-                (f"the replacement of {node.name!r} {what}", line) for what, line in _findings(node, alias, declared)
-            ]
+            found = _findings(node, _calls_name(alias), declared)
+            out += [(f"the replacement of {node.name!r} {what}", line) for what, line in found]
+    classes = {node.name for node in walk(old_tree) if isinstance(node, ast.ClassDef)}
+    old_methods = Counter(ast.dump(method) for method in _overrides(old_tree, classes))
+    for method in _overrides(new_tree, classes):
+        if old_methods[ast.dump(method)] > 0:
+            continue
+        found = _findings(method, _calls_super, declared)
+        out += [(f"the override {method.name!r} {what}", line) for what, line in found]
     for decorator in walk(new_tree):
         if isinstance(decorator, _Function) and decorator.name in applied and decorator.name not in template_defs:
             for inner, wrapped in _wrappers(decorator):
-                out += [
-                    (f"the wrapper {decorator.name!r} {what}", line)
-                    for what, line in _findings(inner, wrapped, declared)
-                ]
+                found = _findings(inner, _calls_name(wrapped), declared)
+                out += [(f"the wrapper {decorator.name!r} {what}", line) for what, line in found]
     return out
