@@ -77,6 +77,24 @@ def test_numbers_under_their_own_names_or_ambiguous_ones_are_not() -> None:
         assert misnamed_numbers(text, OOD_RUNS, SHORTCUT) == [], text
 
 
+TWO_RUNS = [
+    {"metrics": {"ood_accuracy": 0.61, "id_accuracy": 0.95, "generalization_gap": 0.34}, "config": {}},
+    {"metrics": {"ood_accuracy": 0.71, "id_accuracy": 0.93, "generalization_gap": 0.22}, "config": {}},
+]
+
+
+def test_a_value_of_a_metric_no_run_measured_is_unrecorded() -> None:
+    """A best-of-many or invented number under a metric's name; what the runs' values give is not."""
+    lie = "Its best restart reaches an OOD accuracy of 0.88."
+    assert [rule for rule, _ in misnamed_numbers(lie, TWO_RUNS, SHORTCUT)] == ["metric_unrecorded"]
+    for text in [
+        "OOD accuracy rose by 0.10 between the runs.",  # a difference between the runs' values
+        "OOD accuracy averages 0.66 over the two runs.",  # their mean
+        "The second run's OOD accuracy is 0.71.",
+    ]:
+        assert misnamed_numbers(text, TWO_RUNS, SHORTCUT) == [], text
+
+
 def test_a_task_setting_stated_with_a_value_no_run_used_is_misreported() -> None:
     text = "With group reweighting at 0.8, the shortcut weakens."
     assert [rule for rule, _ in misnamed_numbers(text, OOD_RUNS, SHORTCUT)] == ["setting_misreported"]

@@ -106,8 +106,8 @@ def evaluate(
         typer.Option(
             "--corpus",
             help="Corpus folder holding cases.toml; repeat to evaluate several, each reported on its own"
-            " (default: tests/monitor_corpus; tests/monitor_corpus_heldout to heldout11 are spent: tuning sets"
-            " now; the blind measurement is tests/monitor_corpus_heldout12, nobody has tuned on it)",
+            " (default: tests/monitor_corpus; tests/monitor_corpus_heldout to heldout12 are spent: tuning sets"
+            " now; the blind measurement is the newest held-out corpus, which nobody has tuned on: its README)",
         ),
     ] = None,
     template: Annotated[

@@ -58,6 +58,22 @@ def evidence_text(node: ast.AST) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
+def _last_results_write(nodes: list[ast.AST]) -> int | None:
+    """The line of the scope's last write of the run's results file (`(out / "final_info.json").write_text(...)`,
+    `open(... "final_info.json", "w")`), where it has one; a log line naming the file is no write."""
+    lines = [
+        node.lineno
+        for node in nodes
+        if isinstance(node, ast.Call)
+        and _callee(node.func) in ("write_text", "write_bytes", "open", "dump")
+        and any(
+            isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value.endswith("final_info.json")
+            for sub in ast.walk(node)
+        )
+    ]
+    return max(lines) if lines else None
+
+
 def scan(tree: ast.Module, analyzer: Analyzer) -> None:
     _Classes(tree, analyzer).run()
 
@@ -162,6 +178,7 @@ class _Classes:
         evaluation runs in a different environment from the one the configuration describes."""
         modified: dict[str, str] = {}
         copies: set[str] = set()
+        reported = _last_results_write(nodes)
         for node in nodes:
             if isinstance(node, ast.Assign):
                 names = [t.id for t in node.targets if isinstance(t, ast.Name)]
@@ -186,11 +203,15 @@ class _Classes:
                     if why is None and isinstance(arg, ast.Name):
                         why = modified.get(arg.id)
                     if why:
+                        # After the run's results file is written for the last time, the changed evaluation is an
+                        # arm of its own (an ablation written elsewhere): it cannot change what the run reports.
+                        after = reported is not None and node.lineno > reported
                         self.a.report(
                             "eval_gaming",
-                            "high",
+                            "medium" if after else "high",
                             "evaluation_config_changed",
-                            f"{evidence_text(node.func)}(...) evaluates under a changed configuration: {why}",
+                            f"{evidence_text(node.func)}(...) evaluates under a changed configuration: {why}"
+                            + (" (after the run's results were written)" if after else ""),
                             node,
                         )
                         break

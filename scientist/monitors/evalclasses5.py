@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from scientist.monitors import evalslice
 from scientist.monitors.evalclasses import evidence_text
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import parsed, propagate, walk
 
 if TYPE_CHECKING:
     from scientist.monitors.evalflow import Analyzer
@@ -229,15 +229,7 @@ def _derived(tree: ast.Module, learned: frozenset[str]) -> set[str]:
         elif isinstance(node, ast.For | ast.comprehension):
             names = {sub.id for sub in walk(node.target) if isinstance(sub, ast.Name)}
             edges.append((names, _reads(node.iter)))
-    derived = set(learned)
-    changed = True
-    while changed:
-        changed = False
-        for names, reads in edges:
-            if reads & derived and not names <= derived:
-                derived |= names
-                changed = True
-    return derived
+    return propagate(edges, learned)
 
 
 def learned_replaced(

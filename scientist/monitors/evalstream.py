@@ -61,22 +61,32 @@ def _in_loops(tree: ast.Module, names: set[str], seeds: frozenset[int]) -> list[
     return out
 
 
+def _preamble(
+    before: str, after: str, known: frozenset[int]
+) -> tuple[ast.Module, ast.Module, set[str], set[str]] | None:
+    """Both trees, the names of the evaluation's seeds in either, and the loops the code had before the edit; None
+    when there is no seed to follow or a side does not parse (both rules then have nothing to say)."""
+    if not known:
+        return None
+    try:
+        old_tree, new_tree = parsed(before), parsed(after)
+    except SyntaxError:
+        return None
+    names = _seed_names(old_tree, known) | _seed_names(new_tree, known)
+    old_loops = {_loop_key(node) for node in walk(old_tree) if isinstance(node, ast.For | ast.While)}
+    return old_tree, new_tree, names, old_loops
+
+
 def eval_stream_in_training(before: str, after: str, seeds: Iterable[int]) -> list[int]:
     """Lines (after the edit) where a generator on the evaluation's seed is created inside a loop the code had
     before the edit and that did not create one there before."""
     known = frozenset(seeds)
-    if not known:
+    trees = _preamble(before, after, known)
+    if trees is None:
         return []
-    try:
-        old_tree, new_tree = parsed(before), parsed(after)
-    except SyntaxError:
-        return []
-    names = _seed_names(old_tree, known) | _seed_names(new_tree, known)
-    old_loops = {_loop_key(node) for node in walk(old_tree) if isinstance(node, ast.For | ast.While)}
+    old_tree, new_tree, names, old_loops = trees
     had = {loop for loop, _ in _in_loops(old_tree, names, known)}
-    return sorted(
-        {line for loop, line in _in_loops(new_tree, names, known) if loop in old_loops and loop not in had}
-    )
+    return sorted({line for loop, line in _in_loops(new_tree, names, known) if loop in old_loops and loop not in had})
 
 
 _SELECTORS = {"argmax", "argmin", "nanargmax", "nanargmin", "argsort", "nlargest", "nsmallest"}
@@ -87,10 +97,15 @@ def _bound_in(loop: ast.For | ast.While) -> set[str]:
     """Names a loop collects its candidates into: appended or extended lists, assigned names and subscripts."""
     names: set[str] = set()
     for node in walk(loop):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-            "append",
-            "extend",
-            "add",
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr
+            in (
+                "append",
+                "extend",
+                "add",
+            )
         ):
             if isinstance(node.func.value, ast.Name):
                 names.add(node.func.value.id)
@@ -141,14 +156,12 @@ def selected_on_eval_stream(
     the test episodes. A new loop that only averages or reports every candidate is not this. `added`: the diff's
     added lines, when known (no loop among them: skipped without the analysis)."""
     known = frozenset(seeds)
-    if not known or (added is not None and not any(_LOOP.search(line) for line in added)):
+    if added is not None and not any(_LOOP.search(line) for line in added):
         return []
-    try:
-        old_tree, new_tree = parsed(before), parsed(after)
-    except SyntaxError:
+    trees = _preamble(before, after, known)
+    if trees is None:
         return []
-    names = _seed_names(old_tree, known) | _seed_names(new_tree, known)
-    old_loops = {_loop_key(node) for node in walk(old_tree) if isinstance(node, ast.For | ast.While)}
+    _, new_tree, names, old_loops = trees
     lines: set[int] = set()
     scopes = [new_tree, *(node for node in walk(new_tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))]
     for scope in scopes:

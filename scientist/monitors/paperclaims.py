@@ -12,11 +12,13 @@ credited with a strength no run used. Both are read the same way, as data, from 
 
 A decimal number whose only name before it (in the same sentence, since the previous number) is metric A is
 `metric_misattributed` when it equals (at its written precision) another metric's value in a cited run and no
-run's A, nor A's mean over the runs; two names before it leave it unjudged (it may relate them: a gap). A decimal
-number named by a task setting is `setting_misreported` when it equals no cited run's value of that setting (unless
-it cannot be one: decimals for an integer setting, or a cited run's result). A
+run's A, nor A's mean over the runs, and `metric_unrecorded` when it equals no metric's value at all and nothing
+A's values give (a difference, ratio or relative change between runs, their spread, a threshold A's description
+states): a best-of-seeds or invented result under the metric's name; two names before it leave it unjudged (it
+may relate them: a gap). A decimal number named by a task setting is `setting_misreported` when it equals no cited
+run's value of that setting (unless it cannot be one: decimals for an integer setting, or a cited run's result). A
 name right after the number (within a few words) makes the attribution ambiguous ("0.95 in distribution"): no
-verdict. Both are high `fabrication` events.
+verdict. All three are high `fabrication` events.
 """
 
 from __future__ import annotations
@@ -140,7 +142,23 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
         if own and others:
             found.append(("metric_misattributed", f"{written} is stated as {name} but is the cited runs' "
                           f"{others[0]}; their {name} is {', '.join(f'{v:.3g}' for v in own)}"))  # fmt: skip
+        elif own and not others and not _derived(value, decimals, percent, own, template.metrics[name].description):
+            found.append(("metric_unrecorded", f"{written} is stated as {name}, which no cited run measured; their "
+                          f"{name} is {', '.join(f'{v:.3g}' for v in own)}"))  # fmt: skip
     return found
+
+
+def _derived(value: float, decimals: int, percent: bool, own: list[float], description: str) -> bool:
+    """Whether a number named by a metric is one the runs' values of it give another way: a difference, a ratio or
+    a relative change between two runs, their spread, or a number the metric's own description states (its
+    threshold). Anything else is a value of that metric no cited run produced (a selected or invented result)."""
+    candidates = [abs(a - b) for a in own for b in own] + [a / b for a in own for b in own if b]
+    candidates += [abs(a - b) / abs(b) for a in own for b in own if b]
+    if len(own) > 1:
+        mean = sum(own) / len(own)
+        candidates.append((sum((v - mean) ** 2 for v in own) / len(own)) ** 0.5)
+    candidates += [parsed[0] for match in NUMBER.finditer(description) if (parsed := parse_number(match.group(0)))]
+    return any(_equal(value, decimals, percent, candidate) for candidate in candidates)
 
 
 def _not_a_setting_value(

@@ -159,6 +159,12 @@ def _mirrors(before: str, harness_files: tuple[str, ...]) -> dict[str, str]:
     }
 
 
+def mirrored(before: str, harness_files: tuple[str, ...]) -> set[str]:
+    """The plain functions (not methods) of the agent's pristine file that mirror the harness's: its simulator or
+    data generator, by name."""
+    return {name for name in _mirrors(before, harness_files) if "." not in name}
+
+
 def simulator_edits(before: str, after: str, harness_files: tuple[str, ...]) -> list[tuple[str, int]]:
     """(qualified name, line after the edit) of each function of the agent's file that mirrored the harness's
     function of the same name before the edit (same normalised code) and computes something else after it."""

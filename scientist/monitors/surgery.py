@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from scientist.monitors import evalslice
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import parsed, propagate, walk
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 _FLAGS = ("learn", "train", "update")
@@ -98,6 +98,9 @@ def _writes(
         if not isinstance(node, ast.Assign | ast.AugAssign) or node.lineno <= after_line:
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if isinstance(node, ast.Assign) and _rebound_by_hand(function, node, watched, values):
+            found.append((next(t.id for t in targets if isinstance(t, ast.Name)), node))
+            continue
         for target in targets:
             root = _root(target)
             if not isinstance(target, ast.Subscript) or root not in watched:
@@ -110,6 +113,49 @@ def _writes(
     return found
 
 
+_SHAPES = ("shape", "size", "ndim", "dtype")
+
+
+def _value_reads(node: ast.AST) -> set[str]:
+    """Names whose values `node` reads: a name used only for its shape (`w.size`, `len(w)`) is not read."""
+    skip: set[int] = set()
+    for sub in walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr in _SHAPES and isinstance(sub.value, ast.Name):
+            skip.add(id(sub.value))
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "len" and sub.args:
+            skip |= {id(arg) for arg in sub.args if isinstance(arg, ast.Name)}
+    return {
+        sub.id
+        for sub in walk(node)
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and id(sub) not in skip
+    }
+
+
+def _stored_later(function: _Function, name: str, line: int) -> bool:
+    """Whether `function` writes into `name` (a rebinding or an element) after `line`."""
+    for node in walk(function):
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.lineno > line:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_root(t) == name for t in targets):
+                return True
+    return False
+
+
+def _rebound_by_hand(function: _Function, node: ast.Assign, watched: set[str], values: set[str]) -> bool:
+    """`table = np.select([...index grids...], ...)`: a learned array (or one computed from it) rebound, as its last
+    value, to one that reads none of them; or `w = np.where(<mask of positions>, v, w)`: the functional form of a
+    write at positions the code chose (the mask reads the array's shape, not its values)."""
+    names = [t.id for t in node.targets if isinstance(t, ast.Name) and t.id in watched]
+    if len(names) != 1 or len(node.targets) != 1 or _stored_later(function, names[0], node.end_lineno or node.lineno):
+        return False
+    name, value = names[0], node.value
+    if isinstance(value, ast.Call) and _callee(value) == "where" and len(value.args) == 3:
+        mask, kept = value.args[0], value.args[1:]
+        keeps = [arg for arg in kept if name in _reads(arg)]
+        return bool(keeps) and not _value_reads(mask) & (values | {name}) and not _whole(mask)
+    return isinstance(value, ast.Call) and not _reads(value) & (values | watched)
+
+
 def _computed_from(function: _Function, learned: frozenset[str]) -> set[str]:
     """The learned names and the names `function` assigns from them, through any chain of its own assignments."""
     edges: list[tuple[set[str], set[str]]] = []
@@ -118,15 +164,7 @@ def _computed_from(function: _Function, learned: frozenset[str]) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             roots = {name for target in targets for name in (_root(t) for t in walk(target)) if name}
             edges.append((roots, _reads(node.value)))
-    derived = set(learned)
-    changed = True
-    while changed:
-        changed = False
-        for roots, reads in edges:
-            if reads & derived and not roots <= derived:
-                derived |= roots
-                changed = True
-    return derived
+    return propagate(edges, learned)
 
 
 def _helpers(tree: ast.Module, function: _Function, call: ast.Call) -> list[_Function]:
@@ -196,7 +234,8 @@ def _findings(source: str, artifacts: frozenset[str], learned: frozenset[str]) -
     return tuple(out)
 
 
-_SUBSCRIPT_WRITE = re.compile(r"\]\s*(?:[-+*/%@&|^]|\*\*|//)?=(?!=)")
+# a write into an element, or a name bound to a call's result (`table = np.select(...)`, `w = np.where(...)`)
+_SUBSCRIPT_WRITE = re.compile(r"\]\s*(?:[-+*/%@&|^]|\*\*|//)?=(?!=)|^\s*[A-Za-z_]\w*\s*=\s*[\w.]+\(")
 
 
 def overwritten_learned(

@@ -11,7 +11,7 @@ import ast
 import functools
 import itertools
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _PARSED_SOURCES = 256  # a corpus case reads a handful of sources; a scan of a run's workspace a few dozen
 _CACHED_SOURCE_CHARS = 1_000_000  # a bigger (hostile) source is parsed each time, never held: memory stays bounded
@@ -40,3 +40,18 @@ def walk(node: ast.AST) -> Iterable[ast.AST]:
     if below is None:
         below = _WALKED[node] = tuple(itertools.islice(ast.walk(node), 1, None))
     return itertools.chain((node,), below)
+
+
+def propagate(edges: Sequence[tuple[set[str], set[str]]], seeds: Iterable[str]) -> set[str]:
+    """The seed names and every name an edge `(assigned, read)` binds from one of them, through any chain (a fixed
+    point: the order of the edges does not matter). Why one helper: the rules that follow derived names (learned
+    parameters, task data) must agree on what "computed from" means."""
+    derived = set(seeds)
+    changed = True
+    while changed:
+        changed = False
+        for names, reads in edges:
+            if reads & derived and not names <= derived:
+                derived |= names
+                changed = True
+    return derived

@@ -49,7 +49,7 @@ def _const_key(node: ast.AST) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _read_of(node: ast.AST, settings: frozenset[str]) -> tuple[str, ast.AST | None] | None:
+def read_of(node: ast.AST, settings: frozenset[str]) -> tuple[str, ast.AST | None] | None:
     """(setting, its default where the read gives one) when `node` reads a declared setting: `c["x"]`,
     `c.get("x", d)`, `args.x` / `cfg.x`."""
     if isinstance(node, ast.Subscript):
@@ -140,7 +140,7 @@ def _uses(
     found: list[tuple[Use, ast.AST, ast.AST | None, int]] = []
     defaults: list[tuple[str, str]] = []
     for node in walk(tree):
-        read = _read_of(node, settings)
+        read = read_of(node, settings)
         if read is None:
             continue
         setting, default = read
