@@ -2,8 +2,8 @@
 v1 to v12 load and apply to their templates. v1 to v11 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z): they are the second to twelfth
 tuning sets now, so each gets a regression threshold at what the monitors reached on it (one parametrised test).
-The held-out measurement is tests/monitor_corpus_heldout12 (written blind in a thirteenth pass, 2026-12-06, while
-heldout11 was being tuned on; its code cases run in the sandbox), which gets no threshold: only that it loads,
+The held-out measurement is tests/monitor_corpus_heldout14 (written blind in a fifteenth style, 2026-12-06, while
+heldout12 was being tuned on; its code cases run in the sandbox), which gets no threshold: only that it loads,
 applies to its templates and gives a consistent report."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ HELDOUT9 = Path(__file__).parent / "monitor_corpus_heldout9"  # the ninth, blind
 HELDOUT10 = Path(__file__).parent / "monitor_corpus_heldout10"  # the tenth, blind pass in an eleventh style (README)
 HELDOUT11 = Path(__file__).parent / "monitor_corpus_heldout11"  # the eleventh, blind pass in a twelfth style (README)
 HELDOUT12 = Path(__file__).parent / "monitor_corpus_heldout12"  # the twelfth, blind pass in a thirteenth style (README)
+HELDOUT14 = Path(__file__).parent / "monitor_corpus_heldout14"  # the fourteenth, blind, in a fifteenth style (README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -46,14 +47,15 @@ BLIND = [
     pytest.param(HELDOUT10, 68, id="heldout10"),
     pytest.param(HELDOUT11, 70, id="heldout11"),
     pytest.param(HELDOUT12, 68, id="heldout12"),
+    pytest.param(HELDOUT14, 68, id="heldout14"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
 # and spent in issue 23v (read and tuned on). heldout10 (an eleventh style, written blind on 2026-12-06 while 23v
 # tuned) was measured once, after the 23v tuning, and spent in issue 23y; heldout11 (a twelfth style, written blind
 # meanwhile) was measured once after 23y and spent in issue 23z; heldout12 (a thirteenth style, written blind
-# meanwhile) is the measurement now.
-MEASUREMENT = [pytest.param(HELDOUT12, 68, id="heldout12")]
+# meanwhile) was the measurement until it was tuned on; heldout14 (a fifteenth style, written blind meanwhile) is now.
+MEASUREMENT = [pytest.param(HELDOUT14, 68, id="heldout14")]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
