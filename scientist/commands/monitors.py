@@ -221,7 +221,8 @@ def blind_series(
         try:
             freeze_record(freeze, commit=commit, measured_on=datetime.date.today().isoformat(), after=after)
         except (FileExistsError, FileNotFoundError) as err:
-            raise ScientistError(str(err), hint="freeze a corpus once, right after its blind --reeval") from None
+            hint = "freeze a corpus once, right after its blind `scientist monitors eval --reeval`"
+            raise ScientistError(str(err), hint=hint) from None
     folders = corpora or sorted(default_corpus().parent.glob("monitor_corpus*"))
     try:
         series = load_series(folders)
