@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scientist.monitors.blindseries import Counts, FirstMeasurement, pooled
+from scientist.monitors.blindseries import Counts, FirstMeasurement, corpus_number, pooled
 
 TARGET = 0.9  # issue 23's acceptance: held-out precision and recall >= 0.9
 
@@ -31,7 +31,7 @@ def render_series(series: list[FirstMeasurement], path: Path) -> Path:
 
 
 def _draw(plt: Any, series: list[FirstMeasurement], path: Path) -> None:
-    names = ["v" + "".join(ch for ch in Path(first.corpus).name if ch.isdigit()) for first in series]
+    names = [f"v{corpus_number(first.corpus)}" for first in series]
     pool = pooled(series)
     figure, panels = plt.subplots(1, 2, figsize=(max(6.0, 1.1 * len(series) + 3), 3.6), sharey=True)
     for axes, what in zip(panels, ("recall", "precision"), strict=True):

@@ -98,7 +98,7 @@ def load_series(folders: list[Path]) -> list[FirstMeasurement]:
         except ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in err.errors()[:3])
             raise SeriesFileError(f"{path} is not a first measurement ({problems})") from None
-    return sorted(found, key=lambda first: (first.measured_on, _number(first.corpus)))
+    return sorted(found, key=lambda first: (first.measured_on, corpus_number(first.corpus)))
 
 
 def pooled(series: list[FirstMeasurement]) -> PooledSeries:
@@ -117,7 +117,8 @@ def pooled(series: list[FirstMeasurement]) -> PooledSeries:
     )
 
 
-def _number(corpus: str) -> int:
+def corpus_number(corpus: str) -> int:
+    """13 for tests/monitor_corpus_heldout13 (0 for the tuning corpus): the order and label of a held-out corpus."""
     digits = "".join(ch for ch in Path(corpus).name if ch.isdigit())
     return int(digits or 0)
 
