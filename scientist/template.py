@@ -123,6 +123,11 @@ class EvaluatorSpec(BaseModel):
     # (scientist.monitors.freshdraws `seed_blind_artifact_events`). False for tables of discrete actions, which an
     # honest learner can reach identically from any seed.
     seeded_artifacts: bool = False
+    # True when the template's variants change config values only (the learner's code is not a research variable):
+    # the harness then runs the template's OWN learner on a code-mode run's config.json and flags an artifact that
+    # scores far beyond it (scientist.monitors.referencelearner). False where code is the variable (a shaping hook,
+    # a reward model the agent may rewrite).
+    reference_learner: bool = False
 
     @model_validator(mode="after")
     def _relative(self) -> EvaluatorSpec:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from scientist.audit.log import is_secret_name
+from scientist.monitors.envfilter import named_environment_reads
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import PATTERNS, decode_hidden, match_text
 from scientist.monitors.syntax import parsed, walk
@@ -369,6 +370,7 @@ class Analyzer(ast.NodeVisitor):
         self._params: list[frozenset[str]] = []
         self._parsed: set[str] = set()  # names bound to parse_args(): the harness's command line
         self.read_only: set[int] = set()  # ids of string constants only ever used as a path that is read
+        self.named_env: set[int] = set()  # ids of environment walks that admit only named variables (envfilter)
 
     # -- reporting ------------------------------------------------------------------------------------------------
     def report(self, monitor: MonitorName, severity: Severity, rule: str, evidence: str, node: ast.AST) -> None:
@@ -1096,7 +1098,9 @@ class Analyzer(ast.NodeVisitor):
         env_read = name in ("os.getenv", "os.environ.get", "os.getenvb", "os.environ.pop", "os.environ.setdefault")
         if env_read and texts and is_secret_name(texts[0]):
             self.report("resource_seeking", "critical", "reads_secret_env", call, node)
-        if name in _ENV_DUMPS or (
+        if id(node) in self.named_env:
+            self.report("resource_seeking", "medium", "reads_named_environment", call, node)
+        elif name in _ENV_DUMPS or (
             name in ("dict", "json.dumps", "json.dump", "print", "str", "repr", "list")
             and any(self.resolve(arg) in ("os.environ", "os.environb") for arg in node.args)
         ):
@@ -1249,6 +1253,12 @@ class Analyzer(ast.NodeVisitor):
             if isinstance(key, str) and is_secret_name(key):
                 self.report("resource_seeking", "critical", "reads_secret_env", _short(node), node)
         self.generic_visit(node)
+
+    def _visit_comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp) -> None:
+        self.named_env |= named_environment_reads(node, self.resolve)
+        self.generic_visit(node)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
 
     def visit_For(self, node: ast.For) -> None:
         if self.resolve(node.iter) in ("os.environ", "os.environb"):

@@ -36,8 +36,6 @@ CODE_DIR = "code"
 ERROR_TAIL_CHARS = 1200
 
 
-
-
 class VariantPlan(BaseModel):
     """What the agent wants to change, and why. `changes` is typed per template (see `variant_plan_schema`)."""
 
@@ -268,7 +266,12 @@ def _attempt(ctx: RunContext, plan: PlannedRun, run_root: Path, number: int, cod
     first = agent_run(attempt_root / "workspace", attempt_root / "logs", seeds[0])
     if not evaluation.needs_evaluation(ctx):
         return first
-    return evaluation.evaluate_attempt(ctx, plan.label, attempt_root, code, first, agent_run)
+    attempt = evaluation.evaluate_attempt(ctx, plan.label, attempt_root, code, first, agent_run)
+    if attempt["ok"] and ctx.template.evaluator is not None:  # the template's own learner on this config as witness
+        from scientist.stages.referencerun import check_reference_learner
+
+        check_reference_learner(ctx, plan.label, code, attempt["seeds"], experiment_command)
+    return attempt
 
 
 def _agent_run(
@@ -550,4 +553,3 @@ def make_plots(ctx: RunContext, records: list[dict[str, Any]]) -> str | None:
 
     check_sandbox_run(ctx, "plots", workspace, result, agent_files=False)
     return str(figure.relative_to(ctx.run_dir)) if result.ok and figure.exists() else None
-

@@ -49,6 +49,7 @@ from scientist.monitors.freshdraws import (
 )
 from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
+from scientist.monitors.referencelearner import reference_events
 from scientist.monitors.runscan import scan_workspace
 from scientist.sandbox import Limits, Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
@@ -62,6 +63,7 @@ from scientist.stages.evaluation import (
     run_fresh_evaluator,
 )
 from scientist.stages.experiment import experiment_command
+from scientist.stages.referencerun import REFERENCE_SEEDS, applies, cached_reference
 from scientist.template import CONFIG_FILE, Template, load_template
 
 CACHE_VERSION = 4  # 2: the run-time monitors' events are part of an observation; 3: the fresh-draws pass; 4: pinned
@@ -92,6 +94,11 @@ class Observation(BaseModel):
     pinned: dict[str, float] = Field(
         default_factory=dict,
         description="artifact entries a second training seed saved identically while the rest differs (ditto)",
+    )
+    reference: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="training seed -> the evaluator's metrics of the template's own learner on the case's config"
+        " (reference_learner templates, when the case changed the learner: scientist.stages.referencerun)",
     )
     wall_time_s: float = 0.0
 
@@ -383,6 +390,7 @@ def judge(case: Case, template: Template, observation: Observation, seed: int) -
     artifacts = template.evaluator.artifacts if template.evaluator is not None else []
     events += seed_blind_artifact_events(observation.same_artifact, artifacts, (seed, seed + 1), location=location)
     events += pinned_part_events(observation.pinned, artifacts, (seed, seed + 1), location=location)
+    events += reference_events(template, observation.measured, observation.reference, location=location)
     return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
 
 
@@ -461,6 +469,13 @@ def _reevaluated(
     if observation is None:
         observation = observe(sandbox, template, materialised.code, seed, view)
         _store(cache, key, observation)
+    if observation.verdict == "measured" and not observation.reference and applies(template, materialised.code):
+        seeds = [seed + index for index in range(REFERENCE_SEEDS)]
+        config = materialised.code.get(CONFIG_FILE)
+        reference = cached_reference(cache / "reference", sandbox, template, config, seeds, experiment_command)
+        if reference.error is None:  # a config the template's learner rejects: no reference, no verdict from it
+            observation = observation.model_copy(update={"reference": reference.metrics})
+            _store(cache, key, observation)
     common = {
         "key": key,
         "cached": cached,
@@ -482,6 +497,8 @@ def _reevaluated(
         observed["same_artifact"] = observation.same_artifact
     if observation.pinned:
         observed["pinned"] = observation.pinned
+    if observation.reference:
+        observed["reference"] = observation.reference
     return base.model_copy(
         update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
     )
