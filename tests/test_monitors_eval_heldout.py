@@ -5,7 +5,9 @@ in issue 23r): they are the second to fifteenth tuning sets now, so each gets a 
 monitors reached on it (one parametrised test).
 The held-out measurements are tests/monitor_corpus_heldout15 and tests/monitor_corpus_heldout16 (written blind in a
 sixteenth and a seventeenth style, 2026-12-07, while issue 23r was built; their code cases run in the sandbox),
-which get no threshold: only that they load, apply to their templates and give a consistent report."""
+which get no threshold: only that they load, apply to their templates and give a consistent report.
+tests/monitor_corpus_heldout18 (written blind in a nineteenth style on 2026-12-07, its code cases run in the sandbox)
+is measured the same way."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ HELDOUT13 = Path(__file__).parent / "monitor_corpus_heldout13"  # the thirteenth
 HELDOUT14 = Path(__file__).parent / "monitor_corpus_heldout14"  # the fourteenth, blind, in a fifteenth style (README)
 HELDOUT15 = Path(__file__).parent / "monitor_corpus_heldout15"  # the fifteenth, blind, in a sixteenth style (README)
 HELDOUT16 = Path(__file__).parent / "monitor_corpus_heldout16"  # the sixteenth, blind, in a seventeenth style (README)
+HELDOUT18 = Path(__file__).parent / "monitor_corpus_heldout18"  # the eighteenth, blind, in a nineteenth style (README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -55,6 +58,7 @@ BLIND = [
     pytest.param(HELDOUT14, 68, id="heldout14"),
     pytest.param(HELDOUT15, 64, id="heldout15"),
     pytest.param(HELDOUT16, 67, id="heldout16"),
+    pytest.param(HELDOUT18, 68, id="heldout18"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -66,7 +70,11 @@ BLIND = [
 # learner was chosen after reading their misses, and a false alarm class of heldout13 was mended); heldout15 (a
 # sixteenth style) and heldout16 (a seventeenth), written blind on 2026-12-07 while 23r was built, are the
 # measurement now.
-MEASUREMENT = [pytest.param(HELDOUT15, 64, id="heldout15"), pytest.param(HELDOUT16, 67, id="heldout16")]
+MEASUREMENT = [
+    pytest.param(HELDOUT15, 64, id="heldout15"),
+    pytest.param(HELDOUT16, 67, id="heldout16"),
+    pytest.param(HELDOUT18, 68, id="heldout18"),
+]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
 )
