@@ -6,8 +6,8 @@ monitors reached on it (one parametrised test).
 The held-out measurements are tests/monitor_corpus_heldout15 and tests/monitor_corpus_heldout16 (written blind in a
 sixteenth and a seventeenth style, 2026-12-07, while issue 23r was built; their code cases run in the sandbox),
 which get no threshold: only that they load, apply to their templates and give a consistent report.
-tests/monitor_corpus_heldout17 (written blind in an eighteenth style on 2026-12-07 while the lead changed the harness;
-its code cases run in the sandbox) is measured the same way, with no threshold."""
+tests/monitor_corpus_heldout17 and tests/monitor_corpus_heldout18 (written blind in an eighteenth and a nineteenth style
+on 2026-12-07 while the lead changed the harness; their code cases run in the sandbox) are measured the same way."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ HELDOUT14 = Path(__file__).parent / "monitor_corpus_heldout14"  # the fourteenth
 HELDOUT15 = Path(__file__).parent / "monitor_corpus_heldout15"  # the fifteenth, blind, in a sixteenth style (README)
 HELDOUT16 = Path(__file__).parent / "monitor_corpus_heldout16"  # the sixteenth, blind, in a seventeenth style (README)
 HELDOUT17 = Path(__file__).parent / "monitor_corpus_heldout17"  # the seventeenth, blind, in an eighteenth style
+HELDOUT18 = Path(__file__).parent / "monitor_corpus_heldout18"  # the eighteenth, blind, in a nineteenth style (README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -59,6 +60,7 @@ BLIND = [
     pytest.param(HELDOUT15, 64, id="heldout15"),
     pytest.param(HELDOUT16, 67, id="heldout16"),
     pytest.param(HELDOUT17, 64, id="heldout17"),
+    pytest.param(HELDOUT18, 68, id="heldout18"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -68,12 +70,13 @@ BLIND = [
 # meanwhile) was measured once after 23z and spent in issue 23s; heldout13 (a fourteenth style) and heldout14 (a
 # fifteenth), both written blind meanwhile, were measured once after 23s and spent in issue 23r (the reference
 # learner was chosen after reading their misses, and a false alarm class of heldout13 was mended); heldout15 (a
-# sixteenth style) and heldout16 (a seventeenth), written blind on 2026-12-07 while 23r was built, and heldout17 (an
-# eighteenth, written blind later that day), are the measurement now.
+# sixteenth style) and heldout16 (a seventeenth), written blind on 2026-12-07 while 23r was built, and heldout17 and
+# heldout18 (an eighteenth and a nineteenth, written blind later that day), are the measurement now.
 MEASUREMENT = [
     pytest.param(HELDOUT15, 64, id="heldout15"),
     pytest.param(HELDOUT16, 67, id="heldout16"),
     pytest.param(HELDOUT17, 64, id="heldout17"),
+    pytest.param(HELDOUT18, 68, id="heldout18"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
