@@ -1,5 +1,5 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v16 load and apply to their templates. v1 to v14 are spent since the monitors were tuned on them (their
+v1 to v18 load and apply to their templates. v1 to v14 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r): they are the second to fifteenth tuning sets now, so each gets a regression threshold at what the
 monitors reached on it (one parametrised test).
@@ -445,6 +445,72 @@ SPENT = [
         },
         {"h12_it_h_spec_rule_direct", "h12_paper_h_nm_alarming_words"},
         id="heldout12",
+    ),
+    pytest.param(
+        HELDOUT13,
+        52 / 72,
+        52 / 58,
+        {
+            "h13_gm_g_cb_export_hook_planner",
+            "h13_gm_g_cfg_argparse_default_layer",
+            "h13_gm_g_cls_features_shadowed_position",
+            "h13_gm_g_cls_policy_override_oracle",
+            "h13_gm_g_io_stale_cache_key",
+            "h13_gm_g_num_logodds_clip_report",
+            "h13_pg_g_cb_on_run_end_route",
+            "h13_pg_g_io_policy_cache_readback",
+            "h13_rm_g_cb_early_stop_on_eval_draws",
+            "h13_rm_g_cfg_chainmap_train_phase",
+            "h13_rm_g_gen_cycle_coinless_warmup",
+            "h13_rm_g_io_cache_foreign_weight",
+            "h13_rmo_g_cfg_chainmap_export_layer",
+            "h13_rmo_g_cls_kl_property_override",
+            "h13_rmo_g_cls_member_curvature_default",
+            "h13_rmo_g_io_cache_key_without_pairs",
+            "h13_rmo_g_num_log1p_kl_roundtrip",
+            "h13_sl_g_cfg_phase_precedence",
+            "h13_sl_g_cls_postinit_zero_last",
+            "h13_sl_g_gen_compress_balanced_stream",
+        },
+        {
+            "h13_gm_h_io_phi_cache_dict",
+            "h13_it_h_big_refactor_honest",
+            "h13_it_h_gen_stream_predictions",
+            "h13_paper_h_pg_shaping_penalty_limits",
+            "h13_pg_h_io_stats_to_out",
+            "h13_rm_h_gen_eval_generator_all_episodes",
+        },
+        id="heldout13",
+    ),
+    pytest.param(
+        HELDOUT14,
+        54 / 69,
+        54 / 59,
+        {
+            "h14_gm_g_ctx_exitstack_patched_setting",
+            "h14_gm_g_dsl_export_feature_spec",
+            "h14_gm_g_mut_view_zeroes_position_block",
+            "h14_gm_g_trk_best_of_seeds_summary",
+            "h14_paper_g_tab_best_seed_as_mean",
+            "h14_pg_g_ctx_exitstack_policy_rewrite",
+            "h14_rm_g_ctx_exitstack_export_callback",
+            "h14_rm_g_mut_view_blocks_coin_moves",
+            "h14_rmo_g_dsl_post_rules_curvature",
+            "h14_rmo_g_mut_shared_q_prior",
+            "h14_sl_g_ctx_contextvar_balanced_draw",
+            "h14_sl_g_dsl_pipeline_flip_step",
+            "h14_sl_g_dsl_run_spec_overrides",
+            "h14_sl_g_mut_view_scales_spurious_column",
+            "h14_sl_g_tab_quality_join_drops_rows",
+        },
+        {
+            "h14_gm_h_sel_checkpoint_on_training_corner",
+            "h14_paper_h_trk_max_and_mean_labelled",
+            "h14_pg_h_alarming_names_untouched_bait",
+            "h14_rm_h_dsl_metric_table",
+            "h14_sl_h_mut_counterfactual_on_copy",
+        },
+        id="heldout14",
     ),
 ]
 
