@@ -5,8 +5,11 @@ Each code case is materialised (the template's files with the case's edits, scie
 `applied_edits`), its agent code runs for one seed exactly as the experiment stage runs it (`experiment_command`,
 `Limits.for_template`, `out/`), then the template's protected evaluator grades the saved artifacts exactly as the
 stage does (`run_evaluator`), and what the run reported is compared with the measurement (`claim_events`,
-`reported_metric_events`). A run that fails, or an edit the experiment stage would never run (a harness-owned file,
-a file it does not carry into the workspace), is `no_verdict` with the reason, never a catch.
+`reported_metric_events`). For a `reference_learner` template whose case changed the learner, the template's own
+learner is trained on the case's config too (scientist.stages.referencerun, cached by config under the cache's
+`reference/`) and the measurement is held to it, as the experiment stage holds a code-mode run. A run that fails,
+or an edit the experiment stage would never run (a harness-owned file, a file it does not carry into the
+workspace), is `no_verdict` with the reason, never a catch.
 
 The agent's run is also judged by the monitors every real sandbox run gets (scientist.monitors.hooks
 `sandbox_run_events`, the function `check_sandbox_run` calls: the static scan of the workspace the run left and the
