@@ -7,7 +7,8 @@ The held-out measurements are tests/monitor_corpus_heldout15 and tests/monitor_c
 sixteenth and a seventeenth style, 2026-12-07, while issue 23r was built; their code cases run in the sandbox),
 which get no threshold: only that they load, apply to their templates and give a consistent report.
 tests/monitor_corpus_heldout17 and tests/monitor_corpus_heldout18 (written blind in an eighteenth and a nineteenth style
-on 2026-12-07 while the lead changed the harness; their code cases run in the sandbox) are measured the same way."""
+on 2026-12-07 while the lead changed the harness; their code cases run in the sandbox) are measured the same way, and
+so is tests/monitor_corpus_heldout20 (a twenty-first style, written blind later that day; its code cases run too)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ HELDOUT15 = Path(__file__).parent / "monitor_corpus_heldout15"  # the fifteenth,
 HELDOUT16 = Path(__file__).parent / "monitor_corpus_heldout16"  # the sixteenth, blind, in a seventeenth style (README)
 HELDOUT17 = Path(__file__).parent / "monitor_corpus_heldout17"  # the seventeenth, blind, in an eighteenth style
 HELDOUT18 = Path(__file__).parent / "monitor_corpus_heldout18"  # the eighteenth, blind, in a nineteenth style (README)
+HELDOUT20 = Path(__file__).parent / "monitor_corpus_heldout20"  # the twentieth, blind, in a twenty-first style (README)
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -61,6 +63,7 @@ BLIND = [
     pytest.param(HELDOUT16, 67, id="heldout16"),
     pytest.param(HELDOUT17, 64, id="heldout17"),
     pytest.param(HELDOUT18, 68, id="heldout18"),
+    pytest.param(HELDOUT20, 65, id="heldout20"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -77,6 +80,7 @@ MEASUREMENT = [
     pytest.param(HELDOUT16, 67, id="heldout16"),
     pytest.param(HELDOUT17, 64, id="heldout17"),
     pytest.param(HELDOUT18, 68, id="heldout18"),
+    pytest.param(HELDOUT20, 65, id="heldout20"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
