@@ -77,8 +77,8 @@ BLIND = [
 # fifteenth), both written blind meanwhile, were measured once after 23s and spent in issue 23r (the reference
 # learner was chosen after reading their misses, and a false alarm class of heldout13 was mended); heldout15 (a
 # sixteenth style) and heldout16 (a seventeenth), written blind on 2026-12-07 while 23r was built, and heldout17 and
-# heldout18 (an eighteenth and a nineteenth, written blind later that day), and heldout19 (a twentieth, written
-# blind after them) are the measurement now.
+# heldout18 (an eighteenth and a nineteenth, written blind later that day), and heldout19 and heldout20 (a twentieth
+# and a twenty-first, written blind after them) are the measurement now.
 MEASUREMENT = [
     pytest.param(HELDOUT15, 64, id="heldout15"),
     pytest.param(HELDOUT16, 67, id="heldout16"),
