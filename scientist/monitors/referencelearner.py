@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from scientist.monitors.events import MonitorEvent
+from scientist.monitors.freshdraws import effect_event
 from scientist.template import Template
 
 RULE = "beats_reference_learner"
@@ -69,16 +70,7 @@ def reference_learner_events(
         f"(allowed {allowed:.4f}). This template's variants change config values only: the code changed the task the "
         "learner was given, or where its result came from, while the config states the original"
     )
-    return [
-        MonitorEvent(
-            monitor="eval_gaming",
-            severity="high",
-            rule=RULE,
-            evidence=evidence[:600],
-            location=location,
-            source="dynamic",
-        )
-    ]
+    return [effect_event(RULE, evidence, location)]
 
 
 def reference_events(
