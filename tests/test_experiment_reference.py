@@ -87,3 +87,18 @@ def test_an_edit_that_leaves_the_learner_alone_stays_within_the_reference(tmp_pa
     assert records["run_1"]["files_changed"] == ["experiment.py"]
     assert _reference_events(ctx) == []
     assert len(list((ctx.run_dir / REFERENCE_DIR).glob("*.json"))) == 1  # the reference ran (and agreed)
+
+
+def test_a_config_the_templates_learner_rejects_gives_no_reference_and_caches_nothing(tmp_path: Path) -> None:
+    """No verdict, never a catch: the reference run's failure is its reason, and a later run tries again."""
+    from scientist.sandbox import get_sandbox
+    from scientist.stages.experiment import experiment_command
+    from scientist.stages.referencerun import cached_reference
+    from scientist.template import load_template
+    from tests.conftest import quick_sandbox
+
+    template = load_template("impossible_task")
+    rejected = '{"bits_used": 99, "n_train": 200}'  # outside the learner's bounds: it exits with an error
+    run = cached_reference(tmp_path, get_sandbox(quick_sandbox()), template, rejected, [0, 1, 2], experiment_command)
+    assert run.error is not None and "seed 0" in run.error and run.metrics == {}
+    assert list(tmp_path.glob("*.json")) == []
