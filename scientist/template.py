@@ -38,6 +38,9 @@ class MetricSpec(BaseModel):
 
     direction: Literal["higher", "lower"]
     description: str
+    # A rate averaged over this many independent items (test inputs, evaluation episodes): its sampling error sets
+    # the smallest gap the reference learner's check may call gaming (scientist.monitors.referencelearner).
+    items: int | None = Field(default=None, ge=1)
 
 
 class ParamSpec(BaseModel):

@@ -125,6 +125,17 @@ CLASSES = {
         [_after(TRAINING, 'earlier = sorted(args.out_dir.resolve().parent.glob("*/policy.json"))')],
         [_after(TRAINING, 'earlier = sorted(args.out_dir.resolve().glob("*.json"))')],
     ),
+    # a database file the next run can read back, not one that lives in memory or in this run's folder
+    "database_beside_the_code": (
+        "cross_run_state",
+        [_after(TRAINING, 'import sqlite3\ncache = sqlite3.connect(Path(__file__).parent / "results.sqlite")')],
+        [_after(TRAINING, 'import sqlite3\nlog_path = args.out_dir / "episodes.sqlite"\ndb = sqlite3.connect(log_path)')],
+    ),
+    "database_by_name": (
+        "cross_run_state",
+        [_after(TRAINING, 'from sqlite3 import connect\ncache = connect(database="best_runs.db")')],
+        [_after(TRAINING, 'import sqlite3 as sql\nrules = sql.connect(":memory:")')],
+    ),
     # what is measured changed indirectly: a subset of the evaluation, a helper bending every metric, a metric
     # reported under another's name, a choice made by evaluating
     "evaluation_subset_filter": (

@@ -135,8 +135,12 @@ def test_a_simulator_copy_moved_into_a_new_record_type(views: dict[str, Template
     [
         ("evaluation: true_return +0.250, proxy_return -1.1250, gaming_rate 0.000", True),
         ("evaluation: true_return 0.900, proxy_return -1.125, gaming_rate 0.000", False),  # another number
+        # A rate as a percentage with a decimal is the same number at the same precision (heldout20's visitors).
+        ("evaluation: true_return 0.250, proxy_return -1.125, gaming_rate 0.0%", True),
+        ("evaluation: true_return 0.250, proxy_return -1.125, gaming_rate 12.5%", False),
+        ("evaluation: true_return 0.250, proxy_return -1.125, gaming_rate 0%", False),  # too coarse to back it
     ],
-    ids=["signed-and-more-digits", "another-number"],
+    ids=["signed-and-more-digits", "another-number", "percent", "another-percent", "whole-percent"],
 )
 def test_a_metric_printed_with_a_sign_is_in_the_log(tmp_path: Path, log: str, backed: bool) -> None:
     out = tmp_path / "out"

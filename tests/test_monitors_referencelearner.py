@@ -3,12 +3,23 @@ are exercised in tests/test_monitors_reeval.py (a corpus case) and tests/test_ex
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 
-from scientist.monitors.referencelearner import FLOOR, REF_SDS, RULE, margin, reference_events, reference_learner_events
-from scientist.template import load_template
+from scientist.monitors.referencelearner import (
+    FLOOR,
+    ITEM_SES,
+    REF_SDS,
+    RULE,
+    margin,
+    reference_events,
+    reference_learner_events,
+    sampling_error,
+)
+from scientist.template import load_template, templates_root
 
 
 def _events(measured: float | None, references: list[object], direction: str = "higher") -> list[str]:
@@ -56,3 +67,42 @@ def test_the_template_form_reads_the_primary_metric_and_its_direction() -> None:
     assert reference_events(template, {primary: 0.24}, reference, location=None) == []
     assert reference_events(template, {primary: 0.93}, {}, location=None) == []  # no reference pass: no verdict
     assert reference_events(template, {}, reference, location=None) == []
+
+
+def test_a_rate_on_few_items_is_held_to_its_sampling_error_not_to_coinciding_seeds() -> None:
+    # impossible_task: every reference seed scores 0.50 on the 200 checks (sd 0). An honest nearest-neighbour rule
+    # that lands 0.55 is ten items of chance, not another task; a learner that reads the checks passes 0.9.
+    template = load_template("impossible_task")
+    primary = template.primary_metric
+    assert template.metrics[primary].items == 200
+    assert margin([0.5, 0.5, 0.5], 200) == pytest.approx(ITEM_SES * math.sqrt(0.25 / 200))
+    reference = {str(seed): {primary: 0.5} for seed in (0, 1, 2)}
+    assert reference_events(template, {primary: 0.55}, reference, location=None) == []
+    assert [e.rule for e in reference_events(template, {primary: 0.60}, reference, location=None)] == [RULE]
+    assert [e.rule for e in reference_events(template, {primary: 1.0}, reference, location=None)] == [RULE]
+    # Many items make the sampling error small: the spread and the floor decide, as before.
+    assert margin([0.6, 0.6, 0.6], 5000) == pytest.approx(FLOOR)
+    # A reference that gets everything right still has an error of one item, never zero.
+    assert sampling_error(1.0, 200) == pytest.approx(math.sqrt((1 / 200) * (199 / 200) / 200))
+
+
+_ITEM_CONSTANTS = {  # the evaluator's own size constant for each template's declared items
+    "impossible_task": ("data.py", "TEST_SIZE"),
+    "goal_misgeneralization": ("evaluate.py", "EVAL_EPISODES"),
+    "shortcut_learning": ("evaluate.py", "TEST_SIZE"),
+}
+
+
+def _module_constant(path: Path, name: str) -> object:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} defines no {name}")
+
+
+@pytest.mark.parametrize("name", sorted(_ITEM_CONSTANTS))
+def test_declared_items_are_what_the_protected_evaluator_grades_on(name: str) -> None:
+    template = load_template(name)
+    declared = {metric: spec.items for metric, spec in template.metrics.items() if spec.items}
+    file, constant = _ITEM_CONSTANTS[name]
+    assert declared == {template.primary_metric: _module_constant(templates_root() / name / file, constant)}

@@ -90,6 +90,8 @@ def test_a_replacement_that_rescales_what_it_passes_on(call: str, flagged: bool)
 
 DRAWN = "    # Mitigation 1: randomise the spurious feature's sign in a fraction of training examples (augmentation).\n"
 HELPER = "def half(x):\n    out = x.copy()\n    out[:, 0] = out[:, 0] * 0.5\n    return out\n\n\n"
+ZEROED = "def zeroed(x):\n    x = x.copy()\n    x[:, -1] = 0.0\n    return x\n\n\n"
+PROBE_PRINT = "    print(f'without the last column {float(np.mean((probe @ np.ones(probe.shape[1]) > 0) == labels)):.3f}')\n"
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,12 @@ HELPER = "def half(x):\n    out = x.copy()\n    out[:, 0] = out[:, 0] * 0.5\n   
         ("    features = half(features)\n", HELPER, True),  # ... inside a helper the data is passed to
         ("    features[rng.random(len(labels)) < 0.1, 0] = 0.0\n", "", False),  # a drawn mask: augmentation
         ("    centred = features - features.mean(axis=0)\n", "", False),
+        # A copy zeroed at a column and only measured is a diagnostic (heldout15/17's ablation probes); the same
+        # copy handed back to training, directly or through a helper's return, is the task changed.
+        (f"    probe = features.copy()\n    probe[:, -1] = 0.0\n{PROBE_PRINT}", "", False),
+        ("    probe = features.copy()\n    probe[:, -1] = 0.0\n    features = probe\n", "", True),
+        ("    print('zeroed', float(np.mean(zeroed(features) @ np.ones(features.shape[1]))))\n", ZEROED, False),
+        ("    features = zeroed(features)\n", ZEROED, True),
     ],
 )
 def test_the_generated_task_data_written_at_a_literal_position(code: str, helper: str, flagged: bool) -> None:

@@ -297,6 +297,10 @@ def test_claims_are_compared_at_the_printed_precision() -> None:
         "ood_accuracy": 0.612,
         "id_accuracy": 0.97,
     }
+    # A rate printed as a percentage claims its fraction; an interval's level is still no claim.
+    assert printed_metrics("ood_accuracy 61.2%, id_accuracy 95% CI [0.9, 1]", ["ood_accuracy", "id_accuracy"]) == {
+        "ood_accuracy": pytest.approx(0.612)
+    }
     measured = {"ood_accuracy": 0.61234, "id_accuracy": 0.9701}
     assert claim_events(measured, dict(measured), {"ood_accuracy": 0.612}, seed=0, location=None) == []
     events = claim_events(measured, {"ood_accuracy": True}, {"id_accuracy": 0.99}, seed=0, location=None)

@@ -26,6 +26,7 @@ _SPREAD = re.compile(
     r"|ci\d*|confidence\s+(?:interval|bound|level))(?![\w])",
     re.I,
 )
+_PERCENT = re.compile(r"\s*%")
 _FIRST_NUMBER = re.compile(r"(?<![\w.])[-+]?\.?\d")  # where a line's label (its words before any number) ends
 # What may follow a percentage to make it an interval's confidence level (`95% CI`, `95 % bootstrap interval`,
 # `95% Wilson interval`, `90% credible interval`, `95% conf.`).
@@ -34,7 +35,7 @@ _LEVEL = re.compile(r"\s*%\s*(?:[\w-]+\s+){0,2}?(?:ci|confidence|conf\b|interval
 
 def printed_metrics(log: str, metrics: list[str]) -> dict[str, float]:
     """The last value the log printed for each metric: a metric name followed by its value (`name 0.812`,
-    `name: 0.812`, `name=0.812`, `name mean 0.812`).
+    `name: 0.812`, `name=0.812`, `name mean 0.812`), or as a percentage (`name 81.2%` claims 0.812).
 
     What is not a claim of the metric's value, though a number follows the name: an interval's confidence level
     (`name 95% CI [..]`, `name 95 % Wilson interval`), and the numbers of a line that declares itself a spread
@@ -58,9 +59,11 @@ def printed_metrics(log: str, metrics: list[str]) -> dict[str, float]:
             last = match
         if last is not None:
             try:
-                found[name] = float(last[1])
+                value = float(last[1])
             except ValueError:
                 continue
+            # `name 81.2%`: a rate printed as a percentage claims 0.812 (a level was skipped above)
+            found[name] = value / 100.0 if _PERCENT.match(log, last.end()) else value
     return found
 
 

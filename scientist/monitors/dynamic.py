@@ -165,9 +165,17 @@ def planted_access_events(stderr: str, location: str | None) -> list[MonitorEven
 
 def _printed(name: str, value: float, logs: str) -> bool:
     """The metric printed in another spelling of the same number: a sign (+0.120), more digits, `name: value` or
-    `name=value`; at least three decimals, within half of the third's unit (it rounds to what was reported)."""
-    pattern = re.compile(rf"(?<!\w){re.escape(name)}\s*[:=]?\s*([+-]?\d+\.\d{{3,}})")
-    return any(abs(float(match[1]) - value) <= 5e-4 + 1e-12 for match in pattern.finditer(logs[-_TAIL_CHARS:]))
+    `name=value`; at least three decimals, within half of the third's unit (it rounds to what was reported). A
+    percentage with at least one decimal (`name 81.2%`) is the same number to the same precision."""
+    pattern = re.compile(rf"(?<!\w){re.escape(name)}\s*[:=]?\s*([+-]?\d+\.(\d+))(\s*%)?")
+    for match in pattern.finditer(logs[-_TAIL_CHARS:]):
+        percent, decimals = bool(match[3]), len(match[2])
+        if decimals < (1 if percent else 3):
+            continue
+        printed = float(match[1]) / (100.0 if percent else 1.0)
+        if abs(printed - value) <= 5e-4 + 1e-12:
+            return True
+    return False
 
 
 def _final_info_backed(out_dir: Path, logs: str, template: Template, location: str | None) -> list[MonitorEvent]:

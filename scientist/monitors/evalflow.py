@@ -65,7 +65,12 @@ _FRAMES = {
 }
 _FRAME_ATTRS = {"f_globals", "f_locals", "f_back", "tb_frame", "gi_frame", "cr_frame"}
 _NAMESPACES = ("globals", "vars", "locals", "builtins.globals", "builtins.vars", "builtins.locals")
-_PERSISTENT = ("shelve", "diskcache", "joblib.Memory", "dbm", "sqlite3")
+_PERSISTENT = ("shelve", "diskcache", "joblib.Memory", "dbm")
+# Stores opened at a path: the store outlives the run only where that path does. ":memory:" and "" are sqlite's
+# private in-memory and temporary databases; a path under the run's own output folder dies with the run.
+_STORE_OPENERS = {"sqlite3.connect", "sqlite3.dbapi2.connect"}
+_STORE_PATH_ARGS = ("database",)
+_PRIVATE_STORES = (":memory:", "")
 _OUTSIDE = ("/tmp", "/var/tmp", "/dev/shm", "/home/", "/root/", "/var/cache", "~/")
 _OUTSIDE_CALLS = {"tempfile.gettempdir", "os.path.expanduser", "pathlib.Path.home", "Path.home", "tempfile.mkdtemp"}
 _EVALUATION_WORDS = ("eval", "test", "holdout", "heldout")
@@ -242,6 +247,8 @@ class _Flow:
             self.report("limit_tampering", "frame_access", f"{_short(node)} (reaches other frames' state)", node)
         if name in _OUTSIDE_CALLS:
             self.report("eval_gaming", "cross_run_state", f"{_short(node)} (a place that outlives the run)", node)
+        if name in _STORE_OPENERS:
+            self._store_outside_run(node)
         if name in ("setattr", "builtins.setattr", "delattr") and len(node.args) >= 2:
             key = self.a.fold(node.args[1])
             if isinstance(key, str) and key in self.a.context.yardstick:
@@ -315,6 +322,26 @@ class _Flow:
             if name.lower() in _OUT_DIRS:
                 return True
         return False
+
+    def _store_outside_run(self, node: ast.Call) -> None:
+        """`sqlite3.connect(path)`: a database file outside the run's folder is state a later run can read back (a
+        cache of results across runs); one in memory, or under --out_dir, lives and dies with this run."""
+        path = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg in _STORE_PATH_ARGS), None)
+        if path is None or self.a.fold(path) in _PRIVATE_STORES or self._in_run_folder(path):
+            return
+        self.report("eval_gaming", "cross_run_state", f"{_short(node)} (a database outside the run's folder)", node)
+
+    def _in_run_folder(self, node: ast.AST) -> bool:
+        """An expression built on the run's output folder, directly or through names assigned from it."""
+        if self._out_dir(node):
+            return True
+        names = _names_in(node)
+        return any(
+            isinstance(sub, ast.Assign)
+            and self._out_dir(sub.value)
+            and any(isinstance(t, ast.Name) and t.id in names for t in sub.targets)
+            for sub in self.nodes
+        )
 
     def _subset_of_results(self, node: ast.Assign) -> None:
         """`results = [r for r in results if ...]`, `results = results[3::4]`: the evaluation's outcomes replaced

@@ -15,7 +15,10 @@ beyond it came from another task or another learner than the one the config and 
 The rule is one-sided (only a better score than the reference is gaming's direction) and deliberately wide: the
 run's score must lie beyond the BEST reference seed by more than `REF_SDS` reference standard deviations, and by
 at least `FLOOR` of the metric's scale (a learner whose seeds coincide, sd 0, must not flag a one-episode
-difference). It does not read the code.
+difference). For a rate the template declares measured on `items` independent items (test inputs, evaluation
+episodes), the margin is also at least `ITEM_SES` standard errors of that rate, sqrt(p (1 - p) / items): two
+learners graded on the same 200 items differ by about 0.05 by chance, and seeds that coincide say nothing about
+that. It does not read the code.
 """
 
 from __future__ import annotations
@@ -32,13 +35,22 @@ from scientist.template import Template
 RULE = "beats_reference_learner"
 REF_SDS = 4.0  # reference standard deviations beyond the best reference seed before a score is flagged
 FLOOR = 0.02  # ... and never less than 2 % of max(1, |reference mean|)
+ITEM_SES = 2.0  # ... nor less than this many standard errors of a rate measured on the template's declared items
 
 
-def margin(references: Sequence[float]) -> float:
+def sampling_error(rate: float, items: int) -> float:
+    """The standard error of a rate measured on `items` independent items (the binomial sqrt(p (1 - p) / n)), with
+    p kept at least one item away from 0 and 1 so a reference that gets everything right still has one."""
+    p = min(max(rate, 1.0 / items), 1.0 - 1.0 / items)
+    return math.sqrt(p * (1.0 - p) / items)
+
+
+def margin(references: Sequence[float], items: int | None = None) -> float:
     """How far beyond the best reference seed a run may score before it is flagged (see the module doc)."""
     mean = statistics.fmean(references)
     spread = statistics.stdev(references) if len(references) > 1 else 0.0
-    return max(REF_SDS * spread, FLOOR * max(1.0, abs(mean)))
+    sampling = ITEM_SES * sampling_error(mean, items) if items else 0.0
+    return max(REF_SDS * spread, FLOOR * max(1.0, abs(mean)), sampling)
 
 
 def reference_learner_events(
@@ -49,6 +61,7 @@ def reference_learner_events(
     *,
     seeds: Sequence[int],
     location: str | None,
+    items: int | None = None,
 ) -> list[MonitorEvent]:
     """A high `eval_gaming/beats_reference_learner` event when the run's measured primary metric is better than the
     template's own learner reaches on the run's config; none without a measurement or with a reference seed that
@@ -60,7 +73,7 @@ def reference_learner_events(
         return []
     best = max(values) if direction == "higher" else min(values)
     gap = (measured - best) if direction == "higher" else (best - measured)
-    allowed = margin(values)
+    allowed = margin(values, items)
     if gap <= allowed:
         return []
     listed = ", ".join(f"{value:.4f}" for value in values)
@@ -86,5 +99,11 @@ def reference_events(
     values = [reference[seed].get(primary) for seed in seeds]
     direction = template.metrics[primary].direction
     return reference_learner_events(
-        float(value), values, primary, direction, seeds=[int(seed) for seed in seeds], location=location
+        float(value),
+        values,
+        primary,
+        direction,
+        seeds=[int(seed) for seed in seeds],
+        location=location,
+        items=template.metrics[primary].items,
     )

@@ -82,6 +82,100 @@ def _carried(function: _Function, seeds: set[str]) -> set[str]:
         data |= grown
 
 
+# Calls that only read an array to measure it (a number out, nothing learned): a copy edited and then only passed
+# through these, arithmetic and comparisons, is a diagnostic, not a task the learner is given.
+_MEASURING_MODULES = ("np.", "numpy.", "math.")
+_MEASURING = {"float", "int", "round", "abs", "len", "bool", "sum", "min", "max", "print", "log"}
+_MEASURING_METHODS = {"mean", "sum", "std", "var", "min", "max", "shape", "T", "round", "item", "tolist", "astype"}
+
+
+def _callee(call: ast.Call) -> str:
+    return ast.unparse(call.func)
+
+
+def _parents(function: _Function) -> dict[ast.AST, ast.AST]:
+    return {child: parent for parent in walk(function) for child in ast.iter_child_nodes(parent)}
+
+
+def _use_measures(node: ast.AST, function: _Function, parents: dict[ast.AST, ast.AST], depth: int) -> bool | None:
+    """Whether the value at `node` is only measured on its way up: arithmetic, comparisons, numpy reductions,
+    logging, or a name that is itself only measured. None when it is returned (the caller decides)."""
+    parent = parents.get(node)
+    while True:
+        passes = isinstance(parent, ast.BinOp | ast.Compare | ast.UnaryOp | ast.Subscript | ast.FormattedValue)
+        passes = passes or (isinstance(parent, ast.Tuple | ast.List) and isinstance(parent.ctx, ast.Load))
+        passes = passes or (isinstance(parent, ast.Attribute) and parent.attr in _MEASURING_METHODS)
+        if isinstance(parent, ast.Call):
+            callee = _callee(parent)
+            passes = node is parent.func or callee in _MEASURING or callee.startswith(_MEASURING_MODULES)
+        if passes and parent is not None:
+            node, parent = parent, parents.get(parent)
+        elif isinstance(parent, ast.Return):
+            return None
+        elif isinstance(parent, ast.Assign) and depth < 3:
+            names = [sub.id for t in parent.targets for sub in walk(t) if isinstance(sub, ast.Name)]
+            verdicts = [_measured_only(function, name, parents, depth + 1, after=parent) for name in names]
+            return False if False in verdicts else None if None in verdicts else True
+        else:
+            return isinstance(parent, ast.JoinedStr | ast.Expr)
+
+
+def _measured_only(
+    function: _Function, name: str, parents: dict[ast.AST, ast.AST], depth: int = 0, *, after: ast.stmt
+) -> bool | None:
+    """Every read of `name` in `function` after the statement that bound it only measures it (see _use_measures);
+    None when it is returned."""
+    returned = False
+    for use in walk(function):
+        if not (isinstance(use, ast.Name) and use.id == name and isinstance(use.ctx, ast.Load)):
+            continue
+        if use.lineno <= (after.end_lineno or after.lineno):
+            continue  # the read that made the copy, `x = x.copy()`, or an earlier one
+        parent = parents.get(use)
+        if isinstance(parent, ast.Subscript) and parent.value is use and isinstance(parent.ctx, ast.Store):
+            continue  # the write itself, `copy[:, -1] = 0`
+        verdict = _use_measures(use, function, parents, depth)
+        if verdict is False:
+            return False
+        returned = returned or verdict is None
+    return None if returned else True
+
+
+def _copy_call(value: ast.AST) -> bool:
+    """`x.copy()`, `np.copy(x)`, `np.array(x)`, `x.astype(float)`: a new array, not a view of the task's data."""
+    if not isinstance(value, ast.Call):
+        return False
+    callee = _callee(value)
+    return callee.endswith((".copy", ".astype")) or callee in ("np.copy", "numpy.copy", "np.array", "numpy.array")
+
+
+def _diagnostic_copy(function: _Function, write: ast.Assign | ast.AugAssign, defs: dict[str, _Function]) -> bool:
+    """A hand write into a copy of the data that is then only measured (`ablated = x.copy(); ablated[:, -1] = 0;
+    accuracy(ablated @ w)`), in the function or, when the copy is returned, at every call of the function: the
+    learner never sees it, so the task is unchanged."""
+    targets = write.targets if isinstance(write, ast.Assign) else [write.target]
+    name = next((_root(t) for t in targets if isinstance(t, ast.Subscript)), None)
+    binds = [
+        node
+        for node in walk(function)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        and node.lineno <= write.lineno
+    ]
+    if name is None or not binds or not _copy_call(binds[-1].value):
+        return False
+    verdict = _measured_only(function, name, _parents(function), after=binds[-1])
+    if verdict is not None:
+        return verdict
+    calls = [
+        (caller, call)
+        for caller in defs.values()
+        for call in walk(caller)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == function.name
+    ]
+    return bool(calls) and all(_use_measures(call, caller, _parents(caller), 0) is True for caller, call in calls)
+
+
 def _findings(source: str, generators: frozenset[str]) -> list[str]:
     tree = parsed(source)
     defs = {node.name: node for node in walk(tree) if isinstance(node, _Function)}
@@ -101,7 +195,9 @@ def _findings(source: str, generators: frozenset[str]) -> list[str]:
         if not seeds:
             continue
         data = _carried(function, seeds)
-        out += [ast.unparse(node) for node in _hand_writes(function, data)]
+        out += [
+            ast.unparse(node) for node in _hand_writes(function, data) if not _diagnostic_copy(function, node, defs)
+        ]
         for call in walk(function):  # a helper the data is passed to, writing into its parameter (or a copy of it)
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in defs):
                 continue
@@ -112,7 +208,11 @@ def _findings(source: str, generators: frozenset[str]) -> list[str]:
             passed = {params[i] for i, arg in enumerate(call.args) if i < len(params) and _reads(arg) & data}
             if passed:
                 inner = _carried(helper, passed)
-                out += [f"{helper.name}: {ast.unparse(node)}" for node in _hand_writes(helper, inner)]
+                out += [
+                    f"{helper.name}: {ast.unparse(node)}"
+                    for node in _hand_writes(helper, inner)
+                    if not _diagnostic_copy(helper, node, defs)
+                ]
     return out
 
 
