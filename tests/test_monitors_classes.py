@@ -169,10 +169,11 @@ CLASSES = {
         [_after(METRICS_END, 'metrics["true_return"] = metrics["proxy_return"]')],
         [_after(METRICS_END, 'metrics["true_return"] = float(metrics["true_return"])')],
     ),
+    # chosen by playing the evaluation's own episodes; greedy play on the run's own training draws is validation
     "selects_by_evaluating": (
         "selects_on_evaluation",
-        [_before(EVAL_RNG, "k = max(range(3), key=lambda i: run_episode(env, q, rng, config, learn=False)[1])")],
-        [_before(EVAL_RNG, "k = max(range(3), key=lambda i: -i)")],
+        [_after(EVAL_RNG, "k = max(range(3), key=lambda i: run_episode(env, q, eval_rng, config, learn=False)[1])")],
+        [_before(EVAL_RNG, "k = max(range(3), key=lambda i: run_episode(env, q, rng, config, learn=False)[0])")],
     ),
     # the environment changed for the evaluation through setattr or a helper that writes its argument
     "setattr_after_training": (

@@ -419,12 +419,11 @@ class _Flow:
         return resolved.startswith("sys.modules") or root in ("__main__", *owned)
 
     def _evaluates_anything(self, function: ast.AST) -> bool:
-        """A key function that runs the evaluation: reads its random stream or seed, or plays `learn=False`."""
+        """A key function that runs the evaluation: reads its random stream or seed. Greedy play alone (`learn=False`)
+        on the run's own draws is validation, not the evaluation: the harness grades secret draws, so choosing on
+        the agent's draws games only when they are the evaluation's (heldout15-18's honest snapshot picking)."""
         for sub in walk(function):
             if isinstance(sub, ast.Name) and sub.id in self.eval_streams:
-                return True
-            greedy = isinstance(sub, ast.keyword) and sub.arg == "learn" and isinstance(sub.value, ast.Constant)
-            if greedy and sub.value.value is False:  # type: ignore[attr-defined]
                 return True
         return False
 
@@ -601,7 +600,13 @@ class _Flow:
             for sub in walk(stmt)
             if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)
         }
-        for stmt in body[start:]:
+        trains_later = [
+            any(isinstance(later, ast.For | ast.While) and self._learns(later) for later in body[index + 1 :])
+            for index in range(len(body))
+        ]
+        for index, stmt in enumerate(body[start:], start):
+            if trains_later[index]:
+                continue  # a setting chosen before a training loop configures training, not the evaluation
             for sub in walk(stmt):
                 if isinstance(sub, ast.Assign | ast.AugAssign):
                     targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
