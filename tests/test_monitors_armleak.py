@@ -42,6 +42,11 @@ def _after(old: str, new: str) -> str:
             '        sweep["noise_level"] = level\n',
         ),
         _after("    data = make_data", "    config.update(noise_level=0.0)\n    data = make_data"),
+        # getattr with the setting's name is a read: a hand-written value rebinding what it carried is a variant
+        _after(
+            '    bias = bool(config["use_bias"])\n',
+            '    view = SimpleNamespace(**config)\n    bias = bool(getattr(view, "use_bias"))\n    bias = False\n',
+        ),
         # the name carrying the setting: a loop over hand-written values left set
         _after('    bias = bool(config["use_bias"])\n', "    for bias in (False, True):\n        print(bias)\n"),
         # the same construction with the setting fixed by hand, through a name
@@ -70,6 +75,11 @@ def test_a_variant_left_in_force_is_flagged(after: str) -> None:
             '    try:\n        bias = bool(config["use_bias"])\n    except KeyError:\n        bias = True\n',
         ),
         _after("    model.fit(data)\n", "    model.fit(data)\n    for bias in model.biases():\n        print(bias)\n"),
+        # the setting read by name through getattr on a view of the config (heldout16): the same value
+        _after(
+            '    bias = bool(config["use_bias"])\n',
+            '    view = SimpleNamespace(**config)\n    bias = bool(getattr(view, "use_bias"))\n',
+        ),
         BEFORE,
     ],
 )

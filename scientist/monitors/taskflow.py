@@ -51,7 +51,7 @@ def _const_key(node: ast.AST) -> str | None:
 
 def read_of(node: ast.AST, settings: frozenset[str]) -> tuple[str, ast.AST | None] | None:
     """(setting, its default where the read gives one) when `node` reads a declared setting: `c["x"]`,
-    `c.get("x", d)`, `args.x` / `cfg.x`."""
+    `c.get("x", d)`, `args.x` / `cfg.x`, `getattr(cfg, "x", d)`."""
     if isinstance(node, ast.Subscript):
         key = _const_key(node.slice)
         if key in settings:
@@ -62,6 +62,10 @@ def read_of(node: ast.AST, settings: frozenset[str]) -> tuple[str, ast.AST | Non
             return key, node.args[1] if len(node.args) > 1 else None
     if isinstance(node, ast.Attribute) and node.attr in settings and isinstance(node.ctx, ast.Load):
         return node.attr, None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+        key = _const_key(node.args[1]) if len(node.args) > 1 else None  # getattr(cfg, "x", d): cfg.x spelled out
+        if key in settings:
+            return key, node.args[2] if len(node.args) > 2 else None
     return None
 
 
