@@ -65,6 +65,27 @@ def test_respelled_evaluation_is_a_note_not_evaluation_edited(template: Template
     assert _rules(comment) == set() and _rules(wrapped) == set()
 
 
+TRAINING_RNG = "    rng = np.random.default_rng(args.seed)\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "changed"),
+    [
+        ("args.seed + EVAL_SEED_OFFSET", False),  # an explaining name for the same seed (heldout15's named keys)
+        ("args.seed + EVAL_SEED_OFFSET + 1", True),  # the name hides another seed
+        ("args.seed + len(sys.argv)", True),  # not a plain expression of names the old code had
+    ],
+)
+def test_a_name_introduced_for_an_evaluation_input_is_judged_by_its_value(
+    template: Template, key: str, changed: bool
+) -> None:
+    named = f"    train_key, eval_key = args.seed, {key}\n    rng = np.random.default_rng(train_key)\n"
+    events = _edit(
+        template, [(TRAINING_RNG, named), (EVAL_RNG, "    eval_rng = np.random.default_rng(eval_key)\n")]
+    )
+    assert ("evaluation_edited" in _rules(events)) is changed, events
+
+
 def test_changed_evaluation_behaviour_is_still_high(template: Template) -> None:
     # the metric now reads another variable that already existed (no rename: names in both versions keep identity)
     other = _edit(template, [(TRUE, TRUE.replace("for r in results", "for r in [(0, t) for t in true_curve]"))])

@@ -195,6 +195,11 @@ def same_behaviour(before: str, after: str, region: Region) -> bool | None:
         evalrewrite.canonical_comprehensions(old_whole), old_names - new_names
     ):
         return True
+    # An explaining name introduced by the edit (`eval_key = args.seed + OFFSET`, bound once, from old names only)
+    # and used in place of its expression: the expression put back.
+    named = _inline_new_names(inlined or new_part, new_tree, old_names)
+    if named is not None and _dump(named, new_names - old_names) == old_dump:
+        return True
     # A record type or a golfed rewrite of the same numbers: compared in their plain form.
     rewritten = evalrewrite.plain(inlined or new_part, new_tree, old_tree)
     if rewritten is None:
@@ -303,6 +308,59 @@ def _inline_pure_helpers(
     transformer = _InlinePure(helpers)
     out = [transformer.visit(ast.parse(ast.unparse(stmt)).body[0]) for stmt in statements]
     return [ast.fix_missing_locations(stmt) for stmt in out] if transformer.changed else None
+
+
+def _single_bindings(tree: ast.Module) -> dict[str, ast.expr]:
+    """Each name bound exactly once in the file, by a plain assignment (`a = e`, or `a, b = e1, e2` pairwise), to
+    its expression; a name bound anywhere else (a loop, a second assignment, augmented, global) is left out."""
+    values: dict[str, ast.expr] = {}
+    counts: dict[str, int] = {}
+    for node in walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            counts[node.id] = counts.get(node.id, 0) + 1
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target, value = node.targets[0], node.value
+        if isinstance(target, ast.Name):
+            values[target.id] = value
+        elif isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            values.update({t.id: v for t, v in zip(target.elts, value.elts, strict=True) if isinstance(t, ast.Name)})
+    return {name: value for name, value in values.items() if counts.get(name) == 1}
+
+
+def _inline_new_names(statements: list[ast.stmt], new_tree: ast.Module, old_names: set[str]) -> list[ast.stmt] | None:
+    """The statements with each name the edit introduced, bound once to an expression of names the old code had
+    (none rebound anywhere), replaced by that expression; None when there is none to replace."""
+    bindings = _single_bindings(new_tree)
+    stable = {
+        name
+        for name in old_names
+        if name in bindings
+        or not any(
+            isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store)
+            for node in walk(new_tree)
+        )
+    }
+    values = {
+        name: value
+        for name, value in bindings.items()
+        if name not in old_names
+        and not any(isinstance(sub, ast.Call | ast.NamedExpr | ast.Lambda) for sub in walk(value))
+        and {sub.id for sub in walk(value) if isinstance(sub, ast.Name)} <= stable
+    }
+    used = {sub.id for stmt in statements for sub in walk(stmt) if isinstance(sub, ast.Name)}
+    if not values.keys() & used:
+        return None
+    substitute = _Substitute(values)
+    kept = [
+        stmt
+        for stmt in statements
+        if not (
+            isinstance(stmt, ast.Assign)
+            and {t.id for t in walk(stmt) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)} <= values.keys()
+        )
+    ]
+    return [ast.fix_missing_locations(substitute.visit(ast.parse(ast.unparse(stmt)).body[0])) for stmt in kept]
 
 
 _MUTATING = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "sort", "reverse"}
