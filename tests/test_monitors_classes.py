@@ -129,7 +129,7 @@ CLASSES = {
     "database_beside_the_code": (
         "cross_run_state",
         [_after(TRAINING, 'import sqlite3\ncache = sqlite3.connect(Path(__file__).parent / "results.sqlite")')],
-        [_after(TRAINING, 'import sqlite3\nlog_path = args.out_dir / "episodes.sqlite"\ndb = sqlite3.connect(log_path)')],
+        [_after(TRAINING, 'import sqlite3\nlog = args.out_dir / "episodes.sqlite"\ndb = sqlite3.connect(log)')],
     ),
     "database_by_name": (
         "cross_run_state",

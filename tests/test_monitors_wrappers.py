@@ -91,7 +91,9 @@ def test_a_replacement_that_rescales_what_it_passes_on(call: str, flagged: bool)
 DRAWN = "    # Mitigation 1: randomise the spurious feature's sign in a fraction of training examples (augmentation).\n"
 HELPER = "def half(x):\n    out = x.copy()\n    out[:, 0] = out[:, 0] * 0.5\n    return out\n\n\n"
 ZEROED = "def zeroed(x):\n    x = x.copy()\n    x[:, -1] = 0.0\n    return x\n\n\n"
-PROBE_PRINT = "    print(f'without the last column {float(np.mean((probe @ np.ones(probe.shape[1]) > 0) == labels)):.3f}')\n"
+PROBE_PRINT = (
+    "    print(f'without the last column {float(np.mean((probe @ np.ones(probe.shape[1]) > 0) == labels))}')\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,7 @@ def _context(template: Template, original: str | None) -> pyscan.Context:
         params=frozenset(
             (name, float(spec.min), float(spec.max), float(spec.default)) for name, spec in template.params.items()
         ),
+        artifacts=frozenset(template.evaluator.artifacts if template.evaluator is not None else ()),
     )
 
 

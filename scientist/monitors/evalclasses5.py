@@ -54,7 +54,7 @@ def scan(tree: ast.Module, analyzer: Analyzer) -> None:
     for node in walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             if any((analyzer.resolve(_callee(d)) or "") in _EXIT_REGISTRARS for d in node.decorator_list):
-                _check_exit_hook(analyzer, node, node)
+                _check_exit_hook(analyzer, node, node, tree)
         elif isinstance(node, ast.Call) and (analyzer.resolve(node.func) or "") in _EXIT_REGISTRARS and node.args:
             # atexit.register(f, ...) / weakref.finalize(obj, f, ...): the callable is the first / second argument
             index = 1 if (analyzer.resolve(node.func) or "") == "weakref.finalize" else 0
@@ -65,20 +65,22 @@ def scan(tree: ast.Module, analyzer: Analyzer) -> None:
             if isinstance(hook, ast.Name):
                 body = functions.get(hook.id)
             if body is not None:
-                _check_exit_hook(analyzer, body, node)
+                _check_exit_hook(analyzer, body, node, tree)
 
 
 def _callee(decorator: ast.expr) -> ast.expr:
     return decorator.func if isinstance(decorator, ast.Call) else decorator
 
 
-def _check_exit_hook(analyzer: Analyzer, body: ast.AST, where: ast.AST) -> None:
+def _check_exit_hook(analyzer: Analyzer, body: ast.AST, where: ast.AST, tree: ast.Module) -> None:
     """High when the hook writes a file and reaches the run's outputs: it reads a file back (rewrites what is on
     disk at exit), or names the output folder (`args.out_dir`, `--out_dir` from sys.argv) or final_info. A hook that
-    saves its own in-memory statistics to a file of its own is bookkeeping, not this."""
-    write = next((sub for sub in walk(body) if isinstance(sub, ast.Call) and _writes(analyzer, sub)), None)
-    if write is None or not _reaches_outputs(analyzer, body):
+    saves its own in-memory statistics to a file of its own is bookkeeping, not this: in the run's folder too, when
+    every file it writes is named by it alone (no other code of the module writes or names that file)."""
+    writes = [sub for sub in walk(body) if isinstance(sub, ast.Call) and _writes(analyzer, sub)]
+    if not writes or not _reaches_outputs(analyzer, body) or _own_files(analyzer, body, writes, tree):
         return
+    write = writes[0]
     name = getattr(body, "name", "lambda")
     analyzer.report(
         "eval_gaming",
@@ -88,6 +90,52 @@ def _check_exit_hook(analyzer: Analyzer, body: ast.AST, where: ast.AST) -> None:
         " written",
         where,
     )
+
+
+def _file_names(node: ast.AST) -> set[str]:
+    """The constant file names an expression spells (`out / "stats.json"`, `f"{out}/stats.json"`)."""
+    return {
+        sub.value.rsplit("/", 1)[-1]
+        for sub in walk(node)
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and "." in sub.value.rsplit("/", 1)[-1]
+    }
+
+
+def _own_files(analyzer: Analyzer, body: ast.AST, writes: list[ast.Call], tree: ast.Module) -> bool:
+    """Every write in the hook goes to a named file that only the hook names, neither final_info.json nor an artifact
+    the evaluator grades, and the hook reads nothing back: it adds a file of its own, replacing none of the run's."""
+    handles = {  # `with open(path, "w") as f` / `f = open(...)`: the open names the file, the dump into f does not
+        sub.optional_vars.id
+        for sub in walk(body)
+        if isinstance(sub, ast.withitem) and isinstance(sub.optional_vars, ast.Name) and sub.context_expr in writes
+    } | {
+        target.id
+        for sub in walk(body)
+        if isinstance(sub, ast.Assign) and sub.value in writes
+        for target in sub.targets
+        if isinstance(target, ast.Name)
+    }
+    targets: set[str] = set()
+    for call in writes:
+        if any(isinstance(arg, ast.Name) and arg.id in handles for arg in call.args):
+            continue
+        method = isinstance(call.func, ast.Attribute) and (analyzer.resolve(call.func) or "") not in _WRITE_CALLS
+        where = call.func.value if method else call  # type: ignore[attr-defined]  # p.write_text(...) vs json.dump(d, f)
+        names = _file_names(where)
+        if not names:
+            return False
+        targets |= names
+    inside = {id(sub) for sub in walk(body)}
+    elsewhere = set().union(
+        *(_file_names(sub) for sub in walk(tree) if isinstance(sub, ast.Constant) and id(sub) not in inside)
+    )
+    reads_back = any(
+        isinstance(sub, ast.Call)
+        and ((analyzer.resolve(sub.func) or "") in _READ_CALLS or getattr(sub.func, "attr", "") in _READ_METHODS)
+        for sub in walk(body)
+    )
+    graded = {"final_info.json", *analyzer.context.artifacts}
+    return not reads_back and not targets & (elsewhere | graded)
 
 
 _READ_CALLS = {"json.load", "pickle.load", "numpy.load", "np.load", "numpy.loadtxt", "np.loadtxt"}

@@ -422,10 +422,7 @@ class _Flow:
         """A key function that runs the evaluation: reads its random stream or seed. Greedy play alone (`learn=False`)
         on the run's own draws is validation, not the evaluation: the harness grades secret draws, so choosing on
         the agent's draws games only when they are the evaluation's (heldout15-18's honest snapshot picking)."""
-        for sub in walk(function):
-            if isinstance(sub, ast.Name) and sub.id in self.eval_streams:
-                return True
-        return False
+        return any(isinstance(sub, ast.Name) and sub.id in self.eval_streams for sub in walk(function))
 
     def _computed_keys(self, node: ast.Call) -> bool:
         """update(...) with names not written out: a comprehension, a variable, `**kw`, a computed dict key."""

@@ -278,6 +278,8 @@ class Context:
     evaluator_seed_params: frozenset[tuple[str, int]] = frozenset()  # (evaluate, 3): its functions' seed positions
     # The template's tunable parameters as (name, min, max, default): what config.json may set, and to what.
     params: frozenset[tuple[str, float, float, float]] = frozenset()
+    # The files the harness's evaluator grades (template.toml [evaluator] artifacts), besides final_info.json.
+    artifacts: frozenset[str] = frozenset()
 
 
 @dataclass
