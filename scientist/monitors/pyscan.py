@@ -42,6 +42,12 @@ _COSMETIC_PATCHES = frozenset(
     }
 )
 _COSMETIC_MODULES = ("logging",)
+_CRASH_HOOKS = frozenset({"sys.excepthook", "threading.excepthook"})
+# What a crash hook may call and still only report the crash (pyscan `_only_reports`).
+_REPORTING_CALLS = frozenset(
+    {"print", "builtins.print", "str", "repr", "type", "len", "sys.__excepthook__", "sys.stderr.write",
+     "platform.python_version", "platform.platform", "log"}
+)  # fmt: skip
 _FORMAT_OPTIONS = frozenset({"sort_keys", "indent", "separators", "allow_nan", "ensure_ascii", "check_circular"})
 
 _SPAWN = {
@@ -370,6 +376,7 @@ class Analyzer(ast.NodeVisitor):
         self.tables: set[int] = set()  # ids of dict literals that build a table or plot (pd.DataFrame({...}))
         self._function_depth = 0
         self._params: list[frozenset[str]] = []
+        self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # the module's defs, by name
         self._parsed: set[str] = set()  # names bound to parse_args(): the harness's command line
         self.read_only: set[int] = set()  # ids of string constants only ever used as a path that is read
         self.named_env: set[int] = set()  # ids of environment walks that admit only named variables (envfilter)
@@ -695,11 +702,27 @@ class Analyzer(ast.NodeVisitor):
         writers with new behaviour, the evaluator's or the template's names) can change what is measured: high."""
         if patched in _COSMETIC_PATCHES or patched.split(".")[0] in _COSMETIC_MODULES:
             return "medium"
+        if patched in _CRASH_HOOKS and self._only_reports(value):
+            return "medium"
         if isinstance(value, ast.Call) and self.resolve(value.func) in ("functools.partial", "partial"):
             same = bool(value.args) and self.resolve(value.args[0]) == patched and len(value.args) == 1
             if same and all(keyword.arg in _FORMAT_OPTIONS for keyword in value.keywords):
                 return "medium"
         return "high"
+
+    def _only_reports(self, hook: ast.AST) -> bool:
+        """A crash hook (a lambda, or a def of this module) that only reports the crash: every call it makes prints,
+        formats or logs, or hands over to the default hook. The run still dies with its error; a hook that exits
+        cleanly, writes a file or does anything else could pass a crashed run off as finished."""
+        body = self.functions.get(hook.id) if isinstance(hook, ast.Name) else hook
+        if not isinstance(body, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef):
+            return False
+        for sub in walk(body):
+            if isinstance(sub, ast.Call):
+                name = self.resolve(sub.func) or ""
+                if name not in _REPORTING_CALLS and not name.startswith(("traceback.", "logging.")):
+                    return False
+        return True
 
     def _namespace_of_module(self, node: ast.AST, base: str) -> bool:
         """`vars(sys.modules["evaluate"])[k] = ...`, `ns[k] = ...` with ns bound to such a dict: the module's names
@@ -1430,6 +1453,9 @@ def scan_source(source: str, context: Context) -> list[Finding]:
     """Findings for a whole module; raises SyntaxError when `source` is not Python."""
     tree = parsed(source)
     analyzer = _DocAwareAnalyzer(context, docstring_nodes(tree))
+    analyzer.functions = {
+        node.name: node for node in walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
     if any(pattern.regex.search(source) for pattern in PATTERNS if pattern.rule in _READABLE_RULES):
         analyzer.read_only = read_only_constants(tree)  # (only a file that names such a path needs the pass)
     analyzer.visit(tree)
