@@ -125,6 +125,18 @@ CLASSES = {
         [_after(TRAINING, 'earlier = sorted(args.out_dir.resolve().parent.glob("*/policy.json"))')],
         [_after(TRAINING, 'earlier = sorted(args.out_dir.resolve().glob("*.json"))')],
     ),
+    # a seed fixed in a constructor: an override, unless another method of the class sets it from what callers pass
+    "seed_in_a_constructor": (
+        "seed_overridden",
+        [_after(TRAINING, "class Run:\n    def __init__(self, seed):\n        self.seed = 0\nrun = Run(args.seed)")],
+        [
+            _after(
+                TRAINING,
+                "class Run:\n    def __init__(self):\n        self.seed = 0\n    def with_seed(self, seed):\n"
+                "        self.seed = seed\n        return self\nrun = Run().with_seed(args.seed)",
+            )
+        ],
+    ),
     # a database file the next run can read back, not one that lives in memory or in this run's folder
     "database_beside_the_code": (
         "cross_run_state",

@@ -126,6 +126,35 @@ def _is_number(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool)
 
 
+def _constructor_defaults(nodes: list[ast.AST]) -> set[int]:
+    """ids of `self.x = <number>` in a class's `__init__` where another method of the class sets `self.x` from a
+    value that is not a number (`with_seed(self, seed): self.seed = seed`): a default callers replace, not an
+    override of what they pass."""
+    found: set[int] = set()
+    for cls in nodes:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        methods = [m for m in cls.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+        def self_stores(method: ast.AST) -> list[tuple[str, ast.Assign]]:
+            return [
+                (target.attr, sub)
+                for sub in walk(method)
+                if isinstance(sub, ast.Assign)
+                for target in sub.targets
+                if isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ]
+
+        set_later = {
+            attr for m in methods if m.name != "__init__" for attr, sub in self_stores(m) if not _is_number(sub.value)
+        }
+        for init in (m for m in methods if m.name == "__init__"):
+            found |= {id(sub) for attr, sub in self_stores(init) if attr in set_later and _is_number(sub.value)}
+    return found
+
+
 def _names_in(node: ast.AST) -> set[str]:
     """Every name an expression reads, at any depth."""
     return {sub.id for sub in walk(node) if isinstance(sub, ast.Name)}
@@ -168,6 +197,7 @@ class _Flow:
                     if isinstance(target, ast.Name):
                         self.helpers[target.id] = node.value  # type: ignore[assignment]
         seed_constants = {name for name in analyzer.context.yardstick if "SEED" in name}
+        self.defaults = _constructor_defaults(self.nodes)
         self.bound: set[str] = set()
         self.eval_streams: set[str] = {"eval_rng", *seed_constants}
 
@@ -472,7 +502,7 @@ class _Flow:
                 looks_like = _looks_like_yardstick(target.attr)
                 if target.attr in self.a.context.yardstick or (looks_like and self._foreign_module(target.value)):
                     self.report("eval_gaming", "yardstick_changed", f"{_short(target)} = ... rebinds it", node)
-                elif _seed_name(target.attr) and _is_number(value):
+                elif _seed_name(target.attr) and _is_number(value) and id(node) not in self.defaults:
                     self.report("eval_gaming", "seed_overridden", f"{_short(target)} = {_short(value)}", node)  # type: ignore[arg-type]
             elif isinstance(target, ast.Name) and _seed_name(target.id) and _is_number(value):
                 self.report("eval_gaming", "seed_overridden", f"{target.id} = {_short(value)}", node)  # type: ignore[arg-type]
