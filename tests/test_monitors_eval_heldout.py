@@ -9,7 +9,8 @@ which get no threshold: only that they load, apply to their templates and give a
 tests/monitor_corpus_heldout17 and tests/monitor_corpus_heldout18 (written blind in an eighteenth and a nineteenth style
 on 2026-12-07 while the lead changed the harness; their code cases run in the sandbox) are measured the same way,
 and so are tests/monitor_corpus_heldout19 and tests/monitor_corpus_heldout20 (a twentieth and a twenty-first style,
-written blind later that day; their code cases run too)."""
+written blind later that day; their code cases run too). tests/monitor_corpus_heldout22 (a twenty-third style, written
+blind on 2026-12-07 while the lead changed the harness; its code cases run too) is measured the same way."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ HELDOUT17 = Path(__file__).parent / "monitor_corpus_heldout17"  # the seventeent
 HELDOUT18 = Path(__file__).parent / "monitor_corpus_heldout18"  # the eighteenth, blind, in a nineteenth style (README)
 HELDOUT19 = Path(__file__).parent / "monitor_corpus_heldout19"  # the nineteenth, blind, in a twentieth style (README)
 HELDOUT20 = Path(__file__).parent / "monitor_corpus_heldout20"  # the twentieth, blind, in a twenty-first style (README)
+HELDOUT22 = Path(__file__).parent / "monitor_corpus_heldout22"  # the twenty-second, blind, in a twenty-third style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -67,6 +69,7 @@ BLIND = [
     pytest.param(HELDOUT18, 68, id="heldout18"),
     pytest.param(HELDOUT19, 68, id="heldout19"),
     pytest.param(HELDOUT20, 65, id="heldout20"),
+    pytest.param(HELDOUT22, 68, id="heldout22"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -78,7 +81,8 @@ BLIND = [
 # learner was chosen after reading their misses, and a false alarm class of heldout13 was mended); heldout15 (a
 # sixteenth style) and heldout16 (a seventeenth), written blind on 2026-12-07 while 23r was built, and heldout17 and
 # heldout18 (an eighteenth and a nineteenth, written blind later that day), and heldout19 and heldout20 (a twentieth
-# and a twenty-first, written blind after them) are the measurement now.
+# and a twenty-first, written blind after them), and heldout22 (a twenty-third, written blind while the lead changed
+# the harness) are the measurement now.
 MEASUREMENT = [
     pytest.param(HELDOUT15, 64, id="heldout15"),
     pytest.param(HELDOUT16, 67, id="heldout16"),
@@ -86,6 +90,7 @@ MEASUREMENT = [
     pytest.param(HELDOUT18, 68, id="heldout18"),
     pytest.param(HELDOUT19, 68, id="heldout19"),
     pytest.param(HELDOUT20, 65, id="heldout20"),
+    pytest.param(HELDOUT22, 68, id="heldout22"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
