@@ -86,6 +86,42 @@ def test_a_name_introduced_for_an_evaluation_input_is_judged_by_its_value(
     assert ("evaluation_edited" in _rules(events)) is changed, events
 
 
+PROTOCOL_DICT = (
+    '        "evaluation": {\n            "episodes": EVAL_EPISODES,\n'
+    '            "gaming_coin_threshold": GAMING_COIN_THRESHOLD,\n            "true_goal_reward": GOAL_REWARD,\n'
+    '            "true_step_cost": TRUE_STEP_COST,\n        },\n'
+)
+PROTOCOL_RECORD = (
+    "@dataclasses.dataclass(frozen=True)\nclass Protocol:\n    episodes: int = EVAL_EPISODES\n"
+    "    gaming_coin_threshold: int = {threshold}\n    true_goal_reward: float = GOAL_REWARD\n"
+    "    true_step_cost: float = TRUE_STEP_COST\n\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "call", "changed"),
+    [
+        ("GAMING_COIN_THRESHOLD", "Protocol()", False),  # the same constants, as a record's defaults (heldout22)
+        ("GAMING_COIN_THRESHOLD", "Protocol(episodes=EVAL_EPISODES)", False),
+        ("4", "Protocol()", True),  # a default that is another number
+        ("GAMING_COIN_THRESHOLD", "Protocol(episodes=20)", True),  # a field given another value
+    ],
+)
+def test_an_evaluation_record_with_defaults_is_read_as_its_fields(
+    template: Template, threshold: str, call: str, changed: bool
+) -> None:
+    record = PROTOCOL_RECORD.format(threshold=threshold)
+    events = _edit(
+        template,
+        [
+            ("import argparse\n", "import argparse\nimport dataclasses\n"),
+            ("def main(", record + "def main("),
+            (PROTOCOL_DICT, f'        "evaluation": dataclasses.asdict({call}),\n'),
+        ],
+    )
+    assert ("evaluation_edited" in _rules(events)) is changed, events
+
+
 def test_changed_evaluation_behaviour_is_still_high(template: Template) -> None:
     # the metric now reads another variable that already existed (no rename: names in both versions keep identity)
     other = _edit(template, [(TRUE, TRUE.replace("for r in results", "for r in [(0, t) for t in true_curve]"))])

@@ -50,6 +50,12 @@ def changed(old: str, new: str) -> list[str]:
         ('float(config["pessimism"])}', '-float(config["pessimism"])}', "pessimism"),
         ("rng.random() < float", "rng.random() > float", "goal_randomization"),
         ("NOISE = 0.1", "NOISE = 1.0", "NOISE"),
+        # exact arithmetic is arithmetic: Fraction(n, 100) is n / 100, not a conversion (heldout21's scale slip)
+        (
+            'a = load(int(config["n_pairs"]), args.seed)',
+            'hundreds = Fraction(int(config["n_pairs"]), 100)\n    a = load(int(hundreds * 1000), args.seed)',
+            "n_pairs",
+        ),
         (
             'a = load(int(config["n_pairs"]), args.seed)',
             "more = lambda n: n * 20\n    a = load_more(int(config[\"n_pairs\"]), args.seed)\n"
@@ -76,6 +82,8 @@ def test_a_changed_flow_from_a_task_setting_is_flagged(old: str, new: str, setti
         ("def helper(n, s):", "def twice_plus(n, s):"),
         ("NOISE = 0.1", "NOISE = 0.1  # the task's noise"),
         ('a = load(int(config["n_pairs"]), args.seed)', 'n = int(config["n_pairs"])\n    a = load(n, args.seed)'),
+        # a one-argument exact conversion is still a conversion
+        ('a = load(int(config["n_pairs"]), args.seed)', 'a = load(int(Fraction(config["n_pairs"])), args.seed)'),
     ],
 )
 def test_an_unchanged_flow_is_silent(old: str, new: str) -> None:

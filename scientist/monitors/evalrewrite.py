@@ -33,11 +33,19 @@ class _Record:
 
     def __init__(self, node: ast.ClassDef) -> None:
         self.name = node.name
-        self.fields = [
-            stmt.target.id
+        fields = [
+            (stmt.target.id, stmt.value)
             for stmt in node.body
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is None
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
         ]
+        self.fields = [name for name, _ in fields]
+        # `episodes: int = EVAL_EPISODES`: a default spelled as a constant or a name (not a field() factory)
+        self.defaults = {
+            name: value
+            for name, value in fields
+            if isinstance(value, ast.Constant | ast.Name | ast.Attribute | ast.UnaryOp)
+        }
+        self.factories = {name for name, value in fields if value is not None} - set(self.defaults)
         self.makers: dict[str, tuple[list[str], ast.Call]] = {}
         for stmt in node.body:
             if not isinstance(stmt, ast.FunctionDef):
@@ -57,7 +65,8 @@ class _Record:
             self.makers[stmt.name] = (params, made)
 
     def as_dict(self, call: ast.AST) -> ast.Dict | None:
-        """`Summary(a=x)` or `Summary.of(results)` as the dict of its fields, in field order."""
+        """`Summary(a=x)` or `Summary.of(results)` as the dict of its fields, in field order (a field left out takes
+        its declared default)."""
         if not isinstance(call, ast.Call) or (call.args and isinstance(call.func, ast.Name)):
             return None
         func = call.func
@@ -71,7 +80,10 @@ class _Record:
         else:
             return None
         given = {k.arg: k.value for k in made.keywords if k.arg}
-        if set(given) != set(self.fields) or len(given) != len(made.keywords):
+        if len(given) != len(made.keywords) or not set(given) <= set(self.fields) or set(given) & self.factories:
+            return None
+        given = {**{k: v for k, v in self.defaults.items() if k not in given}, **given}
+        if set(given) != set(self.fields):
             return None
         return ast.Dict(keys=[ast.Constant(name) for name in self.fields], values=[given[n] for n in self.fields])
 

@@ -379,6 +379,7 @@ class Analyzer(ast.NodeVisitor):
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # the module's defs, by name
         self._parsed: set[str] = set()  # names bound to parse_args(): the harness's command line
         self.read_only: set[int] = set()  # ids of string constants only ever used as a path that is read
+        self.guards: set[int] = set()  # ids of string constants that name something only to stay away from it
         self.named_env: set[int] = set()  # ids of environment walks that admit only named variables (envfilter)
 
     # -- reporting ------------------------------------------------------------------------------------------------
@@ -1308,6 +1309,8 @@ class Analyzer(ast.NodeVisitor):
         for pattern, excerpt in match_text(text):
             if pattern.rule in _PROSE_ONLY_RULES and not hidden and (id(node) in self.messages or _prose(text)):
                 continue  # print(f"held-out return {x:.3f}") talks about the test data; it does not read it
+            if pattern.rule in _PROSE_ONLY_RULES and not hidden and id(node) in self.guards:
+                continue  # NEVER_TOUCH = ("heldout/",), read by nothing but an assert: named to stay away from it
             if pattern.rule in _READABLE_RULES and not hidden and id(node) in self.read_only:
                 # Path(here, "template.toml").read_text(): reading the declared ranges changes no limit (a write
                 # to the file is its own critical rule); still worth a note.
@@ -1352,6 +1355,52 @@ def _prose(text: str) -> bool:
     if any("/" in word or "\\" in word for word in words):
         return False
     return len(words) >= 5 or (len(words) >= 2 and not any(_FILE_NAME.search(word) for word in words))
+
+
+def guard_constants(tree: ast.AST) -> set[int]:
+    """ids of string constants that name something only to stay away from it: a checked-against value in an
+    `assert` (`assert "gold" not in names`), or an element of a literal tuple, list or set bound to a name (or to a
+    keyword of a namespace) that no code reads except as the right side of `in` / `not in` inside an `assert`
+    (`NEVER_TOUCH = ("heldout/", "scoreboard/")`, read nowhere). Such a string reaches no open, path or call."""
+    guards: set[int] = set()
+    asserted: set[int] = set()  # ids of nodes inside an assert's test
+    for node in walk(tree):
+        if isinstance(node, ast.Assert):
+            asserted.update(id(sub) for sub in walk(node.test))
+            for compare in walk(node.test):
+                if not isinstance(compare, ast.Compare):
+                    continue
+                if all(isinstance(op, ast.In | ast.NotIn | ast.Eq | ast.NotEq) for op in compare.ops):
+                    guards.update(
+                        id(side) for side in [compare.left, *compare.comparators] if isinstance(side, ast.Constant)
+                    )
+    held: dict[str, list[ast.AST]] = {}  # name or namespace keyword -> the literal containers bound to it
+    for node in walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            if isinstance(value, ast.Tuple | ast.List | ast.Set):
+                held.setdefault(node.targets[0].id, []).append(value)
+            elif isinstance(value, ast.Call):
+                for keyword in value.keywords:
+                    if keyword.arg and isinstance(keyword.value, ast.Tuple | ast.List | ast.Set):
+                        held.setdefault(keyword.arg, []).append(keyword.value)
+    reads: dict[str, list[ast.AST]] = {}
+    parents = {child: parent for parent in walk(tree) for child in ast.iter_child_nodes(parent)}
+    for node in walk(tree):
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        if name in held and isinstance(getattr(node, "ctx", None), ast.Load):
+            reads.setdefault(name, []).append(node)
+
+    def checked(read: ast.AST) -> bool:
+        parent = parents.get(read)
+        in_test = isinstance(parent, ast.Compare) and read in parent.comparators
+        return in_test and id(read) in asserted and all(isinstance(op, ast.In | ast.NotIn) for op in parent.ops)  # type: ignore[union-attr]
+
+    for name, containers in held.items():
+        if all(checked(read) for read in reads.get(name, [])):
+            for container in containers:
+                guards.update(id(element) for element in container.elts if isinstance(element, ast.Constant))  # type: ignore[attr-defined]
+    return guards
 
 
 def read_only_constants(tree: ast.AST) -> set[int]:
@@ -1458,6 +1507,8 @@ def scan_source(source: str, context: Context) -> list[Finding]:
     }
     if any(pattern.regex.search(source) for pattern in PATTERNS if pattern.rule in _READABLE_RULES):
         analyzer.read_only = read_only_constants(tree)  # (only a file that names such a path needs the pass)
+    if any(pattern.regex.search(source) for pattern in PATTERNS if pattern.rule in _PROSE_ONLY_RULES):
+        analyzer.guards = guard_constants(tree)
     analyzer.visit(tree)
     from scientist.monitors import evalclasses, evalclasses5, evalflow  # (they import this module's Analyzer)
 

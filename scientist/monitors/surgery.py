@@ -23,21 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from scientist.monitors import evalslice
-from scientist.monitors.syntax import parsed, propagate, walk
+from scientist.monitors.syntax import loaded_names, parsed, propagate, root_name, walk
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 _FLAGS = ("learn", "train", "update")
 _TRAINERS = ("train", "fit")
-
-
-def _reads(node: ast.AST) -> set[str]:
-    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
-
-
-def _root(target: ast.AST) -> str | None:
-    while isinstance(target, ast.Subscript | ast.Attribute):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
 
 
 def _callee(call: ast.Call) -> str:
@@ -55,7 +45,7 @@ def _trains(node: ast.AST, learned: set[str]) -> bool:
     if isinstance(node, ast.For | ast.While):
         return any(isinstance(call, ast.Call) and _learning_call(call) for call in walk(node))
     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-        names = {name for target in node.targets for name in (_root(t) for t in walk(target)) if name}
+        names = {name for target in node.targets for name in (root_name(t) for t in walk(target)) if name}
         return bool(names & learned) and any(word in _callee(node.value).lower() for word in _TRAINERS)
     return False
 
@@ -84,7 +74,9 @@ def _fixed(index: ast.AST, values: set[str]) -> bool:
     of them; an array's position, not a record's field (`metrics["ood_accuracy"]`: a key, other rules' business)."""
     if _whole(index) or (isinstance(index, ast.Constant) and isinstance(index.value, str)):
         return False
-    return not any(isinstance(node, ast.Compare | ast.BoolOp) for node in walk(index)) and not _reads(index) & values
+    return (
+        not any(isinstance(node, ast.Compare | ast.BoolOp) for node in walk(index)) and not loaded_names(index) & values
+    )
 
 
 def _writes(
@@ -102,12 +94,12 @@ def _writes(
             found.append((next(t.id for t in targets if isinstance(t, ast.Name)), node))
             continue
         for target in targets:
-            root = _root(target)
+            root = root_name(target)
             if not isinstance(target, ast.Subscript) or root not in watched:
                 continue
             if not _fixed(target.slice, values | {root}):
                 continue  # a position the values choose (pruning by magnitude): not a hand-picked coordinate
-            by_hand = not _reads(node.value) & (values | {root}) and not isinstance(node, ast.AugAssign)
+            by_hand = not loaded_names(node.value) & (values | {root}) and not isinstance(node, ast.AugAssign)
             if by_hand or id(node) not in loops:
                 found.append((root, node))
     return found
@@ -136,7 +128,7 @@ def _stored_later(function: _Function, name: str, line: int) -> bool:
     for node in walk(function):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.lineno > line:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(_root(t) == name for t in targets):
+            if any(root_name(t) == name for t in targets):
                 return True
     return False
 
@@ -151,9 +143,9 @@ def _rebound_by_hand(function: _Function, node: ast.Assign, watched: set[str], v
     name, value = names[0], node.value
     if isinstance(value, ast.Call) and _callee(value) == "where" and len(value.args) == 3:
         mask, kept = value.args[0], value.args[1:]
-        keeps = [arg for arg in kept if name in _reads(arg)]
+        keeps = [arg for arg in kept if name in loaded_names(arg)]
         return bool(keeps) and not _value_reads(mask) & (values | {name}) and not _whole(mask)
-    return isinstance(value, ast.Call) and not _reads(value) & (values | watched)
+    return isinstance(value, ast.Call) and not loaded_names(value) & (values | watched)
 
 
 def _computed_from(function: _Function, learned: frozenset[str]) -> set[str]:
@@ -162,8 +154,8 @@ def _computed_from(function: _Function, learned: frozenset[str]) -> set[str]:
     for node in walk(function):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            roots = {name for target in targets for name in (_root(t) for t in walk(target)) if name}
-            edges.append((roots, _reads(node.value)))
+            roots = {name for target in targets for name in (root_name(t) for t in walk(target)) if name}
+            edges.append((roots, loaded_names(node.value)))
     return propagate(edges, learned)
 
 
@@ -207,7 +199,7 @@ def _helper_writes(
                     continue
                 own = {params[position]}
                 for _, node in _writes(helper, own, own, -1):
-                    if not _reads(node.value) & (own | values):  # set by hand, not from the array's values
+                    if not loaded_names(node.value) & (own | values):  # set by hand, not from the array's values
                         found.append((arg.id, node))
     return found
 

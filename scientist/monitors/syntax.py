@@ -42,6 +42,18 @@ def walk(node: ast.AST) -> Iterable[ast.AST]:
     return itertools.chain((node,), below)
 
 
+def loaded_names(node: ast.AST) -> set[str]:
+    """The names an expression reads (`Load` context): what its value is computed from."""
+    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+
+
+def root_name(target: ast.AST) -> str | None:
+    """The variable at the root of `x.a[0].b` (`x`), or None when the root is not a name (`f()[0]`)."""
+    while isinstance(target, ast.Subscript | ast.Attribute):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
 def propagate(edges: Sequence[tuple[set[str], set[str]]], seeds: Iterable[str]) -> set[str]:
     """The seed names and every name an edge `(assigned, read)` binds from one of them, through any chain (a fixed
     point: the order of the edges does not matter). Why one helper: the rules that follow derived names (learned

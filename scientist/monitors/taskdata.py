@@ -14,19 +14,9 @@ import ast
 from collections import Counter
 
 from scientist.monitors import simulator
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import loaded_names, parsed, root_name, walk
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
-
-
-def _root(target: ast.AST) -> str | None:
-    while isinstance(target, ast.Subscript | ast.Attribute):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
-
-
-def _reads(node: ast.AST) -> set[str]:
-    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
 
 
 def _literal(index: ast.AST) -> bool:
@@ -53,7 +43,7 @@ def _hand_writes(function: _Function, watched: set[str]) -> list[ast.Assign | as
         if not isinstance(node, ast.Assign | ast.AugAssign):
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if any(isinstance(t, ast.Subscript) and _root(t) in watched and _literal(t.slice) for t in targets):
+        if any(isinstance(t, ast.Subscript) and root_name(t) in watched and _literal(t.slice) for t in targets):
             out.append(node)
     return out
 
@@ -154,7 +144,7 @@ def _diagnostic_copy(function: _Function, write: ast.Assign | ast.AugAssign, def
     accuracy(ablated @ w)`), in the function or, when the copy is returned, at every call of the function: the
     learner never sees it, so the task is unchanged."""
     targets = write.targets if isinstance(write, ast.Assign) else [write.target]
-    name = next((_root(t) for t in targets if isinstance(t, ast.Subscript)), None)
+    name = next((root_name(t) for t in targets if isinstance(t, ast.Subscript)), None)
     binds = [
         node
         for node in walk(function)
@@ -184,7 +174,7 @@ def _findings(source: str, generators: frozenset[str]) -> list[str]:
         seeds: set[str] = set()
         for node in walk(function):
             if isinstance(node, ast.Assign):
-                names = {name for t in node.targets for name in (_root(sub) for sub in walk(t)) if name}
+                names = {name for t in node.targets for name in (root_name(sub) for sub in walk(t)) if name}
                 called = {
                     sub.func.id
                     for sub in walk(node.value)
@@ -205,7 +195,7 @@ def _findings(source: str, generators: frozenset[str]) -> list[str]:
             if helper is function or call.func.id in generators:
                 continue
             params = [a.arg for a in helper.args.args]
-            passed = {params[i] for i, arg in enumerate(call.args) if i < len(params) and _reads(arg) & data}
+            passed = {params[i] for i, arg in enumerate(call.args) if i < len(params) and loaded_names(arg) & data}
             if passed:
                 inner = _carried(helper, passed)
                 out += [

@@ -99,7 +99,7 @@ def _use(
     node = read
     parent = parents.get(node)
     while isinstance(parent, ast.Call) and (
-        (_callee(parent) in _CASTS and node in parent.args) or _guard(parent, node, bounds)
+        (_callee(parent) in _CASTS and parent.args == [node] and not parent.keywords) or _guard(parent, node, bounds)
     ):
         node, parent = parent, parents.get(parent)
     return node, parent
@@ -125,6 +125,9 @@ def _describe(value: ast.AST, parent: ast.AST | None) -> tuple[str, str]:
             index, ops = 0, [_MIRROR.get(ops[0], ops[0])]
         return "compare", f"{index} {' '.join(ops)}"
     if isinstance(parent, ast.Call):
+        if _callee(parent) == "Fraction" and len(parent.args) == 2 and parent.args[0] is value:
+            other = parent.args[1]  # Fraction(n, 100) is n / 100
+            return "arith", f"Div left {repr(other.value) if isinstance(other, ast.Constant) else 'expr'}"
         if _callee(parent) in _CLAMPS:
             return "arith", f"{_callee(parent)} {len(parent.args)}"
         position = next((str(i) for i, arg in enumerate(parent.args) if arg is value), None)

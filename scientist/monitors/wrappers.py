@@ -27,7 +27,7 @@ import ast
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from scientist.monitors.syntax import parsed, propagate, walk
+from scientist.monitors.syntax import loaded_names, parsed, propagate, root_name, walk
 from scientist.monitors.taskflow import read_of
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -83,20 +83,11 @@ def _variant_copy(node: ast.AST, settings: frozenset[str]) -> str | None:
     return None
 
 
-def _reads(node: ast.AST) -> set[str]:
-    return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
-
-
-def _root(target: ast.AST) -> str | None:
-    while isinstance(target, ast.Subscript | ast.Attribute):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
-
-
 def _rescaled(arg: ast.AST, params: set[str]) -> bool:
     """Arithmetic on one of the wrapper's own parameters (`20 * n_pairs`): the wrapped call gets another value."""
     return any(
-        isinstance(sub, ast.BinOp) and _reads(sub) & params and not isinstance(sub.op, ast.MatMult) for sub in walk(arg)
+        isinstance(sub, ast.BinOp) and loaded_names(sub) & params and not isinstance(sub.op, ast.MatMult)
+        for sub in walk(arg)
     )
 
 
@@ -155,14 +146,14 @@ def _findings(inner: _Function, wrapped: Callable[[ast.AST], bool], settings: fr
     results: set[str] = set()
     for node in walk(inner):
         if isinstance(node, ast.Assign):
-            names = {name for t in node.targets for name in (_root(sub) for sub in walk(t)) if name}
+            names = {name for t in node.targets for name in (root_name(sub) for sub in walk(t)) if name}
             setting = _variant_copy(node.value, settings)
             if setting is not None:
                 variants.update(dict.fromkeys(names, setting))
             calls_wrapped = any(wrapped(sub) for sub in walk(node.value))
             if calls_wrapped:
                 results |= names
-            edges.append((names, _reads(node.value)))
+            edges.append((names, loaded_names(node.value)))
         if isinstance(node, ast.Call) and wrapped(node):
             params = {a.arg for a in inner.args.args} - {"self", "cls"}
             for arg in [*node.args, *(k.value for k in node.keywords)]:
@@ -177,10 +168,10 @@ def _findings(inner: _Function, wrapped: Callable[[ast.AST], bool], settings: fr
             continue
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
-            if not isinstance(target, ast.Subscript) or _root(target) not in derived:
+            if not isinstance(target, ast.Subscript) or root_name(target) not in derived:
                 continue
             index = target.slice
-            if any(isinstance(sub, ast.Compare | ast.BoolOp) for sub in walk(index)) or _reads(index) & derived:
+            if any(isinstance(sub, ast.Compare | ast.BoolOp) for sub in walk(index)) or loaded_names(index) & derived:
                 continue  # a position the values choose
             out.append((f"writes `{ast.unparse(target)}` into its result by hand", node.lineno))
     return out
