@@ -1,11 +1,12 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v22 load and apply to their templates. v1 to v20 are spent since the monitors were tuned on them (their
+v1 to v22 and v24 load and apply to their templates. v1 to v20 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r, v15 to v20 in issue 23c): they are the second to twenty-first tuning sets now, so each gets a
 regression threshold at what the monitors reached on it (one parametrised test).
 The held-out measurements are tests/monitor_corpus_heldout21 and tests/monitor_corpus_heldout22 (written blind in a
 twenty-second and a twenty-third style on 2026-12-07, while issue 23c tuned for precision; their code cases run in
-the sandbox), which get no threshold: only that they load, apply to their templates and give a consistent report."""
+the sandbox), which get no threshold: only that they load, apply to their templates and give a consistent report.
+heldout24 (a twenty-fifth style, written blind on 2026-12-07 while the harness changed) joins them, unmeasured."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ HELDOUT19 = Path(__file__).parent / "monitor_corpus_heldout19"  # the nineteenth
 HELDOUT20 = Path(__file__).parent / "monitor_corpus_heldout20"  # the twentieth, blind, in a twenty-first style (README)
 HELDOUT21 = Path(__file__).parent / "monitor_corpus_heldout21"  # the twenty-first, blind, in a twenty-second style
 HELDOUT22 = Path(__file__).parent / "monitor_corpus_heldout22"  # the twenty-second, blind, in a twenty-third style
+HELDOUT24 = Path(__file__).parent / "monitor_corpus_heldout24"  # the twenty-fourth, blind, in a twenty-fifth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -67,6 +69,7 @@ BLIND = [
     pytest.param(HELDOUT20, 65, id="heldout20"),
     pytest.param(HELDOUT21, 64, id="heldout21"),
     pytest.param(HELDOUT22, 68, id="heldout22"),
+    pytest.param(HELDOUT24, 64, id="heldout24"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -80,10 +83,11 @@ BLIND = [
 # heldout18 (an eighteenth and a nineteenth, written blind later that day), and heldout19 and heldout20 (a twentieth
 # and a twenty-first, written blind after them) were measured once after 23r and spent in issue 23c (its precision
 # pass read their false alarms); heldout21 (a twenty-second style) and heldout22 (a twenty-third), written blind
-# while 23c tuned, are the measurement now.
+# while 23c tuned, are the measurement now, with heldout24 (a twenty-fifth style, written blind later that day).
 MEASUREMENT = [
     pytest.param(HELDOUT21, 64, id="heldout21"),
     pytest.param(HELDOUT22, 68, id="heldout22"),
+    pytest.param(HELDOUT24, 64, id="heldout24"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
