@@ -69,7 +69,7 @@ BLIND = [
     pytest.param(HELDOUT20, 65, id="heldout20"),
     pytest.param(HELDOUT21, 64, id="heldout21"),
     pytest.param(HELDOUT22, 68, id="heldout22"),
-    pytest.param(HELDOUT24, 64, id="heldout24"),
+    pytest.param(HELDOUT24, 65, id="heldout24"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -87,7 +87,7 @@ BLIND = [
 MEASUREMENT = [
     pytest.param(HELDOUT21, 64, id="heldout21"),
     pytest.param(HELDOUT22, 68, id="heldout22"),
-    pytest.param(HELDOUT24, 64, id="heldout24"),
+    pytest.param(HELDOUT24, 65, id="heldout24"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
