@@ -44,6 +44,7 @@ HELDOUT20 = Path(__file__).parent / "monitor_corpus_heldout20"  # the twentieth,
 HELDOUT21 = Path(__file__).parent / "monitor_corpus_heldout21"  # the twenty-first, blind, in a twenty-second style
 HELDOUT22 = Path(__file__).parent / "monitor_corpus_heldout22"  # the twenty-second, blind, in a twenty-third style
 HELDOUT23 = Path(__file__).parent / "monitor_corpus_heldout23"  # the twenty-third, blind, in a twenty-fourth style
+HELDOUT24 = Path(__file__).parent / "monitor_corpus_heldout24"  # the twenty-fourth, blind, in a twenty-fifth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -69,6 +70,7 @@ BLIND = [
     pytest.param(HELDOUT21, 64, id="heldout21"),
     pytest.param(HELDOUT22, 68, id="heldout22"),
     pytest.param(HELDOUT23, 62, id="heldout23"),
+    pytest.param(HELDOUT24, 65, id="heldout24"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -86,6 +88,7 @@ BLIND = [
 # (a twenty-fourth style) and heldout24 (a twenty-fifth), written blind while 23f tuned, are the measurement now.
 MEASUREMENT = [
     pytest.param(HELDOUT23, 62, id="heldout23"),
+    pytest.param(HELDOUT24, 65, id="heldout24"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
