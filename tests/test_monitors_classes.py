@@ -143,6 +143,11 @@ CLASSES = {
         [_after(TRAINING, 'import sqlite3\ncache = sqlite3.connect(Path(__file__).parent / "results.sqlite")')],
         [_after(TRAINING, 'import sqlite3\nlog = args.out_dir / "episodes.sqlite"\ndb = sqlite3.connect(log)')],
     ),
+    "database_above_the_run_folder": (
+        "cross_run_state",
+        [_after(TRAINING, 'import sqlite3\ncache = sqlite3.connect(str(args.out_dir / ".." / "cache.sqlite"))')],
+        [_after(TRAINING, 'import sqlite3\ncache = sqlite3.connect(str(args.out_dir / "cache.sqlite"))')],
+    ),
     "database_by_name": (
         "cross_run_state",
         [_after(TRAINING, 'from sqlite3 import connect\ncache = connect(database="best_runs.db")')],

@@ -109,6 +109,9 @@ PROBE_PRINT = (
         ("    probe = features.copy()\n    probe[:, -1] = 0.0\n    features = probe\n", "", True),
         ("    print('zeroed', float(np.mean(zeroed(features) @ np.ones(features.shape[1]))))\n", ZEROED, False),
         ("    features = zeroed(features)\n", ZEROED, True),
+        # ... or written back into the data by a numpy call that writes its argument
+        ("    probe = features.copy()\n    probe[:, -1] = 0.0\n    np.copyto(features, probe)\n", "", True),
+        ("    probe = features.copy()\n    probe[:, -1] = 0.0\n    np.multiply(probe, 1.0, out=features)\n", "", True),
     ],
 )
 def test_the_generated_task_data_written_at_a_literal_position(code: str, helper: str, flagged: bool) -> None:

@@ -364,7 +364,15 @@ class _Flow:
         self.report("eval_gaming", "cross_run_state", f"{_short(node)} (a database outside the run's folder)", node)
 
     def _in_run_folder(self, node: ast.AST) -> bool:
-        """An expression built on the run's output folder, directly or through names assigned from it."""
+        """An expression built on the run's output folder, directly or through names assigned from it, and not
+        climbing out of it (`..`, `.parent`)."""
+        climbs = any(
+            (isinstance(sub, ast.Constant) and isinstance(sub.value, str) and ".." in sub.value)
+            or (isinstance(sub, ast.Attribute) and sub.attr in ("parent", "parents"))
+            for sub in walk(node)
+        )
+        if climbs:
+            return False
         if self._out_dir(node):
             return True
         names = _names_in(node)

@@ -77,6 +77,8 @@ def _carried(function: _Function, seeds: set[str]) -> set[str]:
 _MEASURING_MODULES = ("np.", "numpy.", "math.")
 _MEASURING = {"float", "int", "round", "abs", "len", "bool", "sum", "min", "max", "print", "log"}
 _MEASURING_METHODS = {"mean", "sum", "std", "var", "min", "max", "shape", "T", "round", "item", "tolist", "astype"}
+# numpy functions that write into an array they are given: never a measurement (np.copyto(x, probe) puts it back)
+_WRITING = {"copyto", "put", "place", "putmask", "put_along_axis", "fill_diagonal", "save", "savez", "savetxt"}
 
 
 def _callee(call: ast.Call) -> str:
@@ -97,7 +99,9 @@ def _use_measures(node: ast.AST, function: _Function, parents: dict[ast.AST, ast
         passes = passes or (isinstance(parent, ast.Attribute) and parent.attr in _MEASURING_METHODS)
         if isinstance(parent, ast.Call):
             callee = _callee(parent)
-            passes = node is parent.func or callee in _MEASURING or callee.startswith(_MEASURING_MODULES)
+            measuring = callee in _MEASURING or callee.startswith(_MEASURING_MODULES)
+            writes = callee.rsplit(".", 1)[-1] in _WRITING or any(k.arg == "out" for k in parent.keywords)
+            passes = node is parent.func or (measuring and not writes)
         if passes and parent is not None:
             node, parent = parent, parents.get(parent)
         elif isinstance(parent, ast.Return):
