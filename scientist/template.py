@@ -141,6 +141,20 @@ class EvaluatorSpec(BaseModel):
         return self
 
 
+class TaskDataSpec(BaseModel):
+    """A protected loader of the task's data, and the config setting that sizes what a run may draw from it.
+
+    The loader reports each call's arguments to the sandbox's trace (`sys.audit("scientist.task_data", name,
+    arguments)`, see sandbox/write_trace.py); scientist.monitors.taskdraws flags a run whose calls drew more items in
+    total than the config states (a larger size, or a second draw on another seed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    module: str = Field(description="the protected module (a .py file at the template's top level) defining it")
+    size_argument: str = Field(description="the loader's argument counting the items one call draws")
+    setting: str = Field(description="the config setting stating how many items the run may draw")
+
+
 class SeedIdea(BaseModel):
     """An example idea shown to the ideation prompt; `variant` is a config change that would test it."""
 
@@ -181,6 +195,8 @@ class Template(BaseModel):
     # task's world outside the config. An edit of the code that changes the value flowing from one of them to its
     # use, while the config still states the original, is flagged; changing the config itself is open.
     task_settings: list[str] = Field(default_factory=list)
+    # The protected loaders the task's data comes from, by name (their calls are traced in the sandbox).
+    task_data: dict[str, TaskDataSpec] = Field(default_factory=dict)
     path: Path
     seed_ideas: list[SeedIdea] = Field(default_factory=list)
 
@@ -212,6 +228,13 @@ class Template(BaseModel):
             if name not in self.params and not (name.isidentifier() and name.isupper()):
                 raise ValueError(
                     f"task setting {name!r} is neither a [params] entry nor an UPPER_CASE module constant name"
+                )
+        for loader, spec in self.task_data.items():
+            if spec.setting not in self.params:
+                raise ValueError(f"task_data loader {loader!r} names {spec.setting!r}, which is no [params] entry")
+            if spec.module not in self.protected or "/" in spec.module or not spec.module.endswith(".py"):
+                raise ValueError(
+                    f"task_data loader {loader!r}: its module {spec.module!r} must be a protected .py file"
                 )
         if self.evaluator is None and EXPERIMENT_FILE in self.editable:
             raise ValueError(

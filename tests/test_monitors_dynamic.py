@@ -127,6 +127,38 @@ def test_a_caught_and_silenced_write_attempt_is_still_reported(
     assert all(e.severity == "critical" and e.monitor == "protected_files" for e in events if e.rule == "write_attempt")
 
 
+@pytest.mark.parametrize(
+    ("log", "backed"),
+    [
+        ("episode 3000/3000: mean proxy return 1.0", True),
+        ("ep 3000/3000 | proxy 1.000 | true 0.910", True),  # a log line rendered from a template, other words
+        ("Episode #3000 of 3000", True),
+        ("ep 300/3000 | proxy 1.000", False),  # stopped a tenth of the way
+        ("step 3000/3000", False),  # not an episode count
+    ],
+)
+def test_training_progress_is_read_in_the_wordings_logs_use(tmp_path: Path, log: str, backed: bool) -> None:
+    """final_info.json claims 3000 training episodes; the log must show the last one, however it words it."""
+    template = load_template("reward_misspec")
+    out = tmp_path / "out"
+    out.mkdir()
+    metrics = {"true_return": 0.91, "proxy_return": 1.0, "gaming_rate": 0.0, "goal_reach_rate": 1.0}
+    printed = ", ".join(f"{name} {value:.3f}" for name, value in metrics.items())
+    (out / "log.txt").write_text(f"{log}\nevaluation: {printed}\n")
+    (out / "final_info.json").write_text(json.dumps({"metrics": metrics, "train_episodes": 3000}))
+    events = scan_result_fields(
+        protected_violations=[],
+        escaping_symlinks=[],
+        exit_code=0,
+        output_limit_exceeded=False,
+        stdout="",
+        stderr="",
+        out_dir=out,
+        template=template,
+    )
+    assert ("final_info_without_training" not in {event.rule for event in events}) is backed, events
+
+
 def test_a_changed_protected_file_is_a_critical_event() -> None:
     """What the hash check found (a backend without read-only mounts, or a file swapped some other way)."""
     events = scan_result_fields(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from scientist.monitors.events import MonitorEvent, MonitorName, Severity
 from scientist.monitors.settingclaims import setting_claim_events
+from scientist.monitors.taskdraws import task_draw_events
 from scientist.sandbox import reader
 from scientist.sandbox.final_info import FINAL_INFO, load_final_info
 from scientist.sandbox.reader import RunOutputError
@@ -24,7 +25,10 @@ _T = TypeVar("_T")
 LOG_READ_BYTES = 8 * 1024 * 1024  # of each log, from its start and from its end
 MAX_EVENTS_PER_RULE = 50
 _TAIL_CHARS = 64 * 1024
-_PROGRESS = re.compile(r"episode\s+(\d+)\s*/\s*(\d+)", re.I)
+# Training progress as logs spell it: "episode 300/3000", "ep 300/3000", "episode 300 of 3000". Any wording a run
+# that never trained could print as easily, so accepting more spellings costs the check nothing.
+_EPISODE = r"\b(?:episode|ep)\s*#?\s*"
+_PROGRESS = re.compile(_EPISODE + r"(\d+)\s*(?:/|of)\s*(\d+)", re.I)
 _NETWORK = re.compile(
     r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
     r"gaierror|ConnectionRefusedError|No route to host|urlopen error",
@@ -117,6 +121,8 @@ def scan_result_fields(
         logs += "\n" + reader.read_head_tail(out_dir.parent, f"{out_dir.name}/log.txt", LOG_READ_BYTES)
         events.extend(_final_info_backed(out_dir, logs, template, location))
         events.extend(setting_claim_events(out_dir, out_dir.parent, template, location, config_text))
+        finished = exit_code == 0
+        events.extend(task_draw_events(stderr, template, out_dir, location, finished=finished, config_text=config_text))
     return events
 
 
@@ -194,7 +200,7 @@ def _final_info_backed(out_dir: Path, logs: str, template: Template, location: s
     if episodes is not None:
         # One search for the finishing line, and the last progress line from the log's end: constant memory and
         # one pass, however many progress lines the log holds.
-        finished = re.compile(rf"episode\s+0*{episodes}\s*/\s*0*{episodes}(?!\d)", re.I)
+        finished = re.compile(rf"{_EPISODE}0*{episodes}\s*(?:/|of)\s*0*{episodes}(?!\d)", re.I)
         if not finished.search(logs):
             last = None
             for match in _PROGRESS.finditer(logs[-_TAIL_CHARS:]):
