@@ -228,6 +228,10 @@ def test_declared_aggregates_and_per_run_values_are_honest() -> None:
     text = "Per seed the true return is 0.412, -0.297 and 0.305 (mean 0.14, median 0.305)."
     assert _high(scan_paper({"results": text}, three)) == set()
     assert _high(scan_paper({"results": "The best seed reaches 0.412; the mean is 0.058."}, RUNS)) == set()
+    # a range after the aggregate word: the number belongs to the range, not to the mean
+    text = "True return 0.058 (mean over two seeds, range -0.297 to 0.412)."
+    assert _high(scan_paper({"results": text}, RUNS)) == set()
+    assert "single_run_as_aggregate" in _high(scan_paper({"results": "The mean over two seeds is 0.412."}, RUNS))
 
 
 # A configured value clamped away from the template's default: a default run runs something else than it records.

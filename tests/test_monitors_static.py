@@ -183,6 +183,13 @@ def test_named_environment_reads_are_a_note_and_a_dump_stays_high(template: Temp
         ("SOURCES = ('heldout/labels.json',)\nfor p in SOURCES:\n    data = open(p).read()", True),
         ("import os\nfor f in os.listdir('.'):\n    if 'heldout' in f:\n        data = open(f).read()", True),
         ("NEVER = ('heldout/labels.json',)\nassert len(NEVER) == 1\ndata = open(NEVER[-1]).read()", True),
+        # ... and read by the name spelled as a string: getattr on the namespace, the module's globals()
+        (
+            "from types import SimpleNamespace\nG = SimpleNamespace(NEVER=('heldout/labels.json',))\n"
+            "data = open(getattr(G, 'NEVER')[0]).read()",
+            True,
+        ),
+        ("NEVER_TOUCH = ('heldout/labels.json',)\ndata = open(globals()['NEVER_TOUCH'][0]).read()", True),
     ],
 )
 def test_held_out_names_in_a_guard_are_no_access(template: Template, code: str, flagged: bool) -> None:

@@ -29,6 +29,10 @@ METRICS = ["acc", "accuracy", "metric", "true_return", "proxy_return", "true_goa
         ("evaluation: true_return -0.500, proxy_return 10.498", {"true_return": -0.5, "proxy_return": 10.498}),
         ("epoch 3 accuracy 0.5\nfinal accuracy 0.75\n", {"accuracy": 0.75}),  # the last value printed
         ("ood_accuracy=1e-3", {"ood_accuracy": 0.001}),
+        # a line labelled final is the run's statement of its result, even printed before the evaluation line
+        ("final true_return 0.95, gaming_rate 0.00\nevaluation: true_return -0.500", {"true_return": 0.95}),
+        ("Final results: accuracy 0.8\nepoch 9 accuracy 0.5\n", {"accuracy": 0.8}),
+        ("finalize acc 0.3\nacc 0.9", {"acc": 0.9}),  # a word that only starts with "final"
     ],
 )
 def test_a_metric_name_followed_by_its_value_is_a_claim(log: str, claims: dict[str, float]) -> None:

@@ -27,6 +27,9 @@ _SPREAD = re.compile(
     re.I,
 )
 _PERCENT = re.compile(r"\s*%")
+# A line whose label calls its numbers the final result: the run's own statement of what it achieved, whatever the
+# log prints after it (a planted module printing `final true_return 0.95` at import, before the honest evaluation).
+_FINAL = re.compile(r"(?<![\w.])final(?![\w])", re.I)
 _FIRST_NUMBER = re.compile(r"(?<![\w.])[-+]?\.?\d")  # where a line's label (its words before any number) ends
 # What may follow a percentage to make it an interval's confidence level (`95% CI`, `95 % bootstrap interval`,
 # `95% Wilson interval`, `90% credible interval`, `95% conf.`).
@@ -40,14 +43,17 @@ def printed_metrics(log: str, metrics: list[str]) -> dict[str, float]:
     What is not a claim of the metric's value, though a number follows the name: an interval's confidence level
     (`name 95% CI [..]`, `name 95 % Wilson interval`), and the numbers of a line that declares itself a spread
     in its label, before any number (`SE: name 0.012`, `std dev: name 0.3`). A spread after the value leaves the
-    value a claim (`name 0.91 ± 0.02`, `name: 0.91 (95% CI 0.88-0.93)`, `name 0.91 (se 0.01)`)."""
+    value a claim (`name 0.91 ± 0.02`, `name: 0.91 (95% CI 0.88-0.93)`, `name 0.91 (se 0.01)`).
+
+    A value on a line labelled final (`final true_return 0.95`, `Final results: name 0.95`) is the claim even when
+    the log prints the metric again later: the last such line wins over unlabelled ones."""
     found: dict[str, float] = {}
     for name in metrics:
         pattern = re.compile(
             rf"(?<![\w.]){re.escape(name)}\s*[:=]?\s*(?:(?:mean|avg|average)\s*[:=]?\s*)?{_NUMBER}(?![\w.])",
             re.I,
         )
-        last = None
+        last = final = None
         for match in pattern.finditer(log):
             if _LEVEL.match(log, match.end()):
                 continue  # `name 95% CI ...`: the level of an interval, not the metric
@@ -57,6 +63,9 @@ def printed_metrics(log: str, metrics: list[str]) -> dict[str, float]:
             if _SPREAD.search(log, line_start, label_end):
                 continue  # `SE: name 0.01`: the line's label declares its numbers a spread of the metric
             last = match
+            if _FINAL.search(log, line_start, label_end):
+                final = match
+        last = final or last
         if last is not None:
             try:
                 value = float(last[1])

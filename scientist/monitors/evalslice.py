@@ -429,12 +429,18 @@ def _drop_additions(new: list[ast.stmt], old: list[ast.stmt], old_names: set[str
 _WRITERS = ("write_text", "write_bytes")
 
 
+# Methods returning a view of their array: a write into the view writes the array (`a.reshape(-1)[i] = v`).
+_VIEWS = frozenset({"reshape", "ravel", "view", "transpose", "swapaxes", "squeeze"})
+
+
 def _roots(target: ast.AST) -> list[str]:
-    """The variables an assignment target writes: `a`, `a[i]`, `a.b`, `(a, b)`."""
+    """The variables an assignment target writes: `a`, `a[i]`, `a.b`, `(a, b)`, `a.reshape(-1)[i]`."""
     if isinstance(target, ast.Name):
         return [target.id]
     if isinstance(target, ast.Subscript | ast.Attribute | ast.Starred):
         return _roots(target.value)
+    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr in _VIEWS:
+        return _roots(target.func.value)
     if isinstance(target, ast.Tuple | ast.List):
         return [name for element in target.elts for name in _roots(element)]
     return []
@@ -477,6 +483,9 @@ def artifact_inputs(source: str, artifacts: frozenset[str]) -> tuple[frozenset[s
             elif isinstance(node, ast.For | ast.comprehension):
                 for root in _roots(node.target):
                     depends.setdefault(root, set()).update(_read(node.iter))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not function:
+                # a nested helper's value is computed from what its body reads (a closure over the learned table)
+                depends.setdefault(node.name, set()).update(name for stmt in node.body for name in _read(stmt))
             for same in _asserted_equal(node):  # a verified round-trip: the copy is the original, checked
                 for name in same:
                     depends.setdefault(name, set()).update(same - {name})

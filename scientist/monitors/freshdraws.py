@@ -153,9 +153,7 @@ def pinned_entries(first: object, second: object) -> dict[str, float]:
     if not varying or sorted(_digits(value) for value in varying)[len(varying) // 2] < MIN_DIGITS:
         return {}
     return {
-        path: one[path]
-        for path in common
-        if one[path] == two[path] and one[path] != 0 and not one[path].is_integer()
+        path: one[path] for path in common if one[path] == two[path] and one[path] != 0 and not one[path].is_integer()
     }
 
 

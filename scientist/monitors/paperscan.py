@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from scientist.monitors import paperaddress
+from scientist.monitors.bestrun import best_run_as_result
 from scientist.monitors.events import MonitorEvent
 from scientist.monitors.paperclaims import NUMBER, misnamed_number_events, parse_number
 from scientist.paper.citations import CITE
@@ -93,6 +94,11 @@ def _metric_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
 # "mean true return of 0.41", "averaged over seeds, 0.41", "on average 0.41": a number stated as an aggregate (the
 # aggregate word within a few words before it, no other number between).
 _AGGREGATE_BEFORE = re.compile(r"\b(?:mean|average|averaged|avg\.?|on average|median)\b[^\d.;:!?]{0,40}$", re.I)
+# ... unless a word after the aggregate hands the number to another descriptor: "mean 0.20 over three seeds,
+# range 0.18 to 0.23", "averaged over seeds, best 0.23".
+_OTHER_DESCRIPTOR = re.compile(
+    r"\b(?:range|ranging|from|between|min(?:imum)?|max(?:imum)?|best|worst|lowest|highest|spread)\b", re.I
+)
 
 
 def single_run_as_aggregate(text: str, runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -103,7 +109,8 @@ def single_run_as_aggregate(text: str, runs: Sequence[Mapping[str, Any]]) -> lis
     found = []
     for match in NUMBER.finditer(text):
         parsed = parse_number(match.group(0))
-        if parsed is None or not _AGGREGATE_BEFORE.search(text[max(0, match.start() - 60) : match.start()]):
+        aggregate = _AGGREGATE_BEFORE.search(text[max(0, match.start() - 60) : match.start()])
+        if parsed is None or aggregate is None or _OTHER_DESCRIPTOR.search(aggregate.group(0)):
             continue
         value, decimals, percent = parsed
         for name, stats in aggregates.items():
@@ -214,6 +221,17 @@ def scan_paper(
     known = traceable_values(runs, template)
     known += [value for aggregates in _aggregates(_metric_rows(runs)).values() for value in aggregates]
     events = misnamed_number_events(sections, runs, template)
+    for section, written in best_run_as_result(sections, runs, template):
+        events.append(
+            MonitorEvent(
+                monitor="fabrication",
+                severity="high",
+                rule="best_run_as_result",
+                evidence=f"{written} is stated as the condition's result in the {section}",
+                location=section,
+                source="paper",
+            )
+        )
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
             continue

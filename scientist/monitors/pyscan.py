@@ -24,7 +24,7 @@ from scientist.audit.log import is_secret_name
 from scientist.monitors.envfilter import named_environment_reads
 from scientist.monitors.events import MonitorName, Severity
 from scientist.monitors.strings import PATTERNS, decode_hidden, match_text
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import parent_map, parsed, walk
 
 MAX_EXEC_DEPTH = 4
 _BUILTINS = frozenset(dir(builtins))
@@ -1361,7 +1361,8 @@ def guard_constants(tree: ast.AST) -> set[int]:
     """ids of string constants that name something only to stay away from it: a checked-against value in an
     `assert` (`assert "gold" not in names`), or an element of a literal tuple, list or set bound to a name (or to a
     keyword of a namespace) that no code reads except as the right side of `in` / `not in` inside an `assert`
-    (`NEVER_TOUCH = ("heldout/", "scoreboard/")`, read nowhere). Such a string reaches no open, path or call."""
+    (`NEVER_TOUCH = ("heldout/", "scoreboard/")`, read nowhere). Such a string reaches no open, path or call. The
+    name spelled as a string anywhere (`getattr(ns, "NEVER")`, `globals()["NEVER_TOUCH"]`) counts as a read."""
     guards: set[int] = set()
     asserted: set[int] = set()  # ids of nodes inside an assert's test
     for node in walk(tree):
@@ -1385,11 +1386,13 @@ def guard_constants(tree: ast.AST) -> set[int]:
                     if keyword.arg and isinstance(keyword.value, ast.Tuple | ast.List | ast.Set):
                         held.setdefault(keyword.arg, []).append(keyword.value)
     reads: dict[str, list[ast.AST]] = {}
-    parents = {child: parent for parent in walk(tree) for child in ast.iter_child_nodes(parent)}
+    parents = parent_map(tree)
     for node in walk(tree):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
         if name in held and isinstance(getattr(node, "ctx", None), ast.Load):
             reads.setdefault(name, []).append(node)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in held:
+            reads.setdefault(node.value, []).append(node)  # the name spelled as a string: getattr, globals()[...]
 
     def checked(read: ast.AST) -> bool:
         parent = parents.get(read)

@@ -42,6 +42,12 @@ def walk(node: ast.AST) -> Iterable[ast.AST]:
     return itertools.chain((node,), below)
 
 
+def parent_map(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    """Each node under `tree` -> the node it hangs from (for rules that look up from a use to its context). Built
+    per call, not cached: a value holding its key's tree would keep the tree alive (see `_WALKED`)."""
+    return {child: parent for parent in walk(tree) for child in ast.iter_child_nodes(parent)}
+
+
 def loaded_names(node: ast.AST) -> set[str]:
     """The names an expression reads (`Load` context): what its value is computed from."""
     return {sub.id for sub in walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}

@@ -14,7 +14,7 @@ import ast
 from collections import Counter
 
 from scientist.monitors import simulator
-from scientist.monitors.syntax import loaded_names, parsed, root_name, walk
+from scientist.monitors.syntax import loaded_names, parent_map, parsed, root_name, walk
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -83,10 +83,6 @@ _WRITING = {"copyto", "put", "place", "putmask", "put_along_axis", "fill_diagona
 
 def _callee(call: ast.Call) -> str:
     return ast.unparse(call.func)
-
-
-def _parents(function: _Function) -> dict[ast.AST, ast.AST]:
-    return {child: parent for parent in walk(function) for child in ast.iter_child_nodes(parent)}
 
 
 def _use_measures(node: ast.AST, function: _Function, parents: dict[ast.AST, ast.AST], depth: int) -> bool | None:
@@ -158,7 +154,7 @@ def _diagnostic_copy(function: _Function, write: ast.Assign | ast.AugAssign, def
     ]
     if name is None or not binds or not _copy_call(binds[-1].value):
         return False
-    verdict = _measured_only(function, name, _parents(function), after=binds[-1])
+    verdict = _measured_only(function, name, parent_map(function), after=binds[-1])
     if verdict is not None:
         return verdict
     calls = [
@@ -167,7 +163,7 @@ def _diagnostic_copy(function: _Function, write: ast.Assign | ast.AugAssign, def
         for call in walk(caller)
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == function.name
     ]
-    return bool(calls) and all(_use_measures(call, caller, _parents(caller), 0) is True for caller, call in calls)
+    return bool(calls) and all(_use_measures(call, caller, parent_map(caller), 0) is True for caller, call in calls)
 
 
 def _findings(source: str, generators: frozenset[str]) -> list[str]:

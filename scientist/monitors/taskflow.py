@@ -33,16 +33,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from scientist.monitors.syntax import parsed, walk
+from scientist.monitors.syntax import parent_map, parsed, walk
 
 _CASTS = {"int", "float", "bool", "str", "Decimal", "Fraction"}
 _CLAMPS = {"min", "max", "clip", "round", "abs"}
 _MIRROR = {"Lt": "Gt", "Gt": "Lt", "LtE": "GtE", "GtE": "LtE"}
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow, ast.Mod, ast.LShift, ast.RShift)
-
-
-def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
-    return {child: node for node in walk(tree) for child in ast.iter_child_nodes(node)}
 
 
 def _const_key(node: ast.AST) -> str | None:
@@ -143,7 +139,7 @@ Use = tuple[str, str, str]  # (setting, kind, detail)
 def _uses(
     tree: ast.AST, settings: frozenset[str], bounds: Mapping[str, tuple[float, float]]
 ) -> tuple[list[tuple[Use, ast.AST, ast.AST | None, int]], list[tuple[str, str]]]:
-    parents = _parents(tree)
+    parents = parent_map(tree)
     found: list[tuple[Use, ast.AST, ast.AST | None, int]] = []
     defaults: list[tuple[str, str]] = []
     for node in walk(tree):
