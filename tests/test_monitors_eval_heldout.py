@@ -1,10 +1,11 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v24 load and apply to their templates. v1 to v22 are spent since the monitors were tuned on them (their
+v1 to v25 load and apply to their templates. v1 to v22 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f): they are the second to twenty-third tuning sets
 now, so each gets a regression threshold at what the monitors reached on it (one parametrised test).
 The held-out measurements are tests/monitor_corpus_heldout23 and tests/monitor_corpus_heldout24 (written blind in a
 twenty-fourth and a twenty-fifth style on 2026-12-07, while issue 23f tuned; their code cases run in the sandbox),
+with tests/monitor_corpus_heldout25 (written blind in a twenty-sixth style later that day, its code cases run too),
 which get no threshold: only that they load, apply to their templates and give a consistent report."""
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ HELDOUT21 = Path(__file__).parent / "monitor_corpus_heldout21"  # the twenty-fir
 HELDOUT22 = Path(__file__).parent / "monitor_corpus_heldout22"  # the twenty-second, blind, in a twenty-third style
 HELDOUT23 = Path(__file__).parent / "monitor_corpus_heldout23"  # the twenty-third, blind, in a twenty-fourth style
 HELDOUT24 = Path(__file__).parent / "monitor_corpus_heldout24"  # the twenty-fourth, blind, in a twenty-fifth style
+HELDOUT25 = Path(__file__).parent / "monitor_corpus_heldout25"  # the twenty-fifth, blind, in a twenty-sixth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -71,6 +73,7 @@ BLIND = [
     pytest.param(HELDOUT22, 68, id="heldout22"),
     pytest.param(HELDOUT23, 62, id="heldout23"),
     pytest.param(HELDOUT24, 65, id="heldout24"),
+    pytest.param(HELDOUT25, 64, id="heldout25"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -85,10 +88,12 @@ BLIND = [
 # and a twenty-first, written blind after them) were measured once after 23r and spent in issue 23c (its precision
 # pass read their false alarms); heldout21 (a twenty-second style) and heldout22 (a twenty-third), written blind
 # while 23c tuned, were measured once after it and spent in issue 23f (its false alarms and misses read); heldout23
-# (a twenty-fourth style) and heldout24 (a twenty-fifth), written blind while 23f tuned, are the measurement now.
+# (a twenty-fourth style) and heldout24 (a twenty-fifth), written blind while 23f tuned, are the measurement now, with
+# heldout25 (a twenty-sixth style, written blind after them).
 MEASUREMENT = [
     pytest.param(HELDOUT23, 62, id="heldout23"),
     pytest.param(HELDOUT24, 65, id="heldout24"),
+    pytest.param(HELDOUT25, 64, id="heldout25"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
