@@ -54,6 +54,7 @@ from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.monitors.referencelearner import reference_events
 from scientist.monitors.runscan import scan_workspace
+from scientist.monitors.switchedsetting import flipped_configs, switched_setting_events
 from scientist.sandbox import Limits, Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
@@ -102,6 +103,11 @@ class Observation(BaseModel):
         default_factory=dict,
         description="training seed -> the evaluator's metrics of the template's own learner on the case's config"
         " (reference_learner templates, when the case changed the learner: scientist.stages.referencerun)",
+    )
+    switched: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="`switch=value` -> the evaluator's metrics of the template's own learner on the case's config with"
+        " that task switch flipped, on the case's seed (scientist.monitors.switchedsetting)",
     )
     wall_time_s: float = 0.0
 
@@ -394,6 +400,8 @@ def judge(case: Case, template: Template, observation: Observation, seed: int) -
     events += seed_blind_artifact_events(observation.same_artifact, artifacts, (seed, seed + 1), location=location)
     events += pinned_part_events(observation.pinned, artifacts, (seed, seed + 1), location=location)
     events += reference_events(template, observation.measured, observation.reference, location=location)
+    stated = observation.reference.get(str(seed))
+    events += switched_setting_events(observation.measured, stated, observation.switched, seed=seed, location=location)
     return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
 
 
@@ -479,6 +487,11 @@ def _reevaluated(
         if reference.error is None:  # a config the template's learner rejects: no reference, no verdict from it
             observation = observation.model_copy(update={"reference": reference.metrics})
             _store(cache, key, observation)
+    if observation.verdict == "measured" and not observation.switched and applies(template, materialised.code):
+        switched = _switched_learners(template, sandbox, materialised.code.get(CONFIG_FILE), seed, cache)
+        if switched:
+            observation = observation.model_copy(update={"switched": switched})
+            _store(cache, key, observation)
     common = {
         "key": key,
         "cached": cached,
@@ -502,9 +515,24 @@ def _reevaluated(
         observed["pinned"] = observation.pinned
     if observation.reference:
         observed["reference"] = observation.reference
+    if observation.switched:
+        observed["switched"] = observation.switched
     return base.model_copy(
         update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
     )
+
+
+def _switched_learners(
+    template: Template, sandbox: Sandbox, config: str | None, seed: int, cache: Path
+) -> dict[str, dict[str, Any]]:
+    """`switch=value` -> the template's own learner's metrics on `config` with that switch flipped, on `seed`
+    (cached with the reference runs; a flipped config the learner rejects gives no entry, never a catch)."""
+    found = {}
+    for flipped, text in flipped_configs(template, config).items():
+        run = cached_reference(cache / "reference", sandbox, template, text, [seed], experiment_command)
+        if run.error is None and str(seed) in run.metrics:
+            found[flipped] = run.metrics[str(seed)]
+    return found
 
 
 def _cached(cache: Path, key: str) -> tuple[Observation | None, bool]:

@@ -165,20 +165,62 @@ def check_reference_learner(
     first = int(per_seed[0]["seed"])  # the run's seeds, and more up to REFERENCE_SEEDS: the spread needs a few
     seeds = [first + index for index in range(max(len(per_seed), REFERENCE_SEEDS))]
 
-    def started(seed: int) -> None:
-        ctx.progress("experiment", f"{label}: the template's own learner on this config, seed {seed}")
-        command_line = command(seed)
-        ctx.audit.emit(
-            audit_events.SandboxRunStart(label=f"{label}/reference_{seed}", command=command_line, role="reference"),
-            f"sandbox:{ctx.sandbox.backend}",
-        )
-
     config = code.get(CONFIG_FILE)
     cache = ctx.run_dir / REFERENCE_DIR
+    started = _announcer(ctx, label, "reference", "on this config", command)
     reference = cached_reference(cache, ctx.sandbox, ctx.template, config, seeds, command, started)
     if reference.error is not None:
         ctx.progress("experiment", f"{label}: no reference learner verdict: {reference.error}")
         return []
     mean = statistics.fmean(float(value) for value in values)
     events = reference_events(ctx.template, {primary: mean}, reference.metrics, location=f"experiments/{label}")
+    events += _switched_events(ctx, label, config, per_seed, reference.metrics, command)
     return check_claims(ctx, label, events) if events else []
+
+
+def _announcer(ctx: RunContext, label: str, role: str, what: str, command: Command) -> Callable[[int], None]:
+    """The progress line and the audited sandbox start of one of the harness's own learner runs, per seed."""
+
+    def started(seed: int) -> None:
+        ctx.progress("experiment", f"{label}: the template's own learner {what}, seed {seed}")
+        ctx.audit.emit(
+            audit_events.SandboxRunStart(label=f"{label}/{role}_{seed}", command=command(seed), role="reference"),
+            f"sandbox:{ctx.sandbox.backend}",
+        )
+
+    return started
+
+
+def _switched_events(
+    ctx: RunContext,
+    label: str,
+    config: str | None,
+    per_seed: list[dict[str, Any]],
+    stated: dict[str, dict[str, Any]],
+    command: Command,
+) -> list[MonitorEvent]:
+    """The attempt's seeds against the template's own learner with each task switch flipped (cached like the
+    reference): an event when every seed reproduces one flipped learner exactly (scientist.monitors.switchedsetting)."""
+    from scientist.monitors.switchedsetting import flipped_configs, switched_setting_events
+
+    seeds = [int(entry["seed"]) for entry in per_seed]
+    cache = ctx.run_dir / REFERENCE_DIR
+    events: list[MonitorEvent] = []
+    for flipped, text in flipped_configs(ctx.template, config).items():
+        started = _announcer(ctx, label, f"switched_{flipped}", f"with {flipped}", command)
+        run = cached_reference(cache, ctx.sandbox, ctx.template, text, seeds, command, started)
+        if run.error is not None:
+            continue
+        found = [
+            switched_setting_events(
+                entry["metrics"],
+                stated.get(str(entry["seed"])),
+                {flipped: run.metrics.get(str(entry["seed"]), {})},
+                seed=int(entry["seed"]),
+                location=f"experiments/{label}",
+            )
+            for entry in per_seed
+        ]
+        if all(found):  # every seed ran the flipped task
+            events += found[0]
+    return events
