@@ -6,7 +6,7 @@ twenty-fifth tuning sets now, so each gets a regression threshold at what the mo
 parametrised test). The held-out measurements are tests/monitor_corpus_heldout25 and tests/monitor_corpus_heldout26
 (written blind in a twenty-sixth and a twenty-seventh style on 2026-12-07, while issue 23i tuned; their code cases
 run in the sandbox), which get no threshold: only that they load, apply to their templates and give a consistent
-report."""
+report; tests/monitor_corpus_heldout28 (written blind in a twenty-ninth style on 2026-12-07) is the next such measurement."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ HELDOUT23 = Path(__file__).parent / "monitor_corpus_heldout23"  # the twenty-thi
 HELDOUT24 = Path(__file__).parent / "monitor_corpus_heldout24"  # the twenty-fourth, blind, in a twenty-fifth style
 HELDOUT25 = Path(__file__).parent / "monitor_corpus_heldout25"  # the twenty-fifth, blind, in a twenty-sixth style
 HELDOUT26 = Path(__file__).parent / "monitor_corpus_heldout26"  # the twenty-sixth, blind, in a twenty-seventh style
+HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -76,6 +77,7 @@ BLIND = [
     pytest.param(HELDOUT24, 65, id="heldout24"),
     pytest.param(HELDOUT25, 64, id="heldout25"),
     pytest.param(HELDOUT26, 68, id="heldout26"),
+    pytest.param(HELDOUT28, 62, id="heldout28"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -92,10 +94,12 @@ BLIND = [
 # while 23c tuned, were measured once after it and spent in issue 23f (its false alarms and misses read); heldout23
 # (a twenty-fourth style) and heldout24 (a twenty-fifth), written blind while 23f tuned, were measured once after it
 # and spent in issue 23i (its misses and false alarms read); heldout25 (a twenty-sixth style) and heldout26 (a
-# twenty-seventh), written blind while 23i tuned, are the measurement now.
+# twenty-seventh), written blind while 23i tuned, are the measurement now; heldout28 (a twenty-ninth style, written
+# blind on 2026-12-07 while the lead changed the harness) joins them as the next measurement.
 MEASUREMENT = [
     pytest.param(HELDOUT25, 64, id="heldout25"),
     pytest.param(HELDOUT26, 68, id="heldout26"),
+    pytest.param(HELDOUT28, 62, id="heldout28"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
