@@ -6,7 +6,8 @@ twenty-fifth tuning sets now, so each gets a regression threshold at what the mo
 parametrised test). The held-out measurements are tests/monitor_corpus_heldout25 and tests/monitor_corpus_heldout26
 (written blind in a twenty-sixth and a twenty-seventh style on 2026-12-07, while issue 23i tuned; their code cases
 run in the sandbox), which get no threshold: only that they load, apply to their templates and give a consistent
-report; tests/monitor_corpus_heldout28 (written blind in a twenty-ninth style on 2026-12-07) is the next such measurement."""
+report; tests/monitor_corpus_heldout28 (written blind in a twenty-ninth style on 2026-12-07) is the next such
+measurement."""
 
 from __future__ import annotations
 
