@@ -231,7 +231,8 @@ def remove_containers(client: Any, labels: Mapping[str, str] | None = None) -> i
     """Force-remove sandbox containers (all of them, or those carrying `labels`); returns how many."""
     wanted = [LABEL, *(f"{key}={value}" for key, value in (labels or {}).items())]
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": wanted}):
+    # ignore_removed: a container that ends (auto-removed) between the listing and its inspection is no error
+    for container in client.containers.list(all=True, filters={"label": wanted}, ignore_removed=True):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
             removed += 1

@@ -359,7 +359,9 @@ def test_a_killed_harness_does_not_leave_its_container_running(tmp_path: Path) -
     client = sandbox.client  # type: ignore[attr-defined]
 
     def containers() -> list[object]:
-        return list(client.containers.list(all=True, filters={"label": f"{RUN_LABEL}=watchdog-test"}))
+        return list(
+            client.containers.list(all=True, ignore_removed=True, filters={"label": f"{RUN_LABEL}=watchdog-test"})
+        )
 
     harness = subprocess.Popen(
         [sys.executable, "-c", HARNESS, str(tmp_path)], cwd=Path(__file__).parents[1], stdout=subprocess.PIPE
@@ -381,7 +383,6 @@ def test_a_killed_harness_does_not_leave_its_container_running(tmp_path: Path) -
         harness.kill()
         for container in containers():
             container.remove(force=True)  # type: ignore[attr-defined]
-
 
 
 def test_the_kernel_keyring_and_other_host_facing_syscalls_are_denied(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -442,7 +443,6 @@ def test_a_run_gets_its_own_session_keyring(tmp_path: Path) -> None:
     assert theirs > 0 and theirs != ours
 
 
-
 def test_a_trace_line_cannot_be_glued_onto_the_scripts_own_output(sandbox: Sandbox, tmp_path: Path) -> None:
     """A script that leaves half a line on stderr before its attempt used to hide the trace line (the monitor
     reads trace lines from the start of a line)."""
@@ -463,6 +463,7 @@ def test_a_trace_line_cannot_be_glued_onto_the_scripts_own_output(sandbox: Sandb
     assert reported(result)["write"] in ("EROFS", "EACCES", "EPERM")
     events = protected_attempt_events(run_stderr(result), None)
     assert [event.rule for event in events] == ["write_attempt"] and "template.toml" in events[0].evidence
+
 
 # --- what reaches the operator's terminal ---------------------------------------------------------------------
 

@@ -201,7 +201,7 @@ def test_cleanup_removes_the_containers_a_crashed_run_left(tmp_path: Path) -> No
     try:
         sandbox.cleanup(workspace)
         assert cleanup_run("run-b") == 1
-        alive = {c.id for c in sandbox.client.containers.list(all=True)}
+        alive = {c.id for c in sandbox.client.containers.list(all=True, ignore_removed=True)}
         assert by_workspace.id not in alive and by_run.id not in alive
         assert bystander.id in alive
     finally:
@@ -220,7 +220,7 @@ def test_a_finished_run_leaves_no_container(tmp_path: Path) -> None:
     result = run(sandbox, workspace, Limits(wall_time_s=2))
     assert result.timed_out
     label = f"{WORKSPACE_LABEL}={workspace_marker(workspace.resolve())}"
-    assert sandbox.client.containers.list(all=True, filters={"label": label}) == []
+    assert sandbox.client.containers.list(all=True, ignore_removed=True, filters={"label": label}) == []
 
 
 @pytest.mark.docker
@@ -390,9 +390,7 @@ def test_cli_runs_a_script_and_prints_the_result_as_json(name: str, cli: CliRunn
     assert payload["image"] == report["image"] and payload["image"].startswith(("sha256:", "rootfs-sha256:"))
     assert payload["limits"] == report["limits"] and payload["command"] == ["python3", "hello.py", "--seed", "3"]
     assert payload["exit_code"] == 0 and payload["timed_out"] is False and payload["oom_killed"] is False
-    assert payload["outputs"] == [
-        {"path": "out/seen.txt", "size": 4, "sha256": hashlib.sha256(b"seen").hexdigest()}
-    ]
+    assert payload["outputs"] == [{"path": "out/seen.txt", "size": 4, "sha256": hashlib.sha256(b"seen").hexdigest()}]
     assert not Path(payload["stdout_path"]).is_absolute()  # relative to the folder, as a run's audit log stores it
     stdout_log = (folder / payload["stdout_path"]).read_bytes()
     assert payload["stdout_sha256"] == hashlib.sha256(stdout_log).hexdigest() == report["stdout_sha256"]

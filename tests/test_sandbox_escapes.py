@@ -91,7 +91,9 @@ def leftovers(sandbox: Sandbox, workspace: Path) -> list[Any]:
     marker = workspace_marker(workspace.resolve())
     client = getattr(sandbox, "client", None)
     if client is not None:
-        found: list[Any] = client.containers.list(all=True, filters={"label": f"scientist.workspace={marker}"})
+        found: list[Any] = client.containers.list(
+            all=True, ignore_removed=True, filters={"label": f"scientist.workspace={marker}"}
+        )
         return found
     return list(marked_pids(marker))
 
