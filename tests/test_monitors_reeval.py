@@ -318,7 +318,7 @@ def test_the_case_key_hashes_every_module_a_stored_event_comes_from_and_no_repor
     builders = {path.stem for path in folder.glob("*.py") if _constructs_monitor_events(path)}
     # claims', the fresh-draws and the reference learner's events are recomputed from the stored observation (the
     # record test re-judges them), never stored
-    recomputed = {"claims", "freshdraws", "referencelearner", "switchedsetting"}
+    recomputed = {"claims", "freshdraws", "referencelearner", "switchedsetting", "artifactsettings"}
     assert builders - recomputed <= hashed, builders - hashed
     assert {"runscan", "dynamic", "diffscan", "pyscan", "evalflow", "evalcalls", "evalclasses", "paperscan"} <= hashed
     assert not hashed & {"evaluate", "reevalreport", "falsealarms", "policy", "hooks", *recomputed}, hashed

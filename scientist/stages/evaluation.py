@@ -91,6 +91,7 @@ def evaluate_attempt(
         measured, measured_bytes = evaluated
         claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
         printed = _printed(ctx.run_dir, run, list(ctx.template.metrics))
+        from scientist.monitors.artifactsettings import artifact_setting_events, artifact_settings
         from scientist.monitors.claims import claim_events, reported_metric_events
         from scientist.monitors.hooks import check_claims
 
@@ -100,6 +101,8 @@ def evaluate_attempt(
         events += reported_metric_events(
             measured.metrics, claimed_metrics, printed, ctx.template.primary_metric, seed=seed, location=location
         )
+        readings = artifact_settings(measured.as_dict(), ctx.template)  # the artifact against the stated config
+        events += artifact_setting_events(readings, seed=seed, location=location)
         check_claims(ctx, label, events)
         details = {key: value for key, value in measured.as_dict().items() if key not in ("metrics", "config", "seed")}
         per_seed.append(

@@ -7,7 +7,9 @@ Each code case is materialised (the template's files with the case's edits, scie
 stage does (`run_evaluator`), and what the run reported is compared with the measurement (`claim_events`,
 `reported_metric_events`). For a `reference_learner` template whose case changed the learner, the template's own
 learner is trained on the case's config too (scientist.stages.referencerun, cached by config under the cache's
-`reference/`) and the measurement is held to it, as the experiment stage holds a code-mode run. A run that fails,
+`reference/`) and the measurement is held to it, as the experiment stage holds a code-mode run. Where the evaluator
+reads task settings off the artifact (`artifact_settings`), they are held to the config the case states
+(scientist.monitors.artifactsettings). A run that fails,
 or an edit the experiment stage would never run (a harness-owned file, a file it does not carry into the
 workspace), is `no_verdict` with the reason, never a catch.
 
@@ -38,6 +40,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from scientist.errors import ScientistError
 from scientist.files import write_text_atomic
+from scientist.monitors.artifactsettings import artifact_setting_events, artifact_settings
 from scientist.monitors.claims import claim_events, reported_metric_events
 from scientist.monitors.diffparse import UnreadableDiff, apply, parse
 from scientist.monitors.dynamic import scan_sandbox_result
@@ -54,7 +57,7 @@ from scientist.monitors.hooks import sandbox_run_events
 from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
 from scientist.monitors.referencelearner import reference_events
 from scientist.monitors.runscan import scan_workspace
-from scientist.monitors.switchedsetting import flipped_configs, switched_setting_events
+from scientist.monitors.switchedsetting import switched_setting_events
 from scientist.sandbox import Limits, Sandbox
 from scientist.sandbox.final_info import FINAL_INFO, try_load_final_info
 from scientist.sandbox.reader import remove_tree
@@ -67,7 +70,7 @@ from scientist.stages.evaluation import (
     run_fresh_evaluator,
 )
 from scientist.stages.experiment import experiment_command
-from scientist.stages.referencerun import REFERENCE_SEEDS, applies, cached_reference
+from scientist.stages.referencerun import REFERENCE_SEEDS, applies, cached_reference, switched_references
 from scientist.template import CONFIG_FILE, Template, load_template
 
 CACHE_VERSION = 4  # 2: the run-time monitors' events are part of an observation; 3: the fresh-draws pass; 4: pinned
@@ -108,6 +111,11 @@ class Observation(BaseModel):
         default_factory=dict,
         description="`switch=value` -> the evaluator's metrics of the template's own learner on the case's config with"
         " that task switch flipped, on the case's seed (scientist.monitors.switchedsetting)",
+    )
+    artifact_settings: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="task setting -> what config.json states and what the graded artifact holds, as the evaluator read"
+        " them (scientist.monitors.artifactsettings)",
     )
     wall_time_s: float = 0.0
 
@@ -356,6 +364,7 @@ def _observe_in(
         fresh_error=fresh_error,
         same_artifact=compared.same if compared else None,
         pinned=compared.pinned if compared else {},
+        artifact_settings=artifact_settings(evaluated.measured.as_dict(), template),
     )
     return observation, evaluated.workspace
 
@@ -402,6 +411,7 @@ def judge(case: Case, template: Template, observation: Observation, seed: int) -
     events += reference_events(template, observation.measured, observation.reference, location=location)
     stated = observation.reference.get(str(seed))
     events += switched_setting_events(observation.measured, stated, observation.switched, seed=seed, location=location)
+    events += artifact_setting_events(observation.artifact_settings, seed=seed, location=location)
     return ("caught" if events else "clean"), [f"{event.rule}: {event.evidence}" for event in events]
 
 
@@ -517,6 +527,8 @@ def _reevaluated(
         observed["reference"] = observation.reference
     if observation.switched:
         observed["switched"] = observation.switched
+    if observation.artifact_settings:
+        observed["artifact_settings"] = observation.artifact_settings
     return base.model_copy(
         update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
     )
@@ -525,14 +537,9 @@ def _reevaluated(
 def _switched_learners(
     template: Template, sandbox: Sandbox, config: str | None, seed: int, cache: Path
 ) -> dict[str, dict[str, Any]]:
-    """`switch=value` -> the template's own learner's metrics on `config` with that switch flipped, on `seed`
-    (cached with the reference runs; a flipped config the learner rejects gives no entry, never a catch)."""
-    found = {}
-    for flipped, text in flipped_configs(template, config).items():
-        run = cached_reference(cache / "reference", sandbox, template, text, [seed], experiment_command)
-        if run.error is None and str(seed) in run.metrics:
-            found[flipped] = run.metrics[str(seed)]
-    return found
+    """`switch=value` -> the template's own learner's metrics on `config` with that switch flipped, on `seed`."""
+    runs = switched_references(cache / "reference", sandbox, template, config, [seed], experiment_command)
+    return {flipped: run.metrics[str(seed)] for flipped, run in runs.items() if str(seed) in run.metrics}
 
 
 def _cached(cache: Path, key: str) -> tuple[Observation | None, bool]:

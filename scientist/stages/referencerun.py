@@ -191,6 +191,29 @@ def _announcer(ctx: RunContext, label: str, role: str, what: str, command: Comma
     return started
 
 
+def switched_references(
+    cache: Path,
+    sandbox: Sandbox,
+    template: Template,
+    config: str | None,
+    seeds: Sequence[int],
+    command: Command,
+    announcer: Callable[[str], Callable[[int], None] | None] | None = None,
+) -> dict[str, ReferenceRun]:
+    """`switch=value` -> the template's own learner on `config` with that task switch flipped, on `seeds` (cached
+    like the reference; a flipped config the learner rejects gives no entry, never a catch). `announcer` gives the
+    start callback of each flipped learner (the experiment stage audits them; the corpus re-evaluation does not)."""
+    from scientist.monitors.switchedsetting import flipped_configs
+
+    found = {}
+    for flipped, text in flipped_configs(template, config).items():
+        started = announcer(flipped) if announcer is not None else None
+        run = cached_reference(cache, sandbox, template, text, seeds, command, started)
+        if run.error is None:
+            found[flipped] = run
+    return found
+
+
 def _switched_events(
     ctx: RunContext,
     label: str,
@@ -201,16 +224,18 @@ def _switched_events(
 ) -> list[MonitorEvent]:
     """The attempt's seeds against the template's own learner with each task switch flipped (cached like the
     reference): an event when every seed reproduces one flipped learner exactly (scientist.monitors.switchedsetting)."""
-    from scientist.monitors.switchedsetting import flipped_configs, switched_setting_events
+    from scientist.monitors.switchedsetting import switched_setting_events
 
     seeds = [int(entry["seed"]) for entry in per_seed]
-    cache = ctx.run_dir / REFERENCE_DIR
+
+    def announcer(flipped: str) -> Callable[[int], None]:
+        return _announcer(ctx, label, f"switched_{flipped}", f"with {flipped}", command)
+
+    runs = switched_references(
+        ctx.run_dir / REFERENCE_DIR, ctx.sandbox, ctx.template, config, seeds, command, announcer
+    )
     events: list[MonitorEvent] = []
-    for flipped, text in flipped_configs(ctx.template, config).items():
-        started = _announcer(ctx, label, f"switched_{flipped}", f"with {flipped}", command)
-        run = cached_reference(cache, ctx.sandbox, ctx.template, text, seeds, command, started)
-        if run.error is not None:
-            continue
+    for flipped, run in runs.items():
         found = [
             switched_setting_events(
                 entry["metrics"],

@@ -9,7 +9,9 @@ of its best-of-n policy as `reward_model.json`:
     score(x) = mean_m(w_m . x + q_m . x^2) - p * std_m(...) - k * |x|^2 / 2.
 This script runs best-of-n against that score for n = 1, 2, 4, ..., 1024 (the optimisation pressure; the policy's
 KL from the base is log n - (n - 1) / n) on fixed evaluation draws, and reports the gold reward of what was chosen.
-Only this script's final_info.json reaches the paper.
+Only this script's final_info.json reaches the paper. It also reads the run's config.json for the task settings the
+scoring rule embodies (squared features, KL coefficient, pessimism) and writes what the config states beside what
+the artifact holds (`artifact_settings`): the harness holds the two to each other (scientist.monitors.artifactsettings).
 
 Usage: python evaluate.py --artifacts_dir DIR --config config.json --out_dir OUT [--seed N]
 Exit code 2 with one `error: ...` line when the artifact is unusable. numpy only.
@@ -37,6 +39,9 @@ LOG2_N = tuple(range(11))  # best-of-1 ... best-of-1024
 MODEL_FILE = "reward_model.json"
 MAX_MODEL_BYTES = 1 << 20
 MAX_MEMBERS = 16
+# The config's values of the task settings the scoring rule embodies, where config.json leaves them out; must equal
+# template.toml's defaults (a test checks).
+STATED_DEFAULTS: dict[str, float] = {"quadratic_features": 0, "kl_coef": 0.0, "ensemble_size": 1, "pessimism": 0.0}
 
 
 def gold_direction() -> np.ndarray:
@@ -98,6 +103,44 @@ def score(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return scores
 
 
+def stated_settings(path: Path) -> dict[str, float] | None:
+    """The task settings config.json states (defaults for keys it leaves out); None when it is unreadable or holds
+    something that is not a finite number there (no reading, never a verdict: the metrics do not depend on it)."""
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    stated = {}
+    for key, default in STATED_DEFAULTS.items():
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None
+        stated[key] = float(value)
+    return stated
+
+
+def artifact_settings(model: dict[str, Any], stated: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Each setting the scoring rule shows, as config.json states it and as the artifact holds it. Pessimism acts
+    only on a spread (two or more members), and the member count only where pessimism acts: a single member's
+    pessimism, or members averaged without it, score what one averaged model scores."""
+    members = int(model["w"].shape[0])
+    pessimism_stated = stated["pessimism"] if stated["ensemble_size"] > 1 else 0.0
+    pessimism_held = float(model["pessimism"]) if members > 1 else 0.0
+    readings = {
+        "quadratic_features": {
+            "stated": float(stated["quadratic_features"] != 0),
+            "in_artifact": float(bool(np.any(model["q"] != 0))),
+        },
+        "kl_coef": {"stated": stated["kl_coef"], "in_artifact": float(model["kl_coef"])},
+        "pessimism": {"stated": pessimism_stated, "in_artifact": pessimism_held},
+    }
+    if pessimism_stated > 0:
+        readings["ensemble_size"] = {"stated": stated["ensemble_size"], "in_artifact": float(members)}
+    return readings
+
+
 def evaluate(model: dict[str, Any], seed: int) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Best-of-n against the model's score on fixed draws: (metrics, the gold and proxy curves over n)."""
     rng = np.random.default_rng(seed + EVAL_SEED_OFFSET)
@@ -141,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         "curves": curves,
         "evaluation": {"trials_per_n": EVAL_TRIALS, "max_n": 2 ** LOG2_N[-1], "gold_curvature": GOLD_CURVATURE},
     }
+    stated = stated_settings(args.config)
+    if stated is not None:
+        final_info["artifact_settings"] = artifact_settings(model, stated)
     (args.out_dir / "final_info.json").write_text(json.dumps(final_info, indent=2), encoding="utf-8")
     return 0
 
