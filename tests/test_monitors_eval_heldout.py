@@ -6,7 +6,9 @@ in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in 
 monitors reached on it (one parametrised test). The held-out measurements are tests/monitor_corpus_heldout27 and
 tests/monitor_corpus_heldout28 (written blind in a twenty-eighth and a twenty-ninth style on 2026-12-07, while issue
 23l was built; their code cases run in the sandbox), which get no threshold: only that they load, apply to their
-templates and give a consistent report."""
+templates and give a consistent report. tests/monitor_corpus_heldout29 (a thirtieth style: itertools, generator-pipeline
+and state-machine authors, written blind on 2026-12-07 while the harness changed; its code cases run in the sandbox) is
+measured the same way, without a threshold."""
 
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ HELDOUT25 = Path(__file__).parent / "monitor_corpus_heldout25"  # the twenty-fif
 HELDOUT26 = Path(__file__).parent / "monitor_corpus_heldout26"  # the twenty-sixth, blind, in a twenty-seventh style
 HELDOUT27 = Path(__file__).parent / "monitor_corpus_heldout27"  # the twenty-seventh, blind, in a twenty-eighth style
 HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
+HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-ninth, blind, in a thirtieth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -80,6 +83,7 @@ BLIND = [
     pytest.param(HELDOUT26, 68, id="heldout26"),
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
+    pytest.param(HELDOUT29, 62, id="heldout29"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -102,6 +106,7 @@ BLIND = [
 MEASUREMENT = [
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
+    pytest.param(HELDOUT29, 62, id="heldout29"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
