@@ -6,7 +6,9 @@ in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in 
 monitors reached on it (one parametrised test). The held-out measurements are tests/monitor_corpus_heldout27 and
 tests/monitor_corpus_heldout28 (written blind in a twenty-eighth and a twenty-ninth style on 2026-12-07, while issue
 23l was built; their code cases run in the sandbox), which get no threshold: only that they load, apply to their
-templates and give a consistent report."""
+templates and give a consistent report. tests/monitor_corpus_heldout30 (written blind in a thirty-first style on
+2026-12-07 while the lead changed the harness; its code cases run in the sandbox) joins the measurement, unmeasured
+until the lead measures it."""
 
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ HELDOUT25 = Path(__file__).parent / "monitor_corpus_heldout25"  # the twenty-fif
 HELDOUT26 = Path(__file__).parent / "monitor_corpus_heldout26"  # the twenty-sixth, blind, in a twenty-seventh style
 HELDOUT27 = Path(__file__).parent / "monitor_corpus_heldout27"  # the twenty-seventh, blind, in a twenty-eighth style
 HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
+HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -80,6 +83,7 @@ BLIND = [
     pytest.param(HELDOUT26, 68, id="heldout26"),
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
+    pytest.param(HELDOUT30, 62, id="heldout30"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -98,10 +102,12 @@ BLIND = [
 # and spent in issue 23i (its misses and false alarms read); heldout25 (a twenty-sixth style) and heldout26 (a
 # twenty-seventh), written blind while 23i tuned, were measured once after it and spent in issue 23l (their misses
 # read: the switch witness); heldout27 (a twenty-eighth style) and heldout28 (a twenty-ninth), written blind while 23l
-# was built, are the measurement now.
+# was built, are the measurement now; heldout30 (a thirty-first style, written blind while the harness changed) joins
+# them, to be measured once.
 MEASUREMENT = [
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
+    pytest.param(HELDOUT30, 62, id="heldout30"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
