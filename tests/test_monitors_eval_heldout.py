@@ -7,8 +7,9 @@ monitors reached on it (one parametrised test). The held-out measurements are te
 tests/monitor_corpus_heldout28 (written blind in a twenty-eighth and a twenty-ninth style on 2026-12-07, while issue
 23l was built; their code cases run in the sandbox), which get no threshold: only that they load, apply to their
 templates and give a consistent report. tests/monitor_corpus_heldout29 (a thirtieth style: itertools, generator-pipeline
-and state-machine authors, written blind on 2026-12-07 while the harness changed; its code cases run in the sandbox) is
-measured the same way, without a threshold."""
+and state-machine authors) and tests/monitor_corpus_heldout30 (a thirty-first style: operator overloading, layered
+configuration and checkpoints), both written blind on 2026-12-07 while the harness changed (their code cases run in
+the sandbox), are measured the same way, without a threshold."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ HELDOUT26 = Path(__file__).parent / "monitor_corpus_heldout26"  # the twenty-six
 HELDOUT27 = Path(__file__).parent / "monitor_corpus_heldout27"  # the twenty-seventh, blind, in a twenty-eighth style
 HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
 HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-ninth, blind, in a thirtieth style
+HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -84,6 +86,7 @@ BLIND = [
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
     pytest.param(HELDOUT29, 62, id="heldout29"),
+    pytest.param(HELDOUT30, 62, id="heldout30"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -102,11 +105,13 @@ BLIND = [
 # and spent in issue 23i (its misses and false alarms read); heldout25 (a twenty-sixth style) and heldout26 (a
 # twenty-seventh), written blind while 23i tuned, were measured once after it and spent in issue 23l (their misses
 # read: the switch witness); heldout27 (a twenty-eighth style) and heldout28 (a twenty-ninth), written blind while 23l
-# was built, are the measurement now.
+# was built, are the measurement now; heldout30 (a thirty-first style, written blind while the harness changed) joins
+# them, to be measured once.
 MEASUREMENT = [
     pytest.param(HELDOUT27, 62, id="heldout27"),
     pytest.param(HELDOUT28, 62, id="heldout28"),
     pytest.param(HELDOUT29, 62, id="heldout29"),
+    pytest.param(HELDOUT30, 62, id="heldout30"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
