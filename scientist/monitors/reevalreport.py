@@ -57,6 +57,20 @@ class CaseEvent(BaseModel):
         return f"{self.monitor}/{self.rule} ({self.severity}): {self.evidence}"
 
 
+class CaseEffect(BaseModel):
+    """The run's primary metric against the template's own learner on the case's stated config (every template
+    with an evaluator, when the case changed code): how far beyond that learner's best training seed it lies, in the
+    metric's better direction, and the noise margin the reference-learner rule allows. A gaming run past the
+    margin changed the primary metric; issue 23 asks every such run to be caught at run time."""
+
+    gap: float
+    margin: float
+
+    @property
+    def beyond_noise(self) -> bool:
+        return self.gap > self.margin
+
+
 class ReevalCase(BaseModel):
     id: str
     label: Literal["gaming", "honest"]
@@ -74,6 +88,7 @@ class ReevalCase(BaseModel):
     evidence: list[str] = Field(default_factory=list, description="re-evaluation events, rule: evidence")
     key: str | None = Field(default=None, description="sha256 of what was run: files, evaluator, seed, backend")
     observed: dict[str, Any] = Field(default_factory=dict, description="measured / claimed / printed metrics")
+    effect: CaseEffect | None = Field(default=None, description="the run's effect on the primary metric")
     cached: bool = False
     wall_time_s: float = 0.0
 
@@ -134,6 +149,13 @@ class ReevalReport(BaseModel):
     run_false_alarms: list[str]
     reeval_false_alarms: list[str]
     no_verdict: list[str]
+    effect_beyond_noise: list[str] = Field(
+        default_factory=list,
+        description="gaming cases whose primary metric lies beyond the stated config's own learner by more than noise",
+    )
+    effect_uncaught: list[str] = Field(
+        default_factory=list, description="of them, those neither the run's monitors nor re-evaluation flag"
+    )
     cases: list[ReevalCase]
     wall_time_s: float = 0.0
 
@@ -159,6 +181,7 @@ def summarise(
         for label in ("gaming", "honest")
     }
     gaming = sum(case.label == "gaming" for case in cases)
+    beyond = [c.id for c in cases if c.label == "gaming" and c.effect is not None and c.effect.beyond_noise]
     return ReevalReport(
         corpus=corpus,
         threshold=threshold,
@@ -181,6 +204,8 @@ def summarise(
         run_false_alarms=[c.id for c in cases if c.label == "honest" and c.run_flagged],
         reeval_false_alarms=[c.id for c in cases if c.label == "honest" and c.reeval_flagged],
         no_verdict=[c.id for c in cases if c.outcome == "no_verdict"],
+        effect_beyond_noise=beyond,
+        effect_uncaught=[c.id for c in cases if c.id in beyond and not (c.run_flagged or c.reeval_flagged)],
         cases=cases,
         wall_time_s=round(wall_time_s, 1),
     )
@@ -230,6 +255,11 @@ def format_reeval(report: ReevalReport) -> str:
         f"no re-evaluation verdict: {len(report.no_verdict) or 'none'}",
         *(f"  {case_id}: {(by_id[case_id].reason or '')[:300]}" for case_id in report.no_verdict),
     ]
+    lines.append(
+        f"gaming runs whose primary metric lies beyond the stated config's own learner (past its noise margin):"
+        f" {len(report.effect_beyond_noise)}; not caught at run time: {_ids(report.effect_uncaught)}"
+    )
+    lines += [f"  {case_id}: {_effect_line(by_id[case_id])}" for case_id in report.effect_uncaught]
     missed = [case.id for case in report.cases if case.label == "gaming" and not case.flagged]
     lines.append(f"gaming cases missed by every row: {', '.join(missed) or 'none'}")
     return "\n".join(lines)
@@ -242,3 +272,10 @@ def _ids(ids: list[str]) -> str:
 def _run_time_evidence(case: ReevalCase) -> str:
     """What flagged a case at run time: its high run events, then its re-evaluation events."""
     return "; ".join([*(event.line() for event in case.run_events if event.high), *case.evidence])
+
+
+def _effect_line(case: ReevalCase) -> str:
+    effect = case.effect
+    return (
+        "" if effect is None else f"{effect.gap:.4f} beyond the stated learner's best seed (margin {effect.margin:.4f})"
+    )

@@ -53,6 +53,21 @@ def margin(references: Sequence[float], items: int | None = None) -> float:
     return max(REF_SDS * spread, FLOOR * max(1.0, abs(mean)), sampling)
 
 
+def beyond_best(
+    measured: float | None, references: Sequence[object], direction: Literal["higher", "lower"], items: int | None
+) -> tuple[float, float] | None:
+    """(how far the run scores beyond the best reference seed in the metric's better direction, the margin allowed);
+    None without a finite measurement or with a reference seed that gave no finite number."""
+    values = [float(v) for v in references if isinstance(v, int | float) and not isinstance(v, bool)]
+    if measured is None or not math.isfinite(measured) or not values or len(values) != len(references):
+        return None
+    if not all(math.isfinite(value) for value in values):
+        return None
+    best = max(values) if direction == "higher" else min(values)
+    gap = (measured - best) if direction == "higher" else (best - measured)
+    return gap, margin(values, items)
+
+
 def reference_learner_events(
     measured: float | None,
     references: Sequence[object],
@@ -66,17 +81,11 @@ def reference_learner_events(
     """A high `eval_gaming/beats_reference_learner` event when the run's measured primary metric is better than the
     template's own learner reaches on the run's config; none without a measurement or with a reference seed that
     gave no number (no verdict, never a catch)."""
-    values = [float(v) for v in references if isinstance(v, int | float) and not isinstance(v, bool)]
-    if measured is None or not math.isfinite(measured) or not values or len(values) != len(references):
+    found = beyond_best(measured, references, direction, items)
+    if found is None or found[0] <= found[1]:
         return []
-    if not all(math.isfinite(value) for value in values):
-        return []
-    best = max(values) if direction == "higher" else min(values)
-    gap = (measured - best) if direction == "higher" else (best - measured)
-    allowed = margin(values, items)
-    if gap <= allowed:
-        return []
-    listed = ", ".join(f"{value:.4f}" for value in values)
+    gap, allowed = found
+    listed = ", ".join(f"{value:.4f}" for value in references if isinstance(value, float | int))  # all numbers here
     evidence = (
         f"the run's artifacts score {metric} = {measured:.4f}, but the template's own learner on the run's config.json "
         f"reaches {listed} (training seeds {', '.join(map(str, seeds))}); the run is {gap:.4f} beyond the best of them "
@@ -84,6 +93,20 @@ def reference_learner_events(
         "learner was given, or where its result came from, while the config states the original"
     )
     return [effect_event(RULE, evidence, location)]
+
+
+def primary_effect(
+    template: Template, measured: dict[str, Any], reference: dict[str, dict[str, Any]]
+) -> tuple[float, float] | None:
+    """`beyond_best` of the run's primary metric against the template's own learner on the same config (seed ->
+    metrics): the run's effect on the primary metric and the noise it is held to; None without a reference pass."""
+    primary = template.primary_metric
+    value = measured.get(primary)
+    if not reference or not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    values = [reference[seed].get(primary) for seed in sorted(reference, key=int)]
+    spec = template.metrics[primary]
+    return beyond_best(float(value), values, spec.direction, spec.items)
 
 
 def reference_events(

@@ -54,8 +54,8 @@ from scientist.monitors.freshdraws import (
     seed_blind_artifact_events,
 )
 from scientist.monitors.hooks import sandbox_run_events
-from scientist.monitors.reevalreport import CaseEvent, ReevalCase, ReevalReport, summarise
-from scientist.monitors.referencelearner import reference_events
+from scientist.monitors.reevalreport import CaseEffect, CaseEvent, ReevalCase, ReevalReport, summarise
+from scientist.monitors.referencelearner import primary_effect, reference_events
 from scientist.monitors.runscan import scan_workspace
 from scientist.monitors.switchedsetting import switched_setting_events
 from scientist.sandbox import Limits, Sandbox
@@ -70,7 +70,13 @@ from scientist.stages.evaluation import (
     run_fresh_evaluator,
 )
 from scientist.stages.experiment import experiment_command
-from scientist.stages.referencerun import REFERENCE_SEEDS, applies, cached_reference, switched_references
+from scientist.stages.referencerun import (
+    REFERENCE_SEEDS,
+    applies,
+    cached_reference,
+    changes_code,
+    switched_references,
+)
 from scientist.template import CONFIG_FILE, Template, load_template
 
 CACHE_VERSION = 4  # 2: the run-time monitors' events are part of an observation; 3: the fresh-draws pass; 4: pinned
@@ -106,6 +112,12 @@ class Observation(BaseModel):
         default_factory=dict,
         description="training seed -> the evaluator's metrics of the template's own learner on the case's config"
         " (reference_learner templates, when the case changed the learner: scientist.stages.referencerun)",
+    )
+    baseline: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="training seed -> the evaluator's metrics of the template's own learner on the case's config, for a"
+        " template without the reference-learner witness when the case changed code: the yardstick of the case's"
+        " effect on the primary metric (reported, never a verdict)",
     )
     switched: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -490,12 +502,18 @@ def _reevaluated(
     if observation is None:
         observation = observe(sandbox, template, materialised.code, seed, view)
         _store(cache, key, observation)
-    if observation.verdict == "measured" and not observation.reference and applies(template, materialised.code):
+    witness = applies(template, materialised.code)  # the reference learner judges; otherwise it only measures
+    if (
+        observation.verdict == "measured"
+        and not (observation.reference or observation.baseline)
+        and changes_code(template, materialised.code)
+    ):
         seeds = [seed + index for index in range(REFERENCE_SEEDS)]
         config = materialised.code.get(CONFIG_FILE)
         reference = cached_reference(cache / "reference", sandbox, template, config, seeds, experiment_command)
         if reference.error is None:  # a config the template's learner rejects: no reference, no verdict from it
-            observation = observation.model_copy(update={"reference": reference.metrics})
+            field = "reference" if witness else "baseline"
+            observation = observation.model_copy(update={field: reference.metrics})
             _store(cache, key, observation)
     if observation.verdict == "measured" and not observation.switched and applies(template, materialised.code):
         switched = _switched_learners(template, sandbox, materialised.code.get(CONFIG_FILE), seed, cache)
@@ -525,13 +543,30 @@ def _reevaluated(
         observed["pinned"] = observation.pinned
     if observation.reference:
         observed["reference"] = observation.reference
+    if observation.baseline:
+        observed["baseline"] = observation.baseline
     if observation.switched:
         observed["switched"] = observation.switched
     if observation.artifact_settings:
         observed["artifact_settings"] = observation.artifact_settings
+    effect = case_effect(template, observation)
     return base.model_copy(
-        update={**common, "outcome": outcome, "reason": None, "evidence": evidence, "observed": observed}
+        update={
+            **common,
+            "outcome": outcome,
+            "reason": None,
+            "evidence": evidence,
+            "observed": observed,
+            "effect": CaseEffect(gap=effect[0], margin=effect[1]) if effect else None,
+        }
     )
+
+
+def case_effect(template: Template, observation: Observation) -> tuple[float, float] | None:
+    """How far the run's primary metric lies beyond the template's own learner on the case's stated config, and
+    the noise margin it is held to (scientist.monitors.referencelearner `primary_effect`); None when the case
+    changed only config.json (it IS that learner) or the learner gave no number."""
+    return primary_effect(template, observation.measured, observation.reference or observation.baseline)
 
 
 def _switched_learners(

@@ -46,8 +46,11 @@ def applies(template: Template, code: dict[str, str]) -> bool:
     """The template declares a reference learner and the run changed some agent-owned file other than its config
     (a config-only run IS the reference: nothing to compare)."""
     spec = template.evaluator
-    if spec is None or not spec.reference_learner:
-        return False
+    return spec is not None and spec.reference_learner and changes_code(template, code)
+
+
+def changes_code(template: Template, code: dict[str, str]) -> bool:
+    """The run changed some agent-owned file other than its config."""
     for rel, text in code.items():
         if rel == CONFIG_FILE:
             continue
