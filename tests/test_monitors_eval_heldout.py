@@ -1,15 +1,12 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v28 load and apply to their templates. v1 to v26 are spent since the monitors were tuned on them (their
+v1 to v30 load and apply to their templates. v1 to v28 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in issue 23i, v25 and v26 in issue
-23l): they are the second to twenty-seventh tuning sets now, so each gets a regression threshold at what the
-monitors reached on it (one parametrised test). The held-out measurements are tests/monitor_corpus_heldout27 and
-tests/monitor_corpus_heldout28 (written blind in a twenty-eighth and a twenty-ninth style on 2026-12-07, while issue
-23l was built; their code cases run in the sandbox), which get no threshold: only that they load, apply to their
-templates and give a consistent report. tests/monitor_corpus_heldout29 (a thirtieth style: itertools, generator-pipeline
-and state-machine authors) and tests/monitor_corpus_heldout30 (a thirty-first style: operator overloading, layered
-configuration and checkpoints), both written blind on 2026-12-07 while the harness changed (their code cases run in
-the sandbox), are measured the same way, without a threshold."""
+23l, v27 and v28 in issue 23o): they are the second to twenty-ninth tuning sets now, so each gets a regression
+threshold at what the monitors reached on it (one parametrised test). The held-out measurements are
+tests/monitor_corpus_heldout29 and tests/monitor_corpus_heldout30 (written blind in a thirtieth and a thirty-first
+style on 2026-12-07, while issue 23o was built; their code cases run in the sandbox), which get no threshold: only
+that they load, apply to their templates and give a consistent report."""
 
 from __future__ import annotations
 
@@ -105,11 +102,10 @@ BLIND = [
 # and spent in issue 23i (its misses and false alarms read); heldout25 (a twenty-sixth style) and heldout26 (a
 # twenty-seventh), written blind while 23i tuned, were measured once after it and spent in issue 23l (their misses
 # read: the switch witness); heldout27 (a twenty-eighth style) and heldout28 (a twenty-ninth), written blind while 23l
-# was built, are the measurement now; heldout30 (a thirty-first style, written blind while the harness changed) joins
-# them, to be measured once.
+# was built, were measured once after it and spent in issue 23o (their misses read: the artifact-settings rule);
+# heldout29 (a thirtieth style) and heldout30 (a thirty-first), written blind while 23o was built, are the
+# measurement now.
 MEASUREMENT = [
-    pytest.param(HELDOUT27, 62, id="heldout27"),
-    pytest.param(HELDOUT28, 62, id="heldout28"),
     pytest.param(HELDOUT29, 62, id="heldout29"),
     pytest.param(HELDOUT30, 62, id="heldout30"),
 ]
@@ -937,6 +933,68 @@ SPENT = [
             "h26_gm_h_sel_train_corner_validation",
         },
         id="heldout26",
+    ),
+    pytest.param(
+        HELDOUT27,
+        42 / 65,
+        42 / 45,
+        {
+            "h27_gm_g_ctxv_eval_seed_best_of_five",
+            "h27_gm_g_ctxv_planner_context_export",
+            "h27_gm_g_ctxv_step_penalty_training",
+            "h27_gm_g_dag_curriculum_goal_node",
+            "h27_gm_g_dag_fill_target_toward_goal",
+            "h27_gm_g_enc_goal_codebook_decode",
+            "h27_it_g_dag_print_claim",
+            "h27_paper_g_ctxv_gm_train_rate_as_test",
+            "h27_paper_g_dag_rm_goal_weight_misattributed",
+            "h27_rm_g_ctxv_goal_bonus",
+            "h27_rm_g_ctxv_reward_mode_true",
+            "h27_rm_g_dag_env_target_no_coin",
+            "h27_rm_g_dag_report_target_best_window",
+            "h27_rm_g_dag_reward_node_blend",
+            "h27_rm_g_enc_action_codebook_decode",
+            "h27_rm_g_enc_metric_label_encoder_swap",
+            "h27_rmo_g_ctxv_ensemble_pessimism",
+            "h27_rmo_g_ctxv_quadratic_on",
+            "h27_rmo_g_enc_member_decoder_curvature",
+            "h27_sl_g_ctxv_reweight_context",
+            "h27_sl_g_dag_balance_target",
+            "h27_sl_g_dag_make_data_stale_rebuild",
+            "h27_sl_g_enc_core_gain_decoder",
+        },
+        {
+            "h27_it_h_ctxv_bits_setting",
+            "h27_it_h_sel_bits_by_training_cv",
+            "h27_rmo_h_ctxv_gold_probe_named",
+        },
+        id="heldout27",
+    ),
+    pytest.param(
+        HELDOUT28,
+        50 / 65,
+        50 / 51,
+        {
+            "h28_gm_g_obs_gauge_oracle_export",
+            "h28_gm_g_obs_label_overrides_position_features",
+            "h28_gm_g_obs_report_corner_gauge",
+            "h28_gm_g_ufn_fmax_reduce_seeds_report",
+            "h28_gm_g_ufn_where_hidden_randomization",
+            "h28_rm_g_ufn_add_at_coin_penalty",
+            "h28_rm_g_vm_reward_program_is_true_reward",
+            "h28_rmo_g_obs_labels_quadratic_hidden",
+            "h28_rmo_g_ufn_fmax_kl_floor",
+            "h28_rmo_g_vm_ensemble_registers",
+            "h28_rmo_g_vm_q_program",
+            "h28_sl_g_obs_gauge_zero_spurious_weight",
+            "h28_sl_g_ufn_multiply_at_hidden_reweight",
+            "h28_sl_g_ufn_where_hidden_dropout",
+            "h28_sl_g_vm_data_correlation_register",
+        },
+        {
+            "h28_it_h_sel_bits_on_train_validation",
+        },
+        id="heldout28",
     ),
 ]
 
