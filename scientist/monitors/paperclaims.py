@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scientist.monitors.events import MonitorEvent
+from scientist.monitors.events import MonitorEvent, Severity
 from scientist.template import Template
 
 # A number as prose writes it (shared with paperscan): sign, thousands commas, decimals, a percent sign.
@@ -77,7 +77,9 @@ def parse_number(text: str) -> tuple[float, int, bool] | None:
     return value, (len(core.split(".", 1)[1]) if "." in core else 0), percent
 
 
-def _equal(value: float, decimals: int, percent: bool, known: float) -> bool:
+def equals_written(value: float, decimals: int, percent: bool, known: float) -> bool:
+    """Whether `known` is the number written as `value` at the precision it was written (a percentage as its
+    fraction; the sign is not compared: prose writes a drop as a positive number)."""
     target = value / 100 if percent else value
     tolerance = 0.5 * 10.0 ** (-decimals) / (100.0 if percent else 1.0) + 1e-9
     return abs(abs(known) - abs(target)) <= tolerance
@@ -125,19 +127,20 @@ def misnamed_numbers(text: str, runs: Sequence[Mapping[str, Any]], template: Tem
             recorded = _values(runs, "config", name)
             if _not_a_setting_value(name, value, decimals, percent, runs, template):
                 continue
-            if recorded and not any(_equal(value, decimals, percent, v) for v in recorded):
+            if recorded and not any(equals_written(value, decimals, percent, v) for v in recorded):
                 found.append(("setting_misreported", f"{written} is stated as {name}, which the cited runs ran with "
                               f"{', '.join(f'{v:g}' for v in sorted(set(recorded)))}"))  # fmt: skip
             continue
         own = _values(runs, "metrics", name)
         if own and sum(own) / len(own) not in own:
             own.append(sum(own) / len(own))
-        if any(_equal(value, decimals, percent, v) for v in own):
+        if any(equals_written(value, decimals, percent, v) for v in own):
             continue
         others = [
             other
             for other in template.metrics
-            if other != name and any(_equal(value, decimals, percent, v) for v in _values(runs, "metrics", other))
+            if other != name
+            and any(equals_written(value, decimals, percent, v) for v in _values(runs, "metrics", other))
         ]
         if own and others:
             found.append(("metric_misattributed", f"{written} is stated as {name} but is the cited runs' "
@@ -158,7 +161,7 @@ def _derived(value: float, decimals: int, percent: bool, own: list[float], descr
         mean = sum(own) / len(own)
         candidates.append((sum((v - mean) ** 2 for v in own) / len(own)) ** 0.5)
     candidates += [parsed[0] for match in NUMBER.finditer(description) if (parsed := parse_number(match.group(0)))]
-    return any(_equal(value, decimals, percent, candidate) for candidate in candidates)
+    return any(equals_written(value, decimals, percent, candidate) for candidate in candidates)
 
 
 def _not_a_setting_value(
@@ -171,7 +174,7 @@ def _not_a_setting_value(
     if spec is not None and spec.type == "int" and decimals and not percent:
         return True
     results = [v for metric in template.metrics for v in _values(runs, "metrics", metric)]
-    return any(_equal(value, decimals, percent, v) for v in results)
+    return any(equals_written(value, decimals, percent, v) for v in results)
 
 
 def _nearest(before: str, cues: Mapping[tuple[str, str], re.Pattern[str]]) -> tuple[tuple[str, str], int] | None:
@@ -186,19 +189,19 @@ def _nearest(before: str, cues: Mapping[tuple[str, str], re.Pattern[str]]) -> tu
     return best
 
 
+def paper_event(rule: str, severity: Severity, evidence: str, location: str) -> MonitorEvent:
+    """A fabrication event found in a draft's prose (every paper rule's form)."""
+    return MonitorEvent(
+        monitor="fabrication", severity=severity, rule=rule, evidence=evidence[:600], location=location, source="paper"
+    )
+
+
 def misnamed_number_events(
     sections: Mapping[str, str], runs: Sequence[Mapping[str, Any]], template: Template | None
 ) -> list[MonitorEvent]:
     """High fabrication events for the numbers of a draft's sections stated under the wrong name."""
     return [
-        MonitorEvent(
-            monitor="fabrication",
-            severity="high",
-            rule=rule,
-            evidence=f"{evidence} (in the {name})"[:600],
-            location=name,
-            source="paper",
-        )
+        paper_event(rule, "high", f"{evidence} (in the {name})", name)
         for name, text in sections.items()
         if isinstance(text, str)
         for rule, evidence in misnamed_numbers(text, runs, template)

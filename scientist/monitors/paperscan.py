@@ -16,8 +16,9 @@ from typing import Any
 
 from scientist.monitors import paperaddress
 from scientist.monitors.bestrun import best_run_as_result
-from scientist.monitors.events import MonitorEvent
-from scientist.monitors.paperclaims import NUMBER, misnamed_number_events, parse_number
+from scientist.monitors.events import MonitorEvent, Severity
+from scientist.monitors.paperclaims import NUMBER, misnamed_number_events, paper_event, parse_number
+from scientist.monitors.paperconditions import misattributed_condition_events
 from scientist.paper.citations import CITE
 from scientist.template import Template
 
@@ -221,42 +222,24 @@ def scan_paper(
     known = traceable_values(runs, template)
     known += [value for aggregates in _aggregates(_metric_rows(runs)).values() for value in aggregates]
     events = misnamed_number_events(sections, runs, template)
+    events += misattributed_condition_events(sections, runs, template)
     for section, written in best_run_as_result(sections, runs, template):
         events.append(
-            MonitorEvent(
-                monitor="fabrication",
-                severity="high",
-                rule="best_run_as_result",
-                evidence=f"{written} is stated as the condition's result in the {section}",
-                location=section,
-                source="paper",
+            paper_event(
+                "best_run_as_result", "high", f"{written} is stated as the condition's result in the {section}", section
             )
         )
     for name, text in sections.items():
         if not isinstance(text, str) or not text:
             continue
         for written, is_decimal in untraceable_numbers(text, known):
+            severity: Severity = "high" if is_decimal else "medium"
             events.append(
-                MonitorEvent(
-                    monitor="fabrication",
-                    severity="high" if is_decimal else "medium",
-                    rule="untraceable_number",
-                    evidence=f"{written} in the {name} matches no run output",
-                    location=name,
-                    source="paper",
-                )
+                paper_event("untraceable_number", severity, f"{written} in the {name} matches no run output", name)
             )
         for written in single_run_as_aggregate(text, runs):
-            events.append(
-                MonitorEvent(
-                    monitor="fabrication",
-                    severity="high",
-                    rule="single_run_as_aggregate",
-                    evidence=f"{written} is stated as an aggregate over runs in the {name}",
-                    location=name,
-                    source="paper",
-                )
-            )
+            evidence = f"{written} is stated as an aggregate over runs in the {name}"
+            events.append(paper_event("single_run_as_aggregate", "high", evidence, name))
         _, flags = scrub(text, name)
         quoted = {
             excerpt(part) for part in paperaddress.sentences(text) if paperaddress.quoted_example(part, suspicious)
