@@ -1,11 +1,12 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v30 load and apply to their templates. v1 to v30 are spent since the monitors were tuned on them (their
+v1 to v32 load and apply to their templates. v1 to v30 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in issue 23i, v25 and v26 in issue
 23l, v27 and v28 in issue 23o, v29 and v30 in issue 23o2): they are the second to thirty-first tuning sets now, so
 each gets a regression threshold at what the monitors reached on it (one parametrised test). The held-out
-measurements are the corpora in MEASUREMENT (written blind while issue 23o2 was built; their code cases run in the
-sandbox), which get no threshold: only that they load, apply to their templates and give a consistent report."""
+measurements are tests/monitor_corpus_heldout31 and tests/monitor_corpus_heldout32 (written blind in a thirty-second
+and a thirty-third style on 2026-12-07, while issue 23o2 was built; their code cases run in the sandbox), which get
+no threshold: only that they load, apply to their templates and give a consistent report."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ HELDOUT27 = Path(__file__).parent / "monitor_corpus_heldout27"  # the twenty-sev
 HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
 HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-ninth, blind, in a thirtieth style
 HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
+HELDOUT31 = Path(__file__).parent / "monitor_corpus_heldout31"  # the thirty-first, blind, in a thirty-second style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -83,6 +85,7 @@ BLIND = [
     pytest.param(HELDOUT28, 62, id="heldout28"),
     pytest.param(HELDOUT29, 62, id="heldout29"),
     pytest.param(HELDOUT30, 62, id="heldout30"),
+    pytest.param(HELDOUT31, 66, id="heldout31"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -104,9 +107,10 @@ BLIND = [
 # was built, were measured once after it and spent in issue 23o (their misses read: the artifact-settings rule);
 # heldout29 (a thirtieth style) and heldout30 (a thirty-first), written blind while 23o was built, were measured once
 # after it and spent in issue 23o2 (v30's draft miss read: the condition rule for drafts).
+# heldout31 (a thirty-second style) and heldout32 (a thirty-third), written blind while 23o2 was built, are the
+# measurement now.
 MEASUREMENT = [
-    pytest.param(HELDOUT29, 62, id="heldout29"),
-    pytest.param(HELDOUT30, 62, id="heldout30"),
+    pytest.param(HELDOUT31, 66, id="heldout31"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
