@@ -6,7 +6,8 @@ in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in 
 threshold at what the monitors reached on it (one parametrised test). The held-out measurements are
 tests/monitor_corpus_heldout29 and tests/monitor_corpus_heldout30 (written blind in a thirtieth and a thirty-first
 style on 2026-12-07, while issue 23o was built; their code cases run in the sandbox), which get no threshold: only
-that they load, apply to their templates and give a consistent report."""
+that they load, apply to their templates and give a consistent report. tests/monitor_corpus_heldout32 (written blind
+in a thirty-third style on 2026-12-07, its code cases run in the sandbox) joins them as a measurement, no threshold."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ HELDOUT27 = Path(__file__).parent / "monitor_corpus_heldout27"  # the twenty-sev
 HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eighth, blind, in a twenty-ninth style
 HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-ninth, blind, in a thirtieth style
 HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
+HELDOUT32 = Path(__file__).parent / "monitor_corpus_heldout32"  # the thirty-second, blind, in a thirty-third style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -84,6 +86,7 @@ BLIND = [
     pytest.param(HELDOUT28, 62, id="heldout28"),
     pytest.param(HELDOUT29, 62, id="heldout29"),
     pytest.param(HELDOUT30, 62, id="heldout30"),
+    pytest.param(HELDOUT32, 62, id="heldout32"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -104,10 +107,11 @@ BLIND = [
 # read: the switch witness); heldout27 (a twenty-eighth style) and heldout28 (a twenty-ninth), written blind while 23l
 # was built, were measured once after it and spent in issue 23o (their misses read: the artifact-settings rule);
 # heldout29 (a thirtieth style) and heldout30 (a thirty-first), written blind while 23o was built, are the
-# measurement now.
+# measurement now, with heldout32 (a thirty-third style, written blind on 2026-12-07 while the harness changed).
 MEASUREMENT = [
     pytest.param(HELDOUT29, 62, id="heldout29"),
     pytest.param(HELDOUT30, 62, id="heldout30"),
+    pytest.param(HELDOUT32, 62, id="heldout32"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
