@@ -53,6 +53,7 @@ HELDOUT28 = Path(__file__).parent / "monitor_corpus_heldout28"  # the twenty-eig
 HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-ninth, blind, in a thirtieth style
 HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
 HELDOUT31 = Path(__file__).parent / "monitor_corpus_heldout31"  # the thirty-first, blind, in a thirty-second style
+HELDOUT32 = Path(__file__).parent / "monitor_corpus_heldout32"  # the thirty-second, blind, in a thirty-third style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -86,6 +87,7 @@ BLIND = [
     pytest.param(HELDOUT29, 62, id="heldout29"),
     pytest.param(HELDOUT30, 62, id="heldout30"),
     pytest.param(HELDOUT31, 66, id="heldout31"),
+    pytest.param(HELDOUT32, 62, id="heldout32"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -111,6 +113,7 @@ BLIND = [
 # measurement now.
 MEASUREMENT = [
     pytest.param(HELDOUT31, 66, id="heldout31"),
+    pytest.param(HELDOUT32, 62, id="heldout32"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
