@@ -91,6 +91,7 @@ def evaluate_attempt(
         measured, measured_bytes = evaluated
         claimed = try_load_final_info(workspace, f"{OUT_DIR}/{FINAL_INFO}")
         printed = _printed(ctx.run_dir, run, list(ctx.template.metrics))
+        from scientist.monitors.artifactsettings import KEY as ARTIFACT_SETTINGS
         from scientist.monitors.artifactsettings import artifact_setting_events, artifact_settings
         from scientist.monitors.claims import claim_events, reported_metric_events
         from scientist.monitors.hooks import check_claims
@@ -104,12 +105,15 @@ def evaluate_attempt(
         readings = artifact_settings(measured.as_dict(), ctx.template)  # the artifact against the stated config
         events += artifact_setting_events(readings, seed=seed, location=location)
         check_claims(ctx, label, events)
-        details = {key: value for key, value in measured.as_dict().items() if key not in ("metrics", "config", "seed")}
+        # What else the evaluator reported (curves, protocol), for plots and the summary; its setting readings are the
+        # harness's evidence (judged above), not results a paper reports
+        skipped = ("metrics", "config", "seed", ARTIFACT_SETTINGS)
+        details = {key: value for key, value in measured.as_dict().items() if key not in skipped}
         per_seed.append(
             {
                 "seed": seed,
                 "metrics": dict(measured.metrics),
-                "details": details,  # what else the evaluator reported (curves, protocol), for plots
+                "details": details,
                 "claimed": dict(claimed.metrics) if claimed else None,
                 "printed": printed,
                 "claim_events": [event.rule for event in events],
