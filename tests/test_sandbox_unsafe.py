@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def test_outputs_are_listed_with_their_hashes(sandbox: Sandbox, tmp_path: Path) 
         open("out/result.txt", "w").write("hello")
         open("out/sub/data.bin", "wb").write(bytes(range(256)) * 10)
         open("scratch.txt", "w").write("not an output")
+        import time; time.sleep(0.3)  # past the first memory samples: a run shorter than them reports 0 MB
     """
     workspace = make_workspace(sandbox, tmp_path, script, files={"out/unchanged.txt": "from the template"})
     result = run(sandbox, workspace)
@@ -113,6 +115,10 @@ def test_cleanup_kills_what_an_earlier_process_left_in_the_workspace(sandbox: Sa
     workspace = make_workspace(sandbox, tmp_path, "")
     env = sandbox_env(workspace.resolve(), workspace_marker(workspace.resolve()), None)
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True)
+    environ = Path(f"/proc/{orphan.pid}/environ")
+    deadline = time.monotonic() + 10
+    while workspace_marker(workspace.resolve()).encode() not in environ.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until it has exec'd: before that its environment is still the test's (a loaded machine)
     sandbox.cleanup(workspace)
     assert orphan.wait(timeout=10) == -signal.SIGKILL
 
