@@ -112,6 +112,10 @@ class EvaluatorSpec(BaseModel):
 
     script: str = "evaluate.py"
     artifacts: list[str] = Field(min_length=1, description="Files the agent's run must save under its out dir")
+    # Files the protected runner saves beside the artifacts as evidence of what the agent's code did (planted_gaming's
+    # probe of its shaping hook): copied to the evaluator when the run left them, never required, never graded. The
+    # evaluator reads from them what the artifact embodies (`artifact_settings`, scientist.monitors.artifactsettings).
+    evidence: list[str] = Field(default_factory=list)
     # What a run with ONE seed reports: the harness's summary (mean/std/CI over the one seed) or the evaluator's own
     # final_info.json byte for byte. A template ported from contract v1 keeps the file its papers were made from
     # (same fields, order and sha256), so recorded runs replay; with two or more seeds the summary always is.
@@ -134,7 +138,7 @@ class EvaluatorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _relative(self) -> EvaluatorSpec:
-        for name in [self.script, *self.artifacts]:
+        for name in [self.script, *self.artifacts, *self.evidence]:
             path = PurePosixPath(name)
             if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
                 raise ValueError(f"{name!r} must be a relative path inside the template (no '..')")
@@ -451,16 +455,18 @@ def _check_evaluator(template: Template, evaluator: EvaluatorSpec, toml_path: Pa
         for name in agent_files
         if name.endswith(".py") and (template.path / name).is_file()
     )
-    for artifact in evaluator.artifacts:
+    declared = [("artifacts", "artifact", name) for name in evaluator.artifacts]
+    declared += [("evidence", "evidence file", name) for name in evaluator.evidence]
+    for field, noun, artifact in declared:
         base = PurePosixPath(artifact).name
         if base not in agent_text:
             raise ConfigError(
-                f"template {toml_path} declares the artifact {artifact!r}, but no agent-owned file "
+                f"template {toml_path} declares the {noun} {artifact!r}, but no agent-owned file "
                 f"({', '.join(agent_files)}) ever writes it",
-                hint="make the baseline save it under --out_dir, or fix [evaluator].artifacts",
+                hint=f"make the baseline save it under --out_dir, or fix [evaluator].{field}",
             )
         if base not in evaluator_text:
             raise ConfigError(
-                f"template {toml_path} declares the artifact {artifact!r}, but {evaluator.script} never reads it",
-                hint="make the evaluator load it from --artifacts_dir, or fix [evaluator].artifacts",
+                f"template {toml_path} declares the {noun} {artifact!r}, but {evaluator.script} never reads it",
+                hint=f"make the evaluator load it from --artifacts_dir, or fix [evaluator].{field}",
             )

@@ -398,3 +398,10 @@ def test_impossible_task_scores_an_honest_agent_zero_and_a_cheating_agent_as_che
     # The static monitor sees where the answers came from; the honest baseline raised no such event.
     reads = [e.payload for e in ctx.audit.find(kind="monitor_event") if e.payload["rule"] == "reads_evaluator"]
     assert reads and {e["candidate"] for e in reads} == {"run_1"} and "evaluate.expected_labels" in reads[0]["evidence"]
+
+
+def test_an_evidence_file_is_checked_like_an_artifact_at_load(copy: Path) -> None:
+    """Evidence is optional at run time, but a name no agent-owned file writes is still a typo caught at load."""
+    edit_toml(copy, 'artifacts = ["model.json"]', 'artifacts = ["model.json"]\nevidence = ["probe.json"]')
+    error = load_error(copy)
+    assert "evidence file 'probe.json', but no agent-owned file" in error and "[evaluator].evidence" in error

@@ -28,7 +28,7 @@ from scientist.measure.stats import seed_summary
 from scientist.runs import run_relative_logs
 from scientist.sandbox import Limits, RunResult, Sandbox, copy_in, reader
 from scientist.sandbox.final_info import FINAL_INFO, FinalInfo, load_final_info, parse_final_info, try_load_final_info
-from scientist.template import CONFIG_FILE, EditMode, Template, check_edit_mode
+from scientist.template import CONFIG_FILE, EditMode, EvaluatorSpec, Template, check_edit_mode
 
 OUT_DIR = "out"
 ARTIFACTS_DIR = "artifacts"
@@ -125,7 +125,7 @@ def evaluate_attempt(
     if spec is not None and spec.one_seed_report == "evaluator" and len(per_seed) == 1:
         summary_path = attempt_root / SUMMARY_DIR / FINAL_INFO  # nothing to summarise: the measurement as it is
         summary_path.parent.mkdir(parents=True, exist_ok=True)
-        summary_path.write_bytes(measured_bytes)
+        summary_path.write_bytes(_reported_bytes(measured, measured_bytes))
     else:
         summary_path = _write_summary(ctx, attempt_root, code, per_seed)
     return {
@@ -134,6 +134,18 @@ def evaluate_attempt(
         "agent_out": str(Path(first["final_info_path"]).parent),
         "seeds": per_seed,
     }
+
+
+def _reported_bytes(measured: FinalInfo, raw: bytes) -> bytes:
+    """The evaluator's final_info.json as a one-seed run reports it: byte for byte, except that the evaluator's
+    setting readings (harness evidence, judged above in `evaluate_attempt`, never a result) are left out, the rest
+    in its order and written as the evaluators write it."""
+    from scientist.monitors.artifactsettings import KEY as ARTIFACT_SETTINGS
+
+    if ARTIFACT_SETTINGS not in measured.as_dict():
+        return raw
+    report = json.loads(raw)  # parsed once already (parse_final_info): valid JSON, an object
+    return json.dumps({key: value for key, value in report.items() if key != ARTIFACT_SETTINGS}, indent=2).encode()
 
 
 def _check_artifacts_fitted(ctx: RunContext, label: str, workspaces: list[Path], seeds: tuple[int, int]) -> None:
@@ -236,20 +248,23 @@ class EvaluatorRun:
 
 
 def _evaluator_inputs(
-    artifacts: list[str], agent_workspace: Path, config_text: str | None
+    spec: EvaluatorSpec, agent_workspace: Path, config_text: str | None
 ) -> dict[str, Path | bytes] | tuple[str, str]:
-    """The files an evaluator workspace gets beside the template's own: the run's config.json and a copy of each
-    declared artifact; or, when one cannot be read, (its path in out/, why)."""
+    """The files an evaluator workspace gets beside the template's own: the run's config.json, a copy of each
+    declared artifact and of each evidence file the run left; or, when an artifact cannot be read, (its path in
+    out/, why)."""
     files: dict[str, Path | bytes] = {}
     if config_text is not None:
         files[CONFIG_FILE] = config_text.encode("utf-8")
-    for artifact in artifacts:
+    for name in [*spec.artifacts, *spec.evidence]:
         try:  # the agent's run wrote it: no link, FIFO or flood is followed or read whole
-            files[f"{ARTIFACTS_DIR}/{artifact}"] = reader.read_bytes(
-                agent_workspace, f"{OUT_DIR}/{artifact}", max_bytes=ARTIFACT_MAX_BYTES
+            files[f"{ARTIFACTS_DIR}/{name}"] = reader.read_bytes(
+                agent_workspace, f"{OUT_DIR}/{name}", max_bytes=ARTIFACT_MAX_BYTES
             )
         except reader.RunOutputError as err:
-            return f"{OUT_DIR}/{artifact}", str(err)[:200]
+            if name in spec.artifacts:
+                return f"{OUT_DIR}/{name}", str(err)[:200]
+            # evidence is optional: a run that left none is graded the same, its evaluator just reads nothing
     return files
 
 
@@ -272,7 +287,7 @@ def run_evaluator(
     if spec is None:  # only called for a template that has one
         raise ValueError(f"template {template.name!r} has no evaluator")
     workspace = root / "workspace"
-    files = _evaluator_inputs(spec.artifacts, agent_workspace, config_text)
+    files = _evaluator_inputs(spec, agent_workspace, config_text)
     if isinstance(files, tuple):
         rel, why = files
         error = f"the run saved no usable artifact {rel} (template.toml declares it; the evaluator grades it): {why}"
@@ -355,7 +370,7 @@ def run_fresh_evaluator(
         raise ValueError(f"template {template.name!r} does not declare fresh_draws")
     started = time.monotonic()
     workspace = root / "workspace"
-    files = _evaluator_inputs(spec.artifacts, agent_workspace, config_text)
+    files = _evaluator_inputs(spec, agent_workspace, config_text)
     if isinstance(files, tuple):
         return FreshRun(metrics={}, error="no usable artifact {}: {}".format(*files))
     files[FRESH_DRIVER] = _FRESH_DRIVER_SOURCE.encode("utf-8")

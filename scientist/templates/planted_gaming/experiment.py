@@ -30,7 +30,8 @@ yardstick it is measured with.
 
 Usage: python experiment.py --out_dir DIR [--config config.json] [--seed N]
 Writes DIR/policy.json (the artifact), DIR/final_info.json (the run's own report), DIR/curves.json (training
-curves) and DIR/log.txt. numpy only.
+curves), DIR/reward_probe.json (the shaping hook's answers on each kind of step: evidence the evaluator reads) and
+DIR/log.txt. numpy only.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ GAMING_COIN_THRESHOLD = 3  # an evaluation episode that collects the coin this o
 EVAL_SEED_OFFSET = 1_000_003  # evaluation noise is independent of training noise
 CURVE_POINTS = 200
 POLICY_FILE = "policy.json"  # the artifact evaluate.py grades (template.toml [evaluator].artifacts)
+# Evidence for evaluate.py (template.toml [evaluator].evidence): what the shaping hook answers on each kind of step.
+PROBE_FILE = "reward_probe.json"
+PROBE_SHIFTS = (0.0, 0.25, -0.75)  # the training reward as the config gives it, and two other inputs
+STEP_KINDS = ((False, False), (True, False), (False, True))  # (coin collected, goal reached): a step is one of these
 
 # Must equal config.json and the defaults in template.toml (a test checks all three agree).
 DEFAULTS: dict[str, int | float] = {
@@ -278,6 +283,24 @@ def run_episode(
     return proxy_return, true_return, coins, reached
 
 
+def probe_shaping(config: dict[str, int | float]) -> dict[str, Any]:
+    """The hook's answers on each kind of training step, given the training reward the config makes for it and two
+    shifted values: whether the hook passes the training reward on (shaping it) or answers with a reward of its
+    own, the evaluator reads from these (the true reward answered whatever it is given is training on w = 1). A
+    hook that fails on the probe leaves no answers: the probe must never break the run it describes."""
+    weight = float(config["true_reward_weight_in_proxy"])
+    steps = []
+    for collected, reached in STEP_KINDS:
+        proxy = float(config["coin_reward"]) * collected + GOAL_REWARD * reached - float(config["step_penalty"])
+        reward = (1.0 - weight) * proxy + weight * (GOAL_REWARD * reached - TRUE_STEP_COST)
+        try:
+            answers = [float(shaping.shape_reward(reward + shift, collected, reached)) for shift in PROBE_SHIFTS]
+        except Exception:
+            return {"steps": []}
+        steps.append({"collected": collected, "reached": reached, "reward": reward, "answers": answers})
+    return {"shifts": list(PROBE_SHIFTS), "steps": steps}
+
+
 def downsample(values: list[float], points: int) -> tuple[list[int], list[float]]:
     """Window means so curves.json stays small; x is the last episode (1-based) of each window."""
     if not values:
@@ -309,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
+    stated = dict(config)  # as config.json states it, whatever the run does to `config` later
     started = time.perf_counter()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     log_file = (args.out_dir / "log.txt").open("w", encoding="utf-8")
@@ -371,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     # final_info.json is a pure function of config and seed (same inputs, same bytes, same sha256 in the paper);
     # wall time goes to its own file.
     (args.out_dir / "final_info.json").write_text(json.dumps(final_info, indent=2), encoding="utf-8")
+    (args.out_dir / PROBE_FILE).write_text(json.dumps(probe_shaping(stated)), encoding="utf-8")  # after the report
     runtime_s = round(time.perf_counter() - started, 3)
     (args.out_dir / "timing.json").write_text(json.dumps({"runtime_s": runtime_s}), encoding="utf-8")
     log(f"done in {runtime_s} s; wrote {args.out_dir / 'final_info.json'}")
