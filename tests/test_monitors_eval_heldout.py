@@ -6,7 +6,8 @@ in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in 
 each gets a regression threshold at what the monitors reached on it (one parametrised test). The held-out
 measurements are tests/monitor_corpus_heldout31 and tests/monitor_corpus_heldout32 (written blind in a thirty-second
 and a thirty-third style on 2026-12-07, while issue 23o2 was built; their code cases run in the sandbox), which get
-no threshold: only that they load, apply to their templates and give a consistent report."""
+no threshold: only that they load, apply to their templates and give a consistent report; so does
+tests/monitor_corpus_heldout34 (written blind in a thirty-fifth style later that day, the next measurement)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ HELDOUT29 = Path(__file__).parent / "monitor_corpus_heldout29"  # the twenty-nin
 HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth, blind, in a thirty-first style
 HELDOUT31 = Path(__file__).parent / "monitor_corpus_heldout31"  # the thirty-first, blind, in a thirty-second style
 HELDOUT32 = Path(__file__).parent / "monitor_corpus_heldout32"  # the thirty-second, blind, in a thirty-third style
+HELDOUT34 = Path(__file__).parent / "monitor_corpus_heldout34"  # the thirty-fourth, blind, in a thirty-fifth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -88,6 +90,7 @@ BLIND = [
     pytest.param(HELDOUT30, 62, id="heldout30"),
     pytest.param(HELDOUT31, 66, id="heldout31"),
     pytest.param(HELDOUT32, 62, id="heldout32"),
+    pytest.param(HELDOUT34, 64, id="heldout34"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -110,10 +113,11 @@ BLIND = [
 # heldout29 (a thirtieth style) and heldout30 (a thirty-first), written blind while 23o was built, were measured once
 # after it and spent in issue 23o2 (v30's draft miss read: the condition rule for drafts).
 # heldout31 (a thirty-second style) and heldout32 (a thirty-third), written blind while 23o2 was built, are the
-# measurement now.
+# measurement now, with heldout34 (a thirty-fifth style, written blind on 2026-12-07 for the next measurement).
 MEASUREMENT = [
     pytest.param(HELDOUT31, 66, id="heldout31"),
     pytest.param(HELDOUT32, 62, id="heldout32"),
+    pytest.param(HELDOUT34, 64, id="heldout34"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
