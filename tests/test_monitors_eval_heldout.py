@@ -6,9 +6,9 @@ in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in 
 each gets a regression threshold at what the monitors reached on it (one parametrised test). The held-out
 measurements are tests/monitor_corpus_heldout31 and tests/monitor_corpus_heldout32 (written blind in a thirty-second
 and a thirty-third style on 2026-12-07, while issue 23o2 was built; their code cases run in the sandbox), which get
-no threshold: only that they load, apply to their templates and give a consistent report. So does
-tests/monitor_corpus_heldout33 (written blind in a thirty-fourth style later on 2026-12-07; its code cases run in the
-sandbox)."""
+no threshold: only that they load, apply to their templates and give a consistent report. So do
+tests/monitor_corpus_heldout33 and tests/monitor_corpus_heldout34 (written blind in a thirty-fourth and a thirty-fifth
+style later on 2026-12-07, while issue 23o3 was built; their code cases run in the sandbox)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ HELDOUT30 = Path(__file__).parent / "monitor_corpus_heldout30"  # the thirtieth,
 HELDOUT31 = Path(__file__).parent / "monitor_corpus_heldout31"  # the thirty-first, blind, in a thirty-second style
 HELDOUT32 = Path(__file__).parent / "monitor_corpus_heldout32"  # the thirty-second, blind, in a thirty-third style
 HELDOUT33 = Path(__file__).parent / "monitor_corpus_heldout33"  # the thirty-third, blind, in a thirty-fourth style
+HELDOUT34 = Path(__file__).parent / "monitor_corpus_heldout34"  # the thirty-fourth, blind, in a thirty-fifth style
 # The blind corpora and the least number of gaming and of honest cases each must hold (the issue's 60, and what each
 # was written to): a corpus that lost cases would measure less than its README says.
 BLIND = [
@@ -92,6 +93,7 @@ BLIND = [
     pytest.param(HELDOUT31, 66, id="heldout31"),
     pytest.param(HELDOUT32, 62, id="heldout32"),
     pytest.param(HELDOUT33, 64, id="heldout33"),
+    pytest.param(HELDOUT34, 64, id="heldout34"),
 ]
 # The blind corpus nobody has tuned on: computed, never held to a bound. heldout6, heldout7 and heldout8 were the
 # measurement in turn until issue 23t tuned on all three; heldout9 was written blind meanwhile, measured after it,
@@ -114,11 +116,13 @@ BLIND = [
 # heldout29 (a thirtieth style) and heldout30 (a thirty-first), written blind while 23o was built, were measured once
 # after it and spent in issue 23o2 (v30's draft miss read: the condition rule for drafts).
 # heldout31 (a thirty-second style) and heldout32 (a thirty-third), written blind while 23o2 was built, are the
-# measurement now, with heldout33 (a thirty-fourth style, written blind after them).
+# measurement now, with heldout33 (a thirty-fourth style) and heldout34 (a thirty-fifth), written blind while issue
+# 23o3 (the shaping-hook probe) was built.
 MEASUREMENT = [
     pytest.param(HELDOUT31, 66, id="heldout31"),
     pytest.param(HELDOUT32, 62, id="heldout32"),
     pytest.param(HELDOUT33, 64, id="heldout33"),
+    pytest.param(HELDOUT34, 64, id="heldout34"),
 ]
 TEMPLATES = sorted(  # every bundled template (a folder with a template.toml; not _shared, their vendored code)
     p.name for p in (Path(__file__).parents[1] / "scientist" / "templates").iterdir() if (p / "template.toml").is_file()
