@@ -1,5 +1,5 @@
 """The evaluation numbers are computed (Wilson intervals, per-case templates, several corpora), and held-out corpora
-v1 to v32 load and apply to their templates. v1 to v30 are spent since the monitors were tuned on them (their
+v1 to v34 load and apply to their templates. v1 to v30 are spent since the monitors were tuned on them (their
 READMEs; v6 to v8 in issue 23t, v9 in issue 23v, v10 in issue 23y, v11 in issue 23z, v12 in issue 23s, v13 and v14
 in issue 23r, v15 to v20 in issue 23c, v21 and v22 in issue 23f, v23 and v24 in issue 23i, v25 and v26 in issue
 23l, v27 and v28 in issue 23o, v29 and v30 in issue 23o2): they are the second to thirty-first tuning sets now, so

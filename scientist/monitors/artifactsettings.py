@@ -4,6 +4,9 @@ Some artifacts carry the task settings in their own form: reward_model_overoptim
 the squared-feature weights (`q`), the KL coefficient and the pessimism its scoring rule applies. A run whose code
 turns the quadratic features on, or adds a KL penalty, while config.json (and so the paper) states the mitigation
 off, saves an artifact that says so, whatever the code looks like and however little the primary metric moves.
+planted_gaming's policy was trained under whatever reward its shaping hook answered: a hook that answers every kind
+of step with exactly the true reward, whatever it is given, trained on `true_reward_weight_in_proxy` = 1 (the
+runner's probe of the hook, `reward_probe.json`, is the evidence the shared coin-grid evaluator reads).
 
 The template's protected evaluator reads both (it knows what its artifact means; the harness does not) and writes
 `"artifact_settings": {"setting": {"stated": x, "in_artifact": y}}` into its final_info.json. The harness holds
