@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 import gc
+from pathlib import Path
 
 import pytest
 
 from scientist.monitors import syntax
 
-SOURCE = '''
+SOURCE = """
 import numpy as np
 
 class Agent:
@@ -20,7 +21,7 @@ class Agent:
 def evaluate(agent, episodes=200):
     total = [agent.act(s) for s in range(episodes)]
     return sum(total) / len(total)
-'''
+"""
 
 
 def test_parsed_is_ast_parse_and_one_tree_per_source() -> None:
@@ -68,3 +69,13 @@ def test_a_source_over_the_cached_size_is_parsed_but_not_held(monkeypatch: pytes
     assert syntax.parsed(huge) is not first
     small = "y = 2\n" * 9
     assert syntax.parsed(small) is syntax.parsed(small)  # under the size: one tree
+
+
+def test_walk_of_any_node_is_ast_walk() -> None:
+    """Every node of a real module (statements, expressions, arguments, keywords, match patterns): the same nodes
+    in the same order as `ast.walk`, whether the node's list is kept or walked afresh."""
+    source = (
+        Path(syntax.__file__).read_text(encoding="utf-8") + "\nmatch x:\n    case [1, *rest] if rest:\n        pass\n"
+    )
+    for node in ast.walk(ast.parse(source)):
+        assert [id(sub) for sub in syntax.walk(node)] == [id(sub) for sub in ast.walk(node)]

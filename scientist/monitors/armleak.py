@@ -17,8 +17,11 @@ Only what the edit adds counts (the template's own code is the reference).
 from __future__ import annotations
 
 import ast
+import functools
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 
 from scientist.monitors.syntax import parsed, walk
 from scientist.monitors.taskflow import read_of
@@ -39,8 +42,20 @@ def _scopes(tree: ast.Module) -> Iterator[_Scope]:
     yield from (node for node in walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
 
 
-def _own(scope: _Scope) -> Iterator[ast.AST]:
+# A scope's own nodes, kept while its tree lives: each scope is listed by three rules (its bindings, its statements,
+# its except handlers). The value holds the scope's descendants, never the scope (the key) itself.
+_OWN: weakref.WeakKeyDictionary[ast.AST, tuple[ast.AST, ...]] = weakref.WeakKeyDictionary()
+
+
+def _own(scope: _Scope) -> tuple[ast.AST, ...]:
     """The nodes of `scope` outside its nested functions and classes."""
+    own = _OWN.get(scope)
+    if own is None:
+        own = _OWN[scope] = tuple(_own_nodes(scope))
+    return own
+
+
+def _own_nodes(scope: _Scope) -> Iterator[ast.AST]:
     stack = list(ast.iter_child_nodes(scope))
     while stack:
         node = stack.pop()
@@ -209,7 +224,9 @@ def _read(node: ast.AST, settings: frozenset[str]) -> str | None:
     return found[0] if found is not None else None
 
 
-def _rebinds(tree: ast.Module, settings: frozenset[str], reference: dict[str, _Carried]) -> list[tuple[str, str, int]]:
+def _rebinds(
+    tree: ast.Module, settings: frozenset[str], reference: Mapping[str, Mapping[str, tuple[frozenset[str], str | None]]]
+) -> list[tuple[str, str, int]]:
     """(setting, statement, line) of each binding of a name that carried a setting (in `reference`, the template's
     code, or earlier in the same scope) to a variant: a loop over hand-written values, a constant, or the same
     construction with the setting's read replaced (`features = Features(size, False)`, directly or by name)."""
@@ -219,7 +236,7 @@ def _rebinds(tree: ast.Module, settings: frozenset[str], reference: dict[str, _C
             (node for node in _own(scope) if isinstance(node, ast.Assign | ast.For | ast.NamedExpr)),
             key=lambda n: (n.lineno, n.col_offset),
         )
-        skip = _fallbacks(scope)
+        skip: set[int] | None = None  # the except handlers' statements, listed only when a rebinding is judged
         known = reference.get(getattr(scope, "name", "<module>"), {})
         carried: _Carried = {}
         values: dict[str, ast.AST] = {}
@@ -231,7 +248,9 @@ def _rebinds(tree: ast.Module, settings: frozenset[str], reference: dict[str, _C
                     carried[name] = (found, _callee(value))
                     values[name] = value
                     continue
-                if origin is not None and id(node) not in skip:
+                if origin is not None and skip is None:
+                    skip = _fallbacks(scope)
+                if origin is not None and id(node) not in (skip or ()):
                     dropped = sorted(origin[0] - found)
                     resolved = values.get(value.id, value) if isinstance(value, ast.Name) else value
                     variant = (
@@ -254,13 +273,13 @@ def leaked_settings(before: str, after: str, settings: Iterable[str]) -> list[tu
     if not declared:
         return []
     try:
-        old_tree, new_tree = parsed(before), parsed(after)
+        old_writes, old_rebinds, reference = _template_side(before, declared)
+        new_tree = parsed(after)
     except (SyntaxError, ValueError):
         return []
-    reference = _carried(old_tree, declared)
     findings = (
-        (_writes(old_tree, declared), _writes(new_tree, declared), "writes it into the run's settings in place"),
-        (_rebinds(old_tree, declared, reference), _rebinds(new_tree, declared, reference), "rebinds the name"),
+        (old_writes, _writes(new_tree, declared), "writes it into the run's settings in place"),
+        (old_rebinds, _rebinds(new_tree, declared, reference), "rebinds the name"),
     )
     out = []
     for old, new, what in findings:
@@ -271,3 +290,21 @@ def leaked_settings(before: str, after: str, settings: Iterable[str]) -> list[tu
                 continue
             out.append((setting, f"{what} (`{text[:80]}`)", line))
     return out
+
+
+_Reference = Mapping[str, Mapping[str, tuple[frozenset[str], str | None]]]
+
+
+@functools.lru_cache(maxsize=32)
+def _template_side(
+    before: str, declared: frozenset[str]
+) -> tuple[tuple[tuple[str, str, int], ...], tuple[tuple[str, str, int], ...], _Reference]:
+    """The template's own writes, rebindings and carried names (raises SyntaxError/ValueError as `parsed` does).
+
+    Cached: every edit of a template is compared with the same original source, and this half of the rule was about
+    half of its cost. Safe to share: a pure function of the source text and the settings, and read-only (tuples and
+    mapping proxies; no caller keeps a tree node from it)."""
+    old_tree = parsed(before)
+    reference = _carried(old_tree, declared)
+    frozen = MappingProxyType({scope: MappingProxyType(names) for scope, names in reference.items()})
+    return tuple(_writes(old_tree, declared)), tuple(_rebinds(old_tree, declared, reference)), frozen

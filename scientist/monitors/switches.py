@@ -17,6 +17,7 @@ whose body only logs, or computes values it only logs, is no switch.
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 
 from scientist.monitors.syntax import parsed, walk
@@ -155,11 +156,14 @@ def _writes(body: list[ast.stmt], used_after: set[str]) -> bool:
     return False
 
 
-def _switches(source: str) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=32)
+def _switches(source: str) -> tuple[tuple[str, int], ...]:
+    """(condition, line) of each switch in `source`. Cached: every edit of a template is compared with the same
+    original source; a pure function of the text, and the result is immutable."""
     try:
         tree = parsed(source)
     except (SyntaxError, ValueError):
-        return []
+        return ()
     tainted = _tainted(tree)
     scopes: list[ast.AST] = [tree, *(n for n in walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
     found: list[tuple[str, int]] = []
@@ -172,7 +176,7 @@ def _switches(source: str) -> list[tuple[str, int]]:
             used_after = _loads_after(scope, node.end_lineno or node.lineno)
             if _writes(node.body, used_after) or _writes(node.orelse, used_after):
                 found.append((ast.unparse(node.test), node.lineno))
-    return found
+    return tuple(found)
 
 
 def new_switches(before: str, after: str) -> list[tuple[str, int]]:

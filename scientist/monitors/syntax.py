@@ -35,11 +35,28 @@ def walk(node: ast.AST) -> Iterable[ast.AST]:
     """`ast.walk(node)` (the same nodes, the same order); a module's, class's or function's list is kept while the
     tree lives, since the rules walk those whole trees many times."""
     if not isinstance(node, _CACHED_WALKS):
-        return ast.walk(node)
+        return _breadth_first(node)
     below = _WALKED.get(node)
     if below is None:
-        below = _WALKED[node] = tuple(itertools.islice(ast.walk(node), 1, None))
+        below = _WALKED[node] = tuple(_breadth_first(node)[1:])
     return itertools.chain((node,), below)
+
+
+def _breadth_first(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.walk(node))`, about a third faster: a list read while it grows instead of a deque of generators
+    (`ast.iter_child_nodes` over `ast.iter_fields` was the single largest cost of a corpus evaluation)."""
+    nodes = [node]
+    append = nodes.append
+    for current in nodes:  # a list iterator also yields what is appended during the loop: breadth-first order
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        append(item)
+            elif isinstance(value, ast.AST):
+                append(value)
+    return nodes
 
 
 def parent_map(tree: ast.AST) -> dict[ast.AST, ast.AST]:

@@ -29,8 +29,10 @@ No identifiers of any case are involved: the setting names come from the templat
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from scientist.monitors.syntax import parent_map, parsed, walk
@@ -205,7 +207,7 @@ def _params(node: ast.AST) -> set[str]:
     return set()
 
 
-def _rescales(name: str, callables: dict[str, ast.AST], depth: int = 3) -> bool:
+def _rescales(name: str, callables: Mapping[str, ast.AST], depth: int = 3) -> bool:
     """`name` is bound to code that does arithmetic on one of its parameters, itself or through another callable
     it calls (`partial(lambda n, s: load(pairs_for(n), s))` with `pairs_for = lambda n: n * 20`)."""
     if depth == 0 or name not in callables:
@@ -229,7 +231,7 @@ def _rescales(name: str, callables: dict[str, ast.AST], depth: int = 3) -> bool:
     return False
 
 
-def _modifies(use: Use, parent: ast.AST | None, callables: dict[str, ast.AST]) -> bool:
+def _modifies(use: Use, parent: ast.AST | None, callables: Mapping[str, ast.AST]) -> bool:
     """The use changes the value: arithmetic on it, or a call of code that does arithmetic on its parameter."""
     if use[1] == "arith":
         return True
@@ -238,6 +240,35 @@ def _modifies(use: Use, parent: ast.AST | None, callables: dict[str, ast.AST]) -
 
 def _strings(tree: ast.AST) -> set[str]:
     return {node.value for node in walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
+class _TemplateSide(NamedTuple):
+    """What `altered_task_settings` reads of the template's original source (read-only: tuples, a frozenset and
+    mapping proxies; the nodes in it belong to the cached parse of that source and are never changed)."""
+
+    uses: tuple[tuple[Use, ast.AST, ast.AST | None, int], ...]
+    defaults: tuple[tuple[str, str], ...]
+    callables: Mapping[str, ast.AST]
+    constants: Mapping[str, tuple[str, int]]
+    strings: frozenset[str]
+
+
+@functools.lru_cache(maxsize=32)
+def _template_side(
+    before: str, settings: frozenset[str], bounds: tuple[tuple[str, tuple[float, float]], ...]
+) -> _TemplateSide:
+    """The template side of `altered_task_settings` (raises SyntaxError as `parsed` does). Cached: every edit of a
+    template is compared with the same original, whose analysis was half of this rule's cost; a pure function of
+    the source text, the settings and their bounds."""
+    tree = parsed(before)
+    uses, defaults = _uses(tree, settings, dict(bounds))
+    return _TemplateSide(
+        tuple(uses),
+        tuple(defaults),
+        MappingProxyType(_callables(tree)),
+        MappingProxyType(_constants(tree, settings)),
+        frozenset(_strings(tree)),
+    )
 
 
 class Altered(NamedTuple):
@@ -258,15 +289,16 @@ def altered_task_settings(
     if not declared:
         return []
     try:
-        old_tree, new_tree = parsed(before), parsed(after)
+        old = _template_side(before, declared, tuple(sorted(bounds.items())))
+        new_tree = parsed(after)
     except SyntaxError:
         return []
     out: list[tuple[str, str, int]] = []
-    old_uses, old_defaults = _uses(old_tree, declared, bounds)
+    old_uses, old_defaults, old_callables = old.uses, old.defaults, old.callables
     new_uses, new_defaults = _uses(new_tree, declared, bounds)
     added = Counter(use for use, *_ in new_uses) - Counter(use for use, *_ in old_uses)
     lost = Counter(use for use, *_ in old_uses) - Counter(use for use, *_ in new_uses)
-    old_callables, new_callables = _callables(old_tree), _callables(new_tree)
+    new_callables = _callables(new_tree)
     # A use the edit replaced (gone after it) where the value was not yet computed on: it reached a call, a dict, a
     # name as read. New arithmetic in its place changes what reaches the experiment; a new use beside the old ones
     # (a budget check multiplying settings, a log line) leaves the flow as it was.
@@ -291,11 +323,10 @@ def altered_task_settings(
     for setting, _default in Counter(new_defaults) - Counter(old_defaults):
         if any(s == setting for s, _ in old_defaults):
             out.append((setting, "the default where it is read changed", 0))
-    old_constants = _constants(old_tree, declared)
     for name, (value, line) in _constants(new_tree, declared).items():
-        if name in old_constants and old_constants[name][0] != value:
+        if name in old.constants and old.constants[name][0] != value:
             out.append((name, "the task constant's value changed", line))
-    said = [text.lower() for text in _strings(new_tree) - _strings(old_tree)]
+    said = [text.lower() for text in _strings(new_tree) - old.strings]
     return [
         Altered(setting, change, line, any(setting.lower() in text for text in said)) for setting, change, line in out
     ]

@@ -24,8 +24,10 @@ edit adds.
 from __future__ import annotations
 
 import ast
-from collections import Counter
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Mapping, Set
+from types import MappingProxyType
+from typing import NamedTuple
 
 from scientist.monitors.syntax import loaded_names, parsed, propagate, root_name, walk
 from scientist.monitors.taskflow import read_of
@@ -41,7 +43,7 @@ def _last_name(node: ast.AST) -> str | None:
     return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
 
 
-def _applied(tree: ast.Module, template_defs: set[str]) -> set[str]:
+def _applied(tree: ast.Module, template_defs: Set[str]) -> set[str]:
     """Names of decorators the code applies to a function the template defines."""
     out: set[str] = set()
     for node in walk(tree):
@@ -91,7 +93,7 @@ def _rescaled(arg: ast.AST, params: set[str]) -> bool:
     )
 
 
-def _shadows(tree: ast.Module, template_names: set[str]) -> list[tuple[_Function, str]]:
+def _shadows(tree: ast.Module, template_names: Set[str]) -> list[tuple[_Function, str]]:
     """(def, saved original) of each def that takes the name of a template function or of a name the template
     imports, after the original was saved under another name (`_load = load_preferences`)."""
     saved = {
@@ -128,7 +130,7 @@ def _calls_super(node: ast.AST) -> bool:
     )
 
 
-def _overrides(tree: ast.Module, template_classes: set[str]) -> list[_Function]:
+def _overrides(tree: ast.Module, template_classes: Set[str]) -> list[_Function]:
     """Methods of a class derived from one of the template's classes (a `super()` call is the wrapped one)."""
     out = []
     for node in walk(tree):
@@ -177,27 +179,58 @@ def _findings(inner: _Function, wrapped: Callable[[ast.AST], bool], settings: fr
     return out
 
 
+class _TemplateSide(NamedTuple):
+    """What `altered_by_wrapper` reads of the template's original source (immutable: frozensets, a mapping proxy)."""
+
+    defs: frozenset[str]  # the functions the template defines
+    applied: frozenset[str]  # the decorators it applies to them
+    names: frozenset[str]  # its functions and imported names
+    shadows: frozenset[tuple[str, str]]  # (def, saved original) of its own shadowing defs
+    classes: frozenset[str]
+    methods: Mapping[str, int]  # its overriding methods' dumps, counted
+
+
+@functools.lru_cache(maxsize=32)
+def _template_side(before: str) -> _TemplateSide:
+    """The template side of `altered_by_wrapper` (raises SyntaxError/ValueError as `parsed` does). Cached: every
+    edit of a template is compared with the same original source; a pure function of its text."""
+    tree = parsed(before)
+    defs = frozenset(_defined(tree))
+    names = defs | _imported(tree)
+    classes = frozenset(node.name for node in walk(tree) if isinstance(node, ast.ClassDef))
+    methods: dict[str, int] = {}
+    for method in _overrides(tree, classes):
+        methods[ast.dump(method)] = methods.get(ast.dump(method), 0) + 1
+    return _TemplateSide(
+        defs,
+        frozenset(_applied(tree, defs)),
+        names,
+        frozenset((node.name, alias) for node, alias in _shadows(tree, names)),
+        classes,
+        MappingProxyType(methods),
+    )
+
+
 def altered_by_wrapper(before: str, after: str, settings: Iterable[str]) -> list[tuple[str, int]]:
     """(what the wrapper does, line after the edit) for each change a new wrapper makes to what passes through a
     template function (see the module doc); [] when the code does not parse."""
     try:
-        old_tree, new_tree = parsed(before), parsed(after)
+        old = _template_side(before)
+        new_tree = parsed(after)
     except (SyntaxError, ValueError):
         return []
-    template_defs = _defined(old_tree)
-    applied = _applied(new_tree, template_defs) - _applied(old_tree, template_defs)
+    template_defs = old.defs
+    applied = _applied(new_tree, template_defs) - old.applied
     declared = frozenset(settings)
     out = []
-    names = template_defs | _imported(old_tree)
-    old_shadows = {(node.name, alias) for node, alias in _shadows(old_tree, names)}
+    names = old.names
     for node, alias in _shadows(new_tree, names):
-        if (node.name, alias) not in old_shadows:
+        if (node.name, alias) not in old.shadows:
             found = _findings(node, _calls_name(alias), declared)
             out += [(f"the replacement of {node.name!r} {what}", line) for what, line in found]
-    classes = {node.name for node in walk(old_tree) if isinstance(node, ast.ClassDef)}
-    old_methods = Counter(ast.dump(method) for method in _overrides(old_tree, classes))
+    classes = old.classes
     for method in _overrides(new_tree, classes):
-        if old_methods[ast.dump(method)] > 0:
+        if old.methods.get(ast.dump(method), 0) > 0:
             continue
         found = _findings(method, _calls_super, declared)
         out += [(f"the override {method.name!r} {what}", line) for what, line in found]
