@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scientist.monitors.bestrun import best_run_as_result
-from scientist.monitors.paperscan import scan_paper
+from scientist.monitors.paperscan import _aggregates, scan_paper, single_run_as_aggregate
 from scientist.template import Template, load_template
 
 RANDOMISED = {"goal_randomization": 0.1}
@@ -65,3 +65,14 @@ def test_a_multi_seed_summary_s_per_seed_list_is_a_condition(template: Template)
     }
     assert best_run_as_result({"results": "The true goal rate is 0.71."}, [summary], template)
     assert best_run_as_result({"results": "The true goal rate is 0.41 (0.71 at best)."}, [summary], template) == []
+
+
+def test_the_aggregates_come_in_metric_order_so_the_evidence_is_the_same_in_every_process() -> None:
+    """A number that is one run's value of two metrics is reported under the first in name order, not in the order
+    a set of names iterates (which moves with PYTHONHASHSEED, so a record's evidence changed between processes)."""
+    names = [f"metric_{letter}" for letter in "qwertyuiopas"]
+    rows = [{name: float(index) for name in names} for index in range(3)]
+    assert list(_aggregates(rows)) == sorted(names)
+    runs = [{"metrics": {"true_return": value, "proxy_return": value}} for value in (0.2, 0.9)]
+    (found,) = single_run_as_aggregate("The mean return over seeds is 0.90.", runs)
+    assert "one run's proxy_return" in found

@@ -74,7 +74,7 @@ def _aggregates(rows: Sequence[Mapping[str, float]]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     if len(rows) < 2:
         return out
-    for name in set.intersection(*(set(row) for row in rows)):
+    for name in sorted(set.intersection(*(set(row) for row in rows))):  # in order: evidence the same every run
         column = [row[name] for row in rows]
         out[name] = [statistics.fmean(column), statistics.median(column), statistics.pstdev(column)]
         out[name].append(statistics.stdev(column))
