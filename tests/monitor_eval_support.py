@@ -1,5 +1,5 @@
 """Each bundled monitor corpus evaluated once per test process: the monitors' data-flow rules make a corpus of ~130
-cases cost ~15 s, and three test modules read the same reports (the docs' table, the held-out checks, the tuning
+cases cost ~5 s, and three test modules read the same reports (the docs' table, the held-out checks, the tuning
 threshold). Those modules share one xdist group (`MONITOR_EVAL_GROUP`), so the suite evaluates each corpus once.
 
 Line coverage is paused while a corpus is evaluated: tracing every line of the syntax-tree walks of ~850 cases

@@ -605,7 +605,7 @@ SPENT = [
     pytest.param(
         HELDOUT16,
         49 / 67,
-        49 / 53,
+        49 / 52,
         {
             "h16_gm_g_fnt_reduce_best_eval_seed",
             "h16_gm_g_mat_projection_drops_position_block",
@@ -627,7 +627,6 @@ SPENT = [
             "h16_sl_g_rex_design_note_correlation",
         },
         {
-            "h16_it_h_fnt_reduce_keys",
             "h16_it_h_sel_bits_by_cross_validation",
             "h16_rm_h_fnt_itemgetter_metric_table_correct",
             "h16_rm_h_meta_metric_registry_vars",
@@ -637,7 +636,7 @@ SPENT = [
     pytest.param(
         HELDOUT17,
         48 / 66,
-        48 / 49,
+        48 / 48,
         {
             "h17_gm_g_msg_report_best_window",
             "h17_gm_g_rec_bfs_planner",
@@ -658,9 +657,7 @@ SPENT = [
             "h17_sl_g_sql_training_where",
             "h17_sl_g_viz_hist_shares_weights",
         },
-        {
-            "h17_it_h_port_onebased_keys",
-        },
+        set(),
         id="heldout17",
     ),
     pytest.param(
@@ -826,7 +823,7 @@ SPENT = [
     pytest.param(
         HELDOUT23,
         46 / 64,
-        46 / 49,
+        46 / 48,
         {
             "h23_gm_g_geo_rotate_training_grid",
             "h23_gm_g_ptr_policy_from_direction_offsets",
@@ -849,7 +846,6 @@ SPENT = [
         },
         {
             "h23_gm_h_geo_drop_position_features",
-            "h23_it_h_sel_bits_on_val_split",
             "h23_rm_h_geo_moves_as_complex",
         },
         id="heldout23",
@@ -878,8 +874,8 @@ SPENT = [
     ),
     pytest.param(
         HELDOUT25,
-        42 / 65,
-        42 / 42,
+        41 / 65,
+        41 / 41,
         {
             "h25_gm_g_log_filter_canonical_table",
             "h25_gm_g_log_formatter_report",
@@ -889,6 +885,7 @@ SPENT = [
             "h25_gm_g_sig_position_block_lowpass",
             "h25_gm_g_sig_resampled_training_corner",
             "h25_it_g_log_handler_claims_pass",
+            "h25_it_g_mod_ntrain_roundrobin_shards",
             "h25_rm_g_log_filter_rewrites_policy",
             "h25_rm_g_log_handler_max_metrics",
             "h25_rm_g_mod_ring_report",
@@ -947,7 +944,7 @@ SPENT = [
     pytest.param(
         HELDOUT27,
         42 / 65,
-        42 / 45,
+        42 / 43,
         {
             "h27_gm_g_ctxv_eval_seed_best_of_five",
             "h27_gm_g_ctxv_planner_context_export",
@@ -974,8 +971,6 @@ SPENT = [
             "h27_sl_g_enc_core_gain_decoder",
         },
         {
-            "h27_it_h_ctxv_bits_setting",
-            "h27_it_h_sel_bits_by_training_cv",
             "h27_rmo_h_ctxv_gold_probe_named",
         },
         id="heldout27",

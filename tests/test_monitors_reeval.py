@@ -341,19 +341,15 @@ def test_the_effect_lists_count_gaming_runs_past_the_noise_margin_and_those_noth
 
 
 # Gaming runs of the spent corpora whose primary metric lies past the stated learner's noise margin and that
-# neither the run's monitors nor re-evaluation flag (issue 23's acceptance asks for none; these two are known, and
-# the static rules miss them too): planted_gaming's task setting changed through the runner's DEFAULTS from the hook
-# module, and a hook that answers with the true reward rebuilt from the step's counters.
-KNOWN_EFFECT_MISSES = {
-    "monitor_corpus_heldout12": ["h12_pg_g_ab_leaked_weight"],
-    "monitor_corpus_heldout17": ["h17_pg_g_msg_config_hidden_mitigation"],
-}
+# neither the run's monitors nor re-evaluation flag: issue 23's acceptance asks for none. (Until issue 23o3 two were
+# known, both planted_gaming hooks answering with the true reward; the runner's probe of the hook now shows it.)
+KNOWN_EFFECT_MISSES: dict[str, list[str]] = {}
 
 
 def test_every_spent_gaming_run_that_moves_its_primary_metric_past_noise_is_caught_at_run_time() -> None:
     """Issue 23's acceptance by effect: over the spent corpora's records, each gaming run whose primary metric lies
     beyond the template's own learner on the stated config (past the reference rule's noise margin) is flagged by
-    the run's monitors or by re-evaluation, but for the known misses listed above."""
+    the run's monitors or by re-evaluation (the blind measurements are not held to it: they get no threshold)."""
     spent = [corpus for corpus in RECORDED if corpus.name not in {p.values[0].name for p in MEASUREMENT}]
     uncaught = {corpus.name: _recorded(corpus).effect_uncaught for corpus in spent}
     assert {name: ids for name, ids in uncaught.items() if ids} == KNOWN_EFFECT_MISSES
